@@ -1,0 +1,41 @@
+# linkd: the two set-up commands are `make run` and `make test`.
+
+GO        ?= go
+BIN       := bin/linkd
+PKGS      := ./...
+# Each fuzz target runs this long in `make fuzz`; `make test` runs a shorter pass.
+FUZZTIME  ?= 20s
+TEST_FUZZTIME ?= 3s
+BENCHCOUNT ?= 6
+BENCHTIME ?= 1s
+
+export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+
+.PHONY: build run test fuzz bench lint clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/linkd
+
+# Until the server lands, `make run` shows the identifier pipeline for real:
+# normalize and hash a sample list, then create and show a party's keys.
+run: build
+	./scripts/demo.sh $(BIN)
+
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 $(PKGS)
+	FUZZTIME=$(TEST_FUZZTIME) ./scripts/fuzz.sh
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) -benchtime $(BENCHTIME) $(PKGS) | tee bench.txt
+	$(GO) tool benchstat bench.txt
+
+lint:
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+clean:
+	rm -rf bin bench.txt

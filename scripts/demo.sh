@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The identifier pipeline on a sample list: what a party does to every number
+# before it keeps only pseudonyms. Invalid lines are expected in the sample.
+set -uo pipefail
+bin=${1:-bin/linkd}
+sample=examples/numbers-tr.txt
+echo "== $sample, read with Turkey as the default country"
+cat "$sample"
+echo
+echo "== linkd normalize --country TR"
+"$bin" normalize --country TR <"$sample"
+echo
+for s in PHONE_SHA256 PHONE_E164_SHA256 PHONE_E164_SHA256_B64; do
+	echo "== linkd hash --schema $s --country TR"
+	"$bin" hash --schema "$s" --country TR <"$sample"
+	echo
+done
