@@ -4,15 +4,15 @@
 // An advertiser in private mode learns F(k, x) for its own numbers x without
 // the party seeing x, and checks that the party used its published key:
 //
-//	  Client(pk, inputs)                          Server(k)
-//	  ------------------------------------------------------------
-//	  blinding, blinded = Blind(inputs)
-//	                           blinded
-//	                     ---------------->
-//	                                   evaluated, proof = Evaluate(blinded)
-//	                      evaluated, proof
-//	                     <----------------
-//	  outputs = Finalize(blinding, evaluated, proof)
+//	Client(pk, inputs)                          Server(k)
+//	------------------------------------------------------------
+//	blinding, blinded = Blind(inputs)
+//	                         blinded
+//	                   ---------------->
+//	                                 evaluated, proof = Evaluate(blinded)
+//	                    evaluated, proof
+//	                   <----------------
+//	outputs = Finalize(blinding, evaluated, proof)
 //
 // outputs[i] = F(k, inputs[i]) = SHA-512(len || input || len ||
 // k*HashToGroup(input) || "Finalize"), the 64-byte value the party computes
