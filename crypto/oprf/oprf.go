@@ -42,6 +42,7 @@ import (
 	"github.com/cloudflare/circl/zk/dleq"
 
 	"github.com/linkd/linkd/crypto/internal/parallel"
+	"github.com/linkd/linkd/crypto/internal/r255"
 )
 
 // Suite is the RFC 9497 ciphersuite identifier.
@@ -86,15 +87,12 @@ func (e *ElementError) Error() string {
 // decodeElement reads one element strictly: exactly 32 bytes, the canonical
 // RFC 9496 encoding of a point, not the identity.
 func decodeElement(what string, i int, b []byte) (group.Element, error) {
-	if len(b) != ElementSize {
+	e, err := r255.Decode(b)
+	if errors.Is(err, r255.ErrLength) {
 		return nil, &ElementError{what, i, fmt.Sprintf("want %d bytes, got %d", ElementSize, len(b))}
 	}
-	e := grp.NewElement()
-	if err := e.UnmarshalBinary(b); err != nil {
-		return nil, &ElementError{what, i, "not a canonical ristretto255 encoding"}
-	}
-	if e.IsIdentity() {
-		return nil, &ElementError{what, i, "the identity element"}
+	if err != nil {
+		return nil, &ElementError{what, i, err.Error()}
 	}
 	return e, nil
 }
