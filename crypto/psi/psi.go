@@ -4,18 +4,18 @@
 // Each party P holds a secret scalar k_P (its link key for the epoch) and a
 // set of E.164 strings. With H the hash to group:
 //
-//	  messenger (k_m, set M)                  social (k_s, set S)
-//	  ------------------------------------------------------------------
-//	  a_x = k_m*H(x), x in M                  b_y = k_s*H(y), y in S
-//	                 a_x (shuffled) --------->
-//	                                          aa_x = k_s*a_x, same order
-//	                 <--------- aa_x
-//	                 <--------- b_y (shuffled)
-//	  bb_y = k_m*b_y, same order
-//	                 bb_y ----------------->
-//	  x in M matches if k_m*k_s*H(x) is among both sides' doubly blinded
-//	  values; link id = LinkID(k_m*k_s*H(x), linking epoch), the same on
-//	  both sides and computable by neither alone.
+//	messenger (k_m, set M)                  social (k_s, set S)
+//	------------------------------------------------------------------
+//	a_x = k_m*H(x), x in M                  b_y = k_s*H(y), y in S
+//	               a_x (shuffled) --------->
+//	                                        aa_x = k_s*a_x, same order
+//	               <--------- aa_x
+//	               <--------- b_y (shuffled)
+//	bb_y = k_m*b_y, same order
+//	               bb_y ----------------->
+//	x in M matches if k_m*k_s*H(x) is among both sides' doubly blinded
+//	values; link id = LinkID(k_m*k_s*H(x), linking epoch), the same on
+//	both sides and computable by neither alone.
 //
 // Security: semi-honest parties, DDH in the random-oracle model. Each party
 // learns which of its own rows match, their link ids, and the other's set
