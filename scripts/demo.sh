@@ -15,3 +15,14 @@ for s in PHONE_SHA256 PHONE_E164_SHA256 PHONE_E164_SHA256_B64; do
 	"$bin" hash --schema "$s" --country TR <"$sample"
 	echo
 done
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+export LINKD_PASSPHRASE="demo passphrase, not for production"
+echo "== linkd keys init --party social (a key file sealed with LINKD_PASSPHRASE)"
+"$bin" keys init --party social --keys "$dir/social.keys"
+echo
+echo "== linkd keys rotate"
+"$bin" keys rotate --keys "$dir/social.keys"
+echo
+echo "== the key file holds no secret in the clear:"
+sed 's/"sealed": ".\{24\}.*"/"sealed": "(ciphertext)"/' "$dir/social.keys"
