@@ -1,0 +1,80 @@
+package psi
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/cloudflare/circl/group"
+)
+
+const benchBatch = 1000
+
+// BenchmarkBlind: hash to group plus one scalar multiplication and the
+// encoding, this package beside the same circl calls.
+func BenchmarkBlind(b *testing.B) {
+	k := randomKey(b)
+	in := []byte("+905321234567")
+	b.Run("linkd", func(b *testing.B) {
+		for b.Loop() {
+			_ = k.Blind(in)
+		}
+	})
+	b.Run("circl", func(b *testing.B) {
+		dst := []byte(DST)
+		for b.Loop() {
+			e := group.Ristretto255.NewElement().Mul(group.Ristretto255.HashToElement(in, dst), k.k)
+			_, _ = e.MarshalBinaryCompress()
+		}
+	})
+}
+
+// BenchmarkReblind: strict decoding of a peer's element, one scalar
+// multiplication and the encoding, beside the same circl calls.
+func BenchmarkReblind(b *testing.B) {
+	k, peer := randomKey(b), randomKey(b)
+	e := peer.Blind([]byte("+905321234567"))
+	b.Run("linkd", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := k.Reblind(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("circl", func(b *testing.B) {
+		for b.Loop() {
+			p := group.Ristretto255.NewElement()
+			if err := p.UnmarshalBinary(e[:]); err != nil {
+				b.Fatal(err)
+			}
+			_, _ = group.Ristretto255.NewElement().Mul(p, k.k).MarshalBinaryCompress()
+		}
+	})
+}
+
+// The batch forms on all cores; compare ns/element with the single forms.
+func BenchmarkBlindBatch(b *testing.B) {
+	k := randomKey(b)
+	in := make([][]byte, benchBatch)
+	for i := range in {
+		in[i] = fmt.Appendf(nil, "+9053%08d", i)
+	}
+	for b.Loop() {
+		_ = k.BlindBatch(in)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/element")
+}
+
+func BenchmarkReblindBatch(b *testing.B) {
+	k, peer := randomKey(b), randomKey(b)
+	in := make([][]byte, benchBatch)
+	for i := range in {
+		in[i] = fmt.Appendf(nil, "+9053%08d", i)
+	}
+	els := peer.BlindBatch(in)
+	for b.Loop() {
+		if _, err := k.ReblindBatch(els); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/element")
+}
