@@ -1,0 +1,74 @@
+// Package audience builds advertisers' custom audiences from uploaded
+// customer lists, keeping only which of the party's accounts matched.
+package audience
+
+import (
+	"context"
+	"time"
+)
+
+// Audience is one advertiser's custom audience on this party.
+type Audience struct {
+	ID        string
+	Tenant    string
+	Name      string
+	Purpose   string
+	CreatedAt time.Time
+}
+
+// Batch is one applied upload batch: the accounts it matched, never what
+// was uploaded.
+type Batch struct {
+	AudienceID string
+	SessionID  string
+	Seq        int64
+	Last       bool
+	Add        []string // account ids to add
+	Remove     []string // account ids to remove
+	// Received and Invalid are the counts answered to the uploader, kept so
+	// that a retried batch gets the same answer.
+	Received int
+	Invalid  int
+}
+
+// BatchResult is what applying a batch did.
+type BatchResult struct {
+	// Applied is false when the batch had been applied before: nothing
+	// changed, and the counts are the first application's.
+	Applied  bool
+	Received int
+	Invalid  int
+}
+
+// Session is an upload session's progress.
+type Session struct {
+	AudienceID string
+	ID         string
+	Batches    int64
+	Complete   bool
+	UpdatedAt  time.Time
+}
+
+// Store keeps audiences, their members and upload sessions.
+type Store interface {
+	// CreateAudience stores a new audience; store.ErrConflict if its id
+	// exists.
+	CreateAudience(ctx context.Context, a Audience) error
+	// Audience returns the tenant's audience, or store.ErrNotFound (also
+	// when it is another tenant's).
+	Audience(ctx context.Context, tenant, id string) (Audience, error)
+	// ListAudiences returns up to limit of the tenant's audiences with ids
+	// after the given one, in id order.
+	ListAudiences(ctx context.Context, tenant, after string, limit int) ([]Audience, error)
+	// DeleteAudience deletes the tenant's audience with its members and
+	// sessions.
+	DeleteAudience(ctx context.Context, tenant, id string) error
+	// ApplyBatch applies a batch once per (audience, session, seq), all or
+	// nothing, in one transaction with the session's record. A complete
+	// session takes no more batches: store.ErrConflict.
+	ApplyBatch(ctx context.Context, b Batch) (BatchResult, error)
+	// Session returns an upload session, or store.ErrNotFound.
+	Session(ctx context.Context, audienceID, sessionID string) (Session, error)
+	// Members returns the audience's member account ids in order.
+	Members(ctx context.Context, audienceID string) ([]string, error)
+}

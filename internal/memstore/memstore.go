@@ -1,0 +1,721 @@
+// Package memstore is the embedded store: every storage interface of linkd
+// in memory, for `make run` and fast tests. It behaves as the PostgreSQL
+// store does (the conformance suite in internal/storetest holds both to
+// that) but keeps nothing across restarts.
+package memstore
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/audience"
+	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/crypto/hashindex"
+	"github.com/linkd/linkd/crypto/oprf"
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/job"
+	"github.com/linkd/linkd/linking/link"
+	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/phone"
+)
+
+type batchKey struct {
+	audience, session string
+	seq               int64
+}
+
+type sessionKey struct{ audience, session string }
+
+type checkpointKey struct {
+	job, step string
+	seq       int64
+}
+
+// Store is the in-memory store. The zero value is not usable; call New.
+type Store struct {
+	mu sync.RWMutex
+
+	accounts map[string]directory.Account
+	idx      map[idxKey]map[string]bool
+	oprfIdx  map[oprfKey]map[string]bool
+
+	links      map[string]link.Link
+	linkOwners map[psi.LinkID]string
+
+	audiences map[string]audience.Audience
+	members   map[string]map[string]bool
+	batches   map[batchKey]audience.BatchResult
+	sessions  map[sessionKey]audience.Session
+
+	signals  map[string]signal.Signal
+	outbox   []signal.OutboxEntry
+	outboxID int64
+
+	auditLog []audit.Entry
+
+	apiKeys []access.Key
+
+	jobs        map[string]job.Job
+	checkpoints map[checkpointKey]job.Checkpoint
+}
+
+type idxKey struct {
+	epoch uint32
+	conv  phone.Convention
+	idx   hashindex.Index
+}
+
+type oprfKey struct {
+	epoch uint32
+	out   [oprf.OutputSize]byte
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		accounts:    map[string]directory.Account{},
+		idx:         map[idxKey]map[string]bool{},
+		oprfIdx:     map[oprfKey]map[string]bool{},
+		links:       map[string]link.Link{},
+		linkOwners:  map[psi.LinkID]string{},
+		audiences:   map[string]audience.Audience{},
+		members:     map[string]map[string]bool{},
+		batches:     map[batchKey]audience.BatchResult{},
+		sessions:    map[sessionKey]audience.Session{},
+		signals:     map[string]signal.Signal{},
+		jobs:        map[string]job.Job{},
+		checkpoints: map[checkpointKey]job.Checkpoint{},
+	}
+}
+
+func addTo[K comparable](m map[K]map[string]bool, k K, id string) {
+	s := m[k]
+	if s == nil {
+		s = map[string]bool{}
+		m[k] = s
+	}
+	s[id] = true
+}
+
+func removeFrom[K comparable](m map[K]map[string]bool, k K, id string) {
+	if s := m[k]; s != nil {
+		delete(s, id)
+		if len(s) == 0 {
+			delete(m, k)
+		}
+	}
+}
+
+// --- directory ---
+
+func (s *Store) unindex(a directory.Account) {
+	p := a.Pseudonyms
+	removeFrom(s.idx, idxKey{a.Epoch, phone.ConventionDigits, p.IndexDigits}, a.ID)
+	removeFrom(s.idx, idxKey{a.Epoch, phone.ConventionE164, p.IndexE164}, a.ID)
+	removeFrom(s.oprfIdx, oprfKey{a.Epoch, p.OPRF}, a.ID)
+}
+
+// PutAccounts implements directory.Store.
+func (s *Store) PutAccounts(_ context.Context, accounts []directory.Account) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range accounts {
+		if old, ok := s.accounts[a.ID]; ok {
+			s.unindex(old)
+		}
+		a.BlockedBusinesses = slices.Clone(a.BlockedBusinesses)
+		a.UpdatedAt = a.UpdatedAt.UTC().Truncate(time.Microsecond)
+		s.accounts[a.ID] = a
+		p := a.Pseudonyms
+		addTo(s.idx, idxKey{a.Epoch, phone.ConventionDigits, p.IndexDigits}, a.ID)
+		addTo(s.idx, idxKey{a.Epoch, phone.ConventionE164, p.IndexE164}, a.ID)
+		addTo(s.oprfIdx, oprfKey{a.Epoch, p.OPRF}, a.ID)
+	}
+	return nil
+}
+
+// Account implements directory.Store.
+func (s *Store) Account(_ context.Context, id string) (directory.Account, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return directory.Account{}, store.ErrNotFound
+	}
+	a.BlockedBusinesses = slices.Clone(a.BlockedBusinesses)
+	return a, nil
+}
+
+// CountAccounts implements directory.Store.
+func (s *Store) CountAccounts(context.Context) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return int64(len(s.accounts)), nil
+}
+
+// EraseAccount implements directory.Store.
+func (s *Store) EraseAccount(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return store.ErrNotFound
+	}
+	s.unindex(a)
+	delete(s.accounts, id)
+	if l, ok := s.links[id]; ok {
+		delete(s.linkOwners, l.ID)
+		delete(s.links, id)
+	}
+	for _, m := range s.members {
+		delete(m, id)
+	}
+	for sid, sig := range s.signals {
+		if sig.AccountID == id {
+			delete(s.signals, sid)
+			s.outbox = slices.DeleteFunc(s.outbox, func(e signal.OutboxEntry) bool { return e.SignalID == sid })
+		}
+	}
+	return nil
+}
+
+func (s *Store) eligible(id, tenant string, wantEligible bool) bool {
+	a := s.accounts[id]
+	if wantEligible && a.AdOptOut {
+		return false
+	}
+	return tenant == "" || !slices.Contains(a.BlockedBusinesses, tenant)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MatchHashes implements directory.Store.
+func (s *Store) MatchHashes(_ context.Context, q directory.HashMatch) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	found := map[string]bool{}
+	for _, ix := range q.Indexes {
+		for id := range s.idx[idxKey{q.Epoch, q.Convention, ix}] {
+			if s.eligible(id, q.Tenant, q.Eligible) {
+				found[id] = true
+			}
+		}
+	}
+	return sortedKeys(found), nil
+}
+
+// MatchOPRF implements directory.Store.
+func (s *Store) MatchOPRF(_ context.Context, q directory.OPRFMatch) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	found := map[string]bool{}
+	for _, o := range q.Outputs {
+		for id := range s.oprfIdx[oprfKey{q.Epoch, o}] {
+			if s.eligible(id, q.Tenant, q.Eligible) {
+				found[id] = true
+			}
+		}
+	}
+	return sortedKeys(found), nil
+}
+
+// LinkElements implements directory.Store.
+func (s *Store) LinkElements(_ context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids := make([]string, 0, len(s.accounts))
+	for id, a := range s.accounts {
+		if a.Epoch == epoch && id > after {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	if len(ids) > limit {
+		ids = ids[:limit]
+	}
+	out := make([]directory.LinkElement, len(ids))
+	for i, id := range ids {
+		out[i] = directory.LinkElement{AccountID: id, Element: s.accounts[id].Pseudonyms.Link}
+	}
+	return out, nil
+}
+
+// --- links ---
+
+// PutLinks implements link.Store.
+func (s *Store) PutLinks(_ context.Context, links []link.Link) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range links {
+		if _, ok := s.accounts[l.AccountID]; !ok {
+			return store.ErrNotFound
+		}
+		if owner, ok := s.linkOwners[l.ID]; ok && owner != l.AccountID {
+			return store.ErrConflict
+		}
+	}
+	for _, l := range links {
+		if old, ok := s.links[l.AccountID]; ok {
+			delete(s.linkOwners, old.ID)
+		}
+		l.CreatedAt = l.CreatedAt.UTC().Truncate(time.Microsecond)
+		s.links[l.AccountID] = l
+		s.linkOwners[l.ID] = l.AccountID
+	}
+	return nil
+}
+
+// LinkOf implements link.Store.
+func (s *Store) LinkOf(_ context.Context, accountID string) (link.Link, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	l, ok := s.links[accountID]
+	if !ok {
+		return link.Link{}, store.ErrNotFound
+	}
+	return l, nil
+}
+
+// AccountOf implements link.Store.
+func (s *Store) AccountOf(_ context.Context, id psi.LinkID) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.linkOwners[id]
+	if !ok {
+		return "", store.ErrNotFound
+	}
+	return a, nil
+}
+
+// DeleteLink implements link.Store.
+func (s *Store) DeleteLink(_ context.Context, id psi.LinkID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.linkOwners[id]
+	if !ok {
+		return store.ErrNotFound
+	}
+	delete(s.linkOwners, id)
+	delete(s.links, a)
+	return nil
+}
+
+// CountLinks implements link.Store.
+func (s *Store) CountLinks(context.Context) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return int64(len(s.links)), nil
+}
+
+// --- audiences ---
+
+// CreateAudience implements audience.Store.
+func (s *Store) CreateAudience(_ context.Context, a audience.Audience) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.audiences[a.ID]; ok {
+		return store.ErrConflict
+	}
+	a.CreatedAt = a.CreatedAt.UTC().Truncate(time.Microsecond)
+	s.audiences[a.ID] = a
+	s.members[a.ID] = map[string]bool{}
+	return nil
+}
+
+// Audience implements audience.Store.
+func (s *Store) Audience(_ context.Context, tenant, id string) (audience.Audience, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.audiences[id]
+	if !ok || a.Tenant != tenant {
+		return audience.Audience{}, store.ErrNotFound
+	}
+	return a, nil
+}
+
+// ListAudiences implements audience.Store.
+func (s *Store) ListAudiences(_ context.Context, tenant, after string, limit int) ([]audience.Audience, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []audience.Audience
+	for _, a := range s.audiences {
+		if a.Tenant == tenant && a.ID > after {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// DeleteAudience implements audience.Store.
+func (s *Store) DeleteAudience(_ context.Context, tenant, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.audiences[id]
+	if !ok || a.Tenant != tenant {
+		return store.ErrNotFound
+	}
+	delete(s.audiences, id)
+	delete(s.members, id)
+	for k := range s.batches {
+		if k.audience == id {
+			delete(s.batches, k)
+		}
+	}
+	for k := range s.sessions {
+		if k.audience == id {
+			delete(s.sessions, k)
+		}
+	}
+	return nil
+}
+
+// ApplyBatch implements audience.Store.
+func (s *Store) ApplyBatch(_ context.Context, b audience.Batch) (audience.BatchResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.audiences[b.AudienceID]; !ok {
+		return audience.BatchResult{}, store.ErrNotFound
+	}
+	if r, ok := s.batches[batchKey{b.AudienceID, b.SessionID, b.Seq}]; ok {
+		r.Applied = false
+		return r, nil
+	}
+	sk := sessionKey{b.AudienceID, b.SessionID}
+	sess, ok := s.sessions[sk]
+	if ok && sess.Complete {
+		return audience.BatchResult{}, store.ErrConflict
+	}
+	for _, id := range append(slices.Clone(b.Add), b.Remove...) {
+		if _, ok := s.accounts[id]; !ok {
+			return audience.BatchResult{}, store.ErrNotFound
+		}
+	}
+	m := s.members[b.AudienceID]
+	for _, id := range b.Add {
+		m[id] = true
+	}
+	for _, id := range b.Remove {
+		delete(m, id)
+	}
+	r := audience.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid}
+	s.batches[batchKey{b.AudienceID, b.SessionID, b.Seq}] = r
+	s.sessions[sk] = audience.Session{AudienceID: b.AudienceID, ID: b.SessionID, Batches: sess.Batches + 1,
+		Complete: b.Last, UpdatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	return r, nil
+}
+
+// Session implements audience.Store.
+func (s *Store) Session(_ context.Context, audienceID, sessionID string) (audience.Session, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sess, ok := s.sessions[sessionKey{audienceID, sessionID}]
+	if !ok {
+		return audience.Session{}, store.ErrNotFound
+	}
+	return sess, nil
+}
+
+// Members implements audience.Store.
+func (s *Store) Members(_ context.Context, audienceID string) ([]string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, ok := s.members[audienceID]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return sortedKeys(m), nil
+}
+
+// --- signals ---
+
+func (s *Store) queue(signalID, kind string) {
+	s.outboxID++
+	s.outbox = append(s.outbox, signal.OutboxEntry{ID: s.outboxID, SignalID: signalID, Kind: kind})
+}
+
+func normSignal(sig signal.Signal) signal.Signal {
+	sig.CreatedAt = sig.CreatedAt.UTC().Truncate(time.Microsecond)
+	sig.ExpiresAt = sig.ExpiresAt.UTC().Truncate(time.Microsecond)
+	return sig
+}
+
+// CreateSignal implements signal.Store.
+func (s *Store) CreateSignal(_ context.Context, sig signal.Signal, relay bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.signals[sig.ID]; ok {
+		return store.ErrConflict
+	}
+	if _, ok := s.accounts[sig.AccountID]; !ok {
+		return store.ErrNotFound
+	}
+	s.signals[sig.ID] = normSignal(sig)
+	if relay {
+		s.queue(sig.ID, "signal")
+	}
+	return nil
+}
+
+// ReceiveSignal implements signal.Store.
+func (s *Store) ReceiveSignal(_ context.Context, sig signal.Signal) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.signals[sig.ID]; ok {
+		return false, nil
+	}
+	if _, ok := s.accounts[sig.AccountID]; !ok {
+		return false, store.ErrNotFound
+	}
+	s.signals[sig.ID] = normSignal(sig)
+	return true, nil
+}
+
+// Signal implements signal.Store.
+func (s *Store) Signal(_ context.Context, id string) (signal.Signal, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sig, ok := s.signals[id]
+	if !ok {
+		return signal.Signal{}, store.ErrNotFound
+	}
+	return sig, nil
+}
+
+// ListSignals implements signal.Store.
+func (s *Store) ListSignals(_ context.Context, f signal.Filter) ([]signal.Signal, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []signal.Signal
+	for _, sig := range s.signals {
+		if sig.Direction == f.Direction && sig.ID > f.After &&
+			(f.Status == "" || sig.Status == f.Status) && (f.Type == "" || sig.Type == f.Type) {
+			out = append(out, sig)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+// SetStatus implements signal.Store.
+func (s *Store) SetStatus(_ context.Context, id, status string, relay bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sig, ok := s.signals[id]
+	if !ok {
+		return store.ErrNotFound
+	}
+	sig.Status = status
+	s.signals[id] = sig
+	if relay {
+		s.queue(id, "revoke")
+	}
+	return nil
+}
+
+// PendingOutbox implements signal.Store.
+func (s *Store) PendingOutbox(_ context.Context, limit int) ([]signal.OutboxEntry, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := min(limit, len(s.outbox))
+	return slices.Clone(s.outbox[:n]), nil
+}
+
+// MarkDelivered implements signal.Store.
+func (s *Store) MarkDelivered(_ context.Context, id int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.outbox, func(e signal.OutboxEntry) bool { return e.ID == id })
+	if i < 0 {
+		return store.ErrNotFound
+	}
+	s.outbox = slices.Delete(s.outbox, i, i+1)
+	return nil
+}
+
+// --- audit ---
+
+// AppendAudit implements audit.Store.
+func (s *Store) AppendAudit(_ context.Context, e audit.Entry) (audit.Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var prev [32]byte
+	if n := len(s.auditLog); n > 0 {
+		prev = s.auditLog[n-1].Hash
+	}
+	e.Seq = int64(len(s.auditLog)) + 1
+	e.Time = e.Time.UTC().Truncate(time.Microsecond)
+	e.PrevHash = prev
+	e.Hash = audit.ChainHash(prev, e)
+	s.auditLog = append(s.auditLog, e)
+	return e, nil
+}
+
+// AuditEntries implements audit.Store.
+func (s *Store) AuditEntries(_ context.Context, f audit.Filter) ([]audit.Entry, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []audit.Entry
+	for _, e := range s.auditLog {
+		if len(out) == f.Limit {
+			break
+		}
+		if e.Seq > f.After && (f.Actor == "" || e.Actor == f.Actor) && (f.Tenant == "" || e.Tenant == f.Tenant) &&
+			(f.Action == "" || e.Action == f.Action) && (f.Decision == "" || e.Decision == f.Decision) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// TamperAudit changes a stored entry's field in place, for tests that show
+// audit.Verify finds it. The PostgreSQL store is tampered with plain SQL.
+func (s *Store) TamperAudit(seq int64, resource string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.auditLog {
+		if s.auditLog[i].Seq == seq {
+			s.auditLog[i].Resource = resource
+		}
+	}
+}
+
+// --- API keys ---
+
+// CreateAPIKey implements access.Store.
+func (s *Store) CreateAPIKey(_ context.Context, k access.Key) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.apiKeys {
+		if o.ID == k.ID || o.Hash == k.Hash {
+			return store.ErrConflict
+		}
+	}
+	k.CreatedAt = k.CreatedAt.UTC().Truncate(time.Microsecond)
+	s.apiKeys = append(s.apiKeys, k)
+	return nil
+}
+
+// APIKeyByHash implements access.Store.
+func (s *Store) APIKeyByHash(_ context.Context, h access.Hash) (access.Key, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, k := range s.apiKeys {
+		if k.Hash.Equal(h) {
+			return k, nil
+		}
+	}
+	return access.Key{}, store.ErrNotFound
+}
+
+// ListAPIKeys implements access.Store.
+func (s *Store) ListAPIKeys(context.Context) ([]access.Key, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.apiKeys), nil
+}
+
+// RevokeAPIKey implements access.Store.
+func (s *Store) RevokeAPIKey(_ context.Context, id string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.apiKeys {
+		if s.apiKeys[i].ID == id {
+			if s.apiKeys[i].RevokedAt.IsZero() {
+				s.apiKeys[i].RevokedAt = at.UTC().Truncate(time.Microsecond)
+			}
+			return nil
+		}
+	}
+	return store.ErrNotFound
+}
+
+// --- jobs ---
+
+// CreateJob implements job.Store.
+func (s *Store) CreateJob(_ context.Context, j job.Job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.jobs[j.ID]; ok {
+		return store.ErrConflict
+	}
+	j.CreatedAt = j.CreatedAt.UTC().Truncate(time.Microsecond)
+	j.UpdatedAt = j.CreatedAt
+	j.Params, j.Progress = slices.Clone(j.Params), slices.Clone(j.Progress)
+	s.jobs[j.ID] = j
+	return nil
+}
+
+// Job implements job.Store.
+func (s *Store) Job(_ context.Context, id string) (job.Job, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return job.Job{}, store.ErrNotFound
+	}
+	j.Params, j.Progress = slices.Clone(j.Params), slices.Clone(j.Progress)
+	return j, nil
+}
+
+// UpdateJob implements job.Store.
+func (s *Store) UpdateJob(_ context.Context, id, state string, progress []byte, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return store.ErrNotFound
+	}
+	j.State, j.Progress, j.UpdatedAt = state, slices.Clone(progress), at.UTC().Truncate(time.Microsecond)
+	s.jobs[id] = j
+	return nil
+}
+
+// PutCheckpoint implements job.Store.
+func (s *Store) PutCheckpoint(_ context.Context, c job.Checkpoint) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.jobs[c.JobID]; !ok {
+		return false, store.ErrNotFound
+	}
+	k := checkpointKey{c.JobID, c.Step, c.Seq}
+	if _, ok := s.checkpoints[k]; ok {
+		return false, nil
+	}
+	c.Data = slices.Clone(c.Data)
+	s.checkpoints[k] = c
+	return true, nil
+}
+
+// Checkpoints implements job.Store.
+func (s *Store) Checkpoints(_ context.Context, jobID, step string) ([]job.Checkpoint, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []job.Checkpoint
+	for k, c := range s.checkpoints {
+		if k.job == jobID && k.step == step {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
+}

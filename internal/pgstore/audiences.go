@@ -1,0 +1,145 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linkd/linkd/audience"
+	"github.com/linkd/linkd/internal/store"
+)
+
+// CreateAudience implements audience.Store.
+func (s *Store) CreateAudience(ctx context.Context, a audience.Audience) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO audiences (id, tenant, name, purpose, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		a.ID, a.Tenant, a.Name, a.Purpose, utc(a.CreatedAt))
+	return mapErr(err)
+}
+
+func scanAudience(r pgx.CollectableRow) (audience.Audience, error) {
+	var a audience.Audience
+	err := r.Scan(&a.ID, &a.Tenant, &a.Name, &a.Purpose, &a.CreatedAt)
+	a.CreatedAt = a.CreatedAt.UTC()
+	return a, err
+}
+
+// Audience implements audience.Store.
+func (s *Store) Audience(ctx context.Context, tenant, id string) (audience.Audience, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, tenant, name, purpose, created_at FROM audiences WHERE id = $1 AND tenant = $2`, id, tenant)
+	if err != nil {
+		return audience.Audience{}, mapErr(err)
+	}
+	a, err := pgx.CollectExactlyOneRow(rows, scanAudience)
+	return a, mapErr(err)
+}
+
+// ListAudiences implements audience.Store.
+func (s *Store) ListAudiences(ctx context.Context, tenant, after string, limit int) ([]audience.Audience, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, tenant, name, purpose, created_at FROM audiences
+		WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3`, tenant, after, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.CollectRows(rows, scanAudience)
+	return out, mapErr(err)
+}
+
+// DeleteAudience implements audience.Store.
+func (s *Store) DeleteAudience(ctx context.Context, tenant, id string) error {
+	return s.execOne(ctx, `DELETE FROM audiences WHERE id = $1 AND tenant = $2`, id, tenant)
+}
+
+// ApplyBatch implements audience.Store: the batch record, the session and
+// the memberships change in one transaction; a replayed batch changes
+// nothing and answers the first application's counts.
+func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.BatchResult, error) {
+	var res audience.BatchResult
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// Lock the audience row: batches of one audience apply one at a time.
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM audiences WHERE id = $1 FOR UPDATE`, b.AudienceID).Scan(&one); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `SELECT received, invalid FROM upload_batches WHERE audience_id = $1 AND session_id = $2 AND seq = $3`,
+			b.AudienceID, b.SessionID, b.Seq).Scan(&res.Received, &res.Invalid)
+		if err == nil {
+			return nil // applied before
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		var complete bool
+		err = tx.QueryRow(ctx, `SELECT complete FROM upload_sessions WHERE audience_id = $1 AND session_id = $2`,
+			b.AudienceID, b.SessionID).Scan(&complete)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if complete {
+			return store.ErrConflict
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO upload_sessions (audience_id, session_id, batches, complete, updated_at)
+			VALUES ($1, $2, 1, $3, $4)
+			ON CONFLICT (audience_id, session_id) DO UPDATE SET batches = upload_sessions.batches + 1,
+				complete = excluded.complete, updated_at = excluded.updated_at`,
+			b.AudienceID, b.SessionID, b.Last, time.Now().UTC()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO upload_batches (audience_id, session_id, seq, received, invalid) VALUES ($1, $2, $3, $4, $5)`,
+			b.AudienceID, b.SessionID, b.Seq, b.Received, b.Invalid); err != nil {
+			return err
+		}
+		if len(b.Add) > 0 {
+			rows := make([][]any, len(b.Add))
+			for i, id := range b.Add {
+				rows[i] = []any{id}
+			}
+			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE members_staging (account_id text NOT NULL) ON COMMIT DROP`); err != nil {
+				return err
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"members_staging"}, []string{"account_id"}, pgx.CopyFromRows(rows)); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO audience_members (audience_id, account_id)
+				SELECT DISTINCT $1, account_id FROM members_staging ON CONFLICT DO NOTHING`, b.AudienceID); err != nil {
+				return err
+			}
+		}
+		if len(b.Remove) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM audience_members WHERE audience_id = $1 AND account_id = ANY ($2)`,
+				b.AudienceID, b.Remove); err != nil {
+				return err
+			}
+		}
+		res = audience.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid}
+		return nil
+	})
+	return res, err
+}
+
+// Session implements audience.Store.
+func (s *Store) Session(ctx context.Context, audienceID, sessionID string) (audience.Session, error) {
+	ss := audience.Session{AudienceID: audienceID, ID: sessionID}
+	err := s.pool.QueryRow(ctx, `SELECT batches, complete, updated_at FROM upload_sessions WHERE audience_id = $1 AND session_id = $2`,
+		audienceID, sessionID).Scan(&ss.Batches, &ss.Complete, &ss.UpdatedAt)
+	ss.UpdatedAt = ss.UpdatedAt.UTC()
+	return ss, mapErr(err)
+}
+
+// Members implements audience.Store.
+func (s *Store) Members(ctx context.Context, audienceID string) ([]string, error) {
+	var exists bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audiences WHERE id = $1)`, audienceID).Scan(&exists); err != nil {
+		return nil, mapErr(err)
+	}
+	if !exists {
+		return nil, store.ErrNotFound
+	}
+	rows, err := s.pool.Query(ctx, `SELECT account_id FROM audience_members WHERE audience_id = $1 ORDER BY account_id`, audienceID)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return out, mapErr(err)
+}

@@ -1,0 +1,172 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/phone"
+)
+
+var accountColumns = []string{"id", "country", "ad_opt_out", "blocked_businesses", "epoch",
+	"index_digits", "index_e164", "oprf", "link_element", "updated_at"}
+
+// PutAccounts implements directory.Store: COPY into a staging table, then
+// one upsert, in one transaction. A later duplicate id in the batch wins.
+func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) error {
+	last := make(map[string]int, len(accounts))
+	for i, a := range accounts {
+		last[a.ID] = i
+	}
+	rows := make([][]any, 0, len(last))
+	for i, a := range accounts {
+		if last[a.ID] != i {
+			continue
+		}
+		p := a.Pseudonyms
+		bb := a.BlockedBusinesses
+		if bb == nil {
+			bb = []string{}
+		}
+		rows = append(rows, []any{a.ID, a.Country, a.AdOptOut, bb, int32(a.Epoch),
+			p.IndexDigits[:], p.IndexE164[:], p.OPRF[:], p.Link[:], utc(a.UpdatedAt)})
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE accounts_staging (LIKE accounts INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"accounts_staging"}, accountColumns, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO accounts SELECT * FROM accounts_staging
+			ON CONFLICT (id) DO UPDATE SET
+				country = excluded.country, ad_opt_out = excluded.ad_opt_out,
+				blocked_businesses = excluded.blocked_businesses, epoch = excluded.epoch,
+				index_digits = excluded.index_digits, index_e164 = excluded.index_e164,
+				oprf = excluded.oprf, link_element = excluded.link_element,
+				updated_at = excluded.updated_at`)
+		return err
+	})
+}
+
+func copyTo(dst []byte, src []byte, what string) error {
+	if len(src) != len(dst) {
+		return fmt.Errorf("pgstore: stored %s has %d bytes, want %d", what, len(src), len(dst))
+	}
+	copy(dst, src)
+	return nil
+}
+
+// Account implements directory.Store.
+func (s *Store) Account(ctx context.Context, id string) (directory.Account, error) {
+	var (
+		a                   directory.Account
+		epoch               int32
+		idig, ie164, o, lnk []byte
+	)
+	err := s.pool.QueryRow(ctx, `SELECT id, country, ad_opt_out, blocked_businesses, epoch,
+			index_digits, index_e164, oprf, link_element, updated_at
+		FROM accounts WHERE id = $1`, id).Scan(&a.ID, &a.Country, &a.AdOptOut, &a.BlockedBusinesses,
+		&epoch, &idig, &ie164, &o, &lnk, &a.UpdatedAt)
+	if err != nil {
+		return directory.Account{}, mapErr(err)
+	}
+	a.Epoch = uint32(epoch)
+	a.UpdatedAt = a.UpdatedAt.UTC()
+	p := &a.Pseudonyms
+	for _, c := range []struct {
+		dst  []byte
+		src  []byte
+		what string
+	}{{p.IndexDigits[:], idig, "index_digits"}, {p.IndexE164[:], ie164, "index_e164"}, {p.OPRF[:], o, "oprf"}, {p.Link[:], lnk, "link_element"}} {
+		if err := copyTo(c.dst, c.src, c.what); err != nil {
+			return directory.Account{}, err
+		}
+	}
+	if len(a.BlockedBusinesses) == 0 {
+		a.BlockedBusinesses = nil
+	}
+	return a, nil
+}
+
+// CountAccounts implements directory.Store.
+func (s *Store) CountAccounts(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM accounts`).Scan(&n)
+	return n, mapErr(err)
+}
+
+// EraseAccount implements directory.Store. The schema's ON DELETE CASCADE
+// removes the account's link, memberships and signals with it.
+func (s *Store) EraseAccount(ctx context.Context, id string) error {
+	return s.execOne(ctx, `DELETE FROM accounts WHERE id = $1`, id)
+}
+
+// match copies the keys into a staging table and joins.
+func (s *Store) match(ctx context.Context, column string, epoch uint32, keys [][]byte, tenant string, eligible bool) ([]string, error) {
+	rows := make([][]any, len(keys))
+	for i, k := range keys {
+		rows[i] = []any{k}
+	}
+	var ids []string
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE match_keys (k bytea NOT NULL) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"match_keys"}, []string{"k"}, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		r, err := tx.Query(ctx, `SELECT DISTINCT a.id FROM accounts a JOIN match_keys m ON a.`+column+` = m.k
+			WHERE a.epoch = $1 AND (NOT $2 OR NOT a.ad_opt_out)
+			  AND ($3 = '' OR NOT ($3 = ANY (a.blocked_businesses)))
+			ORDER BY a.id`, int32(epoch), eligible, tenant)
+		if err != nil {
+			return err
+		}
+		ids, err = pgx.CollectRows(r, pgx.RowTo[string])
+		return err
+	})
+	return ids, err
+}
+
+// MatchHashes implements directory.Store.
+func (s *Store) MatchHashes(ctx context.Context, q directory.HashMatch) ([]string, error) {
+	col := "index_e164"
+	if q.Convention == phone.ConventionDigits {
+		col = "index_digits"
+	}
+	keys := make([][]byte, len(q.Indexes))
+	for i := range q.Indexes {
+		keys[i] = q.Indexes[i][:]
+	}
+	return s.match(ctx, col, q.Epoch, keys, q.Tenant, q.Eligible)
+}
+
+// MatchOPRF implements directory.Store.
+func (s *Store) MatchOPRF(ctx context.Context, q directory.OPRFMatch) ([]string, error) {
+	keys := make([][]byte, len(q.Outputs))
+	for i := range q.Outputs {
+		keys[i] = q.Outputs[i][:]
+	}
+	return s.match(ctx, "oprf", q.Epoch, keys, q.Tenant, q.Eligible)
+}
+
+// LinkElements implements directory.Store.
+func (s *Store) LinkElements(ctx context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, link_element FROM accounts
+		WHERE epoch = $1 AND id > $2 ORDER BY id LIMIT $3`, int32(epoch), after, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.LinkElement, error) {
+		var le directory.LinkElement
+		var b []byte
+		if err := r.Scan(&le.AccountID, &b); err != nil {
+			return le, err
+		}
+		return le, copyTo(le.Element[:], b, "link_element")
+	})
+	return out, mapErr(err)
+}

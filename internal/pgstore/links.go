@@ -1,0 +1,63 @@
+package pgstore
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/linking/link"
+)
+
+// PutLinks implements link.Store: COPY into staging, one upsert.
+func (s *Store) PutLinks(ctx context.Context, links []link.Link) error {
+	rows := make([][]any, len(links))
+	for i, l := range links {
+		rows[i] = []any{l.AccountID, l.ID[:], int32(l.Epoch), utc(l.CreatedAt)}
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE links_staging (LIKE links) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"links_staging"}, []string{"account_id", "link_id", "epoch", "created_at"}, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO links SELECT * FROM links_staging
+			ON CONFLICT (account_id) DO UPDATE SET link_id = excluded.link_id,
+				epoch = excluded.epoch, created_at = excluded.created_at`)
+		return err
+	})
+}
+
+// LinkOf implements link.Store.
+func (s *Store) LinkOf(ctx context.Context, accountID string) (link.Link, error) {
+	var l link.Link
+	var id []byte
+	var epoch int32
+	err := s.pool.QueryRow(ctx, `SELECT account_id, link_id, epoch, created_at FROM links WHERE account_id = $1`, accountID).
+		Scan(&l.AccountID, &id, &epoch, &l.CreatedAt)
+	if err != nil {
+		return link.Link{}, mapErr(err)
+	}
+	l.Epoch, l.CreatedAt = uint32(epoch), l.CreatedAt.UTC()
+	return l, copyTo(l.ID[:], id, "link_id")
+}
+
+// AccountOf implements link.Store.
+func (s *Store) AccountOf(ctx context.Context, id psi.LinkID) (string, error) {
+	var a string
+	err := s.pool.QueryRow(ctx, `SELECT account_id FROM links WHERE link_id = $1`, id[:]).Scan(&a)
+	return a, mapErr(err)
+}
+
+// DeleteLink implements link.Store.
+func (s *Store) DeleteLink(ctx context.Context, id psi.LinkID) error {
+	return s.execOne(ctx, `DELETE FROM links WHERE link_id = $1`, id[:])
+}
+
+// CountLinks implements link.Store.
+func (s *Store) CountLinks(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM links`).Scan(&n)
+	return n, mapErr(err)
+}

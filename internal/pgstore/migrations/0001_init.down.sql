@@ -1,0 +1,14 @@
+DROP TABLE job_checkpoints;
+DROP TABLE jobs;
+DROP TABLE api_keys;
+DROP TRIGGER audit_log_append_only ON audit_log;
+DROP FUNCTION audit_log_append_only();
+DROP TABLE audit_log;
+DROP TABLE signal_outbox;
+DROP TABLE signals;
+DROP TABLE upload_batches;
+DROP TABLE upload_sessions;
+DROP TABLE audience_members;
+DROP TABLE audiences;
+DROP TABLE links;
+DROP TABLE accounts;

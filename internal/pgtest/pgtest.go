@@ -1,0 +1,102 @@
+// Package pgtest gives each test its own PostgreSQL schema on the server
+// named by TEST_DATABASE_URL, dropped when the test ends.
+//
+// Without a reachable server the test is skipped with a loud message, except
+// when CI is set: then it fails, so that CI never passes on skipped database
+// tests.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+var (
+	adminOnce sync.Once
+	admin     *pgxpool.Pool
+	adminErr  string
+)
+
+// URL returns TEST_DATABASE_URL, or skips (fails under CI) without it.
+func URL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("TEST_DATABASE_URL")
+	if url == "" {
+		unavailable(t, "TEST_DATABASE_URL is not set")
+	}
+	return url
+}
+
+func unavailable(t testing.TB, why string) {
+	t.Helper()
+	msg := "\n*** PostgreSQL TESTS NOT RUN: " + why + " ***\n" +
+		"*** set TEST_DATABASE_URL (make test sets postgres://postgres@127.0.0.1:5432/test) ***"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg + "\n*** CI is set: database tests must run ***")
+	}
+	t.Skip(msg)
+}
+
+func adminPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	url := URL(t)
+	adminOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p, err := pgxpool.New(ctx, url)
+		if err == nil {
+			err = p.Ping(ctx)
+		}
+		if err != nil {
+			adminErr = "cannot reach the server: " + err.Error()
+			return
+		}
+		admin = p
+	})
+	if admin == nil {
+		unavailable(t, adminErr)
+	}
+	return admin
+}
+
+// Schema creates an empty schema for the test and returns a pool whose
+// connections use it as their search_path, and the schema's name. The
+// schema and the pool go away when the test ends.
+func Schema(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	a := adminPool(t)
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	name := "linkd_test_" + hex.EncodeToString(b[:])
+	ctx := context.Background()
+	if _, err := a.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("pgtest: creating schema: %v", err)
+	}
+	cfg, err := pgxpool.ParseConfig(URL(t))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = name
+	cfg.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		if _, err := a.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("pgtest: dropping schema %s: %v", name, err)
+		}
+	})
+	return pool, name
+}

@@ -1,0 +1,14 @@
+// Package store holds the errors every storage backend maps its own to, at
+// the driver edge, so that callers above never see a driver's error types.
+package store
+
+import "errors"
+
+var (
+	// ErrNotFound: the thing asked for does not exist (or is not the
+	// caller's to see).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: the write contradicts what is stored (a duplicate id,
+	// a replayed batch with other content, a concurrent change).
+	ErrConflict = errors.New("store: conflict")
+)

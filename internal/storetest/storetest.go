@@ -1,0 +1,540 @@
+// Package storetest is the conformance suite every linkd store passes: the
+// embedded memory store and the PostgreSQL store run the same tests, so
+// that what `make run` shows is what production does.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/audience"
+	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/crypto/hashindex"
+	"github.com/linkd/linkd/crypto/oprf"
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/job"
+	"github.com/linkd/linkd/linking/link"
+	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/phone"
+)
+
+// Store is every storage interface of linkd.
+type Store interface {
+	directory.Store
+	link.Store
+	audience.Store
+	signal.Store
+	audit.Store
+	access.Store
+	job.Store
+}
+
+// Run runs the suite; newStore returns a fresh, empty store for each test.
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s Store)
+	}{
+		{"DirectoryPutGet", testDirectoryPutGet},
+		{"DirectoryReplaceNumber", testDirectoryReplaceNumber},
+		{"DirectoryMatch", testDirectoryMatch},
+		{"DirectoryLinkElements", testDirectoryLinkElements},
+		{"Erasure", testErasure},
+		{"Links", testLinks},
+		{"Audiences", testAudiences},
+		{"AudienceBatches", testAudienceBatches},
+		{"Signals", testSignals},
+		{"Audit", testAudit},
+		{"APIKeys", testAPIKeys},
+		{"Jobs", testJobs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
+	}
+}
+
+var (
+	ctx = context.Background()
+	t0  = time.Date(2026, 11, 24, 10, 0, 0, 123456000, time.UTC)
+)
+
+func randomSet(t *testing.T) pseudonym.Set {
+	t.Helper()
+	var s pseudonym.Set
+	for _, b := range [][]byte{s.IndexDigits[:], s.IndexE164[:], s.OPRF[:], s.Link[:]} {
+		if _, err := rand.Read(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func account(t *testing.T, id string) directory.Account {
+	return directory.Account{ID: id, Country: "TR", Epoch: 1, Pseudonyms: randomSet(t), UpdatedAt: t0}
+}
+
+func put(t *testing.T, s Store, as ...directory.Account) {
+	t.Helper()
+	if err := s.PutAccounts(ctx, as); err != nil {
+		t.Fatalf("PutAccounts: %v", err)
+	}
+}
+
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: error %v, want %v", what, err, want)
+	}
+}
+
+func noErr(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func testDirectoryPutGet(t *testing.T, s Store) {
+	a := account(t, "acc-1")
+	a.AdOptOut = true
+	a.BlockedBusinesses = []string{"acme", "globex"}
+	b := account(t, "acc-2")
+	put(t, s, a, b)
+	got, err := s.Account(ctx, "acc-1")
+	noErr(t, "Account", err)
+	if got.ID != a.ID || got.Country != "TR" || !got.AdOptOut || !slices.Equal(got.BlockedBusinesses, a.BlockedBusinesses) ||
+		got.Epoch != 1 || got.Pseudonyms != a.Pseudonyms || !got.UpdatedAt.Equal(t0) {
+		t.Fatalf("Account = %+v, want %+v", got, a)
+	}
+	got, err = s.Account(ctx, "acc-2")
+	noErr(t, "Account", err)
+	if got.BlockedBusinesses != nil || got.AdOptOut {
+		t.Fatalf("acc-2 = %+v", got)
+	}
+	_, err = s.Account(ctx, "nobody")
+	wantErr(t, "Account(nobody)", err, store.ErrNotFound)
+	n, err := s.CountAccounts(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("CountAccounts = %d, %v", n, err)
+	}
+	// Re-importing the same rows changes nothing; a duplicate id within one
+	// batch keeps the last.
+	a2 := a
+	a2.Country = "DE"
+	put(t, s, a, b, a2)
+	got, _ = s.Account(ctx, "acc-1")
+	if n, _ := s.CountAccounts(ctx); n != 2 || got.Country != "DE" {
+		t.Fatalf("after re-import: %d accounts, country %s", n, got.Country)
+	}
+	noErr(t, "empty PutAccounts", s.PutAccounts(ctx, nil))
+}
+
+func testDirectoryReplaceNumber(t *testing.T, s Store) {
+	a := account(t, "acc-1")
+	put(t, s, a)
+	b := a
+	b.Pseudonyms = randomSet(t) // the account's number changed
+	b.Epoch = 2
+	put(t, s, b)
+	for _, q := range []directory.HashMatch{
+		{Epoch: 1, Convention: phone.ConventionDigits, Indexes: []hashindex.Index{a.Pseudonyms.IndexDigits}},
+		{Epoch: 2, Convention: phone.ConventionDigits, Indexes: []hashindex.Index{a.Pseudonyms.IndexDigits}},
+	} {
+		got, err := s.MatchHashes(ctx, q)
+		noErr(t, "MatchHashes", err)
+		if len(got) != 0 {
+			t.Fatalf("the old number's index still matches: %v", got)
+		}
+	}
+	got, err := s.MatchHashes(ctx, directory.HashMatch{Epoch: 2, Convention: phone.ConventionE164, Indexes: []hashindex.Index{b.Pseudonyms.IndexE164}})
+	noErr(t, "MatchHashes", err)
+	if !slices.Equal(got, []string{"acc-1"}) {
+		t.Fatalf("new number's index: %v", got)
+	}
+}
+
+func testDirectoryMatch(t *testing.T, s Store) {
+	a, b, c, d := account(t, "a"), account(t, "b"), account(t, "c"), account(t, "d")
+	b.AdOptOut = true
+	c.BlockedBusinesses = []string{"acme"}
+	d.Pseudonyms.IndexDigits = a.Pseudonyms.IndexDigits // two accounts, one number
+	d.Pseudonyms.OPRF = a.Pseudonyms.OPRF
+	put(t, s, a, b, c, d)
+	all := []hashindex.Index{a.Pseudonyms.IndexDigits, b.Pseudonyms.IndexDigits, c.Pseudonyms.IndexDigits,
+		a.Pseudonyms.IndexDigits, randomSet(t).IndexDigits}
+	for _, tc := range []struct {
+		q    directory.HashMatch
+		want []string
+	}{
+		{directory.HashMatch{Epoch: 1, Convention: phone.ConventionDigits, Indexes: all}, []string{"a", "b", "c", "d"}},
+		{directory.HashMatch{Epoch: 1, Convention: phone.ConventionDigits, Indexes: all, Eligible: true}, []string{"a", "c", "d"}},
+		{directory.HashMatch{Epoch: 1, Convention: phone.ConventionDigits, Indexes: all, Eligible: true, Tenant: "acme"}, []string{"a", "d"}},
+		{directory.HashMatch{Epoch: 1, Convention: phone.ConventionDigits, Indexes: all, Tenant: "globex"}, []string{"a", "b", "c", "d"}},
+		// The E.164 index is another column: digits indexes find nothing there.
+		{directory.HashMatch{Epoch: 1, Convention: phone.ConventionE164, Indexes: all}, nil},
+		{directory.HashMatch{Epoch: 1, Convention: phone.ConventionE164, Indexes: []hashindex.Index{c.Pseudonyms.IndexE164}}, []string{"c"}},
+		{directory.HashMatch{Epoch: 2, Convention: phone.ConventionDigits, Indexes: all}, nil},
+		{directory.HashMatch{Epoch: 1, Convention: phone.ConventionDigits}, nil},
+	} {
+		got, err := s.MatchHashes(ctx, tc.q)
+		noErr(t, "MatchHashes", err)
+		if len(got) != len(tc.want) || (len(got) > 0 && !slices.Equal(got, tc.want)) {
+			t.Errorf("MatchHashes(%+v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	got, err := s.MatchOPRF(ctx, directory.OPRFMatch{Epoch: 1, Outputs: [][oprf.OutputSize]byte{a.Pseudonyms.OPRF, b.Pseudonyms.OPRF}, Eligible: true})
+	noErr(t, "MatchOPRF", err)
+	if !slices.Equal(got, []string{"a", "d"}) {
+		t.Errorf("MatchOPRF = %v", got)
+	}
+}
+
+func testDirectoryLinkElements(t *testing.T, s Store) {
+	var want []directory.LinkElement
+	for i := range 25 {
+		a := account(t, fmt.Sprintf("acc-%02d", i))
+		if i%5 == 4 {
+			a.Epoch = 2
+		} else {
+			want = append(want, directory.LinkElement{AccountID: a.ID, Element: a.Pseudonyms.Link})
+		}
+		put(t, s, a)
+	}
+	var got []directory.LinkElement
+	after := ""
+	for {
+		page, err := s.LinkElements(ctx, 1, after, 7)
+		noErr(t, "LinkElements", err)
+		if len(page) == 0 {
+			break
+		}
+		if len(page) > 7 {
+			t.Fatalf("page of %d", len(page))
+		}
+		got = append(got, page...)
+		after = page[len(page)-1].AccountID
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("LinkElements paged = %d elements, want %d", len(got), len(want))
+	}
+}
+
+func linkID(t *testing.T) psi.LinkID {
+	var id psi.LinkID
+	if _, err := rand.Read(id[:]); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func testErasure(t *testing.T, s Store) {
+	gone, kept := account(t, "gone"), account(t, "kept")
+	put(t, s, gone, kept)
+	gl, kl := link.Link{AccountID: "gone", ID: linkID(t), Epoch: 1, CreatedAt: t0}, link.Link{AccountID: "kept", ID: linkID(t), Epoch: 1, CreatedAt: t0}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{gl, kl}))
+	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
+	_, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Add: []string{"gone", "kept"}})
+	noErr(t, "ApplyBatch", err)
+	out := signal.Signal{ID: "sig-out", Direction: signal.Outbound, AccountID: "gone", LinkID: gl.ID, Type: "spam", Confidence: 0.9, Status: "open", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	in := out
+	in.ID, in.Direction = "sig-in", signal.Inbound
+	other := out
+	other.ID, other.AccountID = "sig-kept", "kept"
+	noErr(t, "CreateSignal", s.CreateSignal(ctx, out, true))
+	noErr(t, "CreateSignal", s.CreateSignal(ctx, other, true))
+	if _, err := s.ReceiveSignal(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+
+	noErr(t, "EraseAccount", s.EraseAccount(ctx, "gone"))
+
+	_, err = s.Account(ctx, "gone")
+	wantErr(t, "Account after erasure", err, store.ErrNotFound)
+	_, err = s.LinkOf(ctx, "gone")
+	wantErr(t, "LinkOf after erasure", err, store.ErrNotFound)
+	_, err = s.AccountOf(ctx, gl.ID)
+	wantErr(t, "AccountOf after erasure", err, store.ErrNotFound)
+	for _, id := range []string{"sig-out", "sig-in"} {
+		_, err = s.Signal(ctx, id)
+		wantErr(t, "Signal after erasure", err, store.ErrNotFound)
+	}
+	m, err := s.Members(ctx, "aud")
+	noErr(t, "Members", err)
+	if !slices.Equal(m, []string{"kept"}) {
+		t.Fatalf("members after erasure: %v", m)
+	}
+	ob, err := s.PendingOutbox(ctx, 10)
+	noErr(t, "PendingOutbox", err)
+	if len(ob) != 1 || ob[0].SignalID != "sig-kept" {
+		t.Fatalf("outbox after erasure: %+v", ob)
+	}
+	got, err := s.MatchHashes(ctx, directory.HashMatch{Epoch: 1, Convention: phone.ConventionDigits, Indexes: []hashindex.Index{gone.Pseudonyms.IndexDigits}})
+	noErr(t, "MatchHashes", err)
+	if len(got) != 0 {
+		t.Fatalf("erased account still matches: %v", got)
+	}
+	// The other account is untouched.
+	if _, err := s.LinkOf(ctx, "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Signal(ctx, "sig-kept"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "erasing twice", s.EraseAccount(ctx, "gone"), store.ErrNotFound)
+}
+
+func testLinks(t *testing.T, s Store) {
+	put(t, s, account(t, "a"), account(t, "b"))
+	la := link.Link{AccountID: "a", ID: linkID(t), Epoch: 3, CreatedAt: t0}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{la}))
+	got, err := s.LinkOf(ctx, "a")
+	noErr(t, "LinkOf", err)
+	if got != la {
+		t.Fatalf("LinkOf = %+v, want %+v", got, la)
+	}
+	acc, err := s.AccountOf(ctx, la.ID)
+	if err != nil || acc != "a" {
+		t.Fatalf("AccountOf = %q, %v", acc, err)
+	}
+	// Another account may not take a link id that is someone's.
+	wantErr(t, "PutLinks duplicate id", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: la.ID, Epoch: 3, CreatedAt: t0}}), store.ErrConflict)
+	wantErr(t, "PutLinks unknown account", s.PutLinks(ctx, []link.Link{{AccountID: "nobody", ID: linkID(t), Epoch: 3, CreatedAt: t0}}), store.ErrNotFound)
+	// A new run replaces the account's link.
+	la2 := la
+	la2.ID, la2.Epoch = linkID(t), 4
+	noErr(t, "PutLinks replace", s.PutLinks(ctx, []link.Link{la2}))
+	_, err = s.AccountOf(ctx, la.ID)
+	wantErr(t, "old link id", err, store.ErrNotFound)
+	if n, _ := s.CountLinks(ctx); n != 1 {
+		t.Fatalf("CountLinks = %d", n)
+	}
+	noErr(t, "DeleteLink", s.DeleteLink(ctx, la2.ID))
+	_, err = s.LinkOf(ctx, "a")
+	wantErr(t, "LinkOf after delete", err, store.ErrNotFound)
+	wantErr(t, "DeleteLink twice", s.DeleteLink(ctx, la2.ID), store.ErrNotFound)
+}
+
+func testAudiences(t *testing.T, s Store) {
+	for i := range 5 {
+		noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: fmt.Sprintf("aud-%d", i), Tenant: "acme", Name: "list", Purpose: "ads", CreatedAt: t0}))
+	}
+	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "other", Tenant: "globex", Name: "x", Purpose: "ads", CreatedAt: t0}))
+	wantErr(t, "duplicate audience", s.CreateAudience(ctx, audience.Audience{ID: "aud-1", Tenant: "globex", CreatedAt: t0}), store.ErrConflict)
+	a, err := s.Audience(ctx, "acme", "aud-1")
+	noErr(t, "Audience", err)
+	if a.Name != "list" || a.Purpose != "ads" || !a.CreatedAt.Equal(t0) {
+		t.Fatalf("Audience = %+v", a)
+	}
+	_, err = s.Audience(ctx, "globex", "aud-1")
+	wantErr(t, "another tenant's audience", err, store.ErrNotFound)
+	page, err := s.ListAudiences(ctx, "acme", "aud-1", 2)
+	noErr(t, "ListAudiences", err)
+	if len(page) != 2 || page[0].ID != "aud-2" || page[1].ID != "aud-3" {
+		t.Fatalf("ListAudiences = %+v", page)
+	}
+	wantErr(t, "delete another tenant's", s.DeleteAudience(ctx, "globex", "aud-1"), store.ErrNotFound)
+	noErr(t, "DeleteAudience", s.DeleteAudience(ctx, "acme", "aud-1"))
+	_, err = s.Audience(ctx, "acme", "aud-1")
+	wantErr(t, "deleted audience", err, store.ErrNotFound)
+	_, err = s.Members(ctx, "aud-1")
+	wantErr(t, "members of deleted audience", err, store.ErrNotFound)
+}
+
+func testAudienceBatches(t *testing.T, s Store) {
+	put(t, s, account(t, "a"), account(t, "b"), account(t, "c"))
+	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
+	b1 := audience.Batch{AudienceID: "aud", SessionID: "s1", Seq: 1, Add: []string{"a", "b", "a"}, Received: 10, Invalid: 2}
+	r, err := s.ApplyBatch(ctx, b1)
+	if err != nil || !r.Applied || r.Received != 10 || r.Invalid != 2 {
+		t.Fatalf("ApplyBatch = %+v, %v", r, err)
+	}
+	// The same (session, seq) again, even with other content, changes
+	// nothing and answers the first counts.
+	replay := b1
+	replay.Add, replay.Received = []string{"c"}, 99
+	r, err = s.ApplyBatch(ctx, replay)
+	if err != nil || r.Applied || r.Received != 10 || r.Invalid != 2 {
+		t.Fatalf("replayed ApplyBatch = %+v, %v", r, err)
+	}
+	m, _ := s.Members(ctx, "aud")
+	if !slices.Equal(m, []string{"a", "b"}) {
+		t.Fatalf("members = %v", m)
+	}
+	// A batch naming an unknown account is refused whole.
+	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s1", Seq: 2, Add: []string{"c", "nobody"}})
+	wantErr(t, "unknown account", err, store.ErrNotFound)
+	m, _ = s.Members(ctx, "aud")
+	ss, _ := s.Session(ctx, "aud", "s1")
+	if !slices.Equal(m, []string{"a", "b"}) || ss.Batches != 1 {
+		t.Fatalf("a refused batch changed something: members %v, session %+v", m, ss)
+	}
+	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s1", Seq: 2, Add: []string{"c"}, Remove: []string{"a"}, Last: true})
+	noErr(t, "ApplyBatch last", err)
+	ss, err = s.Session(ctx, "aud", "s1")
+	if err != nil || !ss.Complete || ss.Batches != 2 {
+		t.Fatalf("Session = %+v, %v", ss, err)
+	}
+	m, _ = s.Members(ctx, "aud")
+	if !slices.Equal(m, []string{"b", "c"}) {
+		t.Fatalf("members = %v", m)
+	}
+	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s1", Seq: 3, Add: []string{"a"}})
+	wantErr(t, "batch after the last", err, store.ErrConflict)
+	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "nope", SessionID: "s1", Seq: 1})
+	wantErr(t, "unknown audience", err, store.ErrNotFound)
+	_, err = s.Session(ctx, "aud", "s9")
+	wantErr(t, "unknown session", err, store.ErrNotFound)
+}
+
+func testSignals(t *testing.T, s Store) {
+	put(t, s, account(t, "a"))
+	base := signal.Signal{Direction: signal.Outbound, AccountID: "a", LinkID: linkID(t), Type: "spam", Confidence: 0.75,
+		EvidenceRef: "case-1", Note: "n", Status: "open", CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
+	s1, s2 := base, base
+	s1.ID, s2.ID, s2.Type, s2.LinkID = "sig-1", "sig-2", "scam", psi.LinkID{}
+	noErr(t, "CreateSignal", s.CreateSignal(ctx, s1, true))
+	noErr(t, "CreateSignal", s.CreateSignal(ctx, s2, false))
+	wantErr(t, "duplicate signal", s.CreateSignal(ctx, s1, true), store.ErrConflict)
+	wantErr(t, "signal on unknown account", s.CreateSignal(ctx, signal.Signal{ID: "x", Direction: signal.Outbound, AccountID: "nobody", CreatedAt: t0, ExpiresAt: t0}, true), store.ErrNotFound)
+	got, err := s.Signal(ctx, "sig-1")
+	noErr(t, "Signal", err)
+	if got != s1 {
+		t.Fatalf("Signal = %+v, want %+v", got, s1)
+	}
+	got, _ = s.Signal(ctx, "sig-2")
+	if got.LinkID != (psi.LinkID{}) {
+		t.Fatal("a signal without a link gained one")
+	}
+	ob, err := s.PendingOutbox(ctx, 10)
+	noErr(t, "PendingOutbox", err)
+	if len(ob) != 1 || ob[0].SignalID != "sig-1" || ob[0].Kind != "signal" {
+		t.Fatalf("outbox = %+v", ob)
+	}
+	in := base
+	in.ID, in.Direction = "peer-1", signal.Inbound
+	for i, want := range []bool{true, false} {
+		applied, err := s.ReceiveSignal(ctx, in)
+		if err != nil || applied != want {
+			t.Fatalf("ReceiveSignal #%d = %v, %v", i, applied, err)
+		}
+	}
+	list, err := s.ListSignals(ctx, signal.Filter{Direction: signal.Outbound, Limit: 10})
+	noErr(t, "ListSignals", err)
+	if len(list) != 2 {
+		t.Fatalf("outbound = %d", len(list))
+	}
+	list, _ = s.ListSignals(ctx, signal.Filter{Direction: signal.Outbound, Type: "scam", Limit: 10})
+	if len(list) != 1 || list[0].ID != "sig-2" {
+		t.Fatalf("filtered = %+v", list)
+	}
+	list, _ = s.ListSignals(ctx, signal.Filter{Direction: signal.Inbound, Limit: 10})
+	if len(list) != 1 || list[0].ID != "peer-1" {
+		t.Fatalf("inbound = %+v", list)
+	}
+	noErr(t, "SetStatus", s.SetStatus(ctx, "sig-1", "revoked", true))
+	got, _ = s.Signal(ctx, "sig-1")
+	if got.Status != "revoked" {
+		t.Fatalf("status = %s", got.Status)
+	}
+	list, _ = s.ListSignals(ctx, signal.Filter{Direction: signal.Outbound, Status: "open", Limit: 10})
+	if len(list) != 1 || list[0].ID != "sig-2" {
+		t.Fatalf("open = %+v", list)
+	}
+	wantErr(t, "SetStatus unknown", s.SetStatus(ctx, "nope", "x", true), store.ErrNotFound)
+	ob, _ = s.PendingOutbox(ctx, 10)
+	if len(ob) != 2 || ob[1].Kind != "revoke" || ob[0].ID >= ob[1].ID {
+		t.Fatalf("outbox = %+v", ob)
+	}
+	noErr(t, "MarkDelivered", s.MarkDelivered(ctx, ob[0].ID))
+	wantErr(t, "MarkDelivered twice", s.MarkDelivered(ctx, ob[0].ID), store.ErrNotFound)
+	ob, _ = s.PendingOutbox(ctx, 10)
+	if len(ob) != 1 || ob[0].Kind != "revoke" {
+		t.Fatalf("outbox = %+v", ob)
+	}
+}
+
+func testAudit(t *testing.T, s Store) {
+	for i, d := range []string{"allow", "deny", "allow"} {
+		e, err := s.AppendAudit(ctx, audit.Entry{Time: t0.Add(time.Duration(i) * time.Second), Actor: "key_1", Tenant: "acme",
+			Role: "advertiser", Action: "audience.create", Resource: fmt.Sprintf("aud-%d", i), Decision: d, Rule: "r", BundleHash: "h", RequestID: "req"})
+		noErr(t, "AppendAudit", err)
+		if e.Seq != int64(i+1) || e.Hash == ([32]byte{}) {
+			t.Fatalf("entry %d: %+v", i, e)
+		}
+	}
+	n, err := audit.Verify(ctx, s)
+	if err != nil || n != 3 {
+		t.Fatalf("Verify = %d, %v", n, err)
+	}
+	denied, err := s.AuditEntries(ctx, audit.Filter{Decision: "deny", Limit: 10})
+	noErr(t, "AuditEntries", err)
+	if len(denied) != 1 || denied[0].Seq != 2 || denied[0].Resource != "aud-1" {
+		t.Fatalf("denied = %+v", denied)
+	}
+	page, _ := s.AuditEntries(ctx, audit.Filter{After: 1, Limit: 1})
+	if len(page) != 1 || page[0].Seq != 2 || page[0].PrevHash == ([32]byte{}) {
+		t.Fatalf("page = %+v", page)
+	}
+}
+
+func testAPIKeys(t *testing.T, s Store) {
+	sec, k, err := access.NewKey("acme", access.RoleAdvertiser, t0)
+	noErr(t, "NewKey", err)
+	noErr(t, "CreateAPIKey", s.CreateAPIKey(ctx, k))
+	wantErr(t, "duplicate key", s.CreateAPIKey(ctx, k), store.ErrConflict)
+	got, err := s.APIKeyByHash(ctx, access.HashKey(sec))
+	noErr(t, "APIKeyByHash", err)
+	if got.ID != k.ID || got.Tenant != "acme" || got.Role != access.RoleAdvertiser || !got.RevokedAt.IsZero() || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("APIKeyByHash = %+v", got)
+	}
+	_, err = s.APIKeyByHash(ctx, access.HashKey(sec+"x"))
+	wantErr(t, "unknown key", err, store.ErrNotFound)
+	_, k2, _ := access.NewKey("ops", access.RoleAdmin, t0.Add(time.Second))
+	noErr(t, "CreateAPIKey", s.CreateAPIKey(ctx, k2))
+	noErr(t, "RevokeAPIKey", s.RevokeAPIKey(ctx, k.ID, t0.Add(time.Hour)))
+	wantErr(t, "revoke unknown", s.RevokeAPIKey(ctx, "key_nope", t0), store.ErrNotFound)
+	list, err := s.ListAPIKeys(ctx)
+	noErr(t, "ListAPIKeys", err)
+	if len(list) != 2 || list[0].ID != k.ID || !list[0].RevokedAt.Equal(t0.Add(time.Hour)) || !list[1].RevokedAt.IsZero() {
+		t.Fatalf("ListAPIKeys = %+v", list)
+	}
+}
+
+func testJobs(t *testing.T, s Store) {
+	j := job.Job{ID: "job-1", Kind: "link", State: job.Running, Params: []byte(`{"peer":"x"}`), CreatedAt: t0}
+	noErr(t, "CreateJob", s.CreateJob(ctx, j))
+	wantErr(t, "duplicate job", s.CreateJob(ctx, j), store.ErrConflict)
+	noErr(t, "UpdateJob", s.UpdateJob(ctx, "job-1", job.Done, []byte(`{"matched":3}`), t0.Add(time.Minute)))
+	got, err := s.Job(ctx, "job-1")
+	noErr(t, "Job", err)
+	if got.State != job.Done || string(got.Progress) != `{"matched":3}` || string(got.Params) != `{"peer":"x"}` || !got.UpdatedAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("Job = %+v", got)
+	}
+	wantErr(t, "UpdateJob unknown", s.UpdateJob(ctx, "nope", job.Done, nil, t0), store.ErrNotFound)
+	for _, seq := range []int64{2, 1, 2} {
+		_, err := s.PutCheckpoint(ctx, job.Checkpoint{JobID: "job-1", Step: "send", Seq: seq, Data: []byte{byte(seq)}})
+		noErr(t, "PutCheckpoint", err)
+	}
+	applied, err := s.PutCheckpoint(ctx, job.Checkpoint{JobID: "job-1", Step: "send", Seq: 1, Data: []byte{9}})
+	if err != nil || applied {
+		t.Fatalf("replayed checkpoint: %v, %v", applied, err)
+	}
+	_, err = s.PutCheckpoint(ctx, job.Checkpoint{JobID: "nope", Step: "send", Seq: 1})
+	wantErr(t, "checkpoint of unknown job", err, store.ErrNotFound)
+	cps, err := s.Checkpoints(ctx, "job-1", "send")
+	noErr(t, "Checkpoints", err)
+	if len(cps) != 2 || cps[0].Seq != 1 || cps[1].Seq != 2 || cps[0].Data[0] != 1 {
+		t.Fatalf("Checkpoints = %+v", cps)
+	}
+	_, err = s.Job(ctx, "nope")
+	wantErr(t, "Job unknown", err, store.ErrNotFound)
+}

@@ -1,0 +1,33 @@
+// Package link keeps the links PSI found: for each of the party's accounts
+// that is also on the other service, the link id both parties derived.
+package link
+
+import (
+	"context"
+	"time"
+
+	"github.com/linkd/linkd/crypto/psi"
+)
+
+// Link ties one of the party's accounts to a person on the other service.
+type Link struct {
+	AccountID string
+	ID        psi.LinkID
+	Epoch     uint32 // linking epoch the id was derived in
+	CreatedAt time.Time
+}
+
+// Store keeps links.
+type Store interface {
+	// PutLinks inserts or replaces the links of the given accounts.
+	PutLinks(ctx context.Context, links []Link) error
+	// LinkOf returns the link of an account, or store.ErrNotFound.
+	LinkOf(ctx context.Context, accountID string) (Link, error)
+	// AccountOf returns the account a link id belongs to, or
+	// store.ErrNotFound.
+	AccountOf(ctx context.Context, id psi.LinkID) (string, error)
+	// DeleteLink removes a link by its id (when the peer drops it).
+	DeleteLink(ctx context.Context, id psi.LinkID) error
+	// CountLinks returns how many links the party holds.
+	CountLinks(ctx context.Context) (int64, error)
+}
