@@ -127,6 +127,9 @@ func (s *Store) PutAccounts(_ context.Context, accounts []directory.Account) err
 	defer s.mu.Unlock()
 	for _, a := range accounts {
 		if old, ok := s.accounts[a.ID]; ok {
+			if sameContent(old, a) {
+				continue
+			}
 			s.unindex(old)
 		}
 		a.BlockedBusinesses = slices.Clone(a.BlockedBusinesses)
@@ -138,6 +141,11 @@ func (s *Store) PutAccounts(_ context.Context, accounts []directory.Account) err
 		addTo(s.oprfIdx, oprfKey{a.Epoch, p.OPRF}, a.ID)
 	}
 	return nil
+}
+
+func sameContent(a, b directory.Account) bool {
+	return a.Country == b.Country && a.AdOptOut == b.AdOptOut && slices.Equal(a.BlockedBusinesses, b.BlockedBusinesses) &&
+		a.Epoch == b.Epoch && a.Pseudonyms == b.Pseudonyms
 }
 
 // Account implements directory.Store.

@@ -14,7 +14,8 @@ var accountColumns = []string{"id", "country", "ad_opt_out", "blocked_businesses
 	"index_digits", "index_e164", "oprf", "link_element", "updated_at"}
 
 // PutAccounts implements directory.Store: COPY into a staging table, then
-// one upsert, in one transaction. A later duplicate id in the batch wins.
+// one upsert, in one transaction. A later duplicate id in the batch wins; a
+// row whose content is unchanged is not rewritten and keeps its updated_at.
 func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) error {
 	last := make(map[string]int, len(accounts))
 	for i, a := range accounts {
@@ -46,7 +47,11 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 				blocked_businesses = excluded.blocked_businesses, epoch = excluded.epoch,
 				index_digits = excluded.index_digits, index_e164 = excluded.index_e164,
 				oprf = excluded.oprf, link_element = excluded.link_element,
-				updated_at = excluded.updated_at`)
+				updated_at = excluded.updated_at
+			WHERE (accounts.country, accounts.ad_opt_out, accounts.blocked_businesses, accounts.epoch,
+					accounts.index_digits, accounts.index_e164, accounts.oprf, accounts.link_element)
+				IS DISTINCT FROM (excluded.country, excluded.ad_opt_out, excluded.blocked_businesses, excluded.epoch,
+					excluded.index_digits, excluded.index_e164, excluded.oprf, excluded.link_element)`)
 		return err
 	})
 }

@@ -126,8 +126,15 @@ func testDirectoryPutGet(t *testing.T, s Store) {
 	if err != nil || n != 2 {
 		t.Fatalf("CountAccounts = %d, %v", n, err)
 	}
-	// Re-importing the same rows changes nothing; a duplicate id within one
-	// batch keeps the last.
+	// Re-importing the same rows changes nothing, not even the time stamp.
+	later, laterB := a, b
+	later.UpdatedAt, laterB.UpdatedAt = t0.Add(time.Hour), t0.Add(time.Hour)
+	put(t, s, later, laterB)
+	got, _ = s.Account(ctx, "acc-1")
+	if !got.UpdatedAt.Equal(t0) {
+		t.Fatalf("an unchanged re-import moved updated_at to %v", got.UpdatedAt)
+	}
+	// A duplicate id within one batch keeps the last.
 	a2 := a
 	a2.Country = "DE"
 	put(t, s, a, b, a2)

@@ -1,0 +1,80 @@
+// Package synth makes synthetic phone numbers and directories for tests,
+// benchmarks and the demo: valid numbers of the seeds' countries, written
+// the way people write them at home.
+package synth
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/linkd/linkd/phone"
+)
+
+// Person is one synthetic number.
+type Person struct {
+	Country  string // ISO code
+	E164     string
+	National string // as written at home, with the trunk prefix
+}
+
+type plan struct {
+	country string
+	cc      string // country calling code
+	prefix  string // national significant number prefix
+	digits  int    // random digits after the prefix
+	trunk   string // national trunk prefix
+}
+
+// Mobile ranges that libphonenumber knows as valid.
+var plans = []plan{
+	{"US", "1", "202", 7, ""},
+	{"GB", "44", "79", 8, "0"},
+	{"TR", "90", "53", 8, "0"},
+	{"FR", "33", "6", 8, "0"},
+	{"DE", "49", "151", 8, "0"},
+	{"ID", "62", "812", 8, "0"},
+	{"EG", "20", "10", 8, "0"},
+}
+
+// Countries lists the countries numbers are drawn from.
+func Countries() []string {
+	out := make([]string, len(plans))
+	for i, p := range plans {
+		out[i] = p.country
+	}
+	return out
+}
+
+// People returns n distinct valid numbers drawn with the given seed; the
+// same seed gives the same people.
+func People(seed uint64, n int) []Person {
+	rng := rand.New(rand.NewPCG(seed, 0x6c696e6b64))
+	seen := make(map[string]bool, n)
+	out := make([]Person, 0, n)
+	for len(out) < n {
+		p := plans[rng.IntN(len(plans))]
+		nsn := p.prefix
+		for range p.digits {
+			nsn += string(rune('0' + rng.IntN(10)))
+		}
+		e164 := "+" + p.cc + nsn
+		if seen[e164] {
+			continue
+		}
+		national := p.trunk + nsn
+		if n, err := phone.Normalize(national, p.country); err != nil || n.E164() != e164 {
+			continue // a range libphonenumber does not allocate: draw again
+		}
+		seen[e164] = true
+		out = append(out, Person{Country: p.country, E164: e164, National: format(national)})
+	}
+	return out
+}
+
+// format groups a national number in threes and fours, as people write it.
+func format(s string) string {
+	if len(s) <= 7 {
+		return s
+	}
+	return fmt.Sprintf("%s %s %s", s[:len(s)-7], s[len(s)-7:len(s)-4], s[len(s)-4:])
+}

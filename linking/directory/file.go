@@ -1,0 +1,272 @@
+package directory
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Row is one account as the service's account system exports it. Phone is
+// the raw number: it lives only until its pseudonyms are derived.
+type Row struct {
+	Line              int
+	AccountID         string
+	Phone             string
+	Country           string
+	AdOptOut          bool
+	BlockedBusinesses []string
+}
+
+// RowError is a row that is not imported. Its reason names the field and
+// what is wrong, never the field's value.
+type RowError struct {
+	Line   int
+	Reason string
+}
+
+func (e *RowError) Error() string { return "line " + strconv.Itoa(e.Line) + ": " + e.Reason }
+
+// Limits on one row.
+const (
+	maxLine     = 64 << 10
+	maxBlocked  = 1000
+	maxTenantID = 64
+)
+
+// The CSV header's column names. blocked_businesses is optional; in CSV it
+// holds tenant ids separated by ";".
+var csvColumns = []string{"account_id", "phone", "country", "ad_opt_out", "blocked_businesses"}
+
+// Reader reads a directory file: CSV with a header line, or NDJSON (one
+// JSON object a line), told apart by the file's first non-blank byte.
+type Reader struct {
+	next func() (Row, error)
+}
+
+// ErrFormat is a file whose header or framing is wrong: nothing of it is
+// read.
+var ErrFormat = errors.New("directory: not a directory file")
+
+// NewReader starts reading r.
+func NewReader(r io.Reader) (*Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%w: the file is empty", ErrFormat)
+			}
+			return nil, fmt.Errorf("directory: reading: %w", err)
+		}
+		if unicode.IsSpace(rune(b[0])) {
+			_, _ = br.ReadByte()
+			continue
+		}
+		if b[0] == '{' {
+			return &Reader{next: ndjsonRows(br)}, nil
+		}
+		next, err := csvRows(br)
+		if err != nil {
+			return nil, err
+		}
+		return &Reader{next: next}, nil
+	}
+}
+
+// Next returns the next row, a *RowError for a bad row (reading may go on),
+// io.EOF at the end, or another error that ends reading.
+func (r *Reader) Next() (Row, error) { return r.next() }
+
+func csvRows(br *bufio.Reader) (func() (Row, error), error) {
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the CSV header: %v", ErrFormat, err)
+	}
+	// Header cells are named in errors only when they are known column
+	// names: a file without a header has a phone number in its first line.
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if !slices.Contains(csvColumns, h) {
+			return nil, fmt.Errorf("%w: column %d of the CSV header is not one of %s",
+				ErrFormat, i+1, strings.Join(csvColumns, ", "))
+		}
+		if _, dup := col[h]; dup {
+			return nil, fmt.Errorf("%w: column %q appears twice in the header", ErrFormat, h)
+		}
+		col[h] = i
+	}
+	for _, need := range csvColumns[:4] {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("%w: the CSV header has no %q column (want %s, and optionally %s)",
+				ErrFormat, need, strings.Join(csvColumns[:4], ", "), csvColumns[4])
+		}
+	}
+	return func() (Row, error) {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return Row{}, io.EOF
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			// The CSV reader resynchronizes at the next line.
+			return Row{}, &RowError{Line: pe.StartLine, Reason: "malformed CSV: " + pe.Err.Error()}
+		}
+		if err != nil {
+			return Row{}, fmt.Errorf("directory: reading: %w", err)
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rec) != len(header) {
+			return Row{}, &RowError{Line: line, Reason: fmt.Sprintf("%d fields, the header has %d", len(rec), len(header))}
+		}
+		row := Row{Line: line, AccountID: rec[col["account_id"]], Phone: rec[col["phone"]], Country: rec[col["country"]]}
+		opt, err := parseBool(rec[col["ad_opt_out"]])
+		if err != nil {
+			return Row{}, &RowError{Line: line, Reason: "ad_opt_out: " + err.Error()}
+		}
+		row.AdOptOut = opt
+		if i, ok := col["blocked_businesses"]; ok && strings.TrimSpace(rec[i]) != "" {
+			row.BlockedBusinesses = strings.Split(rec[i], ";")
+		}
+		return row, checkRow(&row)
+	}, nil
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "false", "0", "no", "n", "f":
+		return false, nil
+	case "true", "1", "yes", "y", "t":
+		return true, nil
+	}
+	return false, errors.New("want true or false")
+}
+
+type jsonRow struct {
+	AccountID         *string  `json:"account_id"`
+	Phone             *string  `json:"phone"`
+	Country           *string  `json:"country"`
+	AdOptOut          *bool    `json:"ad_opt_out"`
+	BlockedBusinesses []string `json:"blocked_businesses"`
+}
+
+func ndjsonRows(br *bufio.Reader) func() (Row, error) {
+	line := 0
+	return func() (Row, error) {
+		for {
+			b, tooLong, err := readLine(br)
+			if err != nil {
+				return Row{}, err
+			}
+			line++
+			if tooLong {
+				return Row{}, &RowError{Line: line, Reason: fmt.Sprintf("longer than %d bytes", maxLine)}
+			}
+			if len(bytes.TrimSpace(b)) == 0 {
+				continue
+			}
+			var jr jsonRow
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&jr); err != nil {
+				return Row{}, &RowError{Line: line, Reason: jsonReason(err)}
+			}
+			if dec.More() {
+				return Row{}, &RowError{Line: line, Reason: "more than one JSON value on the line"}
+			}
+			for name, v := range map[string]*string{"account_id": jr.AccountID, "phone": jr.Phone, "country": jr.Country} {
+				if v == nil {
+					return Row{}, &RowError{Line: line, Reason: "missing field " + name}
+				}
+			}
+			if jr.AdOptOut == nil {
+				return Row{}, &RowError{Line: line, Reason: "missing field ad_opt_out"}
+			}
+			row := Row{Line: line, AccountID: *jr.AccountID, Phone: *jr.Phone, Country: *jr.Country,
+				AdOptOut: *jr.AdOptOut, BlockedBusinesses: jr.BlockedBusinesses}
+			return row, checkRow(&row)
+		}
+	}
+}
+
+// jsonReason describes a JSON error without quoting the line: a phone
+// number may stand in it.
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("not valid JSON (at byte %d)", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %s: want a JSON %s", te.Field, te.Type)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// The field's name is not repeated: it may be anything, a number too.
+		return "unknown field: the fields are " + strings.Join(csvColumns, ", ")
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "not valid JSON (cut short)"
+	}
+	return "not a JSON object"
+}
+
+func readLine(br *bufio.Reader) (b []byte, tooLong bool, err error) {
+	b, err = br.ReadSlice('\n')
+	switch {
+	case err == nil:
+		return b[:len(b)-1], false, nil
+	case errors.Is(err, bufio.ErrBufferFull):
+		for errors.Is(err, bufio.ErrBufferFull) {
+			_, err = br.ReadSlice('\n')
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, false, err
+		}
+		return nil, true, nil
+	case errors.Is(err, io.EOF) && len(b) > 0:
+		return b, false, nil
+	}
+	return nil, false, err
+}
+
+// checkRow validates the fields that are not the phone number, trimming
+// them; the number is checked when it is normalized.
+func checkRow(r *Row) error {
+	r.AccountID = strings.TrimSpace(r.AccountID)
+	r.Country = strings.ToUpper(strings.TrimSpace(r.Country))
+	switch {
+	case r.AccountID == "":
+		return &RowError{Line: r.Line, Reason: "account_id is empty"}
+	case len(r.AccountID) > MaxAccountIDLen:
+		return &RowError{Line: r.Line, Reason: fmt.Sprintf("account_id is longer than %d bytes", MaxAccountIDLen)}
+	case strings.ContainsFunc(r.AccountID, func(c rune) bool { return !unicode.IsPrint(c) || c == unicode.ReplacementChar }):
+		return &RowError{Line: r.Line, Reason: "account_id has a control or invalid character"}
+	case len(r.BlockedBusinesses) > maxBlocked:
+		return &RowError{Line: r.Line, Reason: fmt.Sprintf("more than %d blocked businesses", maxBlocked)}
+	}
+	out := r.BlockedBusinesses[:0]
+	for _, b := range r.BlockedBusinesses {
+		b = strings.TrimSpace(b)
+		if b == "" {
+			continue
+		}
+		if len(b) > maxTenantID || strings.ContainsFunc(b, func(c rune) bool { return !unicode.IsPrint(c) || unicode.IsSpace(c) }) {
+			return &RowError{Line: r.Line, Reason: "blocked_businesses: a tenant id is 1 to 64 printable characters without spaces"}
+		}
+		out = append(out, b)
+	}
+	r.BlockedBusinesses = out
+	if len(out) == 0 {
+		r.BlockedBusinesses = nil
+	}
+	return nil
+}

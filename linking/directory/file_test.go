@@ -1,0 +1,164 @@
+package directory
+
+import (
+	"errors"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func readAll(t testing.TB, in string) ([]Row, []*RowError, error) {
+	t.Helper()
+	rd, err := NewReader(strings.NewReader(in))
+	if err != nil {
+		return nil, nil, err
+	}
+	var rows []Row
+	var bad []*RowError
+	for {
+		r, err := rd.Next()
+		var re *RowError
+		switch {
+		case errors.Is(err, io.EOF):
+			return rows, bad, nil
+		case errors.As(err, &re):
+			bad = append(bad, re)
+		case err != nil:
+			return rows, bad, err
+		default:
+			rows = append(rows, r)
+		}
+	}
+}
+
+func TestCSV(t *testing.T) {
+	in := "\ufeffAccount_ID,phone,country,ad_opt_out,blocked_businesses\n" +
+		"a1,0532 123 45 67,tr,false,\n" +
+		"a2,+44 7911 123456,GB,TRUE,acme; globex\n" +
+		",+1 202 555 0143,US,no,\n" +
+		"a4,\"06 12 34 56 78\",FR,maybe,\n" +
+		"a5,0151 23456789,DE,1\n" +
+		"a6,\"bad\"quote,DE,0,\n" +
+		"a7,010 1234 5678,EG,0,\n"
+	rows, bad, err := readAll(t, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("rows = %+v", rows)
+	}
+	want := Row{Line: 3, AccountID: "a2", Phone: "+44 7911 123456", Country: "GB", AdOptOut: true, BlockedBusinesses: []string{"acme", "globex"}}
+	if r := rows[1]; r.Line != want.Line || r.AccountID != want.AccountID || r.Phone != want.Phone || r.Country != want.Country ||
+		!r.AdOptOut || !slices.Equal(r.BlockedBusinesses, want.BlockedBusinesses) {
+		t.Fatalf("row = %+v, want %+v", r, want)
+	}
+	if rows[0].Country != "TR" || rows[0].BlockedBusinesses != nil || rows[2].Line != 8 {
+		t.Fatalf("rows = %+v", rows)
+	}
+	got := make([]string, len(bad))
+	for i, e := range bad {
+		got[i] = e.Error()
+	}
+	wantErrs := []string{
+		"line 4: account_id is empty",
+		"line 5: ad_opt_out: want true or false",
+		"line 6: 4 fields, the header has 5",
+		`line 7: malformed CSV: extraneous or missing " in quoted-field`,
+	}
+	if !slices.Equal(got, wantErrs) {
+		t.Fatalf("errors =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantErrs, "\n"))
+	}
+}
+
+func TestCSVHeader(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                  "the file is empty",
+		"  \n ":                             "the file is empty",
+		"account_id,phone,country\na,b,c\n": `no "ad_opt_out" column`,
+		"account_id,phone,country,ad_opt_out,x\n":     `column 5 of the CSV header is not one of account_id`,
+		"0532 123 45 67,TR\n":                         `column 1 of the CSV header is not one of`,
+		"account_id,phone,phone,country,ad_opt_out\n": `column "phone" appears twice`,
+	} {
+		_, _, err := readAll(t, in)
+		if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestNDJSON(t *testing.T) {
+	in := `{"account_id":"a1","phone":"0532 123 45 67","country":"TR","ad_opt_out":false}` + "\n" +
+		"\n" +
+		`{"account_id":"a2","phone":"+44 7911 123456","country":"GB","ad_opt_out":true,"blocked_businesses":["acme"]}` + "\n" +
+		`{"account_id":"a3","phone":"+1 202 555 0143","country":"US"}` + "\n" +
+		`{"account_id":"a4","phone":"+1 202 555 0143","country":"US","ad_opt_out":"no"}` + "\n" +
+		`{"account_id":"a5","phone":"+1 202 555 0143","country":"US","ad_opt_out":false,"email":"x"}` + "\n" +
+		`{"account_id":"a6","phone":"+1 202 555 0143"` + "\n" +
+		`{"account_id":"a7","phone":"+1 202 555 0143","country":"US","ad_opt_out":false} {}` + "\n" +
+		`{"account_id":"a8","phone":"+20 10 1234 5678","country":"EG","ad_opt_out":false}`
+	rows, bad, err := readAll(t, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[1].Line != 3 || !rows[1].AdOptOut || rows[1].BlockedBusinesses[0] != "acme" || rows[2].Line != 9 {
+		t.Fatalf("rows = %+v", rows)
+	}
+	got := make([]string, len(bad))
+	for i, e := range bad {
+		got[i] = e.Error()
+	}
+	wantErrs := []string{
+		"line 4: missing field ad_opt_out",
+		"line 5: field ad_opt_out: want a JSON bool",
+		"line 6: unknown field: the fields are account_id, phone, country, ad_opt_out, blocked_businesses",
+		"line 7: not valid JSON (cut short)",
+		"line 8: more than one JSON value on the line",
+	}
+	if !slices.Equal(got, wantErrs) {
+		t.Fatalf("errors =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantErrs, "\n"))
+	}
+}
+
+var longDigits = regexp.MustCompile(`[0-9]{6,}`)
+
+// FuzzReader: no input panics the reader; every row error names a line and
+// never repeats a run of digits from the input (a number must not reach a
+// log through an error).
+func FuzzReader(f *testing.F) {
+	f.Add("account_id,phone,country,ad_opt_out\na,0532 123 45 67,TR,false\n")
+	f.Add("account_id,phone,country,ad_opt_out,blocked_businesses\n\"a\",\"05321234567\",TR,yes,\"x;y\"\n")
+	f.Add(`{"account_id":"a","phone":"+905321234567","country":"TR","ad_opt_out":false}` + "\n")
+	f.Add(`{"account_id":"a","phone":905321234567}` + "\n{}\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		rd, err := NewReader(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for range 10000 {
+			r, err := rd.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			var re *RowError
+			if errors.As(err, &re) {
+				if re.Line < 1 {
+					t.Fatalf("error without a line: %v", re)
+				}
+				for _, d := range longDigits.FindAllString(re.Reason, -1) {
+					if strings.Contains(in, d) {
+						t.Fatalf("reason %q repeats input digits", re.Reason)
+					}
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("unexpected error %T: %v", err, err)
+			}
+			if r.AccountID == "" || r.Line < 1 {
+				t.Fatalf("row without id or line: %+v", r)
+			}
+		}
+	})
+}
