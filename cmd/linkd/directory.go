@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/pseudonym"
+)
+
+func init() {
+	register(command{"directory", "import a party's account list", runDirectory})
+}
+
+const directoryHelp = `
+Imports the party's account list from FILE: CSV with a header naming
+account_id, phone, country, ad_opt_out and optionally blocked_businesses
+(tenant ids separated by ";"), or NDJSON with the same fields. Each number is
+normalized with the row's country as default region, its pseudonyms are
+derived under the key file's current epoch, and the number is dropped.
+
+Each bad row is reported as "line N: REASON" on stderr and nothing of it is
+stored; good rows are stored. The exit status is 1 if any row was bad.
+Running an import again, whole or after an interruption, gives the same end
+state.`
+
+func runDirectory(e *env, args []string) int {
+	fs := newFlags(e, "directory", "directory import --party P [--database-url URL] [--keys FILE] FILE", directoryHelp)
+	if len(args) == 0 || args[0] != "import" {
+		if code, ok := parse(e, fs, args); !ok {
+			return code
+		}
+		return usageError(e, fs, "want the subcommand import")
+	}
+	fs = newFlags(e, "directory import", "directory import --party P [--database-url URL] [--keys FILE] FILE", directoryHelp)
+	party := fs.String("party", "", "the `party` importing: messenger or social")
+	sf := addStateFlags(e, fs)
+	batch := fs.Int("batch", 5000, "rows per database `transaction`")
+	if code, ok := parse(e, fs, args[1:]); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return usageError(e, fs, "want exactly one FILE")
+	}
+	if *party != "messenger" && *party != "social" {
+		return usageError(e, fs, "--party must be messenger or social")
+	}
+	if *batch < 1 || *batch > 100000 {
+		return usageError(e, fs, "--batch must be between 1 and 100000")
+	}
+	ring, err := sf.openRing(e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
+		return exitInput
+	}
+	if ring.Party() != *party {
+		fmt.Fprintf(e.stderr, "linkd directory import: the key file belongs to %s, not %s\n", ring.Party(), *party)
+		return exitInput
+	}
+	d, err := pseudonym.NewDeriver(ring, ring.Current())
+	if err != nil {
+		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
+		return exitInput
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
+		return exitInput
+	}
+	defer f.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, closeStore, embedded, err := sf.openDirectory(ctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
+		return exitInput
+	}
+	defer closeStore()
+	if embedded {
+		fmt.Fprintln(e.stderr, "linkd directory import: no --database-url: importing into the embedded store, which keeps nothing after this command (use it to check a file)")
+	}
+
+	var in io.Reader = f
+	if info, err := f.Stat(); err == nil && isTerminal(e.stderr) {
+		bar := progressbar.DefaultBytes(info.Size(), "importing")
+		in = io.TeeReader(f, bar)
+		defer bar.Finish() //nolint:errcheck // display only
+	}
+	im := &directory.Importer{Store: st, Deriver: d, BatchSize: *batch,
+		Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	stats, err := im.Import(ctx, in, func(re *directory.RowError) {
+		fmt.Fprintln(e.stderr, re.Error())
+	})
+	fmt.Fprintf(e.stdout, "imported %d of %d rows (%d invalid) for party %s, key epoch %d\n",
+		stats.Imported, stats.Rows, stats.Invalid, *party, d.Epoch)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
+		fmt.Fprintln(e.stderr, "linkd directory import: run the same import again to finish it")
+		return exitInput
+	}
+	if stats.Invalid > 0 {
+		return exitInput
+	}
+	return exitOK
+}
+
+// isTerminal reports whether w is a character device (a person watching).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}

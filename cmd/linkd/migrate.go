@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/linkd/linkd/internal/pgstore"
+)
+
+func init() {
+	register(command{"migrate", "apply (or revert) the PostgreSQL schema migrations", runMigrate})
+}
+
+const migrateHelp = `
+Applies the schema migrations embedded in linkd that the database has not
+had yet, each in its own transaction. With --down N, reverts the latest N.`
+
+func runMigrate(e *env, args []string) int {
+	fs := newFlags(e, "migrate", "migrate [--database-url URL] [--down N]", migrateHelp)
+	url := fs.String("database-url", e.getenv("DATABASE_URL"), "PostgreSQL `url` (default $DATABASE_URL)")
+	down := fs.Int("down", 0, "revert the latest `N` migrations instead")
+	if code, ok := parse(e, fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if *url == "" {
+		return usageError(e, fs, "--database-url (or DATABASE_URL) is required: the embedded store needs no migration")
+	}
+	if *down < 0 {
+		return usageError(e, fs, "--down must not be negative")
+	}
+	ctx := context.Background()
+	pool, err := pgstore.Connect(ctx, *url, "")
+	if err != nil {
+		fmt.Fprintf(e.stderr, "linkd migrate: %v\n", err)
+		return exitInput
+	}
+	defer pool.Close()
+	var done []int
+	verb := "applied"
+	if *down > 0 {
+		verb = "reverted"
+		done, err = pgstore.MigrateDown(ctx, pool, *down)
+	} else {
+		done, err = pgstore.MigrateUp(ctx, pool)
+	}
+	for _, v := range done {
+		fmt.Fprintf(e.stdout, "%s migration %04d\n", verb, v)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "linkd migrate: %v\n", err)
+		return exitInput
+	}
+	if len(done) == 0 {
+		fmt.Fprintln(e.stdout, "the schema is up to date")
+	}
+	return exitOK
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/linkd/linkd/crypto/keys"
+	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/linking/directory"
+)
+
+// stateFlags are the flags of every command that touches a party's state.
+type stateFlags struct {
+	databaseURL *string
+	keysPath    *string
+}
+
+func addStateFlags(e *env, fs *flag.FlagSet) stateFlags {
+	return stateFlags{
+		databaseURL: fs.String("database-url", e.getenv("DATABASE_URL"), "PostgreSQL `url` (default $DATABASE_URL; none: the embedded store)"),
+		keysPath:    fs.String("keys", e.getenv("LINKD_KEYS"), "key `file` (default $LINKD_KEYS)"),
+	}
+}
+
+// openRing reads the key file named by the flags.
+func (sf stateFlags) openRing(e *env) (*keys.Ring, error) {
+	if *sf.keysPath == "" {
+		return nil, fmt.Errorf("--keys (or LINKD_KEYS) is required")
+	}
+	u, err := unlockFromEnv(e)
+	if err != nil {
+		return nil, err
+	}
+	return keys.ReadFile(*sf.keysPath, u)
+}
+
+// openDirectory opens the store the flags name; close releases it. embedded
+// is true for the in-memory store.
+func (sf stateFlags) openDirectory(ctx context.Context) (s directory.Store, close func(), embedded bool, err error) {
+	if *sf.databaseURL == "" {
+		return memstore.New(), func() {}, true, nil
+	}
+	pool, err := pgstore.Connect(ctx, *sf.databaseURL, "")
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return pgstore.New(pool), pool.Close, false, nil
+}
