@@ -15,9 +15,12 @@ CREATE TABLE accounts (
     link_element        bytea NOT NULL,  -- k_link * H(e164)
     updated_at          timestamptz NOT NULL
 );
-CREATE INDEX accounts_index_digits ON accounts (epoch, index_digits);
-CREATE INDEX accounts_index_e164 ON accounts (epoch, index_e164);
-CREATE INDEX accounts_oprf ON accounts (epoch, oprf);
+-- Pseudonyms are only ever looked up by equality: hash indexes are smaller
+-- and cheaper to maintain on bulk import than B-trees of random keys.
+CREATE INDEX accounts_index_digits ON accounts USING hash (index_digits);
+CREATE INDEX accounts_index_e164 ON accounts USING hash (index_e164);
+CREATE INDEX accounts_oprf ON accounts USING hash (oprf);
+CREATE INDEX accounts_epoch ON accounts (epoch, id);
 
 -- Links found by PSI with the other party.
 CREATE TABLE links (
