@@ -78,7 +78,7 @@ func runDirectory(e *env, args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, closeStore, embedded, err := sf.openDirectory(ctx)
+	st, closeStore, embedded, err := sf.openStore(ctx)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
 		return exitInput

@@ -9,7 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
@@ -22,9 +25,10 @@ func runCmd(t *testing.T, environ map[string]string, args ...string) (int, strin
 	return code, out.String(), errb.String()
 }
 
-// TestMigrateAndImportPostgres runs linkd migrate and linkd directory
-// import against PostgreSQL, twice, and checks what is stored.
-func TestMigrateAndImportPostgres(t *testing.T) {
+// schemaEnv returns a migrated schema and the environment that points the
+// commands at it.
+func schemaEnv(t *testing.T) (*pgstore.Store, map[string]string) {
+	t.Helper()
 	pool, schema := pgtest.Schema(t)
 	u, err := url.Parse(pgtest.URL(t))
 	if err != nil {
@@ -33,8 +37,65 @@ func TestMigrateAndImportPostgres(t *testing.T) {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
+	return pgstore.New(pool), map[string]string{"DATABASE_URL": u.String(), "LINKD_PASSPHRASE": "pw",
+		"LINKD_KEYS": filepath.Join(t.TempDir(), "k")}
+}
+
+func TestAPIKeysAndAuditPostgres(t *testing.T) {
+	s, environ := schemaEnv(t)
+	if code, _, errs := runCmd(t, environ, "migrate"); code != 0 {
+		t.Fatal(errs)
+	}
+	code, out, errs := runCmd(t, environ, "apikey", "create", "--tenant", "acme", "--role", "advertiser")
+	if code != 0 || errs != "" {
+		t.Fatalf("create: %d %q", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	secret := lines[len(lines)-1]
+	if !strings.HasPrefix(secret, "lk_") || len(secret) < 40 {
+		t.Fatalf("last line %q is not a key", secret)
+	}
+	k, err := s.APIKeyByHash(context.Background(), access.HashKey(secret))
+	if err != nil || k.Tenant != "acme" || k.Role != access.RoleAdvertiser {
+		t.Fatalf("stored key = %+v, %v", k, err)
+	}
+	code, out, _ = runCmd(t, environ, "apikey", "list")
+	if code != 0 || !strings.Contains(out, k.ID) || strings.Contains(out, secret) || !strings.Contains(out, "active") {
+		t.Fatalf("list: %q", out)
+	}
+	if code, _, _ := runCmd(t, environ, "apikey", "revoke", k.ID); code != 0 {
+		t.Fatal("revoke failed")
+	}
+	if code, _, errs := runCmd(t, environ, "apikey", "revoke", "key_nope"); code != 1 || !strings.Contains(errs, "no key with id") {
+		t.Fatalf("revoke unknown: %d %q", code, errs)
+	}
+	k, _ = s.APIKeyByHash(context.Background(), access.HashKey(secret))
+	if k.RevokedAt.IsZero() {
+		t.Fatal("the key was not revoked")
+	}
+
+	for i := range 3 {
+		if _, err := s.AppendAudit(context.Background(), audit.Entry{Time: time.Now(), Actor: "cli", Resource: fmt.Sprint(i), Decision: "allow"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out, _ := runCmd(t, environ, "audit", "verify"); code != 0 || !strings.Contains(out, "3 entries, chain intact") {
+		t.Fatalf("verify: %d %q", code, out)
+	}
+	if _, err := s.Pool().Exec(context.Background(), `ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;
+		UPDATE audit_log SET decision = 'deny' WHERE seq = 2`); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCmd(t, environ, "audit", "verify"); code != 1 || !strings.Contains(errs, "chain broken at entry 2") {
+		t.Fatalf("verify after tampering: %d %q", code, errs)
+	}
+}
+
+// TestMigrateAndImportPostgres runs linkd migrate and linkd directory
+// import against PostgreSQL, twice, and checks what is stored.
+func TestMigrateAndImportPostgres(t *testing.T) {
+	s, environ := schemaEnv(t)
 	dir := t.TempDir()
-	environ := map[string]string{"DATABASE_URL": u.String(), "LINKD_PASSPHRASE": "pw", "LINKD_KEYS": filepath.Join(dir, "k")}
 
 	code, out, errs := runCmd(t, environ, "migrate")
 	if code != 0 || !strings.Contains(out, "applied migration 0001") {
@@ -61,7 +122,7 @@ func TestMigrateAndImportPostgres(t *testing.T) {
 			t.Fatalf("import: %d %q %q", code, out, errs)
 		}
 	}
-	n, err := pgstore.New(pool).CountAccounts(context.Background())
+	n, err := s.CountAccounts(context.Background())
 	if err != nil || n != 1000 {
 		t.Fatalf("CountAccounts = %d, %v", n, err)
 	}

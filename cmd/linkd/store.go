@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/internal/memstore"
 	"github.com/linkd/linkd/internal/pgstore"
@@ -36,9 +38,17 @@ func (sf stateFlags) openRing(e *env) (*keys.Ring, error) {
 	return keys.ReadFile(*sf.keysPath, u)
 }
 
-// openDirectory opens the store the flags name; close releases it. embedded
-// is true for the in-memory store.
-func (sf stateFlags) openDirectory(ctx context.Context) (s directory.Store, close func(), embedded bool, err error) {
+// partyStore is what the commands use of a party's store; both the
+// embedded and the PostgreSQL store provide it.
+type partyStore interface {
+	directory.Store
+	access.Store
+	audit.Store
+}
+
+// openStore opens the store the flags name; close releases it. embedded is
+// true for the in-memory store.
+func (sf stateFlags) openStore(ctx context.Context) (s partyStore, close func(), embedded bool, err error) {
 	if *sf.databaseURL == "" {
 		return memstore.New(), func() {}, true, nil
 	}
