@@ -28,13 +28,10 @@ alone on its last line, and it cannot be shown again.
 
 func runAPIKey(e *env, args []string) int {
 	fs := newFlags(e, "apikey", "apikey create|list|revoke [flags]", apikeyHelp)
-	if len(args) == 0 || (args[0] != "create" && args[0] != "list" && args[0] != "revoke") {
-		if code, ok := parse(e, fs, args); !ok {
-			return code
-		}
-		return usageError(e, fs, "want a subcommand: create, list or revoke")
+	sub, code, ok := subcommand(e, fs, args, "create", "list", "revoke")
+	if !ok {
+		return code
 	}
-	sub := args[0]
 	fs = newFlags(e, "apikey "+sub, "apikey "+sub+" [flags]", apikeyHelp)
 	sf := addStateFlags(e, fs)
 	var tenant, role *string
@@ -123,11 +120,8 @@ exits 1.`
 
 func runAudit(e *env, args []string) int {
 	fs := newFlags(e, "audit", "audit verify [--database-url URL]", auditHelp)
-	if len(args) == 0 || args[0] != "verify" {
-		if code, ok := parse(e, fs, args); !ok {
-			return code
-		}
-		return usageError(e, fs, "want the subcommand verify")
+	if _, code, ok := subcommand(e, fs, args, "verify"); !ok {
+		return code
 	}
 	fs = newFlags(e, "audit verify", "audit verify [--database-url URL]", auditHelp)
 	sf := addStateFlags(e, fs)

@@ -33,11 +33,8 @@ state.`
 
 func runDirectory(e *env, args []string) int {
 	fs := newFlags(e, "directory", "directory import --party P [--database-url URL] [--keys FILE] FILE", directoryHelp)
-	if len(args) == 0 || args[0] != "import" {
-		if code, ok := parse(e, fs, args); !ok {
-			return code
-		}
-		return usageError(e, fs, "want the subcommand import")
+	if _, code, ok := subcommand(e, fs, args, "import"); !ok {
+		return code
 	}
 	fs = newFlags(e, "directory import", "directory import --party P [--database-url URL] [--keys FILE] FILE", directoryHelp)
 	party := fs.String("party", "", "the `party` importing: messenger or social")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/linkd/linkd/crypto/keys"
@@ -29,13 +28,10 @@ LINKD_KEK.
 
 func runKeys(e *env, args []string) int {
 	fs := newFlags(e, "keys", "keys init|show|rotate --keys FILE [--party NAME]", keysHelp)
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if code, ok := parse(e, fs, args); !ok {
-			return code
-		}
-		return usageError(e, fs, "want a subcommand: init, show or rotate")
+	sub, code, ok := subcommand(e, fs, args, "init", "show", "rotate")
+	if !ok {
+		return code
 	}
-	sub := args[0]
 	fs = newFlags(e, "keys "+sub, "keys "+sub+" --keys FILE", keysHelp)
 	path := fs.String("keys", e.getenv("LINKD_KEYS"), "key `file` (default $LINKD_KEYS)")
 	var party *string
@@ -60,10 +56,8 @@ func runKeys(e *env, args []string) int {
 		return keysInit(e, fs, *path, *party, u)
 	case "show":
 		return keysShow(e, *path, u)
-	case "rotate":
-		return keysRotate(e, *path, u)
 	}
-	return usageError(e, fs, "unknown subcommand %q: want init, show or rotate", sub)
+	return keysRotate(e, *path, u)
 }
 
 // unlockFromEnv reads how the key file is sealed from the environment.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -109,6 +110,26 @@ func parse(e *env, fs *flag.FlagSet, args []string) (code int, ok bool) {
 		return exitUsage, false
 	}
 	return 0, true
+}
+
+// subcommand picks the subcommand args[0] among subs. When there is none,
+// or an unknown one, ok is false and code is what the command returns: 0
+// after --help, 2 otherwise, with the command's usage.
+func subcommand(e *env, fs *flag.FlagSet, args []string, subs ...string) (sub string, code int, ok bool) {
+	if len(args) > 0 && slices.Contains(subs, args[0]) {
+		return args[0], 0, true
+	}
+	if code, ok := parse(e, fs, args); !ok {
+		return "", code, false
+	}
+	want := "the subcommand " + subs[0]
+	if len(subs) > 1 {
+		want = "a subcommand: " + strings.Join(subs[:len(subs)-1], ", ") + " or " + subs[len(subs)-1]
+	}
+	if len(args) > 0 {
+		return "", usageError(e, fs, "unknown subcommand %q: want %s", args[0], want), false
+	}
+	return "", usageError(e, fs, "want %s", want), false
 }
 
 // usageError reports a usage problem found after flag parsing.
