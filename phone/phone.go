@@ -64,7 +64,6 @@ const (
 	ReasonInvalid       Reason = "not a valid number: no such range is allocated in its country"
 	ReasonShortE164     Reason = "too short: fewer than 8 digits in E.164 form"
 	ReasonBadRegionArg  Reason = "unknown default country"
-	ReasonNotInRegion   Reason = "not a valid number for its country"
 	ReasonInternalError Reason = "could not be read"
 )
 
