@@ -1,0 +1,255 @@
+// Package api is linkd's HTTP interface: one route table, request types
+// apart from domain types, one error handler, an API key on every route but
+// the operational ones, and an audit entry for every mutation and denial.
+//
+// The package does not know the database: it is given interfaces, and
+// cmd/linkd wires the stores behind them.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/internal/store"
+)
+
+// Limits.
+const (
+	maxBody  = 4 << 20 // bytes of a request body
+	MaxBatch = 10000   // entries in one batch
+)
+
+// Evaluator is the party's OPRF key of the current epoch.
+type Evaluator interface {
+	PublicKey() []byte
+	Evaluate(blinded [][]byte) (evaluated [][]byte, proof []byte, err error)
+}
+
+// Keys finds API keys by their hash.
+type Keys interface {
+	APIKeyByHash(ctx context.Context, h access.Hash) (access.Key, error)
+}
+
+// Config is what a server is built from.
+type Config struct {
+	Party string
+	Keys  Keys
+	Audit audit.Store
+	OPRF  Evaluator
+	// Epoch is the key epoch of OPRF.
+	Epoch uint32
+	// Ready reports whether the server can take requests (database
+	// reachable, keys and policies loaded).
+	Ready func(ctx context.Context) error
+	Log   *slog.Logger
+	// Registry receives the server's metrics (default: a new one).
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP API of one party.
+type Server struct {
+	Config
+	e       *echo.Echo
+	log     *slog.Logger
+	reqs    *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+	batch   prometheus.Histogram
+}
+
+type route struct {
+	method, path string
+	// action is what authorization is asked for; "" for the operational
+	// routes that need no key.
+	action  string
+	roles   []access.Role
+	mutates bool
+	handle  func(*Server, echo.Context, *caller) error
+}
+
+// routes is the one route table.
+var routes = []route{
+	{http.MethodGet, "/healthz", "", nil, false, (*Server).healthz},
+	{http.MethodGet, "/readyz", "", nil, false, (*Server).readyz},
+	{http.MethodGet, "/v1/oprf/config", "oprf.config", []access.Role{access.RoleAdvertiser, access.RoleAdmin}, false, (*Server).oprfConfig},
+	{http.MethodPost, "/v1/oprf/evaluate", "oprf.evaluate", []access.Role{access.RoleAdvertiser}, true, (*Server).oprfEvaluate},
+}
+
+// New builds the server.
+func New(cfg Config) *Server {
+	s := &Server{Config: cfg, e: echo.New(), log: cfg.Log}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.Registry == nil {
+		s.Registry = prometheus.NewRegistry()
+	}
+	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_http_requests_total", Help: "HTTP requests by route, method and status."}, []string{"route", "method", "status"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "linkd_http_request_seconds", Help: "HTTP request latency by route.", Buckets: prometheus.DefBuckets}, []string{"route"})
+	s.batch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "linkd_batch_entries", Help: "Entries per batch request.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)})
+	s.Registry.MustRegister(s.reqs, s.latency, s.batch)
+
+	s.e.HideBanner, s.e.HidePort = true, true
+	s.e.HTTPErrorHandler = s.handleError
+	s.e.Use(s.observe)
+	for _, r := range routes {
+		s.e.Add(r.method, r.path, s.wrap(r))
+	}
+	s.e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})))
+	return s
+}
+
+// Handler returns the server as an http.Handler.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Serve serves on addr until ctx ends, then lets requests in flight finish.
+func (s *Server) Serve(ctx context.Context, addr string) error {
+	srv := &http.Server{Addr: addr, Handler: s.e, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+const requestIDKey = "request_id"
+
+func requestID(c echo.Context) string {
+	if id, ok := c.Get(requestIDKey).(string); ok {
+		return id
+	}
+	return ""
+}
+
+// observe gives each request an id, logs it and counts it.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		c.Set(requestIDKey, id)
+		c.Response().Header().Set("X-Request-Id", id)
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			s.handleError(err, c)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		status := c.Response().Status
+		s.reqs.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
+		s.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		// The path is logged as the route pattern, never the raw URL: query
+		// strings may carry an access_token.
+		s.log.Info("request", "request_id", id, "method", c.Request().Method, "route", route,
+			"status", status, "duration_ms", time.Since(start).Milliseconds())
+		return nil
+	}
+}
+
+// caller is the authenticated key of a request.
+type caller struct {
+	key access.Key
+}
+
+// presentedKey reads the key from the Authorization header, or from
+// access_token as a query or form field (Graph-style clients).
+func presentedKey(c echo.Context) string {
+	if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
+		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(tok)
+		}
+		return ""
+	}
+	if t := c.QueryParam("access_token"); t != "" {
+		return t
+	}
+	if ct := c.Request().Header.Get(echo.HeaderContentType); strings.HasPrefix(ct, echo.MIMEApplicationForm) {
+		return c.FormValue("access_token")
+	}
+	return ""
+}
+
+// wrap authenticates, authorizes, limits the body and audits one route.
+func (s *Server) wrap(r route) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if r.action == "" {
+			return r.handle(s, c, nil)
+		}
+		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, maxBody)
+		secret := presentedKey(c)
+		if secret == "" {
+			return newError(http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer KEY", nil)
+		}
+		k, err := s.Keys.APIKeyByHash(c.Request().Context(), access.HashKey(secret))
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !k.RevokedAt.IsZero()) {
+			return newError(http.StatusUnauthorized, "unauthorized", "the API key is not valid", nil)
+		}
+		if err != nil {
+			return err
+		}
+		cl := &caller{key: k}
+		allowed := false
+		for _, role := range r.roles {
+			allowed = allowed || role == k.Role
+		}
+		if !allowed {
+			s.record(c, cl, r.action, "deny", "role")
+			return newError(http.StatusForbidden, "forbidden", "the key's role may not "+r.action, map[string]any{"role": string(k.Role)})
+		}
+		err = r.handle(s, c, cl)
+		if r.mutates {
+			decision := "allow"
+			if err != nil {
+				decision = "allow_failed"
+			}
+			s.record(c, cl, r.action, decision, "role")
+		}
+		return err
+	}
+}
+
+// record appends an audit entry; failing to audit is logged loudly.
+func (s *Server) record(c echo.Context, cl *caller, action, decision, rule string) {
+	if s.Audit == nil {
+		return
+	}
+	_, err := s.Audit.AppendAudit(c.Request().Context(), audit.Entry{Time: time.Now(), Actor: cl.key.ID, Tenant: cl.key.Tenant,
+		Role: string(cl.key.Role), Action: action, Resource: c.Path(), Decision: decision, Rule: rule, RequestID: requestID(c)})
+	if err != nil {
+		s.log.Error("audit append failed", "request_id", requestID(c), "error", err)
+	}
+}
+
+func (s *Server) healthz(c echo.Context, _ *caller) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "party": s.Party})
+}
+
+func (s *Server) readyz(c echo.Context, _ *caller) error {
+	if s.Ready != nil {
+		if err := s.Ready(c.Request().Context()); err != nil {
+			s.log.Warn("not ready", "error", err)
+			return newError(http.StatusServiceUnavailable, "not_ready", "the server is not ready", nil)
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "party": s.Party})
+}

@@ -1,0 +1,225 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/crypto/oprf"
+	"github.com/linkd/linkd/internal/memstore"
+)
+
+type fixture struct {
+	srv     *httptest.Server
+	st      *memstore.Store
+	ev      *oprf.Server
+	keys    map[access.Role]string
+	ready   error
+	revoked string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{st: memstore.New(), keys: map[access.Role]string{}}
+	var err error
+	f.ev, err = oprf.NewServer(bytes.Repeat([]byte{7}, 32), []byte("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range access.Roles {
+		sec, k, err := access.NewKey("acme", r, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.CreateAPIKey(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+		f.keys[r] = sec
+	}
+	sec, k, _ := access.NewKey("acme", access.RoleAdvertiser, time.Now())
+	_ = f.st.CreateAPIKey(context.Background(), k)
+	_ = f.st.RevokeAPIKey(context.Background(), k.ID, time.Now())
+	f.revoked = sec
+	s := api.New(api.Config{Party: "social", Keys: f.st, Audit: f.st, OPRF: f.ev, Epoch: 1,
+		Ready: func(context.Context) error { return f.ready }})
+	f.srv = httptest.NewServer(s.Handler())
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+type errBody struct {
+	Error struct {
+		Code    string         `json:"code"`
+		Message string         `json:"message"`
+		Details map[string]any `json:"details"`
+	} `json:"error"`
+}
+
+func (f *fixture) do(t *testing.T, method, path, key, ctype string, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func wantError(t *testing.T, status int, b []byte, wantStatus int, code, msg string) {
+	t.Helper()
+	var e errBody
+	if err := json.Unmarshal(b, &e); err != nil || status != wantStatus || e.Error.Code != code || !strings.Contains(e.Error.Message, msg) {
+		t.Fatalf("got %d %s, want %d %s %q", status, b, wantStatus, code, msg)
+	}
+}
+
+func TestOperationalRoutes(t *testing.T) {
+	f := newFixture(t)
+	if st, b := f.do(t, "GET", "/healthz", "", "", ""); st != 200 || !strings.Contains(string(b), `"ok"`) {
+		t.Fatalf("healthz %d %s", st, b)
+	}
+	if st, _ := f.do(t, "GET", "/readyz", "", "", ""); st != 200 {
+		t.Fatalf("readyz %d", st)
+	}
+	f.ready = errors.New("database down")
+	st, b := f.do(t, "GET", "/readyz", "", "", "")
+	wantError(t, st, b, 503, "not_ready", "not ready")
+	if strings.Contains(string(b), "database down") {
+		t.Fatal("readyz leaks its cause")
+	}
+	st, b = f.do(t, "GET", "/metrics", "", "", "")
+	if st != 200 || !strings.Contains(string(b), `linkd_http_requests_total{method="GET",route="/readyz",status="503"} 1`) {
+		t.Fatalf("metrics %d %s", st, b)
+	}
+	st, b = f.do(t, "GET", "/v1/nope", "", "", "")
+	wantError(t, st, b, 404, "not_found", "no such route")
+	st, b = f.do(t, "POST", "/healthz", "", "", "")
+	wantError(t, st, b, 405, "method_not_allowed", "method")
+}
+
+func TestAuthentication(t *testing.T) {
+	f := newFixture(t)
+	st, b := f.do(t, "GET", "/v1/oprf/config", "", "", "")
+	wantError(t, st, b, 401, "unauthorized", "API key")
+	st, b = f.do(t, "GET", "/v1/oprf/config", "lk_nope", "", "")
+	wantError(t, st, b, 401, "unauthorized", "not valid")
+	st, b = f.do(t, "GET", "/v1/oprf/config", f.revoked, "", "")
+	wantError(t, st, b, 401, "unauthorized", "not valid")
+	// Graph-style clients send the key as access_token.
+	if st, _ := f.do(t, "GET", "/v1/oprf/config?access_token="+f.keys[access.RoleAdvertiser], "", "", ""); st != 200 {
+		t.Fatalf("access_token query: %d", st)
+	}
+	// A role that may not: 403, and the denial is audited.
+	st, b = f.do(t, "POST", "/v1/oprf/evaluate", f.keys[access.RoleCompliance], "application/json", `{"blinded":[]}`)
+	wantError(t, st, b, 403, "forbidden", "may not oprf.evaluate")
+	es, _ := f.st.AuditEntries(context.Background(), audit.Filter{Decision: "deny", Limit: 10})
+	if len(es) != 1 || es[0].Action != "oprf.evaluate" || es[0].Role != "compliance" || es[0].RequestID == "" {
+		t.Fatalf("audit = %+v", es)
+	}
+}
+
+func TestOPRFEvaluateRoundTrip(t *testing.T) {
+	f := newFixture(t)
+	key := f.keys[access.RoleAdvertiser]
+	st, b := f.do(t, "GET", "/v1/oprf/config", key, "", "")
+	var cfgMap map[string]any
+	_ = json.Unmarshal(b, &cfgMap)
+	if st != 200 || cfgMap["suite"] != oprf.Suite || cfgMap["mode"] != "voprf" || cfgMap["key_epoch"] != float64(1) {
+		t.Fatalf("config %d %s", st, b)
+	}
+	pk, _ := base64.StdEncoding.DecodeString(cfgMap["public_key"].(string))
+	c, err := oprf.NewClient(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := [][]byte{[]byte("+905321234567"), []byte("+448444124653"), []byte("+12025550143")}
+	bl, blinded, err := c.Blind(inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := map[string][]string{"blinded": nil}
+	for _, x := range blinded {
+		req["blinded"] = append(req["blinded"], base64.StdEncoding.EncodeToString(x))
+	}
+	body, _ := json.Marshal(req)
+	st, b = f.do(t, "POST", "/v1/oprf/evaluate", key, "application/json", string(body))
+	if st != 200 {
+		t.Fatalf("evaluate %d %s", st, b)
+	}
+	var resp struct {
+		Evaluated []string `json:"evaluated"`
+		Proof     string   `json:"proof"`
+	}
+	if err := json.Unmarshal(b, &resp); err != nil {
+		t.Fatal(err)
+	}
+	ev := make([][]byte, len(resp.Evaluated))
+	for i, e := range resp.Evaluated {
+		ev[i], _ = base64.StdEncoding.DecodeString(e)
+	}
+	proof, _ := base64.StdEncoding.DecodeString(resp.Proof)
+	out, err := c.Finalize(bl, ev, proof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, in := range inputs {
+		want, _ := f.ev.FullEvaluate(in)
+		if !bytes.Equal(out[i], want) {
+			t.Fatalf("output %d differs from the party's own evaluation", i)
+		}
+	}
+	es, _ := f.st.AuditEntries(context.Background(), audit.Filter{Action: "oprf.evaluate", Limit: 10})
+	if len(es) != 1 || es[0].Decision != "allow" {
+		t.Fatalf("audit = %+v", es)
+	}
+}
+
+func TestOPRFEvaluateRefuses(t *testing.T) {
+	f := newFixture(t)
+	key := f.keys[access.RoleAdvertiser]
+	good := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0}, 31))
+	ident := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	many := `{"blinded":[` + strings.TrimSuffix(strings.Repeat(`"AA==",`, api.MaxBatch+1), ",") + `]}`
+	for _, tc := range []struct {
+		ctype, body string
+		status      int
+		code, msg   string
+	}{
+		{"application/json", `{"blinded":[]}`, 422, "invalid_request", "at least one"},
+		{"application/json", `{"blinded":["!!"]}`, 422, "invalid_request", "blinded[0]: not standard base64"},
+		{"application/json", `{"blinded":["` + good + `"]}`, 422, "invalid_request", "blinded[0]: want 32 bytes, got 31"},
+		{"application/json", `{"blinded":["` + ident + `"]}`, 422, "invalid_request", "blinded[0]: the identity element"},
+		{"application/json", `{"blinded":"x"}`, 422, "invalid_request", "blinded: want a JSON []string"},
+		{"application/json", `{"blinded":[], "x":1}`, 422, "invalid_request", "unknown field"},
+		{"application/json", `{"blinded":[`, 422, "invalid_request", "JSON"},
+		{"application/json", ``, 422, "invalid_request", "empty"},
+		{"text/plain", `{"blinded":[]}`, 415, "unsupported_media_type", "JSON"},
+		{"application/json", many, 422, "invalid_request", "at most 10000"},
+		{"application/json", `{"blinded":["` + strings.Repeat("A", 5<<20) + `"]}`, 413, "too_large", "too large"},
+	} {
+		st, b := f.do(t, "POST", "/v1/oprf/evaluate", key, tc.ctype, tc.body)
+		wantError(t, st, b, tc.status, tc.code, tc.msg)
+	}
+}

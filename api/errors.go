@@ -1,0 +1,105 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/linkd/linkd/internal/store"
+)
+
+// Error is what a caller is told: a stable code, a message for a person,
+// and details. It never holds a number, a hash or a secret; the cause is
+// logged, not sent.
+type Error struct {
+	Status  int            `json:"-"`
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+	cause   error
+}
+
+func (e *Error) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("api: %s: %s: %v", e.Code, e.Message, e.cause)
+	}
+	return "api: " + e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.cause }
+
+func newError(status int, code, msg string, details map[string]any) *Error {
+	return &Error{Status: status, Code: code, Message: msg, Details: details}
+}
+
+func badRequest(msg string, details map[string]any) *Error {
+	return newError(http.StatusUnprocessableEntity, "invalid_request", msg, details)
+}
+
+type errorBody struct {
+	Error *Error `json:"error"`
+}
+
+// handleError is the one error handler: every failure of every route,
+// echo's own (404, 405, 413, ...) included, leaves as the error body.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var ae *Error
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &he):
+		ae = fromHTTPError(he)
+	case errors.Is(err, store.ErrNotFound):
+		ae = newError(http.StatusNotFound, "not_found", "no such resource", nil)
+	case errors.Is(err, store.ErrConflict):
+		ae = newError(http.StatusConflict, "conflict", "the request conflicts with the current state", nil)
+	default:
+		ae = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error; the request id is in the logs", cause: err}
+	}
+	if ae.Status >= 500 {
+		s.log.Error("request failed", "request_id", requestID(c), "route", c.Path(), "error", err)
+	}
+	if ae.Details == nil && ae.Status >= 500 {
+		ae.Details = map[string]any{"request_id": requestID(c)}
+	}
+	var werr error
+	if c.Request().Method == http.MethodHead {
+		werr = c.NoContent(ae.Status)
+	} else {
+		werr = c.JSON(ae.Status, errorBody{ae})
+	}
+	if werr != nil {
+		s.log.Warn("writing error response", "request_id", requestID(c), "error", werr)
+	}
+}
+
+func fromHTTPError(he *echo.HTTPError) *Error {
+	switch he.Code {
+	case http.StatusNotFound:
+		return newError(he.Code, "not_found", "no such route", nil)
+	case http.StatusMethodNotAllowed:
+		return newError(he.Code, "method_not_allowed", "the route does not take this method", nil)
+	case http.StatusRequestEntityTooLarge:
+		return newError(he.Code, "too_large", "the request body is too large", map[string]any{"max_bytes": maxBody})
+	case http.StatusUnsupportedMediaType:
+		return newError(he.Code, "unsupported_media_type", "send JSON (application/json) or form fields", nil)
+	case http.StatusUnauthorized:
+		return newError(he.Code, "unauthorized", "a valid API key is required", nil)
+	case http.StatusTooManyRequests:
+		return newError(he.Code, "rate_limited", "too many requests", nil)
+	case http.StatusBadRequest:
+		return newError(he.Code, "bad_request", "the request could not be read", nil)
+	}
+	return newError(he.Code, "error", http.StatusText(he.Code), nil)
+}
+
+// logValue keeps slog from printing an Error's details in full.
+func (e *Error) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int("status", e.Status), slog.String("code", e.Code))
+}
