@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/schollz/progressbar/v3"
 
@@ -73,7 +70,7 @@ func runDirectory(e *env, args []string) int {
 	}
 	defer f.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := e.context()
 	defer stop()
 	st, closeStore, embedded, err := sf.openStore(ctx)
 	if err != nil {

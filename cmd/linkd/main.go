@@ -7,14 +7,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Exit codes shared by every command.
@@ -30,6 +33,19 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// ctx, if set, ends long-running commands (tests); otherwise they end
+	// on SIGINT or SIGTERM.
+	ctx context.Context
+}
+
+// context returns the command's context: it ends on SIGINT or SIGTERM, or
+// with e.ctx.
+func (e *env) context() (context.Context, context.CancelFunc) {
+	parent := e.ctx
+	if parent == nil {
+		parent = context.Background()
+	}
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 }
 
 type command struct {

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,5 +129,96 @@ func TestMigrateAndImportPostgres(t *testing.T) {
 	n, err := s.CountAccounts(context.Background())
 	if err != nil || n != 1000 {
 		t.Fatalf("CountAccounts = %d, %v", n, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a server's concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestServePostgres starts linkd serve on PostgreSQL with --migrate, calls
+// it with a key made by linkd apikey create, and stops it.
+func TestServePostgres(t *testing.T) {
+	_, environ := schemaEnv(t)
+	if code, _, errs := runCmd(t, environ, "keys", "init", "--party", "social"); code != 0 {
+		t.Fatal(errs)
+	}
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(&env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &logs, ctx: ctx,
+			getenv: func(k string) string { return environ[k] }}, []string{"serve", "--party", "social", "--addr", addr, "--migrate"})
+	}()
+	base := "http://" + addr
+	var resp *http.Response
+	var err error
+	for range 100 {
+		if resp, err = http.Get(base + "/readyz"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz: %v %v\n%s", resp, err, logs.String())
+	}
+	resp.Body.Close()
+	code, out, _ := runCmd(t, environ, "apikey", "create", "--tenant", "acme", "--role", "advertiser")
+	if code != 0 {
+		t.Fatal("apikey create failed")
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	key := lines[len(lines)-1]
+	req, _ := http.NewRequest("GET", base+"/v1/oprf/config?access_token="+key, nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("config: %v %v", resp, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"suite":"ristretto255-SHA512"`) {
+		t.Fatalf("config body %s", b)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d\n%s", code, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	l := logs.String()
+	if !strings.Contains(l, `"msg":"request"`) || !strings.Contains(l, `"route":"/v1/oprf/config"`) {
+		t.Fatalf("no request log:\n%s", l)
+	}
+	if strings.Contains(l, key) || strings.Contains(l, key[3:20]) {
+		t.Fatal("the API key reached the log")
 	}
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/linking/pseudonym"
+)
+
+func init() {
+	register(command{"serve", "run one party's HTTP API", runServe})
+}
+
+const serveHelp = `
+Runs the HTTP API of one party. State is in PostgreSQL (--database-url or
+DATABASE_URL), or in the embedded store when none is given; keys come from
+the party's key file. Logs are JSON lines on stderr. SIGINT or SIGTERM stops
+the server after the requests in flight.
+
+What is served so far: /healthz, /readyz, /metrics, /v1/oprf/config and
+/v1/oprf/evaluate.`
+
+func runServe(e *env, args []string) int {
+	fs := newFlags(e, "serve", "serve --party messenger|social [--addr HOST:PORT] [--database-url URL] [--keys FILE] [--migrate]", serveHelp)
+	party := fs.String("party", "", "the `party` this server is: messenger or social")
+	addr := fs.String("addr", "127.0.0.1:8080", "`address` to listen on")
+	sf := addStateFlags(e, fs)
+	migrate := fs.Bool("migrate", false, "apply pending database migrations first")
+	if code, ok := parse(e, fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if *party != "messenger" && *party != "social" {
+		return usageError(e, fs, "--party must be messenger or social")
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(e.stderr, "linkd serve: %v\n", err)
+		return exitInput
+	}
+	ring, err := sf.openRing(e)
+	if err != nil {
+		return fail(err)
+	}
+	if ring.Party() != *party {
+		return fail(fmt.Errorf("the key file belongs to %s, not %s", ring.Party(), *party))
+	}
+	d, err := pseudonym.NewDeriver(ring, ring.Current())
+	if err != nil {
+		return fail(err)
+	}
+	ctx, stop := e.context()
+	defer stop()
+	log := slog.New(slog.NewJSONHandler(e.stderr, nil)).With("party", *party)
+
+	st, closeStore, embedded, err := sf.openStore(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeStore()
+	ready := func(context.Context) error { return nil }
+	if pg, ok := st.(*pgstore.Store); ok {
+		if *migrate {
+			applied, err := pgstore.MigrateUp(ctx, pg.Pool())
+			if err != nil {
+				return fail(err)
+			}
+			log.Info("migrations applied", "versions", applied)
+		}
+		ready = func(ctx context.Context) error { return pg.Pool().Ping(ctx) }
+	} else if *migrate {
+		log.Info("--migrate ignored: the embedded store needs no migration")
+	}
+	if embedded {
+		log.Warn("no database URL: the embedded store keeps nothing across restarts")
+	}
+	srv := api.New(api.Config{Party: *party, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log})
+	log.Info("serving", "addr", *addr, "key_epoch", d.Epoch)
+	if err := srv.Serve(ctx, *addr); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fail(err)
+	}
+	log.Info("stopped")
+	return exitOK
+}
