@@ -11,14 +11,17 @@ BENCHTIME ?= 1s
 
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: build run test fuzz bench lint clean
+.PHONY: build run demo test fuzz bench lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/linkd
 
-# Until the server lands, `make run` shows the identifier pipeline for real:
-# normalize and hash a sample list, then create and show a party's keys.
+# `make run`: both parties with synthetic directories (linkd dev).
 run: build
+	./$(BIN) dev
+
+# `make demo`: the identifier pipeline on a sample list, and a key file.
+demo: build
 	./scripts/demo.sh $(BIN)
 
 test:

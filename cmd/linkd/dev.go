@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/crypto/keys"
+	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/synth"
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/pseudonym"
+)
+
+func init() {
+	register(command{"dev", "run both parties with synthetic directories, for trying linkd", runDev})
+}
+
+const devHelp = `
+Runs both parties in one process, each with the embedded store, fresh keys
+that are never written down, and a synthetic directory: --size accounts each
+(default 100,000), 60% of them on both services, with numbers from the US,
+GB, TR, FR, DE, ID and EG, one in nine opted out of ads. Prints a demo API
+key for each role of each party and example requests. Nothing is kept.`
+
+func runDev(e *env, args []string) int {
+	fs := newFlags(e, "dev", "dev [--size N] [--social-addr HOST:PORT] [--messenger-addr HOST:PORT]", devHelp)
+	size := fs.Int("size", 100000, "accounts in each party's directory")
+	socialAddr := fs.String("social-addr", "127.0.0.1:8080", "the social network's `address`")
+	messengerAddr := fs.String("messenger-addr", "127.0.0.1:8081", "the messenger's `address`")
+	if code, ok := parse(e, fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if *size < 10 || *size > 5_000_000 {
+		return usageError(e, fs, "--size must be between 10 and 5000000")
+	}
+	ctx, stop := e.context()
+	defer stop()
+	start := time.Now()
+	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	// 60% overlap: the messenger has people [0, n), the social network
+	// [0.4n, 1.4n).
+	n := *size
+	shift := n * 2 / 5
+	fmt.Fprintf(e.stdout, "generating %d synthetic people...\n", n+shift)
+	people := synth.People(2016, n+shift)
+	parties := []struct {
+		name, addr string
+		people     []synth.Person
+	}{
+		{"social", *socialAddr, people[shift:]},
+		{"messenger", *messengerAddr, people[:n]},
+	}
+	servers := make([]*api.Server, len(parties))
+	demoKeys := make([]map[access.Role]string, len(parties))
+	for i, p := range parties {
+		srv, ks, err := devParty(ctx, p.name, p.people, log)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", p.name, err)
+			return exitInput
+		}
+		servers[i], demoKeys[i] = srv, ks
+		fmt.Fprintf(e.stdout, "%s: imported %d accounts (%.1fs since start)\n", p.name, len(p.people), time.Since(start).Seconds())
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, len(parties))
+	for i, p := range parties {
+		wg.Go(func() {
+			if err := servers[i].Serve(ctx, p.addr); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("%s on %s: %w", p.name, p.addr, err)
+				stop()
+			}
+		})
+	}
+	for _, p := range parties {
+		if err := waitReady(ctx, "http://"+p.addr+"/readyz"); err != nil {
+			stop()
+			wg.Wait()
+			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", p.name, <-errsOr(errs, err))
+			return exitInput
+		}
+	}
+	printDev(e.stdout, parties[0].addr, parties[1].addr, demoKeys, n, n-shift, time.Since(start))
+	wg.Wait()
+	select {
+	case err := <-errs:
+		fmt.Fprintf(e.stderr, "linkd dev: %v\n", err)
+		return exitInput
+	default:
+	}
+	fmt.Fprintln(e.stdout, "stopped")
+	return exitOK
+}
+
+func errsOr(errs chan error, err error) chan error {
+	select {
+	case e := <-errs:
+		out := make(chan error, 1)
+		out <- e
+		return out
+	default:
+		out := make(chan error, 1)
+		out <- err
+		return out
+	}
+}
+
+// devParty builds one party: keys, a directory imported through the real
+// importer, one demo key per role, and its server.
+func devParty(ctx context.Context, name string, people []synth.Person, log *slog.Logger) (*api.Server, map[access.Role]string, error) {
+	ring, err := keys.NewRing(name, time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := pseudonym.NewDeriver(ring, ring.Current())
+	if err != nil {
+		return nil, nil, err
+	}
+	st := memstore.New()
+	pr, pw := io.Pipe()
+	go func() {
+		fmt.Fprintln(pw, "account_id,phone,country,ad_opt_out")
+		for i, p := range people {
+			fmt.Fprintf(pw, "%s-%06d,%s,%s,%v\n", name[:1], i, p.National, p.Country, i%9 == 0)
+		}
+		pw.Close()
+	}()
+	im := &directory.Importer{Store: st, Deriver: d}
+	stats, err := im.Import(ctx, pr, func(re *directory.RowError) { log.Warn("synthetic row refused", "line", re.Line, "reason", re.Reason) })
+	pr.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	if stats.Invalid > 0 {
+		return nil, nil, fmt.Errorf("%d synthetic rows refused", stats.Invalid)
+	}
+	ks := map[access.Role]string{}
+	for _, r := range access.Roles {
+		sec, k, err := access.NewKey("demo", r, time.Now())
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := st.CreateAPIKey(ctx, k); err != nil {
+			return nil, nil, err
+		}
+		ks[r] = sec
+	}
+	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name)})
+	return srv, ks, nil
+}
+
+func waitReady(ctx context.Context, url string) error {
+	for range 200 {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	return errors.New("did not become ready")
+}
+
+func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Role]string, n, overlap int, took time.Duration) {
+	fmt.Fprintf(w, "\nlinkd dev is ready in %.1fs: two parties, %d accounts each, %d on both.\n", took.Seconds(), n, overlap)
+	fmt.Fprintf(w, "Keys are fresh and kept nowhere; everything goes when you press Ctrl-C.\n\n")
+	for i, p := range []struct{ name, addr string }{{"social", socialAddr}, {"messenger", messengerAddr}} {
+		fmt.Fprintf(w, "%s on http://%s\n", p.name, p.addr)
+		for _, r := range access.Roles {
+			fmt.Fprintf(w, "  %-13s %s\n", r, ks[i][r])
+		}
+		fmt.Fprintln(w)
+	}
+	adv := ks[0][access.RoleAdvertiser]
+	fmt.Fprintf(w, "Try, as an operator:\n  curl -s http://%s/readyz\n  curl -s http://%s/metrics | grep linkd_\n\n", socialAddr, socialAddr)
+	fmt.Fprintf(w, "As an advertiser (private mode): the party's OPRF key to verify evaluations against:\n  curl -s -H 'Authorization: Bearer %s' http://%s/v1/oprf/config\n", adv, socialAddr)
+	fmt.Fprintf(w, "and an evaluation of a blinded element (this one is the ristretto255 generator):\n")
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"blinded\":[\"4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY=\"]}' http://%s/v1/oprf/evaluate\n\n", adv, socialAddr)
+	fmt.Fprintf(w, "A role that may not, and its answer (trust and safety never evaluates for advertisers):\n  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/oprf/evaluate\n\n", ks[0][access.RoleTrustSafety], socialAddr)
+	fmt.Fprintln(w, strings.TrimSpace(`
+Audiences, signals, policies and linking between the parties are not served
+yet; see the README.`))
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDev starts linkd dev with small directories, uses a printed demo key
+// on one party and the printed refusal on the other, and stops it.
+func TestDev(t *testing.T) {
+	social, messenger := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, logs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(&env{stdin: strings.NewReader(""), stdout: &out, stderr: &logs, ctx: ctx, getenv: func(string) string { return "" }},
+			[]string{"dev", "--size", "200", "--social-addr", social, "--messenger-addr", messenger})
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "is ready") {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready:\n%s\n%s", out.String(), logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	o := out.String()
+	if !strings.Contains(o, "200 accounts each, 120 on both") {
+		t.Fatalf("output:\n%s", o)
+	}
+	keyOf := func(party, role string) string {
+		_, after, _ := strings.Cut(o, party+" on http://")
+		for _, line := range strings.Split(after, "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == role {
+				return f[1]
+			}
+		}
+		t.Fatalf("no %s key for %s", role, party)
+		return ""
+	}
+	get := func(addr, key string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/v1/oprf/config", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := get(messenger, keyOf("messenger", "advertiser")); st != 200 {
+		t.Fatalf("messenger advertiser: %d", st)
+	}
+	if st := get(social, keyOf("messenger", "advertiser")); st != 401 {
+		t.Fatalf("a messenger key on social: %d", st)
+	}
+	if st := get(social, keyOf("social", "compliance")); st != 403 {
+		t.Fatalf("compliance on oprf config: %d", st)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("dev exited %d: %s", code, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("dev did not stop")
+	}
+}
