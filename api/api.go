@@ -85,6 +85,7 @@ var routes = []route{
 	{http.MethodGet, "/readyz", "", nil, false, (*Server).readyz},
 	{http.MethodGet, "/v1/oprf/config", "oprf.config", []access.Role{access.RoleAdvertiser, access.RoleAdmin}, false, (*Server).oprfConfig},
 	{http.MethodPost, "/v1/oprf/evaluate", "oprf.evaluate", []access.Role{access.RoleAdvertiser}, true, (*Server).oprfEvaluate},
+	{http.MethodGet, "/v1/audit", "audit.read", []access.Role{access.RoleCompliance}, false, (*Server).auditLog},
 }
 
 // New builds the server.
