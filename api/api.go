@@ -9,6 +9,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -25,6 +26,12 @@ import (
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/internal/store"
 )
+
+// openAPI is the OpenAPI 3 document of every route; a test holds it to
+// the route table.
+//
+//go:embed openapi.json
+var openAPI []byte
 
 // Limits.
 const (
@@ -109,7 +116,18 @@ func New(cfg Config) *Server {
 		s.e.Add(r.method, r.path, s.wrap(r))
 	}
 	s.e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})))
+	s.e.GET("/v1/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI) })
 	return s
+}
+
+// Routes lists every route the server serves, as "METHOD /path", as its
+// router has them.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.e.Routes() {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
 }
 
 // Handler returns the server as an http.Handler.

@@ -21,6 +21,7 @@ import (
 )
 
 type fixture struct {
+	api     *api.Server
 	srv     *httptest.Server
 	st      *memstore.Store
 	ev      *oprf.Server
@@ -53,6 +54,7 @@ func newFixture(t *testing.T) *fixture {
 	f.revoked = sec
 	s := api.New(api.Config{Party: "social", Keys: f.st, Audit: f.st, OPRF: f.ev, Epoch: 1,
 		Ready: func(context.Context) error { return f.ready }})
+	f.api = s
 	f.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(f.srv.Close)
 	return f

@@ -1,0 +1,46 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// TestOpenAPIMatchesRoutes fails when a route is missing from the served
+// OpenAPI document, or the document lists a route the server does not
+// have.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	f := newFixture(t)
+	st, b := f.do(t, "GET", "/v1/openapi.json", "", "", "")
+	if st != http.StatusOK {
+		t.Fatalf("openapi.json: %d", st)
+	}
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("not an OpenAPI 3 document: %v", err)
+	}
+	var documented []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	served := f.api.Routes()
+	sort.Strings(documented)
+	sort.Strings(served)
+	if strings.Join(documented, "\n") != strings.Join(served, "\n") {
+		t.Fatalf("documented:\n%s\n\nserved:\n%s", strings.Join(documented, "\n"), strings.Join(served, "\n"))
+	}
+	// And every served route answers something other than 404/405.
+	for _, r := range served {
+		method, path, _ := strings.Cut(r, " ")
+		if st, _ := f.do(t, method, path, "", "", ""); st == http.StatusNotFound || st == http.StatusMethodNotAllowed {
+			t.Errorf("%s answers %d", r, st)
+		}
+	}
+}
