@@ -63,6 +63,13 @@ type Store struct {
 
 	jobs        map[string]job.Job
 	checkpoints map[checkpointKey]job.Checkpoint
+
+	usage map[usageKey]int64
+}
+
+type usageKey struct {
+	subject, counter string
+	start            int64
 }
 
 type idxKey struct {
@@ -91,6 +98,7 @@ func New() *Store {
 		signals:     map[string]signal.Signal{},
 		jobs:        map[string]job.Job{},
 		checkpoints: map[checkpointKey]job.Checkpoint{},
+		usage:       map[usageKey]int64{},
 	}
 }
 
@@ -726,4 +734,19 @@ func (s *Store) Checkpoints(_ context.Context, jobID, step string) ([]job.Checkp
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out, nil
+}
+
+// --- usage ---
+
+// Consume implements access.Usage.
+func (s *Store) Consume(_ context.Context, subject, counter string, start time.Time, n, max int64) (bool, int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := usageKey{subject, counter, start.UTC().UnixMicro()}
+	used := s.usage[k]
+	if used+n > max {
+		return false, used, nil
+	}
+	s.usage[k] = used + n
+	return true, used + n, nil
 }

@@ -35,6 +35,7 @@ type Store interface {
 	signal.Store
 	audit.Store
 	access.Store
+	access.Usage
 	job.Store
 }
 
@@ -56,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Audit", testAudit},
 		{"APIKeys", testAPIKeys},
 		{"Jobs", testJobs},
+		{"Usage", testUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -544,4 +546,34 @@ func testJobs(t *testing.T, s Store) {
 	}
 	_, err = s.Job(ctx, "nope")
 	wantErr(t, "Job unknown", err, store.ErrNotFound)
+}
+
+func testUsage(t *testing.T, s Store) {
+	w0, _ := access.Minute.Bounds(t0)
+	w1 := w0.Add(time.Minute)
+	for i, tc := range []struct {
+		subject string
+		start   time.Time
+		n, max  int64
+		ok      bool
+		used    int64
+	}{
+		{"key_a", w0, 3, 5, true, 3},
+		{"key_a", w0, 2, 5, true, 5},
+		{"key_a", w0, 1, 5, false, 5}, // over: nothing changes
+		{"key_a", w0, 0, 5, true, 5},
+		{"key_b", w0, 1, 5, true, 1},  // another subject
+		{"key_a", w1, 5, 5, true, 5},  // another window
+		{"key_c", w0, 6, 5, false, 0}, // a first use over the limit
+		{"key_c", w0, 5, 5, true, 5},
+	} {
+		ok, used, err := s.Consume(ctx, tc.subject, "requests", tc.start, tc.n, tc.max)
+		if err != nil || ok != tc.ok || used != tc.used {
+			t.Fatalf("case %d: Consume = %v, %d, %v; want %v, %d", i, ok, used, err, tc.ok, tc.used)
+		}
+	}
+	ok, used, err := s.Consume(ctx, "key_a", "oprf", w0, 1, 5)
+	if err != nil || !ok || used != 1 {
+		t.Fatalf("another counter: %v, %d, %v", ok, used, err)
+	}
 }
