@@ -64,6 +64,30 @@ type Config struct {
 	Log   *slog.Logger
 	// Registry receives the server's metrics (default: a new one).
 	Registry *prometheus.Registry
+	// Usage keeps rate limit and budget counters; nil disables limits.
+	Usage  access.Usage
+	Limits Limits
+	// Now is the clock of limit windows (default time.Now).
+	Now func() time.Time
+}
+
+// Limits are per key and per tenant. Zero fields take the defaults.
+type Limits struct {
+	// RequestsPerMinute per API key (default 600).
+	RequestsPerMinute int64
+	// OPRFPerDay is the elements a tenant may have evaluated a day
+	// (default 1,000,000).
+	OPRFPerDay int64
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.RequestsPerMinute == 0 {
+		l.RequestsPerMinute = 600
+	}
+	if l.OPRFPerDay == 0 {
+		l.OPRFPerDay = 1_000_000
+	}
+	return l
 }
 
 // Server is the HTTP API of one party.
@@ -98,6 +122,10 @@ var routes = []route{
 // New builds the server.
 func New(cfg Config) *Server {
 	s := &Server{Config: cfg, e: echo.New(), log: cfg.Log}
+	s.Limits = cfg.Limits.withDefaults()
+	if s.Now == nil {
+		s.Now = time.Now
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -227,6 +255,10 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 			return err
 		}
 		cl := &caller{key: k}
+		if err := s.consume(c, k.ID, "requests", access.Minute, 1, s.Limits.RequestsPerMinute); err != nil {
+			s.record(c, cl, r.action, "deny", "rate_limit")
+			return err
+		}
 		allowed := false
 		for _, role := range r.roles {
 			allowed = allowed || role == k.Role
@@ -245,6 +277,26 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		}
 		return err
 	}
+}
+
+// consume takes n from a limit of subject; over it, the answer is 429 with
+// Retry-After and nothing is counted.
+func (s *Server) consume(c echo.Context, subject, counter string, w access.Window, n, max int64) error {
+	if s.Usage == nil {
+		return nil
+	}
+	start, end := w.Bounds(s.Now())
+	ok, used, err := s.Usage.Consume(c.Request().Context(), subject, counter, start, n, max)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	retry := int64(end.Sub(s.Now()).Seconds()) + 1
+	c.Response().Header().Set("Retry-After", strconv.FormatInt(retry, 10))
+	return newError(http.StatusTooManyRequests, "rate_limited", "the "+counter+" limit is reached; retry after the window ends",
+		map[string]any{"limit": max, "used": used, "requested": n, "retry_after_seconds": retry})
 }
 
 // record appends an audit entry; failing to audit is logged loudly.

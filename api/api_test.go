@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -28,11 +29,12 @@ type fixture struct {
 	keys    map[access.Role]string
 	ready   error
 	revoked string
+	now     time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{st: memstore.New(), keys: map[access.Role]string{}}
+	f := &fixture{st: memstore.New(), keys: map[access.Role]string{}, now: time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC)}
 	var err error
 	f.ev, err = oprf.NewServer(bytes.Repeat([]byte{7}, 32), []byte("test"))
 	if err != nil {
@@ -53,7 +55,9 @@ func newFixture(t *testing.T) *fixture {
 	_ = f.st.RevokeAPIKey(context.Background(), k.ID, time.Now())
 	f.revoked = sec
 	s := api.New(api.Config{Party: "social", Keys: f.st, Audit: f.st, OPRF: f.ev, Epoch: 1,
-		Ready: func(context.Context) error { return f.ready }})
+		Ready: func(context.Context) error { return f.ready },
+		Usage: f.st, Limits: api.Limits{RequestsPerMinute: 20, OPRFPerDay: 5},
+		Now: func() time.Time { return f.now }})
 	f.api = s
 	f.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(f.srv.Close)
@@ -267,5 +271,90 @@ func TestAuditLogRoute(t *testing.T) {
 	// nothing.
 	if n, _ := audit.Verify(context.Background(), f.st); n != 3 {
 		t.Fatalf("%d entries after compliance read", n)
+	}
+}
+
+func (f *fixture) doHeader(t *testing.T, method, path, key, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func blindedBody(t *testing.T, f *fixture, n int) string {
+	t.Helper()
+	c, _ := oprf.NewClient(f.ev.PublicKey())
+	in := make([][]byte, n)
+	for i := range in {
+		in[i] = []byte(fmt.Sprintf("+9053212345%02d", i))
+	}
+	_, blinded, err := c.Blind(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := map[string][]string{"blinded": nil}
+	for _, x := range blinded {
+		req["blinded"] = append(req["blinded"], base64.StdEncoding.EncodeToString(x))
+	}
+	b, _ := json.Marshal(req)
+	return string(b)
+}
+
+func TestLimits(t *testing.T) {
+	f := newFixture(t)
+	adv := f.keys[access.RoleAdvertiser]
+	// The tenant's daily OPRF budget is 5 elements: 3, then 2, then none.
+	for i, tc := range []struct{ n, status int }{{3, 200}, {3, 429}, {2, 200}, {1, 429}} {
+		resp, b := f.doHeader(t, "POST", "/v1/oprf/evaluate", adv, blindedBody(t, f, tc.n))
+		if resp.StatusCode != tc.status {
+			t.Fatalf("batch %d: %d %s", i, resp.StatusCode, b)
+		}
+		if tc.status == 429 {
+			wantError(t, resp.StatusCode, b, 429, "rate_limited", "oprf_evaluations")
+			// 11:59:30 left in the day, rounded up.
+			if ra := resp.Header.Get("Retry-After"); ra != "43171" {
+				t.Fatalf("Retry-After = %q", ra)
+			}
+			if strings.Contains(string(b), `"evaluated"`) {
+				t.Fatal("an over-budget answer carries the evaluation")
+			}
+		}
+	}
+	// A refused batch costs no budget: the next day, 5 fit after a bad one.
+	f.now = f.now.Add(24 * time.Hour)
+	resp, _ := f.doHeader(t, "POST", "/v1/oprf/evaluate", adv, `{"blinded":["AA=="]}`)
+	if resp.StatusCode != 422 {
+		t.Fatalf("bad batch: %d", resp.StatusCode)
+	}
+	if resp, b := f.doHeader(t, "POST", "/v1/oprf/evaluate", adv, blindedBody(t, f, 5)); resp.StatusCode != 200 {
+		t.Fatalf("full budget after a refused batch: %d %s", resp.StatusCode, b)
+	}
+	// 20 requests a minute per key; the 21st is refused until the minute
+	// ends, and the refusal is audited.
+	key := f.keys[access.RoleAdmin]
+	for i := range 20 {
+		if st, _ := f.do(t, "GET", "/v1/oprf/config", key, "", ""); st != 200 {
+			t.Fatalf("request %d: %d", i, st)
+		}
+	}
+	resp, b := f.doHeader(t, "GET", "/v1/oprf/config", key, "")
+	wantError(t, resp.StatusCode, b, 429, "rate_limited", "requests")
+	if resp.Header.Get("Retry-After") != "31" {
+		t.Fatalf("Retry-After = %q", resp.Header.Get("Retry-After"))
+	}
+	es, _ := f.st.AuditEntries(context.Background(), audit.Filter{Decision: "deny", Limit: 100})
+	if len(es) == 0 || es[len(es)-1].Rule != "rate_limit" {
+		t.Fatalf("the refusal is not audited: %+v", es)
+	}
+	f.now = f.now.Add(time.Minute)
+	if st, _ := f.do(t, "GET", "/v1/oprf/config", key, "", ""); st != 200 {
+		t.Fatalf("next minute: %d", st)
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/linkd/linkd/access"
+
 	"github.com/linkd/linkd/crypto/oprf"
 )
 
@@ -34,7 +36,7 @@ type evaluateResponse struct {
 	KeyEpoch  uint32   `json:"key_epoch"`
 }
 
-func (s *Server) oprfEvaluate(c echo.Context, _ *caller) error {
+func (s *Server) oprfEvaluate(c echo.Context, cl *caller) error {
 	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
 			return echo.NewHTTPError(http.StatusUnsupportedMediaType)
@@ -66,6 +68,12 @@ func (s *Server) oprfEvaluate(c echo.Context, _ *caller) error {
 		return badRequest(fmt.Sprintf("blinded[%d]: %s", ee.Index, ee.Reason), map[string]any{"index": ee.Index})
 	}
 	if err != nil {
+		return err
+	}
+	// The budget is the tenant's, counted in elements, and taken only for a
+	// batch that was evaluated: a refused batch costs nothing, and one over
+	// the budget is answered 429 without its result.
+	if err := s.consume(c, "tenant:"+cl.key.Tenant, "oprf_evaluations", access.Day, int64(n), s.Limits.OPRFPerDay); err != nil {
 		return err
 	}
 	out := evaluateResponse{Evaluated: make([]string, n), Proof: base64.StdEncoding.EncodeToString(proof), KeyEpoch: s.Epoch}

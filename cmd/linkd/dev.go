@@ -158,7 +158,7 @@ func devParty(ctx context.Context, name string, people []synth.Person, log *slog
 		}
 		ks[r] = sec
 	}
-	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name)})
+	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st})
 	return srv, ks, nil
 }
 

@@ -80,7 +80,7 @@ func runServe(e *env, args []string) int {
 	if embedded {
 		log.Warn("no database URL: the embedded store keeps nothing across restarts")
 	}
-	srv := api.New(api.Config{Party: *party, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log})
+	srv := api.New(api.Config{Party: *party, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st})
 	log.Info("serving", "addr", *addr, "key_epoch", d.Epoch)
 	if err := srv.Serve(ctx, *addr); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fail(err)

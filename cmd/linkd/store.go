@@ -43,6 +43,7 @@ func (sf stateFlags) openRing(e *env) (*keys.Ring, error) {
 type partyStore interface {
 	directory.Store
 	access.Store
+	access.Usage
 	audit.Store
 }
 
