@@ -64,6 +64,8 @@ type Config struct {
 	Log   *slog.Logger
 	// Registry receives the server's metrics (default: a new one).
 	Registry *prometheus.Registry
+	// Authorizer decides every request (default: DefaultRoles).
+	Authorizer Authorizer
 	// Usage keeps rate limit and budget counters; nil disables limits.
 	Usage  access.Usage
 	Limits Limits
@@ -105,24 +107,26 @@ type route struct {
 	// action is what authorization is asked for; "" for the operational
 	// routes that need no key.
 	action  string
-	roles   []access.Role
 	mutates bool
 	handle  func(*Server, echo.Context, *caller) error
 }
 
 // routes is the one route table.
 var routes = []route{
-	{http.MethodGet, "/healthz", "", nil, false, (*Server).healthz},
-	{http.MethodGet, "/readyz", "", nil, false, (*Server).readyz},
-	{http.MethodGet, "/v1/oprf/config", "oprf.config", []access.Role{access.RoleAdvertiser, access.RoleAdmin}, false, (*Server).oprfConfig},
-	{http.MethodPost, "/v1/oprf/evaluate", "oprf.evaluate", []access.Role{access.RoleAdvertiser}, true, (*Server).oprfEvaluate},
-	{http.MethodGet, "/v1/audit", "audit.read", []access.Role{access.RoleCompliance}, false, (*Server).auditLog},
+	{http.MethodGet, "/healthz", "", false, (*Server).healthz},
+	{http.MethodGet, "/readyz", "", false, (*Server).readyz},
+	{http.MethodGet, "/v1/oprf/config", "oprf.config", false, (*Server).oprfConfig},
+	{http.MethodPost, "/v1/oprf/evaluate", "oprf.evaluate", true, (*Server).oprfEvaluate},
+	{http.MethodGet, "/v1/audit", "audit.read", false, (*Server).auditLog},
 }
 
 // New builds the server.
 func New(cfg Config) *Server {
 	s := &Server{Config: cfg, e: echo.New(), log: cfg.Log}
 	s.Limits = cfg.Limits.withDefaults()
+	if s.Authorizer == nil {
+		s.Authorizer = DefaultRoles
+	}
 	if s.Now == nil {
 		s.Now = time.Now
 	}
@@ -256,16 +260,17 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		}
 		cl := &caller{key: k}
 		if err := s.consume(c, k.ID, "requests", access.Minute, 1, s.Limits.RequestsPerMinute); err != nil {
-			s.record(c, cl, r.action, "deny", "rate_limit")
+			s.record(c, cl, r.action, "deny", Decision{Rule: "rate_limit"})
 			return err
 		}
-		allowed := false
-		for _, role := range r.roles {
-			allowed = allowed || role == k.Role
+		d, err := s.Authorizer.Authorize(c.Request().Context(), AuthzRequest{Role: k.Role, Tenant: k.Tenant, Action: r.action, Resource: c.Path()})
+		if err != nil {
+			return err
 		}
-		if !allowed {
-			s.record(c, cl, r.action, "deny", "role")
-			return newError(http.StatusForbidden, "forbidden", "the key's role may not "+r.action, map[string]any{"role": string(k.Role)})
+		if !d.Allow {
+			s.record(c, cl, r.action, "deny", d)
+			return newError(http.StatusForbidden, "forbidden", "the key's role may not "+r.action,
+				map[string]any{"role": string(k.Role), "rule": d.Rule})
 		}
 		err = r.handle(s, c, cl)
 		if r.mutates {
@@ -273,7 +278,7 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 			if err != nil {
 				decision = "allow_failed"
 			}
-			s.record(c, cl, r.action, decision, "role")
+			s.record(c, cl, r.action, decision, d)
 		}
 		return err
 	}
@@ -300,12 +305,13 @@ func (s *Server) consume(c echo.Context, subject, counter string, w access.Windo
 }
 
 // record appends an audit entry; failing to audit is logged loudly.
-func (s *Server) record(c echo.Context, cl *caller, action, decision, rule string) {
+func (s *Server) record(c echo.Context, cl *caller, action, decision string, d Decision) {
 	if s.Audit == nil {
 		return
 	}
 	_, err := s.Audit.AppendAudit(c.Request().Context(), audit.Entry{Time: time.Now(), Actor: cl.key.ID, Tenant: cl.key.Tenant,
-		Role: string(cl.key.Role), Action: action, Resource: c.Path(), Decision: decision, Rule: rule, RequestID: requestID(c)})
+		Role: string(cl.key.Role), Action: action, Resource: c.Path(), Decision: decision, Rule: d.Rule,
+		BundleHash: d.BundleHash, RequestID: requestID(c)})
 	if err != nil {
 		s.log.Error("audit append failed", "request_id", requestID(c), "error", err)
 	}

@@ -141,7 +141,8 @@ func TestAuthentication(t *testing.T) {
 	st, b = f.do(t, "POST", "/v1/oprf/evaluate", f.keys[access.RoleCompliance], "application/json", `{"blinded":[]}`)
 	wantError(t, st, b, 403, "forbidden", "may not oprf.evaluate")
 	es, _ := f.st.AuditEntries(context.Background(), audit.Filter{Decision: "deny", Limit: 10})
-	if len(es) != 1 || es[0].Action != "oprf.evaluate" || es[0].Role != "compliance" || es[0].RequestID == "" {
+	if len(es) != 1 || es[0].Action != "oprf.evaluate" || es[0].Role != "compliance" || es[0].RequestID == "" ||
+		es[0].Rule != "default-deny" || es[0].BundleHash != "builtin" {
 		t.Fatalf("audit = %+v", es)
 	}
 }
@@ -197,7 +198,7 @@ func TestOPRFEvaluateRoundTrip(t *testing.T) {
 		}
 	}
 	es, _ := f.st.AuditEntries(context.Background(), audit.Filter{Action: "oprf.evaluate", Limit: 10})
-	if len(es) != 1 || es[0].Decision != "allow" {
+	if len(es) != 1 || es[0].Decision != "allow" || es[0].Rule != "roles:oprf.evaluate" {
 		t.Fatalf("audit = %+v", es)
 	}
 }

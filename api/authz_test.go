@@ -1,0 +1,63 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/internal/memstore"
+)
+
+// recorder is an Authorizer that remembers what it was asked and answers
+// from a fixed rule.
+type recorder struct {
+	asked []api.AuthzRequest
+	allow bool
+}
+
+func (r *recorder) Authorize(_ context.Context, q api.AuthzRequest) (api.Decision, error) {
+	r.asked = append(r.asked, q)
+	return api.Decision{Allow: r.allow, Rule: "test-rule", BundleHash: "h123"}, nil
+}
+
+// Every keyed route asks the configured Authorizer, with the caller's role
+// and tenant, and its answer decides and is audited.
+func TestRoutesAskTheAuthorizer(t *testing.T) {
+	st := memstore.New()
+	sec, k, _ := access.NewKey("acme", access.RoleCompliance, time.Now())
+	_ = st.CreateAPIKey(context.Background(), k)
+	rec := &recorder{allow: true}
+	srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, Authorizer: rec}).Handler())
+	defer srv.Close()
+	get := func() int {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/audit", nil)
+		req.Header.Set("Authorization", "Bearer "+sec)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := get(); st != 200 {
+		t.Fatalf("allowed: %d", st)
+	}
+	rec.allow = false
+	if st := get(); st != 403 {
+		t.Fatalf("denied: %d", st)
+	}
+	if len(rec.asked) != 2 || rec.asked[0].Role != access.RoleCompliance || rec.asked[0].Tenant != "acme" ||
+		rec.asked[0].Action != "audit.read" || !strings.HasPrefix(rec.asked[0].Resource, "/v1/audit") {
+		t.Fatalf("asked %+v", rec.asked)
+	}
+	es, _ := st.AuditEntries(context.Background(), audit.Filter{Limit: 10})
+	if len(es) != 1 || es[0].Decision != "deny" || es[0].Rule != "test-rule" || es[0].BundleHash != "h123" {
+		t.Fatalf("audit %+v", es)
+	}
+}
