@@ -100,6 +100,8 @@ type Server struct {
 	reqs    *prometheus.CounterVec
 	latency *prometheus.HistogramVec
 	batch   prometheus.Histogram
+	usage   *prometheus.CounterVec
+	refused *prometheus.CounterVec
 }
 
 type route struct {
@@ -139,7 +141,9 @@ func New(cfg Config) *Server {
 	s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_http_requests_total", Help: "HTTP requests by route, method and status."}, []string{"route", "method", "status"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "linkd_http_request_seconds", Help: "HTTP request latency by route.", Buckets: prometheus.DefBuckets}, []string{"route"})
 	s.batch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "linkd_batch_entries", Help: "Entries per batch request.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)})
-	s.Registry.MustRegister(s.reqs, s.latency, s.batch)
+	s.usage = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_usage_total", Help: "Units of limits and budgets used, by counter."}, []string{"counter"})
+	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_limit_refusals_total", Help: "Requests refused by a limit or budget, by counter."}, []string{"counter"})
+	s.Registry.MustRegister(s.reqs, s.latency, s.batch, s.usage, s.refused)
 
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
@@ -296,8 +300,10 @@ func (s *Server) consume(c echo.Context, subject, counter string, w access.Windo
 		return err
 	}
 	if ok {
+		s.usage.WithLabelValues(counter).Add(float64(n))
 		return nil
 	}
+	s.refused.WithLabelValues(counter).Inc()
 	retry := int64(end.Sub(s.Now()).Seconds()) + 1
 	c.Response().Header().Set("Retry-After", strconv.FormatInt(retry, 10))
 	return newError(http.StatusTooManyRequests, "rate_limited", "the "+counter+" limit is reached; retry after the window ends",

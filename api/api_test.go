@@ -358,4 +358,11 @@ func TestLimits(t *testing.T) {
 	if st, _ := f.do(t, "GET", "/v1/oprf/config", key, "", ""); st != 200 {
 		t.Fatalf("next minute: %d", st)
 	}
+	_, m := f.do(t, "GET", "/metrics", "", "", "")
+	for _, want := range []string{`linkd_usage_total{counter="oprf_evaluations"} 10`, `linkd_limit_refusals_total{counter="oprf_evaluations"} 2`,
+		`linkd_limit_refusals_total{counter="requests"} 1`} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
