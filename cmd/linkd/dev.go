@@ -89,7 +89,12 @@ func runDev(e *env, args []string) int {
 		if err := waitReady(ctx, "http://"+p.addr+"/readyz"); err != nil {
 			stop()
 			wg.Wait()
-			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", p.name, <-errsOr(errs, err))
+			select {
+			case serr := <-errs: // the server's own failure says more
+				err = serr
+			default:
+			}
+			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", p.name, err)
 			return exitInput
 		}
 	}
@@ -103,19 +108,6 @@ func runDev(e *env, args []string) int {
 	}
 	fmt.Fprintln(e.stdout, "stopped")
 	return exitOK
-}
-
-func errsOr(errs chan error, err error) chan error {
-	select {
-	case e := <-errs:
-		out := make(chan error, 1)
-		out <- e
-		return out
-	default:
-		out := make(chan error, 1)
-		out <- err
-		return out
-	}
 }
 
 // devParty builds one party: keys, a directory imported through the real
