@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/crypto/oprf"
+	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/internal/pgtest"
+)
+
+// TestRouteMatrix sends every keyed route a request from every role,
+// through the real router on each store, and checks the status each must
+// get: 200 for the roles allowed, 403 for the others, 401 without a key.
+func TestRouteMatrix(t *testing.T) {
+	stores := map[string]func(t *testing.T) partyStore{
+		"memory": func(*testing.T) partyStore { return memstore.New() },
+		"postgres": func(t *testing.T) partyStore {
+			pool, _ := pgtest.Schema(t)
+			if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
+				t.Fatal(err)
+			}
+			return pgstore.New(pool)
+		},
+	}
+	ev, err := oprf.NewServer(bytes.Repeat([]byte{3}, 32), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := oprf.NewClient(ev.PublicKey())
+	_, blinded, _ := c.Blind([][]byte{[]byte("+905321234567")})
+	body, _ := json.Marshal(map[string][]string{"blinded": {base64.StdEncoding.EncodeToString(blinded[0])}})
+	// Who may call what, stated here apart from the server's own table:
+	// advertisers evaluate, compliance reads the log, nobody else does
+	// either.
+	adv, admin, comp := access.RoleAdvertiser, access.RoleAdmin, access.RoleCompliance
+	requests := []struct {
+		method, path, body string
+		allowed            []access.Role
+	}{
+		{"GET", "/v1/oprf/config", "", []access.Role{adv, admin}},
+		{"POST", "/v1/oprf/evaluate", string(body), []access.Role{adv}},
+		{"GET", "/v1/audit", "", []access.Role{comp}},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			keys := map[access.Role]string{}
+			for _, r := range access.Roles {
+				sec, k, _ := access.NewKey("acme", r, time.Now())
+				if err := st.CreateAPIKey(context.Background(), k); err != nil {
+					t.Fatal(err)
+				}
+				keys[r] = sec
+			}
+			srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, Usage: st, OPRF: ev, Epoch: 1}).Handler())
+			defer srv.Close()
+			for _, rq := range requests {
+				for _, role := range append([]access.Role{""}, access.Roles...) {
+					req, _ := http.NewRequest(rq.method, srv.URL+rq.path, strings.NewReader(rq.body))
+					req.Header.Set("Content-Type", "application/json")
+					if role != "" {
+						req.Header.Set("Authorization", "Bearer "+keys[role])
+					}
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					want := http.StatusForbidden
+					switch {
+					case role == "":
+						want = http.StatusUnauthorized
+					case slices.Contains(rq.allowed, role):
+						want = http.StatusOK
+					}
+					if resp.StatusCode != want {
+						t.Errorf("%s %s as %q: %d %s, want %d", rq.method, rq.path, role, resp.StatusCode, b, want)
+					}
+					if want != http.StatusOK && !bytes.Contains(b, []byte(`"error":{"code":`)) {
+						t.Errorf("%s %s as %q: not the error body: %s", rq.method, rq.path, role, b)
+					}
+				}
+			}
+		})
+	}
+}
