@@ -188,6 +188,7 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 	fmt.Fprintf(w, "and an evaluation of a blinded element (this one is the ristretto255 generator):\n")
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"blinded\":[\"4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY=\"]}' http://%s/v1/oprf/evaluate\n\n", adv, socialAddr)
 	fmt.Fprintf(w, "A role that may not, and its answer (trust and safety never evaluates for advertisers):\n  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/oprf/evaluate\n\n", ks[0][access.RoleTrustSafety], socialAddr)
+	fmt.Fprintf(w, "As compliance, the audit log, where that refusal now stands:\n  curl -s -H 'Authorization: Bearer %s' 'http://%s/v1/audit?decision=deny'\n\n", ks[0][access.RoleCompliance], socialAddr)
 	fmt.Fprintln(w, strings.TrimSpace(`
 Audiences, signals, policies and linking between the parties are not served
 yet; see the README.`))
