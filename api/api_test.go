@@ -74,6 +74,14 @@ type errBody struct {
 
 func (f *fixture) do(t *testing.T, method, path, key, ctype string, body string) (int, []byte) {
 	t.Helper()
+	resp, b := f.doResp(t, method, path, key, ctype, body)
+	return resp.StatusCode, b
+}
+
+// doResp sends one request and returns the response (body read and
+// closed) with its body.
+func (f *fixture) doResp(t *testing.T, method, path, key, ctype string, body string) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +98,7 @@ func (f *fixture) do(t *testing.T, method, path, key, ctype string, body string)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return resp, b
 }
 
 func wantError(t *testing.T, status int, b []byte, wantStatus int, code, msg string) {
@@ -166,12 +174,7 @@ func TestOPRFEvaluateRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := map[string][]string{"blinded": nil}
-	for _, x := range blinded {
-		req["blinded"] = append(req["blinded"], base64.StdEncoding.EncodeToString(x))
-	}
-	body, _ := json.Marshal(req)
-	st, b = f.do(t, "POST", "/v1/oprf/evaluate", key, "application/json", string(body))
+	st, b = f.do(t, "POST", "/v1/oprf/evaluate", key, "application/json", evaluateBody(blinded))
 	if st != 200 {
 		t.Fatalf("evaluate %d %s", st, b)
 	}
@@ -275,20 +278,6 @@ func TestAuditLogRoute(t *testing.T) {
 	}
 }
 
-func (f *fixture) doHeader(t *testing.T, method, path, key, body string) (*http.Response, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
-}
-
 func blindedBody(t *testing.T, f *fixture, n int) string {
 	t.Helper()
 	c, _ := oprf.NewClient(f.ev.PublicKey())
@@ -300,6 +289,11 @@ func blindedBody(t *testing.T, f *fixture, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return evaluateBody(blinded)
+}
+
+// evaluateBody is the JSON of POST /v1/oprf/evaluate for blinded elements.
+func evaluateBody(blinded [][]byte) string {
 	req := map[string][]string{"blinded": nil}
 	for _, x := range blinded {
 		req["blinded"] = append(req["blinded"], base64.StdEncoding.EncodeToString(x))
@@ -313,7 +307,7 @@ func TestLimits(t *testing.T) {
 	adv := f.keys[access.RoleAdvertiser]
 	// The tenant's daily OPRF budget is 5 elements: 3, then 2, then none.
 	for i, tc := range []struct{ n, status int }{{3, 200}, {3, 429}, {2, 200}, {1, 429}} {
-		resp, b := f.doHeader(t, "POST", "/v1/oprf/evaluate", adv, blindedBody(t, f, tc.n))
+		resp, b := f.doResp(t, "POST", "/v1/oprf/evaluate", adv, "application/json", blindedBody(t, f, tc.n))
 		if resp.StatusCode != tc.status {
 			t.Fatalf("batch %d: %d %s", i, resp.StatusCode, b)
 		}
@@ -330,11 +324,11 @@ func TestLimits(t *testing.T) {
 	}
 	// A refused batch costs no budget: the next day, 5 fit after a bad one.
 	f.now = f.now.Add(24 * time.Hour)
-	resp, _ := f.doHeader(t, "POST", "/v1/oprf/evaluate", adv, `{"blinded":["AA=="]}`)
+	resp, _ := f.doResp(t, "POST", "/v1/oprf/evaluate", adv, "application/json", `{"blinded":["AA=="]}`)
 	if resp.StatusCode != 422 {
 		t.Fatalf("bad batch: %d", resp.StatusCode)
 	}
-	if resp, b := f.doHeader(t, "POST", "/v1/oprf/evaluate", adv, blindedBody(t, f, 5)); resp.StatusCode != 200 {
+	if resp, b := f.doResp(t, "POST", "/v1/oprf/evaluate", adv, "application/json", blindedBody(t, f, 5)); resp.StatusCode != 200 {
 		t.Fatalf("full budget after a refused batch: %d %s", resp.StatusCode, b)
 	}
 	// 20 requests a minute per key; the 21st is refused until the minute
@@ -345,7 +339,7 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("request %d: %d", i, st)
 		}
 	}
-	resp, b := f.doHeader(t, "GET", "/v1/oprf/config", key, "")
+	resp, b := f.doResp(t, "GET", "/v1/oprf/config", key, "", "")
 	wantError(t, resp.StatusCode, b, 429, "rate_limited", "requests")
 	if resp.Header.Get("Retry-After") != "31" {
 		t.Fatalf("Retry-After = %q", resp.Header.Get("Retry-After"))
