@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -13,22 +12,16 @@ import (
 // on one party and the printed refusal on the other, and stops it.
 func TestDev(t *testing.T) {
 	social, messenger := freeAddr(t), freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, logs syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(&env{stdin: strings.NewReader(""), stdout: &out, stderr: &logs, ctx: ctx, getenv: func(string) string { return "" }},
-			[]string{"dev", "--size", "200", "--social-addr", social, "--messenger-addr", messenger})
-	}()
+	dev := startCmd(nil, "dev", "--size", "200", "--social-addr", social, "--messenger-addr", messenger)
+	defer dev.cancel()
 	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(out.String(), "is ready") {
+	for !strings.Contains(dev.out.String(), "is ready") {
 		if time.Now().After(deadline) {
-			t.Fatalf("not ready:\n%s\n%s", out.String(), logs.String())
+			t.Fatalf("not ready:\n%s\n%s", dev.out.String(), dev.logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	o := out.String()
+	o := dev.out.String()
 	if !strings.Contains(o, "200 accounts each, 120 on both") {
 		t.Fatalf("output:\n%s", o)
 	}
@@ -62,13 +55,5 @@ func TestDev(t *testing.T) {
 	if st := get(social, keyOf("social", "compliance")); st != 403 {
 		t.Fatalf("compliance on oprf config: %d", st)
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("dev exited %d: %s", code, logs.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("dev did not stop")
-	}
+	dev.stop(t)
 }

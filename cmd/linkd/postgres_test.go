@@ -150,6 +150,39 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// running is a long-running command started by startCmd.
+type running struct {
+	out, logs syncBuffer
+	cancel    context.CancelFunc
+	done      chan int
+}
+
+// startCmd runs a long-running command (serve, dev) in the background; stop
+// ends it as SIGINT would.
+func startCmd(environ map[string]string, args ...string) *running {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan int, 1)}
+	go func() {
+		r.done <- run(&env{stdin: strings.NewReader(""), stdout: &r.out, stderr: &r.logs, ctx: ctx,
+			getenv: func(k string) string { return environ[k] }}, args)
+	}()
+	return r
+}
+
+// stop ends the command and fails the test unless it exits 0 within 10 s.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case code := <-r.done:
+		if code != 0 {
+			t.Fatalf("exited %d\n%s", code, r.logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not stop")
+	}
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -168,14 +201,8 @@ func TestServePostgres(t *testing.T) {
 		t.Fatal(errs)
 	}
 	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var logs syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(&env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &logs, ctx: ctx,
-			getenv: func(k string) string { return environ[k] }}, []string{"serve", "--party", "social", "--addr", addr, "--migrate"})
-	}()
+	srv := startCmd(environ, "serve", "--party", "social", "--addr", addr, "--migrate")
+	defer srv.cancel()
 	base := "http://" + addr
 	var resp *http.Response
 	var err error
@@ -186,7 +213,7 @@ func TestServePostgres(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("readyz: %v %v\n%s", resp, err, logs.String())
+		t.Fatalf("readyz: %v %v\n%s", resp, err, srv.logs.String())
 	}
 	resp.Body.Close()
 	code, out, _ := runCmd(t, environ, "apikey", "create", "--tenant", "acme", "--role", "advertiser")
@@ -205,16 +232,8 @@ func TestServePostgres(t *testing.T) {
 	if !strings.Contains(string(b), `"suite":"ristretto255-SHA512"`) {
 		t.Fatalf("config body %s", b)
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("serve exited %d\n%s", code, logs.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop")
-	}
-	l := logs.String()
+	srv.stop(t)
+	l := srv.logs.String()
 	if !strings.Contains(l, `"msg":"request"`) || !strings.Contains(l, `"route":"/v1/oprf/config"`) {
 		t.Fatalf("no request log:\n%s", l)
 	}
