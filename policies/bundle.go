@@ -335,3 +335,9 @@ func flatten(err error) []string {
 	}
 	return []string{err.Error()}
 }
+
+// Parse loads and validates the bundle in fsys without running its tests,
+// so that the tests can be run and reported one by one.
+func Parse(fsys fs.FS) (*Bundle, Problems) {
+	return parse(fsys)
+}

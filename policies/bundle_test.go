@@ -2,7 +2,9 @@ package policies
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -250,5 +252,69 @@ func TestPlainYAMLOnly(t *testing.T) {
 	}
 	if _, err := ParseTestFile("x.yaml", []byte(strings.Repeat("#", maxFileSize+1))); err == nil {
 		t.Error("a file over the size bound was accepted")
+	}
+}
+
+func TestDiffListsRequestsThatChangeDecision(t *testing.T) {
+	old := Default()
+	if d := Diff(old, old); len(d) != 0 {
+		t.Fatalf("a bundle differs from itself: %+v", d)
+	}
+	cat := strings.Replace(defaultFile(t, CatalogueFile),
+		"min_confidence: { social_to_messenger: 0.8, messenger_to_social: 0.8 }\n  scam",
+		"min_confidence: { social_to_messenger: 0.9, messenger_to_social: 0.9 }\n  scam", 1)
+	sig := defaultFile(t, "tests/signals.yaml")
+	const moved = "- name: a spam flag crosses messenger to social, EU users included"
+	i := strings.Index(sig, moved)
+	j := strings.Index(sig[i+1:], "\n- name:")
+	if i < 0 || j < 0 || cat == defaultFile(t, CatalogueFile) {
+		t.Fatal("the default bundle changed: update this test")
+	}
+	sig = sig[:i] + sig[i+1+j+1:]
+	nb, err := Load(bundleFS(t, map[string]string{CatalogueFile: cat, "tests/signals.yaml": sig}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Diff(old, nb)
+	if len(d) != 1 || d[0].Case.Name != moved[len("- name: "):] || !d[0].Old.Allow || d[0].New.Allow {
+		t.Fatalf("diff = %+v, want the one spam case going from allow to deny", d)
+	}
+	if d[0].New.Catalogue["min_confidence"] != 0.9 {
+		t.Errorf("new decision's catalogue values: %v", d[0].New.Catalogue)
+	}
+}
+
+func TestReportRecordsProcessing(t *testing.T) {
+	b := Default()
+	md, err := b.Report("markdown")
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, err := b.Report("html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, r := range b.Catalogue.Retention {
+		row := fmt.Sprintf("| %s | %d | %s |", kind, r.Days, r.Why)
+		if !strings.Contains(string(md), row) {
+			t.Errorf("markdown lacks retention row %q", row)
+		}
+		if !strings.Contains(string(html), "<td>"+kind+"</td><td>"+strconv.Itoa(r.Days)+"</td>") {
+			t.Errorf("html lacks retention of %s", kind)
+		}
+	}
+	for _, r := range b.Rules() {
+		if !strings.Contains(string(md), "| "+r.ID+" | "+r.Effect+" |") {
+			t.Errorf("markdown lacks rule %s", r.ID)
+		}
+	}
+	if !strings.Contains(string(md), "| signal.cross | signal-crosses-at-confidence") {
+		t.Errorf("markdown lacks the signal crossing flow:\n%s", md)
+	}
+	if !strings.Contains(string(md), "| fake_account | The account impersonates a person or is automated. | 60 | at confidence 0.9 or more | never crosses |") {
+		t.Errorf("markdown lacks fake_account's directions")
+	}
+	if _, err := b.Report("pdf"); err == nil {
+		t.Error("an unknown format was accepted")
 	}
 }

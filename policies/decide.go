@@ -73,13 +73,24 @@ func (b *Bundle) Decide(r Request) Decision {
 	basis := c.LawfulBasis(r.Purpose, r.Region)
 	_, known := c.Purposes[r.Purpose]
 	minConf, crosses := c.MinConfidence(r.SignalType, r.Direction)
-	values := map[string]any{
-		"purpose_known":  known,
-		"lawful_basis":   basis,
-		"region_group":   c.RegionGroup(r.Region),
-		"min_size":       c.MinAudienceSize,
-		"signal_crosses": crosses,
-		"min_confidence": minConf,
+	// The catalogue values the request concerns: all are in Cedar's
+	// context, but a decision reports only these.
+	values := map[string]any{}
+	if r.Purpose != "" {
+		values["purpose_known"] = known
+		values["lawful_basis"] = basis
+	}
+	if r.Region != "" {
+		values["region_group"] = c.RegionGroup(r.Region)
+	}
+	if r.Size != 0 || strings.HasPrefix(r.Action, "audience.") {
+		values["min_size"] = c.MinAudienceSize
+	}
+	if r.SignalType != "" || strings.HasPrefix(r.Action, "signal.") || r.Action == "peer.signal" {
+		values["signal_crosses"] = crosses
+		if crosses {
+			values["min_confidence"] = minConf
+		}
 	}
 
 	conf, err := confidenceDecimal(r.Confidence)

@@ -137,3 +137,22 @@ func parseTestFile(name string, data []byte) ([]TestCase, Problems) {
 	}
 	return cases, probs
 }
+
+// ParseRequest reads one request, in YAML or JSON, as `linkd policy
+// explain` takes it. Unknown fields are refused.
+func ParseRequest(name string, data []byte) (Request, error) {
+	var r Request
+	if _, probs := parseYAML(name, data); probs != nil {
+		return r, probs
+	}
+	if err := yaml.UnmarshalWithOptions(data, &r, yaml.Strict()); err != nil {
+		return r, Problems{yamlProblem(name, err)}
+	}
+	if r.Action == "" || r.Role == "" {
+		return r, Problems{{File: name, Msg: "the request needs a role and an action"}}
+	}
+	if _, err := confidenceDecimal(r.Confidence); err != nil {
+		return r, Problems{{File: name, Msg: strings.TrimPrefix(err.Error(), "policies: ")}}
+	}
+	return r, nil
+}

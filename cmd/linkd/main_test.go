@@ -2,9 +2,13 @@ package main
 
 import (
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/linkd/linkd/policies"
 )
 
 func TestMain(m *testing.M) {
@@ -18,5 +22,32 @@ func TestMain(m *testing.M) {
 // TestScripts runs the command-line scripts in testdata/script: each is a
 // session at a shell with the linkd binary, its inputs and expected outputs.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{Dir: "testdata/script"})
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		// Each script finds two copies of the default policy bundle, in
+		// $WORK/policies to edit and in $WORK/orig to compare with.
+		Setup: func(e *testscript.Env) error {
+			for _, d := range []string{"policies", "orig"} {
+				if err := os.CopyFS(filepath.Join(e.WorkDir, d), policies.DefaultFS()); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// edit FILE OLD NEW replaces the first OLD in FILE with NEW;
+			// OLD must be there.
+			"edit": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 3 {
+					ts.Fatalf("usage: edit FILE OLD NEW")
+				}
+				data := ts.ReadFile(args[0])
+				if !strings.Contains(data, args[1]) {
+					ts.Fatalf("%s does not contain %q", args[0], args[1])
+				}
+				err := os.WriteFile(ts.MkAbs(args[0]), []byte(strings.Replace(data, args[1], args[2], 1)), 0o644)
+				ts.Check(err)
+			},
+		},
+	})
 }

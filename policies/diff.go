@@ -1,0 +1,42 @@
+package policies
+
+import "slices"
+
+// Change is a test request whose decision differs between two bundles.
+type Change struct {
+	Case TestCase `json:"case"`
+	Old  Decision `json:"old"`
+	New  Decision `json:"new"`
+}
+
+// Diff decides the test requests of both bundles under each and returns
+// those whose decision (allow or deny, or the deciding rules) changes, in
+// the order of old's tests, then new's. A request both bundles test is
+// compared once.
+func Diff(old, new *Bundle) []Change {
+	var out []Change
+	seen := map[string]bool{}
+	for _, tc := range append(old.Tests(), new.Tests()...) {
+		key := requestKey(tc.Request)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		o, n := old.Decide(tc.Request), new.Decide(tc.Request)
+		if o.Allow != n.Allow || !slices.Equal(sortedCopy(o.Rules), sortedCopy(n.Rules)) {
+			out = append(out, Change{Case: tc, Old: o, New: n})
+		}
+	}
+	return out
+}
+
+func requestKey(r Request) string {
+	b, _ := jsonMarshal(r)
+	return string(b)
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
