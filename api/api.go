@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/policies"
 )
 
 // openAPI is the OpenAPI 3 document of every route; a test holds it to
@@ -64,7 +66,14 @@ type Config struct {
 	Log   *slog.Logger
 	// Registry receives the server's metrics (default: a new one).
 	Registry *prometheus.Registry
-	// Authorizer decides every request (default: DefaultRoles).
+	// Policies returns the policy bundle in force (default: the built-in
+	// bundle). It may return a new bundle after a reload.
+	Policies func() *policies.Bundle
+	// Archive keeps every bundle decisions were taken under, so that an
+	// audit entry is explained under its own rules; nil explains under the
+	// bundle in force only.
+	Archive policies.Archive
+	// Authorizer decides every request (default: Policies).
 	Authorizer Authorizer
 	// Usage keeps rate limit and budget counters; nil disables limits.
 	Usage  access.Usage
@@ -120,14 +129,20 @@ var routes = []route{
 	{http.MethodGet, "/v1/oprf/config", "oprf.config", false, (*Server).oprfConfig},
 	{http.MethodPost, "/v1/oprf/evaluate", "oprf.evaluate", true, (*Server).oprfEvaluate},
 	{http.MethodGet, "/v1/audit", "audit.read", false, (*Server).auditLog},
+	{http.MethodGet, "/v1/policies", "policy.read", false, (*Server).policyBundle},
+	{http.MethodPost, "/v1/policies/explain", "policy.explain", false, (*Server).policyExplain},
 }
 
 // New builds the server.
 func New(cfg Config) *Server {
 	s := &Server{Config: cfg, e: echo.New(), log: cfg.Log}
 	s.Limits = cfg.Limits.withDefaults()
+	if s.Policies == nil {
+		b := policies.Default()
+		s.Policies = func() *policies.Bundle { return b }
+	}
 	if s.Authorizer == nil {
-		s.Authorizer = DefaultRoles
+		s.Authorizer = BundleAuthorizer(s.Policies)
 	}
 	if s.Now == nil {
 		s.Now = time.Now
@@ -263,18 +278,20 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 			return err
 		}
 		cl := &caller{key: k}
+		q := policies.Request{Role: string(k.Role), Tenant: k.Tenant, Action: r.action,
+			Resource: policies.Resource{Kind: resourceKind(r.action)}}
 		if err := s.consume(c, k.ID, "requests", access.Minute, 1, s.Limits.RequestsPerMinute); err != nil {
-			s.record(c, cl, r.action, "deny", Decision{Rule: "rate_limit"})
+			s.record(c, cl, q, "deny", policies.Decision{Rules: []string{"rate_limit"}, BundleHash: s.Policies().Hash()})
 			return err
 		}
-		d, err := s.Authorizer.Authorize(c.Request().Context(), AuthzRequest{Role: k.Role, Tenant: k.Tenant, Action: r.action, Resource: c.Path()})
+		d, err := s.Authorizer.Authorize(c.Request().Context(), q)
 		if err != nil {
 			return err
 		}
 		if !d.Allow {
-			s.record(c, cl, r.action, "deny", d)
+			s.record(c, cl, q, "deny", d)
 			return newError(http.StatusForbidden, "forbidden", "the key's role may not "+r.action,
-				map[string]any{"role": string(k.Role), "rule": d.Rule})
+				map[string]any{"role": string(k.Role), "rule": d.Rule()})
 		}
 		err = r.handle(s, c, cl)
 		if r.mutates {
@@ -282,7 +299,7 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 			if err != nil {
 				decision = "allow_failed"
 			}
-			s.record(c, cl, r.action, decision, d)
+			s.record(c, cl, q, decision, d)
 		}
 		return err
 	}
@@ -310,14 +327,16 @@ func (s *Server) consume(c echo.Context, subject, counter string, w access.Windo
 		map[string]any{"limit": max, "used": used, "requested": n, "retry_after_seconds": retry})
 }
 
-// record appends an audit entry; failing to audit is logged loudly.
-func (s *Server) record(c echo.Context, cl *caller, action, decision string, d Decision) {
+// record appends an audit entry for the decision d on q, with q itself so
+// the entry can be explained later; failing to audit is logged loudly.
+func (s *Server) record(c echo.Context, cl *caller, q policies.Request, decision string, d policies.Decision) {
 	if s.Audit == nil {
 		return
 	}
+	req, _ := json.Marshal(q)
 	_, err := s.Audit.AppendAudit(c.Request().Context(), audit.Entry{Time: time.Now(), Actor: cl.key.ID, Tenant: cl.key.Tenant,
-		Role: string(cl.key.Role), Action: action, Resource: c.Path(), Decision: decision, Rule: d.Rule,
-		BundleHash: d.BundleHash, RequestID: requestID(c)})
+		Role: string(cl.key.Role), Action: q.Action, Resource: c.Path(), Decision: decision, Rule: d.Rule(),
+		BundleHash: d.BundleHash, RequestID: requestID(c), Request: string(req)})
 	if err != nil {
 		s.log.Error("audit append failed", "request_id", requestID(c), "error", err)
 	}

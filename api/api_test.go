@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/policies"
 )
 
 type fixture struct {
@@ -30,11 +32,13 @@ type fixture struct {
 	ready   error
 	revoked string
 	now     time.Time
+	bundle  atomic.Pointer[policies.Bundle]
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{st: memstore.New(), keys: map[access.Role]string{}, now: time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC)}
+	f.bundle.Store(policies.Default())
 	var err error
 	f.ev, err = oprf.NewServer(bytes.Repeat([]byte{7}, 32), []byte("test"))
 	if err != nil {
@@ -57,7 +61,8 @@ func newFixture(t *testing.T) *fixture {
 	s := api.New(api.Config{Party: "social", Keys: f.st, Audit: f.st, OPRF: f.ev, Epoch: 1,
 		Ready: func(context.Context) error { return f.ready },
 		Usage: f.st, Limits: api.Limits{RequestsPerMinute: 20, OPRFPerDay: 5},
-		Now: func() time.Time { return f.now }})
+		Now:      func() time.Time { return f.now },
+		Policies: f.bundle.Load, Archive: f.st})
 	f.api = s
 	f.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(f.srv.Close)
@@ -150,7 +155,7 @@ func TestAuthentication(t *testing.T) {
 	wantError(t, st, b, 403, "forbidden", "may not oprf.evaluate")
 	es, _ := f.st.AuditEntries(context.Background(), audit.Filter{Decision: "deny", Limit: 10})
 	if len(es) != 1 || es[0].Action != "oprf.evaluate" || es[0].Role != "compliance" || es[0].RequestID == "" ||
-		es[0].Rule != "default-deny" || es[0].BundleHash != "builtin" {
+		es[0].Rule != "compliance-read-only" || es[0].BundleHash != policies.Default().Hash() {
 		t.Fatalf("audit = %+v", es)
 	}
 }
@@ -201,7 +206,7 @@ func TestOPRFEvaluateRoundTrip(t *testing.T) {
 		}
 	}
 	es, _ := f.st.AuditEntries(context.Background(), audit.Filter{Action: "oprf.evaluate", Limit: 10})
-	if len(es) != 1 || es[0].Decision != "allow" || es[0].Rule != "roles:oprf.evaluate" {
+	if len(es) != 1 || es[0].Decision != "allow" || es[0].Rule != "advertiser-oprf" {
 		t.Fatalf("audit = %+v", es)
 	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -23,7 +24,9 @@ type auditItem struct {
 	Rule       string    `json:"rule"`
 	BundleHash string    `json:"bundle_hash"`
 	RequestID  string    `json:"request_id"`
-	Hash       string    `json:"hash"`
+	// Request is the authorization request decided, for explain.
+	Request json.RawMessage `json:"request,omitempty"`
+	Hash    string          `json:"hash"`
 }
 
 type auditPage struct {
@@ -73,6 +76,9 @@ func (s *Server) auditLog(c echo.Context, _ *caller) error {
 		page.Items[i] = auditItem{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Tenant: e.Tenant, Role: e.Role, Action: e.Action,
 			Resource: e.Resource, Decision: e.Decision, Rule: e.Rule, BundleHash: e.BundleHash, RequestID: e.RequestID,
 			Hash: hex.EncodeToString(e.Hash[:])}
+		if json.Valid([]byte(e.Request)) {
+			page.Items[i].Request = json.RawMessage(e.Request)
+		}
 	}
 	if len(es) == limit {
 		page.Next = strconv.FormatInt(es[len(es)-1].Seq, 10)

@@ -2,51 +2,38 @@ package api
 
 import (
 	"context"
+	"strings"
 
-	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/policies"
 )
 
-// AuthzRequest is what every route asks before it acts.
-type AuthzRequest struct {
-	Role     access.Role
-	Tenant   string
-	Action   string         // e.g. "oprf.evaluate"
-	Resource string         // the route, or the resource's id
-	Context  map[string]any // purpose, region, direction, confidence, size...
-}
-
-// Decision is an authorization's answer: whether, which rule decided, and
-// the hash of the rules it was decided under.
-type Decision struct {
-	Allow      bool
-	Rule       string
-	BundleHash string
-}
-
-// Authorizer is the one authorization function of the server. The
-// policies package backs it with the reviewed policy files; RoleTable is
-// the built-in one until then.
+// Authorizer is the one authorization function of the server: every keyed
+// route, and every flow a route starts (audience creation, extension, size
+// reporting, signal crossing), asks it. Its questions and answers are the
+// policy bundle's: a policies.Request and a policies.Decision, whose rule
+// ids and bundle hash go into the audit log.
 type Authorizer interface {
-	Authorize(ctx context.Context, r AuthzRequest) (Decision, error)
+	Authorize(ctx context.Context, r policies.Request) (policies.Decision, error)
 }
 
-// RoleTable allows an action to the roles listed for it and denies
-// everything else: deny by default.
-type RoleTable map[string][]access.Role
-
-// DefaultRoles is the built-in table of who may do what.
-var DefaultRoles = RoleTable{
-	"oprf.config":   {access.RoleAdvertiser, access.RoleAdmin},
-	"oprf.evaluate": {access.RoleAdvertiser},
-	"audit.read":    {access.RoleCompliance},
-}
+// BundleAuthorizer decides under the bundle it returns, which may change
+// between calls (a reload).
+type BundleAuthorizer func() *policies.Bundle
 
 // Authorize implements Authorizer.
-func (t RoleTable) Authorize(_ context.Context, r AuthzRequest) (Decision, error) {
-	for _, role := range t[r.Action] {
-		if role == r.Role {
-			return Decision{Allow: true, Rule: "roles:" + r.Action, BundleHash: "builtin"}, nil
-		}
+func (f BundleAuthorizer) Authorize(_ context.Context, r policies.Request) (policies.Decision, error) {
+	return f().Decide(r), nil
+}
+
+// resourceKind is the kind of resource an action acts on, as the policy
+// schema names it.
+func resourceKind(action string) string {
+	prefix, _, _ := strings.Cut(action, ".")
+	switch prefix {
+	case "oprf":
+		return "service"
+	case "peer":
+		return "party"
 	}
-	return Decision{Allow: false, Rule: "default-deny", BundleHash: "builtin"}, nil
+	return prefix
 }

@@ -12,18 +12,19 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/policies"
 )
 
 // recorder is an Authorizer that remembers what it was asked and answers
 // from a fixed rule.
 type recorder struct {
-	asked []api.AuthzRequest
+	asked []policies.Request
 	allow bool
 }
 
-func (r *recorder) Authorize(_ context.Context, q api.AuthzRequest) (api.Decision, error) {
+func (r *recorder) Authorize(_ context.Context, q policies.Request) (policies.Decision, error) {
 	r.asked = append(r.asked, q)
-	return api.Decision{Allow: r.allow, Rule: "test-rule", BundleHash: "h123"}, nil
+	return policies.Decision{Allow: r.allow, Rules: []string{"test-rule"}, BundleHash: "h123"}, nil
 }
 
 // Every keyed route asks the configured Authorizer, with the caller's role
@@ -52,12 +53,13 @@ func TestRoutesAskTheAuthorizer(t *testing.T) {
 	if st := get(); st != 403 {
 		t.Fatalf("denied: %d", st)
 	}
-	if len(rec.asked) != 2 || rec.asked[0].Role != access.RoleCompliance || rec.asked[0].Tenant != "acme" ||
-		rec.asked[0].Action != "audit.read" || !strings.HasPrefix(rec.asked[0].Resource, "/v1/audit") {
+	if len(rec.asked) != 2 || rec.asked[0].Role != string(access.RoleCompliance) || rec.asked[0].Tenant != "acme" ||
+		rec.asked[0].Action != "audit.read" || rec.asked[0].Resource.Kind != "audit" {
 		t.Fatalf("asked %+v", rec.asked)
 	}
 	es, _ := st.AuditEntries(context.Background(), audit.Filter{Limit: 10})
-	if len(es) != 1 || es[0].Decision != "deny" || es[0].Rule != "test-rule" || es[0].BundleHash != "h123" {
+	if len(es) != 1 || es[0].Decision != "deny" || es[0].Rule != "test-rule" || es[0].BundleHash != "h123" ||
+		!strings.Contains(es[0].Request, `"action":"audit.read"`) || es[0].Resource != "/v1/audit" {
 		t.Fatalf("audit %+v", es)
 	}
 }

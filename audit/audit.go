@@ -30,8 +30,12 @@ type Entry struct {
 	Rule       string // the policy id that decided
 	BundleHash string
 	RequestID  string
-	PrevHash   [32]byte
-	Hash       [32]byte
+	// Request is the authorization request as decided (role, tenant,
+	// action, resource and flow context, JSON), so that the decision can
+	// be explained again later. Never a number or a hash of one.
+	Request  string
+	PrevHash [32]byte
+	Hash     [32]byte
 }
 
 // ChainHash computes the hash of e following prev.
@@ -44,7 +48,7 @@ func ChainHash(prev [32]byte, e Entry) [32]byte {
 	h.Write(n[:])
 	binary.BigEndian.PutUint64(n[:], uint64(e.Time.UTC().UnixMicro()))
 	h.Write(n[:])
-	for _, f := range []string{e.Actor, e.Tenant, e.Role, e.Action, e.Resource, e.Decision, e.Rule, e.BundleHash, e.RequestID} {
+	for _, f := range []string{e.Actor, e.Tenant, e.Role, e.Action, e.Resource, e.Decision, e.Rule, e.BundleHash, e.RequestID, e.Request} {
 		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
 		h.Write(n[:])
 		h.Write([]byte(f))

@@ -150,7 +150,12 @@ func devParty(ctx context.Context, name string, people []synth.Person, log *slog
 		}
 		ks[r] = sec
 	}
-	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st})
+	pol, err := loadPolicies(ctx, "", st, log, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st,
+		Policies: pol.Bundle, Archive: st})
 	return srv, ks, nil
 }
 

@@ -42,9 +42,9 @@ func TestRouteMatrix(t *testing.T) {
 	c, _ := oprf.NewClient(ev.PublicKey())
 	_, blinded, _ := c.Blind([][]byte{[]byte("+905321234567")})
 	body, _ := json.Marshal(map[string][]string{"blinded": {base64.StdEncoding.EncodeToString(blinded[0])}})
-	// Who may call what, stated here apart from the server's own table:
-	// advertisers evaluate, compliance reads the log, nobody else does
-	// either.
+	// Who may call what, stated here apart from the policy bundle:
+	// advertisers evaluate, compliance reads the log and the policies,
+	// nobody else does any of these.
 	adv, admin, comp := access.RoleAdvertiser, access.RoleAdmin, access.RoleCompliance
 	requests := []struct {
 		method, path, body string
@@ -53,6 +53,8 @@ func TestRouteMatrix(t *testing.T) {
 		{"GET", "/v1/oprf/config", "", []access.Role{adv, admin}},
 		{"POST", "/v1/oprf/evaluate", string(body), []access.Role{adv}},
 		{"GET", "/v1/audit", "", []access.Role{comp}},
+		{"GET", "/v1/policies", "", []access.Role{comp}},
+		{"POST", "/v1/policies/explain", `{"request": {"role": "advertiser", "action": "oprf.config", "resource": {"kind": "service"}}}`, []access.Role{comp}},
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -65,7 +67,7 @@ func TestRouteMatrix(t *testing.T) {
 				}
 				keys[r] = sec
 			}
-			srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, Usage: st, OPRF: ev, Epoch: 1}).Handler())
+			srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, Usage: st, OPRF: ev, Epoch: 1, Archive: st}).Handler())
 			defer srv.Close()
 			for _, rq := range requests {
 				for _, role := range append([]access.Role{""}, access.Roles...) {

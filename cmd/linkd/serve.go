@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/internal/pgstore"
@@ -22,8 +25,14 @@ DATABASE_URL), or in the embedded store when none is given; keys come from
 the party's key file. Logs are JSON lines on stderr. SIGINT or SIGTERM stops
 the server after the requests in flight.
 
-What is served so far: /healthz, /readyz, /metrics, /v1/oprf/config and
-/v1/oprf/evaluate.`
+Every request is decided by the policy bundle: the one built into linkd, or
+the one in --policies DIR (or LINKD_POLICIES). That directory is reloaded on
+SIGHUP and when its files change; a bundle that fails lint or its tests is
+refused, logged and counted in linkd_policy_reload_failing, and the running
+bundle stays. A bad bundle at start stops the server.
+
+What is served so far: /healthz, /readyz, /metrics, /v1/oprf/config,
+/v1/oprf/evaluate, /v1/audit, /v1/policies and /v1/policies/explain.`
 
 func runServe(e *env, args []string) int {
 	fs := newFlags(e, "serve", "serve --party messenger|social [--addr HOST:PORT] [--database-url URL] [--keys FILE] [--migrate]", serveHelp)
@@ -31,6 +40,7 @@ func runServe(e *env, args []string) int {
 	addr := fs.String("addr", "127.0.0.1:8080", "`address` to listen on")
 	sf := addStateFlags(e, fs)
 	migrate := fs.Bool("migrate", false, "apply pending database migrations first")
+	policyDir := fs.String("policies", e.getenv("LINKD_POLICIES"), "policy bundle `directory` (default $LINKD_POLICIES, else the built-in bundle)")
 	if code, ok := parse(e, fs, args); !ok {
 		return code
 	}
@@ -80,8 +90,18 @@ func runServe(e *env, args []string) int {
 	if embedded {
 		log.Warn("no database URL: the embedded store keeps nothing across restarts")
 	}
-	srv := api.New(api.Config{Party: *party, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st})
-	log.Info("serving", "addr", *addr, "key_epoch", d.Epoch)
+	reg := prometheus.NewRegistry()
+	pol, err := loadPolicies(ctx, *policyDir, st, log, reg)
+	if err != nil {
+		printProblems(e.stderr, *policyDir, err)
+		return fail(fmt.Errorf("the policy bundle does not load"))
+	}
+	if err := pol.Watch(ctx, 200*time.Millisecond); err != nil {
+		return fail(fmt.Errorf("watching the policy bundle: %w", err))
+	}
+	srv := api.New(api.Config{Party: *party, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
+		Registry: reg, Policies: pol.Bundle, Archive: st})
+	log.Info("serving", "addr", *addr, "key_epoch", d.Epoch, "policy_bundle", pol.Bundle().Hash())
 	if err := srv.Serve(ctx, *addr); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fail(err)
 	}

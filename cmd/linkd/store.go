@@ -11,6 +11,7 @@ import (
 	"github.com/linkd/linkd/internal/memstore"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/policies"
 )
 
 // stateFlags are the flags of every command that touches a party's state.
@@ -45,6 +46,7 @@ type partyStore interface {
 	access.Store
 	access.Usage
 	audit.Store
+	policies.Archive
 }
 
 // openStore opens the store the flags name; close releases it. embedded is

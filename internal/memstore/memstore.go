@@ -23,6 +23,7 @@ import (
 	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/phone"
+	"github.com/linkd/linkd/policies"
 )
 
 type batchKey struct {
@@ -58,6 +59,7 @@ type Store struct {
 	outboxID int64
 
 	auditLog []audit.Entry
+	bundles  map[string][]policies.File
 
 	apiKeys []access.Key
 
@@ -613,6 +615,32 @@ func (s *Store) TamperAudit(seq int64, resource string) {
 			s.auditLog[i].Resource = resource
 		}
 	}
+}
+
+// --- policy bundles ---
+
+// SaveBundle implements policies.Archive.
+func (s *Store) SaveBundle(_ context.Context, h string, files []policies.File) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bundles == nil {
+		s.bundles = map[string][]policies.File{}
+	}
+	if _, ok := s.bundles[h]; !ok {
+		s.bundles[h] = slices.Clone(files)
+	}
+	return nil
+}
+
+// BundleFiles implements policies.Archive.
+func (s *Store) BundleFiles(_ context.Context, h string) ([]policies.File, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	f, ok := s.bundles[h]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return slices.Clone(f), nil
 }
 
 // --- API keys ---

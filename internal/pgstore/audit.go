@@ -29,10 +29,10 @@ func (s *Store) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, er
 		e.Time = e.Time.UTC().Truncate(time.Microsecond) // as stored
 		e.Hash = audit.ChainHash(e.PrevHash, e)
 		_, err = tx.Exec(ctx, `INSERT INTO audit_log (seq, time, actor, tenant, role, action, resource, decision, rule,
-				bundle_hash, request_id, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+				bundle_hash, request_id, request, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			e.Seq, e.Time, e.Actor, e.Tenant, e.Role, e.Action, e.Resource, e.Decision, e.Rule,
-			e.BundleHash, e.RequestID, e.PrevHash[:], e.Hash[:])
+			e.BundleHash, e.RequestID, e.Request, e.PrevHash[:], e.Hash[:])
 		return err
 	})
 	if err != nil {
@@ -44,7 +44,7 @@ func (s *Store) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, er
 // AuditEntries implements audit.Store.
 func (s *Store) AuditEntries(ctx context.Context, f audit.Filter) ([]audit.Entry, error) {
 	rows, err := s.pool.Query(ctx, `SELECT seq, time, actor, tenant, role, action, resource, decision, rule,
-			bundle_hash, request_id, prev_hash, hash
+			bundle_hash, request_id, request, prev_hash, hash
 		FROM audit_log
 		WHERE seq > $1 AND ($2 = '' OR actor = $2) AND ($3 = '' OR tenant = $3)
 		  AND ($4 = '' OR action = $4) AND ($5 = '' OR decision = $5)
@@ -56,7 +56,7 @@ func (s *Store) AuditEntries(ctx context.Context, f audit.Filter) ([]audit.Entry
 		var e audit.Entry
 		var prev, h []byte
 		if err := r.Scan(&e.Seq, &e.Time, &e.Actor, &e.Tenant, &e.Role, &e.Action, &e.Resource, &e.Decision,
-			&e.Rule, &e.BundleHash, &e.RequestID, &prev, &h); err != nil {
+			&e.Rule, &e.BundleHash, &e.RequestID, &e.Request, &prev, &h); err != nil {
 			return e, err
 		}
 		e.Time = e.Time.UTC()

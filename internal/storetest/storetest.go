@@ -25,6 +25,7 @@ import (
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/phone"
+	"github.com/linkd/linkd/policies"
 )
 
 // Store is every storage interface of linkd.
@@ -37,6 +38,7 @@ type Store interface {
 	access.Store
 	access.Usage
 	job.Store
+	policies.Archive
 }
 
 // Run runs the suite; newStore returns a fresh, empty store for each test.
@@ -58,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"APIKeys", testAPIKeys},
 		{"Jobs", testJobs},
 		{"Usage", testUsage},
+		{"PolicyBundles", testPolicyBundles},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -474,7 +477,8 @@ func testSignals(t *testing.T, s Store) {
 func testAudit(t *testing.T, s Store) {
 	for i, d := range []string{"allow", "deny", "allow"} {
 		e, err := s.AppendAudit(ctx, audit.Entry{Time: t0.Add(time.Duration(i) * time.Second), Actor: "key_1", Tenant: "acme",
-			Role: "advertiser", Action: "audience.create", Resource: fmt.Sprintf("aud-%d", i), Decision: d, Rule: "r", BundleHash: "h", RequestID: "req"})
+			Role: "advertiser", Action: "audience.create", Resource: fmt.Sprintf("aud-%d", i), Decision: d, Rule: "r", BundleHash: "h", RequestID: "req",
+			Request: fmt.Sprintf(`{"action":"audience.create","n":%d}`, i)})
 		noErr(t, "AppendAudit", err)
 		if e.Seq != int64(i+1) || e.Hash == ([32]byte{}) {
 			t.Fatalf("entry %d: %+v", i, e)
@@ -486,12 +490,27 @@ func testAudit(t *testing.T, s Store) {
 	}
 	denied, err := s.AuditEntries(ctx, audit.Filter{Decision: "deny", Limit: 10})
 	noErr(t, "AuditEntries", err)
-	if len(denied) != 1 || denied[0].Seq != 2 || denied[0].Resource != "aud-1" {
+	if len(denied) != 1 || denied[0].Seq != 2 || denied[0].Resource != "aud-1" || denied[0].Request != `{"action":"audience.create","n":1}` {
 		t.Fatalf("denied = %+v", denied)
 	}
 	page, _ := s.AuditEntries(ctx, audit.Filter{After: 1, Limit: 1})
 	if len(page) != 1 || page[0].Seq != 2 || page[0].PrevHash == ([32]byte{}) {
 		t.Fatalf("page = %+v", page)
+	}
+}
+
+// testPolicyBundles: a bundle is kept by hash, saved once, returned whole.
+func testPolicyBundles(t *testing.T, s Store) {
+	_, err := s.BundleFiles(ctx, "nope")
+	wantErr(t, "BundleFiles of an unknown hash", err, store.ErrNotFound)
+	b := policies.Default()
+	noErr(t, "SaveBundle", s.SaveBundle(ctx, b.Hash(), b.Files()))
+	noErr(t, "SaveBundle again", s.SaveBundle(ctx, b.Hash(), b.Files()))
+	files, err := s.BundleFiles(ctx, b.Hash())
+	noErr(t, "BundleFiles", err)
+	again, probs := policies.FromFiles(files)
+	if len(probs) > 0 || again.Hash() != b.Hash() {
+		t.Fatalf("rebuilt bundle: %v, hash %v", probs, again)
 	}
 }
 

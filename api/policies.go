@@ -1,0 +1,147 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/policies"
+)
+
+type bundleView struct {
+	BundleHash string          `json:"bundle_hash"`
+	Rules      []policies.Rule `json:"rules"`
+	Tests      int             `json:"tests"`
+	Files      []policies.File `json:"files"`
+}
+
+// policyBundle shows compliance the bundle in force: its hash, its rules
+// and its files.
+func (s *Server) policyBundle(c echo.Context, _ *caller) error {
+	b := s.Policies()
+	return c.JSON(http.StatusOK, bundleView{BundleHash: b.Hash(), Rules: b.Rules(), Tests: len(b.Tests()), Files: b.Files()})
+}
+
+// explainRequest asks about a request, or about an audit entry.
+type explainRequest struct {
+	Request  *policies.Request `json:"request"`
+	AuditSeq int64             `json:"audit_seq"`
+}
+
+type explainedRule struct {
+	ID      string `json:"id"`
+	Effect  string `json:"effect"`
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Enforce string `json:"enforcement"`
+}
+
+type recordedEntry struct {
+	Seq        int64     `json:"seq"`
+	Time       time.Time `json:"time"`
+	Actor      string    `json:"actor"`
+	Decision   string    `json:"decision"`
+	Rule       string    `json:"rule"`
+	BundleHash string    `json:"bundle_hash"`
+	RequestID  string    `json:"request_id"`
+}
+
+type explainResponse struct {
+	Request  policies.Request  `json:"request"`
+	Decision policies.Decision `json:"decision"`
+	// Rules are the deciding rules, with where they are written.
+	Rules []explainedRule `json:"rules"`
+	// Under says which bundle decided: "recorded" (the one the audit
+	// entry names) or "current" (the one in force).
+	Under string `json:"under"`
+	// Recorded is the audit entry asked about.
+	Recorded *recordedEntry `json:"recorded,omitempty"`
+	// Note says what the explanation cannot show, if anything.
+	Note string `json:"note,omitempty"`
+}
+
+// policyExplain decides a request, or an audit entry's request again, and
+// says which rules decided and which catalogue values they used.
+func (s *Server) policyExplain(c echo.Context, _ *caller) error {
+	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
+			return echo.NewHTTPError(http.StatusUnsupportedMediaType)
+		}
+	}
+	var req explainRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	switch {
+	case (req.Request == nil) == (req.AuditSeq == 0):
+		return badRequest("give either request or audit_seq", nil)
+	case req.AuditSeq < 0:
+		return badRequest("audit_seq: want a sequence number of the audit log, from 1", map[string]any{"field": "audit_seq"})
+	}
+	b := s.Policies()
+	out := explainResponse{Under: "current"}
+	if req.Request != nil {
+		if req.Request.Role == "" || req.Request.Action == "" {
+			return badRequest("request: a role and an action are required", map[string]any{"field": "request"})
+		}
+		if req.Request.Confidence < 0 || req.Request.Confidence > 1 {
+			return badRequest("request.confidence: want a number from 0 to 1", map[string]any{"field": "request.confidence"})
+		}
+		out.Request = *req.Request
+	} else {
+		es, err := s.Audit.AuditEntries(c.Request().Context(), audit.Filter{After: req.AuditSeq - 1, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(es) == 0 || es[0].Seq != req.AuditSeq {
+			return newError(http.StatusNotFound, "not_found", fmt.Sprintf("the audit log has no entry %d", req.AuditSeq), nil)
+		}
+		e := es[0]
+		out.Recorded = &recordedEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Decision: e.Decision, Rule: e.Rule,
+			BundleHash: e.BundleHash, RequestID: e.RequestID}
+		if e.Request == "" || json.Unmarshal([]byte(e.Request), &out.Request) != nil {
+			return newError(http.StatusUnprocessableEntity, "not_explainable",
+				fmt.Sprintf("audit entry %d does not record its request, so it cannot be decided again", e.Seq), nil)
+		}
+		switch {
+		case e.BundleHash == b.Hash():
+			out.Under = "recorded"
+		case s.Archive != nil:
+			files, err := s.Archive.BundleFiles(c.Request().Context(), e.BundleHash)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				out.Note = "the bundle the entry was decided under is not archived here: explained under the bundle in force"
+			case err != nil:
+				return err
+			default:
+				old, probs := policies.FromFiles(files)
+				if len(probs) > 0 {
+					return fmt.Errorf("api: archived bundle %s does not load: %w", e.BundleHash, probs)
+				}
+				b, out.Under = old, "recorded"
+			}
+		default:
+			out.Note = "the bundle the entry was decided under has changed: explained under the bundle in force"
+		}
+		if e.Rule == "rate_limit" {
+			out.Note = "the request was refused by its API key's rate limit before any policy was asked; the decision below is what the policies say"
+		}
+	}
+	out.Decision = b.Decide(out.Request)
+	rules := map[string]policies.Rule{}
+	for _, r := range b.Rules() {
+		rules[r.ID] = r
+	}
+	for _, id := range append(append([]string(nil), out.Decision.Rules...), out.Decision.Monitored...) {
+		r := rules[id]
+		out.Rules = append(out.Rules, explainedRule{ID: id, Effect: r.Effect, File: r.File, Line: r.Line, Enforce: r.Enforce})
+	}
+	return c.JSON(http.StatusOK, out)
+}

@@ -1,0 +1,2 @@
+DROP TABLE policy_bundles;
+ALTER TABLE audit_log DROP COLUMN request;
