@@ -27,6 +27,7 @@ demo: build
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 $(PKGS)
+	$(GO) run ./cmd/linkd policy test policies
 	FUZZTIME=$(TEST_FUZZTIME) ./scripts/fuzz.sh
 
 fuzz:

@@ -193,8 +193,11 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 	fmt.Fprintf(w, "and an evaluation of a blinded element (this one is the ristretto255 generator):\n")
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"blinded\":[\"4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY=\"]}' http://%s/v1/oprf/evaluate\n\n", adv, socialAddr)
 	fmt.Fprintf(w, "A role that may not, and its answer (trust and safety never evaluates for advertisers):\n  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/oprf/evaluate\n\n", ks[0][access.RoleTrustSafety], socialAddr)
-	fmt.Fprintf(w, "As compliance, the audit log, where that refusal now stands:\n  curl -s -H 'Authorization: Bearer %s' 'http://%s/v1/audit?decision=deny'\n\n", ks[0][access.RoleCompliance], socialAddr)
+	comp := ks[0][access.RoleCompliance]
+	fmt.Fprintf(w, "As compliance, the audit log, where that refusal now stands:\n  curl -s -H 'Authorization: Bearer %s' 'http://%s/v1/audit?decision=deny'\n", comp, socialAddr)
+	fmt.Fprintf(w, "why it was decided so (any entry, by its seq), and the rules in force:\n  bin/linkd policy explain --server http://%s --key %s --audit 1\n", socialAddr, comp)
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/policies\n\n", comp, socialAddr)
 	fmt.Fprintln(w, strings.TrimSpace(`
-Audiences, signals, policies and linking between the parties are not served
-yet; see the README.`))
+Audiences, signals and linking between the parties are not served yet; see
+the README.`))
 }

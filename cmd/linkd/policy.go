@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/linkd/linkd/policies"
 )
@@ -140,20 +144,60 @@ func policyTest(e *env, args []string) int {
 }
 
 func policyExplain(e *env, args []string) int {
-	fs := newFlags(e, "policy explain", "policy explain [--json] [DIR] FILE",
-		"Decides the request in FILE (YAML or JSON, - for stdin) under the bundle and prints the decision,\nthe rules that decided and the catalogue values the decision used. A request:\n\n  {role: advertiser, tenant: acme, action: audience.extend, resource: {kind: audience, tenant: acme},\n   purpose: ads, region: DE, direction: social_to_messenger, consent: true}")
+	fs := newFlags(e, "policy explain", "policy explain [--json] [DIR] FILE | --server URL --key KEY (--audit SEQ | FILE)",
+		`Decides the request in FILE (YAML or JSON, - for stdin) under the bundle and prints the decision,
+the rules that decided and the catalogue values the decision used. A request:
+
+  {role: advertiser, tenant: acme, action: audience.extend, resource: {kind: audience, tenant: acme},
+   purpose: ads, region: DE, direction: social_to_messenger, consent: true}
+
+With --server and a compliance key, asks a running server instead: --audit SEQ explains the audit
+entry SEQ under the bundle it was decided under ("why was this allowed?").`)
 	asJSON := fs.Bool("json", false, "print the decision as JSON")
+	server := fs.String("server", e.getenv("LINKD_SERVER"), "ask the server at `URL` (default $LINKD_SERVER)")
+	key := fs.String("key", e.getenv("LINKD_KEY"), "compliance API `key` for --server (default $LINKD_KEY)")
+	seq := fs.Int64("audit", 0, "explain the audit entry with this sequence `number` (needs --server)")
 	if code, ok := parse(e, fs, args); !ok {
 		return code
 	}
 	var dir, file string
-	switch fs.NArg() {
-	case 1:
+	switch {
+	case *seq != 0 && fs.NArg() == 0:
+	case fs.NArg() == 1 && *seq == 0:
 		file = fs.Arg(0)
-	case 2:
+	case fs.NArg() == 2 && *seq == 0 && *server == "":
 		dir, file = fs.Arg(0), fs.Arg(1)
 	default:
-		return usageError(e, fs, "want [DIR] FILE")
+		return usageError(e, fs, "want [DIR] FILE, or --audit SEQ with --server")
+	}
+	if *seq < 0 {
+		return usageError(e, fs, "--audit: want a sequence number from 1")
+	}
+	if (*seq != 0 || *server != "") && (*server == "" || *key == "") {
+		return usageError(e, fs, "asking a server needs --server (or LINKD_SERVER) and --key (or LINKD_KEY)")
+	}
+	var req *policies.Request
+	if file != "" {
+		var data []byte
+		var err error
+		if file == "-" {
+			data, err = io.ReadAll(io.LimitReader(e.stdin, 1<<20))
+		} else {
+			data, err = os.ReadFile(file)
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "linkd policy explain: %v\n", err)
+			return exitInput
+		}
+		r, err := policies.ParseRequest(file, data)
+		if err != nil {
+			printProblems(e.stderr, ".", err)
+			return exitInput
+		}
+		req = &r
+	}
+	if *server != "" {
+		return explainRemote(e, *server, *key, req, *seq, *asJSON)
 	}
 	fsys, name := bundleSource(e, dir)
 	b, err := policies.Load(fsys)
@@ -161,54 +205,123 @@ func policyExplain(e *env, args []string) int {
 		printProblems(e.stderr, name, err)
 		return exitInput
 	}
-	var data []byte
-	if file == "-" {
-		data, err = io.ReadAll(io.LimitReader(e.stdin, 1<<20))
-	} else {
-		data, err = os.ReadFile(file)
-	}
-	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd policy explain: %v\n", err)
-		return exitInput
-	}
-	req, err := policies.ParseRequest(file, data)
-	if err != nil {
-		printProblems(e.stderr, ".", err)
-		return exitInput
-	}
-	d := b.Decide(req)
+	d := b.Decide(*req)
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(map[string]any{"request": req, "decision": d})
 		return exitOK
 	}
-	writeExplanation(e.stdout, b, d)
+	var rules []explainedRule
+	byID := map[string]policies.Rule{}
+	for _, r := range b.Rules() {
+		byID[r.ID] = r
+	}
+	for _, id := range append(append([]string(nil), d.Rules...), d.Monitored...) {
+		r := byID[id]
+		rules = append(rules, explainedRule{ID: id, Effect: r.Effect, File: r.File, Line: r.Line})
+	}
+	writeExplanation(e.stdout, d, rules)
+	return exitOK
+}
+
+// explainedRule is a deciding rule and where it is written.
+type explainedRule struct {
+	ID     string `json:"id"`
+	Effect string `json:"effect"`
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+}
+
+// explainRemote asks a server's POST /v1/policies/explain.
+func explainRemote(e *env, server, key string, req *policies.Request, seq int64, asJSON bool) int {
+	body := map[string]any{}
+	if req != nil {
+		body["request"] = req
+	} else {
+		body["audit_seq"] = seq
+	}
+	data, _ := json.Marshal(body)
+	hreq, err := http.NewRequest(http.MethodPost, strings.TrimRight(server, "/")+"/v1/policies/explain", bytes.NewReader(data))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "linkd policy explain: --server: %v\n", err)
+		return exitUsage
+	}
+	hreq.Header.Set("Authorization", "Bearer "+key)
+	hreq.Header.Set("Content-Type", "application/json")
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(hreq)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "linkd policy explain: %v\n", err)
+		return exitInput
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		var eb struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(raw, &eb) == nil && eb.Error.Message != "" {
+			fmt.Fprintf(e.stderr, "linkd policy explain: the server answered %d %s: %s\n", resp.StatusCode, eb.Error.Code, eb.Error.Message)
+		} else {
+			fmt.Fprintf(e.stderr, "linkd policy explain: the server answered %s\n", resp.Status)
+		}
+		return exitInput
+	}
+	if asJSON {
+		_, _ = e.stdout.Write(raw)
+		return exitOK
+	}
+	var out struct {
+		Decision policies.Decision `json:"decision"`
+		Rules    []explainedRule   `json:"rules"`
+		Under    string            `json:"under"`
+		Recorded *struct {
+			Seq       int64     `json:"seq"`
+			Time      time.Time `json:"time"`
+			Actor     string    `json:"actor"`
+			Decision  string    `json:"decision"`
+			Rule      string    `json:"rule"`
+			RequestID string    `json:"request_id"`
+		} `json:"recorded"`
+		Request policies.Request `json:"request"`
+		Note    string           `json:"note"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		fmt.Fprintf(e.stderr, "linkd policy explain: the server's answer is not an explanation: %v\n", err)
+		return exitInput
+	}
+	if r := out.Recorded; r != nil {
+		fmt.Fprintf(e.stdout, "audit entry %d: %s by %s at %s (rule %s, request %s)\n", r.Seq, r.Decision, r.Actor,
+			r.Time.Format(time.RFC3339), r.Rule, r.RequestID)
+		q := out.Request
+		fmt.Fprintf(e.stdout, "request: role %s, tenant %q, action %s on %s\n", q.Role, q.Tenant, q.Action, q.Resource.Kind)
+		fmt.Fprintf(e.stdout, "decided again under the %s bundle:\n", out.Under)
+	}
+	writeExplanation(e.stdout, out.Decision, out.Rules)
+	if out.Note != "" {
+		fmt.Fprintf(e.stdout, "note: %s\n", out.Note)
+	}
 	return exitOK
 }
 
 // writeExplanation prints a decision for a person: what, why, under which
 // bundle, with which catalogue values.
-func writeExplanation(w io.Writer, b *policies.Bundle, d policies.Decision) {
-	verdict := "deny"
-	if d.Allow {
-		verdict = "allow"
-	}
-	fmt.Fprintf(w, "decision: %s\n", verdict)
+func writeExplanation(w io.Writer, d policies.Decision, rules []explainedRule) {
+	fmt.Fprintf(w, "decision: %s\n", verdict(d))
 	if d.DefaultDeny {
 		fmt.Fprintln(w, "because: no rule permits this request (default deny)")
 	}
-	rules := map[string]policies.Rule{}
-	for _, r := range b.Rules() {
-		rules[r.ID] = r
-	}
-	for _, id := range d.Rules {
-		r := rules[id]
-		fmt.Fprintf(w, "because: %s %s (%s:%d)\n", r.Effect, id, r.File, r.Line)
-	}
+	monitored := map[string]bool{}
 	for _, id := range d.Monitored {
-		r := rules[id]
-		fmt.Fprintf(w, "monitored: forbid %s (%s:%d) would have denied it; it is in monitor enforcement\n", id, r.File, r.Line)
+		monitored[id] = true
+	}
+	for _, r := range rules {
+		if monitored[r.ID] {
+			fmt.Fprintf(w, "monitored: forbid %s (%s:%d) would have denied it; it is in monitor enforcement\n", r.ID, r.File, r.Line)
+			continue
+		}
+		fmt.Fprintf(w, "because: %s %s (%s:%d)\n", r.Effect, r.ID, r.File, r.Line)
 	}
 	for _, msg := range d.Errors {
 		fmt.Fprintf(w, "skipped: %s\n", msg)

@@ -232,6 +232,35 @@ func TestServePostgres(t *testing.T) {
 	if !strings.Contains(string(b), `"suite":"ristretto255-SHA512"`) {
 		t.Fatalf("config body %s", b)
 	}
+
+	// The advertiser is denied the audit log; compliance asks why, in one
+	// command, from the audit entry.
+	req, _ = http.NewRequest("GET", base+"/v1/audit", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("advertiser reading the audit log: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	code, out, _ = runCmd(t, environ, "apikey", "create", "--tenant", "acme", "--role", "compliance")
+	if code != 0 {
+		t.Fatal("apikey create failed")
+	}
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	comp := lines[len(lines)-1]
+	code, out, errs := runCmd(t, environ, "policy", "explain", "--server", base, "--key", comp, "--audit", "1")
+	if code != 0 || !strings.Contains(out, "audit entry 1: deny by ") || !strings.Contains(out, "decided again under the recorded bundle") ||
+		!strings.Contains(out, "request: role advertiser, tenant \"acme\", action audit.read") ||
+		!strings.Contains(out, "because: no rule permits this request (default deny)") {
+		t.Fatalf("explain --audit 1: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, errs = runCmd(t, environ, "policy", "explain", "--server", base, "--key", key, "--audit", "1"); code != 1 ||
+		!strings.Contains(errs, "403 forbidden") {
+		t.Fatalf("explain with an advertiser key: exit %d %s", code, errs)
+	}
+	if code, _, errs = runCmd(t, environ, "policy", "explain", "--server", base, "--key", comp, "--audit", "99"); code != 1 ||
+		!strings.Contains(errs, "no entry 99") {
+		t.Fatalf("explain of a missing entry: exit %d %s", code, errs)
+	}
 	srv.stop(t)
 	l := srv.logs.String()
 	if !strings.Contains(l, `"msg":"request"`) || !strings.Contains(l, `"route":"/v1/oprf/config"`) {
