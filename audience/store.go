@@ -29,6 +29,9 @@ type Batch struct {
 	// that a retried batch gets the same answer.
 	Received int
 	Invalid  int
+	// At is when the batch is applied (zero: now): members added or
+	// re-added are kept from then for the catalogue's retention.
+	At time.Time
 }
 
 // BatchResult is what applying a batch did.

@@ -20,6 +20,7 @@ import (
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
+	"github.com/linkd/linkd/policies"
 )
 
 func runCmd(t *testing.T, environ map[string]string, args ...string) (int, string, string) {
@@ -231,6 +232,27 @@ func TestServePostgres(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(b), `"suite":"ristretto255-SHA512"`) {
 		t.Fatalf("config body %s", b)
+	}
+
+	// The janitor has swept once at start; the bundle in force is named.
+	// (The sweep runs beside the server: wait for it.)
+	for range 100 {
+		resp, err = http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "linkd_retention_purged_total{") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, m := range []string{`linkd_retention_purged_total{kind="links"} 0`, `linkd_policy_bundle_info{hash="` + policies.Default().Hash() + `"} 1`,
+		`linkd_policy_reload_failing 0`} {
+		if !strings.Contains(string(b), m) {
+			t.Errorf("metrics lack %s", m)
+		}
 	}
 
 	// The advertiser is denied the audit log; compliance asks why, in one

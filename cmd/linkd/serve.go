@@ -12,7 +12,9 @@ import (
 
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/policies"
 )
 
 func init() {
@@ -31,6 +33,10 @@ SIGHUP and when its files change; a bundle that fails lint or its tests is
 refused, logged and counted in linkd_policy_reload_failing, and the running
 bundle stays. A bad bundle at start stops the server.
 
+A janitor purges, at start and every --retention-every, the audience
+memberships, upload sessions, signals and links older than the catalogue's
+retention for each (linkd_retention_purged_total counts them).
+
 What is served so far: /healthz, /readyz, /metrics, /v1/oprf/config,
 /v1/oprf/evaluate, /v1/audit, /v1/policies and /v1/policies/explain.`
 
@@ -40,6 +46,7 @@ func runServe(e *env, args []string) int {
 	addr := fs.String("addr", "127.0.0.1:8080", "`address` to listen on")
 	sf := addStateFlags(e, fs)
 	migrate := fs.Bool("migrate", false, "apply pending database migrations first")
+	janitorEvery := fs.Duration("retention-every", time.Hour, "how often the janitor purges what the catalogue's retention says has expired (0: never)")
 	policyDir := fs.String("policies", e.getenv("LINKD_POLICIES"), "policy bundle `directory` (default $LINKD_POLICIES, else the built-in bundle)")
 	if code, ok := parse(e, fs, args); !ok {
 		return code
@@ -98,6 +105,11 @@ func runServe(e *env, args []string) int {
 	}
 	if err := pol.Watch(ctx, 200*time.Millisecond); err != nil {
 		return fail(fmt.Errorf("watching the policy bundle: %w", err))
+	}
+	if *janitorEvery > 0 {
+		j := &retention.Janitor{Store: st, Catalogue: func() *policies.Catalogue { return pol.Bundle().Catalogue }, Log: log}
+		j.Register(reg)
+		go j.Run(ctx, *janitorEvery)
 	}
 	srv := api.New(api.Config{Party: *party, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
 		Registry: reg, Policies: pol.Bundle, Archive: st})

@@ -10,6 +10,7 @@ import (
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/internal/memstore"
 	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/policies"
 )
@@ -47,6 +48,7 @@ type partyStore interface {
 	access.Usage
 	audit.Store
 	policies.Archive
+	retention.Store
 }
 
 // openStore opens the store the flags name; close releases it. embedded is

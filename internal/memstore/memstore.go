@@ -50,7 +50,7 @@ type Store struct {
 	linkOwners map[psi.LinkID]string
 
 	audiences map[string]audience.Audience
-	members   map[string]map[string]bool
+	members   map[string]map[string]time.Time // audience → account → added or refreshed
 	batches   map[batchKey]audience.BatchResult
 	sessions  map[sessionKey]audience.Session
 
@@ -94,7 +94,7 @@ func New() *Store {
 		links:       map[string]link.Link{},
 		linkOwners:  map[psi.LinkID]string{},
 		audiences:   map[string]audience.Audience{},
-		members:     map[string]map[string]bool{},
+		members:     map[string]map[string]time.Time{},
 		batches:     map[batchKey]audience.BatchResult{},
 		sessions:    map[sessionKey]audience.Session{},
 		signals:     map[string]signal.Signal{},
@@ -349,7 +349,7 @@ func (s *Store) CreateAudience(_ context.Context, a audience.Audience) error {
 	}
 	a.CreatedAt = a.CreatedAt.UTC().Truncate(time.Microsecond)
 	s.audiences[a.ID] = a
-	s.members[a.ID] = map[string]bool{}
+	s.members[a.ID] = map[string]time.Time{}
 	return nil
 }
 
@@ -426,8 +426,13 @@ func (s *Store) ApplyBatch(_ context.Context, b audience.Batch) (audience.BatchR
 		}
 	}
 	m := s.members[b.AudienceID]
+	at := b.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	at = at.UTC().Truncate(time.Microsecond)
 	for _, id := range b.Add {
-		m[id] = true
+		m[id] = at
 	}
 	for _, id := range b.Remove {
 		delete(m, id)
@@ -435,7 +440,7 @@ func (s *Store) ApplyBatch(_ context.Context, b audience.Batch) (audience.BatchR
 	r := audience.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid}
 	s.batches[batchKey{b.AudienceID, b.SessionID, b.Seq}] = r
 	s.sessions[sk] = audience.Session{AudienceID: b.AudienceID, ID: b.SessionID, Batches: sess.Batches + 1,
-		Complete: b.Last, UpdatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+		Complete: b.Last, UpdatedAt: at}
 	return r, nil
 }
 
@@ -458,7 +463,81 @@ func (s *Store) Members(_ context.Context, audienceID string) ([]string, error) 
 	if !ok {
 		return nil, store.ErrNotFound
 	}
-	return sortedKeys(m), nil
+	out := make([]string, 0, len(m))
+	for id := range m {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// --- retention ---
+
+// PurgeMemberships implements retention.Store.
+func (s *Store) PurgeMemberships(_ context.Context, before time.Time) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, m := range s.members {
+		for id, at := range m {
+			if at.Before(before) {
+				delete(m, id)
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// PurgeSessions implements retention.Store: the sessions and the record of
+// their batches.
+func (s *Store) PurgeSessions(_ context.Context, before time.Time) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for k, sess := range s.sessions {
+		if sess.UpdatedAt.Before(before) {
+			delete(s.sessions, k)
+			for bk := range s.batches {
+				if bk.audience == k.audience && bk.session == k.session {
+					delete(s.batches, bk)
+				}
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// PurgeSignals implements retention.Store: the signals and their outbox
+// entries.
+func (s *Store) PurgeSignals(_ context.Context, before time.Time) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for id, sg := range s.signals {
+		if sg.CreatedAt.Before(before) {
+			delete(s.signals, id)
+			s.outbox = slices.DeleteFunc(s.outbox, func(e signal.OutboxEntry) bool { return e.SignalID == id })
+			n++
+		}
+	}
+	return n, nil
+}
+
+// PurgeLinks implements retention.Store.
+func (s *Store) PurgeLinks(_ context.Context, before time.Time) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for acct, l := range s.links {
+		if l.CreatedAt.Before(before) {
+			delete(s.links, acct)
+			delete(s.linkOwners, l.ID)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // --- signals ---

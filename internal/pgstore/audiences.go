@@ -56,6 +56,11 @@ func (s *Store) DeleteAudience(ctx context.Context, tenant, id string) error {
 // nothing and answers the first application's counts.
 func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.BatchResult, error) {
 	var res audience.BatchResult
+	at := b.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	at = at.UTC()
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		// Lock the audience row: batches of one audience apply one at a time.
 		var one int
@@ -83,7 +88,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 			VALUES ($1, $2, 1, $3, $4)
 			ON CONFLICT (audience_id, session_id) DO UPDATE SET batches = upload_sessions.batches + 1,
 				complete = excluded.complete, updated_at = excluded.updated_at`,
-			b.AudienceID, b.SessionID, b.Last, time.Now().UTC()); err != nil {
+			b.AudienceID, b.SessionID, b.Last, at); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO upload_batches (audience_id, session_id, seq, received, invalid) VALUES ($1, $2, $3, $4, $5)`,
@@ -101,8 +106,9 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"members_staging"}, []string{"account_id"}, pgx.CopyFromRows(rows)); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO audience_members (audience_id, account_id)
-				SELECT DISTINCT $1, account_id FROM members_staging ON CONFLICT DO NOTHING`, b.AudienceID); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO audience_members (audience_id, account_id, added_at)
+				SELECT DISTINCT $1, account_id, $2::timestamptz FROM members_staging
+				ON CONFLICT (audience_id, account_id) DO UPDATE SET added_at = excluded.added_at`, b.AudienceID, at); err != nil {
 				return err
 			}
 		}

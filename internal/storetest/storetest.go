@@ -18,6 +18,7 @@ import (
 	"github.com/linkd/linkd/crypto/hashindex"
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/job"
@@ -39,6 +40,7 @@ type Store interface {
 	access.Usage
 	job.Store
 	policies.Archive
+	retention.Store
 }
 
 // Run runs the suite; newStore returns a fresh, empty store for each test.
@@ -61,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Jobs", testJobs},
 		{"Usage", testUsage},
 		{"PolicyBundles", testPolicyBundles},
+		{"Retention", testRetention},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
