@@ -24,8 +24,8 @@ import (
 //	m      = min over members a of HMAC(k, "member" || a)       a keyed min-hash
 //	off    = HMAC(k, "offset" || m || unit) mod W                the bucket offset
 //	b      = floor((n + off) / W) * W - off  the start of n's bucket: b <= n < b + W
-//	too_small if b < min; else lower = b rounded down, upper = b + W - 1
-//	rounded up, to two significant digits.
+//	lower = b rounded down, upper = b + W - 1 rounded up, to two
+//	significant digits; too_small if lower < min.
 //
 // k is the party's size-noise key (secret, per key epoch).
 //
@@ -76,8 +76,20 @@ func NewSizer(key []byte) (*Sizer, error) {
 }
 
 // Report sizes an audience with the given members (each once) under the
-// minimum size min.
+// minimum size min: too_small when the bucket's lower bound is below min.
+// (The server asks its policy bundle instead of comparing with min here.)
 func (s *Sizer) Report(members []string, min int64) Size {
+	lower, upper := s.Bucket(members)
+	if lower < min || lower <= 0 {
+		return Size{Status: StatusTooSmall}
+	}
+	return Size{Status: StatusReady, Lower: lower, Upper: upper}
+}
+
+// Bucket returns the rounded bounds of the members' bucket, before any
+// threshold: lower <= n <= upper. A caller must not show them unless the
+// threshold (the policy's minimum size, compared with lower) allows.
+func (s *Sizer) Bucket(members []string) (lower, upper int64) {
 	n := int64(len(members))
 	unit := int64(1)
 	for d := digits(n); d > 2; d-- {
@@ -103,10 +115,10 @@ func (s *Sizer) Report(members []string, min int64) Size {
 	mac.Write(buf[:])
 	off := int64(binary.BigEndian.Uint64(mac.Sum(sum[:0])) % uint64(w))
 	b := (n+off)/w*w - off
-	if b < min || b <= 0 {
-		return Size{Status: StatusTooSmall}
+	if b <= 0 {
+		return 0, round2(b+w-1, true)
 	}
-	return Size{Status: StatusReady, Lower: round2(b, false), Upper: round2(b+w-1, true)}
+	return round2(b, false), round2(b+w-1, true)
 }
 
 func digits(n int64) int {

@@ -1,0 +1,201 @@
+package audience
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/linkd/linkd/crypto/hashindex"
+	"github.com/linkd/linkd/crypto/oprf"
+	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/phone"
+)
+
+// SchemaOPRF is the private-mode upload schema: finalized RFC 9497 OPRF
+// outputs of E.164 numbers under the party's published key, hex.
+const SchemaOPRF = "PHONE_OPRF"
+
+// MaxBatch is the most entries one upload batch may carry.
+const MaxBatch = 10000
+
+// Schemas lists every upload schema.
+var Schemas = []string{string(phone.SchemaSHA256), string(phone.SchemaE164SHA256), string(phone.SchemaE164SHA256B64), SchemaOPRF}
+
+// Matcher finds the accounts an upload names.
+type Matcher interface {
+	MatchHashes(ctx context.Context, q directory.HashMatch) ([]string, error)
+	MatchOPRF(ctx context.Context, q directory.OPRFMatch) ([]string, error)
+}
+
+// Service builds audiences: it matches uploads against the directory and
+// keeps only the matched account ids.
+type Service struct {
+	Store     Store
+	Directory Matcher
+	// Index is the hash index key of Epoch, the directory's key epoch.
+	Index hashindex.Key
+	Epoch uint32
+	Sizer *Sizer
+	// Now is the clock of applied batches (default time.Now).
+	Now func() time.Time
+}
+
+// Upload is one batch of a customer-list upload.
+type Upload struct {
+	Tenant     string
+	AudienceID string
+	Schema     string
+	Data       []string
+	SessionID  string
+	BatchSeq   int64
+	Last       bool
+	// Remove takes the matched accounts out of the audience instead.
+	Remove bool
+}
+
+// InvalidEntry says which entry of a batch was refused and why, never what
+// it was.
+type InvalidEntry struct {
+	Index  int    `json:"index"`
+	Reason string `json:"reason"`
+}
+
+// UploadResult is the answer to a batch.
+type UploadResult struct {
+	AudienceID     string
+	SessionID      string
+	Received       int
+	Invalid        int
+	InvalidSamples []InvalidEntry
+	// Replayed is set when this (session, batch_seq) had been applied
+	// before: nothing changed, and the counts are the first answer's.
+	Replayed bool
+}
+
+// maxSamples is how many invalid entries an answer describes.
+const maxSamples = 10
+
+// Errors of uploads; the api maps them to statuses.
+var (
+	ErrBadUpload       = errors.New("audience: bad upload")
+	ErrSessionComplete = errors.New("audience: the session is complete: its last batch was received")
+)
+
+func badUpload(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadUpload, fmt.Sprintf(format, args...))
+}
+
+// Upload matches one batch and applies it once per (session, batch_seq).
+// Entries that are not of the schema are counted and sampled, and the
+// others applied; a batch whose shape is wrong (schema, size, session)
+// changes nothing. The entries are never stored.
+func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
+	res := UploadResult{AudienceID: u.AudienceID, SessionID: u.SessionID, Received: len(u.Data)}
+	switch {
+	case u.SessionID == "":
+		return res, badUpload("session.session_id is required")
+	case u.BatchSeq < 1:
+		return res, badUpload("session.batch_seq: want a whole number from 1")
+	case len(u.Data) == 0:
+		return res, badUpload("payload.data: at least one entry is required")
+	case len(u.Data) > MaxBatch:
+		return res, badUpload("payload.data: at most %d entries a batch, got %d", MaxBatch, len(u.Data))
+	}
+	if _, err := s.Store.Audience(ctx, u.Tenant, u.AudienceID); err != nil {
+		return res, err
+	}
+	invalid := func(i int, reason string) {
+		res.Invalid++
+		if len(res.InvalidSamples) < maxSamples {
+			res.InvalidSamples = append(res.InvalidSamples, InvalidEntry{Index: i, Reason: reason})
+		}
+	}
+	var ids []string
+	var err error
+	if u.Schema == SchemaOPRF {
+		q := directory.OPRFMatch{Epoch: s.Epoch, Tenant: u.Tenant, Eligible: true, Outputs: make([][oprf.OutputSize]byte, 0, len(u.Data))}
+		for i, e := range u.Data {
+			var out [oprf.OutputSize]byte
+			if len(e) != 2*oprf.OutputSize {
+				invalid(i, "want "+strconv.Itoa(2*oprf.OutputSize)+" hexadecimal characters, got "+strconv.Itoa(len(e)))
+				continue
+			}
+			if _, err := hex.Decode(out[:], []byte(e)); err != nil {
+				invalid(i, "not hexadecimal")
+				continue
+			}
+			q.Outputs = append(q.Outputs, out)
+		}
+		if len(q.Outputs) > 0 {
+			ids, err = s.Directory.MatchOPRF(ctx, q)
+		}
+	} else {
+		schema, perr := phone.ParseSchema(u.Schema)
+		if perr != nil {
+			return res, badUpload("payload.schema: %q is not one of %v", u.Schema, Schemas)
+		}
+		q := directory.HashMatch{Epoch: s.Epoch, Convention: schema.Convention(), Tenant: u.Tenant, Eligible: true,
+			Indexes: make([]hashindex.Index, 0, len(u.Data))}
+		h := s.Index.NewHasher()
+		for i, e := range u.Data {
+			d, err := phone.ParseHash(schema, e)
+			if err != nil {
+				var he *phone.HashError
+				if errors.As(err, &he) {
+					invalid(i, he.Reason)
+				} else {
+					invalid(i, "not a hash of the schema")
+				}
+				continue
+			}
+			q.Indexes = append(q.Indexes, h.Sum(&d.Sum))
+		}
+		if len(q.Indexes) > 0 {
+			ids, err = s.Directory.MatchHashes(ctx, q)
+		}
+	}
+	if err != nil {
+		return res, err
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	b := Batch{AudienceID: u.AudienceID, SessionID: u.SessionID, Seq: u.BatchSeq, Last: u.Last,
+		Received: res.Received, Invalid: res.Invalid, At: now()}
+	if u.Remove {
+		b.Remove = ids
+	} else {
+		b.Add = ids
+	}
+	r, err := s.Store.ApplyBatch(ctx, b)
+	if errors.Is(err, store.ErrConflict) {
+		return res, ErrSessionComplete
+	}
+	if err != nil {
+		return res, err
+	}
+	if !r.Applied {
+		// A retry: the first answer's counts (its samples are not kept).
+		res.Replayed, res.Received, res.Invalid, res.InvalidSamples = true, r.Received, r.Invalid, nil
+	}
+	return res, nil
+}
+
+// Bucket returns the rounded bounds of the tenant's audience's size (see
+// Sizer.Bucket); the caller applies the minimum size.
+func (s *Service) Bucket(ctx context.Context, tenant, id string) (lower, upper int64, err error) {
+	if _, err := s.Store.Audience(ctx, tenant, id); err != nil {
+		return 0, 0, err
+	}
+	m, err := s.Store.Members(ctx, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	lower, upper = s.Sizer.Bucket(m)
+	return lower, upper, nil
+}

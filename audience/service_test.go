@@ -1,0 +1,203 @@
+package audience_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkd/linkd/audience"
+	"github.com/linkd/linkd/crypto/keys"
+	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/internal/synth"
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/phone"
+)
+
+type world struct {
+	svc    *audience.Service
+	st     *memstore.Store
+	d      *pseudonym.Deriver
+	people []synth.Person
+	// eligible[i]: person i may be in acme's audiences (not opted out,
+	// has not blocked acme).
+	eligible []bool
+}
+
+// newWorld imports 300 people: every 10th opted out of ads, every 7th has
+// blocked acme.
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	r, err := keys.NewRing("social", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := pseudonym.NewDeriver(r, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{st: memstore.New(), d: d, people: synth.People(7, 300)}
+	var b strings.Builder
+	b.WriteString("account_id,phone,country,ad_opt_out,blocked_businesses\n")
+	for i, p := range w.people {
+		blocked := ""
+		if i%7 == 0 {
+			blocked = "acme"
+		}
+		fmt.Fprintf(&b, "acct-%03d,%s,%s,%v,%s\n", i, p.E164, p.Country, i%10 == 0, blocked)
+		w.eligible = append(w.eligible, i%10 != 0 && i%7 != 0)
+	}
+	im := &directory.Importer{Store: w.st, Deriver: d}
+	if _, err := im.Import(context.Background(), strings.NewReader(b.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {
+		t.Fatal(err)
+	}
+	sizer, _ := audience.NewSizer(bytes.Repeat([]byte{5}, 32))
+	w.svc = &audience.Service{Store: w.st, Directory: w.st, Index: d.IndexKey(), Epoch: d.Epoch, Sizer: sizer}
+	for _, a := range []audience.Audience{{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads"}, {ID: "theirs", Tenant: "globex", Name: "n", Purpose: "ads"}} {
+		if err := w.st.CreateAudience(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// want returns the account ids of people[from:to] that acme may reach.
+func (w *world) want(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		if w.eligible[i] {
+			out = append(out, fmt.Sprintf("acct-%03d", i))
+		}
+	}
+	return out
+}
+
+func hashes(t *testing.T, people []synth.Person, s phone.Schema) []string {
+	t.Helper()
+	out := make([]string, len(people))
+	for i, p := range people {
+		n, err := phone.Normalize(p.E164, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = n.Hash(s).Encode(s)
+	}
+	return out
+}
+
+func TestUploadMatchesAndExcludes(t *testing.T) {
+	ctx := context.Background()
+	for _, s := range phone.HashSchemas {
+		t.Run(string(s), func(t *testing.T) {
+			w := newWorld(t)
+			data := hashes(t, w.people[:200], s)
+			// Numbers that are no user's, and three malformed entries.
+			data = append(data, hashes(t, synth.People(99, 50), s)...)
+			data = slices.Insert(data, 5, "not a hash")
+			data = slices.Insert(data, 17, strings.Repeat("z", 64))
+			data = append(data, "")
+			u := audience.Upload{Tenant: "acme", AudienceID: "aud", Schema: string(s), Data: data, SessionID: "s1", BatchSeq: 1}
+			res, err := w.svc.Upload(ctx, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Received != 253 || res.Invalid != 3 || len(res.InvalidSamples) != 3 || res.InvalidSamples[0].Index != 5 ||
+				res.InvalidSamples[1].Index != 17 || res.InvalidSamples[2].Index != 252 || res.Replayed {
+				t.Fatalf("result %+v", res)
+			}
+			for _, sm := range res.InvalidSamples {
+				if strings.Contains(sm.Reason, "not a hash") || strings.Contains(sm.Reason, "zzzz") {
+					t.Fatalf("a sample repeats its entry: %q", sm.Reason)
+				}
+			}
+			m, _ := w.st.Members(ctx, "aud")
+			if !slices.Equal(m, w.want(0, 200)) {
+				t.Fatalf("members: %d, want %d", len(m), len(w.want(0, 200)))
+			}
+			// A retry of the same batch changes nothing and answers the same.
+			u.Data = hashes(t, w.people[200:], s)
+			again, err := w.svc.Upload(ctx, u)
+			if err != nil || !again.Replayed || again.Received != 253 || again.Invalid != 3 {
+				t.Fatalf("replay: %+v, %v", again, err)
+			}
+			if m2, _ := w.st.Members(ctx, "aud"); !slices.Equal(m2, m) {
+				t.Fatal("a replayed batch changed the members")
+			}
+			// Removal, as the last batch of another session.
+			rm := audience.Upload{Tenant: "acme", AudienceID: "aud", Schema: string(s), Data: hashes(t, w.people[:100], s),
+				SessionID: "s2", BatchSeq: 1, Last: true, Remove: true}
+			if _, err := w.svc.Upload(ctx, rm); err != nil {
+				t.Fatal(err)
+			}
+			if m, _ = w.st.Members(ctx, "aud"); !slices.Equal(m, w.want(100, 200)) {
+				t.Fatalf("after removal: %d members, want %d", len(m), len(w.want(100, 200)))
+			}
+			rm.BatchSeq = 2
+			if _, err := w.svc.Upload(ctx, rm); !errors.Is(err, audience.ErrSessionComplete) {
+				t.Fatalf("a batch after the last: %v", err)
+			}
+		})
+	}
+}
+
+func TestUploadOPRF(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	var data []string
+	for _, p := range w.people[:150] {
+		out, err := w.d.OPRF().FullEvaluate([]byte(p.E164))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, hex.EncodeToString(out))
+	}
+	data = append(data, strings.Repeat("ab", 63))
+	res, err := w.svc.Upload(ctx, audience.Upload{Tenant: "acme", AudienceID: "aud", Schema: audience.SchemaOPRF, Data: data, SessionID: "p", BatchSeq: 1})
+	if err != nil || res.Invalid != 1 || res.InvalidSamples[0].Index != 150 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if m, _ := w.st.Members(ctx, "aud"); !slices.Equal(m, w.want(0, 150)) {
+		t.Fatalf("members: %d, want %d", len(m), len(w.want(0, 150)))
+	}
+}
+
+func TestUploadRefusals(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	good := audience.Upload{Tenant: "acme", AudienceID: "aud", Schema: string(phone.SchemaSHA256), Data: hashes(t, w.people[:3], phone.SchemaSHA256), SessionID: "s", BatchSeq: 1}
+	for name, tc := range map[string]struct {
+		edit func(u *audience.Upload)
+		want error
+		msg  string
+	}{
+		"unknown schema":      {func(u *audience.Upload) { u.Schema = "EMAIL_SHA256" }, audience.ErrBadUpload, "payload.schema"},
+		"no session":          {func(u *audience.Upload) { u.SessionID = "" }, audience.ErrBadUpload, "session_id"},
+		"batch_seq 0":         {func(u *audience.Upload) { u.BatchSeq = 0 }, audience.ErrBadUpload, "batch_seq"},
+		"no data":             {func(u *audience.Upload) { u.Data = nil }, audience.ErrBadUpload, "at least one"},
+		"too many":            {func(u *audience.Upload) { u.Data = make([]string, audience.MaxBatch+1) }, audience.ErrBadUpload, "at most 10000"},
+		"another tenant's":    {func(u *audience.Upload) { u.AudienceID = "theirs" }, store.ErrNotFound, ""},
+		"an unknown audience": {func(u *audience.Upload) { u.AudienceID = "nope" }, store.ErrNotFound, ""},
+	} {
+		u := good
+		tc.edit(&u)
+		_, err := w.svc.Upload(ctx, u)
+		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for _, id := range []string{"aud", "theirs"} {
+		if m, _ := w.st.Members(ctx, id); len(m) != 0 {
+			t.Fatalf("a refused upload changed %s", id)
+		}
+	}
+	if _, err := w.st.Session(ctx, "aud", "s"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("a refused upload opened a session")
+	}
+}
