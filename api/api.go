@@ -75,6 +75,8 @@ type Config struct {
 	Archive policies.Archive
 	// Authorizer decides every request (default: Policies).
 	Authorizer Authorizer
+	// Audiences builds advertisers' audiences.
+	Audiences Audiences
 	// Usage keeps rate limit and budget counters; nil disables limits.
 	Usage  access.Usage
 	Limits Limits
@@ -82,21 +84,31 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Limits are per key and per tenant. Zero fields take the defaults.
+// Limits are per key and per tenant. Zero fields take the catalogue's
+// values in force (catalogue.yaml, limits).
 type Limits struct {
-	// RequestsPerMinute per API key (default 600).
+	// RequestsPerMinute per API key.
 	RequestsPerMinute int64
-	// OPRFPerDay is the elements a tenant may have evaluated a day
-	// (default 1,000,000).
+	// OPRFPerDay is the elements a tenant may have evaluated a day.
 	OPRFPerDay int64
+	// EntriesPerDay is the entries a tenant may upload a day.
+	EntriesPerDay int64
+	// AudiencesPerDay is the audiences a tenant may create a day.
+	AudiencesPerDay int64
 }
 
-func (l Limits) withDefaults() Limits {
-	if l.RequestsPerMinute == 0 {
-		l.RequestsPerMinute = 600
-	}
-	if l.OPRFPerDay == 0 {
-		l.OPRFPerDay = 1_000_000
+// limits are the limits in force: the configured ones, else the
+// catalogue's (which a reload may change).
+func (s *Server) limits() Limits {
+	l, c := s.Limits, s.Policies().Catalogue.Limits
+	for _, f := range []struct {
+		v   *int64
+		def int64
+	}{{&l.RequestsPerMinute, c.RequestsPerMinute}, {&l.OPRFPerDay, c.OPRFEvaluationsPerDay},
+		{&l.EntriesPerDay, c.UploadedEntriesPerDay}, {&l.AudiencesPerDay, c.AudiencesCreatedPerDay}} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
 	}
 	return l
 }
@@ -120,23 +132,36 @@ type route struct {
 	action  string
 	mutates bool
 	handle  func(*Server, echo.Context, *caller) error
+	// prepare, if set, completes the authorization request from the
+	// request (a purpose from the body, say) before it is decided; what
+	// it decodes it keeps in the echo context for handle.
+	prepare func(*Server, echo.Context, *policies.Request) error
 }
 
 // routes is the one route table.
 var routes = []route{
-	{http.MethodGet, "/healthz", "", false, (*Server).healthz},
-	{http.MethodGet, "/readyz", "", false, (*Server).readyz},
-	{http.MethodGet, "/v1/oprf/config", "oprf.config", false, (*Server).oprfConfig},
-	{http.MethodPost, "/v1/oprf/evaluate", "oprf.evaluate", true, (*Server).oprfEvaluate},
-	{http.MethodGet, "/v1/audit", "audit.read", false, (*Server).auditLog},
-	{http.MethodGet, "/v1/policies", "policy.read", false, (*Server).policyBundle},
-	{http.MethodPost, "/v1/policies/explain", "policy.explain", false, (*Server).policyExplain},
+	{http.MethodGet, "/healthz", "", false, (*Server).healthz, nil},
+	{http.MethodGet, "/readyz", "", false, (*Server).readyz, nil},
+	{http.MethodGet, "/v1/oprf/config", "oprf.config", false, (*Server).oprfConfig, nil},
+	{http.MethodPost, "/v1/oprf/evaluate", "oprf.evaluate", true, (*Server).oprfEvaluate, nil},
+	{http.MethodGet, "/v1/audit", "audit.read", false, (*Server).auditLog, nil},
+	{http.MethodGet, "/v1/policies", "policy.read", false, (*Server).policyBundle, nil},
+	{http.MethodPost, "/v1/policies/explain", "policy.explain", false, (*Server).policyExplain, nil},
+	{http.MethodPost, "/v1/audiences", "audience.create", true, (*Server).createAudience, (*Server).prepareCreate},
+	{http.MethodGet, "/v1/audiences", "audience.read", false, (*Server).listAudiences, nil},
+	{http.MethodGet, "/v1/audiences/:id", "audience.read", false, (*Server).getAudience, nil},
+	{http.MethodDelete, "/v1/audiences/:id", "audience.delete", true, (*Server).deleteAudience, nil},
+	{http.MethodPost, "/v1/audiences/:id/users", "audience.upload", true, (*Server).addUsers, nil},
+	{http.MethodDelete, "/v1/audiences/:id/users", "audience.upload", true, (*Server).removeUsers, nil},
+	// The Graph-style paths of the same two, for Marketing API SDKs:
+	// /v21.0/{id}/users and so on.
+	{http.MethodPost, "/:version/:id/users", "audience.upload", true, (*Server).addUsers, nil},
+	{http.MethodDelete, "/:version/:id/users", "audience.upload", true, (*Server).removeUsers, nil},
 }
 
 // New builds the server.
 func New(cfg Config) *Server {
 	s := &Server{Config: cfg, e: echo.New(), log: cfg.Log}
-	s.Limits = cfg.Limits.withDefaults()
 	if s.Policies == nil {
 		b := policies.Default()
 		s.Policies = func() *policies.Bundle { return b }
@@ -199,7 +224,10 @@ func (s *Server) Serve(ctx context.Context, addr string) error {
 	return srv.Shutdown(sctx)
 }
 
-const requestIDKey = "request_id"
+const (
+	requestIDKey  = "request_id"
+	resourceIDKey = "resource_id"
+)
 
 func requestID(c echo.Context) string {
 	if id, ok := c.Get(requestIDKey).(string); ok {
@@ -279,10 +307,19 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		}
 		cl := &caller{key: k}
 		q := policies.Request{Role: string(k.Role), Tenant: k.Tenant, Action: r.action,
-			Resource: policies.Resource{Kind: resourceKind(r.action)}}
-		if err := s.consume(c, k.ID, "requests", access.Minute, 1, s.Limits.RequestsPerMinute); err != nil {
+			Resource: policies.Resource{Kind: resourceKind(r.action), ID: c.Param("id")}}
+		if q.Resource.Kind == "audience" {
+			// An audience is found under the key's tenant or not at all.
+			q.Resource.Tenant = k.Tenant
+		}
+		if err := s.consume(c, k.ID, "requests", access.Minute, 1, s.limits().RequestsPerMinute); err != nil {
 			s.record(c, cl, q, "deny", policies.Decision{Rules: []string{"rate_limit"}, BundleHash: s.Policies().Hash()})
 			return err
+		}
+		if r.prepare != nil {
+			if err := r.prepare(s, c, &q); err != nil {
+				return err
+			}
 		}
 		d, err := s.Authorizer.Authorize(c.Request().Context(), q)
 		if err != nil {
@@ -294,6 +331,9 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 				map[string]any{"role": string(k.Role), "rule": d.Rule()})
 		}
 		err = r.handle(s, c, cl)
+		if id, ok := c.Get(resourceIDKey).(string); ok {
+			q.Resource.ID = id // a resource the request created
+		}
 		if r.mutates {
 			decision := "allow"
 			if err != nil {

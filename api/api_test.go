@@ -17,13 +17,18 @@ import (
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/policies"
 )
 
 type fixture struct {
+	dir     *directory.Importer
 	api     *api.Server
 	srv     *httptest.Server
 	st      *memstore.Store
@@ -36,6 +41,11 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureLimits(t, api.Limits{RequestsPerMinute: 20, OPRFPerDay: 5})
+}
+
+func newFixtureLimits(t *testing.T, limits api.Limits) *fixture {
 	t.Helper()
 	f := &fixture{st: memstore.New(), keys: map[access.Role]string{}, now: time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC)}
 	f.bundle.Store(policies.Default())
@@ -58,9 +68,20 @@ func newFixture(t *testing.T) *fixture {
 	_ = f.st.CreateAPIKey(context.Background(), k)
 	_ = f.st.RevokeAPIKey(context.Background(), k.ID, time.Now())
 	f.revoked = sec
-	s := api.New(api.Config{Party: "social", Keys: f.st, Audit: f.st, OPRF: f.ev, Epoch: 1,
+	ring, err := keys.NewRing("social", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := pseudonym.NewDeriver(ring, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.dir = &directory.Importer{Store: f.st, Deriver: d}
+	sizer, _ := audience.NewSizer(bytes.Repeat([]byte{9}, 32))
+	aud := &audience.Service{Store: f.st, Directory: f.st, Index: d.IndexKey(), Epoch: d.Epoch, Sizer: sizer}
+	s := api.New(api.Config{Party: "social", Keys: f.st, Audit: f.st, OPRF: f.ev, Epoch: 1, Audiences: aud,
 		Ready: func(context.Context) error { return f.ready },
-		Usage: f.st, Limits: api.Limits{RequestsPerMinute: 20, OPRFPerDay: 5},
+		Usage: f.st, Limits: limits,
 		Now:      func() time.Time { return f.now },
 		Policies: f.bundle.Load, Archive: f.st})
 	f.api = s

@@ -73,7 +73,7 @@ func (s *Server) oprfEvaluate(c echo.Context, cl *caller) error {
 	// The budget is the tenant's, counted in elements, and taken only for a
 	// batch that was evaluated: a refused batch costs nothing, and one over
 	// the budget is answered 429 without its result.
-	if err := s.consume(c, "tenant:"+cl.key.Tenant, "oprf_evaluations", access.Day, int64(n), s.Limits.OPRFPerDay); err != nil {
+	if err := s.consume(c, "tenant:"+cl.key.Tenant, "oprf_evaluations", access.Day, int64(n), s.limits().OPRFPerDay); err != nil {
 		return err
 	}
 	out := evaluateResponse{Evaluated: make([]string, n), Proof: base64.StdEncoding.EncodeToString(proof), KeyEpoch: s.Epoch}

@@ -34,7 +34,8 @@ type Matcher interface {
 // Service builds audiences: it matches uploads against the directory and
 // keeps only the matched account ids.
 type Service struct {
-	Store     Store
+	// Store keeps the audiences; its methods are the service's.
+	Store
 	Directory Matcher
 	// Index is the hash index key of Epoch, the directory's key epoch.
 	Index hashindex.Key

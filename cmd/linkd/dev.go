@@ -154,8 +154,12 @@ func devParty(ctx context.Context, name string, people []synth.Person, log *slog
 	if err != nil {
 		return nil, nil, err
 	}
+	aud, err := audienceService(st, ring, d)
+	if err != nil {
+		return nil, nil, err
+	}
 	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st,
-		Policies: pol.Bundle, Archive: st})
+		Policies: pol.Bundle, Archive: st, Audiences: aud})
 	return srv, ks, nil
 }
 

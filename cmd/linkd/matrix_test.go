@@ -15,10 +15,13 @@ import (
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/audience"
+	keyring "github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/internal/memstore"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
+	"github.com/linkd/linkd/linking/pseudonym"
 )
 
 // TestRouteMatrix sends every keyed route a request from every role,
@@ -46,15 +49,35 @@ func TestRouteMatrix(t *testing.T) {
 	// advertisers evaluate, compliance reads the log and the policies,
 	// nobody else does any of these.
 	adv, admin, comp := access.RoleAdvertiser, access.RoleAdmin, access.RoleCompliance
+	upload := func(session string) string {
+		return `{"payload":{"schema":"PHONE_SHA256","data":["` + strings.Repeat("ab", 32) + `"]},"session":{"session_id":"` + session + `","batch_seq":1}}`
+	}
+	// ok is what the allowed roles get (default 200); another tenant's
+	// audience is not found for them.
 	requests := []struct {
 		method, path, body string
 		allowed            []access.Role
+		ok                 int
 	}{
-		{"GET", "/v1/oprf/config", "", []access.Role{adv, admin}},
-		{"POST", "/v1/oprf/evaluate", string(body), []access.Role{adv}},
-		{"GET", "/v1/audit", "", []access.Role{comp}},
-		{"GET", "/v1/policies", "", []access.Role{comp}},
-		{"POST", "/v1/policies/explain", `{"request": {"role": "advertiser", "action": "oprf.config", "resource": {"kind": "service"}}}`, []access.Role{comp}},
+		{"GET", "/v1/oprf/config", "", []access.Role{adv, admin}, 0},
+		{"POST", "/v1/oprf/evaluate", string(body), []access.Role{adv}, 0},
+		{"GET", "/v1/audit", "", []access.Role{comp}, 0},
+		{"GET", "/v1/policies", "", []access.Role{comp}, 0},
+		{"POST", "/v1/policies/explain", `{"request": {"role": "advertiser", "action": "oprf.config", "resource": {"kind": "service"}}}`, []access.Role{comp}, 0},
+		{"POST", "/v1/audiences", `{"name":"m","purpose":"ads"}`, []access.Role{adv}, 201},
+		{"GET", "/v1/audiences", "", []access.Role{adv}, 0},
+		{"GET", "/v1/audiences/aud_own", "", []access.Role{adv}, 0},
+		{"GET", "/v1/audiences/aud_other", "", []access.Role{adv}, 404},
+		{"POST", "/v1/audiences/aud_own/users", upload("a"), []access.Role{adv}, 0},
+		{"POST", "/v1/audiences/aud_other/users", upload("b"), []access.Role{adv}, 404},
+		{"DELETE", "/v1/audiences/aud_own/users", upload("c"), []access.Role{adv}, 0},
+		{"DELETE", "/v1/audiences/aud_other/users", upload("d"), []access.Role{adv}, 404},
+		{"POST", "/v21.0/aud_own/users", upload("e"), []access.Role{adv}, 0},
+		{"POST", "/v21.0/aud_other/users", upload("f"), []access.Role{adv}, 404},
+		{"DELETE", "/v21.0/aud_own/users", upload("g"), []access.Role{adv}, 0},
+		{"DELETE", "/v21.0/aud_other/users", upload("h"), []access.Role{adv}, 404},
+		{"DELETE", "/v1/audiences/aud_other", "", []access.Role{adv}, 404},
+		{"DELETE", "/v1/audiences/aud_own", "", []access.Role{adv}, 204},
 	}
 	for name, open := range stores {
 		t.Run(name, func(t *testing.T) {
@@ -67,7 +90,19 @@ func TestRouteMatrix(t *testing.T) {
 				}
 				keys[r] = sec
 			}
-			srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, Usage: st, OPRF: ev, Epoch: 1, Archive: st}).Handler())
+			for _, a := range []audience.Audience{{ID: "aud_own", Tenant: "acme", Name: "o", Purpose: "ads"}, {ID: "aud_other", Tenant: "globex", Name: "x", Purpose: "ads"}} {
+				if err := st.CreateAudience(context.Background(), a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ring, _ := keyring.NewRing("social", time.Now())
+			d, _ := pseudonym.NewDeriver(ring, 1)
+			aud, err := audienceService(st, ring, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, Usage: st, OPRF: ev, Epoch: 1, Archive: st,
+				Audiences: aud}).Handler())
 			defer srv.Close()
 			for _, rq := range requests {
 				for _, role := range append([]access.Role{""}, access.Roles...) {
@@ -88,11 +123,14 @@ func TestRouteMatrix(t *testing.T) {
 						want = http.StatusUnauthorized
 					case slices.Contains(rq.allowed, role):
 						want = http.StatusOK
+						if rq.ok != 0 {
+							want = rq.ok
+						}
 					}
 					if resp.StatusCode != want {
 						t.Errorf("%s %s as %q: %d %s, want %d", rq.method, rq.path, role, resp.StatusCode, b, want)
 					}
-					if want != http.StatusOK && !bytes.Contains(b, []byte(`"error":{"code":`)) {
+					if want >= 400 && !bytes.Contains(b, []byte(`"error":{"code":`)) {
 						t.Errorf("%s %s as %q: not the error body: %s", rq.method, rq.path, role, b)
 					}
 				}

@@ -111,7 +111,11 @@ func runServe(e *env, args []string) int {
 		j.Register(reg)
 		go j.Run(ctx, *janitorEvery)
 	}
-	srv := api.New(api.Config{Party: *party, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
+	aud, err := audienceService(st, ring, d)
+	if err != nil {
+		return fail(err)
+	}
+	srv := api.New(api.Config{Party: *party, Audiences: aud, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
 		Registry: reg, Policies: pol.Bundle, Archive: st})
 	log.Info("serving", "addr", *addr, "key_epoch", d.Epoch, "policy_bundle", pol.Bundle().Hash())
 	if err := srv.Serve(ctx, *addr); err != nil && !errors.Is(err, http.ErrServerClosed) {

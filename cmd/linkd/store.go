@@ -6,12 +6,14 @@ import (
 	"fmt"
 
 	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/internal/memstore"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/policies"
 )
 
@@ -44,6 +46,7 @@ func (sf stateFlags) openRing(e *env) (*keys.Ring, error) {
 // embedded and the PostgreSQL store provide it.
 type partyStore interface {
 	directory.Store
+	audience.Store
 	access.Store
 	access.Usage
 	audit.Store
@@ -62,4 +65,18 @@ func (sf stateFlags) openStore(ctx context.Context) (s partyStore, close func(),
 		return nil, nil, false, err
 	}
 	return pgstore.New(pool), pool.Close, false, nil
+}
+
+// audienceService builds the audience service of a party from its store
+// and its keys of the current epoch.
+func audienceService(st partyStore, ring *keys.Ring, d *pseudonym.Deriver) (*audience.Service, error) {
+	k, err := ring.Key(keys.PurposeSizeNoise, d.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	sizer, err := audience.NewSizer(k.Expose())
+	if err != nil {
+		return nil, err
+	}
+	return &audience.Service{Store: st, Directory: st, Index: d.IndexKey(), Epoch: d.Epoch, Sizer: sizer}, nil
 }

@@ -1,0 +1,362 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/audience"
+	"github.com/linkd/linkd/policies"
+)
+
+// Audiences is what the api needs of the audience service.
+type Audiences interface {
+	CreateAudience(ctx context.Context, a audience.Audience) error
+	Audience(ctx context.Context, tenant, id string) (audience.Audience, error)
+	ListAudiences(ctx context.Context, tenant, after string, limit int) ([]audience.Audience, error)
+	DeleteAudience(ctx context.Context, tenant, id string) error
+	Upload(ctx context.Context, u audience.Upload) (audience.UploadResult, error)
+	Bucket(ctx context.Context, tenant, id string) (lower, upper int64, err error)
+}
+
+type createAudienceRequest struct {
+	Name        string `json:"name"`
+	Purpose     string `json:"purpose"`
+	Description string `json:"description"`
+}
+
+type audienceView struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Purpose     string    `json:"purpose"`
+	Description string    `json:"description,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	// Status, and the bounds when it is "ready", on GET of one audience.
+	Status     string `json:"status,omitempty"`
+	LowerBound *int64 `json:"approximate_count_lower_bound,omitempty"`
+	UpperBound *int64 `json:"approximate_count_upper_bound,omitempty"`
+}
+
+type audiencePage struct {
+	Items []audienceView `json:"items"`
+	Next  string         `json:"next"`
+}
+
+func view(a audience.Audience) audienceView {
+	return audienceView{ID: a.ID, Name: a.Name, Purpose: a.Purpose, CreatedAt: a.CreatedAt}
+}
+
+// requireJSON refuses a body that says it is not JSON.
+func requireJSON(c echo.Context) error {
+	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
+			return echo.NewHTTPError(http.StatusUnsupportedMediaType)
+		}
+	}
+	return nil
+}
+
+const createKey = "create_audience"
+
+// prepareCreate reads the new audience so that its purpose is decided by
+// the policies with the rest of the request.
+func (s *Server) prepareCreate(c echo.Context, q *policies.Request) error {
+	if err := requireJSON(c); err != nil {
+		return err
+	}
+	var req createAudienceRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	switch {
+	case req.Name == "" || len(req.Name) > 200:
+		return badRequest("name: from 1 to 200 characters", map[string]any{"field": "name"})
+	case req.Purpose == "":
+		return badRequest("purpose: required (the catalogue's purposes, e.g. ads)", map[string]any{"field": "purpose"})
+	case len(req.Description) > 2000:
+		return badRequest("description: at most 2000 characters", map[string]any{"field": "description"})
+	}
+	q.Purpose = req.Purpose
+	c.Set(createKey, req)
+	return nil
+}
+
+func newID(prefix string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func (s *Server) createAudience(c echo.Context, cl *caller) error {
+	req := c.Get(createKey).(createAudienceRequest)
+	if err := s.consume(c, "tenant:"+cl.key.Tenant, "audiences_created", access.Day, 1, s.limits().AudiencesPerDay); err != nil {
+		return err
+	}
+	a := audience.Audience{ID: newID("aud_"), Tenant: cl.key.Tenant, Name: req.Name, Purpose: req.Purpose, CreatedAt: s.Now().UTC().Truncate(time.Microsecond)}
+	if err := s.Audiences.CreateAudience(c.Request().Context(), a); err != nil {
+		return err
+	}
+	c.Set(resourceIDKey, a.ID)
+	return c.JSON(http.StatusCreated, view(a))
+}
+
+func (s *Server) listAudiences(c echo.Context, cl *caller) error {
+	limit, err := pageLimit(c)
+	if err != nil {
+		return err
+	}
+	as, err := s.Audiences.ListAudiences(c.Request().Context(), cl.key.Tenant, c.QueryParam("after"), limit)
+	if err != nil {
+		return err
+	}
+	page := audiencePage{Items: make([]audienceView, len(as))}
+	for i, a := range as {
+		page.Items[i] = view(a)
+	}
+	if len(as) == limit {
+		page.Next = as[len(as)-1].ID
+	}
+	return c.JSON(http.StatusOK, page)
+}
+
+// getAudience shows one audience with its size, as the policies allow it
+// to be reported: the size decision is audited like any flow.
+func (s *Server) getAudience(c echo.Context, cl *caller) error {
+	ctx := c.Request().Context()
+	a, err := s.Audiences.Audience(ctx, cl.key.Tenant, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	lower, upper, err := s.Audiences.Bucket(ctx, cl.key.Tenant, a.ID)
+	if err != nil {
+		return err
+	}
+	q := policies.Request{Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "audience.size",
+		Resource: policies.Resource{Kind: "audience", ID: a.ID, Tenant: a.Tenant}, Purpose: a.Purpose, Size: lower}
+	d, err := s.Authorizer.Authorize(ctx, q)
+	if err != nil {
+		return err
+	}
+	v := view(a)
+	if d.Allow {
+		s.record(c, cl, q, "allow", d)
+		v.Status, v.LowerBound, v.UpperBound = audience.StatusReady, &lower, &upper
+	} else {
+		s.record(c, cl, q, "deny", d)
+		v.Status = audience.StatusTooSmall
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+func (s *Server) deleteAudience(c echo.Context, cl *caller) error {
+	if err := s.Audiences.DeleteAudience(c.Request().Context(), cl.key.Tenant, c.Param("id")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// The customer-list upload, in the shape Marketing API tools send.
+
+type uploadSession struct {
+	SessionID         json.RawMessage `json:"session_id"` // a number or a string
+	BatchSeq          int64           `json:"batch_seq"`
+	LastBatchFlag     bool            `json:"last_batch_flag"`
+	EstimatedNumTotal int64           `json:"estimated_num_total"`
+}
+
+type uploadPayload struct {
+	Schema json.RawMessage   `json:"schema"` // "PHONE_SHA256" or ["PHONE_SHA256"]
+	Data   []json.RawMessage `json:"data"`   // "hash" or ["hash"]
+	IsRaw  bool              `json:"is_raw"`
+}
+
+type uploadBody struct {
+	Payload json.RawMessage `json:"payload"`
+	Session json.RawMessage `json:"session"`
+	// Graph SDKs repeat the audience id and may send the token in the body.
+	ID          string `json:"id"`
+	AccessToken string `json:"access_token"`
+}
+
+type uploadResponse struct {
+	AudienceID          string                  `json:"audience_id"`
+	SessionID           string                  `json:"session_id"`
+	NumReceived         int                     `json:"num_received"`
+	NumInvalidEntries   int                     `json:"num_invalid_entries"`
+	InvalidEntrySamples []audience.InvalidEntry `json:"invalid_entry_samples"`
+	Replayed            bool                    `json:"replayed,omitempty"`
+}
+
+var graphVersion = regexp.MustCompile(`^v[0-9]{1,3}\.0$`)
+
+func (s *Server) addUsers(c echo.Context, cl *caller) error    { return s.upload(c, cl, false) }
+func (s *Server) removeUsers(c echo.Context, cl *caller) error { return s.upload(c, cl, true) }
+
+// strictJSON decodes one JSON value into v, refusing unknown fields; a
+// JSON string holding JSON is read as that JSON (Graph clients send
+// payload and session as strings in forms and query strings).
+func strictJSON(field string, raw []byte, v any) error {
+	raw = []byte(strings.TrimSpace(string(raw)))
+	if len(raw) > 0 && raw[0] == '"' {
+		var inner string
+		if err := json.Unmarshal(raw, &inner); err != nil {
+			return badRequest(field+": not valid JSON", map[string]any{"field": field})
+		}
+		raw = []byte(inner)
+	}
+	if len(raw) == 0 {
+		return badRequest(field+": required", map[string]any{"field": field})
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return badRequest(fmt.Sprintf("%s.%s: want a JSON %s", field, te.Field, te.Type), map[string]any{"field": field + "." + te.Field})
+		}
+		return badRequest(field+": not the expected JSON object (unknown field, or not JSON)", map[string]any{"field": field})
+	}
+	if dec.More() {
+		return badRequest(field+": data after its JSON object", map[string]any{"field": field})
+	}
+	return nil
+}
+
+// uploadParts finds payload and session: in a JSON body, in form fields,
+// or (DELETE) in the query string.
+func uploadParts(c echo.Context, remove bool) (payload, session []byte, err error) {
+	r := c.Request()
+	if remove && c.QueryParam("payload") != "" {
+		return []byte(c.QueryParam("payload")), []byte(c.QueryParam("session")), nil
+	}
+	ct := r.Header.Get(echo.HeaderContentType)
+	mt, _, _ := mime.ParseMediaType(ct)
+	switch mt {
+	case echo.MIMEApplicationJSON, "":
+		var b uploadBody
+		if err := decodeJSON(c, &b); err != nil {
+			return nil, nil, err
+		}
+		if b.ID != "" && b.ID != c.Param("id") {
+			return nil, nil, badRequest("id: the body names another audience than the path", map[string]any{"field": "id"})
+		}
+		return b.Payload, b.Session, nil
+	case echo.MIMEApplicationForm, echo.MIMEMultipartForm:
+		if err := r.ParseMultipartForm(maxBody); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, nil, echo.NewHTTPError(http.StatusRequestEntityTooLarge)
+			}
+			return nil, nil, badRequest("the form cannot be read", nil)
+		}
+		for k := range r.PostForm {
+			switch k {
+			case "payload", "session", "id", "access_token":
+			default:
+				return nil, nil, badRequest("unknown form field "+strconv.Quote(k), map[string]any{"field": k})
+			}
+		}
+		return []byte(r.PostFormValue("payload")), []byte(r.PostFormValue("session")), nil
+	}
+	return nil, nil, echo.NewHTTPError(http.StatusUnsupportedMediaType)
+}
+
+// oneString reads a value that is a string or a one-element array of
+// strings (the multi-key form with one key).
+func oneString(raw json.RawMessage) (string, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, true
+	}
+	var arr []string
+	if json.Unmarshal(raw, &arr) == nil && len(arr) == 1 {
+		return arr[0], true
+	}
+	return "", false
+}
+
+func (s *Server) upload(c echo.Context, cl *caller, remove bool) error {
+	if v := c.Param("version"); v != "" && !graphVersion.MatchString(v) {
+		return newError(http.StatusNotFound, "not_found", "no such route", nil)
+	}
+	rawPayload, rawSession, err := uploadParts(c, remove)
+	if err != nil {
+		return err
+	}
+	var p uploadPayload
+	if err := strictJSON("payload", rawPayload, &p); err != nil {
+		return err
+	}
+	var sess uploadSession
+	if err := strictJSON("session", rawSession, &sess); err != nil {
+		return err
+	}
+	schema, ok := oneString(p.Schema)
+	if !ok {
+		return badRequest("payload.schema: want one of "+strings.Join(audience.Schemas, ", "), map[string]any{"field": "payload.schema"})
+	}
+	var sid string
+	if err := json.Unmarshal(sess.SessionID, &sid); err != nil {
+		var n json.Number
+		if err := json.Unmarshal(sess.SessionID, &n); err != nil || n.String() == "" {
+			return badRequest("session.session_id: want a number or a string", map[string]any{"field": "session.session_id"})
+		}
+		sid = n.String()
+	}
+	switch {
+	case sid == "" || len(sid) > 100:
+		return badRequest("session.session_id: from 1 to 100 characters", map[string]any{"field": "session.session_id"})
+	case sess.BatchSeq < 1:
+		return badRequest("session.batch_seq: want a whole number from 1", map[string]any{"field": "session.batch_seq"})
+	case len(p.Data) == 0:
+		return badRequest("payload.data: at least one entry is required", map[string]any{"field": "payload.data"})
+	case len(p.Data) > MaxBatch:
+		return badRequest(fmt.Sprintf("payload.data: at most %d entries a batch", MaxBatch), map[string]any{"field": "payload.data", "max": MaxBatch, "got": len(p.Data)})
+	}
+	data := make([]string, len(p.Data))
+	for i, raw := range p.Data {
+		e, ok := oneString(raw)
+		if !ok {
+			e = "" // counted as invalid by position, never echoed
+		}
+		data[i] = e
+	}
+	s.batch.Observe(float64(len(data)))
+	u := audience.Upload{Tenant: cl.key.Tenant, AudienceID: c.Param("id"), Schema: schema, Data: data,
+		SessionID: sid, BatchSeq: sess.BatchSeq, Last: sess.LastBatchFlag, Remove: remove}
+	// The audience must be the tenant's before anything is counted.
+	if _, err := s.Audiences.Audience(c.Request().Context(), cl.key.Tenant, u.AudienceID); err != nil {
+		return err
+	}
+	if err := s.consume(c, "tenant:"+cl.key.Tenant, "uploaded_entries", access.Day, int64(len(data)), s.limits().EntriesPerDay); err != nil {
+		return err
+	}
+	res, err := s.Audiences.Upload(c.Request().Context(), u)
+	switch {
+	case errors.Is(err, audience.ErrBadUpload):
+		return badRequest(strings.TrimPrefix(err.Error(), audience.ErrBadUpload.Error()+": "), nil)
+	case errors.Is(err, audience.ErrSessionComplete):
+		return newError(http.StatusConflict, "session_complete", "the session's last batch was received: start a new session_id", map[string]any{"session_id": sid})
+	case err != nil:
+		return err
+	}
+	samples := res.InvalidSamples
+	if samples == nil {
+		samples = []audience.InvalidEntry{}
+	}
+	return c.JSON(http.StatusOK, uploadResponse{AudienceID: res.AudienceID, SessionID: sid, NumReceived: res.Received,
+		NumInvalidEntries: res.Invalid, InvalidEntrySamples: samples, Replayed: res.Replayed})
+}
