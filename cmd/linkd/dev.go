@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -98,7 +100,11 @@ func runDev(e *env, args []string) int {
 			return exitInput
 		}
 	}
-	printDev(e.stdout, parties[0].addr, parties[1].addr, demoKeys, n, n-shift, time.Since(start))
+	sample, err := writeCustomers(parties[0].people)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "linkd dev: writing the sample customer list: %v\n", err)
+	}
+	printDev(e.stdout, parties[0].addr, parties[1].addr, demoKeys, n, n-shift, time.Since(start), sample)
 	wg.Wait()
 	select {
 	case err := <-errs:
@@ -181,7 +187,25 @@ func waitReady(ctx context.Context, url string) error {
 	return errors.New("did not become ready")
 }
 
-func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Role]string, n, overlap int, took time.Duration) {
+// writeCustomers writes an advertiser's customer list for the demo: three
+// quarters of the social network's first people (up to 1,500), in national
+// format with a country column, and a third as many numbers of no one. It
+// returns the file's path.
+func writeCustomers(people []synth.Person) (string, error) {
+	n := min(1500, len(people)*3/4)
+	var b strings.Builder
+	b.WriteString("phone,country\n")
+	for _, p := range people[:n] {
+		fmt.Fprintf(&b, "%s,%s\n", p.National, p.Country)
+	}
+	for _, p := range synth.People(1984, n/3) {
+		fmt.Fprintf(&b, "%s,%s\n", p.National, p.Country)
+	}
+	path := filepath.Join(os.TempDir(), "linkd-dev-customers.csv")
+	return path, os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Role]string, n, overlap int, took time.Duration, sample string) {
 	fmt.Fprintf(w, "\nlinkd dev is ready in %.1fs: two parties, %d accounts each, %d on both.\n", took.Seconds(), n, overlap)
 	fmt.Fprintf(w, "Keys are fresh and kept nowhere; everything goes when you press Ctrl-C.\n\n")
 	for i, p := range []struct{ name, addr string }{{"social", socialAddr}, {"messenger", messengerAddr}} {
@@ -196,12 +220,17 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 	fmt.Fprintf(w, "As an advertiser (private mode): the party's OPRF key to verify evaluations against:\n  curl -s -H 'Authorization: Bearer %s' http://%s/v1/oprf/config\n", adv, socialAddr)
 	fmt.Fprintf(w, "and an evaluation of a blinded element (this one is the ristretto255 generator):\n")
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"blinded\":[\"4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY=\"]}' http://%s/v1/oprf/evaluate\n\n", adv, socialAddr)
+	fmt.Fprintf(w, "As an advertiser, an audience from a customer list (%s: numbers, some of users, some not):\n", sample)
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"name\":\"Spring buyers\",\"purpose\":\"ads\"}' http://%s/v1/audiences\n", adv, socialAddr)
+	fmt.Fprintf(w, "then, with the id it answers:\n  bin/linkd audience upload --server http://%s --key %s --audience ID %s\n", socialAddr, adv, sample)
+	fmt.Fprintf(w, "  bin/linkd audience upload --mode private --server http://%s --key %s --audience ID2 %s\n", socialAddr, adv, sample)
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/audiences/ID\n\n", adv, socialAddr)
 	fmt.Fprintf(w, "A role that may not, and its answer (trust and safety never evaluates for advertisers):\n  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/oprf/evaluate\n\n", ks[0][access.RoleTrustSafety], socialAddr)
 	comp := ks[0][access.RoleCompliance]
 	fmt.Fprintf(w, "As compliance, the audit log, where that refusal now stands:\n  curl -s -H 'Authorization: Bearer %s' 'http://%s/v1/audit?decision=deny'\n", comp, socialAddr)
 	fmt.Fprintf(w, "why it was decided so (any entry, by its seq), and the rules in force:\n  bin/linkd policy explain --server http://%s --key %s --audit 1\n", socialAddr, comp)
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/policies\n\n", comp, socialAddr)
 	fmt.Fprintln(w, strings.TrimSpace(`
-Audiences, signals and linking between the parties are not served yet; see
-the README.`))
+Signals, audience extension and linking between the parties are not served
+yet; see the README.`))
 }

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +16,9 @@ import (
 // TestDev starts linkd dev with small directories, uses a printed demo key
 // on one party and the printed refusal on the other, and stops it.
 func TestDev(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir()) // where dev writes its sample customer list
 	social, messenger := freeAddr(t), freeAddr(t)
-	dev := startCmd(nil, "dev", "--size", "200", "--social-addr", social, "--messenger-addr", messenger)
+	dev := startCmd(nil, "dev", "--size", "400", "--social-addr", social, "--messenger-addr", messenger)
 	defer dev.cancel()
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(dev.out.String(), "is ready") {
@@ -22,7 +28,7 @@ func TestDev(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	o := dev.out.String()
-	if !strings.Contains(o, "200 accounts each, 120 on both") {
+	if !strings.Contains(o, "400 accounts each, 240 on both") {
 		t.Fatalf("output:\n%s", o)
 	}
 	keyOf := func(party, role string) string {
@@ -63,6 +69,41 @@ func TestDev(t *testing.T) {
 	code, out, errs := runCmd(t, nil, strings.Fields(cmd)[1:]...)
 	if code != 0 || !strings.Contains(out, "audit entry 1: deny") || !strings.Contains(out, "because: forbid compliance-read-only (roles.cedar:") {
 		t.Fatalf("%s: exit %d\n%s%s", cmd, code, out, errs)
+	}
+
+	// The advertiser's printed commands: an audience, the sample list
+	// uploaded in both modes. 300 of the list are social's users, 34 of
+	// them opted out of ads (every ninth); 100 are no one's.
+	sample := filepath.Join(os.TempDir(), "linkd-dev-customers.csv")
+	adv := keyOf("social", "advertiser")
+	for _, want := range []string{"-d '{\"name\":\"Spring buyers\",\"purpose\":\"ads\"}' http://" + social + "/v1/audiences",
+		"bin/linkd audience upload --server http://" + social + " --key " + adv + " --audience ID " + sample,
+		"bin/linkd audience upload --mode private --server http://" + social + " --key " + adv + " --audience ID2 " + sample} {
+		if !strings.Contains(o, want) {
+			t.Fatalf("not printed: %s\n%s", want, o)
+		}
+	}
+	for _, mode := range []string{"hash", "private"} {
+		req, _ := http.NewRequest("POST", "http://"+social+"/v1/audiences", strings.NewReader(`{"name":"Spring buyers","purpose":"ads"}`))
+		req.Header.Set("Authorization", "Bearer "+adv)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 201 {
+			t.Fatalf("create: %v %v", resp, err)
+		}
+		var a struct{ ID string }
+		_ = json.NewDecoder(resp.Body).Decode(&a)
+		resp.Body.Close()
+		code, out, errs := runCmd(t, nil, "audience", "upload", "--mode", mode, "--batch", "64", "--server", "http://"+social, "--key", adv, "--audience", a.ID, sample)
+		m := regexp.MustCompile(`audience \S+: ready, between (\d+) and (\d+) members`).FindStringSubmatch(out)
+		if code != 0 || !strings.Contains(out, "uploaded 400 lines in 7 batches ("+mode+" mode") || !strings.Contains(out, ": 400 received, 0 invalid at the server, 0 invalid here") || m == nil {
+			t.Fatalf("%s upload: exit %d\n%s%s", mode, code, out, errs)
+		}
+		if lo, _ := strconv.Atoi(m[1]); lo > 266 {
+			t.Fatalf("%s: lower bound %d above the 266 members", mode, lo)
+		}
+		if hi, _ := strconv.Atoi(m[2]); hi < 266 {
+			t.Fatalf("%s: upper bound %d below the 266 members", mode, hi)
+		}
 	}
 	dev.stop(t)
 }
