@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -290,5 +291,98 @@ func TestServePostgres(t *testing.T) {
 	}
 	if strings.Contains(l, key) || strings.Contains(l, key[3:20]) {
 		t.Fatal("the API key reached the log")
+	}
+}
+
+// TestNoNumberAtRestAfterUploads runs a party on PostgreSQL, imports its
+// directory, uploads customer lists in every mode and schema through the
+// CLI, and then searches a dump of every table, the server's logs and the
+// commands' output for every number of the directory and the lists in
+// every form: none may be there.
+func TestNoNumberAtRestAfterUploads(t *testing.T) {
+	s, environ := schemaEnv(t)
+	dir := t.TempDir()
+	var said strings.Builder // everything the commands printed
+	runOK := func(args ...string) string {
+		t.Helper()
+		code, out, errs := runCmd(t, environ, args...)
+		said.WriteString(out + errs)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errs)
+		}
+		return out
+	}
+	runOK("migrate")
+	runOK("keys", "init", "--party", "social")
+	users, strangers := synth.People(41, 500), synth.People(42, 100)
+	var b strings.Builder
+	b.WriteString("account_id,phone,country,ad_opt_out\n")
+	for i, p := range users {
+		fmt.Fprintf(&b, "s%04d,%s,%s,%v\n", i, p.National, p.Country, i%5 == 0)
+	}
+	file := filepath.Join(dir, "dir.csv")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runOK("directory", "import", "--party", "social", file)
+	addr := freeAddr(t)
+	srv := startCmd(environ, "serve", "--party", "social", "--addr", addr)
+	defer srv.cancel()
+	base := "http://" + addr
+	for range 100 {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out := runOK("apikey", "create", "--tenant", "acme", "--role", "advertiser")
+	key := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+
+	var list strings.Builder
+	list.WriteString("phone,country\n")
+	for _, p := range append(users[:400], strangers...) {
+		fmt.Fprintf(&list, "%s,%s\n", p.National, p.Country)
+	}
+	listFile := filepath.Join(dir, "customers.csv")
+	if err := os.WriteFile(listFile, []byte(list.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, up := range [][]string{{"--mode", "hash", "--schema", "PHONE_SHA256"}, {"--mode", "hash", "--schema", "PHONE_E164_SHA256"},
+		{"--mode", "hash", "--schema", "PHONE_E164_SHA256_B64"}, {"--mode", "private"}} {
+		req, _ := http.NewRequest("POST", base+"/v1/audiences", strings.NewReader(`{"name":"n","purpose":"ads"}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 201 {
+			t.Fatalf("create: %v %v", resp, err)
+		}
+		var a struct{ ID string }
+		_ = json.NewDecoder(resp.Body).Decode(&a)
+		resp.Body.Close()
+		out := runOK(append(append([]string{"audience", "upload", "--server", base, "--key", key, "--audience", a.ID}, up...), listFile)...)
+		if !strings.Contains(out, "500 received, 0 invalid at the server") {
+			t.Fatalf("%v: %s", up, out)
+		}
+		// 400 users, of whom every fifth opted out: 320 members.
+		if m, err := s.Members(context.Background(), a.ID); err != nil || len(m) != 320 {
+			t.Fatalf("%v: %d members, %v", up, len(m), err)
+		}
+	}
+	srv.stop(t)
+	d := pgtest.Dump(t, s.Pool())
+	if !strings.Contains(d, "-- audience_members: 1280 rows") || !strings.Contains(d, "-- audit_log: ") {
+		t.Fatalf("the dump does not hold the audiences:\n%.2000s", d)
+	}
+	all := d + srv.logs.String() + srv.out.String() + said.String()
+	hits := 0
+	for _, p := range append(users, strangers...) {
+		for _, f := range p.Forms() {
+			if strings.Contains(all, f) {
+				hits++
+			}
+		}
+	}
+	if hits != 0 {
+		t.Fatalf("%d forms of input numbers found at rest or in the logs", hits)
 	}
 }

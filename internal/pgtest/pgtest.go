@@ -10,7 +10,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,4 +101,35 @@ func Schema(t testing.TB) (*pgxpool.Pool, string) {
 		}
 	})
 	return pool, name
+}
+
+// Dump renders every row of every table of the connection's current
+// schema as text (bytea columns print as hex), for tests that search what
+// is at rest.
+func Dump(t testing.TB, conn interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}) string {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(names) < 5 {
+		t.Fatalf("tables: %v, %v", names, err)
+	}
+	var b strings.Builder
+	for _, name := range names {
+		rows, err := conn.Query(ctx, `SELECT t::text FROM `+pgx.Identifier{name}.Sanitize()+` t`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "-- %s: %d rows\n%s\n", name, len(lines), strings.Join(lines, "\n"))
+	}
+	return b.String()
 }

@@ -4,8 +4,12 @@
 package synth
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 
 	"github.com/linkd/linkd/phone"
 )
@@ -77,4 +81,21 @@ func format(s string) string {
 		return s
 	}
 	return fmt.Sprintf("%s %s %s", s[:len(s)-7], s[len(s)-7:len(s)-4], s[len(s)-4:])
+}
+
+// Forms returns every way p's number could be written at rest: as typed,
+// without spaces, in E.164, its digits, and each upload hash in hex (both
+// cases) and base64, standard and URL-safe, for tests that search for them.
+func (p Person) Forms() []string {
+	n, err := phone.Normalize(p.E164, "")
+	if err != nil {
+		return []string{p.National, p.E164}
+	}
+	out := []string{p.National, strings.ReplaceAll(p.National, " ", ""), n.E164(), n.Digits()}
+	for _, s := range []string{n.Digits(), n.E164()} {
+		sum := sha256.Sum256([]byte(s))
+		h := hex.EncodeToString(sum[:])
+		out = append(out, h, strings.ToUpper(h), base64.StdEncoding.EncodeToString(sum[:]), base64.RawURLEncoding.EncodeToString(sum[:]))
+	}
+	return out
 }
