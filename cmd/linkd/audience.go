@@ -268,8 +268,12 @@ func audienceUpload(e *env, args []string) int {
 			size = fmt.Sprintf("%s, between %d and %d members", a.Status, *a.Lower, *a.Upper)
 		}
 	}
-	fmt.Fprintf(e.stdout, "uploaded %d lines in %d batches (%s mode, session %s): %d received, %d invalid at the server, %d invalid here\n",
-		lines, batches, *mode, st.SessionID, st.Received, st.Invalid, st.Local)
+	unit := "batches"
+	if batches == 1 {
+		unit = "batch"
+	}
+	fmt.Fprintf(e.stdout, "uploaded %d lines in %d %s (%s mode, session %s): %d received, %d invalid at the server, %d invalid here\n",
+		lines, batches, unit, *mode, st.SessionID, st.Received, st.Invalid, st.Local)
 	fmt.Fprintf(e.stdout, "audience %s: %s\n", *aud, size)
 	_ = os.Remove(*statePath)
 	if st.Local > 0 {
