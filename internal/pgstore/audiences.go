@@ -3,6 +3,8 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,9 +48,21 @@ func (s *Store) ListAudiences(ctx context.Context, tenant, after string, limit i
 	return out, mapErr(err)
 }
 
-// DeleteAudience implements audience.Store.
+// DeleteAudience implements audience.Store. Deleting the audience row
+// waits for a batch that holds it (ApplyBatch locks it), so no membership
+// is written after the memberships are deleted.
 func (s *Store) DeleteAudience(ctx context.Context, tenant, id string) error {
-	return s.execOne(ctx, `DELETE FROM audiences WHERE id = $1 AND tenant = $2`, id, tenant)
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM audiences WHERE id = $1 AND tenant = $2`, id, tenant)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM audience_members WHERE audience_id = $1`, id)
+		return err
+	})
 }
 
 // ApplyBatch implements audience.Store: the batch record, the session and
@@ -96,20 +110,22 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 			return err
 		}
 		if len(b.Add) > 0 {
-			rows := make([][]any, len(b.Add))
-			for i, id := range b.Add {
-				rows[i] = []any{id}
-			}
-			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE members_staging (account_id text NOT NULL) ON COMMIT DROP`); err != nil {
+			// One statement over an array of at most a batch of ids, joined
+			// with the directory: an account erased before this statement
+			// began is not found (and the batch is refused); one erased
+			// after waits for this transaction (EraseAccount locks the
+			// memberships in SHARE mode) and removes what it wrote.
+			ids := slices.Clone(b.Add)
+			slices.Sort(ids)
+			ids = slices.Compact(ids)
+			tag, err := tx.Exec(ctx, `INSERT INTO audience_members (audience_id, account_id, added_at)
+				SELECT $1, a.id, $2::timestamptz FROM accounts a WHERE a.id = ANY ($3::text[])
+				ON CONFLICT (audience_id, account_id) DO UPDATE SET added_at = excluded.added_at`, b.AudienceID, at, ids)
+			if err != nil {
 				return err
 			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"members_staging"}, []string{"account_id"}, pgx.CopyFromRows(rows)); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO audience_members (audience_id, account_id, added_at)
-				SELECT DISTINCT $1, account_id, $2::timestamptz FROM members_staging
-				ON CONFLICT (audience_id, account_id) DO UPDATE SET added_at = excluded.added_at`, b.AudienceID, at); err != nil {
-				return err
+			if tag.RowsAffected() != int64(len(ids)) {
+				return fmt.Errorf("%w: %d of the batch's accounts are not in the directory", store.ErrNotFound, int64(len(ids))-tag.RowsAffected())
 			}
 		}
 		if len(b.Remove) > 0 {

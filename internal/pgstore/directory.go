@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/phone"
 )
@@ -104,36 +105,40 @@ func (s *Store) CountAccounts(ctx context.Context) (int64, error) {
 }
 
 // EraseAccount implements directory.Store. The schema's ON DELETE CASCADE
-// removes the account's link, memberships and signals with it.
+// removes the account's link and signals with it; its memberships are
+// deleted here, under a SHARE lock that waits for upload batches in flight
+// and holds new ones back until the account is gone.
 func (s *Store) EraseAccount(ctx context.Context, id string) error {
-	return s.execOne(ctx, `DELETE FROM accounts WHERE id = $1`, id)
-}
-
-// match copies the keys into a staging table and joins.
-func (s *Store) match(ctx context.Context, column string, epoch uint32, keys [][]byte, tenant string, eligible bool) ([]string, error) {
-	rows := make([][]any, len(keys))
-	for i, k := range keys {
-		rows[i] = []any{k}
-	}
-	var ids []string
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE match_keys (k bytea NOT NULL) ON COMMIT DROP`); err != nil {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE audience_members IN SHARE MODE`); err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"match_keys"}, []string{"k"}, pgx.CopyFromRows(rows)); err != nil {
-			return err
-		}
-		r, err := tx.Query(ctx, `SELECT DISTINCT a.id FROM accounts a JOIN match_keys m ON a.`+column+` = m.k
-			WHERE a.epoch = $1 AND (NOT $2 OR NOT a.ad_opt_out)
-			  AND ($3 = '' OR NOT ($3 = ANY (a.blocked_businesses)))
-			ORDER BY a.id`, int32(epoch), eligible, tenant)
+		tag, err := tx.Exec(ctx, `DELETE FROM accounts WHERE id = $1`, id)
 		if err != nil {
 			return err
 		}
-		ids, err = pgx.CollectRows(r, pgx.RowTo[string])
+		if tag.RowsAffected() == 0 {
+			return store.ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM audience_members WHERE account_id = $1`, id)
 		return err
 	})
-	return ids, err
+}
+
+// match joins the keys, sent as one array parameter, with the directory
+// in one statement. (An upload batch is at most 10,000 keys: an array is
+// cheaper than COPY into a temporary table, whose creation on every batch
+// also churns the system catalogs.)
+func (s *Store) match(ctx context.Context, column string, epoch uint32, keys [][]byte, tenant string, eligible bool) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT a.id FROM unnest($1::bytea[]) k JOIN accounts a ON a.`+column+` = k
+		WHERE a.epoch = $2 AND (NOT $3 OR NOT a.ad_opt_out)
+		  AND ($4 = '' OR NOT ($4 = ANY (a.blocked_businesses)))
+		ORDER BY a.id`, keys, int32(epoch), eligible, tenant)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, mapErr(err)
 }
 
 // MatchHashes implements directory.Store.
@@ -174,4 +179,11 @@ func (s *Store) LinkElements(ctx context.Context, epoch uint32, after string, li
 		return le, copyTo(le.Element[:], b, "link_element")
 	})
 	return out, mapErr(err)
+}
+
+// Analyze refreshes the planner's statistics of the directory, after a bulk
+// import, so that matching joins plan for its real size.
+func (s *Store) Analyze(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `ANALYZE accounts`)
+	return mapErr(err)
 }

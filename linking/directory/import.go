@@ -132,7 +132,17 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, report func(*RowErr
 	if err := <-readErr; err != nil {
 		return st, err
 	}
-	return st, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	// A store that keeps planner statistics refreshes them after a bulk
+	// change, so that matching plans for the directory's real size.
+	if a, ok := im.Store.(interface{ Analyze(context.Context) error }); ok && st.Imported > 0 {
+		if err := a.Analyze(ctx); err != nil {
+			return st, fmt.Errorf("directory: refreshing statistics: %w", err)
+		}
+	}
+	return st, nil
 }
 
 // readBatches groups rows into batches; parse errors travel with their
