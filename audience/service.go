@@ -25,18 +25,12 @@ const MaxBatch = 10000
 // Schemas lists every upload schema.
 var Schemas = []string{string(phone.SchemaSHA256), string(phone.SchemaE164SHA256), string(phone.SchemaE164SHA256B64), SchemaOPRF}
 
-// Matcher finds the accounts an upload names.
-type Matcher interface {
-	MatchHashes(ctx context.Context, q directory.HashMatch) ([]string, error)
-	MatchOPRF(ctx context.Context, q directory.OPRFMatch) ([]string, error)
-}
-
 // Service builds audiences: it matches uploads against the directory and
 // keeps only the matched account ids.
 type Service struct {
-	// Store keeps the audiences; its methods are the service's.
+	// Store keeps the audiences and matches batches against the
+	// directory; its methods are the service's.
 	Store
-	Directory Matcher
 	// Index is the hash index key of Epoch, the directory's key epoch.
 	Index hashindex.Key
 	Epoch uint32
@@ -115,8 +109,7 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 			res.InvalidSamples = append(res.InvalidSamples, InvalidEntry{Index: i, Reason: reason})
 		}
 	}
-	var ids []string
-	var err error
+	m := &Match{Remove: u.Remove}
 	if u.Schema == SchemaOPRF {
 		q := directory.OPRFMatch{Epoch: s.Epoch, Tenant: u.Tenant, Eligible: true, Outputs: make([][oprf.OutputSize]byte, 0, len(u.Data))}
 		for i, e := range u.Data {
@@ -131,9 +124,7 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 			}
 			q.Outputs = append(q.Outputs, out)
 		}
-		if len(q.Outputs) > 0 {
-			ids, err = s.Directory.MatchOPRF(ctx, q)
-		}
+		m.OPRF = &q
 	} else {
 		schema, perr := phone.ParseSchema(u.Schema)
 		if perr != nil {
@@ -155,24 +146,14 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 			}
 			q.Indexes = append(q.Indexes, h.Sum(&d.Sum))
 		}
-		if len(q.Indexes) > 0 {
-			ids, err = s.Directory.MatchHashes(ctx, q)
-		}
-	}
-	if err != nil {
-		return res, err
+		m.Hash = &q
 	}
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
 	}
 	b := Batch{AudienceID: u.AudienceID, SessionID: u.SessionID, Seq: u.BatchSeq, Last: u.Last,
-		Received: res.Received, Invalid: res.Invalid, At: now()}
-	if u.Remove {
-		b.Remove = ids
-	} else {
-		b.Add = ids
-	}
+		Received: res.Received, Invalid: res.Invalid, At: now(), Match: m}
 	r, err := s.Store.ApplyBatch(ctx, b)
 	if errors.Is(err, store.ErrConflict) {
 		return res, ErrSessionComplete

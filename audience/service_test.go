@@ -59,7 +59,7 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	sizer, _ := audience.NewSizer(bytes.Repeat([]byte{5}, 32))
-	w.svc = &audience.Service{Store: w.st, Directory: w.st, Index: d.IndexKey(), Epoch: d.Epoch, Sizer: sizer}
+	w.svc = &audience.Service{Store: w.st, Index: d.IndexKey(), Epoch: d.Epoch, Sizer: sizer}
 	for _, a := range []audience.Audience{{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads"}, {ID: "theirs", Tenant: "globex", Name: "n", Purpose: "ads"}} {
 		if err := w.st.CreateAudience(context.Background(), a); err != nil {
 			t.Fatal(err)

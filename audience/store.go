@@ -3,6 +3,7 @@
 package audience
 
 import (
+	"github.com/linkd/linkd/linking/directory"
 	"context"
 	"time"
 )
@@ -25,6 +26,11 @@ type Batch struct {
 	Last       bool
 	Add        []string // account ids to add
 	Remove     []string // account ids to remove
+	// Match, if set, names the accounts by what was uploaded instead: the
+	// store matches them against the directory in the same step and adds
+	// them (or, with Match.Remove, removes them). Accounts that no longer
+	// match are not an error.
+	Match *Match
 	// Received and Invalid are the counts answered to the uploader, kept so
 	// that a retried batch gets the same answer.
 	Received int
@@ -32,6 +38,15 @@ type Batch struct {
 	// At is when the batch is applied (zero: now): members added or
 	// re-added are kept from then for the catalogue's retention.
 	At time.Time
+}
+
+// Match is an upload batch's entries as the directory indexes them: the
+// keyed hash indexes of a hashed upload, or the OPRF outputs of a private
+// one (exactly one of the two).
+type Match struct {
+	Hash   *directory.HashMatch
+	OPRF   *directory.OPRFMatch
+	Remove bool
 }
 
 // BatchResult is what applying a batch did.

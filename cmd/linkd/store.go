@@ -78,5 +78,5 @@ func audienceService(st partyStore, ring *keys.Ring, d *pseudonym.Deriver) (*aud
 	if err != nil {
 		return nil, err
 	}
-	return &audience.Service{Store: st, Directory: st, Index: d.IndexKey(), Epoch: d.Epoch, Sizer: sizer}, nil
+	return &audience.Service{Store: st, Index: d.IndexKey(), Epoch: d.Epoch, Sizer: sizer}, nil
 }

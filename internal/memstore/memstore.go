@@ -224,6 +224,10 @@ func sortedKeys(m map[string]bool) []string {
 func (s *Store) MatchHashes(_ context.Context, q directory.HashMatch) ([]string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.matchHashes(q), nil
+}
+
+func (s *Store) matchHashes(q directory.HashMatch) []string {
 	found := map[string]bool{}
 	for _, ix := range q.Indexes {
 		for id := range s.idx[idxKey{q.Epoch, q.Convention, ix}] {
@@ -232,13 +236,17 @@ func (s *Store) MatchHashes(_ context.Context, q directory.HashMatch) ([]string,
 			}
 		}
 	}
-	return sortedKeys(found), nil
+	return sortedKeys(found)
 }
 
 // MatchOPRF implements directory.Store.
 func (s *Store) MatchOPRF(_ context.Context, q directory.OPRFMatch) ([]string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.matchOPRF(q), nil
+}
+
+func (s *Store) matchOPRF(q directory.OPRFMatch) []string {
 	found := map[string]bool{}
 	for _, o := range q.Outputs {
 		for id := range s.oprfIdx[oprfKey{q.Epoch, o}] {
@@ -247,7 +255,7 @@ func (s *Store) MatchOPRF(_ context.Context, q directory.OPRFMatch) ([]string, e
 			}
 		}
 	}
-	return sortedKeys(found), nil
+	return sortedKeys(found)
 }
 
 // LinkElements implements directory.Store.
@@ -423,6 +431,20 @@ func (s *Store) ApplyBatch(_ context.Context, b audience.Batch) (audience.BatchR
 	for _, id := range append(slices.Clone(b.Add), b.Remove...) {
 		if _, ok := s.accounts[id]; !ok {
 			return audience.BatchResult{}, store.ErrNotFound
+		}
+	}
+	if m := b.Match; m != nil {
+		var ids []string
+		switch {
+		case m.Hash != nil:
+			ids = s.matchHashes(*m.Hash)
+		case m.OPRF != nil:
+			ids = s.matchOPRF(*m.OPRF)
+		}
+		if m.Remove {
+			b.Remove = append(slices.Clone(b.Remove), ids...)
+		} else {
+			b.Add = append(slices.Clone(b.Add), ids...)
 		}
 	}
 	m := s.members[b.AudienceID]

@@ -128,6 +128,35 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 				return fmt.Errorf("%w: %d of the batch's accounts are not in the directory", store.ErrNotFound, int64(len(ids))-tag.RowsAffected())
 			}
 		}
+		if m := b.Match; m != nil {
+			// Matched and applied in one statement: the uploaded keys
+			// never come back to this process.
+			first := 3 // $1 the audience, $2 the time
+			if m.Remove {
+				first = 2
+			}
+			var sql string
+			var args []any
+			switch {
+			case m.Hash != nil:
+				sql, args = hashMatchSQL(*m.Hash, first)
+			case m.OPRF != nil:
+				sql, args = oprfMatchSQL(*m.OPRF, first)
+			default:
+				return errors.New("pgstore: a batch match names no keys")
+			}
+			if m.Remove {
+				_, err = tx.Exec(ctx, `DELETE FROM audience_members m USING (`+sql+`) x
+					WHERE m.audience_id = $1 AND m.account_id = x.id`, append([]any{b.AudienceID}, args...)...)
+			} else {
+				_, err = tx.Exec(ctx, `INSERT INTO audience_members (audience_id, account_id, added_at)
+					SELECT $1, x.id, $2::timestamptz FROM (`+sql+`) x
+					ON CONFLICT (audience_id, account_id) DO UPDATE SET added_at = excluded.added_at`, append([]any{b.AudienceID, at}, args...)...)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		if len(b.Remove) > 0 {
 			if _, err := tx.Exec(ctx, `DELETE FROM audience_members WHERE audience_id = $1 AND account_id = ANY ($2)`,
 				b.AudienceID, b.Remove); err != nil {

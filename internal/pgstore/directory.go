@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -125,15 +126,42 @@ func (s *Store) EraseAccount(ctx context.Context, id string) error {
 	})
 }
 
-// match joins the keys, sent as one array parameter, with the directory
-// in one statement. (An upload batch is at most 10,000 keys: an array is
-// cheaper than COPY into a temporary table, whose creation on every batch
-// also churns the system catalogs.)
-func (s *Store) match(ctx context.Context, column string, epoch uint32, keys [][]byte, tenant string, eligible bool) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT a.id FROM unnest($1::bytea[]) k JOIN accounts a ON a.`+column+` = k
-		WHERE a.epoch = $2 AND (NOT $3 OR NOT a.ad_opt_out)
-		  AND ($4 = '' OR NOT ($4 = ANY (a.blocked_businesses)))
-		ORDER BY a.id`, keys, int32(epoch), eligible, tenant)
+// matchSQL is the query of the accounts whose column equals one of the
+// keys, sent as one array parameter, among the eligible ones; its
+// parameters are numbered from first. (An upload batch is at most 10,000
+// keys: an array is cheaper than COPY into a temporary table, whose
+// creation on every batch also churns the system catalogs.)
+func matchSQL(column string, epoch uint32, keys [][]byte, tenant string, eligible bool, first int) (string, []any) {
+	n := func(i int) string { return "$" + strconv.Itoa(first+i) }
+	return `SELECT DISTINCT a.id FROM unnest(` + n(0) + `::bytea[]) k JOIN accounts a ON a.` + column + ` = k
+		WHERE a.epoch = ` + n(1) + ` AND (NOT ` + n(2) + ` OR NOT a.ad_opt_out)
+		  AND (` + n(3) + ` = '' OR NOT (` + n(3) + ` = ANY (a.blocked_businesses)))`,
+		[]any{keys, int32(epoch), eligible, tenant}
+}
+
+// hashMatchSQL and oprfMatchSQL build matchSQL for a query.
+func hashMatchSQL(q directory.HashMatch, first int) (string, []any) {
+	col := "index_e164"
+	if q.Convention == phone.ConventionDigits {
+		col = "index_digits"
+	}
+	keys := make([][]byte, len(q.Indexes))
+	for i := range q.Indexes {
+		keys[i] = q.Indexes[i][:]
+	}
+	return matchSQL(col, q.Epoch, keys, q.Tenant, q.Eligible, first)
+}
+
+func oprfMatchSQL(q directory.OPRFMatch, first int) (string, []any) {
+	keys := make([][]byte, len(q.Outputs))
+	for i := range q.Outputs {
+		keys[i] = q.Outputs[i][:]
+	}
+	return matchSQL("oprf", q.Epoch, keys, q.Tenant, q.Eligible, first)
+}
+
+func (s *Store) matchIDs(ctx context.Context, sql string, args []any) ([]string, error) {
+	rows, err := s.pool.Query(ctx, sql+` ORDER BY a.id`, args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -143,24 +171,14 @@ func (s *Store) match(ctx context.Context, column string, epoch uint32, keys [][
 
 // MatchHashes implements directory.Store.
 func (s *Store) MatchHashes(ctx context.Context, q directory.HashMatch) ([]string, error) {
-	col := "index_e164"
-	if q.Convention == phone.ConventionDigits {
-		col = "index_digits"
-	}
-	keys := make([][]byte, len(q.Indexes))
-	for i := range q.Indexes {
-		keys[i] = q.Indexes[i][:]
-	}
-	return s.match(ctx, col, q.Epoch, keys, q.Tenant, q.Eligible)
+	sql, args := hashMatchSQL(q, 1)
+	return s.matchIDs(ctx, sql, args)
 }
 
 // MatchOPRF implements directory.Store.
 func (s *Store) MatchOPRF(ctx context.Context, q directory.OPRFMatch) ([]string, error) {
-	keys := make([][]byte, len(q.Outputs))
-	for i := range q.Outputs {
-		keys[i] = q.Outputs[i][:]
-	}
-	return s.match(ctx, "oprf", q.Epoch, keys, q.Tenant, q.Eligible)
+	sql, args := oprfMatchSQL(q, 1)
+	return s.matchIDs(ctx, sql, args)
 }
 
 // LinkElements implements directory.Store.

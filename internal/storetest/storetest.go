@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Links", testLinks},
 		{"Audiences", testAudiences},
 		{"AudienceBatches", testAudienceBatches},
+		{"AudienceMatchBatches", testAudienceMatchBatches},
 		{"Signals", testSignals},
 		{"Audit", testAudit},
 		{"APIKeys", testAPIKeys},
@@ -597,5 +598,61 @@ func testUsage(t *testing.T, s Store) {
 	ok, used, err := s.Consume(ctx, "key_a", "oprf", w0, 1, 5)
 	if err != nil || !ok || used != 1 {
 		t.Fatalf("another counter: %v, %d, %v", ok, used, err)
+	}
+}
+
+// testAudienceMatchBatches: a batch that names accounts by what was
+// uploaded is matched and applied in one step, with the exclusions, once.
+func testAudienceMatchBatches(t *testing.T, s Store) {
+	a, b, c, d := account(t, "a"), account(t, "b"), account(t, "c"), account(t, "d")
+	b.AdOptOut = true
+	c.BlockedBusinesses = []string{"acme"}
+	d.Pseudonyms.IndexDigits = a.Pseudonyms.IndexDigits // two accounts, one number
+	put(t, s, a, b, c, d)
+	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
+	hashes := func(idx ...hashindex.Index) *audience.Match {
+		return &audience.Match{Hash: &directory.HashMatch{Epoch: 1, Convention: phone.ConventionDigits, Indexes: idx, Tenant: "acme", Eligible: true}}
+	}
+	members := func() []string {
+		m, err := s.Members(ctx, "aud")
+		noErr(t, "Members", err)
+		return m
+	}
+	all := hashes(a.Pseudonyms.IndexDigits, b.Pseudonyms.IndexDigits, c.Pseudonyms.IndexDigits, a.Pseudonyms.IndexDigits, randomSet(t).IndexDigits)
+	r, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Match: all, Received: 5})
+	if err != nil || !r.Applied {
+		t.Fatalf("ApplyBatch = %+v, %v", r, err)
+	}
+	if m := members(); !slices.Equal(m, []string{"a", "d"}) {
+		t.Fatalf("members = %v, want a and d (b opted out, c blocked acme)", m)
+	}
+	// A replay with other keys changes nothing.
+	r, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Match: hashes(c.Pseudonyms.IndexDigits)})
+	if err != nil || r.Applied || r.Received != 5 {
+		t.Fatalf("replay = %+v, %v", r, err)
+	}
+	// Private mode, and a removal by match.
+	op := &audience.Match{OPRF: &directory.OPRFMatch{Epoch: 1, Outputs: [][oprf.OutputSize]byte{b.Pseudonyms.OPRF, c.Pseudonyms.OPRF}}}
+	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 2, Match: op})
+	noErr(t, "ApplyBatch OPRF", err)
+	if m := members(); !slices.Equal(m, []string{"a", "b", "c", "d"}) {
+		t.Fatalf("members = %v after an OPRF batch without exclusions", m)
+	}
+	rm := hashes(a.Pseudonyms.IndexDigits)
+	rm.Remove = true
+	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 3, Match: rm, Last: true})
+	noErr(t, "ApplyBatch remove", err)
+	if m := members(); !slices.Equal(m, []string{"b", "c"}) {
+		t.Fatalf("members = %v after removing a's number", m)
+	}
+	// A batch that matches nothing is still a batch.
+	r, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "t", Seq: 1, Match: hashes()})
+	if err != nil || !r.Applied {
+		t.Fatalf("empty match = %+v, %v", r, err)
+	}
+	// Erasure reaches memberships added by match.
+	noErr(t, "EraseAccount", s.EraseAccount(ctx, "b"))
+	if m := members(); !slices.Equal(m, []string{"c"}) {
+		t.Fatalf("members = %v after erasing b", m)
 	}
 }
