@@ -3,9 +3,10 @@
 package audience
 
 import (
-	"github.com/linkd/linkd/linking/directory"
 	"context"
 	"time"
+
+	"github.com/linkd/linkd/linking/directory"
 )
 
 // Audience is one advertiser's custom audience on this party.
