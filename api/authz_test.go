@@ -1,7 +1,11 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -61,5 +65,39 @@ func TestRoutesAskTheAuthorizer(t *testing.T) {
 	if len(es) != 1 || es[0].Decision != "deny" || es[0].Rule != "test-rule" || es[0].BundleHash != "h123" ||
 		!strings.Contains(es[0].Request, `"action":"audit.read"`) || es[0].Resource != "/v1/audit" {
 		t.Fatalf("audit %+v", es)
+	}
+}
+
+type failing struct{}
+
+func (failing) Authorize(context.Context, policies.Request) (policies.Decision, error) {
+	return policies.Decision{}, errors.New("policy store unreachable: dial tcp 10.0.0.7:5432: password=hunter2")
+}
+
+// An internal failure is a 500 with the error body and the request id; the
+// cause goes to the log, never to the caller.
+func TestInternalErrorsStayInternal(t *testing.T) {
+	st := memstore.New()
+	sec, k, _ := access.NewKey("acme", access.RoleCompliance, time.Now())
+	_ = st.CreateAPIKey(context.Background(), k)
+	var logs bytes.Buffer
+	srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, Authorizer: failing{},
+		Log: slog.New(slog.NewJSONHandler(&logs, nil))}).Handler())
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/audit", nil)
+	req.Header.Set("Authorization", "Bearer "+sec)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-Id")
+	if resp.StatusCode != 500 || !strings.Contains(string(body), `"code":"internal"`) || strings.Contains(string(body), "hunter2") ||
+		strings.Contains(string(body), "10.0.0.7") || id == "" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(logs.String(), "policy store unreachable") || !strings.Contains(logs.String(), id) {
+		t.Fatalf("the cause is not logged with the request id:\n%s", logs.String())
 	}
 }
