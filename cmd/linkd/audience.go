@@ -15,8 +15,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -212,7 +214,7 @@ func audienceUpload(e *env, args []string) int {
 			}
 		}
 		if *mode == "private" && len(data) > 0 {
-			if data, err = evaluate(ctx, c, oc, data); err != nil {
+			if data, err = evaluateParallel(ctx, c, oc, data); err != nil {
 				return fail("batch %d: %v (run the same command again to resume)", b+1, err)
 			}
 		}
@@ -464,6 +466,35 @@ func isHash(s string) bool {
 		return err == nil
 	}
 	return false
+}
+
+// evaluateParallel evaluates a batch as one part per core, each blinded,
+// evaluated and finalized on its own: the client's blinding and
+// finalizing, serial within a part, then use every core.
+func evaluateParallel(ctx context.Context, c *client, oc *oprf.Client, e164 []string) ([]string, error) {
+	parts := min(runtime.GOMAXPROCS(0), (len(e164)+999)/1000)
+	if parts <= 1 {
+		return evaluate(ctx, c, oc, e164)
+	}
+	out := make([]string, len(e164))
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	size := (len(e164) + parts - 1) / parts
+	for p := range parts {
+		lo, hi := p*size, min((p+1)*size, len(e164))
+		wg.Go(func() {
+			res, err := evaluate(ctx, c, oc, e164[lo:hi])
+			if err == nil {
+				copy(out[lo:hi], res)
+			}
+			errs[p] = err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // evaluate turns E.164 numbers into finalized OPRF outputs through the

@@ -147,20 +147,20 @@ func TestUploadResumes(t *testing.T) {
 // blinded elements and OPRF outputs.
 func TestUploadPrivateSendsNoNumber(t *testing.T) {
 	w := newUploadWorld(t)
-	list := w.list(t, 300)
+	list := w.list(t, 1000) // more than one part per core
 	code, out, errs := runCmd(t, nil, "audience", "upload", "--mode", "private", "--server", w.url, "--key", w.key, "--audience", "aud_1", list)
-	if code != 1 || !strings.Contains(out, "300 received, 0 invalid at the server, 2 invalid here") {
+	if code != 1 || !strings.Contains(out, "1000 received, 0 invalid at the server, 2 invalid here") {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 	m, _ := w.st.Members(context.Background(), "aud_1")
-	if len(m) != 300 {
-		t.Fatalf("%d members, want 300", len(m))
+	if len(m) != 1000 {
+		t.Fatalf("%d members, want 1000", len(m))
 	}
 	seen := w.seen.String()
 	if !strings.Contains(seen, "/v1/oprf/evaluate") || !strings.Contains(seen, `"PHONE_OPRF"`) {
 		t.Fatal("the upload did not go through the OPRF")
 	}
-	for _, p := range w.people[:300] {
+	for _, p := range w.people {
 		n, _ := phone.Normalize(p.E164, "")
 		for _, form := range []string{n.E164(), n.Digits(), p.National, n.Hash(phone.SchemaSHA256).Encode(phone.SchemaSHA256),
 			n.Hash(phone.SchemaE164SHA256).Encode(phone.SchemaE164SHA256), n.Hash(phone.SchemaE164SHA256B64).Encode(phone.SchemaE164SHA256B64)} {

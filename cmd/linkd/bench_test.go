@@ -23,6 +23,7 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
 	keyring "github.com/linkd/linkd/crypto/keys"
+	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/linking/directory"
@@ -242,7 +243,7 @@ func BenchmarkUploadHashed(b *testing.B) {
 // BenchmarkUploadPrivate runs the private-mode upload, client and server
 // in this process over HTTP: blind, evaluate (POST /v1/oprf/evaluate),
 // verify and finalize, upload PHONE_OPRF. In the same run it measures the
-// OPRF floor: the server's batched evaluation of the same elements alone.
+// OPRF floor: the same OPRF work (blind, evaluate, finalize) alone.
 // LINKD_BENCH_PRIVATE_N entries (default 20,000; BENCHMARKS.md has 100,000).
 func BenchmarkUploadPrivate(b *testing.B) {
 	n := benchN(b, "LINKD_BENCH_PRIVATE_N", 20000)
@@ -281,18 +282,37 @@ func BenchmarkUploadPrivate(b *testing.B) {
 		if m, _ := p.st.Members(context.Background(), a.ID); len(m) != n {
 			b.Fatalf("%d members of %d", len(m), n)
 		}
-		// The floor: the server's evaluation of the same number of blinded
-		// elements, in the same batches.
-		elems := p.d.LinkKey().BlindBatch(inputs[:min(n, audience.MaxBatch)])
-		blinded := make([][]byte, len(elems))
-		for i := range elems {
-			blinded[i] = elems[i][:]
+		// The floor: the OPRF alone for the same inputs, in the same
+		// batches and parts per core as the upload, in process: blind,
+		// evaluate with one proof a part, verify and finalize; no HTTP,
+		// no JSON, no database.
+		oc, err := oprf.NewClient(p.d.OPRF().PublicKey())
+		if err != nil {
+			b.Fatal(err)
 		}
 		start = time.Now()
-		for done := 0; done < n; done += audience.MaxBatch {
-			if _, _, err := p.d.OPRF().Evaluate(blinded[:min(audience.MaxBatch, n-done)]); err != nil {
-				b.Fatal(err)
+		for lo := 0; lo < n; lo += audience.MaxBatch {
+			batch := inputs[lo:min(lo+audience.MaxBatch, n)]
+			parts := min(runtime.GOMAXPROCS(0), (len(batch)+999)/1000)
+			size := (len(batch) + parts - 1) / parts
+			var wg sync.WaitGroup
+			for q := range parts {
+				part := batch[q*size : min((q+1)*size, len(batch))]
+				wg.Go(func() {
+					bl, blinded, err := oc.Blind(part)
+					if err != nil {
+						panic(err)
+					}
+					ev, proof, err := p.d.OPRF().Evaluate(blinded)
+					if err != nil {
+						panic(err)
+					}
+					if _, err := oc.Finalize(bl, ev, proof); err != nil {
+						panic(err)
+					}
+				})
 			}
+			wg.Wait()
 		}
 		floor += time.Since(start)
 		b.StartTimer()
