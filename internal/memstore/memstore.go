@@ -6,8 +6,10 @@ package memstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/link"
+	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/phone"
 	"github.com/linkd/linkd/policies"
@@ -60,6 +63,9 @@ type Store struct {
 
 	auditLog []audit.Entry
 	bundles  map[string][]policies.File
+
+	stageOwn    map[stageKey][]linkjob.Row
+	stageTheirs map[stageKey][]psi.Element
 
 	apiKeys []access.Key
 
@@ -878,4 +884,104 @@ func (s *Store) Consume(_ context.Context, subject, counter string, start time.T
 	}
 	s.usage[k] = used + n
 	return true, used + n, nil
+}
+
+// --- link job staging ---
+
+type stageKey struct {
+	job string
+	seq int64
+}
+
+// StageOwn implements linkjob.Staging.
+func (s *Store) StageOwn(_ context.Context, jobID string, seq int64, rows []linkjob.Row) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stageOwn == nil {
+		s.stageOwn = map[stageKey][]linkjob.Row{}
+	}
+	s.stageOwn[stageKey{jobID, seq}] = slices.Clone(rows)
+	return nil
+}
+
+// OwnBatch implements linkjob.Staging.
+func (s *Store) OwnBatch(_ context.Context, jobID string, seq int64) ([]linkjob.Row, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.stageOwn[stageKey{jobID, seq}]), nil
+}
+
+// SetOwnValues implements linkjob.Staging.
+func (s *Store) SetOwnValues(_ context.Context, jobID string, seq int64, values []psi.Element) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rows := s.stageOwn[stageKey{jobID, seq}]
+	if len(rows) != len(values) {
+		return fmt.Errorf("memstore: batch %d has %d rows, got %d values", seq, len(rows), len(values))
+	}
+	rows = slices.Clone(rows)
+	for i := range rows {
+		rows[i].Value = values[i]
+	}
+	s.stageOwn[stageKey{jobID, seq}] = rows
+	return nil
+}
+
+// StageTheirs implements linkjob.Staging.
+func (s *Store) StageTheirs(_ context.Context, jobID string, seq int64, values []psi.Element) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stageTheirs == nil {
+		s.stageTheirs = map[stageKey][]psi.Element{}
+	}
+	s.stageTheirs[stageKey{jobID, seq}] = slices.Clone(values)
+	return nil
+}
+
+// Matched implements linkjob.Staging.
+func (s *Store) Matched(_ context.Context, jobID, after string, limit int) ([]linkjob.Row, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	theirs := map[psi.Element]bool{}
+	for k, vs := range s.stageTheirs {
+		if k.job == jobID {
+			for _, v := range vs {
+				theirs[v] = true
+			}
+		}
+	}
+	var out []linkjob.Row
+	for k, rows := range s.stageOwn {
+		if k.job != jobID {
+			continue
+		}
+		for _, r := range rows {
+			if r.AccountID > after && r.Value != (psi.Element{}) && theirs[r.Value] {
+				out = append(out, r)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b linkjob.Row) int { return strings.Compare(a.AccountID, b.AccountID) })
+	out = slices.CompactFunc(out, func(a, b linkjob.Row) bool { return a.AccountID == b.AccountID })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// DropStaging implements linkjob.Staging.
+func (s *Store) DropStaging(_ context.Context, jobID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.stageOwn {
+		if k.job == jobID {
+			delete(s.stageOwn, k)
+		}
+	}
+	for k := range s.stageTheirs {
+		if k.job == jobID {
+			delete(s.stageTheirs, k)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,420 @@
+// Package linkjob runs ECDH-PSI between the two parties and derives the
+// shared link ids of the people on both services.
+//
+//	initiator A (key a)                          responder B (key b)
+//	---------------                              ---------------
+//	Open(job, epoch, |A|)            ------>     opens the job      -> |B|
+//	for each batch of A's elements, shuffled:
+//	  [a·H(x)]                       ------>     b·(a·H(x)): kept as "theirs"
+//	  keeps (x's account, ab·H(x))   <------     [ab·H(x)] in the same order
+//	for each batch of B's elements, shuffled by B:
+//	                                 <------     [b·H(y)], B keeps its rows
+//	  a·(b·H(y)): kept as "theirs"
+//	  [ab·H(y)]                      ------>     B keeps (y's account, ab·H(y))
+//	Finish(job)                      ------>     B matches its rows against theirs
+//	A matches its rows against theirs            and both derive, for each match,
+//	                                             link id = HKDF(ab·H(e164), epoch)
+//
+// Each party learns which of its own rows match, the link id of each, and
+// the other's set size; nothing of the other's rows that do not match
+// (DDH in the random-oracle model, semi-honest parties). The doubly
+// blinded values are compared in the store (a join), never in one map in
+// memory: memory is bounded by the batch. A run replaces the party's links:
+// an account that no longer matches loses its link.
+//
+// Every batch is checkpointed: a job stopped at any point and run again
+// with the same id skips what was done, and a batch sent twice is applied
+// once (staging is keyed by job, batch and position).
+package linkjob
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/job"
+	"github.com/linkd/linkd/linking/link"
+)
+
+// Kind is the job kind of a link run.
+const Kind = "link"
+
+// DefaultBatch is how many elements go in one message.
+const DefaultBatch = 10000
+
+// Row is one staged element of this party's own: the account, the element
+// sent or received singly blinded, and the doubly blinded value once known.
+type Row struct {
+	AccountID string
+	Element   psi.Element
+	Value     psi.Element
+}
+
+// Staging keeps a job's elements and doubly blinded values.
+type Staging interface {
+	// StageOwn replaces this party's rows of batch seq of the job.
+	StageOwn(ctx context.Context, jobID string, seq int64, rows []Row) error
+	// OwnBatch returns the rows of batch seq by position (none if not
+	// staged).
+	OwnBatch(ctx context.Context, jobID string, seq int64) ([]Row, error)
+	// SetOwnValues sets the doubly blinded values of batch seq's rows, by
+	// position; the count must be the batch's.
+	SetOwnValues(ctx context.Context, jobID string, seq int64, values []psi.Element) error
+	// StageTheirs replaces the other party's doubly blinded values of
+	// batch seq.
+	StageTheirs(ctx context.Context, jobID string, seq int64, values []psi.Element) error
+	// Matched returns up to limit of this party's rows whose value is
+	// among the other's, with account ids after the given one, in order.
+	Matched(ctx context.Context, jobID, after string, limit int) ([]Row, error)
+	// DropStaging deletes the job's staging.
+	DropStaging(ctx context.Context, jobID string) error
+}
+
+// Purger deletes the links a run did not confirm.
+type Purger interface {
+	PurgeLinks(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Peer is the other party, as the initiator calls it.
+type Peer interface {
+	Open(ctx context.Context, o Open) (Opened, error)
+	Reblind(ctx context.Context, jobID string, seq int64, elements []psi.Element) ([]psi.Element, error)
+	Elements(ctx context.Context, jobID string, seq int64) (elements []psi.Element, last bool, err error)
+	Reblinded(ctx context.Context, jobID string, seq int64, values []psi.Element) error
+	Finish(ctx context.Context, jobID string) (Result, error)
+}
+
+// Open starts a job at the responder.
+type Open struct {
+	JobID     string `json:"job_id"`
+	Epoch     uint32 `json:"link_epoch"`
+	Size      int64  `json:"set_size"`
+	BatchSize int    `json:"batch_size"`
+}
+
+// Opened is the responder's answer.
+type Opened struct {
+	Size int64 `json:"set_size"`
+}
+
+// Result is a finished run, as each party sees it.
+type Result struct {
+	Matched  int64 `json:"matched"`
+	OwnSize  int64 `json:"own_size"`
+	PeerSize int64 `json:"peer_size"`
+}
+
+// Errors of malformed or unexpected peer messages.
+var (
+	ErrProtocol = errors.New("linkjob: protocol error")
+)
+
+func protocolError(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, a...))
+}
+
+// Party is one side's linking: its directory, keys and stores.
+type Party struct {
+	Directory directory.Store
+	Links     link.Store
+	Purger    Purger
+	Staging   Staging
+	Jobs      job.Store
+	// Key blinds this party's elements; KeyEpoch is the directory's key
+	// epoch whose link elements are used.
+	Key      psi.Key
+	KeyEpoch uint32
+	// BatchSize is the elements of a message (default DefaultBatch).
+	BatchSize int
+	Now       func() time.Time
+}
+
+func (p *Party) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Party) batch() int {
+	if p.BatchSize > 0 {
+		return p.BatchSize
+	}
+	return DefaultBatch
+}
+
+// params are a job's parameters, kept with it.
+type params struct {
+	Role      string    `json:"role"` // "initiator" or "responder"
+	Epoch     uint32    `json:"link_epoch"`
+	BatchSize int       `json:"batch_size"`
+	PeerSize  int64     `json:"peer_size"`
+	OwnSize   int64     `json:"own_size"`
+	Started   time.Time `json:"started"`
+}
+
+// Progress is what a job reports while it runs and when it is done.
+type Progress struct {
+	Phase    string  `json:"phase"`
+	Sent     int64   `json:"sent"`
+	Received int64   `json:"received"`
+	Result   *Result `json:"result,omitempty"`
+	Error    string  `json:"error,omitempty"`
+}
+
+// shuffle returns a uniformly random permutation of n positions.
+func shuffle(n int) []int {
+	p := make([]int, n)
+	for i := range p {
+		p[i] = i
+	}
+	for i := n - 1; i > 0; i-- {
+		j, err := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
+		if err != nil {
+			panic("linkjob: no randomness: " + err.Error())
+		}
+		p[i], p[j.Int64()] = p[j.Int64()], p[i]
+	}
+	return p
+}
+
+// nextBatch reads this party's next batch of link elements after the
+// previous batch of the job, shuffled.
+func (p *Party) nextBatch(ctx context.Context, jobID string, seq int64) ([]Row, error) {
+	after := ""
+	if seq > 1 {
+		prev, err := p.Staging.OwnBatch(ctx, jobID, seq-1)
+		if err != nil {
+			return nil, err
+		}
+		if len(prev) == 0 {
+			return nil, protocolError("batch %d asked before batch %d", seq, seq-1)
+		}
+		for _, r := range prev {
+			after = max(after, r.AccountID)
+		}
+	}
+	els, err := p.Directory.LinkElements(ctx, p.KeyEpoch, after, p.batch())
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]Row, len(els))
+	for i, j := range shuffle(len(els)) {
+		rows[i] = Row{AccountID: els[j].AccountID, Element: els[j].Element}
+	}
+	return rows, nil
+}
+
+func (p *Party) count(ctx context.Context) (int64, error) {
+	return p.Directory.CountAccounts(ctx)
+}
+
+// Run runs (or resumes) job jobID as the initiator against peer, and
+// returns its result.
+func (p *Party) Run(ctx context.Context, peer Peer, jobID string, epoch uint32) (Result, error) {
+	j, err := p.Jobs.Job(ctx, jobID)
+	var pr params
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		own, err := p.count(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		pr = params{Role: "initiator", Epoch: epoch, BatchSize: p.batch(), OwnSize: own, Started: p.now().UTC()}
+		raw, _ := json.Marshal(pr)
+		if err := p.Jobs.CreateJob(ctx, job.Job{ID: jobID, Kind: Kind, State: job.Running, Params: raw,
+			CreatedAt: pr.Started, UpdatedAt: pr.Started}); err != nil {
+			return Result{}, err
+		}
+	case err != nil:
+		return Result{}, err
+	default:
+		if err := json.Unmarshal(j.Params, &pr); err != nil || pr.Role != "initiator" {
+			return Result{}, fmt.Errorf("linkjob: job %s is not a link run started here", jobID)
+		}
+		if j.State == job.Done {
+			var prog Progress
+			_ = json.Unmarshal(j.Progress, &prog)
+			if prog.Result != nil {
+				return *prog.Result, nil
+			}
+		}
+	}
+	res, err := p.run(ctx, peer, jobID, pr)
+	prog := Progress{Phase: "done", Result: &res}
+	state := job.Done
+	if err != nil {
+		prog = Progress{Phase: "failed", Error: err.Error()}
+		state = job.Failed
+		if ctx.Err() != nil {
+			state = job.Running // stopped: run it again to resume
+		}
+	}
+	raw, _ := json.Marshal(prog)
+	_ = p.Jobs.UpdateJob(context.WithoutCancel(ctx), jobID, state, raw, p.now())
+	return res, err
+}
+
+func (p *Party) progress(ctx context.Context, jobID string, prog Progress) {
+	raw, _ := json.Marshal(prog)
+	_ = p.Jobs.UpdateJob(ctx, jobID, job.Running, raw, p.now())
+}
+
+func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Result, error) {
+	opened, err := peer.Open(ctx, Open{JobID: jobID, Epoch: pr.Epoch, Size: pr.OwnSize, BatchSize: pr.BatchSize})
+	if err != nil {
+		return Result{}, fmt.Errorf("linkjob: opening the job at the peer: %w", err)
+	}
+	prog := Progress{Phase: "sending"}
+	// Our elements, re-blinded by the peer.
+	for seq := int64(1); ; seq++ {
+		done, err := p.Jobs.Checkpoints(ctx, jobID, "sent")
+		if err != nil {
+			return Result{}, err
+		}
+		if int64(len(done)) >= seq {
+			rows, err := p.Staging.OwnBatch(ctx, jobID, seq)
+			if err != nil {
+				return Result{}, err
+			}
+			prog.Sent += int64(len(rows))
+			if len(rows) < pr.BatchSize {
+				break
+			}
+			continue
+		}
+		rows, err := p.nextBatch(ctx, jobID, seq)
+		if err != nil {
+			return Result{}, err
+		}
+		if len(rows) == 0 && seq > 1 {
+			break
+		}
+		els := make([]psi.Element, len(rows))
+		for i, r := range rows {
+			els[i] = r.Element
+		}
+		vals, err := peer.Reblind(ctx, jobID, seq, els)
+		if err != nil {
+			return Result{}, fmt.Errorf("linkjob: batch %d: %w", seq, err)
+		}
+		if len(vals) != len(els) {
+			return Result{}, protocolError("batch %d: sent %d elements, got %d back", seq, len(els), len(vals))
+		}
+		for i := range rows {
+			rows[i].Value = vals[i]
+		}
+		if err := p.Staging.StageOwn(ctx, jobID, seq, rows); err != nil {
+			return Result{}, err
+		}
+		if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "sent", Seq: seq}); err != nil {
+			return Result{}, err
+		}
+		prog.Sent += int64(len(rows))
+		p.progress(ctx, jobID, prog)
+		if len(rows) < pr.BatchSize {
+			break
+		}
+	}
+	// The peer's elements, re-blinded here.
+	prog.Phase = "receiving"
+	done, err := p.Jobs.Checkpoints(ctx, jobID, "received")
+	if err != nil {
+		return Result{}, err
+	}
+	for seq := int64(len(done)) + 1; ; seq++ {
+		els, last, err := peer.Elements(ctx, jobID, seq)
+		if err != nil {
+			return Result{}, fmt.Errorf("linkjob: peer batch %d: %w", seq, err)
+		}
+		if len(els) > pr.BatchSize {
+			return Result{}, protocolError("peer batch %d has %d elements, more than %d", seq, len(els), pr.BatchSize)
+		}
+		if len(els) > 0 {
+			vals, err := p.Key.ReblindBatch(els)
+			if err != nil {
+				return Result{}, protocolError("peer batch %d: %v", seq, err)
+			}
+			if err := p.Staging.StageTheirs(ctx, jobID, seq, vals); err != nil {
+				return Result{}, err
+			}
+			if err := peer.Reblinded(ctx, jobID, seq, vals); err != nil {
+				return Result{}, fmt.Errorf("linkjob: returning peer batch %d: %w", seq, err)
+			}
+			prog.Received += int64(len(els))
+		}
+		if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "received", Seq: seq}); err != nil {
+			return Result{}, err
+		}
+		p.progress(ctx, jobID, prog)
+		if last {
+			break
+		}
+	}
+	prog.Phase = "matching"
+	p.progress(ctx, jobID, prog)
+	theirs, err := peer.Finish(ctx, jobID)
+	if err != nil {
+		return Result{}, fmt.Errorf("linkjob: finishing at the peer: %w", err)
+	}
+	matched, err := p.link(ctx, jobID, pr)
+	if err != nil {
+		return Result{}, err
+	}
+	if matched != theirs.Matched {
+		return Result{}, protocolError("this party matched %d, the peer %d", matched, theirs.Matched)
+	}
+	return Result{Matched: matched, OwnSize: pr.OwnSize, PeerSize: opened.Size}, nil
+}
+
+// link turns the job's matches into links, drops the links the run did not
+// confirm, and drops the staging; once per job (a retry answers the count).
+func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error) {
+	done, err := p.Jobs.Checkpoints(ctx, jobID, "linked")
+	if err != nil {
+		return 0, err
+	}
+	if len(done) > 0 {
+		var n int64
+		_ = json.Unmarshal(done[0].Data, &n)
+		return n, nil
+	}
+	var n int64
+	after := ""
+	for {
+		rows, err := p.Staging.Matched(ctx, jobID, after, p.batch())
+		if err != nil {
+			return 0, err
+		}
+		if len(rows) == 0 {
+			break
+		}
+		ls := make([]link.Link, len(rows))
+		now := p.now().UTC()
+		for i, r := range rows {
+			ls[i] = link.Link{AccountID: r.AccountID, ID: psi.DeriveLinkID(r.Value, pr.Epoch), Epoch: pr.Epoch, CreatedAt: now}
+		}
+		if err := p.Links.PutLinks(ctx, ls); err != nil {
+			return 0, err
+		}
+		n += int64(len(rows))
+		after = rows[len(rows)-1].AccountID
+	}
+	if p.Purger != nil {
+		if _, err := p.Purger.PurgeLinks(ctx, pr.Started); err != nil {
+			return 0, err
+		}
+	}
+	raw, _ := json.Marshal(n)
+	if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "linked", Seq: 1, Data: raw}); err != nil {
+		return 0, err
+	}
+	return n, p.Staging.DropStaging(ctx, jobID)
+}

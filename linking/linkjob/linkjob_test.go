@@ -1,0 +1,280 @@
+package linkjob_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkd/linkd/crypto/keys"
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/synth"
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/linkjob"
+	"github.com/linkd/linkd/linking/pseudonym"
+)
+
+// side is one party with its directory in a memory store.
+type side struct {
+	st *memstore.Store
+	p  *linkjob.Party
+}
+
+func newSide(t *testing.T, name string, people []synth.Person, batch int) *side {
+	t.Helper()
+	r, err := keys.NewRing(name, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := pseudonym.NewDeriver(r, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := memstore.New()
+	var b strings.Builder
+	b.WriteString("account_id,phone,country,ad_opt_out\n")
+	for _, p := range people {
+		fmt.Fprintf(&b, "%s-%s,%s,%s,false\n", name, p.E164[1:], p.E164, p.Country)
+	}
+	im := &directory.Importer{Store: st, Deriver: d}
+	if _, err := im.Import(context.Background(), strings.NewReader(b.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {
+		t.Fatal(err)
+	}
+	return &side{st: st, p: &linkjob.Party{Directory: st, Links: st, Purger: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, BatchSize: batch}}
+}
+
+// world makes two directories sharing overlap of n people each.
+func world(t *testing.T, n int, overlap float64, batch int) (a, b *side, common map[string]bool) {
+	t.Helper()
+	k := int(float64(n) * overlap)
+	people := synth.People(uint64(n)*7+uint64(k), 2*n-k)
+	a = newSide(t, "social", people[:n], batch)
+	b = newSide(t, "messenger", people[n-k:], batch)
+	common = map[string]bool{}
+	for _, p := range people[n-k : n] {
+		common[p.E164[1:]] = true
+	}
+	return a, b, common
+}
+
+// links returns the link id of each linked number, by the number's digits
+// (the test knows them from the account ids).
+func (s *side) links(t *testing.T, name string, people map[string]bool, all []string) map[string]psi.LinkID {
+	t.Helper()
+	out := map[string]psi.LinkID{}
+	for _, digits := range all {
+		l, err := s.st.LinkOf(context.Background(), name+"-"+digits)
+		if err == nil {
+			out[digits] = l.ID
+		}
+	}
+	return out
+}
+
+func check(t *testing.T, a, b *side, common map[string]bool, res linkjob.Result, n int) {
+	t.Helper()
+	var all []string
+	for _, id := range allIDs(a) {
+		all = append(all, strings.TrimPrefix(id, "social-"))
+	}
+	for _, id := range allIDs(b) {
+		all = append(all, strings.TrimPrefix(id, "messenger-"))
+	}
+	la, lb := a.links(t, "social", common, all), b.links(t, "messenger", common, all)
+	if len(la) != len(common) || len(lb) != len(common) || res.Matched != int64(len(common)) {
+		t.Fatalf("links: %d and %d, matched %d, want %d", len(la), len(lb), res.Matched, len(common))
+	}
+	for d := range common {
+		if la[d] == (psi.LinkID{}) || la[d] != lb[d] {
+			t.Fatalf("the two parties do not agree on a common person's link id")
+		}
+	}
+	if res.OwnSize != int64(n) || res.PeerSize != int64(n) {
+		t.Fatalf("sizes %+v, want %d each", res, n)
+	}
+}
+
+func allIDs(s *side) []string {
+	var out []string
+	after := ""
+	for {
+		els, _ := s.st.LinkElements(context.Background(), 1, after, 1000)
+		if len(els) == 0 {
+			return out
+		}
+		for _, e := range els {
+			out = append(out, e.AccountID)
+		}
+		after = els[len(els)-1].AccountID
+	}
+}
+
+func TestLinksAreTheIntersection(t *testing.T) {
+	for _, overlap := range []float64{0, 0.01, 0.5, 1} {
+		t.Run(fmt.Sprint(overlap), func(t *testing.T) {
+			const n = 300
+			a, b, common := world(t, n, overlap, 64)
+			res, err := a.p.Run(context.Background(), linkjob.Responder{P: b.p}, "job-1", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, a, b, common, res, n)
+			// Run again: the same links.
+			before := a.links(t, "social", common, keysOf(common))
+			res, err = a.p.Run(context.Background(), linkjob.Responder{P: b.p}, "job-2", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, a, b, common, res, n)
+			after := a.links(t, "social", common, keysOf(common))
+			for d := range before {
+				if before[d] != after[d] {
+					t.Fatal("a second run changed a link id")
+				}
+			}
+		})
+	}
+}
+
+func keysOf(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// flaky is a peer that fails once after a given number of calls, as if
+// either process were killed there.
+type flaky struct {
+	linkjob.Peer
+	calls, failAt int
+	fired         bool
+}
+
+var errKilled = errors.New("killed")
+
+func (f *flaky) tick() error {
+	f.calls++
+	if f.calls == f.failAt && !f.fired {
+		f.fired = true
+		return errKilled
+	}
+	return nil
+}
+
+func (f *flaky) Open(ctx context.Context, o linkjob.Open) (linkjob.Opened, error) {
+	if err := f.tick(); err != nil {
+		return linkjob.Opened{}, err
+	}
+	return f.Peer.Open(ctx, o)
+}
+
+func (f *flaky) Reblind(ctx context.Context, j string, seq int64, e []psi.Element) ([]psi.Element, error) {
+	if err := f.tick(); err != nil {
+		return nil, err
+	}
+	out, err := f.Peer.Reblind(ctx, j, seq, e)
+	if err == nil && f.calls == f.failAt-1 && f.failAt%2 == 0 && !f.fired {
+		f.fired = true
+		return nil, errKilled // applied by the peer, the answer lost
+	}
+	return out, err
+}
+
+func (f *flaky) Elements(ctx context.Context, j string, seq int64) ([]psi.Element, bool, error) {
+	if err := f.tick(); err != nil {
+		return nil, false, err
+	}
+	return f.Peer.Elements(ctx, j, seq)
+}
+
+func (f *flaky) Reblinded(ctx context.Context, j string, seq int64, v []psi.Element) error {
+	if err := f.tick(); err != nil {
+		return err
+	}
+	return f.Peer.Reblinded(ctx, j, seq, v)
+}
+
+func (f *flaky) Finish(ctx context.Context, j string) (linkjob.Result, error) {
+	if err := f.tick(); err != nil {
+		return linkjob.Result{}, err
+	}
+	return f.Peer.Finish(ctx, j)
+}
+
+// A job stopped at a random point and run again ends with the links of an
+// uninterrupted run, 20 times.
+func TestInterruptedRunsResume(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 20 {
+		a, b, common := world(t, 200, 0.5, 32)
+		f := &flaky{Peer: linkjob.Responder{P: b.p}, failAt: 1 + r.IntN(20)}
+		job := fmt.Sprintf("job-%d", i)
+		_, err := a.p.Run(context.Background(), f, job, 1)
+		if err == nil && f.fired {
+			t.Fatalf("run %d: the failure at call %d was not reported", i, f.failAt)
+		}
+		res, err := a.p.Run(context.Background(), f, job, 1)
+		if err != nil {
+			t.Fatalf("run %d (failed at call %d): %v", i, f.failAt, err)
+		}
+		check(t, a, b, common, res, 200)
+	}
+}
+
+func TestMalformedPeerMessages(t *testing.T) {
+	ctx := context.Background()
+	_, b, _ := world(t, 50, 0.5, 16)
+	resp := linkjob.Responder{P: b.p}
+	if _, err := resp.Open(ctx, linkjob.Open{JobID: "j", Epoch: 1, Size: 50, BatchSize: 16}); err != nil {
+		t.Fatal(err)
+	}
+	var identity psi.Element
+	bad := psi.Element{}
+	for i := range bad {
+		bad[i] = 0xff
+	}
+	good := psi.HashToGroup([]byte("x"))
+	goodEl, _ := good.MarshalBinary()
+	var ge psi.Element
+	copy(ge[:], goodEl)
+	for name, err := range map[string]error{
+		"identity element":      errOf(resp.Reblind(ctx, "j", 1, []psi.Element{ge, identity})),
+		"non-canonical element": errOf(resp.Reblind(ctx, "j", 1, []psi.Element{bad})),
+		"too many elements":     errOf(resp.Reblind(ctx, "j", 1, make([]psi.Element, 17))),
+		"batch 0":               errOf(resp.Reblind(ctx, "j", 0, []psi.Element{ge})),
+		"another job":           errOf(resp.Reblind(ctx, "other", 1, []psi.Element{ge})),
+		"out of order":          errOf2(resp.Elements(ctx, "j", 3)),
+		"unserved values":       resp.Reblinded(ctx, "j", 2, []psi.Element{ge}),
+		"reopen with other size": errOf(resp.Open(ctx, linkjob.Open{JobID: "j", Epoch: 1, Size: 51, BatchSize: 16})),
+	} {
+		if !errors.Is(err, linkjob.ErrProtocol) {
+			t.Errorf("%s: %v, want a protocol error", name, err)
+		}
+	}
+	els, _, err := resp.Elements(ctx, "j", 1)
+	if err != nil || len(els) != 16 {
+		t.Fatalf("batch 1: %d, %v", len(els), err)
+	}
+	again, _, _ := resp.Elements(ctx, "j", 1)
+	for i := range els {
+		if els[i] != again[i] {
+			t.Fatal("a retried batch came back in another order")
+		}
+	}
+	if err := resp.Reblinded(ctx, "j", 1, els[:15]); !errors.Is(err, linkjob.ErrProtocol) {
+		t.Fatalf("a short answer: %v", err)
+	}
+	if err := resp.Reblinded(ctx, "j", 1, append(els[:15:15], identity)); !errors.Is(err, linkjob.ErrProtocol) {
+		t.Fatalf("an identity value: %v", err)
+	}
+}
+
+func errOf[T any](_ T, err error) error { return err }
+
+func errOf2[T, U any](_ T, _ U, err error) error { return err }

@@ -1,0 +1,168 @@
+package linkjob
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/linking/job"
+)
+
+// Responder answers the initiator's messages for a party: it is the Peer
+// the initiator talks to, in process or behind the peer routes.
+type Responder struct {
+	P *Party
+}
+
+// responderJob loads a job this party answers, refusing others.
+func (r Responder) responderJob(ctx context.Context, jobID string) (params, error) {
+	j, err := r.P.Jobs.Job(ctx, jobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return params{}, protocolError("no open link job %q", jobID)
+	}
+	if err != nil {
+		return params{}, err
+	}
+	var pr params
+	if err := json.Unmarshal(j.Params, &pr); err != nil || pr.Role != "responder" || j.Kind != Kind {
+		return params{}, protocolError("job %q is not a link job answered here", jobID)
+	}
+	return pr, nil
+}
+
+// Open implements Peer: it opens the job (again, with the same
+// parameters, for a retry).
+func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
+	if o.JobID == "" || len(o.JobID) > 100 || o.BatchSize < 1 || o.BatchSize > DefaultBatch || o.Size < 0 {
+		return Opened{}, protocolError("an open needs a job id, a batch size from 1 to %d and a set size", DefaultBatch)
+	}
+	own, err := r.P.count(ctx)
+	if err != nil {
+		return Opened{}, err
+	}
+	pr := params{Role: "responder", Epoch: o.Epoch, BatchSize: o.BatchSize, PeerSize: o.Size, OwnSize: own, Started: r.P.now().UTC()}
+	raw, _ := json.Marshal(pr)
+	err = r.P.Jobs.CreateJob(ctx, job.Job{ID: o.JobID, Kind: Kind, State: job.Running, Params: raw, CreatedAt: pr.Started, UpdatedAt: pr.Started})
+	if errors.Is(err, store.ErrConflict) {
+		old, err := r.responderJob(ctx, o.JobID)
+		if err != nil {
+			return Opened{}, err
+		}
+		if old.Epoch != o.Epoch || old.BatchSize != o.BatchSize || old.PeerSize != o.Size {
+			return Opened{}, protocolError("job %q is open with other parameters", o.JobID)
+		}
+		return Opened{Size: old.OwnSize}, nil
+	}
+	if err != nil {
+		return Opened{}, err
+	}
+	return Opened{Size: own}, nil
+}
+
+// Reblind implements Peer: the initiator's batch, re-blinded in order; the
+// values are kept to compare with this party's own.
+func (r Responder) Reblind(ctx context.Context, jobID string, seq int64, elements []psi.Element) ([]psi.Element, error) {
+	pr, err := r.responderJob(ctx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	if seq < 1 || len(elements) > pr.BatchSize {
+		return nil, protocolError("batch %d of %d elements: want a batch number from 1 and at most %d elements", seq, len(elements), pr.BatchSize)
+	}
+	vals, err := r.P.Key.ReblindBatch(elements)
+	if err != nil {
+		return nil, protocolError("batch %d: %v", seq, err)
+	}
+	if err := r.P.Staging.StageTheirs(ctx, jobID, seq, vals); err != nil {
+		return nil, err
+	}
+	return vals, nil
+}
+
+// Elements implements Peer: this party's batch seq, shuffled, the same
+// on a retry. Batches are served in order.
+func (r Responder) Elements(ctx context.Context, jobID string, seq int64) ([]psi.Element, bool, error) {
+	pr, err := r.responderJob(ctx, jobID)
+	if err != nil {
+		return nil, false, err
+	}
+	if seq < 1 {
+		return nil, false, protocolError("batch %d: batches are numbered from 1", seq)
+	}
+	rows, err := r.P.Staging.OwnBatch(ctx, jobID, seq)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(rows) == 0 {
+		if seq > 1 {
+			prev, err := r.P.Staging.OwnBatch(ctx, jobID, seq-1)
+			if err != nil {
+				return nil, false, err
+			}
+			if len(prev) < pr.BatchSize {
+				return nil, false, protocolError("batch %d asked after the last batch", seq)
+			}
+		}
+		// Batch size from the job, not from this party's setting.
+		p := *r.P
+		p.BatchSize = pr.BatchSize
+		if rows, err = p.nextBatch(ctx, jobID, seq); err != nil {
+			return nil, false, err
+		}
+		if len(rows) > 0 {
+			if err := r.P.Staging.StageOwn(ctx, jobID, seq, rows); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	els := make([]psi.Element, len(rows))
+	for i, row := range rows {
+		els[i] = row.Element
+	}
+	return els, len(rows) < pr.BatchSize, nil
+}
+
+// Reblinded implements Peer: the doubly blinded values of this party's
+// batch seq, in the order it was served.
+func (r Responder) Reblinded(ctx context.Context, jobID string, seq int64, values []psi.Element) error {
+	if _, err := r.responderJob(ctx, jobID); err != nil {
+		return err
+	}
+	rows, err := r.P.Staging.OwnBatch(ctx, jobID, seq)
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return protocolError("batch %d was not served", seq)
+	}
+	if len(values) != len(rows) {
+		return protocolError("batch %d had %d elements, got %d values", seq, len(rows), len(values))
+	}
+	for i, v := range values {
+		if _, err := psi.ParseElement(v[:]); err != nil {
+			return protocolError("batch %d, value %d: %v", seq, i, err)
+		}
+	}
+	return r.P.Staging.SetOwnValues(ctx, jobID, seq, values)
+}
+
+// Finish implements Peer: this party's matches become links.
+func (r Responder) Finish(ctx context.Context, jobID string) (Result, error) {
+	pr, err := r.responderJob(ctx, jobID)
+	if err != nil {
+		return Result{}, err
+	}
+	n, err := r.P.link(ctx, jobID, pr)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Matched: n, OwnSize: pr.OwnSize, PeerSize: pr.PeerSize}
+	raw, _ := json.Marshal(Progress{Phase: "done", Result: &res})
+	if err := r.P.Jobs.UpdateJob(ctx, jobID, job.Done, raw, r.P.now()); err != nil {
+		return Result{}, fmt.Errorf("linkjob: %w", err)
+	}
+	return res, nil
+}
