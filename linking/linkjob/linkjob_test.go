@@ -244,13 +244,13 @@ func TestMalformedPeerMessages(t *testing.T) {
 	var ge psi.Element
 	copy(ge[:], goodEl)
 	for name, err := range map[string]error{
-		"identity element":      errOf(resp.Reblind(ctx, "j", 1, []psi.Element{ge, identity})),
-		"non-canonical element": errOf(resp.Reblind(ctx, "j", 1, []psi.Element{bad})),
-		"too many elements":     errOf(resp.Reblind(ctx, "j", 1, make([]psi.Element, 17))),
-		"batch 0":               errOf(resp.Reblind(ctx, "j", 0, []psi.Element{ge})),
-		"another job":           errOf(resp.Reblind(ctx, "other", 1, []psi.Element{ge})),
-		"out of order":          errOf2(resp.Elements(ctx, "j", 3)),
-		"unserved values":       resp.Reblinded(ctx, "j", 2, []psi.Element{ge}),
+		"identity element":       errOf(resp.Reblind(ctx, "j", 1, []psi.Element{ge, identity})),
+		"non-canonical element":  errOf(resp.Reblind(ctx, "j", 1, []psi.Element{bad})),
+		"too many elements":      errOf(resp.Reblind(ctx, "j", 1, make([]psi.Element, 17))),
+		"batch 0":                errOf(resp.Reblind(ctx, "j", 0, []psi.Element{ge})),
+		"another job":            errOf(resp.Reblind(ctx, "other", 1, []psi.Element{ge})),
+		"out of order":           errOf2(resp.Elements(ctx, "j", 3)),
+		"unserved values":        resp.Reblinded(ctx, "j", 2, []psi.Element{ge}),
 		"reopen with other size": errOf(resp.Open(ctx, linkjob.Open{JobID: "j", Epoch: 1, Size: 51, BatchSize: 16})),
 	} {
 		if !errors.Is(err, linkjob.ErrProtocol) {
