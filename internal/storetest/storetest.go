@@ -23,6 +23,7 @@ import (
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/link"
+	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/phone"
@@ -41,6 +42,7 @@ type Store interface {
 	job.Store
 	policies.Archive
 	retention.Store
+	linkjob.Staging
 }
 
 // Run runs the suite; newStore returns a fresh, empty store for each test.
@@ -65,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Usage", testUsage},
 		{"PolicyBundles", testPolicyBundles},
 		{"Retention", testRetention},
+		{"LinkStaging", testLinkStaging},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -654,5 +657,57 @@ func testAudienceMatchBatches(t *testing.T, s Store) {
 	noErr(t, "EraseAccount", s.EraseAccount(ctx, "b"))
 	if m := members(); !slices.Equal(m, []string{"c"}) {
 		t.Fatalf("members = %v after erasing b", m)
+	}
+}
+
+// testLinkStaging: a link job's staging keeps batches by position,
+// replaces a batch sent again, and matches the two sides' values.
+func testLinkStaging(t *testing.T, s Store) {
+	el := func(b byte) psi.Element {
+		var e psi.Element
+		e[0], e[31] = b, 1
+		return e
+	}
+	own := []linkjob.Row{{AccountID: "c", Element: el(1)}, {AccountID: "a", Element: el(2)}, {AccountID: "b", Element: el(3)}}
+	noErr(t, "StageOwn", s.StageOwn(ctx, "j", 1, own))
+	got, err := s.OwnBatch(ctx, "j", 1)
+	noErr(t, "OwnBatch", err)
+	if !slices.Equal(got, own) {
+		t.Fatalf("OwnBatch = %+v", got)
+	}
+	if got, _ := s.OwnBatch(ctx, "j", 2); len(got) != 0 {
+		t.Fatalf("an unstaged batch: %+v", got)
+	}
+	if err := s.SetOwnValues(ctx, "j", 1, []psi.Element{el(9)}); err == nil {
+		t.Fatal("SetOwnValues with a wrong count succeeded")
+	}
+	noErr(t, "SetOwnValues", s.SetOwnValues(ctx, "j", 1, []psi.Element{el(11), el(12), el(13)}))
+	noErr(t, "StageOwn", s.StageOwn(ctx, "j", 2, []linkjob.Row{{AccountID: "d", Element: el(4), Value: el(14)}}))
+	noErr(t, "StageOwn other job", s.StageOwn(ctx, "k", 1, []linkjob.Row{{AccountID: "a", Element: el(2), Value: el(12)}}))
+	noErr(t, "StageTheirs", s.StageTheirs(ctx, "j", 1, []psi.Element{el(12), el(99)}))
+	noErr(t, "StageTheirs", s.StageTheirs(ctx, "j", 2, []psi.Element{el(14), el(11)}))
+	// Sent again, batch 1 of theirs replaces the first.
+	noErr(t, "StageTheirs again", s.StageTheirs(ctx, "j", 1, []psi.Element{el(12), el(98)}))
+	m, err := s.Matched(ctx, "j", "", 10)
+	noErr(t, "Matched", err)
+	var ids []string
+	for _, r := range m {
+		ids = append(ids, r.AccountID)
+	}
+	if !slices.Equal(ids, []string{"a", "c", "d"}) || m[0].Value != el(12) || m[0].Element != el(2) {
+		t.Fatalf("Matched = %+v", m)
+	}
+	if m, _ := s.Matched(ctx, "j", "a", 1); len(m) != 1 || m[0].AccountID != "c" {
+		t.Fatalf("Matched page = %+v", m)
+	}
+	if m, _ := s.Matched(ctx, "k", "", 10); len(m) != 0 {
+		t.Fatalf("another job's values matched: %+v", m)
+	}
+	noErr(t, "DropStaging", s.DropStaging(ctx, "j"))
+	if m, _ := s.Matched(ctx, "j", "", 10); len(m) != 0 {
+		t.Fatal("staging left after DropStaging")
+	}
+	if got, _ := s.OwnBatch(ctx, "k", 1); len(got) != 1 {
+		t.Fatal("DropStaging dropped another job's staging")
 	}
 }

@@ -12,17 +12,33 @@ import (
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/job"
+	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
 )
 
-// side is one party with its directory in a memory store.
+// partyStore is everything a party's linking uses.
+type partyStore interface {
+	directory.Store
+	link.Store
+	linkjob.Purger
+	linkjob.Staging
+	job.Store
+}
+
+// side is one party with its directory in a store.
 type side struct {
-	st *memstore.Store
+	st partyStore
 	p  *linkjob.Party
 }
+
+// newStore makes each side's store (the memory store unless a test says).
+var newStore = func(t *testing.T) partyStore { return memstore.New() }
 
 func newSide(t *testing.T, name string, people []synth.Person, batch int) *side {
 	t.Helper()
@@ -34,7 +50,7 @@ func newSide(t *testing.T, name string, people []synth.Person, batch int) *side 
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := memstore.New()
+	st := newStore(t)
 	var b strings.Builder
 	b.WriteString("account_id,phone,country,ad_opt_out\n")
 	for _, p := range people {
@@ -278,3 +294,28 @@ func TestMalformedPeerMessages(t *testing.T) {
 func errOf[T any](_ T, err error) error { return err }
 
 func errOf2[T, U any](_ T, _ U, err error) error { return err }
+
+// The same run with both parties on PostgreSQL, one schema each, stopped
+// once and resumed.
+func TestLinkOnPostgres(t *testing.T) {
+	newStore = func(t *testing.T) partyStore {
+		pool, _ := pgtest.Schema(t)
+		if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
+			t.Fatal(err)
+		}
+		return pgstore.New(pool)
+	}
+	defer func() { newStore = func(t *testing.T) partyStore { return memstore.New() } }()
+	for _, failAt := range []int{0, 5, 12} {
+		a, b, common := world(t, 1000, 0.3, 128)
+		f := &flaky{Peer: linkjob.Responder{P: b.p}, failAt: failAt}
+		if _, err := a.p.Run(context.Background(), f, "pg-job", 1); err != nil && !errors.Is(err, errKilled) {
+			t.Fatal(err)
+		}
+		res, err := a.p.Run(context.Background(), f, "pg-job", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, a, b, common, res, 1000)
+	}
+}

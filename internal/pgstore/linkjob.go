@@ -1,0 +1,124 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/linking/linkjob"
+)
+
+// StageOwn implements linkjob.Staging: the batch replaces what was staged
+// under (job, seq), in one transaction, through COPY.
+func (s *Store) StageOwn(ctx context.Context, jobID string, seq int64, rows []linkjob.Row) error {
+	data := make([][]any, len(rows))
+	for i, r := range rows {
+		var v any
+		if r.Value != (psi.Element{}) {
+			v = r.Value[:]
+		}
+		data[i] = []any{jobID, seq, int32(i), r.AccountID, r.Element[:], v}
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM link_staging_own WHERE job_id = $1 AND seq = $2`, jobID, seq); err != nil {
+			return err
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"link_staging_own"}, []string{"job_id", "seq", "pos", "account_id", "element", "value"}, pgx.CopyFromRows(data))
+		return err
+	})
+}
+
+// OwnBatch implements linkjob.Staging.
+func (s *Store) OwnBatch(ctx context.Context, jobID string, seq int64) ([]linkjob.Row, error) {
+	rows, err := s.pool.Query(ctx, `SELECT account_id, element, value FROM link_staging_own
+		WHERE job_id = $1 AND seq = $2 ORDER BY pos`, jobID, seq)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (linkjob.Row, error) {
+		var row linkjob.Row
+		var el, v []byte
+		if err := r.Scan(&row.AccountID, &el, &v); err != nil {
+			return row, err
+		}
+		if err := copyTo(row.Element[:], el, "element"); err != nil {
+			return row, err
+		}
+		if v != nil {
+			return row, copyTo(row.Value[:], v, "value")
+		}
+		return row, nil
+	})
+	return out, mapErr(err)
+}
+
+// SetOwnValues implements linkjob.Staging, in one statement.
+func (s *Store) SetOwnValues(ctx context.Context, jobID string, seq int64, values []psi.Element) error {
+	vals := make([][]byte, len(values))
+	for i := range values {
+		vals[i] = values[i][:]
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE link_staging_own o SET value = v.value
+		FROM unnest($3::bytea[]) WITH ORDINALITY AS v(value, n)
+		WHERE o.job_id = $1 AND o.seq = $2 AND o.pos = v.n - 1
+		  AND (SELECT count(*) FROM link_staging_own c WHERE c.job_id = $1 AND c.seq = $2) = cardinality($3::bytea[])`, jobID, seq, vals)
+	if err != nil {
+		return mapErr(err)
+	}
+	if tag.RowsAffected() != int64(len(values)) {
+		return fmt.Errorf("pgstore: batch %d: %d values do not match its staged rows", seq, len(values))
+	}
+	return nil
+}
+
+// StageTheirs implements linkjob.Staging.
+func (s *Store) StageTheirs(ctx context.Context, jobID string, seq int64, values []psi.Element) error {
+	data := make([][]any, len(values))
+	for i := range values {
+		data[i] = []any{jobID, seq, int32(i), values[i][:]}
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM link_staging_theirs WHERE job_id = $1 AND seq = $2`, jobID, seq); err != nil {
+			return err
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"link_staging_theirs"}, []string{"job_id", "seq", "pos", "value"}, pgx.CopyFromRows(data))
+		return err
+	})
+}
+
+// Matched implements linkjob.Staging: a join of the two sides' values.
+func (s *Store) Matched(ctx context.Context, jobID, after string, limit int) ([]linkjob.Row, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (o.account_id) o.account_id, o.element, o.value
+		FROM link_staging_own o
+		WHERE o.job_id = $1 AND o.account_id > $2 AND o.value IS NOT NULL
+		  AND EXISTS (SELECT 1 FROM link_staging_theirs t WHERE t.job_id = $1 AND t.value = o.value)
+		ORDER BY o.account_id LIMIT $3`, jobID, after, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (linkjob.Row, error) {
+		var row linkjob.Row
+		var el, v []byte
+		if err := r.Scan(&row.AccountID, &el, &v); err != nil {
+			return row, err
+		}
+		if err := copyTo(row.Element[:], el, "element"); err != nil {
+			return row, err
+		}
+		return row, copyTo(row.Value[:], v, "value")
+	})
+	return out, mapErr(err)
+}
+
+// DropStaging implements linkjob.Staging.
+func (s *Store) DropStaging(ctx context.Context, jobID string) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM link_staging_own WHERE job_id = $1`, jobID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM link_staging_theirs WHERE job_id = $1`, jobID)
+		return err
+	})
+}

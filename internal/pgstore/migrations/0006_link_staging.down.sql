@@ -1,0 +1,2 @@
+DROP TABLE link_staging_theirs;
+DROP TABLE link_staging_own;
