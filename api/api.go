@@ -77,6 +77,9 @@ type Config struct {
 	Authorizer Authorizer
 	// Audiences builds advertisers' audiences.
 	Audiences Audiences
+	// Linking links this party's directory with the other party's; nil
+	// answers 503 on the link routes.
+	Linking Linker
 	// Usage keeps rate limit and budget counters; nil disables limits.
 	Usage  access.Usage
 	Limits Limits
@@ -153,6 +156,13 @@ var routes = []route{
 	{http.MethodDelete, "/v1/audiences/:id", "audience.delete", true, (*Server).deleteAudience, nil},
 	{http.MethodPost, "/v1/audiences/:id/users", "audience.upload", true, (*Server).addUsers, nil},
 	{http.MethodDelete, "/v1/audiences/:id/users", "audience.upload", true, (*Server).removeUsers, nil},
+	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, nil},
+	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},
+	{http.MethodPost, "/v1/peer/link/jobs", "peer.link", true, (*Server).peerOpen, nil},
+	{http.MethodPost, "/v1/peer/link/jobs/:id/batches/:seq/reblind", "peer.link", false, (*Server).peerReblind, nil},
+	{http.MethodGet, "/v1/peer/link/jobs/:id/batches/:seq", "peer.link", false, (*Server).peerBatch, nil},
+	{http.MethodPost, "/v1/peer/link/jobs/:id/batches/:seq/values", "peer.link", false, (*Server).peerValues, nil},
+	{http.MethodPost, "/v1/peer/link/jobs/:id/finish", "peer.link", true, (*Server).peerFinish, nil},
 	// The Graph-style paths of the same two, for Marketing API SDKs:
 	// /v21.0/{id}/users and so on.
 	{http.MethodPost, "/:version/:id/users", "audience.upload", true, (*Server).addUsers, nil},
@@ -312,9 +322,13 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 			// An audience is found under the key's tenant or not at all.
 			q.Resource.Tenant = k.Tenant
 		}
-		if err := s.consume(c, k.ID, "requests", access.Minute, 1, s.limits().RequestsPerMinute); err != nil {
-			s.record(c, cl, q, "deny", policies.Decision{Rules: []string{"rate_limit"}, BundleHash: s.Policies().Hash()})
-			return err
+		// The other party's key is not held to the per-key request rate:
+		// a link run of millions of accounts is thousands of batches.
+		if k.Role != access.RoleParty {
+			if err := s.consume(c, k.ID, "requests", access.Minute, 1, s.limits().RequestsPerMinute); err != nil {
+				s.record(c, cl, q, "deny", policies.Decision{Rules: []string{"rate_limit"}, BundleHash: s.Policies().Hash()})
+				return err
+			}
 		}
 		if r.prepare != nil {
 			if err := r.prepare(s, c, &q); err != nil {

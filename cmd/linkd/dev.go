@@ -19,6 +19,7 @@ import (
 	"github.com/linkd/linkd/internal/memstore"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
 )
 
@@ -67,16 +68,23 @@ func runDev(e *env, args []string) int {
 	}
 	servers := make([]*api.Server, len(parties))
 	demoKeys := make([]map[access.Role]string, len(parties))
+	linkers := make([]*linker, len(parties))
 	for i, p := range parties {
-		srv, ks, err := devParty(ctx, p.name, p.people, log)
+		srv, ks, lk, err := devParty(ctx, p.name, p.people, log)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", p.name, err)
 			return exitInput
 		}
-		servers[i], demoKeys[i] = srv, ks
+		servers[i], demoKeys[i], linkers[i] = srv, ks, lk
 		fmt.Fprintf(e.stdout, "%s: imported %d accounts (%.1fs since start)\n", p.name, len(p.people), time.Since(start).Seconds())
 	}
 
+	// Each party links with the other through its peer routes, with the
+	// party key the other issued.
+	for i := range parties {
+		o := 1 - i
+		linkers[i].peer = linkjob.HTTPPeer{Base: "http://" + parties[o].addr, Key: linkers[o].issued, Client: &http.Client{Timeout: 5 * time.Minute}}
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(parties))
 	for i, p := range parties {
@@ -118,14 +126,14 @@ func runDev(e *env, args []string) int {
 
 // devParty builds one party: keys, a directory imported through the real
 // importer, one demo key per role, and its server.
-func devParty(ctx context.Context, name string, people []synth.Person, log *slog.Logger) (*api.Server, map[access.Role]string, error) {
+func devParty(ctx context.Context, name string, people []synth.Person, log *slog.Logger) (*api.Server, map[access.Role]string, *linker, error) {
 	ring, err := keys.NewRing(name, time.Now())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	d, err := pseudonym.NewDeriver(ring, ring.Current())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	st := memstore.New()
 	pr, pw := io.Pipe()
@@ -140,33 +148,44 @@ func devParty(ctx context.Context, name string, people []synth.Person, log *slog
 	stats, err := im.Import(ctx, pr, func(re *directory.RowError) { log.Warn("synthetic row refused", "line", re.Line, "reason", re.Reason) })
 	pr.Close()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if stats.Invalid > 0 {
-		return nil, nil, fmt.Errorf("%d synthetic rows refused", stats.Invalid)
+		return nil, nil, nil, fmt.Errorf("%d synthetic rows refused", stats.Invalid)
 	}
 	ks := map[access.Role]string{}
 	for _, r := range access.Roles {
 		sec, k, err := access.NewKey("demo", r, time.Now())
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if err := st.CreateAPIKey(ctx, k); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		ks[r] = sec
 	}
 	pol, err := loadPolicies(ctx, "", st, log, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	aud, err := audienceService(st, ring, d)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	// Linking: the peer is set once both parties exist.
+	lk := newLinker(ctx, st, d, nil, log.With("party", name))
 	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st,
-		Policies: pol.Bundle, Archive: st, Audiences: aud})
-	return srv, ks, nil
+		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk})
+	// The party key the other party links with.
+	sec, k, err := access.NewKey(other(name), access.RoleParty, time.Now())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := st.CreateAPIKey(ctx, k); err != nil {
+		return nil, nil, nil, err
+	}
+	lk.issued = sec
+	return srv, ks, lk, nil
 }
 
 func waitReady(ctx context.Context, url string) error {
@@ -185,6 +204,13 @@ func waitReady(ctx context.Context, url string) error {
 		}
 	}
 	return errors.New("did not become ready")
+}
+
+func other(party string) string {
+	if party == "social" {
+		return "messenger"
+	}
+	return "social"
 }
 
 // writeCustomers writes an advertiser's customer list for the demo: three
@@ -216,7 +242,8 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 		fmt.Fprintln(w)
 	}
 	adv := ks[0][access.RoleAdvertiser]
-	fmt.Fprintf(w, "Try, as an operator:\n  curl -s http://%s/readyz\n  curl -s http://%s/metrics | grep linkd_\n\n", socialAddr, socialAddr)
+	fmt.Fprintf(w, "Try, as an operator:\n  curl -s http://%s/readyz\n  curl -s http://%s/metrics | grep linkd_\n", socialAddr, socialAddr)
+	fmt.Fprintf(w, "and link the two directories (PSI between the two parties, one command):\n  bin/linkd link run --server http://%s --key %s\n\n", socialAddr, ks[0][access.RoleAdmin])
 	fmt.Fprintf(w, "As an advertiser (private mode): the party's OPRF key to verify evaluations against:\n  curl -s -H 'Authorization: Bearer %s' http://%s/v1/oprf/config\n", adv, socialAddr)
 	fmt.Fprintf(w, "and an evaluation of a blinded element (this one is the ristretto255 generator):\n")
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"blinded\":[\"4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY=\"]}' http://%s/v1/oprf/evaluate\n\n", adv, socialAddr)
@@ -231,6 +258,5 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 	fmt.Fprintf(w, "why it was decided so (any entry, by its seq), and the rules in force:\n  bin/linkd policy explain --server http://%s --key %s --audit 1\n", socialAddr, comp)
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/policies\n\n", comp, socialAddr)
 	fmt.Fprintln(w, strings.TrimSpace(`
-Signals, audience extension and linking between the parties are not served
-yet; see the README.`))
+Signals and audience extension are not served yet; see the README.`))
 }

@@ -71,6 +71,17 @@ func TestDev(t *testing.T) {
 		t.Fatalf("%s: exit %d\n%s%s", cmd, code, out, errs)
 	}
 
+	// The operator's printed link command: PSI between the two parties
+	// finds the 240 people on both.
+	linkCmd := "bin/linkd link run --server http://" + social + " --key " + keyOf("social", "admin")
+	if !strings.Contains(o, linkCmd) {
+		t.Fatalf("the link command is not printed:\n%s", o)
+	}
+	code, out, errs = runCmd(t, nil, strings.Fields(linkCmd)[1:]...)
+	if code != 0 || !strings.Contains(out, "this party has 400 accounts, the other 400") || !strings.Contains(out, "matched 240 of 400") {
+		t.Fatalf("%s: exit %d\n%s%s", linkCmd, code, out, errs)
+	}
+
 	// The advertiser's printed commands: an audience, the sample list
 	// uploaded in both modes. 300 of the list are social's users, 34 of
 	// them opted out of ads (every ninth); 100 are no one's.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -48,7 +49,7 @@ func TestRouteMatrix(t *testing.T) {
 	// Who may call what, stated here apart from the policy bundle:
 	// advertisers evaluate, compliance reads the log and the policies,
 	// nobody else does any of these.
-	adv, admin, comp := access.RoleAdvertiser, access.RoleAdmin, access.RoleCompliance
+	adv, admin, comp, party := access.RoleAdvertiser, access.RoleAdmin, access.RoleCompliance, access.RoleParty
 	upload := func(session string) string {
 		return `{"payload":{"schema":"PHONE_SHA256","data":["` + strings.Repeat("ab", 32) + `"]},"session":{"session_id":"` + session + `","batch_seq":1}}`
 	}
@@ -77,6 +78,15 @@ func TestRouteMatrix(t *testing.T) {
 		{"DELETE", "/v21.0/aud_own/users", upload("g"), []access.Role{adv}, 0},
 		{"DELETE", "/v21.0/aud_other/users", upload("h"), []access.Role{adv}, 404},
 		{"DELETE", "/v1/audiences/aud_other", "", []access.Role{adv}, 404},
+		// Linking: this party has no peer (503 for a run); the other
+		// party's messages with a party key.
+		{"POST", "/v1/link/jobs", `{}`, []access.Role{admin}, 503},
+		{"GET", "/v1/link/jobs/nope", "", []access.Role{admin}, 404},
+		{"POST", "/v1/peer/link/jobs", `{"job_id":"m1","link_epoch":1,"set_size":5,"batch_size":100}`, []access.Role{party}, 0},
+		{"GET", "/v1/peer/link/jobs/m1/batches/1", "", []access.Role{party}, 0},
+		{"POST", "/v1/peer/link/jobs/m1/batches/1/reblind", `{"elements":[]}`, []access.Role{party}, 0},
+		{"POST", "/v1/peer/link/jobs/m1/batches/1/values", `{"elements":[]}`, []access.Role{party}, 422},
+		{"POST", "/v1/peer/link/jobs/m1/finish", "", []access.Role{party}, 0},
 		{"DELETE", "/v1/audiences/aud_own", "", []access.Role{adv}, 204},
 	}
 	for name, open := range stores {
@@ -102,7 +112,7 @@ func TestRouteMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, Usage: st, OPRF: ev, Epoch: 1, Archive: st,
-				Audiences: aud}).Handler())
+				Audiences: aud, Linking: newLinker(context.Background(), st, d, nil, slog.New(slog.DiscardHandler))}).Handler())
 			defer srv.Close()
 			for _, rq := range requests {
 				for _, role := range append([]access.Role{""}, access.Roles...) {

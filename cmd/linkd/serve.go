@@ -13,6 +13,7 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/retention"
+	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/policies"
 )
@@ -47,6 +48,7 @@ func runServe(e *env, args []string) int {
 	sf := addStateFlags(e, fs)
 	migrate := fs.Bool("migrate", false, "apply pending database migrations first")
 	janitorEvery := fs.Duration("retention-every", time.Hour, "how often the janitor purges what the catalogue's retention says has expired (0: never)")
+	peerURL := fs.String("peer", e.getenv("LINKD_PEER"), "the other party's `URL`, for linking; its party key in LINKD_PEER_KEY")
 	policyDir := fs.String("policies", e.getenv("LINKD_POLICIES"), "policy bundle `directory` (default $LINKD_POLICIES, else the built-in bundle)")
 	if code, ok := parse(e, fs, args); !ok {
 		return code
@@ -115,7 +117,15 @@ func runServe(e *env, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	srv := api.New(api.Config{Party: *party, Audiences: aud, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
+	var peer linkjob.Peer
+	if *peerURL != "" {
+		pk := e.getenv("LINKD_PEER_KEY")
+		if pk == "" {
+			return usageError(e, fs, "--peer needs the party key the other party issued, in LINKD_PEER_KEY")
+		}
+		peer = linkjob.HTTPPeer{Base: *peerURL, Key: pk, Client: &http.Client{Timeout: 5 * time.Minute}}
+	}
+	srv := api.New(api.Config{Party: *party, Audiences: aud, Linking: newLinker(ctx, st, d, peer, log), Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
 		Registry: reg, Policies: pol.Bundle, Archive: st})
 	log.Info("serving", "addr", *addr, "key_epoch", d.Epoch, "policy_bundle", pol.Bundle().Hash())
 	if err := srv.Serve(ctx, *addr); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -13,6 +13,9 @@ import (
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/job"
+	"github.com/linkd/linkd/linking/link"
+	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/policies"
 )
@@ -52,6 +55,9 @@ type partyStore interface {
 	audit.Store
 	policies.Archive
 	retention.Store
+	link.Store
+	job.Store
+	linkjob.Staging
 }
 
 // openStore opens the store the flags name; close releases it. embedded is

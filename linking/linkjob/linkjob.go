@@ -114,6 +114,8 @@ type Result struct {
 // Errors of malformed or unexpected peer messages.
 var (
 	ErrProtocol = errors.New("linkjob: protocol error")
+	// ErrNoPeer is a run asked of a party that has no peer to link with.
+	ErrNoPeer = errors.New("linkjob: this party has no peer configured (serve --peer)")
 )
 
 func protocolError(format string, a ...any) error {

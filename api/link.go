@@ -1,0 +1,230 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/linking/job"
+	"github.com/linkd/linkd/linking/linkjob"
+)
+
+// Linker is what the api needs of linking: it answers the other party's
+// messages (the responder), starts runs against the other party in the
+// background, and shows jobs.
+type Linker interface {
+	linkjob.Peer
+	// Start runs (or resumes) the job in the background; an error says it
+	// cannot start (no peer configured, say).
+	Start(jobID string) error
+	Job(ctx context.Context, id string) (job.Job, error)
+}
+
+var jobIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (s *Server) linker() (Linker, error) {
+	if s.Linking == nil {
+		return nil, newError(http.StatusServiceUnavailable, "not_configured", "this server does not link: it has no peer configured", nil)
+	}
+	return s.Linking, nil
+}
+
+// linkError maps protocol errors to 422 with their message (it names
+// batches and counts, never an element).
+func linkError(err error) error {
+	if errors.Is(err, linkjob.ErrNoPeer) {
+		return newError(http.StatusServiceUnavailable, "not_configured", "this server has no peer to link with (serve --peer)", nil)
+	}
+	if errors.Is(err, linkjob.ErrProtocol) {
+		return newError(http.StatusUnprocessableEntity, "protocol_error", err.Error(), nil)
+	}
+	return err
+}
+
+type startLinkRequest struct {
+	JobID string `json:"job_id"`
+}
+
+type jobView struct {
+	ID        string          `json:"id"`
+	State     string          `json:"state"`
+	Progress  json.RawMessage `json:"progress,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// startLink starts a link run against the other party (admin): a new job,
+// or the job_id of one to resume.
+func (s *Server) startLink(c echo.Context, _ *caller) error {
+	l, err := s.linker()
+	if err != nil {
+		return err
+	}
+	if err := requireJSON(c); err != nil {
+		return err
+	}
+	var req startLinkRequest
+	if c.Request().ContentLength != 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	if req.JobID == "" {
+		req.JobID = newID("link_")
+	} else if !jobIDRE.MatchString(req.JobID) {
+		return badRequest("job_id: letters, digits, - and _, at most 64", map[string]any{"field": "job_id"})
+	}
+	if err := l.Start(req.JobID); err != nil {
+		return linkError(err)
+	}
+	c.Set(resourceIDKey, req.JobID)
+	return c.JSON(http.StatusAccepted, map[string]string{"id": req.JobID, "state": job.Running})
+}
+
+func (s *Server) getLink(c echo.Context, _ *caller) error {
+	l, err := s.linker()
+	if err != nil {
+		return err
+	}
+	j, err := l.Job(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if j.Kind != linkjob.Kind {
+		return newError(http.StatusNotFound, "not_found", "no such link job", nil)
+	}
+	return c.JSON(http.StatusOK, jobView{ID: j.ID, State: j.State, Progress: json.RawMessage(orNull(j.Progress)), CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt})
+}
+
+func orNull(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte("null")
+	}
+	return b
+}
+
+// The peer routes: the other party's messages, with its party key.
+
+func seqParam(c echo.Context) (int64, error) {
+	n, err := strconv.ParseInt(c.Param("seq"), 10, 64)
+	if err != nil || n < 1 {
+		return 0, newError(http.StatusUnprocessableEntity, "protocol_error", "batch numbers are whole numbers from 1", nil)
+	}
+	return n, nil
+}
+
+func (s *Server) peerOpen(c echo.Context, _ *caller) error {
+	l, err := s.linker()
+	if err != nil {
+		return err
+	}
+	if err := requireJSON(c); err != nil {
+		return err
+	}
+	var o linkjob.Open
+	if err := decodeJSON(c, &o); err != nil {
+		return err
+	}
+	if !jobIDRE.MatchString(o.JobID) {
+		return newError(http.StatusUnprocessableEntity, "protocol_error", "job_id: letters, digits, - and _, at most 64", nil)
+	}
+	out, err := l.Open(c.Request().Context(), o)
+	if err != nil {
+		return linkError(err)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// peerBatchBody reads a batch of elements sent by the peer.
+func peerBatchBody(c echo.Context) ([]psi.Element, error) {
+	if err := requireJSON(c); err != nil {
+		return nil, err
+	}
+	var in linkjob.Elements
+	if err := decodeJSON(c, &in); err != nil {
+		return nil, err
+	}
+	if len(in.Elements) > linkjob.DefaultBatch {
+		return nil, newError(http.StatusUnprocessableEntity, "protocol_error", "a batch has at most 10000 elements", nil)
+	}
+	els, err := linkjob.DecodeElements(in.Elements)
+	if err != nil {
+		return nil, linkError(err)
+	}
+	return els, nil
+}
+
+func (s *Server) peerReblind(c echo.Context, _ *caller) error {
+	l, err := s.linker()
+	if err != nil {
+		return err
+	}
+	seq, err := seqParam(c)
+	if err != nil {
+		return err
+	}
+	els, err := peerBatchBody(c)
+	if err != nil {
+		return err
+	}
+	s.batch.Observe(float64(len(els)))
+	out, err := l.Reblind(c.Request().Context(), c.Param("id"), seq, els)
+	if err != nil {
+		return linkError(err)
+	}
+	return c.JSON(http.StatusOK, linkjob.Elements{Elements: linkjob.EncodeElements(out)})
+}
+
+func (s *Server) peerBatch(c echo.Context, _ *caller) error {
+	l, err := s.linker()
+	if err != nil {
+		return err
+	}
+	seq, err := seqParam(c)
+	if err != nil {
+		return err
+	}
+	els, last, err := l.Elements(c.Request().Context(), c.Param("id"), seq)
+	if err != nil {
+		return linkError(err)
+	}
+	return c.JSON(http.StatusOK, linkjob.Elements{Elements: linkjob.EncodeElements(els), Last: last})
+}
+
+func (s *Server) peerValues(c echo.Context, _ *caller) error {
+	l, err := s.linker()
+	if err != nil {
+		return err
+	}
+	seq, err := seqParam(c)
+	if err != nil {
+		return err
+	}
+	vals, err := peerBatchBody(c)
+	if err != nil {
+		return err
+	}
+	if err := l.Reblinded(c.Request().Context(), c.Param("id"), seq, vals); err != nil {
+		return linkError(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) peerFinish(c echo.Context, _ *caller) error {
+	l, err := s.linker()
+	if err != nil {
+		return err
+	}
+	res, err := l.Finish(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return linkError(err)
+	}
+	return c.JSON(http.StatusOK, res)
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/linking/job"
+	"github.com/linkd/linkd/linking/linkjob"
+	"github.com/linkd/linkd/linking/pseudonym"
+)
+
+func init() {
+	register(command{"link", "link this party's directory with the other party's", runLink})
+}
+
+// linkEpoch is the linking epoch the link ids are derived in.
+const linkEpoch = 1
+
+// linker is a server's linking: the responder for the other party's
+// messages, and the runs it starts against the other party.
+type linker struct {
+	linkjob.Responder
+	peer linkjob.Peer // nil without --peer
+	jobs job.Store
+	ctx  context.Context // the server's life
+	log  *slog.Logger
+	// issued is the party key this party issued to the other (linkd dev).
+	issued string
+
+	mu      sync.Mutex
+	running string
+}
+
+func newLinker(ctx context.Context, st partyStore, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger) *linker {
+	p := &linkjob.Party{Directory: st, Links: st, Purger: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch}
+	return &linker{Responder: linkjob.Responder{P: p}, peer: peer, jobs: st, ctx: ctx, log: log}
+}
+
+// Start implements api.Linker: one run at a time, in the background.
+func (l *linker) Start(jobID string) error {
+	if l.peer == nil {
+		return linkjob.ErrNoPeer
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running != "" {
+		if l.running == jobID {
+			return nil
+		}
+		return fmt.Errorf("%w: link job %s is running", store.ErrConflict, l.running)
+	}
+	l.running = jobID
+	go func() {
+		start := time.Now()
+		res, err := l.Responder.P.Run(l.ctx, l.peer, jobID, linkEpoch)
+		l.mu.Lock()
+		l.running = ""
+		l.mu.Unlock()
+		if err != nil {
+			l.log.Error("link job failed", "job", jobID, "error", err)
+			return
+		}
+		l.log.Info("link job done", "job", jobID, "matched", res.Matched, "own_size", res.OwnSize, "peer_size", res.PeerSize,
+			"seconds", time.Since(start).Seconds())
+	}()
+	return nil
+}
+
+// Job implements api.Linker.
+func (l *linker) Job(ctx context.Context, id string) (job.Job, error) { return l.jobs.Job(ctx, id) }
+
+const linkHelp = `
+Starts a link run on a party's server (an admin key), against the other
+party it was started with (serve --peer), waits for it and prints the
+result: the line "matched N of M" (N common people, M this party's
+accounts). Each party then holds a link id for each of its matched
+accounts, the same id on both sides.
+
+  run   start a run, or resume one with --job ID, and wait for it`
+
+func runLink(e *env, args []string) int {
+	fs := newFlags(e, "link", "link run --server URL --key KEY [--job ID]", linkHelp)
+	sub, code, ok := subcommand(e, fs, args, "run")
+	if !ok {
+		return code
+	}
+	_ = sub
+	fs = newFlags(e, "link run", "link run --server URL --key KEY [--job ID]", linkHelp)
+	server := fs.String("server", e.getenv("LINKD_SERVER"), "the party's `URL` (default $LINKD_SERVER)")
+	key := fs.String("key", e.getenv("LINKD_KEY"), "admin API `key` (default $LINKD_KEY)")
+	jobID := fs.String("job", "", "resume the job with this `id`")
+	if code, ok := parse(e, fs, args[1:]); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if *server == "" || *key == "" {
+		return usageError(e, fs, "--server (or LINKD_SERVER) and --key (or LINKD_KEY) are required")
+	}
+	ctx, stop := e.context()
+	defer stop()
+	c := &client{base: strings.TrimRight(*server, "/"), key: *key, http: &http.Client{Timeout: time.Minute}}
+	var started struct{ ID string }
+	body := map[string]string{}
+	if *jobID != "" {
+		body["job_id"] = *jobID
+	}
+	if err := c.call(ctx, http.MethodPost, "/v1/link/jobs", body, &started); err != nil {
+		fmt.Fprintf(e.stderr, "linkd link run: %v\n", err)
+		return exitInput
+	}
+	fmt.Fprintf(e.stderr, "job %s started\n", started.ID)
+	last := ""
+	for {
+		var j struct {
+			State    string           `json:"state"`
+			Progress linkjob.Progress `json:"progress"`
+		}
+		if err := c.call(ctx, http.MethodGet, "/v1/link/jobs/"+started.ID, nil, &j); err != nil {
+			fmt.Fprintf(e.stderr, "linkd link run: %v (resume with --job %s)\n", err, started.ID)
+			return exitInput
+		}
+		switch {
+		case j.State == job.Done && j.Progress.Result != nil:
+			r := j.Progress.Result
+			fmt.Fprintf(e.stdout, "job %s: this party has %d accounts, the other %d\n", started.ID, r.OwnSize, r.PeerSize)
+			fmt.Fprintf(e.stdout, "matched %d of %d\n", r.Matched, r.OwnSize)
+			return exitOK
+		case j.State == job.Failed:
+			fmt.Fprintf(e.stderr, "linkd link run: job %s failed: %s (resume with --job %s)\n", started.ID, j.Progress.Error, started.ID)
+			return exitInput
+		}
+		if p, _ := json.Marshal(j.Progress); string(p) != last {
+			last = string(p)
+			fmt.Fprintf(e.stderr, "%s: %d sent, %d received\n", j.Progress.Phase, j.Progress.Sent, j.Progress.Received)
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(e.stderr, "linkd link run: stopped waiting; the job goes on (see it with --job %s)\n", started.ID)
+			return exitInput
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
