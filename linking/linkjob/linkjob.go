@@ -15,12 +15,36 @@
 //	A matches its rows against theirs            and both derive, for each match,
 //	                                             link id = HKDF(ab·H(e164), epoch)
 //
-// Each party learns which of its own rows match, the link id of each, and
-// the other's set size; nothing of the other's rows that do not match
-// (DDH in the random-oracle model, semi-honest parties). The doubly
-// blinded values are compared in the store (a join), never in one map in
-// memory: memory is bounded by the batch. A run replaces the party's links:
-// an account that no longer matches loses its link.
+// The doubly blinded values are compared in the store (a join), never in
+// one map in memory: memory is bounded by the batch. A run replaces the
+// party's links: an account that no longer matches loses its link.
+//
+// # Leakage
+//
+// What each party learns, in the semi-honest model (both follow the
+// protocol; DDH in the random-oracle model for H, RFC 9380's
+// ristretto255 hash to group):
+//
+//   - which of its own accounts are also on the other service, and the
+//     link id of each (the same id the other derives);
+//   - the other's set size (sent when the job opens, and visible anyway in
+//     the number of elements it sends), and how many people are common;
+//   - the other's doubly blinded values, which it can only compare with its
+//     own: a value that matches none of its own says nothing of the number
+//     behind it.
+//
+// What it does not learn: any number, hash or account id of the other; the
+// other's singly blinded elements are pseudorandom group elements without
+// the other's key. Positions do not help either: each side shuffles every
+// batch it sends, and batches follow account ids, which are opaque.
+//
+// What the protocol does not protect against: a party that deviates, for
+// example one that puts numbers it wants to test into its own set, learns
+// whether they are on the other service, as if they were its users (any
+// PSI allows this); the parties are two services of one operator, each
+// authenticated by the party key the other issued. Link ids are derived
+// from the doubly blinded value, so both parties can compute them and no
+// one else can; they change with the linking epoch.
 //
 // Every batch is checkpointed: a job stopped at any point and run again
 // with the same id skips what was done, and a batch sent twice is applied
