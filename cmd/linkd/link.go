@@ -56,6 +56,9 @@ func (l *linker) Start(jobID string) error {
 		}
 		return fmt.Errorf("%w: link job %s is running", store.ErrConflict, l.running)
 	}
+	if err := l.Responder.P.Begin(l.ctx, jobID, linkEpoch); err != nil {
+		return err
+	}
 	l.running = jobID
 	go func() {
 		start := time.Now()

@@ -242,23 +242,36 @@ func (p *Party) count(ctx context.Context) (int64, error) {
 	return p.Directory.CountAccounts(ctx)
 }
 
+// Begin records job jobID as a run started here, if it is not recorded
+// yet, so that it shows before Run gets to it.
+func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32) error {
+	_, err := p.Jobs.Job(ctx, jobID)
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	own, err := p.count(ctx)
+	if err != nil {
+		return err
+	}
+	pr := params{Role: "initiator", Epoch: epoch, BatchSize: p.batch(), OwnSize: own, Started: p.now().UTC()}
+	raw, _ := json.Marshal(pr)
+	err = p.Jobs.CreateJob(ctx, job.Job{ID: jobID, Kind: Kind, State: job.Running, Params: raw,
+		CreatedAt: pr.Started, UpdatedAt: pr.Started})
+	if errors.Is(err, store.ErrConflict) {
+		return nil // begun meanwhile
+	}
+	return err
+}
+
 // Run runs (or resumes) job jobID as the initiator against peer, and
 // returns its result.
 func (p *Party) Run(ctx context.Context, peer Peer, jobID string, epoch uint32) (Result, error) {
+	if err := p.Begin(ctx, jobID, epoch); err != nil {
+		return Result{}, err
+	}
 	j, err := p.Jobs.Job(ctx, jobID)
 	var pr params
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		own, err := p.count(ctx)
-		if err != nil {
-			return Result{}, err
-		}
-		pr = params{Role: "initiator", Epoch: epoch, BatchSize: p.batch(), OwnSize: own, Started: p.now().UTC()}
-		raw, _ := json.Marshal(pr)
-		if err := p.Jobs.CreateJob(ctx, job.Job{ID: jobID, Kind: Kind, State: job.Running, Params: raw,
-			CreatedAt: pr.Started, UpdatedAt: pr.Started}); err != nil {
-			return Result{}, err
-		}
 	case err != nil:
 		return Result{}, err
 	default:
