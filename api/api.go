@@ -156,6 +156,7 @@ var routes = []route{
 	{http.MethodDelete, "/v1/audiences/:id", "audience.delete", true, (*Server).deleteAudience, nil},
 	{http.MethodPost, "/v1/audiences/:id/users", "audience.upload", true, (*Server).addUsers, nil},
 	{http.MethodDelete, "/v1/audiences/:id/users", "audience.upload", true, (*Server).removeUsers, nil},
+	{http.MethodPost, "/v1/audiences/:id/usersreplace", "audience.upload", true, (*Server).replaceUsers, nil},
 	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, nil},
 	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},
 	{http.MethodPost, "/v1/peer/link/jobs", "peer.link", true, (*Server).peerOpen, nil},
@@ -167,6 +168,7 @@ var routes = []route{
 	// /v21.0/{id}/users and so on.
 	{http.MethodPost, "/:version/:id/users", "audience.upload", true, (*Server).addUsers, nil},
 	{http.MethodDelete, "/:version/:id/users", "audience.upload", true, (*Server).removeUsers, nil},
+	{http.MethodPost, "/:version/:id/usersreplace", "audience.upload", true, (*Server).replaceUsers, nil},
 }
 
 // New builds the server.

@@ -202,8 +202,9 @@ type uploadResponse struct {
 
 var graphVersion = regexp.MustCompile(`^v[0-9]{1,3}\.0$`)
 
-func (s *Server) addUsers(c echo.Context, cl *caller) error    { return s.upload(c, cl, false) }
-func (s *Server) removeUsers(c echo.Context, cl *caller) error { return s.upload(c, cl, true) }
+func (s *Server) addUsers(c echo.Context, cl *caller) error     { return s.upload(c, cl, false, false) }
+func (s *Server) removeUsers(c echo.Context, cl *caller) error  { return s.upload(c, cl, true, false) }
+func (s *Server) replaceUsers(c echo.Context, cl *caller) error { return s.upload(c, cl, false, true) }
 
 // strictJSON decodes one JSON value into v, refusing unknown fields; a
 // JSON string holding JSON is read as that JSON (Graph clients send
@@ -288,7 +289,7 @@ func oneString(raw json.RawMessage) (string, bool) {
 	return "", false
 }
 
-func (s *Server) upload(c echo.Context, cl *caller, remove bool) error {
+func (s *Server) upload(c echo.Context, cl *caller, remove, replace bool) error {
 	if v := c.Param("version"); v != "" && !graphVersion.MatchString(v) {
 		return newError(http.StatusNotFound, "not_found", "no such route", nil)
 	}
@@ -336,7 +337,7 @@ func (s *Server) upload(c echo.Context, cl *caller, remove bool) error {
 	}
 	s.batch.Observe(float64(len(data)))
 	u := audience.Upload{Tenant: cl.key.Tenant, AudienceID: c.Param("id"), Schema: schema, Data: data,
-		SessionID: sid, BatchSeq: sess.BatchSeq, Last: sess.LastBatchFlag, Remove: remove}
+		SessionID: sid, BatchSeq: sess.BatchSeq, Last: sess.LastBatchFlag, Remove: remove, Replace: replace}
 	// The audience must be the tenant's before anything is counted.
 	if _, err := s.Audiences.Audience(c.Request().Context(), cl.key.Tenant, u.AudienceID); err != nil {
 		return err

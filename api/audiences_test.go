@@ -289,3 +289,27 @@ func TestUploadBudget(t *testing.T) {
 		t.Fatalf("a batch refused by the budget was applied: %d %s", st, b)
 	}
 }
+
+// usersreplace replaces the whole audience, as the big platforms' replace
+// operation does: after the session's last batch only its matches remain.
+func TestAudienceReplace(t *testing.T) {
+	f := newFixture(t)
+	users := f.people(t, 3, 300)
+	adv := f.keys[access.RoleAdvertiser]
+	id := f.create(t, "replaced")
+	if st, b := f.do(t, "POST", "/v1/audiences/"+id+"/users", adv, "application/json", uploadJSON(users[:200], "1", 1, true)); st != 200 {
+		t.Fatalf("%d %s", st, b)
+	}
+	f.now = f.now.Add(time.Hour)
+	if st, b := f.do(t, "POST", "/v1/audiences/"+id+"/usersreplace", adv, "application/json", uploadJSON(users[150:250], "77", 1, false)); st != 200 {
+		t.Fatalf("%d %s", st, b)
+	}
+	f.now = f.now.Add(time.Minute)
+	if st, b := f.do(t, "POST", "/v21.0/"+id+"/usersreplace?access_token="+adv, "", "application/json", uploadJSON(users[250:], "77", 2, true)); st != 200 {
+		t.Fatalf("%d %s", st, b)
+	}
+	m, err := f.st.Members(context.Background(), id)
+	if err != nil || len(m) != 150 || m[0] != "acct-3-0150" || m[len(m)-1] != "acct-3-0299" {
+		t.Fatalf("members after the replacement: %d (%v)", len(m), err)
+	}
+}

@@ -50,6 +50,9 @@ type Upload struct {
 	Last       bool
 	// Remove takes the matched accounts out of the audience instead.
 	Remove bool
+	// Replace makes the session replace the whole audience: after its
+	// last batch, only the accounts its batches matched remain.
+	Replace bool
 }
 
 // InvalidEntry says which entry of a batch was refused and why, never what
@@ -153,7 +156,7 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 		now = s.Now
 	}
 	b := Batch{AudienceID: u.AudienceID, SessionID: u.SessionID, Seq: u.BatchSeq, Last: u.Last,
-		Received: res.Received, Invalid: res.Invalid, At: now(), Match: m}
+		Received: res.Received, Invalid: res.Invalid, At: now(), Match: m, Replace: u.Replace}
 	r, err := s.Store.ApplyBatch(ctx, b)
 	if errors.Is(err, store.ErrConflict) {
 		return res, ErrSessionComplete

@@ -27,6 +27,10 @@ type Batch struct {
 	Last       bool
 	Add        []string // account ids to add
 	Remove     []string // account ids to remove
+	// Replace makes the session a replacement of the whole audience: when
+	// its last batch is applied, the members that no batch of the session
+	// added (or re-added) are removed.
+	Replace bool
 	// Match, if set, names the accounts by what was uploaded instead: the
 	// store matches them against the directory in the same step and adds
 	// them (or, with Match.Remove, removes them). Accounts that no longer
@@ -66,6 +70,7 @@ type Session struct {
 	Batches    int64
 	Complete   bool
 	UpdatedAt  time.Time
+	StartedAt  time.Time // the first batch's time
 }
 
 // Store keeps audiences, their members and upload sessions.

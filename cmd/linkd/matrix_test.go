@@ -77,6 +77,8 @@ func TestRouteMatrix(t *testing.T) {
 		{"POST", "/v21.0/aud_other/users", upload("f"), []access.Role{adv}, 404},
 		{"DELETE", "/v21.0/aud_own/users", upload("g"), []access.Role{adv}, 0},
 		{"DELETE", "/v21.0/aud_other/users", upload("h"), []access.Role{adv}, 404},
+		{"POST", "/v1/audiences/aud_own/usersreplace", upload("i"), []access.Role{adv}, 0},
+		{"POST", "/v21.0/aud_other/usersreplace", upload("j"), []access.Role{adv}, 404},
 		{"DELETE", "/v1/audiences/aud_other", "", []access.Role{adv}, 404},
 		// Linking: this party has no peer (503 for a run); the other
 		// party's messages with a party key.

@@ -465,10 +465,21 @@ func (s *Store) ApplyBatch(_ context.Context, b audience.Batch) (audience.BatchR
 	for _, id := range b.Remove {
 		delete(m, id)
 	}
+	started := sess.StartedAt
+	if !ok {
+		started = at
+	}
+	if b.Replace && b.Last {
+		for id, added := range m {
+			if added.Before(started) {
+				delete(m, id)
+			}
+		}
+	}
 	r := audience.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid}
 	s.batches[batchKey{b.AudienceID, b.SessionID, b.Seq}] = r
 	s.sessions[sk] = audience.Session{AudienceID: b.AudienceID, ID: b.SessionID, Batches: sess.Batches + 1,
-		Complete: b.Last, UpdatedAt: at}
+		Complete: b.Last, UpdatedAt: at, StartedAt: started}
 	return r, nil
 }
 

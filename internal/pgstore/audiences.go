@@ -98,11 +98,13 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 		if complete {
 			return store.ErrConflict
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO upload_sessions (audience_id, session_id, batches, complete, updated_at)
-			VALUES ($1, $2, 1, $3, $4)
+		var started time.Time
+		if err := tx.QueryRow(ctx, `INSERT INTO upload_sessions (audience_id, session_id, batches, complete, updated_at, started_at)
+			VALUES ($1, $2, 1, $3, $4, $4)
 			ON CONFLICT (audience_id, session_id) DO UPDATE SET batches = upload_sessions.batches + 1,
-				complete = excluded.complete, updated_at = excluded.updated_at`,
-			b.AudienceID, b.SessionID, b.Last, at); err != nil {
+				complete = excluded.complete, updated_at = excluded.updated_at
+			RETURNING started_at`,
+			b.AudienceID, b.SessionID, b.Last, at).Scan(&started); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO upload_batches (audience_id, session_id, seq, received, invalid) VALUES ($1, $2, $3, $4, $5)`,
@@ -163,6 +165,13 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 				return err
 			}
 		}
+		if b.Replace && b.Last {
+			// The replacement is complete: members no batch of the
+			// session added or re-added go.
+			if _, err := tx.Exec(ctx, `DELETE FROM audience_members WHERE audience_id = $1 AND added_at < $2`, b.AudienceID, started); err != nil {
+				return err
+			}
+		}
 		res = audience.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid}
 		return nil
 	})
@@ -172,9 +181,9 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 // Session implements audience.Store.
 func (s *Store) Session(ctx context.Context, audienceID, sessionID string) (audience.Session, error) {
 	ss := audience.Session{AudienceID: audienceID, ID: sessionID}
-	err := s.pool.QueryRow(ctx, `SELECT batches, complete, updated_at FROM upload_sessions WHERE audience_id = $1 AND session_id = $2`,
-		audienceID, sessionID).Scan(&ss.Batches, &ss.Complete, &ss.UpdatedAt)
-	ss.UpdatedAt = ss.UpdatedAt.UTC()
+	err := s.pool.QueryRow(ctx, `SELECT batches, complete, updated_at, started_at FROM upload_sessions WHERE audience_id = $1 AND session_id = $2`,
+		audienceID, sessionID).Scan(&ss.Batches, &ss.Complete, &ss.UpdatedAt, &ss.StartedAt)
+	ss.UpdatedAt, ss.StartedAt = ss.UpdatedAt.UTC(), ss.StartedAt.UTC()
 	return ss, mapErr(err)
 }
 

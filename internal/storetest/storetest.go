@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Audiences", testAudiences},
 		{"AudienceBatches", testAudienceBatches},
 		{"AudienceMatchBatches", testAudienceMatchBatches},
+		{"AudienceReplace", testAudienceReplace},
 		{"Signals", testSignals},
 		{"Audit", testAudit},
 		{"APIKeys", testAPIKeys},
@@ -709,5 +710,36 @@ func testLinkStaging(t *testing.T, s Store) {
 	}
 	if got, _ := s.OwnBatch(ctx, "k", 1); len(got) != 1 {
 		t.Fatal("DropStaging dropped another job's staging")
+	}
+}
+
+// testAudienceReplace: a replace session leaves, after its last batch,
+// only the members its batches added or re-added.
+func testAudienceReplace(t *testing.T, s Store) {
+	put(t, s, account(t, "a"), account(t, "b"), account(t, "c"), account(t, "d"))
+	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
+	apply := func(b audience.Batch) {
+		t.Helper()
+		b.AudienceID = "aud"
+		_, err := s.ApplyBatch(ctx, b)
+		noErr(t, "ApplyBatch", err)
+	}
+	members := func() []string {
+		m, err := s.Members(ctx, "aud")
+		noErr(t, "Members", err)
+		return m
+	}
+	apply(audience.Batch{SessionID: "s1", Seq: 1, Add: []string{"a", "b"}, Last: true, At: t0})
+	apply(audience.Batch{SessionID: "r", Seq: 1, Add: []string{"b", "c"}, Replace: true, At: t0.Add(time.Hour)})
+	if m := members(); !slices.Equal(m, []string{"a", "b", "c"}) {
+		t.Fatalf("members before the replacement's last batch: %v", m)
+	}
+	apply(audience.Batch{SessionID: "r", Seq: 2, Add: []string{"d"}, Replace: true, Last: true, At: t0.Add(2 * time.Hour)})
+	if m := members(); !slices.Equal(m, []string{"b", "c", "d"}) {
+		t.Fatalf("members after the replacement: %v, want b, c, d", m)
+	}
+	ss, err := s.Session(ctx, "aud", "r")
+	if err != nil || !ss.StartedAt.Equal(t0.Add(time.Hour)) || !ss.Complete {
+		t.Fatalf("replace session: %+v, %v", ss, err)
 	}
 }
