@@ -950,9 +950,8 @@ func (s *Store) StageTheirs(_ context.Context, jobID string, seq int64, values [
 }
 
 // Matched implements linkjob.Staging.
-func (s *Store) Matched(_ context.Context, jobID, after string, limit int) ([]linkjob.Row, error) {
+func (s *Store) Matched(_ context.Context, jobID string, limit int, each func([]linkjob.Row) error) error {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	theirs := map[psi.Element]bool{}
 	for k, vs := range s.stageTheirs {
 		if k.job == jobID {
@@ -967,17 +966,22 @@ func (s *Store) Matched(_ context.Context, jobID, after string, limit int) ([]li
 			continue
 		}
 		for _, r := range rows {
-			if r.AccountID > after && r.Value != (psi.Element{}) && theirs[r.Value] {
+			if r.Value != (psi.Element{}) && theirs[r.Value] {
 				out = append(out, r)
 			}
 		}
 	}
+	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b linkjob.Row) int { return strings.Compare(a.AccountID, b.AccountID) })
 	out = slices.CompactFunc(out, func(a, b linkjob.Row) bool { return a.AccountID == b.AccountID })
-	if len(out) > limit {
-		out = out[:limit]
+	for len(out) > 0 {
+		n := min(limit, len(out))
+		if err := each(out[:n]); err != nil {
+			return err
+		}
+		out = out[n:]
 	}
-	return out, nil
+	return nil
 }
 
 // DropStaging implements linkjob.Staging.

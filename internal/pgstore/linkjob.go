@@ -88,28 +88,45 @@ func (s *Store) StageTheirs(ctx context.Context, jobID string, seq int64, values
 	})
 }
 
-// Matched implements linkjob.Staging: a join of the two sides' values.
-func (s *Store) Matched(ctx context.Context, jobID, after string, limit int) ([]linkjob.Row, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (o.account_id) o.account_id, o.element, o.value
+// Matched implements linkjob.Staging: one join of the two sides' values,
+// read as it comes and handed over in groups.
+func (s *Store) Matched(ctx context.Context, jobID string, limit int, each func([]linkjob.Row) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT o.account_id, o.element, o.value
 		FROM link_staging_own o
-		WHERE o.job_id = $1 AND o.account_id > $2 AND o.value IS NOT NULL
-		  AND EXISTS (SELECT 1 FROM link_staging_theirs t WHERE t.job_id = $1 AND t.value = o.value)
-		ORDER BY o.account_id LIMIT $3`, jobID, after, limit)
+		JOIN (SELECT DISTINCT value FROM link_staging_theirs WHERE job_id = $1) t ON t.value = o.value
+		WHERE o.job_id = $1`, jobID)
 	if err != nil {
-		return nil, mapErr(err)
+		return mapErr(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (linkjob.Row, error) {
+	defer rows.Close()
+	group := make([]linkjob.Row, 0, limit)
+	for rows.Next() {
 		var row linkjob.Row
 		var el, v []byte
-		if err := r.Scan(&row.AccountID, &el, &v); err != nil {
-			return row, err
+		if err := rows.Scan(&row.AccountID, &el, &v); err != nil {
+			return mapErr(err)
 		}
 		if err := copyTo(row.Element[:], el, "element"); err != nil {
-			return row, err
+			return err
 		}
-		return row, copyTo(row.Value[:], v, "value")
-	})
-	return out, mapErr(err)
+		if err := copyTo(row.Value[:], v, "value"); err != nil {
+			return err
+		}
+		group = append(group, row)
+		if len(group) == limit {
+			if err := each(group); err != nil {
+				return err
+			}
+			group = group[:0]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return mapErr(err)
+	}
+	if len(group) > 0 {
+		return each(group)
+	}
+	return nil
 }
 
 // DropStaging implements linkjob.Staging.

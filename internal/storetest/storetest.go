@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -689,23 +690,41 @@ func testLinkStaging(t *testing.T, s Store) {
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "j", 2, []psi.Element{el(14), el(11)}))
 	// Sent again, batch 1 of theirs replaces the first.
 	noErr(t, "StageTheirs again", s.StageTheirs(ctx, "j", 1, []psi.Element{el(12), el(98)}))
-	m, err := s.Matched(ctx, "j", "", 10)
-	noErr(t, "Matched", err)
+	matched := func(job string, limit int) ([]linkjob.Row, int) {
+		t.Helper()
+		var all []linkjob.Row
+		groups := 0
+		noErr(t, "Matched", s.Matched(ctx, job, limit, func(rows []linkjob.Row) error {
+			if len(rows) == 0 || len(rows) > limit {
+				t.Fatalf("a group of %d rows, limit %d", len(rows), limit)
+			}
+			groups++
+			all = append(all, rows...)
+			return nil
+		}))
+		slices.SortFunc(all, func(a, b linkjob.Row) int { return strings.Compare(a.AccountID, b.AccountID) })
+		return all, groups
+	}
+	m, groups := matched("j", 10)
 	var ids []string
 	for _, r := range m {
 		ids = append(ids, r.AccountID)
 	}
-	if !slices.Equal(ids, []string{"a", "c", "d"}) || m[0].Value != el(12) || m[0].Element != el(2) {
-		t.Fatalf("Matched = %+v", m)
+	if !slices.Equal(ids, []string{"a", "c", "d"}) || m[0].Value != el(12) || m[0].Element != el(2) || groups != 1 {
+		t.Fatalf("Matched = %+v in %d groups", m, groups)
 	}
-	if m, _ := s.Matched(ctx, "j", "a", 1); len(m) != 1 || m[0].AccountID != "c" {
-		t.Fatalf("Matched page = %+v", m)
+	if m, groups := matched("j", 2); len(m) != 3 || groups != 2 {
+		t.Fatalf("Matched by twos = %+v in %d groups", m, groups)
 	}
-	if m, _ := s.Matched(ctx, "k", "", 10); len(m) != 0 {
+	if m, _ := matched("k", 10); len(m) != 0 {
 		t.Fatalf("another job's values matched: %+v", m)
 	}
+	stop := errors.New("stop")
+	if err := s.Matched(ctx, "j", 1, func([]linkjob.Row) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("Matched did not return the callback's error: %v", err)
+	}
 	noErr(t, "DropStaging", s.DropStaging(ctx, "j"))
-	if m, _ := s.Matched(ctx, "j", "", 10); len(m) != 0 {
+	if m, _ := matched("j", 10); len(m) != 0 {
 		t.Fatal("staging left after DropStaging")
 	}
 	if got, _ := s.OwnBatch(ctx, "k", 1); len(got) != 1 {

@@ -58,6 +58,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
 
 	"github.com/linkd/linkd/crypto/psi"
@@ -94,9 +95,9 @@ type Staging interface {
 	// StageTheirs replaces the other party's doubly blinded values of
 	// batch seq.
 	StageTheirs(ctx context.Context, jobID string, seq int64, values []psi.Element) error
-	// Matched returns up to limit of this party's rows whose value is
-	// among the other's, with account ids after the given one, in order.
-	Matched(ctx context.Context, jobID, after string, limit int) ([]Row, error)
+	// Matched calls each with this party's rows whose value is among the
+	// other's, in groups of at most limit, each account once, in one pass.
+	Matched(ctx context.Context, jobID string, limit int, each func([]Row) error) error
 	// DropStaging deletes the job's staging.
 	DropStaging(ctx context.Context, jobID string) error
 }
@@ -306,99 +307,40 @@ func (p *Party) progress(ctx context.Context, jobID string, prog Progress) {
 	_ = p.Jobs.UpdateJob(ctx, jobID, job.Running, raw, p.now())
 }
 
+// tracker keeps a run's progress, written by both directions at once.
+type tracker struct {
+	mu   sync.Mutex
+	prog Progress
+}
+
+func (t *tracker) add(p *Party, ctx context.Context, jobID string, sent, received int64) {
+	t.mu.Lock()
+	t.prog.Sent += sent
+	t.prog.Received += received
+	prog := t.prog
+	t.mu.Unlock()
+	p.progress(ctx, jobID, prog)
+}
+
 func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Result, error) {
 	opened, err := peer.Open(ctx, Open{JobID: jobID, Epoch: pr.Epoch, Size: pr.OwnSize, BatchSize: pr.BatchSize})
 	if err != nil {
 		return Result{}, fmt.Errorf("linkjob: opening the job at the peer: %w", err)
 	}
-	prog := Progress{Phase: "sending"}
-	// Our elements, re-blinded by the peer.
-	for seq := int64(1); ; seq++ {
-		done, err := p.Jobs.Checkpoints(ctx, jobID, "sent")
-		if err != nil {
-			return Result{}, err
-		}
-		if int64(len(done)) >= seq {
-			rows, err := p.Staging.OwnBatch(ctx, jobID, seq)
-			if err != nil {
-				return Result{}, err
-			}
-			prog.Sent += int64(len(rows))
-			if len(rows) < pr.BatchSize {
-				break
-			}
-			continue
-		}
-		rows, err := p.nextBatch(ctx, jobID, seq)
-		if err != nil {
-			return Result{}, err
-		}
-		if len(rows) == 0 && seq > 1 {
-			break
-		}
-		els := make([]psi.Element, len(rows))
-		for i, r := range rows {
-			els[i] = r.Element
-		}
-		vals, err := peer.Reblind(ctx, jobID, seq, els)
-		if err != nil {
-			return Result{}, fmt.Errorf("linkjob: batch %d: %w", seq, err)
-		}
-		if len(vals) != len(els) {
-			return Result{}, protocolError("batch %d: sent %d elements, got %d back", seq, len(els), len(vals))
-		}
-		for i := range rows {
-			rows[i].Value = vals[i]
-		}
-		if err := p.Staging.StageOwn(ctx, jobID, seq, rows); err != nil {
-			return Result{}, err
-		}
-		if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "sent", Seq: seq}); err != nil {
-			return Result{}, err
-		}
-		prog.Sent += int64(len(rows))
-		p.progress(ctx, jobID, prog)
-		if len(rows) < pr.BatchSize {
-			break
-		}
-	}
-	// The peer's elements, re-blinded here.
-	prog.Phase = "receiving"
-	done, err := p.Jobs.Checkpoints(ctx, jobID, "received")
-	if err != nil {
+	// Both directions at once: while the peer re-blinds this party's
+	// batches, this party re-blinds the peer's, and each side's store
+	// work overlaps the other's group operations.
+	t := &tracker{prog: Progress{Phase: "exchanging"}}
+	var wg sync.WaitGroup
+	var sendErr, recvErr error
+	wg.Go(func() { sendErr = p.sendAll(ctx, peer, jobID, pr, t) })
+	wg.Go(func() { recvErr = p.receiveAll(ctx, peer, jobID, pr, t) })
+	wg.Wait()
+	if err := errors.Join(sendErr, recvErr); err != nil {
 		return Result{}, err
 	}
-	for seq := int64(len(done)) + 1; ; seq++ {
-		els, last, err := peer.Elements(ctx, jobID, seq)
-		if err != nil {
-			return Result{}, fmt.Errorf("linkjob: peer batch %d: %w", seq, err)
-		}
-		if len(els) > pr.BatchSize {
-			return Result{}, protocolError("peer batch %d has %d elements, more than %d", seq, len(els), pr.BatchSize)
-		}
-		if len(els) > 0 {
-			vals, err := p.Key.ReblindBatch(els)
-			if err != nil {
-				return Result{}, protocolError("peer batch %d: %v", seq, err)
-			}
-			if err := p.Staging.StageTheirs(ctx, jobID, seq, vals); err != nil {
-				return Result{}, err
-			}
-			if err := peer.Reblinded(ctx, jobID, seq, vals); err != nil {
-				return Result{}, fmt.Errorf("linkjob: returning peer batch %d: %w", seq, err)
-			}
-			prog.Received += int64(len(els))
-		}
-		if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "received", Seq: seq}); err != nil {
-			return Result{}, err
-		}
-		p.progress(ctx, jobID, prog)
-		if last {
-			break
-		}
-	}
-	prog.Phase = "matching"
-	p.progress(ctx, jobID, prog)
+	t.prog.Phase = "matching"
+	p.progress(ctx, jobID, t.prog)
 	theirs, err := peer.Finish(ctx, jobID)
 	if err != nil {
 		return Result{}, fmt.Errorf("linkjob: finishing at the peer: %w", err)
@@ -411,6 +353,103 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 		return Result{}, protocolError("this party matched %d, the peer %d", matched, theirs.Matched)
 	}
 	return Result{Matched: matched, OwnSize: pr.OwnSize, PeerSize: opened.Size}, nil
+}
+
+// sendAll sends this party's elements to be re-blinded by the peer and
+// keeps the doubly blinded values of its rows.
+func (p *Party) sendAll(ctx context.Context, peer Peer, jobID string, pr params, t *tracker) error {
+	done, err := p.Jobs.Checkpoints(ctx, jobID, "sent")
+	if err != nil {
+		return err
+	}
+	for seq := int64(1); ; seq++ {
+		if int64(len(done)) >= seq {
+			rows, err := p.Staging.OwnBatch(ctx, jobID, seq)
+			if err != nil {
+				return err
+			}
+			t.add(p, ctx, jobID, int64(len(rows)), 0)
+			if len(rows) < pr.BatchSize {
+				return nil
+			}
+			continue
+		}
+		rows, err := p.nextBatch(ctx, jobID, seq)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 && seq > 1 {
+			return nil
+		}
+		els := make([]psi.Element, len(rows))
+		for i, r := range rows {
+			els[i] = r.Element
+		}
+		vals, err := peer.Reblind(ctx, jobID, seq, els)
+		if err != nil {
+			return fmt.Errorf("linkjob: batch %d: %w", seq, err)
+		}
+		if len(vals) != len(els) {
+			return protocolError("batch %d: sent %d elements, got %d back", seq, len(els), len(vals))
+		}
+		for i := range rows {
+			rows[i].Value = vals[i]
+		}
+		if err := p.Staging.StageOwn(ctx, jobID, seq, rows); err != nil {
+			return err
+		}
+		if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "sent", Seq: seq}); err != nil {
+			return err
+		}
+		t.add(p, ctx, jobID, int64(len(rows)), 0)
+		if len(rows) < pr.BatchSize {
+			return nil
+		}
+	}
+}
+
+// receiveAll re-blinds the peer's elements, keeps them as the peer's
+// values and returns them to the peer.
+func (p *Party) receiveAll(ctx context.Context, peer Peer, jobID string, pr params, t *tracker) error {
+	done, err := p.Jobs.Checkpoints(ctx, jobID, "received")
+	if err != nil {
+		return err
+	}
+	if n := len(done); n > 0 && string(done[n-1].Data) == "last" {
+		return nil // all received before
+	}
+	for seq := int64(len(done)) + 1; ; seq++ {
+		els, last, err := peer.Elements(ctx, jobID, seq)
+		if err != nil {
+			return fmt.Errorf("linkjob: peer batch %d: %w", seq, err)
+		}
+		if len(els) > pr.BatchSize {
+			return protocolError("peer batch %d has %d elements, more than %d", seq, len(els), pr.BatchSize)
+		}
+		if len(els) > 0 {
+			vals, err := p.Key.ReblindBatch(els)
+			if err != nil {
+				return protocolError("peer batch %d: %v", seq, err)
+			}
+			if err := p.Staging.StageTheirs(ctx, jobID, seq, vals); err != nil {
+				return err
+			}
+			if err := peer.Reblinded(ctx, jobID, seq, vals); err != nil {
+				return fmt.Errorf("linkjob: returning peer batch %d: %w", seq, err)
+			}
+		}
+		var mark []byte
+		if last {
+			mark = []byte("last")
+		}
+		if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "received", Seq: seq, Data: mark}); err != nil {
+			return err
+		}
+		t.add(p, ctx, jobID, 0, int64(len(els)))
+		if last {
+			return nil
+		}
+	}
 }
 
 // link turns the job's matches into links, drops the links the run did not
@@ -426,25 +465,17 @@ func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error
 		return n, nil
 	}
 	var n int64
-	after := ""
-	for {
-		rows, err := p.Staging.Matched(ctx, jobID, after, p.batch())
-		if err != nil {
-			return 0, err
-		}
-		if len(rows) == 0 {
-			break
-		}
+	err = p.Staging.Matched(ctx, jobID, p.batch(), func(rows []Row) error {
 		ls := make([]link.Link, len(rows))
 		now := p.now().UTC()
 		for i, r := range rows {
 			ls[i] = link.Link{AccountID: r.AccountID, ID: psi.DeriveLinkID(r.Value, pr.Epoch), Epoch: pr.Epoch, CreatedAt: now}
 		}
-		if err := p.Links.PutLinks(ctx, ls); err != nil {
-			return 0, err
-		}
 		n += int64(len(rows))
-		after = rows[len(rows)-1].AccountID
+		return p.Links.PutLinks(ctx, ls)
+	})
+	if err != nil {
+		return 0, err
 	}
 	if p.Purger != nil {
 		if _, err := p.Purger.PurgeLinks(ctx, pr.Started); err != nil {

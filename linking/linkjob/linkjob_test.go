@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,6 +169,7 @@ func keysOf(m map[string]bool) []string {
 // either process were killed there.
 type flaky struct {
 	linkjob.Peer
+	mu            sync.Mutex
 	calls, failAt int
 	fired         bool
 }
@@ -175,6 +177,8 @@ type flaky struct {
 var errKilled = errors.New("killed")
 
 func (f *flaky) tick() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls++
 	if f.calls == f.failAt && !f.fired {
 		f.fired = true
@@ -195,6 +199,8 @@ func (f *flaky) Reblind(ctx context.Context, j string, seq int64, e []psi.Elemen
 		return nil, err
 	}
 	out, err := f.Peer.Reblind(ctx, j, seq, e)
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if err == nil && f.calls == f.failAt-1 && f.failAt%2 == 0 && !f.fired {
 		f.fired = true
 		return nil, errKilled // applied by the peer, the answer lost

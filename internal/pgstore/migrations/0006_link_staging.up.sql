@@ -10,8 +10,10 @@ CREATE TABLE link_staging_own (
     element     bytea NOT NULL,
     value       bytea,
     PRIMARY KEY (job_id, seq, pos)
-);
-CREATE INDEX link_staging_own_value ON link_staging_own (job_id, value);
+) WITH (fillfactor = 50); -- room on each page to set the values in place
+-- Matches are read in account order, each probing the other side's values;
+-- the values of this side are not indexed, so setting them is a HOT update.
+CREATE INDEX link_staging_own_account ON link_staging_own (job_id, account_id);
 
 CREATE TABLE link_staging_theirs (
     job_id  text NOT NULL,
