@@ -160,7 +160,7 @@ func (s *Store) PutAccounts(_ context.Context, accounts []directory.Account) err
 }
 
 func sameContent(a, b directory.Account) bool {
-	return a.Country == b.Country && a.AdOptOut == b.AdOptOut && slices.Equal(a.BlockedBusinesses, b.BlockedBusinesses) &&
+	return a.Country == b.Country && a.AdOptOut == b.AdOptOut && a.AdsConsent == b.AdsConsent && slices.Equal(a.BlockedBusinesses, b.BlockedBusinesses) &&
 		a.Epoch == b.Epoch && a.Pseudonyms == b.Pseudonyms
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 var accountColumns = []string{"id", "country", "ad_opt_out", "blocked_businesses", "epoch",
-	"index_digits", "index_e164", "oprf", "link_element", "updated_at"}
+	"index_digits", "index_e164", "oprf", "link_element", "updated_at", "ads_consent"}
 
 // PutAccounts implements directory.Store: COPY into a staging table, then
 // one upsert, in one transaction. A later duplicate id in the batch wins; a
@@ -34,7 +34,7 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 			bb = []string{}
 		}
 		rows = append(rows, []any{a.ID, a.Country, a.AdOptOut, bb, int32(a.Epoch),
-			p.IndexDigits[:], p.IndexE164[:], p.OPRF[:], p.Link[:], utc(a.UpdatedAt)})
+			p.IndexDigits[:], p.IndexE164[:], p.OPRF[:], p.Link[:], utc(a.UpdatedAt), a.AdsConsent})
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE accounts_staging (LIKE accounts INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
@@ -49,11 +49,11 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 				blocked_businesses = excluded.blocked_businesses, epoch = excluded.epoch,
 				index_digits = excluded.index_digits, index_e164 = excluded.index_e164,
 				oprf = excluded.oprf, link_element = excluded.link_element,
-				updated_at = excluded.updated_at
+				updated_at = excluded.updated_at, ads_consent = excluded.ads_consent
 			WHERE (accounts.country, accounts.ad_opt_out, accounts.blocked_businesses, accounts.epoch,
-					accounts.index_digits, accounts.index_e164, accounts.oprf, accounts.link_element)
+					accounts.index_digits, accounts.index_e164, accounts.oprf, accounts.link_element, accounts.ads_consent)
 				IS DISTINCT FROM (excluded.country, excluded.ad_opt_out, excluded.blocked_businesses, excluded.epoch,
-					excluded.index_digits, excluded.index_e164, excluded.oprf, excluded.link_element)`)
+					excluded.index_digits, excluded.index_e164, excluded.oprf, excluded.link_element, excluded.ads_consent)`)
 		return err
 	})
 }
@@ -74,9 +74,9 @@ func (s *Store) Account(ctx context.Context, id string) (directory.Account, erro
 		idig, ie164, o, lnk []byte
 	)
 	err := s.pool.QueryRow(ctx, `SELECT id, country, ad_opt_out, blocked_businesses, epoch,
-			index_digits, index_e164, oprf, link_element, updated_at
+			index_digits, index_e164, oprf, link_element, updated_at, ads_consent
 		FROM accounts WHERE id = $1`, id).Scan(&a.ID, &a.Country, &a.AdOptOut, &a.BlockedBusinesses,
-		&epoch, &idig, &ie164, &o, &lnk, &a.UpdatedAt)
+		&epoch, &idig, &ie164, &o, &lnk, &a.UpdatedAt, &a.AdsConsent)
 	if err != nil {
 		return directory.Account{}, mapErr(err)
 	}

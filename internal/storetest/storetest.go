@@ -120,19 +120,26 @@ func noErr(t *testing.T, what string, err error) {
 func testDirectoryPutGet(t *testing.T, s Store) {
 	a := account(t, "acc-1")
 	a.AdOptOut = true
+	a.AdsConsent = true
 	a.BlockedBusinesses = []string{"acme", "globex"}
 	b := account(t, "acc-2")
 	put(t, s, a, b)
 	got, err := s.Account(ctx, "acc-1")
 	noErr(t, "Account", err)
-	if got.ID != a.ID || got.Country != "TR" || !got.AdOptOut || !slices.Equal(got.BlockedBusinesses, a.BlockedBusinesses) ||
+	if got.ID != a.ID || got.Country != "TR" || !got.AdOptOut || !got.AdsConsent || !slices.Equal(got.BlockedBusinesses, a.BlockedBusinesses) ||
 		got.Epoch != 1 || got.Pseudonyms != a.Pseudonyms || !got.UpdatedAt.Equal(t0) {
 		t.Fatalf("Account = %+v, want %+v", got, a)
 	}
 	got, err = s.Account(ctx, "acc-2")
 	noErr(t, "Account", err)
-	if got.BlockedBusinesses != nil || got.AdOptOut {
+	if got.BlockedBusinesses != nil || got.AdOptOut || got.AdsConsent {
 		t.Fatalf("acc-2 = %+v", got)
+	}
+	// A change of consent alone is stored.
+	a.AdsConsent = false
+	put(t, s, a)
+	if got, _ := s.Account(ctx, "acc-1"); got.AdsConsent {
+		t.Fatal("a withdrawn consent was not stored")
 	}
 	_, err = s.Account(ctx, "nobody")
 	wantErr(t, "Account(nobody)", err, store.ErrNotFound)

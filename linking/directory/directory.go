@@ -23,6 +23,7 @@ type Account struct {
 	Country           string // ISO 3166 code of the record
 	AdOptOut          bool
 	BlockedBusinesses []string // tenants whose ads the user blocked
+	AdsConsent        bool     // consented to ads data reaching the other service
 	Epoch             uint32   // key epoch of the pseudonyms
 	Pseudonyms        pseudonym.Set
 	UpdatedAt         time.Time

@@ -23,6 +23,9 @@ type Row struct {
 	Country           string
 	AdOptOut          bool
 	BlockedBusinesses []string
+	// AdsConsent: the person consented to their ads data reaching the
+	// other service (optional column, default false).
+	AdsConsent bool
 }
 
 // RowError is a row that is not imported. Its reason names the field and
@@ -41,9 +44,9 @@ const (
 	maxTenantID = 64
 )
 
-// The CSV header's column names. blocked_businesses is optional; in CSV it
-// holds tenant ids separated by ";".
-var csvColumns = []string{"account_id", "phone", "country", "ad_opt_out", "blocked_businesses"}
+// The CSV header's column names. blocked_businesses and ads_consent are
+// optional; in CSV blocked_businesses holds tenant ids separated by ";".
+var csvColumns = []string{"account_id", "phone", "country", "ad_opt_out", "blocked_businesses", "ads_consent"}
 
 // Reader reads a directory file: CSV with a header line, or NDJSON (one
 // JSON object a line), told apart by the file's first non-blank byte.
@@ -110,7 +113,7 @@ func csvRows(br *bufio.Reader) (func() (Row, error), error) {
 	for _, need := range csvColumns[:4] {
 		if _, ok := col[need]; !ok {
 			return nil, fmt.Errorf("%w: the CSV header has no %q column (want %s, and optionally %s)",
-				ErrFormat, need, strings.Join(csvColumns[:4], ", "), csvColumns[4])
+				ErrFormat, need, strings.Join(csvColumns[:4], ", "), strings.Join(csvColumns[4:], " and "))
 		}
 	}
 	return func() (Row, error) {
@@ -139,6 +142,11 @@ func csvRows(br *bufio.Reader) (func() (Row, error), error) {
 		if i, ok := col["blocked_businesses"]; ok && strings.TrimSpace(rec[i]) != "" {
 			row.BlockedBusinesses = strings.Split(rec[i], ";")
 		}
+		if i, ok := col["ads_consent"]; ok {
+			if row.AdsConsent, err = parseBool(rec[i]); err != nil {
+				return Row{}, &RowError{Line: line, Reason: "ads_consent: " + err.Error()}
+			}
+		}
 		return row, checkRow(&row)
 	}, nil
 }
@@ -159,6 +167,7 @@ type jsonRow struct {
 	Country           *string  `json:"country"`
 	AdOptOut          *bool    `json:"ad_opt_out"`
 	BlockedBusinesses []string `json:"blocked_businesses"`
+	AdsConsent        bool     `json:"ads_consent"`
 }
 
 func ndjsonRows(br *bufio.Reader) func() (Row, error) {
@@ -194,7 +203,7 @@ func ndjsonRows(br *bufio.Reader) func() (Row, error) {
 				return Row{}, &RowError{Line: line, Reason: "missing field ad_opt_out"}
 			}
 			row := Row{Line: line, AccountID: *jr.AccountID, Phone: *jr.Phone, Country: *jr.Country,
-				AdOptOut: *jr.AdOptOut, BlockedBusinesses: jr.BlockedBusinesses}
+				AdOptOut: *jr.AdOptOut, BlockedBusinesses: jr.BlockedBusinesses, AdsConsent: jr.AdsConsent}
 			return row, checkRow(&row)
 		}
 	}

@@ -88,6 +88,24 @@ func TestCSVHeader(t *testing.T) {
 	}
 }
 
+// ads_consent is optional in both formats; a value that is not a bool
+// refuses the row.
+func TestAdsConsent(t *testing.T) {
+	rows, bad, err := readAll(t, "account_id,phone,country,ad_opt_out,ads_consent\n"+
+		"a1,+905321234567,TR,false,yes\n"+
+		"a2,+905321234568,TR,false,\n"+
+		"a3,+905321234569,TR,false,maybe\n")
+	if err != nil || len(rows) != 2 || !rows[0].AdsConsent || rows[1].AdsConsent || len(bad) != 1 ||
+		bad[0].Error() != "line 4: ads_consent: want true or false" {
+		t.Fatalf("csv: %+v %v %v", rows, bad, err)
+	}
+	rows, bad, err = readAll(t, `{"account_id":"a1","phone":"+905321234567","country":"TR","ad_opt_out":false,"ads_consent":true}`+"\n"+
+		`{"account_id":"a2","phone":"+905321234568","country":"TR","ad_opt_out":false}`+"\n")
+	if err != nil || len(rows) != 2 || !rows[0].AdsConsent || rows[1].AdsConsent || len(bad) != 0 {
+		t.Fatalf("ndjson: %+v %v %v", rows, bad, err)
+	}
+}
+
 func TestNDJSON(t *testing.T) {
 	in := `{"account_id":"a1","phone":"0532 123 45 67","country":"TR","ad_opt_out":false}` + "\n" +
 		"\n" +
@@ -112,7 +130,7 @@ func TestNDJSON(t *testing.T) {
 	wantErrs := []string{
 		"line 4: missing field ad_opt_out",
 		"line 5: field ad_opt_out: want a JSON bool",
-		"line 6: unknown field: the fields are account_id, phone, country, ad_opt_out, blocked_businesses",
+		"line 6: unknown field: the fields are account_id, phone, country, ad_opt_out, blocked_businesses, ads_consent",
 		"line 7: not valid JSON (cut short)",
 		"line 8: more than one JSON value on the line",
 	}

@@ -208,7 +208,7 @@ func (im *Importer) derive(b *importBatch, now time.Time) {
 			bad = append(bad, &RowError{Line: row.Line, Reason: "phone: " + err.Error()})
 			continue
 		}
-		b.accounts = append(b.accounts, Account{ID: row.AccountID, Country: region, AdOptOut: row.AdOptOut,
+		b.accounts = append(b.accounts, Account{ID: row.AccountID, Country: region, AdOptOut: row.AdOptOut, AdsConsent: row.AdsConsent,
 			BlockedBusinesses: row.BlockedBusinesses, Epoch: im.Deriver.Epoch, Pseudonyms: set, UpdatedAt: now})
 	}
 	b.errs = mergeErrors(b.errs, bad)
