@@ -325,3 +325,37 @@ func TestLinkOnPostgres(t *testing.T) {
 		check(t, a, b, common, res, 1000)
 	}
 }
+
+// A number that left one directory loses its link on both sides at the
+// next run.
+func TestLeavingLosesTheLinkOnBothSides(t *testing.T) {
+	ctx := context.Background()
+	a, b, common := world(t, 100, 0.5, 16)
+	if _, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "first", 1); err != nil {
+		t.Fatal(err)
+	}
+	var gone string
+	for d := range common {
+		gone = d
+		break
+	}
+	if err := b.st.EraseAccount(ctx, "messenger-"+gone); err != nil {
+		t.Fatal(err)
+	}
+	delete(common, gone)
+	res, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "second", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Matched != int64(len(common)) {
+		t.Fatalf("matched %d, want %d", res.Matched, len(common))
+	}
+	if _, err := a.st.LinkOf(ctx, "social-"+gone); err == nil {
+		t.Fatal("the party that kept the number kept its link")
+	}
+	for _, s := range []*side{a, b} {
+		if n, _ := s.st.CountLinks(ctx); n != int64(len(common)) {
+			t.Fatalf("%d links, want %d", n, len(common))
+		}
+	}
+}
