@@ -6,6 +6,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/linking/directory"
 )
 
@@ -54,6 +55,14 @@ type Match struct {
 	Remove bool
 }
 
+// LinkedMember is an account with a link, as an extension sees it.
+type LinkedMember struct {
+	AccountID string
+	Country   string
+	Consent   bool
+	LinkID    psi.LinkID
+}
+
 // BatchResult is what applying a batch did.
 type BatchResult struct {
 	// Applied is false when the batch had been applied before: nothing
@@ -95,4 +104,12 @@ type Store interface {
 	Session(ctx context.Context, audienceID, sessionID string) (Session, error)
 	// Members returns the audience's member account ids in order.
 	Members(ctx context.Context, audienceID string) ([]string, error)
+	// LinkedMembers returns up to limit of the audience's members that
+	// have a link, with account ids after the given one, in order, with
+	// what extending the audience asks of them.
+	LinkedMembers(ctx context.Context, audienceID, after string, limit int) ([]LinkedMember, error)
+	// LinkedAccounts returns the accounts of the given link ids that may
+	// be shown ads (not opted out, not blocking tenant), in order, with
+	// their country and consent.
+	LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant string) ([]LinkedMember, error)
 }

@@ -1000,3 +1000,42 @@ func (s *Store) DropStaging(_ context.Context, jobID string) error {
 	}
 	return nil
 }
+
+// LinkedMembers implements audience.Store.
+func (s *Store) LinkedMembers(_ context.Context, audienceID, after string, limit int) ([]audience.LinkedMember, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []audience.LinkedMember
+	for id := range s.members[audienceID] {
+		l, ok := s.links[id]
+		if !ok || id <= after {
+			continue
+		}
+		a := s.accounts[id]
+		out = append(out, audience.LinkedMember{AccountID: id, Country: a.Country, Consent: a.AdsConsent, LinkID: l.ID})
+	}
+	slices.SortFunc(out, func(a, b audience.LinkedMember) int { return strings.Compare(a.AccountID, b.AccountID) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// LinkedAccounts implements audience.Store.
+func (s *Store) LinkedAccounts(_ context.Context, ids []psi.LinkID, tenant string) ([]audience.LinkedMember, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []audience.LinkedMember
+	seen := map[string]bool{}
+	for _, lid := range ids {
+		id, ok := s.linkOwners[lid]
+		if !ok || seen[id] || !s.eligible(id, tenant, true) {
+			continue
+		}
+		seen[id] = true
+		a := s.accounts[id]
+		out = append(out, audience.LinkedMember{AccountID: id, Country: a.Country, Consent: a.AdsConsent, LinkID: lid})
+	}
+	slices.SortFunc(out, func(a, b audience.LinkedMember) int { return strings.Compare(a.AccountID, b.AccountID) })
+	return out, nil
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linkd/linkd/audience"
+	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/store"
 )
 
@@ -201,5 +202,44 @@ func (s *Store) Members(ctx context.Context, audienceID string) ([]string, error
 		return nil, mapErr(err)
 	}
 	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return out, mapErr(err)
+}
+
+// LinkedMembers implements audience.Store: one join of the members with
+// their accounts and links, a page at a time.
+func (s *Store) LinkedMembers(ctx context.Context, audienceID, after string, limit int) ([]audience.LinkedMember, error) {
+	rows, err := s.pool.Query(ctx, `SELECT m.account_id, a.country, a.ads_consent, l.link_id
+		FROM audience_members m JOIN accounts a ON a.id = m.account_id JOIN links l ON l.account_id = m.account_id
+		WHERE m.audience_id = $1 AND m.account_id > $2 ORDER BY m.account_id LIMIT $3`, audienceID, after, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return collectLinked(rows)
+}
+
+// LinkedAccounts implements audience.Store.
+func (s *Store) LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant string) ([]audience.LinkedMember, error) {
+	keys := make([][]byte, len(ids))
+	for i := range ids {
+		keys[i] = ids[i][:]
+	}
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT a.id, a.country, a.ads_consent, l.link_id
+		FROM unnest($1::bytea[]) k JOIN links l ON l.link_id = k JOIN accounts a ON a.id = l.account_id
+		WHERE NOT a.ad_opt_out AND NOT ($2 = ANY (a.blocked_businesses)) ORDER BY a.id`, keys, tenant)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return collectLinked(rows)
+}
+
+func collectLinked(rows pgx.Rows) ([]audience.LinkedMember, error) {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (audience.LinkedMember, error) {
+		var m audience.LinkedMember
+		var id []byte
+		if err := r.Scan(&m.AccountID, &m.Country, &m.Consent, &id); err != nil {
+			return m, err
+		}
+		return m, copyTo(m.LinkID[:], id, "link_id")
+	})
 	return out, mapErr(err)
 }

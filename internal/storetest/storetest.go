@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"AudienceBatches", testAudienceBatches},
 		{"AudienceMatchBatches", testAudienceMatchBatches},
 		{"AudienceReplace", testAudienceReplace},
+		{"LinkedMembers", testLinkedMembers},
 		{"Signals", testSignals},
 		{"Audit", testAudit},
 		{"APIKeys", testAPIKeys},
@@ -767,5 +768,38 @@ func testAudienceReplace(t *testing.T, s Store) {
 	ss, err := s.Session(ctx, "aud", "r")
 	if err != nil || !ss.StartedAt.Equal(t0.Add(time.Hour)) || !ss.Complete {
 		t.Fatalf("replace session: %+v, %v", ss, err)
+	}
+}
+
+// testLinkedMembers: an audience's members with links, with their country
+// and consent; accounts by link id, without the opted out and blocking.
+func testLinkedMembers(t *testing.T, s Store) {
+	a, b, c, d := account(t, "a"), account(t, "b"), account(t, "c"), account(t, "d")
+	a.AdsConsent, a.Country = true, "DE"
+	c.AdOptOut = true
+	d.BlockedBusinesses = []string{"acme"}
+	put(t, s, a, b, c, d)
+	la, lc, ld := link.Link{AccountID: "a", ID: linkID(t), Epoch: 1, CreatedAt: t0}, link.Link{AccountID: "c", ID: linkID(t), Epoch: 1, CreatedAt: t0},
+		link.Link{AccountID: "d", ID: linkID(t), Epoch: 1, CreatedAt: t0}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{la, lc, ld}))
+	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
+	_, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Add: []string{"a", "b", "c"}})
+	noErr(t, "ApplyBatch", err)
+	got, err := s.LinkedMembers(ctx, "aud", "", 10)
+	noErr(t, "LinkedMembers", err)
+	want := []audience.LinkedMember{{AccountID: "a", Country: "DE", Consent: true, LinkID: la.ID}, {AccountID: "c", Country: "TR", LinkID: lc.ID}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("LinkedMembers = %+v, want %+v", got, want)
+	}
+	if got, _ := s.LinkedMembers(ctx, "aud", "a", 10); len(got) != 1 || got[0].AccountID != "c" {
+		t.Fatalf("LinkedMembers after a = %+v", got)
+	}
+	acc, err := s.LinkedAccounts(ctx, []psi.LinkID{ld.ID, lc.ID, la.ID, linkID(t), la.ID}, "acme")
+	noErr(t, "LinkedAccounts", err)
+	if len(acc) != 1 || acc[0] != want[0] {
+		t.Fatalf("LinkedAccounts = %+v, want only a (c opted out, d blocked acme)", acc)
+	}
+	if acc, _ := s.LinkedAccounts(ctx, []psi.LinkID{ld.ID}, "globex"); len(acc) != 1 || acc[0].AccountID != "d" {
+		t.Fatalf("LinkedAccounts for globex = %+v", acc)
 	}
 }
