@@ -77,6 +77,9 @@ type Config struct {
 	Authorizer Authorizer
 	// Audiences builds advertisers' audiences.
 	Audiences Audiences
+	// AudiencePeer is the other party for audience extension; nil answers
+	// 503 on extend.
+	AudiencePeer AudiencePeer
 	// Linking links this party's directory with the other party's; nil
 	// answers 503 on the link routes.
 	Linking Linker
@@ -157,6 +160,10 @@ var routes = []route{
 	{http.MethodPost, "/v1/audiences/:id/users", "audience.upload", true, (*Server).addUsers, nil},
 	{http.MethodDelete, "/v1/audiences/:id/users", "audience.upload", true, (*Server).removeUsers, nil},
 	{http.MethodPost, "/v1/audiences/:id/usersreplace", "audience.upload", true, (*Server).replaceUsers, nil},
+	// Extension: the gate is access to the audience (its owner) or the
+	// party key; every group of people is then its own flow decision.
+	{http.MethodPost, "/v1/audiences/:id/extend", "audience.read", true, (*Server).extendAudience, nil},
+	{http.MethodPost, "/v1/peer/audiences", "peer.link", true, (*Server).peerMirror, nil},
 	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, nil},
 	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},
 	{http.MethodPost, "/v1/peer/link/jobs", "peer.link", true, (*Server).peerOpen, nil},

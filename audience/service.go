@@ -2,6 +2,7 @@ package audience
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/linkd/linkd/crypto/hashindex"
 	"github.com/linkd/linkd/crypto/oprf"
+	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/phone"
@@ -183,4 +185,68 @@ func (s *Service) Bucket(ctx context.Context, tenant, id string) (lower, upper i
 	}
 	lower, upper = s.Sizer.Bucket(m)
 	return lower, upper, nil
+}
+
+// Mirror is one batch of an extension, as the other party sends it: the
+// link ids of the members its policies let through.
+type Mirror struct {
+	SourceParty    string
+	SourceAudience string
+	Tenant         string
+	Name           string
+	Purpose        string
+	LinkIDs        []psi.LinkID
+	SessionID      string
+	Seq            int64
+	Last           bool
+}
+
+// MirrorID is the id of the audience that mirrors another party's
+// audience here: the same for every extension of it.
+func MirrorID(sourceParty, sourceAudience string) string {
+	sum := sha256.Sum256([]byte("linkd mirror\x00" + sourceParty + "\x00" + sourceAudience))
+	return "ext_" + hex.EncodeToString(sum[:12])
+}
+
+// ApplyMirror builds the mirrored audience: the accounts of the link ids
+// that may be shown the tenant's ads and whose (country, consent) allow
+// lets through. A session of batches replaces the mirror as a whole.
+func (s *Service) ApplyMirror(ctx context.Context, m Mirror, allow func(country string, consent bool) (bool, error)) (string, error) {
+	id := MirrorID(m.SourceParty, m.SourceAudience)
+	if m.Seq == 1 {
+		err := s.Store.CreateAudience(ctx, Audience{ID: id, Tenant: m.Tenant, Name: m.Name, Purpose: m.Purpose, CreatedAt: s.now().UTC()})
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			return "", err
+		}
+	}
+	if _, err := s.Store.Audience(ctx, m.Tenant, id); err != nil {
+		return "", err
+	}
+	accts, err := s.Store.LinkedAccounts(ctx, m.LinkIDs, m.Tenant)
+	if err != nil {
+		return "", err
+	}
+	add := make([]string, 0, len(accts))
+	for _, a := range accts {
+		ok, err := allow(a.Country, a.Consent)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			add = append(add, a.AccountID)
+		}
+	}
+	_, err = s.Store.ApplyBatch(ctx, Batch{AudienceID: id, SessionID: m.SessionID, Seq: m.Seq, Last: m.Last, Add: add,
+		Received: len(m.LinkIDs), Replace: true, At: s.now()})
+	if errors.Is(err, store.ErrConflict) {
+		return "", ErrSessionComplete
+	}
+	return id, err
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }

@@ -84,6 +84,7 @@ func runDev(e *env, args []string) int {
 	for i := range parties {
 		o := 1 - i
 		linkers[i].peer = linkjob.HTTPPeer{Base: "http://" + parties[o].addr, Key: linkers[o].issued, Client: &http.Client{Timeout: 5 * time.Minute}}
+		servers[i].AudiencePeer = newAudiencePeer("http://"+parties[o].addr, linkers[o].issued)
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(parties))
@@ -138,9 +139,11 @@ func devParty(ctx context.Context, name string, people []synth.Person, log *slog
 	st := memstore.New()
 	pr, pw := io.Pipe()
 	go func() {
-		fmt.Fprintln(pw, "account_id,phone,country,ad_opt_out")
+		// Every ninth opted out of ads; nine in ten consented to their
+		// ads data reaching the other service.
+		fmt.Fprintln(pw, "account_id,phone,country,ad_opt_out,ads_consent")
 		for i, p := range people {
-			fmt.Fprintf(pw, "%s-%06d,%s,%s,%v\n", name[:1], i, p.National, p.Country, i%9 == 0)
+			fmt.Fprintf(pw, "%s-%06d,%s,%s,%v,%v\n", name[:1], i, p.National, p.Country, i%9 == 0, i%10 != 0)
 		}
 		pw.Close()
 	}()
@@ -251,12 +254,15 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"name\":\"Spring buyers\",\"purpose\":\"ads\"}' http://%s/v1/audiences\n", adv, socialAddr)
 	fmt.Fprintf(w, "then, with the id it answers:\n  bin/linkd audience upload --server http://%s --key %s --audience ID %s\n", socialAddr, adv, sample)
 	fmt.Fprintf(w, "  bin/linkd audience upload --mode private --server http://%s --key %s --audience ID2 %s\n", socialAddr, adv, sample)
-	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/audiences/ID\n\n", adv, socialAddr)
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/audiences/ID\n", adv, socialAddr)
+	fmt.Fprintf(w, "and, once the parties are linked, its extension to the messenger, whose size the same tenant reads there:\n")
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/audiences/ID/extend\n", adv, socialAddr)
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/audiences/OTHER_ID\n\n", ks[1][access.RoleAdvertiser], messengerAddr)
 	fmt.Fprintf(w, "A role that may not, and its answer (trust and safety never evaluates for advertisers):\n  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/oprf/evaluate\n\n", ks[0][access.RoleTrustSafety], socialAddr)
 	comp := ks[0][access.RoleCompliance]
 	fmt.Fprintf(w, "As compliance, the audit log, where that refusal now stands:\n  curl -s -H 'Authorization: Bearer %s' 'http://%s/v1/audit?decision=deny'\n", comp, socialAddr)
 	fmt.Fprintf(w, "why it was decided so (any entry, by its seq), and the rules in force:\n  bin/linkd policy explain --server http://%s --key %s --audit 1\n", socialAddr, comp)
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/policies\n\n", comp, socialAddr)
 	fmt.Fprintln(w, strings.TrimSpace(`
-Signals and audience extension are not served yet; see the README.`))
+Signals are not served yet; see the README.`))
 }

@@ -94,6 +94,7 @@ func TestDev(t *testing.T) {
 			t.Fatalf("not printed: %s\n%s", want, o)
 		}
 	}
+	var hashed string // the audience uploaded in hash mode
 	for _, mode := range []string{"hash", "private"} {
 		req, _ := http.NewRequest("POST", "http://"+social+"/v1/audiences", strings.NewReader(`{"name":"Spring buyers","purpose":"ads"}`))
 		req.Header.Set("Authorization", "Bearer "+adv)
@@ -115,6 +116,49 @@ func TestDev(t *testing.T) {
 		if hi, _ := strconv.Atoi(m[2]); hi < 266 {
 			t.Fatalf("%s: upper bound %d below the 266 members", mode, hi)
 		}
+		if mode == "hash" {
+			hashed = a.ID
+		}
+	}
+
+	// Extension to the messenger (linked above): the members with a link,
+	// whose consent both parties' policies find, and who are not opted out
+	// at the messenger. Social's person i is the messenger's 160+i.
+	want := 0
+	for i := range 300 {
+		if j := 160 + i; i%9 != 0 && j < 400 && i%10 != 0 && j%10 != 0 && j%9 != 0 {
+			want++
+		}
+	}
+	req, _ := http.NewRequest("POST", "http://"+social+"/v1/audiences/"+hashed+"/extend", nil)
+	req.Header.Set("Authorization", "Bearer "+adv)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ext struct {
+		Other string `json:"other_audience_id"`
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := json.Unmarshal(body, &ext); err != nil || resp.StatusCode != 200 || ext.Other == "" || strings.Contains(string(body), strconv.Itoa(want)) {
+		t.Fatalf("extend: %d %s", resp.StatusCode, body)
+	}
+	req, _ = http.NewRequest("GET", "http://"+messenger+"/v1/audiences/"+ext.Other, nil)
+	req.Header.Set("Authorization", "Bearer "+keyOf("messenger", "advertiser"))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mirror struct {
+		Status string `json:"status"`
+		Lower  int    `json:"approximate_count_lower_bound"`
+		Upper  int    `json:"approximate_count_upper_bound"`
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := json.Unmarshal(body, &mirror); err != nil || mirror.Status != "ready" || mirror.Lower > want || mirror.Upper < want {
+		t.Fatalf("the mirror at the messenger (%d members): %s", want, body)
 	}
 	dev.stop(t)
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/linkjob"
@@ -152,4 +154,21 @@ func runLink(e *env, args []string) int {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// audiencePeer sends extensions to the other party's peer route.
+type audiencePeer struct{ c *client }
+
+func newAudiencePeer(base, key string) audiencePeer {
+	return audiencePeer{c: &client{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Timeout: 5 * time.Minute}}}
+}
+
+// Mirror implements api.AudiencePeer.
+func (p audiencePeer) Mirror(ctx context.Context, m audience.Mirror) (string, error) {
+	var out struct {
+		AudienceID string `json:"audience_id"`
+	}
+	err := p.c.call(ctx, http.MethodPost, "/v1/peer/audiences", api.MirrorRequest{SourceAudience: m.SourceAudience, Tenant: m.Tenant,
+		Name: m.Name, Purpose: m.Purpose, LinkIDs: api.EncodeLinkIDs(m.LinkIDs), SessionID: m.SessionID, BatchSeq: m.Seq, Last: m.Last}, &out)
+	return out.AudienceID, err
 }

@@ -79,6 +79,9 @@ func TestRouteMatrix(t *testing.T) {
 		{"DELETE", "/v21.0/aud_other/users", upload("h"), []access.Role{adv}, 404},
 		{"POST", "/v1/audiences/aud_own/usersreplace", upload("i"), []access.Role{adv}, 0},
 		{"POST", "/v21.0/aud_other/usersreplace", upload("j"), []access.Role{adv}, 404},
+		{"POST", "/v1/audiences/aud_own/extend", "", []access.Role{adv}, 503}, // no peer here
+		{"POST", "/v1/audiences/aud_other/extend", "", []access.Role{adv}, 503},
+		{"POST", "/v1/peer/audiences", `{"source_audience":"aud_x","tenant":"acme","name":"n","purpose":"ads","link_ids":[],"session_id":"s","batch_seq":1,"last_batch_flag":true}`, []access.Role{party}, 0},
 		{"DELETE", "/v1/audiences/aud_other", "", []access.Role{adv}, 404},
 		// Linking: this party has no peer (503 for a run); the other
 		// party's messages with a party key.

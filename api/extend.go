@@ -1,0 +1,196 @@
+package api
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/linkd/linkd/audience"
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/policies"
+)
+
+// AudiencePeer is the other party, as an extension calls it.
+type AudiencePeer interface {
+	// Mirror sends one batch of an extension; the answer is the id of the
+	// mirrored audience there.
+	Mirror(ctx context.Context, m audience.Mirror) (string, error)
+}
+
+// Extender is what extension needs of the audience service.
+type Extender interface {
+	LinkedMembers(ctx context.Context, audienceID, after string, limit int) ([]audience.LinkedMember, error)
+	ApplyMirror(ctx context.Context, m audience.Mirror, allow func(country string, consent bool) (bool, error)) (string, error)
+}
+
+func (s *Server) otherParty() string {
+	if s.Party == "social" {
+		return "messenger"
+	}
+	return "social"
+}
+
+// groupDecider decides a flow once per (country, consent) of the people
+// concerned, and audits each decision.
+type groupDecider struct {
+	s       *Server
+	c       echo.Context
+	cl      *caller
+	base    policies.Request
+	decided map[[2]string]bool
+}
+
+func (g *groupDecider) allow(country string, consent bool) (bool, error) {
+	k := [2]string{country, fmt.Sprint(consent)}
+	if v, ok := g.decided[k]; ok {
+		return v, nil
+	}
+	q := g.base
+	q.Region, q.Consent = country, consent
+	d, err := g.s.Authorizer.Authorize(g.c.Request().Context(), q)
+	if err != nil {
+		return false, err
+	}
+	verdict := "deny"
+	if d.Allow {
+		verdict = "allow"
+	}
+	g.s.record(g.c, g.cl, q, verdict, d)
+	g.decided[k] = d.Allow
+	return d.Allow, nil
+}
+
+type extendResponse struct {
+	AudienceID      string `json:"audience_id"`
+	OtherParty      string `json:"other_party"`
+	OtherAudienceID string `json:"other_audience_id"`
+	Status          string `json:"status"`
+}
+
+// extendAudience asks the other party to build the mirror of an audience
+// through link ids. The route's gate is that the caller may read the
+// audience; each group of members (country, consent) is then a decision of
+// its own on audience.extend, audited, and only the link ids of allowed
+// groups leave. The answer says no count: the advertiser reads the
+// mirror's thresholded size at the other party.
+func (s *Server) extendAudience(c echo.Context, cl *caller) error {
+	ext, ok := s.Audiences.(Extender)
+	if !ok || s.AudiencePeer == nil {
+		return newError(http.StatusServiceUnavailable, "not_configured", "this server has no peer to extend audiences to (serve --peer)", nil)
+	}
+	ctx := c.Request().Context()
+	a, err := s.Audiences.Audience(ctx, cl.key.Tenant, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	g := &groupDecider{s: s, c: c, cl: cl, decided: map[[2]string]bool{}, base: policies.Request{
+		Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "audience.extend",
+		Resource: policies.Resource{Kind: "audience", ID: a.ID, Tenant: a.Tenant}, Purpose: a.Purpose,
+		Direction: s.Party + "_to_" + s.otherParty()}}
+	session := "extend-" + requestID(c)
+	seq := int64(0)
+	send := func(ids []psi.LinkID, last bool) (string, error) {
+		seq++
+		return s.AudiencePeer.Mirror(ctx, audience.Mirror{SourceParty: s.Party, SourceAudience: a.ID, Tenant: a.Tenant,
+			Name: a.Name, Purpose: a.Purpose, LinkIDs: ids, SessionID: session, Seq: seq, Last: last})
+	}
+	after := ""
+	var other string
+	for {
+		page, err := ext.LinkedMembers(ctx, a.ID, after, MaxBatch)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		ids := make([]psi.LinkID, 0, len(page))
+		for _, m := range page {
+			ok, err := g.allow(m.Country, m.Consent)
+			if err != nil {
+				return err
+			}
+			if ok {
+				ids = append(ids, m.LinkID)
+			}
+		}
+		if _, err = send(ids, false); err != nil {
+			return fmt.Errorf("api: extending audience %s: %w", a.ID, err)
+		}
+		after = page[len(page)-1].AccountID
+	}
+	// The last batch closes the session: the mirror is replaced whole.
+	if other, err = send(nil, true); err != nil {
+		return fmt.Errorf("api: extending audience %s: %w", a.ID, err)
+	}
+	return c.JSON(http.StatusOK, extendResponse{AudienceID: a.ID, OtherParty: s.otherParty(), OtherAudienceID: other, Status: "extended"})
+}
+
+// MirrorRequest is the peer's batch of an extension, on the wire.
+type MirrorRequest struct {
+	SourceAudience string   `json:"source_audience"`
+	Tenant         string   `json:"tenant"`
+	Name           string   `json:"name"`
+	Purpose        string   `json:"purpose"`
+	LinkIDs        []string `json:"link_ids"`
+	SessionID      string   `json:"session_id"`
+	BatchSeq       int64    `json:"batch_seq"`
+	Last           bool     `json:"last_batch_flag"`
+}
+
+// peerMirror builds this party's mirror of the other party's audience. The
+// gate is the party key; each group of this party's own accounts (country,
+// consent) is decided on peer.audience and audited.
+func (s *Server) peerMirror(c echo.Context, cl *caller) error {
+	ext, ok := s.Audiences.(Extender)
+	if !ok {
+		return newError(http.StatusServiceUnavailable, "not_configured", "this server builds no audiences", nil)
+	}
+	if err := requireJSON(c); err != nil {
+		return err
+	}
+	var req MirrorRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	switch {
+	case req.SourceAudience == "" || req.Tenant == "" || req.SessionID == "" || req.BatchSeq < 1:
+		return badRequest("source_audience, tenant, session_id and batch_seq (from 1) are required", nil)
+	case len(req.LinkIDs) > MaxBatch:
+		return badRequest(fmt.Sprintf("link_ids: at most %d a batch", MaxBatch), nil)
+	}
+	ids := make([]psi.LinkID, len(req.LinkIDs))
+	for i, h := range req.LinkIDs {
+		id, err := psi.ParseLinkID(h)
+		if err != nil {
+			return badRequest(fmt.Sprintf("link_ids[%d]: %d hexadecimal characters", i, 2*psi.LinkIDSize), map[string]any{"index": i})
+		}
+		ids[i] = id
+	}
+	g := &groupDecider{s: s, c: c, cl: cl, decided: map[[2]string]bool{}, base: policies.Request{
+		Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "peer.audience",
+		Resource: policies.Resource{Kind: "audience", ID: audience.MirrorID(s.otherParty(), req.SourceAudience), Tenant: req.Tenant},
+		Purpose:  req.Purpose, Direction: s.otherParty() + "_to_" + s.Party}}
+	id, err := ext.ApplyMirror(c.Request().Context(), audience.Mirror{SourceParty: s.otherParty(), SourceAudience: req.SourceAudience,
+		Tenant: req.Tenant, Name: req.Name, Purpose: req.Purpose, LinkIDs: ids, SessionID: req.SessionID, Seq: req.BatchSeq, Last: req.Last}, g.allow)
+	if errors.Is(err, audience.ErrSessionComplete) {
+		return newError(http.StatusConflict, "session_complete", "the extension's last batch was received", nil)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"audience_id": id})
+}
+
+// EncodeLinkIDs writes link ids for a MirrorRequest.
+func EncodeLinkIDs(ids []psi.LinkID) []string {
+	out := make([]string, len(ids))
+	for i := range ids {
+		out[i] = hex.EncodeToString(ids[i][:])
+	}
+	return out
+}

@@ -1,0 +1,129 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/audience"
+	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/link"
+)
+
+// httpMirror is the other party's peer route, as a party key calls it.
+type httpMirror struct {
+	url, key string
+}
+
+func (h httpMirror) Mirror(ctx context.Context, m audience.Mirror) (string, error) {
+	body, _ := json.Marshal(api.MirrorRequest{SourceAudience: m.SourceAudience, Tenant: m.Tenant, Name: m.Name, Purpose: m.Purpose,
+		LinkIDs: api.EncodeLinkIDs(m.LinkIDs), SessionID: m.SessionID, BatchSeq: m.Seq, Last: m.Last})
+	req, _ := http.NewRequestWithContext(ctx, "POST", h.url+"/v1/peer/audiences", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+h.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AudienceID string `json:"audience_id"`
+	}
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("mirror: %s", resp.Status)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	return out.AudienceID, err
+}
+
+// Two parties whose directories hold the same 300 people, linked by hand:
+// social's advertiser extends an audience; only the groups of people whose
+// consent both parties record cross, and each group decision is audited.
+func TestExtension(t *testing.T) {
+	ctx := context.Background()
+	soc, msg := newFixture(t), newFixture(t)
+	soc.api.Party, msg.api.Party = "social", "messenger"
+	hashes := soc.people(t, 5, 300)
+	msg.people(t, 5, 300)
+	// Consent: social has it for even accounts, the messenger for those
+	// divisible by 3; the two record the same link id for each person.
+	for i := range 300 {
+		var id psi.LinkID
+		_, _ = rand.Read(id[:])
+		for _, side := range []struct {
+			f       *fixture
+			consent bool
+		}{{soc, i%2 == 0}, {msg, i%3 == 0}} {
+			acct := fmt.Sprintf("acct-5-%04d", i)
+			a, err := side.f.st.Account(ctx, acct)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.AdsConsent = side.consent
+			if err := side.f.st.PutAccounts(ctx, []directory.Account{a}); err != nil {
+				t.Fatal(err)
+			}
+			if err := side.f.st.PutLinks(ctx, []link.Link{{AccountID: acct, ID: id, Epoch: 1, CreatedAt: time.Now()}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	partyKey, k, _ := access.NewKey("social", access.RoleParty, time.Now())
+	_ = msg.st.CreateAPIKey(ctx, k)
+	soc.api.AudiencePeer = httpMirror{url: msg.srv.URL, key: partyKey}
+
+	id := soc.create(t, "to extend")
+	st, b := soc.do(t, "POST", "/v1/audiences/"+id+"/users", soc.keys[access.RoleAdvertiser], "application/json", uploadJSON(hashes, "1", 1, true))
+	if st != 200 {
+		t.Fatalf("%d %s", st, b)
+	}
+	soc.tick()
+	st, b = soc.do(t, "POST", "/v1/audiences/"+id+"/extend", soc.keys[access.RoleAdvertiser], "", "")
+	var ext struct {
+		Other string `json:"other_audience_id"`
+	}
+	if err := json.Unmarshal(b, &ext); err != nil || st != 200 || ext.Other == "" {
+		t.Fatalf("extend: %d %s", st, b)
+	}
+	m, err := msg.st.Members(ctx, ext.Other)
+	if err != nil || len(m) != 50 { // even and divisible by 3: every sixth of 300
+		t.Fatalf("mirror: %d members, %v", len(m), err)
+	}
+	for _, acct := range m {
+		var i int
+		fmt.Sscanf(acct, "acct-5-%04d", &i)
+		if i%6 != 0 {
+			t.Fatalf("%s crossed without both consents", acct)
+		}
+	}
+	// Each side audited its group decisions, with the deciding rules.
+	es, _ := soc.st.AuditEntries(ctx, audit.Filter{Action: "audience.extend", Limit: 100})
+	var allowed, denied int
+	for _, e := range es {
+		switch {
+		case e.Decision == "allow":
+			allowed++
+		case e.Decision == "deny" && strings.Contains(e.Rule, "extend-needs-consent"):
+			denied++
+		}
+	}
+	if allowed == 0 || denied == 0 {
+		t.Fatalf("social's extension decisions: %+v", es)
+	}
+	if es, _ := msg.st.AuditEntries(ctx, audit.Filter{Action: "peer.audience", Limit: 100}); len(es) == 0 {
+		t.Fatal("the messenger audited no decision")
+	}
+	// Another tenant cannot extend it; trust and safety cannot reach it.
+	st, b = soc.do(t, "POST", "/v1/audiences/"+id+"/extend", soc.keys[access.RoleTrustSafety], "", "")
+	wantError(t, st, b, 403, "forbidden", "")
+}
