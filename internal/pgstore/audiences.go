@@ -66,9 +66,16 @@ func (s *Store) DeleteAudience(ctx context.Context, tenant, id string) error {
 	})
 }
 
-// ApplyBatch implements audience.Store: the batch record, the session and
-// the memberships change in one transaction; a replayed batch changes
-// nothing and answers the first application's counts.
+// errRaced is a batch that another transaction applied while this one ran.
+var errRaced = errors.New("pgstore: batch applied meanwhile")
+
+// ApplyBatch implements audience.Store: the memberships, the batch record
+// and the session change in one transaction; a replayed batch changes
+// nothing and answers the first application's counts. Batches of one
+// audience apply side by side: the audience row is held in SHARE mode (a
+// deletion waits for them), memberships are written in account order (no
+// deadlock between batches), and the session row is updated last, refusing
+// a batch that arrives after the session's last one.
 func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.BatchResult, error) {
 	var res audience.BatchResult
 	at := b.At
@@ -77,9 +84,8 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 	}
 	at = at.UTC()
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		// Lock the audience row: batches of one audience apply one at a time.
 		var one int
-		if err := tx.QueryRow(ctx, `SELECT 1 FROM audiences WHERE id = $1 FOR UPDATE`, b.AudienceID).Scan(&one); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM audiences WHERE id = $1 FOR SHARE`, b.AudienceID).Scan(&one); err != nil {
 			return err
 		}
 		err := tx.QueryRow(ctx, `SELECT received, invalid FROM upload_batches WHERE audience_id = $1 AND session_id = $2 AND seq = $3`,
@@ -99,17 +105,10 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 		if complete {
 			return store.ErrConflict
 		}
-		var started time.Time
-		if err := tx.QueryRow(ctx, `INSERT INTO upload_sessions (audience_id, session_id, batches, complete, updated_at, started_at)
-			VALUES ($1, $2, 1, $3, $4, $4)
-			ON CONFLICT (audience_id, session_id) DO UPDATE SET batches = upload_sessions.batches + 1,
-				complete = excluded.complete, updated_at = excluded.updated_at
-			RETURNING started_at`,
-			b.AudienceID, b.SessionID, b.Last, at).Scan(&started); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO upload_batches (audience_id, session_id, seq, received, invalid) VALUES ($1, $2, $3, $4, $5)`,
-			b.AudienceID, b.SessionID, b.Seq, b.Received, b.Invalid); err != nil {
+		// The session exists before its batch records (which refer to
+		// it); an existing session row is not locked here.
+		if _, err := tx.Exec(ctx, `INSERT INTO upload_sessions (audience_id, session_id, batches, complete, updated_at, started_at)
+			VALUES ($1, $2, 0, false, $3, $3) ON CONFLICT DO NOTHING`, b.AudienceID, b.SessionID, at); err != nil {
 			return err
 		}
 		if len(b.Add) > 0 {
@@ -122,7 +121,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 			slices.Sort(ids)
 			ids = slices.Compact(ids)
 			tag, err := tx.Exec(ctx, `INSERT INTO audience_members (audience_id, account_id, added_at)
-				SELECT $1, a.id, $2::timestamptz FROM accounts a WHERE a.id = ANY ($3::text[])
+				SELECT $1, a.id, $2::timestamptz FROM accounts a WHERE a.id = ANY ($3::text[]) ORDER BY a.id
 				ON CONFLICT (audience_id, account_id) DO UPDATE SET added_at = excluded.added_at`, b.AudienceID, at, ids)
 			if err != nil {
 				return err
@@ -153,7 +152,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 					WHERE m.audience_id = $1 AND m.account_id = x.id`, append([]any{b.AudienceID}, args...)...)
 			} else {
 				_, err = tx.Exec(ctx, `INSERT INTO audience_members (audience_id, account_id, added_at)
-					SELECT $1, x.id, $2::timestamptz FROM (`+sql+`) x
+					SELECT $1, x.id, $2::timestamptz FROM (`+sql+`) x ORDER BY x.id
 					ON CONFLICT (audience_id, account_id) DO UPDATE SET added_at = excluded.added_at`, append([]any{b.AudienceID, at}, args...)...)
 			}
 			if err != nil {
@@ -166,6 +165,26 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 				return err
 			}
 		}
+		tag, err := tx.Exec(ctx, `INSERT INTO upload_batches (audience_id, session_id, seq, received, invalid) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT DO NOTHING`, b.AudienceID, b.SessionID, b.Seq, b.Received, b.Invalid)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errRaced
+		}
+		var started time.Time
+		err = tx.QueryRow(ctx, `UPDATE upload_sessions SET batches = batches + 1, complete = $3,
+				updated_at = greatest(updated_at, $4)
+			WHERE audience_id = $1 AND session_id = $2 AND NOT complete
+			RETURNING started_at`,
+			b.AudienceID, b.SessionID, b.Last, at).Scan(&started)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.ErrConflict // the session's last batch came first
+		}
+		if err != nil {
+			return err
+		}
 		if b.Replace && b.Last {
 			// The replacement is complete: members no batch of the
 			// session added or re-added go.
@@ -176,6 +195,13 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 		res = audience.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid}
 		return nil
 	})
+	if errors.Is(err, errRaced) {
+		// The same batch, sent twice at once: the other one applied it.
+		res = audience.BatchResult{}
+		err = s.pool.QueryRow(ctx, `SELECT received, invalid FROM upload_batches WHERE audience_id = $1 AND session_id = $2 AND seq = $3`,
+			b.AudienceID, b.SessionID, b.Seq).Scan(&res.Received, &res.Invalid)
+		return res, mapErr(err)
+	}
 	return res, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"AudienceBatches", testAudienceBatches},
 		{"AudienceMatchBatches", testAudienceMatchBatches},
 		{"AudienceReplace", testAudienceReplace},
+		{"AudienceConcurrentBatches", testAudienceConcurrentBatches},
 		{"LinkedMembers", testLinkedMembers},
 		{"Signals", testSignals},
 		{"Audit", testAudit},
@@ -801,5 +803,51 @@ func testLinkedMembers(t *testing.T, s Store) {
 	}
 	if acc, _ := s.LinkedAccounts(ctx, []psi.LinkID{ld.ID}, "globex"); len(acc) != 1 || acc[0].AccountID != "d" {
 		t.Fatalf("LinkedAccounts for globex = %+v", acc)
+	}
+}
+
+// testAudienceConcurrentBatches: batches of one audience sent at once all
+// apply; the same batch sent twice at once applies once.
+func testAudienceConcurrentBatches(t *testing.T, s Store) {
+	var ids []string
+	for i := range 40 {
+		a := account(t, fmt.Sprintf("acct-%02d", i))
+		put(t, s, a)
+		ids = append(ids, a.ID)
+	}
+	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
+	var wg sync.WaitGroup
+	results := make([]audience.BatchResult, 10)
+	errs := make([]error, 10)
+	for g := range 10 {
+		wg.Go(func() {
+			// Batches 1-5, each sent twice at once; overlapping accounts.
+			seq := int64(g%5 + 1)
+			add := ids[(seq-1)*5 : (seq-1)*5+10]
+			results[g], errs[g] = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: seq, Add: add, Received: int(seq)})
+		})
+	}
+	wg.Wait()
+	applied := map[int64]int{}
+	for g := range 10 {
+		noErr(t, "concurrent ApplyBatch", errs[g])
+		if results[g].Received != g%5+1 {
+			t.Fatalf("batch %d answered %+v", g%5+1, results[g])
+		}
+		if results[g].Applied {
+			applied[int64(g%5+1)]++
+		}
+	}
+	for seq := int64(1); seq <= 5; seq++ {
+		if applied[seq] != 1 {
+			t.Fatalf("batch %d applied %d times", seq, applied[seq])
+		}
+	}
+	m, _ := s.Members(ctx, "aud")
+	if !slices.Equal(m, ids[:30]) {
+		t.Fatalf("members = %v", m)
+	}
+	if ss, _ := s.Session(ctx, "aud", "s"); ss.Batches != 5 {
+		t.Fatalf("session counted %d batches", ss.Batches)
 	}
 }
