@@ -26,6 +26,7 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/policies"
 )
 
@@ -77,6 +78,8 @@ type Config struct {
 	Authorizer Authorizer
 	// Audiences builds advertisers' audiences.
 	Audiences Audiences
+	// Signals keeps abuse signals; nil answers 503 on the signal routes.
+	Signals Signals
 	// AudiencePeer is the other party for audience extension; nil answers
 	// 503 on extend.
 	AudiencePeer AudiencePeer
@@ -164,6 +167,11 @@ var routes = []route{
 	// party key; every group of people is then its own flow decision.
 	{http.MethodPost, "/v1/audiences/:id/extend", "audience.read", true, (*Server).extendAudience, nil},
 	{http.MethodPost, "/v1/peer/audiences", "peer.link", true, (*Server).peerMirror, nil},
+	{http.MethodPost, "/v1/signals", "signal.create", true, (*Server).flag, nil},
+	{http.MethodGet, "/v1/signals", "signal.read", false, listSignals(signal.Outbound), nil},
+	{http.MethodGet, "/v1/signals/inbound", "signal.read", false, listSignals(signal.Inbound), nil},
+	{http.MethodPost, "/v1/signals/inbound/:id/decision", "signal.decide", true, (*Server).decide, nil},
+	{http.MethodPost, "/v1/signals/:id/revoke", "signal.revoke", true, (*Server).revoke, nil},
 	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, nil},
 	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},
 	{http.MethodPost, "/v1/peer/link/jobs", "peer.link", true, (*Server).peerOpen, nil},

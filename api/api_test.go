@@ -79,7 +79,7 @@ func newFixtureLimits(t *testing.T, limits api.Limits) *fixture {
 	f.dir = &directory.Importer{Store: f.st, Deriver: d}
 	sizer, _ := audience.NewSizer(bytes.Repeat([]byte{9}, 32))
 	aud := &audience.Service{Store: f.st, Index: d.IndexKey(), Epoch: d.Epoch, Sizer: sizer}
-	s := api.New(api.Config{Party: "social", Keys: f.st, Audit: f.st, OPRF: f.ev, Epoch: 1, Audiences: aud,
+	s := api.New(api.Config{Party: "social", Keys: f.st, Audit: f.st, OPRF: f.ev, Epoch: 1, Audiences: aud, Signals: f.st,
 		Ready: func(context.Context) error { return f.ready },
 		Usage: f.st, Limits: limits,
 		Now:      func() time.Time { return f.now },

@@ -178,7 +178,7 @@ func devParty(ctx context.Context, name string, people []synth.Person, log *slog
 	// Linking: the peer is set once both parties exist.
 	lk := newLinker(ctx, st, d, nil, log.With("party", name))
 	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st,
-		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk})
+		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk, Signals: st})
 	// The party key the other party links with.
 	sec, k, err := access.NewKey(other(name), access.RoleParty, time.Now())
 	if err != nil {
@@ -258,11 +258,16 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 	fmt.Fprintf(w, "and, once the parties are linked, its extension to the messenger, whose size the same tenant reads there:\n")
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/audiences/ID/extend\n", adv, socialAddr)
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/audiences/OTHER_ID\n\n", ks[1][access.RoleAdvertiser], messengerAddr)
+	tsKey := ks[0][access.RoleTrustSafety]
+	fmt.Fprintf(w, "As trust and safety, flag an account (whether the flag may reach the other party is a policy decision,\nanswered in \"crosses\"), then the review queue of flags received from the other party:\n")
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"account_id\":\"s-000001\",\"type\":\"malicious_link\",\"confidence\":0.9,\"evidence_ref\":\"case-1\",\"expires_at\":\"%s\"}' http://%s/v1/signals\n",
+		tsKey, time.Now().Add(30*24*time.Hour).UTC().Format(time.RFC3339), socialAddr)
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/signals/inbound\n\n", ks[1][access.RoleTrustSafety], messengerAddr)
 	fmt.Fprintf(w, "A role that may not, and its answer (trust and safety never evaluates for advertisers):\n  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/oprf/evaluate\n\n", ks[0][access.RoleTrustSafety], socialAddr)
 	comp := ks[0][access.RoleCompliance]
 	fmt.Fprintf(w, "As compliance, the audit log, where that refusal now stands:\n  curl -s -H 'Authorization: Bearer %s' 'http://%s/v1/audit?decision=deny'\n", comp, socialAddr)
 	fmt.Fprintf(w, "why it was decided so (any entry, by its seq), and the rules in force:\n  bin/linkd policy explain --server http://%s --key %s --audit 1\n", socialAddr, comp)
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/policies\n\n", comp, socialAddr)
 	fmt.Fprintln(w, strings.TrimSpace(`
-Signals are not served yet; see the README.`))
+Flags are not relayed to the other party yet; see the README.`))
 }

@@ -160,5 +160,23 @@ func TestDev(t *testing.T) {
 	if err := json.Unmarshal(body, &mirror); err != nil || mirror.Status != "ready" || mirror.Lower > want || mirror.Upper < want {
 		t.Fatalf("the mirror at the messenger (%d members): %s", want, body)
 	}
+	// Trust and safety: the printed flag of a linked account crosses.
+	if !strings.Contains(o, `-d '{"account_id":"s-000001","type":"malicious_link"`) {
+		t.Fatalf("the flag example is not printed:\n%s", o)
+	}
+	flag := `{"account_id":"s-000001","type":"malicious_link","confidence":0.9,"evidence_ref":"case-1","expires_at":"` +
+		time.Now().Add(30*24*time.Hour).UTC().Format(time.RFC3339) + `"}`
+	req, _ = http.NewRequest("POST", "http://"+social+"/v1/signals", strings.NewReader(flag))
+	req.Header.Set("Authorization", "Bearer "+keyOf("social", "trust_safety"))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || !strings.Contains(string(body), `"crosses":true`) {
+		t.Fatalf("flag: %d %s", resp.StatusCode, body)
+	}
 	dev.stop(t)
 }

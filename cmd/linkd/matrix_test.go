@@ -49,7 +49,7 @@ func TestRouteMatrix(t *testing.T) {
 	// Who may call what, stated here apart from the policy bundle:
 	// advertisers evaluate, compliance reads the log and the policies,
 	// nobody else does any of these.
-	adv, admin, comp, party := access.RoleAdvertiser, access.RoleAdmin, access.RoleCompliance, access.RoleParty
+	adv, admin, comp, party, ts := access.RoleAdvertiser, access.RoleAdmin, access.RoleCompliance, access.RoleParty, access.RoleTrustSafety
 	upload := func(session string) string {
 		return `{"payload":{"schema":"PHONE_SHA256","data":["` + strings.Repeat("ab", 32) + `"]},"session":{"session_id":"` + session + `","batch_seq":1}}`
 	}
@@ -83,6 +83,12 @@ func TestRouteMatrix(t *testing.T) {
 		{"POST", "/v1/audiences/aud_other/extend", "", []access.Role{adv}, 503},
 		{"POST", "/v1/peer/audiences", `{"source_audience":"aud_x","tenant":"acme","name":"n","purpose":"ads","link_ids":[],"session_id":"s","batch_seq":1,"last_batch_flag":true}`, []access.Role{party}, 0},
 		{"DELETE", "/v1/audiences/aud_other", "", []access.Role{adv}, 404},
+		// Signals: this store has no account to flag.
+		{"POST", "/v1/signals", `{"account_id":"nobody","type":"spam","confidence":0.9,"expires_at":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`, []access.Role{ts}, 404},
+		{"GET", "/v1/signals", "", []access.Role{ts}, 0},
+		{"GET", "/v1/signals/inbound", "", []access.Role{ts}, 0},
+		{"POST", "/v1/signals/inbound/sig_x/decision", `{"decision":"dismiss","reason":"r"}`, []access.Role{ts}, 404},
+		{"POST", "/v1/signals/sig_x/revoke", "", []access.Role{ts}, 404},
 		// Linking: this party has no peer (503 for a run); the other
 		// party's messages with a party key.
 		{"POST", "/v1/link/jobs", `{}`, []access.Role{admin}, 503},
@@ -117,7 +123,7 @@ func TestRouteMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, Usage: st, OPRF: ev, Epoch: 1, Archive: st,
-				Audiences: aud, Linking: newLinker(context.Background(), st, d, nil, slog.New(slog.DiscardHandler))}).Handler())
+				Audiences: aud, Signals: st, Linking: newLinker(context.Background(), st, d, nil, slog.New(slog.DiscardHandler))}).Handler())
 			defer srv.Close()
 			for _, rq := range requests {
 				for _, role := range append([]access.Role{""}, access.Roles...) {

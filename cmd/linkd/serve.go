@@ -127,7 +127,7 @@ func runServe(e *env, args []string) int {
 		peer = linkjob.HTTPPeer{Base: *peerURL, Key: pk, Client: &http.Client{Timeout: 5 * time.Minute}}
 		audPeer = newAudiencePeer(*peerURL, pk)
 	}
-	srv := api.New(api.Config{Party: *party, Audiences: aud, Linking: newLinker(ctx, st, d, peer, log), AudiencePeer: audPeer, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
+	srv := api.New(api.Config{Party: *party, Audiences: aud, Linking: newLinker(ctx, st, d, peer, log), AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
 		Registry: reg, Policies: pol.Bundle, Archive: st})
 	log.Info("serving", "addr", *addr, "key_epoch", d.Epoch, "policy_bundle", pol.Bundle().Hash())
 	if err := srv.Serve(ctx, *addr); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -17,6 +17,7 @@ import (
 	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/policies"
 )
 
@@ -58,6 +59,7 @@ type partyStore interface {
 	link.Store
 	job.Store
 	linkjob.Staging
+	signal.Store
 }
 
 // openStore opens the store the flags name; close releases it. embedded is

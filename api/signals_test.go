@@ -1,0 +1,122 @@
+package api_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/linking/link"
+	"github.com/linkd/linkd/linking/signal"
+)
+
+func flagBody(acct, typ string, conf float64, expires time.Time) string {
+	return fmt.Sprintf(`{"account_id":%q,"type":%q,"confidence":%g,"evidence_ref":"case-1","expires_at":%q,"note":"sent phishing links"}`,
+		acct, typ, conf, expires.Format(time.RFC3339))
+}
+
+func TestFlagDecideRevoke(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.api.Party = "social"
+	f.people(t, 7, 3)
+	var lid psi.LinkID
+	_, _ = rand.Read(lid[:])
+	if err := f.st.PutLinks(ctx, []link.Link{{AccountID: "acct-7-0000", ID: lid, Epoch: 1, CreatedAt: f.now}}); err != nil {
+		t.Fatal(err)
+	}
+	ts := f.keys[access.RoleTrustSafety]
+	in30 := f.now.Add(30 * 24 * time.Hour)
+	type flagged struct {
+		ID      string `json:"id"`
+		Status  string `json:"status"`
+		Crosses *bool  `json:"crosses"`
+	}
+	flag := func(body string) flagged {
+		t.Helper()
+		st, b := f.do(t, "POST", "/v1/signals", ts, "application/json", body)
+		var out flagged
+		if err := json.Unmarshal(b, &out); err != nil || st != 201 || out.Crosses == nil || out.Status != "open" {
+			t.Fatalf("flag: %d %s", st, b)
+		}
+		return out
+	}
+	// Linked, above the minimum: it crosses, and the decision is audited.
+	s1 := flag(flagBody("acct-7-0000", "malicious_link", 0.9, in30))
+	if !*s1.Crosses {
+		t.Fatal("a linked malicious_link flag at 0.9 does not cross")
+	}
+	// Below the type's minimum confidence, or without a link: it stays.
+	if s := flag(flagBody("acct-7-0000", "spam", 0.5, in30)); *s.Crosses {
+		t.Fatal("a spam flag at 0.5 crosses")
+	}
+	if s := flag(flagBody("acct-7-0001", "malicious_link", 0.9, in30)); *s.Crosses {
+		t.Fatal("a flag of an unlinked account crosses")
+	}
+	es, _ := f.st.AuditEntries(ctx, audit.Filter{Action: "signal.cross", Limit: 10})
+	if len(es) != 3 || es[0].Decision != "allow" || es[0].Rule != "signal-crosses-at-confidence" || es[1].Decision != "deny" {
+		t.Fatalf("crossing decisions: %+v", es)
+	}
+	ob, _ := f.st.PendingOutbox(ctx, 10)
+	if len(ob) != 1 || ob[0].SignalID != s1.ID || ob[0].Kind != "signal" {
+		t.Fatalf("outbox: %+v", ob)
+	}
+	for body, msg := range map[string]string{
+		flagBody("acct-7-0000", "rude", 0.9, in30):                                       "type",
+		flagBody("acct-7-0000", "spam", 1.5, in30):                                       "confidence",
+		flagBody("acct-7-0000", "spam", 0.9, f.now.Add(-time.Hour)):                      "future",
+		flagBody("acct-7-0000", "spam", 0.9, f.now.Add(31*24*time.Hour)):                 "at most 30 days",
+		`{"account_id":"acct-7-0000","type":"spam","expires_at":"2030-01-01T00:00:00Z"}`: "confidence",
+	} {
+		st, b := f.do(t, "POST", "/v1/signals", ts, "application/json", body)
+		wantError(t, st, b, 422, "invalid_request", msg)
+	}
+	f.tick()
+	st, b := f.do(t, "POST", "/v1/signals", ts, "application/json", flagBody("nobody", "spam", 0.9, in30))
+	wantError(t, st, b, 404, "not_found", "")
+	st, b = f.do(t, "POST", "/v1/signals", f.keys[access.RoleAdvertiser], "application/json", flagBody("acct-7-0000", "spam", 0.9, in30))
+	wantError(t, st, b, 403, "forbidden", "signal.create")
+
+	// Revocation queues a revoke for the other party.
+	st, b = f.do(t, "POST", "/v1/signals/"+s1.ID+"/revoke", ts, "", "")
+	if st != 200 || !strings.Contains(string(b), `"status":"revoked"`) {
+		t.Fatalf("revoke: %d %s", st, b)
+	}
+	ob, _ = f.st.PendingOutbox(ctx, 10)
+	if len(ob) != 2 || ob[1].Kind != "revoke" {
+		t.Fatalf("outbox after revoke: %+v", ob)
+	}
+
+	// The inbound queue: what the other party sent, minus the expired.
+	for i, exp := range []time.Time{in30, f.now.Add(-time.Minute)} {
+		in := signal.Signal{ID: fmt.Sprintf("peer-%d", i), Direction: signal.Inbound, AccountID: "acct-7-0000", LinkID: lid, Type: "scam",
+			Confidence: 0.95, Status: "open", CreatedAt: f.now, ExpiresAt: exp}
+		if _, err := f.st.ReceiveSignal(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/signals/inbound?status=open", ts, "", "")
+	if st != 200 || !strings.Contains(string(b), `"id":"peer-0"`) || strings.Contains(string(b), "peer-1") {
+		t.Fatalf("inbound: %d %s", st, b)
+	}
+	st, b = f.do(t, "POST", "/v1/signals/inbound/peer-0/decision", ts, "application/json", `{"decision":"disable","reason":"confirmed phishing"}`)
+	if st != 200 || !strings.Contains(string(b), `"status":"disable"`) {
+		t.Fatalf("decision: %d %s", st, b)
+	}
+	st, b = f.do(t, "POST", "/v1/signals/inbound/peer-0/decision", ts, "application/json", `{"decision":"ban","reason":"x"}`)
+	wantError(t, st, b, 422, "invalid_request", "decision")
+	st, b = f.do(t, "POST", "/v1/signals/inbound/"+s1.ID+"/decision", ts, "application/json", `{"decision":"dismiss","reason":"x"}`)
+	wantError(t, st, b, 404, "not_found", "inbound")
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/signals?type=spam", ts, "", "")
+	if st != 200 || strings.Count(string(b), `"type":"spam"`) != 1 {
+		t.Fatalf("outbound spam: %d %s", st, b)
+	}
+}
