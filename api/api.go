@@ -132,6 +132,7 @@ type Server struct {
 	batch   prometheus.Histogram
 	usage   *prometheus.CounterVec
 	refused *prometheus.CounterVec
+	matches *prometheus.CounterVec
 }
 
 type route struct {
@@ -210,7 +211,9 @@ func New(cfg Config) *Server {
 	s.batch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "linkd_batch_entries", Help: "Entries per batch request.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)})
 	s.usage = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_usage_total", Help: "Units of limits and budgets used, by counter."}, []string{"counter"})
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_limit_refusals_total", Help: "Requests refused by a limit or budget, by counter."}, []string{"counter"})
-	s.Registry.MustRegister(s.reqs, s.latency, s.batch, s.usage, s.refused)
+	s.matches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_matches_total",
+		Help: "Accounts matched: by upload batches (kind upload), by link runs (kind link)."}, []string{"kind"})
+	s.Registry.MustRegister(s.reqs, s.latency, s.batch, s.usage, s.refused, s.matches)
 
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
@@ -231,6 +234,12 @@ func (s *Server) Routes() []string {
 		out = append(out, r.Method+" "+r.Path)
 	}
 	return out
+}
+
+// CountMatches adds n accounts matched by work of the given kind ("link"
+// for link runs, which run beside the server) to linkd_matches_total.
+func (s *Server) CountMatches(kind string, n int64) {
+	s.matches.WithLabelValues(kind).Add(float64(n))
 }
 
 // Handler returns the server as an http.Handler.

@@ -354,6 +354,9 @@ func (s *Server) upload(c echo.Context, cl *caller, remove, replace bool) error 
 	case err != nil:
 		return err
 	}
+	if !res.Replayed {
+		s.matches.WithLabelValues("upload").Add(float64(res.Matched))
+	}
 	samples := res.InvalidSamples
 	if samples == nil {
 		samples = []audience.InvalidEntry{}

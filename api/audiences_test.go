@@ -108,6 +108,9 @@ func TestAudienceLifecycle(t *testing.T) {
 	if err := json.Unmarshal(b, &up); err != nil || st != 200 || !up.Replayed || up.Received != 291 {
 		t.Fatalf("replay: %d %s", st, b)
 	}
+	if st, m := f.do(t, "GET", "/metrics", "", "", ""); st != 200 || !strings.Contains(string(m), `linkd_matches_total{kind="upload"} 250`) {
+		t.Fatalf("the matches metric does not count the 250 matched")
+	}
 	a := f.audience(t, id)
 	if a.Status != "ready" || a.Lower == nil || *a.Lower > 250 || *a.Upper < 250 {
 		t.Fatalf("size of 250: %+v", a)

@@ -74,6 +74,9 @@ type UploadResult struct {
 	// Replayed is set when this (session, batch_seq) had been applied
 	// before: nothing changed, and the counts are the first answer's.
 	Replayed bool
+	// Matched is how many accounts the batch added or removed: for
+	// operators' metrics, never for the uploader.
+	Matched int
 }
 
 // maxSamples is how many invalid entries an answer describes.
@@ -166,6 +169,7 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 	if err != nil {
 		return res, err
 	}
+	res.Matched = r.Matched
 	if !r.Applied {
 		// A retry: the first answer's counts (its samples are not kept).
 		res.Replayed, res.Received, res.Invalid, res.InvalidSamples = true, r.Received, r.Invalid, nil

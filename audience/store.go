@@ -70,6 +70,9 @@ type BatchResult struct {
 	Applied  bool
 	Received int
 	Invalid  int
+	// Matched is how many accounts a batch with Match added or removed
+	// (for operators' metrics; never told to the uploader).
+	Matched int
 }
 
 // Session is an upload session's progress.

@@ -188,6 +188,7 @@ func devParty(ctx context.Context, name string, people []synth.Person, log *slog
 		return nil, nil, nil, err
 	}
 	lk.issued = sec
+	lk.done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
 	return srv, ks, lk, nil
 }
 

@@ -82,6 +82,16 @@ func TestDev(t *testing.T) {
 		t.Fatalf("%s: exit %d\n%s%s", linkCmd, code, out, errs)
 	}
 
+	resp, err := http.Get("http://" + social + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `linkd_matches_total{kind="link"} 240`) {
+		t.Fatal("the matches metric does not count the link run")
+	}
+
 	// The advertiser's printed commands: an audience, the sample list
 	// uploaded in both modes. 300 of the list are social's users, 34 of
 	// them opted out of ads (every ninth); 100 are no one's.
@@ -132,7 +142,7 @@ func TestDev(t *testing.T) {
 	}
 	req, _ := http.NewRequest("POST", "http://"+social+"/v1/audiences/"+hashed+"/extend", nil)
 	req.Header.Set("Authorization", "Bearer "+adv)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,8 @@ type linker struct {
 	log  *slog.Logger
 	// issued is the party key this party issued to the other (linkd dev).
 	issued string
+	// done, if set, is told each finished run's result.
+	done func(linkjob.Result)
 
 	mu      sync.Mutex
 	running string
@@ -71,6 +73,9 @@ func (l *linker) Start(jobID string) error {
 		if err != nil {
 			l.log.Error("link job failed", "job", jobID, "error", err)
 			return
+		}
+		if l.done != nil {
+			l.done(res)
 		}
 		l.log.Info("link job done", "job", jobID, "matched", res.Matched, "own_size", res.OwnSize, "peer_size", res.PeerSize,
 			"seconds", time.Since(start).Seconds())

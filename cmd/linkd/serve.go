@@ -127,8 +127,10 @@ func runServe(e *env, args []string) int {
 		peer = linkjob.HTTPPeer{Base: *peerURL, Key: pk, Client: &http.Client{Timeout: 5 * time.Minute}}
 		audPeer = newAudiencePeer(*peerURL, pk)
 	}
-	srv := api.New(api.Config{Party: *party, Audiences: aud, Linking: newLinker(ctx, st, d, peer, log), AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
+	lk := newLinker(ctx, st, d, peer, log)
+	srv := api.New(api.Config{Party: *party, Audiences: aud, Linking: lk, AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
 		Registry: reg, Policies: pol.Bundle, Archive: st})
+	lk.done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
 	log.Info("serving", "addr", *addr, "key_epoch", d.Epoch, "policy_bundle", pol.Bundle().Hash())
 	if err := srv.Serve(ctx, *addr); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fail(err)

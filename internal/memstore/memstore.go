@@ -439,6 +439,7 @@ func (s *Store) ApplyBatch(_ context.Context, b audience.Batch) (audience.BatchR
 			return audience.BatchResult{}, store.ErrNotFound
 		}
 	}
+	matched := 0
 	if m := b.Match; m != nil {
 		var ids []string
 		switch {
@@ -447,6 +448,7 @@ func (s *Store) ApplyBatch(_ context.Context, b audience.Batch) (audience.BatchR
 		case m.OPRF != nil:
 			ids = s.matchOPRF(*m.OPRF)
 		}
+		matched = len(ids)
 		if m.Remove {
 			b.Remove = append(slices.Clone(b.Remove), ids...)
 		} else {
@@ -478,6 +480,7 @@ func (s *Store) ApplyBatch(_ context.Context, b audience.Batch) (audience.BatchR
 	}
 	r := audience.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid}
 	s.batches[batchKey{b.AudienceID, b.SessionID, b.Seq}] = r
+	r.Matched = matched
 	s.sessions[sk] = audience.Session{AudienceID: b.AudienceID, ID: b.SessionID, Batches: sess.Batches + 1,
 		Complete: b.Last, UpdatedAt: at, StartedAt: started}
 	return r, nil

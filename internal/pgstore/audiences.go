@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/psi"
@@ -83,6 +84,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 		at = time.Now()
 	}
 	at = at.UTC()
+	matched := 0
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		var one int
 		if err := tx.QueryRow(ctx, `SELECT 1 FROM audiences WHERE id = $1 FOR SHARE`, b.AudienceID).Scan(&one); err != nil {
@@ -147,17 +149,19 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 			default:
 				return errors.New("pgstore: a batch match names no keys")
 			}
+			var tag pgconn.CommandTag
 			if m.Remove {
-				_, err = tx.Exec(ctx, `DELETE FROM audience_members m USING (`+sql+`) x
+				tag, err = tx.Exec(ctx, `DELETE FROM audience_members m USING (`+sql+`) x
 					WHERE m.audience_id = $1 AND m.account_id = x.id`, append([]any{b.AudienceID}, args...)...)
 			} else {
-				_, err = tx.Exec(ctx, `INSERT INTO audience_members (audience_id, account_id, added_at)
+				tag, err = tx.Exec(ctx, `INSERT INTO audience_members (audience_id, account_id, added_at)
 					SELECT $1, x.id, $2::timestamptz FROM (`+sql+`) x ORDER BY x.id
 					ON CONFLICT (audience_id, account_id) DO UPDATE SET added_at = excluded.added_at`, append([]any{b.AudienceID, at}, args...)...)
 			}
 			if err != nil {
 				return err
 			}
+			matched = int(tag.RowsAffected())
 		}
 		if len(b.Remove) > 0 {
 			if _, err := tx.Exec(ctx, `DELETE FROM audience_members WHERE audience_id = $1 AND account_id = ANY ($2)`,
@@ -192,7 +196,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 				return err
 			}
 		}
-		res = audience.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid}
+		res = audience.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid, Matched: matched}
 		return nil
 	})
 	if errors.Is(err, errRaced) {

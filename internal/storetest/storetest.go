@@ -635,7 +635,7 @@ func testAudienceMatchBatches(t *testing.T, s Store) {
 	}
 	all := hashes(a.Pseudonyms.IndexDigits, b.Pseudonyms.IndexDigits, c.Pseudonyms.IndexDigits, a.Pseudonyms.IndexDigits, randomSet(t).IndexDigits)
 	r, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Match: all, Received: 5})
-	if err != nil || !r.Applied {
+	if err != nil || !r.Applied || r.Matched != 2 {
 		t.Fatalf("ApplyBatch = %+v, %v", r, err)
 	}
 	if m := members(); !slices.Equal(m, []string{"a", "d"}) {
