@@ -98,6 +98,8 @@ type Config struct {
 type Limits struct {
 	// RequestsPerMinute per API key.
 	RequestsPerMinute int64
+	// PeerRequestsPerMinute per party key: the other party's link runs.
+	PeerRequestsPerMinute int64
 	// OPRFPerDay is the elements a tenant may have evaluated a day.
 	OPRFPerDay int64
 	// EntriesPerDay is the entries a tenant may upload a day.
@@ -113,7 +115,7 @@ func (s *Server) limits() Limits {
 	for _, f := range []struct {
 		v   *int64
 		def int64
-	}{{&l.RequestsPerMinute, c.RequestsPerMinute}, {&l.OPRFPerDay, c.OPRFEvaluationsPerDay},
+	}{{&l.RequestsPerMinute, c.RequestsPerMinute}, {&l.PeerRequestsPerMinute, c.PeerRequestsPerMinute}, {&l.OPRFPerDay, c.OPRFEvaluationsPerDay},
 		{&l.EntriesPerDay, c.UploadedEntriesPerDay}, {&l.AudiencesPerDay, c.AudiencesCreatedPerDay}} {
 		if *f.v == 0 {
 			*f.v = f.def
@@ -348,13 +350,15 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 			// An audience is found under the key's tenant or not at all.
 			q.Resource.Tenant = k.Tenant
 		}
-		// The other party's key is not held to the per-key request rate:
-		// a link run of millions of accounts is thousands of batches.
-		if k.Role != access.RoleParty {
-			if err := s.consume(c, k.ID, "requests", access.Minute, 1, s.limits().RequestsPerMinute); err != nil {
-				s.record(c, cl, q, "deny", policies.Decision{Rules: []string{"rate_limit"}, BundleHash: s.Policies().Hash()})
-				return err
-			}
+		// The other party's key has a rate of its own: a link run of
+		// millions of accounts is thousands of batches.
+		perMinute := s.limits().RequestsPerMinute
+		if k.Role == access.RoleParty {
+			perMinute = s.limits().PeerRequestsPerMinute
+		}
+		if err := s.consume(c, k.ID, "requests", access.Minute, 1, perMinute); err != nil {
+			s.record(c, cl, q, "deny", policies.Decision{Rules: []string{"rate_limit"}, BundleHash: s.Policies().Hash()})
+			return err
 		}
 		if r.prepare != nil {
 			if err := r.prepare(s, c, &q); err != nil {

@@ -101,3 +101,16 @@ func TestInternalErrorsStayInternal(t *testing.T) {
 		t.Fatalf("the cause is not logged with the request id:\n%s", logs.String())
 	}
 }
+
+// The other party's key has a request rate of its own.
+func TestPartyKeyRate(t *testing.T) {
+	f := newFixtureLimits(t, api.Limits{RequestsPerMinute: 1, PeerRequestsPerMinute: 3})
+	party := f.keys[access.RoleParty]
+	for i := range 3 {
+		if st, b := f.do(t, "GET", "/v1/peer/link/jobs/j/batches/1", party, "", ""); st == 429 {
+			t.Fatalf("request %d refused under the party rate: %s", i+1, b)
+		}
+	}
+	st, b := f.do(t, "GET", "/v1/peer/link/jobs/j/batches/1", party, "", "")
+	wantError(t, st, b, 429, "rate_limited", "requests")
+}

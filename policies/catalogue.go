@@ -58,6 +58,7 @@ type SignalType struct {
 // unless named otherwise.
 type Limits struct {
 	RequestsPerMinute      int64 `yaml:"requests_per_minute" json:"requests_per_minute"`
+	PeerRequestsPerMinute  int64 `yaml:"peer_requests_per_minute" json:"peer_requests_per_minute"`
 	OPRFEvaluationsPerDay  int64 `yaml:"oprf_evaluations_per_day" json:"oprf_evaluations_per_day"`
 	UploadedEntriesPerDay  int64 `yaml:"uploaded_entries_per_day" json:"uploaded_entries_per_day"`
 	AudiencesCreatedPerDay int64 `yaml:"audiences_created_per_day" json:"audiences_created_per_day"`

@@ -188,6 +188,7 @@ Audiences with fewer than {{.MinSize}} members report only "too_small".
 ## Limits
 
 - Requests per API key per minute: {{.Limits.RequestsPerMinute}}
+- Requests per party key (the other party) per minute: {{.Limits.PeerRequestsPerMinute}}
 - OPRF evaluations per tenant per day: {{.Limits.OPRFEvaluationsPerDay}}
 - Uploaded entries per tenant per day: {{.Limits.UploadedEntriesPerDay}}
 - Audiences created per tenant per day: {{.Limits.AudiencesCreatedPerDay}}
@@ -229,6 +230,7 @@ const htmlText = `<!doctype html>
 <h2>Limits</h2>
 <ul>
 <li>Requests per API key per minute: {{.Limits.RequestsPerMinute}}</li>
+<li>Requests per party key (the other party) per minute: {{.Limits.PeerRequestsPerMinute}}</li>
 <li>OPRF evaluations per tenant per day: {{.Limits.OPRFEvaluationsPerDay}}</li>
 <li>Uploaded entries per tenant per day: {{.Limits.UploadedEntriesPerDay}}</li>
 <li>Audiences created per tenant per day: {{.Limits.AudiencesCreatedPerDay}}</li>
