@@ -58,16 +58,6 @@ func view(a audience.Audience) audienceView {
 	return audienceView{ID: a.ID, Name: a.Name, Purpose: a.Purpose, CreatedAt: a.CreatedAt}
 }
 
-// requireJSON refuses a body that says it is not JSON.
-func requireJSON(c echo.Context) error {
-	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
-			return echo.NewHTTPError(http.StatusUnsupportedMediaType)
-		}
-	}
-	return nil
-}
-
 const createKey = "create_audience"
 
 // prepareCreate reads the new audience so that its purpose is decided by

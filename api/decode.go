@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -34,6 +35,16 @@ func decodeJSON(c echo.Context, v any) error {
 	}
 	if dec.More() {
 		return badRequest("the body has data after its JSON object", nil)
+	}
+	return nil
+}
+
+// requireJSON refuses a body that says it is not JSON.
+func requireJSON(c echo.Context) error {
+	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
+			return echo.NewHTTPError(http.StatusUnsupportedMediaType)
+		}
 	}
 	return nil
 }

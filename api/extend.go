@@ -27,12 +27,15 @@ type Extender interface {
 	ApplyMirror(ctx context.Context, m audience.Mirror, allow func(country string, consent bool) (bool, error)) (string, error)
 }
 
-func (s *Server) otherParty() string {
-	if s.Party == "social" {
+// OtherParty names the party that is not the given one.
+func OtherParty(party string) string {
+	if party == "social" {
 		return "messenger"
 	}
 	return "social"
 }
+
+func (s *Server) otherParty() string { return OtherParty(s.Party) }
 
 // groupDecider decides a flow once per (country, consent) of the people
 // concerned, and audits each decision.

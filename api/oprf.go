@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -37,10 +36,8 @@ type evaluateResponse struct {
 }
 
 func (s *Server) oprfEvaluate(c echo.Context, cl *caller) error {
-	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
-			return echo.NewHTTPError(http.StatusUnsupportedMediaType)
-		}
+	if err := requireJSON(c); err != nil {
+		return err
 	}
 	var req evaluateRequest
 	if err := decodeJSON(c, &req); err != nil {

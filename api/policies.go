@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"time"
 
@@ -70,10 +69,8 @@ type explainResponse struct {
 // policyExplain decides a request, or an audit entry's request again, and
 // says which rules decided and which catalogue values they used.
 func (s *Server) policyExplain(c echo.Context, _ *caller) error {
-	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationJSON {
-			return echo.NewHTTPError(http.StatusUnsupportedMediaType)
-		}
+	if err := requireJSON(c); err != nil {
+		return err
 	}
 	var req explainRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -135,13 +132,8 @@ func (s *Server) policyExplain(c echo.Context, _ *caller) error {
 		}
 	}
 	out.Decision = b.Decide(out.Request)
-	rules := map[string]policies.Rule{}
-	for _, r := range b.Rules() {
-		rules[r.ID] = r
-	}
-	for _, id := range append(append([]string(nil), out.Decision.Rules...), out.Decision.Monitored...) {
-		r := rules[id]
-		out.Rules = append(out.Rules, explainedRule{ID: id, Effect: r.Effect, File: r.File, Line: r.Line, Enforce: r.Enforce})
+	for _, r := range b.DecidingRules(out.Decision) {
+		out.Rules = append(out.Rules, explainedRule{ID: r.ID, Effect: r.Effect, File: r.File, Line: r.Line, Enforce: r.Enforce})
 	}
 	return c.JSON(http.StatusOK, out)
 }

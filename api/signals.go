@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -88,7 +89,7 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 	case req.AccountID == "" || len(req.AccountID) > 128:
 		return badRequest("account_id: from 1 to 128 characters", map[string]any{"field": "account_id"})
 	case !known:
-		return badRequest("type: not a signal type of the catalogue", map[string]any{"field": "type", "types": sortedTypes(cat.SignalTypes)})
+		return badRequest("type: not a signal type of the catalogue", map[string]any{"field": "type", "types": slices.Sorted(maps.Keys(cat.SignalTypes))})
 	case req.Confidence == nil || *req.Confidence < 0 || *req.Confidence > 1:
 		return badRequest("confidence: a number from 0 to 1 is required", map[string]any{"field": "confidence"})
 	case len(req.EvidenceRef) > 200:
@@ -133,15 +134,6 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 	v := signalOf(sg)
 	v.Crosses = &crosses
 	return c.JSON(http.StatusCreated, v)
-}
-
-func sortedTypes(m map[string]policies.SignalType) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // listSignals is a queue of signals: inbound (the T&S review queue) or

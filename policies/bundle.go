@@ -35,7 +35,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -266,12 +268,7 @@ func parse(fsys fs.FS) (*Bundle, Problems) {
 
 	// Enforcement levels name existing forbid rules.
 	if cat != nil {
-		keys := make([]string, 0, len(cat.Enforcement))
-		for k := range cat.Enforcement {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, id := range keys {
+		for _, id := range slices.Sorted(maps.Keys(cat.Enforcement)) {
 			r, ok := seen[id]
 			switch {
 			case !ok:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -190,12 +191,7 @@ func parseCatalogue(data, schemaJSON []byte) (*Catalogue, Problems) {
 		}
 	}
 	seen := map[string]string{}
-	groups := make([]string, 0, len(c.Regions))
-	for g := range c.Regions {
-		groups = append(groups, g)
-	}
-	sort.Strings(groups)
-	for _, g := range groups {
+	for _, g := range slices.Sorted(maps.Keys(c.Regions)) {
 		for i, cc := range c.Regions[g] {
 			if prev, ok := seen[cc]; ok && prev != g {
 				probs = append(probs, c.problemAt([]string{"regions", g, strconv.Itoa(i)}, fmt.Sprintf("%s is already in region group %s", cc, prev)))

@@ -3,6 +3,7 @@ package policies
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -173,6 +174,21 @@ func (b *Bundle) hasMonitored() bool {
 		}
 	}
 	return false
+}
+
+// DecidingRules returns the rules a decision names, the deciding ones and
+// then the monitored ones, with where each is written (an id the bundle
+// does not define comes back alone).
+func (b *Bundle) DecidingRules(d Decision) []Rule {
+	out := make([]Rule, 0, len(d.Rules)+len(d.Monitored))
+	for _, id := range append(slices.Clone(d.Rules), d.Monitored...) {
+		r, ok := b.rule(id)
+		if !ok {
+			r = Rule{ID: id}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 func (b *Bundle) rule(id string) (Rule, bool) {

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	htmltemplate "html/template"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	texttemplate "text/template"
 )
@@ -129,12 +129,7 @@ func (b *Bundle) reportData() reportData {
 }
 
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return slices.Clip(keys)
+	return slices.Sorted(maps.Keys(m))
 }
 
 const mdText = `# Record of processing

@@ -180,7 +180,7 @@ func devParty(ctx context.Context, name string, people []synth.Person, log *slog
 	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st,
 		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk, Signals: st})
 	// The party key the other party links with.
-	sec, k, err := access.NewKey(other(name), access.RoleParty, time.Now())
+	sec, k, err := access.NewKey(api.OtherParty(name), access.RoleParty, time.Now())
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -208,13 +208,6 @@ func waitReady(ctx context.Context, url string) error {
 		}
 	}
 	return errors.New("did not become ready")
-}
-
-func other(party string) string {
-	if party == "social" {
-		return "messenger"
-	}
-	return "social"
 }
 
 // writeCustomers writes an advertiser's customer list for the demo: three

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -213,13 +214,8 @@ entry SEQ under the bundle it was decided under ("why was this allowed?").`)
 		return exitOK
 	}
 	var rules []explainedRule
-	byID := map[string]policies.Rule{}
-	for _, r := range b.Rules() {
-		byID[r.ID] = r
-	}
-	for _, id := range append(append([]string(nil), d.Rules...), d.Monitored...) {
-		r := byID[id]
-		rules = append(rules, explainedRule{ID: id, Effect: r.Effect, File: r.File, Line: r.Line})
+	for _, r := range b.DecidingRules(d) {
+		rules = append(rules, explainedRule{ID: r.ID, Effect: r.Effect, File: r.File, Line: r.Line})
 	}
 	writeExplanation(e.stdout, d, rules)
 	return exitOK
@@ -326,12 +322,7 @@ func writeExplanation(w io.Writer, d policies.Decision, rules []explainedRule) {
 	for _, msg := range d.Errors {
 		fmt.Fprintf(w, "skipped: %s\n", msg)
 	}
-	keys := make([]string, 0, len(d.Catalogue))
-	for k := range d.Catalogue {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(d.Catalogue)) {
 		fmt.Fprintf(w, "catalogue: %s = %v\n", k, d.Catalogue[k])
 	}
 	fmt.Fprintf(w, "bundle: %s\n", d.BundleHash)

@@ -7,6 +7,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -217,13 +218,8 @@ func (s *Store) eligible(id, tenant string, wantEligible bool) bool {
 	return tenant == "" || !slices.Contains(a.BlockedBusinesses, tenant)
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }
 
 // MatchHashes implements directory.Store.
@@ -505,12 +501,7 @@ func (s *Store) Members(_ context.Context, audienceID string) ([]string, error) 
 	if !ok {
 		return nil, store.ErrNotFound
 	}
-	out := make([]string, 0, len(m))
-	for id := range m {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out, nil
+	return sortedKeys(m), nil
 }
 
 // --- retention ---

@@ -37,20 +37,7 @@ func (s *Store) OwnBatch(ctx context.Context, jobID string, seq int64) ([]linkjo
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (linkjob.Row, error) {
-		var row linkjob.Row
-		var el, v []byte
-		if err := r.Scan(&row.AccountID, &el, &v); err != nil {
-			return row, err
-		}
-		if err := copyTo(row.Element[:], el, "element"); err != nil {
-			return row, err
-		}
-		if v != nil {
-			return row, copyTo(row.Value[:], v, "value")
-		}
-		return row, nil
-	})
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (linkjob.Row, error) { return scanStaged(r) })
 	return out, mapErr(err)
 }
 
@@ -101,16 +88,9 @@ func (s *Store) Matched(ctx context.Context, jobID string, limit int, each func(
 	defer rows.Close()
 	group := make([]linkjob.Row, 0, limit)
 	for rows.Next() {
-		var row linkjob.Row
-		var el, v []byte
-		if err := rows.Scan(&row.AccountID, &el, &v); err != nil {
+		row, err := scanStaged(rows)
+		if err != nil {
 			return mapErr(err)
-		}
-		if err := copyTo(row.Element[:], el, "element"); err != nil {
-			return err
-		}
-		if err := copyTo(row.Value[:], v, "value"); err != nil {
-			return err
 		}
 		group = append(group, row)
 		if len(group) == limit {
@@ -127,6 +107,23 @@ func (s *Store) Matched(ctx context.Context, jobID string, limit int, each func(
 		return each(group)
 	}
 	return nil
+}
+
+// scanStaged reads a staged row: account, element and value (NULL until
+// known).
+func scanStaged(r pgx.Row) (linkjob.Row, error) {
+	var row linkjob.Row
+	var el, v []byte
+	if err := r.Scan(&row.AccountID, &el, &v); err != nil {
+		return row, err
+	}
+	if err := copyTo(row.Element[:], el, "element"); err != nil {
+		return row, err
+	}
+	if v != nil {
+		return row, copyTo(row.Value[:], v, "value")
+	}
+	return row, nil
 }
 
 // DropStaging implements linkjob.Staging.
