@@ -135,6 +135,7 @@ type Server struct {
 	usage   *prometheus.CounterVec
 	refused *prometheus.CounterVec
 	matches *prometheus.CounterVec
+	relayed *prometheus.CounterVec
 }
 
 type route struct {
@@ -175,6 +176,7 @@ var routes = []route{
 	{http.MethodGet, "/v1/signals/inbound", "signal.read", false, listSignals(signal.Inbound), nil},
 	{http.MethodPost, "/v1/signals/inbound/:id/decision", "signal.decide", true, (*Server).decide, nil},
 	{http.MethodPost, "/v1/signals/:id/revoke", "signal.revoke", true, (*Server).revoke, nil},
+	{http.MethodPost, "/v1/peer/signals", "peer.signal", true, (*Server).peerSignals, nil},
 	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, nil},
 	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},
 	{http.MethodPost, "/v1/peer/link/jobs", "peer.link", true, (*Server).peerOpen, nil},
@@ -215,7 +217,9 @@ func New(cfg Config) *Server {
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_limit_refusals_total", Help: "Requests refused by a limit or budget, by counter."}, []string{"counter"})
 	s.matches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_matches_total",
 		Help: "Accounts matched: by upload batches (kind upload), by link runs (kind link)."}, []string{"kind"})
-	s.Registry.MustRegister(s.reqs, s.latency, s.batch, s.usage, s.refused, s.matches)
+	s.relayed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_signals_received_total",
+		Help: "Signal relay messages from the other party, by outcome (applied, duplicate, unlinked, expired, refused)."}, []string{"outcome"})
+	s.Registry.MustRegister(s.reqs, s.latency, s.batch, s.usage, s.refused, s.matches, s.relayed)
 
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/linking/link"
@@ -64,7 +65,7 @@ func TestFlagDecideRevoke(t *testing.T) {
 		t.Fatalf("crossing decisions: %+v", es)
 	}
 	ob, _ := f.st.PendingOutbox(ctx, 10)
-	if len(ob) != 1 || ob[0].SignalID != s1.ID || ob[0].Kind != "signal" {
+	if len(ob) != 1 || ob[0].Message.ID != s1.ID || ob[0].Kind != "signal" || ob[0].LinkID != lid {
 		t.Fatalf("outbox: %+v", ob)
 	}
 	for body, msg := range map[string]string{
@@ -93,14 +94,35 @@ func TestFlagDecideRevoke(t *testing.T) {
 		t.Fatalf("outbox after revoke: %+v", ob)
 	}
 
-	// The inbound queue: what the other party sent, minus the expired.
-	for i, exp := range []time.Time{in30, f.now.Add(-time.Minute)} {
-		in := signal.Signal{ID: fmt.Sprintf("peer-%d", i), Direction: signal.Inbound, AccountID: "acct-7-0000", LinkID: lid, Type: "scam",
-			Confidence: 0.95, Status: "open", CreatedAt: f.now, ExpiresAt: exp}
-		if _, err := f.st.ReceiveSignal(ctx, in); err != nil {
-			t.Fatal(err)
-		}
+	// The inbound queue: what the other party sent through the relay,
+	// minus the expired.
+	party := f.keys[access.RoleParty]
+	msg := func(id string, exp time.Time) signal.Message {
+		return signal.Message{Kind: signal.KindSignal, ID: id, LinkID: lid, Type: "scam", Confidence: 0.95, CreatedAt: f.now.Add(-time.Hour), ExpiresAt: exp}
 	}
+	spam := msg("peer-3", in30)
+	spam.Type, spam.Confidence = "spam", 0.5 // below the catalogue's minimum
+	stray := msg("peer-4", in30)
+	stray.LinkID[0] ^= 1
+	relay, _ := json.Marshal(api.WireSignals([]signal.Message{msg("peer-0", in30), msg("peer-1", f.now.Add(-time.Minute)), msg("peer-0", in30), spam, stray}))
+	st, b = f.do(t, "POST", "/v1/peer/signals", party, "application/json", string(relay))
+	if st != 200 || string(b) != `{"outcomes":["applied","expired","duplicate","refused","unlinked"]}`+"\n" {
+		t.Fatalf("relay: %d %s", st, b)
+	}
+	es, _ = f.st.AuditEntries(ctx, audit.Filter{Action: "peer.signal", Limit: 10})
+	if len(es) != 2 || es[0].Decision != "deny" || es[0].Rule != "signal-received-within-catalogue" || es[1].Decision != "allow" {
+		t.Fatalf("relay decisions: %+v", es)
+	}
+	for body, msg := range map[string]string{
+		`{"messages":[]}`: "from 1 to 1000",
+		`{"messages":[{"kind":"signal","id":"x","link_id":"00","type":"spam","confidence":1,"created_at":"2026-01-01T00:00:00Z","expires_at":"2026-02-01T00:00:00Z"}]}`: "messages[0]: link_id",
+		`{"messages":[{"kind":"flag"}]}`: "messages[0]: kind",
+	} {
+		st, b := f.do(t, "POST", "/v1/peer/signals", party, "application/json", body)
+		wantError(t, st, b, 422, "invalid_request", msg)
+	}
+	st, b = f.do(t, "POST", "/v1/peer/signals", ts, "application/json", string(relay))
+	wantError(t, st, b, 403, "forbidden", "peer.signal")
 	f.tick()
 	st, b = f.do(t, "GET", "/v1/signals/inbound?status=open", ts, "", "")
 	if st != 200 || !strings.Contains(string(b), `"id":"peer-0"`) || strings.Contains(string(b), "peer-1") {

@@ -85,6 +85,12 @@ func runDev(e *env, args []string) int {
 		o := 1 - i
 		linkers[i].peer = linkjob.HTTPPeer{Base: "http://" + parties[o].addr, Key: linkers[o].issued, Client: &http.Client{Timeout: 5 * time.Minute}}
 		servers[i].AudiencePeer = newAudiencePeer("http://"+parties[o].addr, linkers[o].issued)
+		stopRelay, err := startRelay(ctx, servers[i].Signals, newSignalPeer("http://"+parties[o].addr, linkers[o].issued), log, nil)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", parties[i].name, err)
+			return exitInput
+		}
+		defer stopRelay()
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(parties))

@@ -89,6 +89,8 @@ func TestRouteMatrix(t *testing.T) {
 		{"GET", "/v1/signals/inbound", "", []access.Role{ts}, 0},
 		{"POST", "/v1/signals/inbound/sig_x/decision", `{"decision":"dismiss","reason":"r"}`, []access.Role{ts}, 404},
 		{"POST", "/v1/signals/sig_x/revoke", "", []access.Role{ts}, 404},
+		{"POST", "/v1/peer/signals", `{"messages":[{"kind":"signal","id":"sig_x","link_id":"` + strings.Repeat("ab", 16) +
+			`","type":"scam","confidence":0.9,"created_at":"2026-01-01T00:00:00Z","expires_at":"2126-01-01T00:00:00Z"}]}`, []access.Role{party}, 0},
 		// Linking: this party has no peer (503 for a run); the other
 		// party's messages with a party key.
 		{"POST", "/v1/link/jobs", `{}`, []access.Role{admin}, 503},

@@ -48,7 +48,7 @@ func runServe(e *env, args []string) int {
 	sf := addStateFlags(e, fs)
 	migrate := fs.Bool("migrate", false, "apply pending database migrations first")
 	janitorEvery := fs.Duration("retention-every", time.Hour, "how often the janitor purges what the catalogue's retention says has expired (0: never)")
-	peerURL := fs.String("peer", e.getenv("LINKD_PEER"), "the other party's `URL`, for linking; its party key in LINKD_PEER_KEY")
+	peerURL := fs.String("peer", e.getenv("LINKD_PEER"), "the other party's `URL`, for linking, extension and the signal relay; its party key in LINKD_PEER_KEY")
 	policyDir := fs.String("policies", e.getenv("LINKD_POLICIES"), "policy bundle `directory` (default $LINKD_POLICIES, else the built-in bundle)")
 	if code, ok := parse(e, fs, args); !ok {
 		return code
@@ -126,6 +126,11 @@ func runServe(e *env, args []string) int {
 		}
 		peer = linkjob.HTTPPeer{Base: *peerURL, Key: pk, Client: &http.Client{Timeout: 5 * time.Minute}}
 		audPeer = newAudiencePeer(*peerURL, pk)
+		stopRelay, err := startRelay(ctx, st, newSignalPeer(*peerURL, pk), log, reg)
+		if err != nil {
+			return fail(err)
+		}
+		defer stopRelay()
 	}
 	lk := newLinker(ctx, st, d, peer, log)
 	srv := api.New(api.Config{Party: *party, Audiences: aud, Linking: lk, AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,

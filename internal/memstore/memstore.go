@@ -59,7 +59,7 @@ type Store struct {
 	sessions  map[sessionKey]audience.Session
 
 	signals  map[string]signal.Signal
-	outbox   []signal.OutboxEntry
+	outbox   []queued
 	outboxID int64
 
 	auditLog []audit.Entry
@@ -204,7 +204,7 @@ func (s *Store) EraseAccount(_ context.Context, id string) error {
 	for sid, sig := range s.signals {
 		if sig.AccountID == id {
 			delete(s.signals, sid)
-			s.outbox = slices.DeleteFunc(s.outbox, func(e signal.OutboxEntry) bool { return e.SignalID == sid })
+			s.outbox = slices.DeleteFunc(s.outbox, func(q queued) bool { return q.signalID == sid })
 		}
 	}
 	return nil
@@ -551,7 +551,7 @@ func (s *Store) PurgeSignals(_ context.Context, before time.Time) (int64, error)
 	for id, sg := range s.signals {
 		if sg.CreatedAt.Before(before) {
 			delete(s.signals, id)
-			s.outbox = slices.DeleteFunc(s.outbox, func(e signal.OutboxEntry) bool { return e.SignalID == id })
+			s.outbox = slices.DeleteFunc(s.outbox, func(q queued) bool { return q.signalID == id })
 			n++
 		}
 	}
@@ -575,9 +575,16 @@ func (s *Store) PurgeLinks(_ context.Context, before time.Time) (int64, error) {
 
 // --- signals ---
 
+// queued is an outbox entry: the message is built when it is read.
+type queued struct {
+	id       int64
+	signalID string
+	kind     string
+}
+
 func (s *Store) queue(signalID, kind string) {
 	s.outboxID++
-	s.outbox = append(s.outbox, signal.OutboxEntry{ID: s.outboxID, SignalID: signalID, Kind: kind})
+	s.outbox = append(s.outbox, queued{id: s.outboxID, signalID: signalID, kind: kind})
 }
 
 func normSignal(sig signal.Signal) signal.Signal {
@@ -603,18 +610,34 @@ func (s *Store) CreateSignal(_ context.Context, sig signal.Signal, relay bool) e
 	return nil
 }
 
-// ReceiveSignal implements signal.Store.
-func (s *Store) ReceiveSignal(_ context.Context, sig signal.Signal) (bool, error) {
+// Receive implements signal.Store.
+func (s *Store) Receive(_ context.Context, msgs []signal.Message) ([]signal.Outcome, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.signals[sig.ID]; ok {
-		return false, nil
+	out := make([]signal.Outcome, len(msgs))
+	for i, m := range msgs {
+		old, known := s.signals[m.ID]
+		acct, linked := s.linkOwners[m.LinkID]
+		switch {
+		case m.Kind == signal.KindRevoke && known && old.Direction == signal.Inbound && old.Status != "revoked":
+			old.Status = "revoked"
+			s.signals[m.ID] = old
+			out[i] = signal.Applied
+		case known:
+			out[i] = signal.Duplicate
+		case !linked:
+			out[i] = signal.Unlinked
+		default:
+			status := "open"
+			if m.Kind == signal.KindRevoke {
+				status = "revoked"
+			}
+			s.signals[m.ID] = normSignal(signal.Signal{ID: m.ID, Direction: signal.Inbound, AccountID: acct, LinkID: m.LinkID,
+				Type: m.Type, Confidence: m.Confidence, Status: status, CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt})
+			out[i] = signal.Applied
+		}
 	}
-	if _, ok := s.accounts[sig.AccountID]; !ok {
-		return false, store.ErrNotFound
-	}
-	s.signals[sig.ID] = normSignal(sig)
-	return true, nil
+	return out, nil
 }
 
 // Signal implements signal.Store.
@@ -666,19 +689,18 @@ func (s *Store) SetStatus(_ context.Context, id, status string, relay bool) erro
 func (s *Store) PendingOutbox(_ context.Context, limit int) ([]signal.OutboxEntry, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	n := min(limit, len(s.outbox))
-	return slices.Clone(s.outbox[:n]), nil
+	out := make([]signal.OutboxEntry, 0, min(limit, len(s.outbox)))
+	for _, q := range s.outbox[:min(limit, len(s.outbox))] {
+		out = append(out, signal.OutboxEntry{ID: q.id, Message: signal.MessageOf(s.signals[q.signalID], q.kind)})
+	}
+	return out, nil
 }
 
 // MarkDelivered implements signal.Store.
-func (s *Store) MarkDelivered(_ context.Context, id int64) error {
+func (s *Store) MarkDelivered(_ context.Context, ids []int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	i := slices.IndexFunc(s.outbox, func(e signal.OutboxEntry) bool { return e.ID == id })
-	if i < 0 {
-		return store.ErrNotFound
-	}
-	s.outbox = slices.Delete(s.outbox, i, i+1)
+	s.outbox = slices.DeleteFunc(s.outbox, func(q queued) bool { return slices.Contains(ids, q.id) })
 	return nil
 }
 

@@ -17,12 +17,31 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migration is one schema change, applied and reverted in a transaction.
+// Migration is one schema change, applied and reverted in a transaction:
+// SQL from the embedded files, or a function (the job queue's tables,
+// which River migrates itself).
 type Migration struct {
 	Version int
 	Name    string
 	Up      string
 	Down    string
+	up      func(context.Context, pgx.Tx) error
+	down    func(context.Context, pgx.Tx) error
+}
+
+func (m Migration) apply(ctx context.Context, tx pgx.Tx, up bool) error {
+	switch {
+	case up && m.up != nil:
+		return m.up(ctx, tx)
+	case !up && m.down != nil:
+		return m.down(ctx, tx)
+	case up:
+		_, err := tx.Exec(ctx, m.Up)
+		return err
+	default:
+		_, err := tx.Exec(ctx, m.Down)
+		return err
+	}
 }
 
 // Migrations returns the embedded migrations in version order.
@@ -60,9 +79,15 @@ func Migrations() ([]Migration, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, m := range riverMigrations() {
+		if _, dup := byVersion[m.Version]; dup {
+			return nil, fmt.Errorf("pgstore: migration %d is the job queue's", m.Version)
+		}
+		byVersion[m.Version] = &m
+	}
 	out := make([]Migration, 0, len(byVersion))
 	for _, m := range byVersion {
-		if m.Up == "" || m.Down == "" {
+		if m.up == nil && (m.Up == "" || m.Down == "") {
 			return nil, fmt.Errorf("pgstore: migration %d lacks its up or down file", m.Version)
 		}
 		out = append(out, *m)
@@ -103,7 +128,7 @@ func MigrateUp(ctx context.Context, pool *pgxpool.Pool) ([]int, error) {
 			if n > 0 {
 				return false, nil
 			}
-			if _, err := tx.Exec(ctx, m.Up); err != nil {
+			if err := m.apply(ctx, tx, true); err != nil {
 				return false, err
 			}
 			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
@@ -140,8 +165,7 @@ func MigrateDown(ctx context.Context, pool *pgxpool.Pool, steps int) ([]int, err
 			if err != nil || tag.RowsAffected() == 0 {
 				return false, err
 			}
-			_, err = tx.Exec(ctx, m.Down)
-			return true, err
+			return true, m.apply(ctx, tx, false)
 		})
 		if err != nil {
 			return reverted, fmt.Errorf("pgstore: reverting migration %d (%s): %w", m.Version, m.Name, err)

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/linkd/linkd/internal/store"
 )
@@ -20,11 +22,19 @@ import (
 // Store is the PostgreSQL store.
 type Store struct {
 	pool *pgxpool.Pool
+	// queue inserts relay jobs in the store's transactions; the workers
+	// run where StartRelay is called.
+	queue    *river.Client[pgx.Tx]
+	queueErr error
 }
 
 // New returns a store on an open pool whose search_path names the schema
 // that MigrateUp prepared.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store {
+	s := &Store{pool: pool}
+	s.queue, s.queueErr = river.NewClient(riverpgxv5.New(pool), &river.Config{SkipUnknownJobCheck: true})
+	return s
+}
 
 // Pool returns the store's pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }

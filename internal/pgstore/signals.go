@@ -45,21 +45,72 @@ func (s *Store) CreateSignal(ctx context.Context, sg signal.Signal, relay bool) 
 		if _, err := tx.Exec(ctx, insertSignal, signalArgs(sg)...); err != nil {
 			return err
 		}
-		if relay {
-			_, err := tx.Exec(ctx, `INSERT INTO signal_outbox (signal_id, kind) VALUES ($1, 'signal')`, sg.ID)
+		if !relay {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO signal_outbox (signal_id, kind) VALUES ($1, 'signal')`, sg.ID); err != nil {
 			return err
 		}
-		return nil
+		return s.queueDrain(ctx, tx)
 	})
 }
 
-// ReceiveSignal implements signal.Store.
-func (s *Store) ReceiveSignal(ctx context.Context, sg signal.Signal) (bool, error) {
-	tag, err := s.pool.Exec(ctx, insertSignal+` ON CONFLICT (id) DO NOTHING`, signalArgs(sg)...)
+// receiveSignal inserts an inbound signal for the account linked to the
+// link id, unless the id is known; it answers (inserted, linked).
+const receiveSignal = `WITH acct AS (SELECT account_id FROM links WHERE link_id = $2),
+ins AS (INSERT INTO signals (` + signalColumns + `)
+	SELECT $1, 'inbound', account_id, $2, $3, $4, '', '', 'open', $5, $6 FROM acct
+	ON CONFLICT (id) DO NOTHING RETURNING 1)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM acct)`
+
+// receiveRevoke revokes an inbound signal, or keeps one revoked for the
+// account linked to the link id if it has not arrived yet (a signal
+// inserted meanwhile by another transaction is revoked by the conflict
+// clause).
+const receiveRevoke = `WITH acct AS (SELECT account_id FROM links WHERE link_id = $2),
+up AS (UPDATE signals SET status = 'revoked' WHERE id = $1 AND direction = 'inbound' AND status <> 'revoked' RETURNING 1),
+ins AS (INSERT INTO signals (` + signalColumns + `)
+	SELECT $1, 'inbound', account_id, $2, $3, $4, '', '', 'revoked', $5, $6 FROM acct
+	WHERE NOT EXISTS (SELECT 1 FROM signals WHERE id = $1)
+	ON CONFLICT (id) DO UPDATE SET status = 'revoked'
+		WHERE signals.direction = 'inbound' AND signals.status <> 'revoked' RETURNING 1)
+SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM ins), (SELECT count(*) FROM acct)`
+
+// Receive implements signal.Store: one statement a message, sent in one
+// pipelined batch inside one transaction.
+func (s *Store) Receive(ctx context.Context, msgs []signal.Message) ([]signal.Outcome, error) {
+	out := make([]signal.Outcome, len(msgs))
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, m := range msgs {
+			q := receiveSignal
+			if m.Kind == signal.KindRevoke {
+				q = receiveRevoke
+			}
+			b.Queue(q, m.ID, m.LinkID[:], m.Type, m.Confidence, utc(m.CreatedAt), utc(m.ExpiresAt))
+		}
+		br := tx.SendBatch(ctx, b)
+		for i := range msgs {
+			var changed, linked int64
+			if err := br.QueryRow().Scan(&changed, &linked); err != nil {
+				br.Close()
+				return err
+			}
+			switch {
+			case changed > 0:
+				out[i] = signal.Applied
+			case linked == 0:
+				out[i] = signal.Unlinked
+			default:
+				out[i] = signal.Duplicate
+			}
+		}
+		return br.Close()
+	})
 	if err != nil {
-		return false, mapErr(err)
+		return nil, err
 	}
-	return tag.RowsAffected() == 1, nil
+	return out, nil
 }
 
 // Signal implements signal.Store.
@@ -94,28 +145,40 @@ func (s *Store) SetStatus(ctx context.Context, id, status string, relay bool) er
 		if tag.RowsAffected() == 0 {
 			return pgx.ErrNoRows
 		}
-		if relay {
-			_, err = tx.Exec(ctx, `INSERT INTO signal_outbox (signal_id, kind) VALUES ($1, 'revoke')`, id)
+		if !relay {
+			return nil
 		}
-		return err
+		if _, err = tx.Exec(ctx, `INSERT INTO signal_outbox (signal_id, kind) VALUES ($1, 'revoke')`, id); err != nil {
+			return err
+		}
+		return s.queueDrain(ctx, tx)
 	})
 }
 
 // PendingOutbox implements signal.Store.
 func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]signal.OutboxEntry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, signal_id, kind, attempts FROM signal_outbox ORDER BY id LIMIT $1`, limit)
+	rows, err := s.pool.Query(ctx, `SELECT o.id, o.kind, s.id, s.link_id, s.type, s.confidence, s.created_at, s.expires_at
+		FROM signal_outbox o JOIN signals s ON s.id = o.signal_id ORDER BY o.id LIMIT $1`, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (signal.OutboxEntry, error) {
 		var e signal.OutboxEntry
-		err := r.Scan(&e.ID, &e.SignalID, &e.Kind, &e.Attempts)
-		return e, err
+		var lid []byte
+		if err := r.Scan(&e.ID, &e.Kind, &e.Message.ID, &lid, &e.Type, &e.Confidence, &e.CreatedAt, &e.ExpiresAt); err != nil {
+			return e, err
+		}
+		e.CreatedAt, e.ExpiresAt = e.CreatedAt.UTC(), e.ExpiresAt.UTC()
+		if lid == nil {
+			return e, nil
+		}
+		return e, copyTo(e.LinkID[:], lid, "link_id")
 	})
 	return out, mapErr(err)
 }
 
 // MarkDelivered implements signal.Store.
-func (s *Store) MarkDelivered(ctx context.Context, id int64) error {
-	return s.execOne(ctx, `DELETE FROM signal_outbox WHERE id = $1`, id)
+func (s *Store) MarkDelivered(ctx context.Context, ids []int64) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM signal_outbox WHERE id = ANY($1)`, ids)
+	return mapErr(err)
 }

@@ -77,7 +77,7 @@ func testRetention(t *testing.T, s Store) {
 		t.Fatalf("kept signal: %v", err)
 	}
 	ob, _ := s.PendingOutbox(ctx, 10)
-	if len(ob) != 1 || ob[0].SignalID != "sig-new" {
+	if len(ob) != 1 || ob[0].Message.ID != "sig-new" {
 		t.Fatalf("outbox after the sweep: %+v", ob)
 	}
 

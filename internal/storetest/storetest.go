@@ -276,14 +276,14 @@ func testErasure(t *testing.T, s Store) {
 	_, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Add: []string{"gone", "kept"}})
 	noErr(t, "ApplyBatch", err)
 	out := signal.Signal{ID: "sig-out", Direction: signal.Outbound, AccountID: "gone", LinkID: gl.ID, Type: "spam", Confidence: 0.9, Status: "open", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-	in := out
-	in.ID, in.Direction = "sig-in", signal.Inbound
+	in := signal.MessageOf(out, signal.KindSignal)
+	in.ID = "sig-in"
 	other := out
 	other.ID, other.AccountID = "sig-kept", "kept"
 	noErr(t, "CreateSignal", s.CreateSignal(ctx, out, true))
 	noErr(t, "CreateSignal", s.CreateSignal(ctx, other, true))
-	if _, err := s.ReceiveSignal(ctx, in); err != nil {
-		t.Fatal(err)
+	if o, err := s.Receive(ctx, []signal.Message{in}); err != nil || o[0] != signal.Applied {
+		t.Fatal(o, err)
 	}
 
 	noErr(t, "EraseAccount", s.EraseAccount(ctx, "gone"))
@@ -305,7 +305,7 @@ func testErasure(t *testing.T, s Store) {
 	}
 	ob, err := s.PendingOutbox(ctx, 10)
 	noErr(t, "PendingOutbox", err)
-	if len(ob) != 1 || ob[0].SignalID != "sig-kept" {
+	if len(ob) != 1 || ob[0].Message.ID != "sig-kept" {
 		t.Fatalf("outbox after erasure: %+v", ob)
 	}
 	got, err := s.MatchHashes(ctx, directory.HashMatch{Epoch: 1, Convention: phone.ConventionDigits, Indexes: []hashindex.Index{gone.Pseudonyms.IndexDigits}})
@@ -447,17 +447,24 @@ func testSignals(t *testing.T, s Store) {
 	}
 	ob, err := s.PendingOutbox(ctx, 10)
 	noErr(t, "PendingOutbox", err)
-	if len(ob) != 1 || ob[0].SignalID != "sig-1" || ob[0].Kind != "signal" {
+	if len(ob) != 1 || ob[0].Message != signal.MessageOf(s1, signal.KindSignal) {
 		t.Fatalf("outbox = %+v", ob)
 	}
-	in := base
-	in.ID, in.Direction = "peer-1", signal.Inbound
-	for i, want := range []bool{true, false} {
-		applied, err := s.ReceiveSignal(ctx, in)
-		if err != nil || applied != want {
-			t.Fatalf("ReceiveSignal #%d = %v, %v", i, applied, err)
-		}
+	put(t, s, account(t, "b"))
+	bl := link.Link{AccountID: "b", ID: linkID(t), Epoch: 1, CreatedAt: t0}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{bl}))
+	in := signal.Message{Kind: signal.KindSignal, ID: "peer-1", LinkID: bl.ID, Type: "spam", Confidence: 0.8, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	o, err := s.Receive(ctx, []signal.Message{in, in})
+	noErr(t, "Receive", err)
+	if !slices.Equal(o, []signal.Outcome{signal.Applied, signal.Duplicate}) {
+		t.Fatalf("a signal received twice: %v", o)
 	}
+	got, _ = s.Signal(ctx, "peer-1")
+	if want := (signal.Signal{ID: "peer-1", Direction: signal.Inbound, AccountID: "b", LinkID: bl.ID, Type: "spam", Confidence: 0.8,
+		Status: "open", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); got != want {
+		t.Fatalf("received = %+v, want %+v", got, want)
+	}
+	testReceive(t, s, in, bl)
 	list, err := s.ListSignals(ctx, signal.Filter{Direction: signal.Outbound, Limit: 10})
 	noErr(t, "ListSignals", err)
 	if len(list) != 2 {
@@ -467,7 +474,7 @@ func testSignals(t *testing.T, s Store) {
 	if len(list) != 1 || list[0].ID != "sig-2" {
 		t.Fatalf("filtered = %+v", list)
 	}
-	list, _ = s.ListSignals(ctx, signal.Filter{Direction: signal.Inbound, Limit: 10})
+	list, _ = s.ListSignals(ctx, signal.Filter{Direction: signal.Inbound, Status: "open", Limit: 10})
 	if len(list) != 1 || list[0].ID != "peer-1" {
 		t.Fatalf("inbound = %+v", list)
 	}
@@ -485,12 +492,59 @@ func testSignals(t *testing.T, s Store) {
 	if len(ob) != 2 || ob[1].Kind != "revoke" || ob[0].ID >= ob[1].ID {
 		t.Fatalf("outbox = %+v", ob)
 	}
-	noErr(t, "MarkDelivered", s.MarkDelivered(ctx, ob[0].ID))
-	wantErr(t, "MarkDelivered twice", s.MarkDelivered(ctx, ob[0].ID), store.ErrNotFound)
+	noErr(t, "MarkDelivered", s.MarkDelivered(ctx, []int64{ob[0].ID}))
+	noErr(t, "MarkDelivered twice", s.MarkDelivered(ctx, []int64{ob[0].ID}))
 	ob, _ = s.PendingOutbox(ctx, 10)
-	if len(ob) != 1 || ob[0].Kind != "revoke" {
+	if len(ob) != 1 || ob[0].Kind != "revoke" || ob[0].Message.ID != "sig-1" || ob[0].LinkID != s1.LinkID {
 		t.Fatalf("outbox = %+v", ob)
 	}
+}
+
+// testReceive holds the receiver's rules: once by id, revocation before
+// or after the signal, unknown links, and the receiver's own signals
+// untouched.
+func testReceive(t *testing.T, s Store, in signal.Message, bl link.Link) {
+	t.Helper()
+	status := func(id string) string {
+		t.Helper()
+		sg, err := s.Signal(ctx, id)
+		noErr(t, "Signal "+id, err)
+		return sg.Status
+	}
+	rv := in
+	rv.Kind = signal.KindRevoke
+	early := in
+	early.ID = "peer-2"
+	earlyRevoke := early
+	earlyRevoke.Kind = signal.KindRevoke
+	stray := in
+	stray.ID, stray.LinkID = "peer-3", linkID(t)
+	own := in
+	own.ID, own.Kind = "sig-1", signal.KindRevoke
+	ownSignal := own
+	ownSignal.Kind = signal.KindSignal
+	o, err := s.Receive(ctx, []signal.Message{rv, rv, earlyRevoke, early, stray, own, ownSignal})
+	noErr(t, "Receive", err)
+	want := []signal.Outcome{signal.Applied, signal.Duplicate, signal.Applied, signal.Duplicate, signal.Unlinked, signal.Duplicate, signal.Duplicate}
+	if !slices.Equal(o, want) {
+		t.Fatalf("outcomes = %v, want %v", o, want)
+	}
+	if st := status("peer-1"); st != "revoked" {
+		t.Fatalf("revoked signal is %s", st)
+	}
+	if st := status("peer-2"); st != "revoked" {
+		t.Fatalf("a signal revoked before it arrived is %s", st)
+	}
+	if sg, _ := s.Signal(ctx, "peer-2"); sg.AccountID != bl.AccountID || sg.Direction != signal.Inbound {
+		t.Fatalf("early revoke kept as %+v", sg)
+	}
+	if st := status("sig-1"); st != "open" {
+		t.Fatalf("the peer changed this party's own signal to %s", st)
+	}
+	if _, err := s.Signal(ctx, "peer-3"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a signal for an unknown link was kept: %v", err)
+	}
+	noErr(t, "SetStatus", s.SetStatus(ctx, "peer-1", "open", false))
 }
 
 func testAudit(t *testing.T, s Store) {

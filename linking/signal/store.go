@@ -43,10 +43,8 @@ type Filter struct {
 
 // OutboxEntry is a message waiting to be delivered to the peer.
 type OutboxEntry struct {
-	ID       int64
-	SignalID string
-	Kind     string // "signal" or "revoke"
-	Attempts int
+	ID int64
+	Message
 }
 
 // Store keeps signals and the outbox of their relay.
@@ -54,9 +52,14 @@ type Store interface {
 	// CreateSignal stores a new outbound signal and, if relay is set, its
 	// outbox entry in the same transaction.
 	CreateSignal(ctx context.Context, s Signal, relay bool) error
-	// ReceiveSignal stores an inbound signal once by its id: applied is
-	// false, and nothing changes, for an id already received.
-	ReceiveSignal(ctx context.Context, s Signal) (applied bool, err error)
+	// Receive applies messages from the peer in order, in one
+	// transaction, each once by its signal id, and says what became of
+	// each (see Outcome). A signal's link id is mapped to this party's
+	// account; a revoke for a signal not received yet is kept as the
+	// signal, revoked, so that the signal arriving later stays revoked.
+	// An id this party raised itself is never touched. Expiry is the
+	// caller's to check.
+	Receive(ctx context.Context, msgs []Message) ([]Outcome, error)
 	// Signal returns one signal, or store.ErrNotFound.
 	Signal(ctx context.Context, id string) (Signal, error)
 	// ListSignals returns signals in id order.
@@ -64,9 +67,16 @@ type Store interface {
 	// SetStatus changes a signal's status; with relay, it also queues a
 	// "revoke" (for status "revoked") for the peer in the same transaction.
 	SetStatus(ctx context.Context, id, status string, relay bool) error
+	Outbox
+}
+
+// Outbox is the queue of messages for the peer, written in the same
+// transaction as the signal or the revocation they carry.
+type Outbox interface {
 	// PendingOutbox returns up to limit undelivered outbox entries, oldest
-	// first.
+	// first, each with its message built from the signal as it is now.
 	PendingOutbox(ctx context.Context, limit int) ([]OutboxEntry, error)
-	// MarkDelivered removes a delivered outbox entry.
-	MarkDelivered(ctx context.Context, id int64) error
+	// MarkDelivered removes delivered outbox entries; an id not in the
+	// outbox (delivered already) is no error.
+	MarkDelivered(ctx context.Context, ids []int64) error
 }

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/internal/pgtest"
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/link"
+	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/linking/signal"
+)
+
+// faults stands in front of the receiving party and misbehaves on demand.
+type faults struct {
+	next http.Handler
+	mode atomic.Value // string: "", "down", "flaky", "hold"
+	n    atomic.Int64
+	held chan struct{} // a request waiting in "hold"
+	go_  chan struct{} // closed to let held requests through
+}
+
+func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	mode, _ := f.mode.Load().(string)
+	switch mode {
+	case "down":
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	case "flaky":
+		// Every other request fails: one after the receiver applied the
+		// batch (the answer is lost, the sender sends the batch again),
+		// the next before the receiver sees it.
+		switch f.n.Add(1) % 4 {
+		case 1:
+			f.next.ServeHTTP(httptest.NewRecorder(), r)
+			http.Error(w, "answer lost", http.StatusBadGateway)
+			return
+		case 3:
+			http.Error(w, "flaky", http.StatusBadGateway)
+			return
+		}
+	case "hold":
+		select {
+		case f.held <- struct{}{}:
+		default:
+		}
+		<-f.go_
+	}
+	f.next.ServeHTTP(w, r)
+}
+
+type relayParty struct {
+	st    *pgstore.Store
+	reg   *prometheus.Registry
+	url   string
+	ts    string // a trust and safety key
+	party string // the party key it issued to the other party
+}
+
+func newRelayParty(t *testing.T, name string, linkIDs [][16]byte, wrap func(http.Handler) http.Handler) *relayParty {
+	t.Helper()
+	ctx := context.Background()
+	pool, _ := pgtest.Schema(t)
+	if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	p := &relayParty{st: pgstore.New(pool), reg: prometheus.NewRegistry()}
+	accts := make([]directory.Account, len(linkIDs))
+	links := make([]link.Link, len(linkIDs))
+	for i, id := range linkIDs {
+		var ps pseudonym.Set
+		for _, b := range [][]byte{ps.IndexDigits[:], ps.IndexE164[:], ps.OPRF[:], ps.Link[:]} {
+			_, _ = rand.Read(b)
+		}
+		accts[i] = directory.Account{ID: fmt.Sprintf("%s%05d", name[:1], i), Country: "TR", Epoch: 1, Pseudonyms: ps, UpdatedAt: time.Now()}
+		links[i] = link.Link{AccountID: accts[i].ID, ID: id, Epoch: 1, CreatedAt: time.Now()}
+	}
+	if err := p.st.PutAccounts(ctx, accts); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.st.PutLinks(ctx, links); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []struct {
+		tenant string
+		role   access.Role
+		to     *string
+	}{{"tns", access.RoleTrustSafety, &p.ts}, {api.OtherParty(name), access.RoleParty, &p.party}} {
+		sec, key, _ := access.NewKey(k.tenant, k.role, time.Now())
+		if err := p.st.CreateAPIKey(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		*k.to = sec
+	}
+	srv := api.New(api.Config{Party: name, Keys: p.st, Audit: p.st, Usage: p.st, Signals: p.st, Registry: p.reg,
+		Limits: api.Limits{RequestsPerMinute: 1 << 30, PeerRequestsPerMinute: 1 << 30}})
+	h := srv.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	p.url = ts.URL
+	return p
+}
+
+// counter reads a counter of the registry by its outcome label.
+func counter(t *testing.T, reg *prometheus.Registry, name, outcome string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// flagAll raises one malicious_link flag on each account from..to of the
+// social party, from four clients at once, and returns the signal ids.
+func flagAll(t *testing.T, p *relayParty, from, to int) []string {
+	t.Helper()
+	ids := make([]string, to-from)
+	start := time.Now()
+	defer func() { t.Logf("%d flags raised in %v", to-from, time.Since(start).Round(time.Millisecond)) }()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := from + w; i < to; i += 4 {
+				body := fmt.Sprintf(`{"account_id":"s%05d","type":"malicious_link","confidence":0.9,"evidence_ref":"case-%d","expires_at":%q,"note":"phishing"}`,
+					i, i, time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339))
+				req, _ := http.NewRequest("POST", p.url+"/v1/signals", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+p.ts)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var out struct {
+					ID      string `json:"id"`
+					Crosses bool   `json:"crosses"`
+				}
+				err = json.NewDecoder(resp.Body).Decode(&out)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 201 || !out.Crosses {
+					errs <- fmt.Errorf("flag %d: %d, crosses %v, %v", i, resp.StatusCode, out.Crosses, err)
+					return
+				}
+				ids[i-from] = out.ID
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// inbound counts the receiver's inbound signals and distinct ids.
+func inbound(t *testing.T, p *relayParty) (n, distinct int64) {
+	t.Helper()
+	err := p.st.Pool().QueryRow(context.Background(),
+		`SELECT count(*), count(DISTINCT id) FROM signals WHERE direction = 'inbound'`).Scan(&n, &distinct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, distinct
+}
+
+func waitInbound(t *testing.T, p *relayParty, want int64, within time.Duration) {
+	t.Helper()
+	start := time.Now()
+	defer func() { t.Logf("%d signals in after %v", want, time.Since(start).Round(time.Millisecond)) }()
+	deadline := time.Now().Add(within)
+	for {
+		n, d := inbound(t, p)
+		if n != d {
+			t.Fatalf("%d inbound signals, %d distinct", n, d)
+		}
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d signals arrived in %v", n, want, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var fastRelay = pgstore.RelayConfig{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	Sweep: 500 * time.Millisecond, Slice: 2 * time.Second}
+
+// TestRelayFaults relays signals between two parties on PostgreSQL while
+// the receiver is down, flaky, and while the sender restarts mid-delivery:
+// every flag arrives, none twice.
+func TestRelayFaults(t *testing.T) {
+	const n = 1750
+	ids := make([][16]byte, n)
+	for i := range ids {
+		_, _ = rand.Read(ids[i][:])
+	}
+	f := &faults{held: make(chan struct{}, 1), go_: make(chan struct{})}
+	f.mode.Store("down")
+	msg := newRelayParty(t, "messenger", ids, func(h http.Handler) http.Handler { f.next = h; return f })
+	soc := newRelayParty(t, "social", ids, nil)
+	ctx := context.Background()
+	cfg := fastRelay
+	cfg.Peer = newSignalPeer(msg.url, msg.party)
+	relay, err := soc.st.StartRelay(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The receiver is down while 1,000 flags are raised: they wait in the
+	// outbox; then it is back and each arrives once.
+	flagAll(t, soc, 0, 1000)
+	time.Sleep(300 * time.Millisecond)
+	if got, _ := inbound(t, msg); got != 0 {
+		t.Fatalf("%d signals went through a receiver that is down", got)
+	}
+	if ob, _ := soc.st.PendingOutbox(ctx, n); len(ob) != 1000 {
+		t.Fatalf("outbox holds %d", len(ob))
+	}
+	f.mode.Store("")
+	waitInbound(t, msg, 1000, 20*time.Second)
+
+	// Every other request fails, half of them after the receiver applied
+	// the batch: the batches are sent again and applied once.
+	f.mode.Store("flaky")
+	flagAll(t, soc, 1000, 1250)
+	waitInbound(t, msg, 1250, 20*time.Second)
+	if dup := counter(t, msg.reg, "linkd_signals_received_total", "duplicate"); dup == 0 {
+		t.Fatal("no batch was delivered twice: the flaky receiver did not test redelivery")
+	}
+
+	// The sender stops while a delivery is in flight, and a new sender
+	// process (a new pool on the same database) takes over.
+	f.mode.Store("hold")
+	flagAll(t, soc, 1250, 1500)
+	select {
+	case <-f.held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery reached the receiver")
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	_ = relay.Stop(stopCtx)
+	cancel()
+	f.mode.Store("")
+	close(f.go_)
+	cut := &cutter{}
+	pool2 := cut.pool(t, currentSchema(t, soc.st))
+	relay2, err := pgstore.New(pool2).StartRelay(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitInbound(t, msg, 1500, 20*time.Second)
+
+	// The sender dies mid-delivery (its connections to the database and to
+	// the receiver cut at once, as when a process is killed): its drain
+	// is left running in the queue, and a new process delivers anyway.
+	f.go_ = make(chan struct{})
+	f.mode.Store("hold")
+	flagAll(t, soc, 1500, n)
+	select {
+	case <-f.held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery reached the receiver")
+	}
+	cut.cut()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = relay2.Stop(ctx)
+	})
+	f.mode.Store("")
+	close(f.go_)
+	relay3, err := soc.st.StartRelay(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay3.Stop(ctx) //nolint:errcheck // the test is over
+	waitInbound(t, msg, n, 20*time.Second)
+	if got := counter(t, msg.reg, "linkd_signals_received_total", "applied"); got != n {
+		t.Fatalf("%v signals applied, want %d", got, n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ob, _ := soc.st.PendingOutbox(ctx, 10); len(ob) > 0; ob, _ = soc.st.PendingOutbox(ctx, 10) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox still holds %d after every signal arrived", len(ob))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// What arrived is what was raised: the link id mapped to the
+	// receiver's account, type and confidence, nothing else.
+	sg, err := msg.st.Signal(ctx, mustOne(t, soc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sg.Direction != signal.Inbound || !strings.HasPrefix(sg.AccountID, "m") || sg.Type != "malicious_link" || sg.Confidence != 0.9 ||
+		sg.EvidenceRef != "" || sg.Note != "" || sg.Status != "open" {
+		t.Fatalf("received %+v", sg)
+	}
+}
+
+// cutter dials the database for a pool and cuts every connection at once.
+type cutter struct {
+	mu    sync.Mutex
+	conns []net.Conn
+	dead  bool
+}
+
+func (c *cutter) pool(t *testing.T, schema string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.dead {
+			return nil, errors.New("cut")
+		}
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			c.conns = append(c.conns, conn)
+		}
+		return conn, err
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dead = true
+	for _, conn := range c.conns {
+		_ = conn.Close()
+	}
+}
+
+func currentSchema(t *testing.T, st *pgstore.Store) string {
+	t.Helper()
+	var s string
+	if err := st.Pool().QueryRow(context.Background(), `SELECT current_schema()`).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// mustOne returns the id of one signal the party raised.
+func mustOne(t *testing.T, p *relayParty) string {
+	t.Helper()
+	got, err := p.st.ListSignals(context.Background(), signal.Filter{Direction: signal.Outbound, Limit: 1})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%v, %v", got, err)
+	}
+	return got[0].ID
+}

@@ -1,0 +1,120 @@
+package signal
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/linkd/linkd/crypto/psi"
+)
+
+// Message kinds.
+const (
+	KindSignal = "signal"
+	KindRevoke = "revoke"
+)
+
+// Message is all of a signal that crosses to the other party: its id, the
+// link id of the account, the type, the confidence and its times, and
+// whether it is raised or revoked. The account id, the evidence reference
+// and the note stay with the party that raised it; no number is in it.
+type Message struct {
+	Kind       string
+	ID         string
+	LinkID     psi.LinkID
+	Type       string
+	Confidence float64
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+}
+
+// MessageOf is the message that carries sg.
+func MessageOf(sg Signal, kind string) Message {
+	return Message{Kind: kind, ID: sg.ID, LinkID: sg.LinkID, Type: sg.Type, Confidence: sg.Confidence,
+		CreatedAt: sg.CreatedAt, ExpiresAt: sg.ExpiresAt}
+}
+
+// Outcome is what the receiver did with one message.
+type Outcome string
+
+const (
+	// Applied: the signal was queued for review, or the revocation
+	// recorded.
+	Applied Outcome = "applied"
+	// Duplicate: the message was applied before (or names a signal the
+	// receiver raised itself); nothing changed.
+	Duplicate Outcome = "duplicate"
+	// Unlinked: the receiver has no account with that link id (the link
+	// was dropped since); nothing is kept.
+	Unlinked Outcome = "unlinked"
+	// Expired: the signal had expired when it arrived; nothing is kept.
+	Expired Outcome = "expired"
+	// Refused: the receiver's policies do not let this signal in; nothing
+	// is kept.
+	Refused Outcome = "refused"
+)
+
+// Peer is the other party's side of the relay.
+type Peer interface {
+	// Deliver sends messages in one request and returns the receiver's
+	// outcome for each, in order. An error means none may have been
+	// applied and the batch is to be sent again (the receiver applies
+	// each message once).
+	Deliver(ctx context.Context, msgs []Message) ([]Outcome, error)
+}
+
+// Delivery counts the outcomes of a drain.
+type Delivery map[Outcome]int
+
+// DrainBatch is the number of messages sent in one request.
+const DrainBatch = 500
+
+// Drain sends the outbox to the peer, oldest first, in batches of up to
+// batch messages, removing each batch once the peer has answered for it,
+// until the outbox is empty, ctx ends or the deadline passes (zero: no
+// deadline). A signal that expired before it could be sent is dropped
+// from the outbox unsent (its revocation with it). It returns what the
+// peer did with the messages, whether it stopped at the deadline with
+// messages left, and, if the peer could not be reached or refused a
+// batch, an error: what was delivered before stays delivered.
+func Drain(ctx context.Context, ob Outbox, p Peer, batch int, now func() time.Time, deadline time.Time) (Delivery, bool, error) {
+	done := Delivery{}
+	for {
+		if !deadline.IsZero() && now().After(deadline) {
+			return done, true, nil
+		}
+		entries, err := ob.PendingOutbox(ctx, batch)
+		if err != nil {
+			return done, false, fmt.Errorf("signal: reading the outbox: %w", err)
+		}
+		if len(entries) == 0 {
+			return done, false, nil
+		}
+		t := now()
+		var send []Message
+		ids := make([]int64, 0, len(entries))
+		for _, e := range entries {
+			ids = append(ids, e.ID)
+			if !e.ExpiresAt.After(t) {
+				done[Expired]++
+				continue
+			}
+			send = append(send, e.Message)
+		}
+		if len(send) > 0 {
+			out, err := p.Deliver(ctx, send)
+			if err == nil && len(out) != len(send) {
+				err = fmt.Errorf("signal: the peer answered for %d messages of %d", len(out), len(send))
+			}
+			if err != nil {
+				return done, false, err
+			}
+			for _, o := range out {
+				done[o]++
+			}
+		}
+		if err := ob.MarkDelivered(ctx, ids); err != nil {
+			return done, false, fmt.Errorf("signal: marking delivered: %w", err)
+		}
+	}
+}
