@@ -259,10 +259,14 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/audiences/ID/extend\n", adv, socialAddr)
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/audiences/OTHER_ID\n\n", ks[1][access.RoleAdvertiser], messengerAddr)
 	tsKey := ks[0][access.RoleTrustSafety]
-	fmt.Fprintf(w, "As trust and safety, flag an account (whether the flag may reach the other party is a policy decision,\nanswered in \"crosses\"), then the review queue of flags received from the other party:\n")
+	fmt.Fprintf(w, "As trust and safety, flag an account (whether the flag may reach the other party is a policy decision,\nanswered in \"crosses\"; once the parties are linked, this one does):\n")
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"account_id\":\"s-000001\",\"type\":\"malicious_link\",\"confidence\":0.9,\"evidence_ref\":\"case-1\",\"expires_at\":\"%s\"}' http://%s/v1/signals\n",
 		tsKey, time.Now().Add(30*24*time.Hour).UTC().Format(time.RFC3339), socialAddr)
-	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/signals/inbound\n\n", ks[1][access.RoleTrustSafety], messengerAddr)
+	fmt.Fprintf(w, "the messenger's trust and safety team finds it in its review queue (its own account, no number) and decides:\n")
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' 'http://%s/v1/signals/inbound?status=open'\n", ks[1][access.RoleTrustSafety], messengerAddr)
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"decision\":\"disable\",\"reason\":\"confirmed phishing\"}' http://%s/v1/signals/inbound/SIGNAL_ID/decision\n",
+		ks[1][access.RoleTrustSafety], messengerAddr)
+	fmt.Fprintf(w, "and an upheld appeal at the social network revokes it on both sides:\n  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/signals/SIGNAL_ID/revoke\n\n", tsKey, socialAddr)
 	fmt.Fprintf(w, "A role that may not, and its answer (trust and safety never evaluates for advertisers):\n  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/oprf/evaluate\n\n", ks[0][access.RoleTrustSafety], socialAddr)
 	comp := ks[0][access.RoleCompliance]
 	fmt.Fprintf(w, "As compliance, the audit log, where that refusal now stands:\n  curl -s -H 'Authorization: Bearer %s' 'http://%s/v1/audit?decision=deny'\n", comp, socialAddr)

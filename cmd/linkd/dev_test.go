@@ -185,8 +185,55 @@ func TestDev(t *testing.T) {
 	}
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 201 || !strings.Contains(string(body), `"crosses":true`) {
+	var flagged struct {
+		ID      string `json:"id"`
+		Crosses bool   `json:"crosses"`
+	}
+	if err := json.Unmarshal(body, &flagged); err != nil || resp.StatusCode != 201 || !flagged.Crosses {
 		t.Fatalf("flag: %d %s", resp.StatusCode, body)
+	}
+	// The relay brings it to the messenger's review queue, on its own
+	// account; its decision, and the social network's revocation, as
+	// printed.
+	for _, want := range []string{"/v1/signals/inbound?status=open", "/v1/signals/inbound/SIGNAL_ID/decision", "/v1/signals/SIGNAL_ID/revoke"} {
+		if !strings.Contains(o, want) {
+			t.Fatalf("not printed: %s\n%s", want, o)
+		}
+	}
+	fetch := func(url, key string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	mts := keyOf("messenger", "trust_safety")
+	deadline = time.Now().Add(10 * time.Second)
+	for q := ""; !strings.Contains(q, `"id":"`+flagged.ID+`"`); q = fetch("http://"+messenger+"/v1/signals/inbound?status=open", mts) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the flag did not reach the messenger's queue: %s", q)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if q := fetch("http://"+messenger+"/v1/signals/inbound/", mts); strings.Contains(q, "s-000001") || strings.Contains(q, "case-1") {
+		t.Fatalf("the sender's account or evidence crossed: %s", q)
+	}
+	req, _ = http.NewRequest("POST", "http://"+social+"/v1/signals/"+flagged.ID+"/revoke", nil)
+	req.Header.Set("Authorization", "Bearer "+keyOf("social", "trust_safety"))
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("revoke: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	for q := ""; !strings.Contains(q, `"id":"`+flagged.ID+`"`); q = fetch("http://"+messenger+"/v1/signals/inbound?status=revoked", mts) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the revocation did not reach the messenger: %s", q)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	dev.stop(t)
 }

@@ -464,4 +464,52 @@ func TestLinkTwoServesPostgres(t *testing.T) {
 			t.Fatalf("person %d: the parties' link ids differ", k)
 		}
 	}
+	// A flag raised at the social network reaches the messenger's review
+	// queue through the relay serve runs on River, on the linked account.
+	_, out, _ = runCmd(t, ps[0].environ, "apikey", "create", "--tenant", "tns", "--role", "trust_safety")
+	flagKey := lastLine(out)
+	_, out, _ = runCmd(t, ps[1].environ, "apikey", "create", "--tenant", "tns", "--role", "trust_safety")
+	reviewKey := lastLine(out)
+	body := `{"account_id":"s0700","type":"scam","confidence":0.95,"evidence_ref":"case-9","expires_at":"` +
+		time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339) + `"}`
+	req, _ := http.NewRequest("POST", "http://"+ps[0].addr+"/v1/signals", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+flagKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flagged struct {
+		ID      string `json:"id"`
+		Crosses bool   `json:"crosses"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&flagged)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || !flagged.Crosses {
+		t.Fatalf("flag: %d %+v", resp.StatusCode, flagged)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		sg, err := ps[1].st.Signal(ctx, flagged.ID)
+		if err == nil {
+			if sg.AccountID != "m0100" || sg.Type != "scam" || sg.Status != "open" {
+				t.Fatalf("received %+v", sg)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the flag did not reach the messenger: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	req, _ = http.NewRequest("GET", "http://"+ps[1].addr+"/v1/signals/inbound?status=open", nil)
+	req.Header.Set("Authorization", "Bearer "+reviewKey)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `"id":"`+flagged.ID+`"`) || !strings.Contains(string(b), `"account_id":"m0100"`) {
+		t.Fatalf("the messenger's queue: %s", b)
+	}
 }
