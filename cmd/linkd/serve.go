@@ -38,8 +38,15 @@ A janitor purges, at start and every --retention-every, the audience
 memberships, upload sessions, signals and links older than the catalogue's
 retention for each (linkd_retention_purged_total counts them).
 
-What is served so far: /healthz, /readyz, /metrics, /v1/oprf/config,
-/v1/oprf/evaluate, /v1/audit, /v1/policies and /v1/policies/explain.`
+With --peer URL (or LINKD_PEER) and the party key the other party issued
+in LINKD_PEER_KEY, the server links with the other party (linkd link run),
+extends audiences to it, and relays the abuse signals its policies let
+cross: each is written to an outbox with the signal and sent by a worker on
+River in PostgreSQL (retried with backoff while the other party is away,
+one drain at a time across processes; linkd_signals_relayed_total counts
+the outcomes). The embedded store relays from this process alone.
+
+The routes are in api/openapi.json.`
 
 func runServe(e *env, args []string) int {
 	fs := newFlags(e, "serve", "serve --party messenger|social [--addr HOST:PORT] [--database-url URL] [--keys FILE] [--migrate]", serveHelp)
