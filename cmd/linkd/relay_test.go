@@ -323,13 +323,28 @@ func TestRelayFaults(t *testing.T) {
 	}
 	// What arrived is what was raised: the link id mapped to the
 	// receiver's account, type and confidence, nothing else.
-	sg, err := msg.st.Signal(ctx, mustOne(t, soc))
+	id := mustOne(t, soc)
+	sg, err := msg.st.Signal(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sg.Direction != signal.Inbound || !strings.HasPrefix(sg.AccountID, "m") || sg.Type != "malicious_link" || sg.Confidence != 0.9 ||
 		sg.EvidenceRef != "" || sg.Note != "" || sg.Status != "open" {
 		t.Fatalf("received %+v", sg)
+	}
+	// A revocation follows the same way.
+	req, _ := http.NewRequest("POST", soc.url+"/v1/signals/"+id+"/revoke", nil)
+	req.Header.Set("Authorization", "Bearer "+soc.ts)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("revoke: %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	for deadline := time.Now().Add(10 * time.Second); sg.Status != "revoked"; sg, _ = msg.st.Signal(ctx, id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the revocation did not arrive: %+v", sg)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
