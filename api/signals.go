@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"net/http"
@@ -12,18 +11,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/linking/directory"
-	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/policies"
 )
 
-// Signals is what the signal routes need: the signal store, the accounts
-// and their links.
+// Signals is what the signal routes need: the signal store.
 type Signals interface {
 	signal.Store
-	Account(ctx context.Context, id string) (directory.Account, error)
-	LinkOf(ctx context.Context, accountID string) (link.Link, error)
 }
 
 type flagRequest struct {
@@ -103,14 +97,14 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 			map[string]any{"field": "expires_at", "max_expiry_days": typ.MaxExpiryDays})
 	}
 	ctx := c.Request().Context()
-	acct, err := st.Account(ctx, req.AccountID)
+	sub, err := st.Subject(ctx, req.AccountID)
 	if err != nil {
 		return err
 	}
-	sg := signal.Signal{ID: newID("sig_"), Direction: signal.Outbound, AccountID: acct.ID, Type: req.Type, Confidence: *req.Confidence,
+	sg := signal.Signal{ID: newID("sig_"), Direction: signal.Outbound, AccountID: req.AccountID, Type: req.Type, Confidence: *req.Confidence,
 		EvidenceRef: req.EvidenceRef, Note: req.Note, Status: "open", CreatedAt: now, ExpiresAt: req.ExpiresAt.UTC().Truncate(time.Microsecond)}
 	q := policies.Request{Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "signal.cross",
-		Resource: policies.Resource{Kind: "signal", ID: sg.ID}, Purpose: "safety", Region: acct.Country,
+		Resource: policies.Resource{Kind: "signal", ID: sg.ID}, Purpose: "safety", Region: sub.Country,
 		Direction: s.Party + "_to_" + s.otherParty(), SignalType: sg.Type, Confidence: sg.Confidence}
 	d, err := s.Authorizer.Authorize(ctx, q)
 	if err != nil {
@@ -121,12 +115,9 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 		verdict = "allow"
 	}
 	s.record(c, cl, q, verdict, d)
-	crosses := d.Allow
-	if l, err := st.LinkOf(ctx, acct.ID); err == nil {
-		sg.LinkID = l.ID
-	} else {
-		crosses = false // nobody to tell on the other side
-	}
+	// Only a linked account's flag has somebody to tell on the other side.
+	crosses := d.Allow && sub.Linked
+	sg.LinkID = sub.LinkID
 	if err := st.CreateSignal(ctx, sg, crosses); err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ type relayParty struct {
 	party string // the party key it issued to the other party
 }
 
-func newRelayParty(t *testing.T, name string, linkIDs [][16]byte, wrap func(http.Handler) http.Handler) *relayParty {
+func newRelayParty(t testing.TB, name string, linkIDs [][16]byte, wrap func(http.Handler) http.Handler) *relayParty {
 	t.Helper()
 	ctx := context.Background()
 	pool, _ := pgtest.Schema(t)
@@ -122,7 +122,7 @@ func newRelayParty(t *testing.T, name string, linkIDs [][16]byte, wrap func(http
 }
 
 // counter reads a counter of the registry by its outcome label.
-func counter(t *testing.T, reg *prometheus.Registry, name, outcome string) float64 {
+func counter(t testing.TB, reg *prometheus.Registry, name, outcome string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -145,22 +145,30 @@ func counter(t *testing.T, reg *prometheus.Registry, name, outcome string) float
 
 // flagAll raises one malicious_link flag on each account from..to of the
 // social party, from four clients at once, and returns the signal ids.
-func flagAll(t *testing.T, p *relayParty, from, to int) []string {
+func flagAll(t testing.TB, p *relayParty, from, to int) []string {
+	t.Helper()
+	return flagFrom(t, p, from, to, 4)
+}
+
+// flagFrom is flagAll from the given number of clients.
+func flagFrom(t testing.TB, p *relayParty, from, to, clients int) []string {
 	t.Helper()
 	ids := make([]string, to-from)
 	start := time.Now()
 	defer func() { t.Logf("%d flags raised in %v", to-from, time.Since(start).Round(time.Millisecond)) }()
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for w := range 4 {
+	errs := make(chan error, clients)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	defer hc.CloseIdleConnections()
+	for w := range clients {
 		wg.Go(func() {
-			for i := from + w; i < to; i += 4 {
+			for i := from + w; i < to; i += clients {
 				body := fmt.Sprintf(`{"account_id":"s%05d","type":"malicious_link","confidence":0.9,"evidence_ref":"case-%d","expires_at":%q,"note":"phishing"}`,
 					i, i, time.Now().Add(48*time.Hour).UTC().Format(time.RFC3339))
 				req, _ := http.NewRequest("POST", p.url+"/v1/signals", strings.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+p.ts)
 				req.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := hc.Do(req)
 				if err != nil {
 					errs <- err
 					return
@@ -188,7 +196,7 @@ func flagAll(t *testing.T, p *relayParty, from, to int) []string {
 }
 
 // inbound counts the receiver's inbound signals and distinct ids.
-func inbound(t *testing.T, p *relayParty) (n, distinct int64) {
+func inbound(t testing.TB, p *relayParty) (n, distinct int64) {
 	t.Helper()
 	err := p.st.Pool().QueryRow(context.Background(),
 		`SELECT count(*), count(DISTINCT id) FROM signals WHERE direction = 'inbound'`).Scan(&n, &distinct)
@@ -198,7 +206,7 @@ func inbound(t *testing.T, p *relayParty) (n, distinct int64) {
 	return n, distinct
 }
 
-func waitInbound(t *testing.T, p *relayParty, want int64, within time.Duration) {
+func waitInbound(t testing.TB, p *relayParty, want int64, within time.Duration) {
 	t.Helper()
 	start := time.Now()
 	defer func() { t.Logf("%d signals in after %v", want, time.Since(start).Round(time.Millisecond)) }()
@@ -390,7 +398,7 @@ func (c *cutter) cut() {
 	}
 }
 
-func currentSchema(t *testing.T, st *pgstore.Store) string {
+func currentSchema(t testing.TB, st *pgstore.Store) string {
 	t.Helper()
 	var s string
 	if err := st.Pool().QueryRow(context.Background(), `SELECT current_schema()`).Scan(&s); err != nil {
@@ -407,4 +415,57 @@ func mustOne(t *testing.T, p *relayParty) string {
 		t.Fatalf("%v, %v", got, err)
 	}
 	return got[0].ID
+}
+
+// BenchmarkRelay relays abuse signals between two parties on PostgreSQL
+// over HTTP, LINKD_BENCH_RELAY_N a round (default 5,000):
+//
+//	LINKD_BENCH_RELAY_N=20000 go test -run '^$' -bench Relay -benchtime 1x -count 3 ./cmd/linkd
+//
+// It reports end-to-end signals a second (from the first flag raised at
+// the social network, by 32 clients at once (T&S tools and their queues flag concurrently), to the last one in the
+// messenger's review queue, the relay running all along), the rate of
+// raising the flags alone, and the rate of the relay alone (the same
+// number of flags waiting in the outbox when the relay starts, to the last
+// one in).
+func BenchmarkRelay(b *testing.B) {
+	n := benchN(b, "LINKD_BENCH_RELAY_N", 5000)
+	ids := make([][16]byte, n)
+	for i := range ids {
+		_, _ = rand.Read(ids[i][:])
+	}
+	msg := newRelayParty(b, "messenger", ids, nil)
+	soc := newRelayParty(b, "social", ids, nil)
+	ctx := context.Background()
+	cfg := pgstore.RelayConfig{Peer: newSignalPeer(msg.url, msg.party)}
+	var in int64
+	var e2e, raise, alone time.Duration
+	for b.Loop() {
+		relay, err := soc.st.StartRelay(ctx, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		flagFrom(b, soc, 0, n, 32)
+		raise += time.Since(start)
+		in += int64(n)
+		waitInbound(b, msg, in, 5*time.Minute)
+		e2e += time.Since(start)
+		_ = relay.Stop(ctx)
+
+		flagFrom(b, soc, 0, n, 32)
+		in += int64(n)
+		start = time.Now()
+		if relay, err = soc.st.StartRelay(ctx, cfg); err != nil {
+			b.Fatal(err)
+		}
+		waitInbound(b, msg, in, 5*time.Minute)
+		alone += time.Since(start)
+		_ = relay.Stop(ctx)
+	}
+	rounds := float64(b.N) * float64(n)
+	b.ReportMetric(rounds/e2e.Seconds(), "signals/s")
+	b.ReportMetric(rounds/raise.Seconds(), "flags/s")
+	b.ReportMetric(rounds/alone.Seconds(), "relayed/s")
+	b.ReportMetric(0, "ns/op")
 }

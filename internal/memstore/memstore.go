@@ -593,6 +593,18 @@ func normSignal(sig signal.Signal) signal.Signal {
 	return sig
 }
 
+// Subject implements signal.Store.
+func (s *Store) Subject(_ context.Context, accountID string) (signal.Subject, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.accounts[accountID]
+	if !ok {
+		return signal.Subject{}, store.ErrNotFound
+	}
+	l, linked := s.links[accountID]
+	return signal.Subject{Country: a.Country, LinkID: l.ID, Linked: linked}, nil
+}
+
 // CreateSignal implements signal.Store.
 func (s *Store) CreateSignal(_ context.Context, sig signal.Signal, relay bool) error {
 	s.mu.Lock()

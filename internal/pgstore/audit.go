@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,33 +13,99 @@ import (
 
 // AppendAudit implements audit.Store. Appends take a table lock that
 // conflicts only with other appends, so the chain is built one entry at a
-// time across every replica.
+// time across every replica. Appends that arrive while another is being
+// written go together in the next transaction (group commit): one lock and
+// one commit for all of them, each answered once it is durable.
 func (s *Store) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error) {
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	w := &auditWait{e: e, done: make(chan struct{})}
+	s.audit.mu.Lock()
+	s.audit.pending = append(s.audit.pending, w)
+	lead := !s.audit.writing
+	s.audit.writing = true
+	s.audit.mu.Unlock()
+	if lead {
+		s.writeAudit()
+	}
+	select {
+	case <-w.done:
+		return w.e, w.err
+	case <-ctx.Done():
+		// The entry may still be written: the writer does not use the
+		// caller's context, so that one caller leaving does not fail the
+		// others of its group.
+		return audit.Entry{}, ctx.Err()
+	}
+}
+
+// auditWait is an append waiting for its group's commit.
+type auditWait struct {
+	e    audit.Entry
+	err  error
+	done chan struct{}
+}
+
+// auditGroup collects appends for the writer.
+type auditGroup struct {
+	mu      sync.Mutex
+	pending []*auditWait
+	writing bool
+}
+
+// maxAuditGroup bounds the entries of one transaction.
+const maxAuditGroup = 500
+
+// writeAudit writes pending appends, a group a transaction, until none
+// is left.
+func (s *Store) writeAudit() {
+	for {
+		s.audit.mu.Lock()
+		n := min(len(s.audit.pending), maxAuditGroup)
+		if n == 0 {
+			s.audit.writing = false
+			s.audit.mu.Unlock()
+			return
+		}
+		group := s.audit.pending[:n:n]
+		s.audit.pending = s.audit.pending[n:]
+		s.audit.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := s.appendGroup(ctx, group)
+		cancel()
+		for _, w := range group {
+			w.err = err
+			close(w.done)
+		}
+	}
+}
+
+func (s *Store) appendGroup(ctx context.Context, group []*auditWait) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
+		var seq int64
 		var prev []byte
-		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&e.Seq, &prev)
+		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		e.Seq++
-		e.PrevHash = [32]byte{}
-		copy(e.PrevHash[:], prev)
-		e.Time = e.Time.UTC().Truncate(time.Microsecond) // as stored
-		e.Hash = audit.ChainHash(e.PrevHash, e)
-		_, err = tx.Exec(ctx, `INSERT INTO audit_log (seq, time, actor, tenant, role, action, resource, decision, rule,
-				bundle_hash, request_id, request, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			e.Seq, e.Time, e.Actor, e.Tenant, e.Role, e.Action, e.Resource, e.Decision, e.Rule,
-			e.BundleHash, e.RequestID, e.Request, e.PrevHash[:], e.Hash[:])
+		var last [32]byte
+		copy(last[:], prev)
+		rows := make([][]any, len(group))
+		for i, w := range group {
+			e := &w.e
+			seq++
+			e.Seq, e.PrevHash = seq, last
+			e.Time = e.Time.UTC().Truncate(time.Microsecond) // as stored
+			e.Hash = audit.ChainHash(e.PrevHash, *e)
+			last = e.Hash
+			rows[i] = []any{e.Seq, e.Time, e.Actor, e.Tenant, e.Role, e.Action, e.Resource, e.Decision, e.Rule,
+				e.BundleHash, e.RequestID, e.Request, e.PrevHash[:], e.Hash[:]}
+		}
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, []string{"seq", "time", "actor", "tenant", "role", "action", "resource",
+			"decision", "rule", "bundle_hash", "request_id", "request", "prev_hash", "hash"}, pgx.CopyFromRows(rows))
 		return err
 	})
-	if err != nil {
-		return audit.Entry{}, err
-	}
-	return e, nil
 }
 
 // AuditEntries implements audit.Store.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +27,8 @@ type Store struct {
 	// run where StartRelay is called.
 	queue    *river.Client[pgx.Tx]
 	queueErr error
+	audit    auditGroup
+	nudges   nudges
 }
 
 // New returns a store on an open pool whose search_path names the schema
@@ -39,6 +42,9 @@ func New(pool *pgxpool.Pool) *Store {
 // Pool returns the store's pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// defaultMaxConns is the pool size unless the database URL sets one.
+const defaultMaxConns = 16
+
 // Connect opens a pool for the database URL. With schema set, every
 // connection uses it as its search_path.
 func Connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
@@ -49,6 +55,11 @@ func Connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
 	}
 	if schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
+	}
+	// pgxpool's default (4 on this kind of machine) throttles requests
+	// that mostly wait on commits; the URL's pool_max_conns still wins.
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

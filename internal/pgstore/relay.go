@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,35 +60,69 @@ const relayQueue = "signal_relay"
 
 // drainArgs is the job that drains the signal outbox to the other party.
 // It carries nothing: the outbox is the record of what is to be sent, and
-// the job only says "send it", so at most one is waiting or running at a
-// time (unique), and a drain that fails is retried with backoff by River.
+// the job only says "send it". A write to the outbox queues one once it is
+// committed, unless one is already waiting (a drain that is running may
+// have read the outbox before that write, so it does not count); a drain that fails is retried with backoff by River, and while
+// it waits to be retried no other is queued.
 type drainArgs struct{}
 
 func (drainArgs) Kind() string { return "linkd_signal_drain" }
 
-func (drainArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: relayQueue, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-		rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
-}
+func (drainArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: relayQueue} }
 
 // sweepArgs is the drain queued every RelayConfig.Sweep and when a relay
-// starts, whatever else is queued: not unique, so that a drain left
-// "running" by a process that died does not hold it back.
+// starts, whatever else is queued: it sends what a relay that died left.
 type sweepArgs struct{}
 
 func (sweepArgs) Kind() string { return "linkd_signal_sweep" }
 
 func (sweepArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: relayQueue} }
 
-// queueDrain asks for a drain in the transaction that wrote to the outbox;
-// one already waiting, running or retrying is enough.
-func (s *Store) queueDrain(ctx context.Context, tx pgx.Tx) error {
+// waiting are the states of a drain that has not started.
+var waiting = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
+	rivertype.JobStateRetryable, rivertype.JobStateScheduled}
+
+// nudge queues a drain after the outbox was written to, unless one is
+// waiting already. Writes that come while a nudge is being made share the
+// next one: every write is followed by a look at the queue that began
+// after it committed. A nudge never fails the write: what is in the outbox
+// is sent by the next drain or sweep whatever becomes of it.
+func (s *Store) nudge() {
 	if s.queueErr != nil {
-		return s.queueErr
+		return
 	}
-	_, err := s.queue.InsertTx(ctx, tx, drainArgs{}, nil)
-	return err
+	n := &s.nudges
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.pending = true
+	if n.running {
+		return
+	}
+	n.running = true
+	go func() {
+		for {
+			n.mu.Lock()
+			if !n.pending {
+				n.running = false
+				n.mu.Unlock()
+				return
+			}
+			n.pending = false
+			n.mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			got, err := s.queue.JobList(ctx, river.NewJobListParams().Kinds(drainArgs{}.Kind()).States(waiting...).First(1))
+			if err == nil && len(got.Jobs) == 0 {
+				_, _ = s.queue.Insert(ctx, drainArgs{}, nil)
+			}
+			cancel()
+		}
+	}()
+}
+
+// nudges coalesces nudges.
+type nudges struct {
+	mu               sync.Mutex
+	pending, running bool
 }
 
 // RelayConfig sets up the signal relay.
@@ -159,7 +194,9 @@ func (w *drainWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 		return err
 	}
 	if !ok {
-		return nil // another process is draining; the next sweep catches what it leaves
+		// Another process is draining, and may have read the outbox
+		// before what this drain was queued for: look again shortly.
+		return river.JobSnooze(time.Second)
 	}
 	defer unlock()
 	done, more, err := signal.Drain(ctx, w.s, w.cfg.Peer, w.cfg.Batch, time.Now, time.Now().Add(w.cfg.Slice))

@@ -36,23 +36,38 @@ func scanSignal(r pgx.CollectableRow) (signal.Signal, error) {
 	return sg, nil
 }
 
+// Subject implements signal.Store.
+func (s *Store) Subject(ctx context.Context, accountID string) (signal.Subject, error) {
+	var sub signal.Subject
+	var lid []byte
+	err := s.pool.QueryRow(ctx, `SELECT a.country, l.link_id FROM accounts a LEFT JOIN links l ON l.account_id = a.id WHERE a.id = $1`,
+		accountID).Scan(&sub.Country, &lid)
+	if err != nil {
+		return sub, mapErr(err)
+	}
+	if lid != nil {
+		sub.Linked = true
+		return sub, copyTo(sub.LinkID[:], lid, "link_id")
+	}
+	return sub, nil
+}
+
 const insertSignal = `INSERT INTO signals (` + signalColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
-// CreateSignal implements signal.Store: the signal and its outbox entry in
-// one transaction.
+// CreateSignal implements signal.Store: the signal and its outbox entry
+// in one statement, then a drain queued.
 func (s *Store) CreateSignal(ctx context.Context, sg signal.Signal, relay bool) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, insertSignal, signalArgs(sg)...); err != nil {
-			return err
-		}
-		if !relay {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO signal_outbox (signal_id, kind) VALUES ($1, 'signal')`, sg.ID); err != nil {
-			return err
-		}
-		return s.queueDrain(ctx, tx)
-	})
+	if !relay {
+		_, err := s.pool.Exec(ctx, insertSignal, signalArgs(sg)...)
+		return mapErr(err)
+	}
+	_, err := s.pool.Exec(ctx, `WITH sg AS (`+insertSignal+` RETURNING id)
+		INSERT INTO signal_outbox (signal_id, kind) SELECT id, 'signal' FROM sg`, signalArgs(sg)...)
+	if err != nil {
+		return mapErr(err)
+	}
+	s.nudge()
+	return nil
 }
 
 // receiveSignal inserts an inbound signal for the account linked to the
@@ -135,24 +150,20 @@ func (s *Store) ListSignals(ctx context.Context, f signal.Filter) ([]signal.Sign
 	return out, mapErr(err)
 }
 
-// SetStatus implements signal.Store.
+// SetStatus implements signal.Store: the status and the outbox entry in
+// one statement, then a drain queued.
 func (s *Store) SetStatus(ctx context.Context, id, status string, relay bool) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE signals SET status = $2 WHERE id = $1`, id, status)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return pgx.ErrNoRows
-		}
-		if !relay {
-			return nil
-		}
-		if _, err = tx.Exec(ctx, `INSERT INTO signal_outbox (signal_id, kind) VALUES ($1, 'revoke')`, id); err != nil {
-			return err
-		}
-		return s.queueDrain(ctx, tx)
-	})
+	q := `UPDATE signals SET status = $2 WHERE id = $1 RETURNING id`
+	if relay {
+		q = `WITH up AS (` + q + `) INSERT INTO signal_outbox (signal_id, kind) SELECT id, 'revoke' FROM up RETURNING signal_id`
+	}
+	if err := s.pool.QueryRow(ctx, q, id, status).Scan(&id); err != nil {
+		return mapErr(err)
+	}
+	if relay {
+		s.nudge()
+	}
+	return nil
 }
 
 // PendingOutbox implements signal.Store.

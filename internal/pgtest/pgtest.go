@@ -89,7 +89,7 @@ func Schema(t testing.TB) (*pgxpool.Pool, string) {
 		t.Fatalf("pgtest: %v", err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = name
-	cfg.MaxConns = 8
+	cfg.MaxConns = 16
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)

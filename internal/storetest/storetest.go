@@ -453,6 +453,15 @@ func testSignals(t *testing.T, s Store) {
 	put(t, s, account(t, "b"))
 	bl := link.Link{AccountID: "b", ID: linkID(t), Epoch: 1, CreatedAt: t0}
 	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{bl}))
+	sub, err := s.Subject(ctx, "b")
+	if err != nil || sub != (signal.Subject{Country: "TR", LinkID: bl.ID, Linked: true}) {
+		t.Fatalf("Subject(b) = %+v, %v", sub, err)
+	}
+	if sub, err := s.Subject(ctx, "a"); err != nil || sub != (signal.Subject{Country: "TR"}) {
+		t.Fatalf("Subject of an unlinked account = %+v, %v", sub, err)
+	}
+	_, err = s.Subject(ctx, "nobody")
+	wantErr(t, "Subject of an unknown account", err, store.ErrNotFound)
 	in := signal.Message{Kind: signal.KindSignal, ID: "peer-1", LinkID: bl.ID, Type: "spam", Confidence: 0.8, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	o, err := s.Receive(ctx, []signal.Message{in, in})
 	noErr(t, "Receive", err)

@@ -47,8 +47,18 @@ type OutboxEntry struct {
 	Message
 }
 
+// Subject is what raising a signal needs of the account flagged.
+type Subject struct {
+	Country string     // the account's country, for the policy decision
+	LinkID  psi.LinkID // its link, if Linked
+	Linked  bool
+}
+
 // Store keeps signals and the outbox of their relay.
 type Store interface {
+	// Subject returns the account's country and link in one lookup, or
+	// store.ErrNotFound for an unknown account.
+	Subject(ctx context.Context, accountID string) (Subject, error)
 	// CreateSignal stores a new outbound signal and, if relay is set, its
 	// outbox entry in the same transaction.
 	CreateSignal(ctx context.Context, s Signal, relay bool) error
