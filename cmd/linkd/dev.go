@@ -85,7 +85,7 @@ func runDev(e *env, args []string) int {
 		o := 1 - i
 		linkers[i].peer = linkjob.HTTPPeer{Base: "http://" + parties[o].addr, Key: linkers[o].issued, Client: &http.Client{Timeout: 5 * time.Minute}}
 		servers[i].AudiencePeer = newAudiencePeer("http://"+parties[o].addr, linkers[o].issued)
-		stopRelay, err := startRelay(ctx, servers[i].Signals, newSignalPeer("http://"+parties[o].addr, linkers[o].issued), log, nil)
+		stopRelay, err := startRelay(ctx, servers[i].Signals, newSignalPeer("http://"+parties[o].addr, linkers[o].issued), nil, log, nil)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", parties[i].name, err)
 			return exitInput

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -37,9 +43,9 @@ func (p signalPeer) Deliver(ctx context.Context, msgs []signal.Message) ([]signa
 // embedded store, which lives and dies with this one process, a drain
 // every quarter second, backing off while the peer fails. stop waits for
 // a drain in flight.
-func startRelay(ctx context.Context, st signal.Outbox, peer signal.Peer, log *slog.Logger, reg prometheus.Registerer) (stop func(), err error) {
+func startRelay(ctx context.Context, st signal.Store, peer signal.Peer, hook signal.Hook, log *slog.Logger, reg prometheus.Registerer) (stop func(), err error) {
 	if pg, ok := st.(*pgstore.Store); ok {
-		r, err := pg.StartRelay(ctx, pgstore.RelayConfig{Peer: peer, Log: log, Registry: reg})
+		r, err := pg.StartRelay(ctx, pgstore.RelayConfig{Peer: peer, Webhook: hook, Log: log, Registry: reg})
 		if err != nil {
 			return nil, err
 		}
@@ -49,6 +55,7 @@ func startRelay(ctx context.Context, st signal.Outbox, peer signal.Peer, log *sl
 			_ = r.Stop(ctx)
 		}, nil
 	}
+	st.KeepEvents(hook != nil)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -61,6 +68,9 @@ func startRelay(ctx context.Context, st signal.Outbox, peer signal.Peer, log *sl
 			case <-time.After(wait):
 			}
 			_, _, err := signal.Drain(ctx, st, peer, signal.DrainBatch, time.Now, time.Time{})
+			if err == nil && hook != nil {
+				_, _, err = signal.DrainEvents(ctx, st, hook, signal.DrainBatch, time.Now, time.Time{})
+			}
 			if err != nil && ctx.Err() == nil {
 				log.Warn("signal relay: drain failed, retrying with backoff", "error", err)
 				wait = min(2*wait, 30*time.Second)
@@ -70,4 +80,71 @@ func startRelay(ctx context.Context, st signal.Outbox, peer signal.Peer, log *sl
 		}
 	}()
 	return func() { cancel(); <-done }, nil
+}
+
+// WebhookEvent is one event of the signal webhook on the wire: an inbound
+// signal on one of this party's accounts, received or revoked. Receivers
+// dedupe by id (the signal id and the event): delivery is at least once.
+type WebhookEvent struct {
+	ID         string    `json:"id"`
+	Event      string    `json:"event"`
+	SignalID   string    `json:"signal_id"`
+	AccountID  string    `json:"account_id"`
+	Type       string    `json:"type"`
+	Confidence float64   `json:"confidence"`
+	Status     string    `json:"status"`
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// webhook tells this party's account system of inbound signals: POST
+// {"events": [...]} with X-Linkd-Signature: sha256=HEX, the HMAC-SHA256 of
+// the body under the shared secret; any 2xx answer takes the batch.
+type webhook struct {
+	url    string
+	secret []byte
+	http   *http.Client
+}
+
+func newWebhook(url, secret string) webhook {
+	return webhook{url: url, secret: []byte(secret), http: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Notify implements signal.Hook.
+func (w webhook) Notify(ctx context.Context, evs []signal.Event) error {
+	out := struct {
+		Events []WebhookEvent `json:"events"`
+	}{Events: make([]WebhookEvent, len(evs))}
+	for i, e := range evs {
+		sg := e.Signal
+		out.Events[i] = WebhookEvent{ID: sg.ID + ":" + e.Name, Event: e.Name, SignalID: sg.ID, AccountID: sg.AccountID, Type: sg.Type,
+			Confidence: sg.Confidence, Status: sg.Status, CreatedAt: sg.CreatedAt, ExpiresAt: sg.ExpiresAt}
+	}
+	body, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("signal webhook: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Linkd-Signature", "sha256="+webhookSignature(w.secret, body))
+	resp, err := w.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("signal webhook: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("signal webhook: %s answered %s", w.url, resp.Status)
+	}
+	return nil
+}
+
+// webhookSignature is the hex HMAC-SHA256 of body under secret.
+func webhookSignature(secret, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -468,4 +469,96 @@ func BenchmarkRelay(b *testing.B) {
 	b.ReportMetric(rounds/raise.Seconds(), "flags/s")
 	b.ReportMetric(rounds/alone.Seconds(), "relayed/s")
 	b.ReportMetric(0, "ns/op")
+}
+
+// TestWebhook relays flags to a receiver whose account system has a
+// webhook that fails at first: every received signal and the revocation
+// reach it, signed, with the receiver's own account ids.
+func TestWebhook(t *testing.T) {
+	const n = 50
+	ids := make([][16]byte, n)
+	for i := range ids {
+		_, _ = rand.Read(ids[i][:])
+	}
+	secret := "a shared secret of the account system"
+	var mu sync.Mutex
+	got := map[string]WebhookEvent{}
+	var calls atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Header.Get("X-Linkd-Signature") != "sha256="+webhookSignature([]byte(secret), body) {
+			t.Errorf("bad signature on %s", body)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if calls.Add(1) <= 2 {
+			http.Error(w, "starting up", http.StatusServiceUnavailable)
+			return
+		}
+		var in struct{ Events []WebhookEvent }
+		if err := json.Unmarshal(body, &in); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		mu.Lock()
+		for _, e := range in.Events {
+			got[e.ID] = e
+		}
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	msg := newRelayParty(t, "messenger", ids, nil)
+	soc := newRelayParty(t, "social", ids, nil)
+	ctx := context.Background()
+	for _, r := range []struct {
+		from, to *relayParty
+		hook     signal.Hook
+	}{{soc, msg, nil}, {msg, soc, newWebhook(hook.URL, secret)}} {
+		cfg := fastRelay
+		cfg.Peer, cfg.Webhook = newSignalPeer(r.to.url, r.to.party), r.hook
+		relay, err := r.from.st.StartRelay(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer relay.Stop(ctx) //nolint:errcheck // the test is over
+	}
+	sigs := flagAll(t, soc, 0, n)
+	count := func(event string) (k int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range got {
+			if e.Event == event {
+				k++
+			}
+		}
+		return k
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for count(signal.EventReceived) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events reached the webhook", count(signal.EventReceived), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e := got[sigs[7]+":signal.received"]
+	if e.SignalID != sigs[7] || e.AccountID != "m00007" || e.Type != "malicious_link" || e.Status != "open" {
+		t.Fatalf("event %+v", e)
+	}
+	req, _ := http.NewRequest("POST", soc.url+"/v1/signals/"+sigs[7]+"/revoke", nil)
+	req.Header.Set("Authorization", "Bearer "+soc.ts)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("revoke: %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	for count(signal.EventRevoked) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation did not reach the webhook")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if e := got[sigs[7]+":signal.revoked"]; e.AccountID != "m00007" || e.Status != "revoked" || len(got) != n+1 {
+		t.Fatalf("revocation event %+v, %d events", e, len(got))
+	}
 }

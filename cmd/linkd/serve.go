@@ -14,6 +14,7 @@ import (
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/linkjob"
+	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/policies"
 )
@@ -46,6 +47,13 @@ River in PostgreSQL (retried with backoff while the other party is away,
 one drain at a time across processes; linkd_signals_relayed_total counts
 the outcomes). The embedded store relays from this process alone.
 
+With --signal-webhook URL (or LINKD_SIGNAL_WEBHOOK), this party's account
+system is told of each signal received and each revocation, the same way:
+POST {"events":[{"id","event","signal_id","account_id","type",
+"confidence","status","created_at","expires_at"}]} with the header
+X-Linkd-Signature: sha256=HEX, the HMAC-SHA256 of the body under the secret
+in LINKD_SIGNAL_WEBHOOK_SECRET. Delivery is at least once: dedupe by id.
+
 The routes are in api/openapi.json.`
 
 func runServe(e *env, args []string) int {
@@ -56,6 +64,7 @@ func runServe(e *env, args []string) int {
 	migrate := fs.Bool("migrate", false, "apply pending database migrations first")
 	janitorEvery := fs.Duration("retention-every", time.Hour, "how often the janitor purges what the catalogue's retention says has expired (0: never)")
 	peerURL := fs.String("peer", e.getenv("LINKD_PEER"), "the other party's `URL`, for linking, extension and the signal relay; its party key in LINKD_PEER_KEY")
+	hookURL := fs.String("signal-webhook", e.getenv("LINKD_SIGNAL_WEBHOOK"), "`URL` told of every signal received from the other party and its revocation (secret in LINKD_SIGNAL_WEBHOOK_SECRET)")
 	policyDir := fs.String("policies", e.getenv("LINKD_POLICIES"), "policy bundle `directory` (default $LINKD_POLICIES, else the built-in bundle)")
 	if code, ok := parse(e, fs, args); !ok {
 		return code
@@ -133,7 +142,15 @@ func runServe(e *env, args []string) int {
 		}
 		peer = linkjob.HTTPPeer{Base: *peerURL, Key: pk, Client: &http.Client{Timeout: 5 * time.Minute}}
 		audPeer = newAudiencePeer(*peerURL, pk)
-		stopRelay, err := startRelay(ctx, st, newSignalPeer(*peerURL, pk), log, reg)
+		var hook signal.Hook
+		if *hookURL != "" {
+			secret := e.getenv("LINKD_SIGNAL_WEBHOOK_SECRET")
+			if len(secret) < 16 {
+				return usageError(e, fs, "--signal-webhook needs a shared secret of at least 16 characters in LINKD_SIGNAL_WEBHOOK_SECRET")
+			}
+			hook = newWebhook(*hookURL, secret)
+		}
+		stopRelay, err := startRelay(ctx, st, newSignalPeer(*peerURL, pk), hook, log, reg)
 		if err != nil {
 			return fail(err)
 		}

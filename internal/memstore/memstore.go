@@ -61,6 +61,10 @@ type Store struct {
 	signals  map[string]signal.Signal
 	outbox   []queued
 	outboxID int64
+	// events for the webhook, kept when keepEvents is set
+	keepEvents bool
+	events     []queuedEvent
+	eventSeq   int64
 
 	auditLog []audit.Entry
 	bundles  map[string][]policies.File
@@ -205,6 +209,7 @@ func (s *Store) EraseAccount(_ context.Context, id string) error {
 		if sig.AccountID == id {
 			delete(s.signals, sid)
 			s.outbox = slices.DeleteFunc(s.outbox, func(q queued) bool { return q.signalID == sid })
+			s.events = slices.DeleteFunc(s.events, func(e queuedEvent) bool { return e.signalID == sid })
 		}
 	}
 	return nil
@@ -552,6 +557,7 @@ func (s *Store) PurgeSignals(_ context.Context, before time.Time) (int64, error)
 		if sg.CreatedAt.Before(before) {
 			delete(s.signals, id)
 			s.outbox = slices.DeleteFunc(s.outbox, func(q queued) bool { return q.signalID == id })
+			s.events = slices.DeleteFunc(s.events, func(e queuedEvent) bool { return e.signalID == id })
 			n++
 		}
 	}
@@ -635,6 +641,7 @@ func (s *Store) Receive(_ context.Context, msgs []signal.Message) ([]signal.Outc
 			old.Status = "revoked"
 			s.signals[m.ID] = old
 			out[i] = signal.Applied
+			s.event(m.ID, signal.EventRevoked)
 		case known:
 			out[i] = signal.Duplicate
 		case !linked:
@@ -647,9 +654,52 @@ func (s *Store) Receive(_ context.Context, msgs []signal.Message) ([]signal.Outc
 			s.signals[m.ID] = normSignal(signal.Signal{ID: m.ID, Direction: signal.Inbound, AccountID: acct, LinkID: m.LinkID,
 				Type: m.Type, Confidence: m.Confidence, Status: status, CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt})
 			out[i] = signal.Applied
+			if status == "open" {
+				s.event(m.ID, signal.EventReceived)
+			}
 		}
 	}
 	return out, nil
+}
+
+// event queues news for the webhook, if one is set.
+func (s *Store) event(signalID, name string) {
+	if s.keepEvents {
+		s.eventSeq++
+		s.events = append(s.events, queuedEvent{seq: s.eventSeq, signalID: signalID, name: name})
+	}
+}
+
+type queuedEvent struct {
+	seq      int64
+	signalID string
+	name     string
+}
+
+// KeepEvents implements signal.Store.
+func (s *Store) KeepEvents(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keepEvents = on
+}
+
+// PendingEvents implements signal.Store.
+func (s *Store) PendingEvents(_ context.Context, limit int) ([]signal.Event, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]signal.Event, 0, min(limit, len(s.events)))
+	for _, e := range s.events[:min(limit, len(s.events))] {
+		out = append(out, signal.Event{Seq: e.seq, Name: e.name, Signal: s.signals[e.signalID]})
+	}
+	return out, nil
+}
+
+// MarkEventsSent implements signal.Store.
+func (s *Store) MarkEventsSent(_ context.Context, seqs []int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = slices.DeleteFunc(s.events, func(e queuedEvent) bool { return slices.Contains(seqs, e.seq) })
+	return nil
 }
 
 // Signal implements signal.Store.

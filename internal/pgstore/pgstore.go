@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,6 +30,9 @@ type Store struct {
 	queueErr error
 	audit    auditGroup
 	nudges   nudges
+	// keepEvents: a webhook is set, Receive writes events.
+	keepEvents  atomic.Bool
+	eventNudges nudges
 }
 
 // New returns a store on an open pool whose search_path names the schema

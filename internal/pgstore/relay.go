@@ -78,6 +78,20 @@ func (sweepArgs) Kind() string { return "linkd_signal_sweep" }
 
 func (sweepArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: relayQueue} }
 
+// eventArgs and eventSweepArgs are the same two for the webhook's outbox:
+// news of inbound signals for this party's own account system.
+type eventArgs struct{}
+
+func (eventArgs) Kind() string { return "linkd_webhook_drain" }
+
+func (eventArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: relayQueue} }
+
+type eventSweepArgs struct{}
+
+func (eventSweepArgs) Kind() string { return "linkd_webhook_sweep" }
+
+func (eventSweepArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: relayQueue} }
+
 // waiting are the states of a drain that has not started.
 var waiting = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
 	rivertype.JobStateRetryable, rivertype.JobStateScheduled}
@@ -87,11 +101,15 @@ var waiting = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobSta
 // next one: every write is followed by a look at the queue that began
 // after it committed. A nudge never fails the write: what is in the outbox
 // is sent by the next drain or sweep whatever becomes of it.
-func (s *Store) nudge() {
+func (s *Store) nudge() { s.nudgeLine(&s.nudges, drainArgs{}) }
+
+// nudgeEvents is nudge for the webhook's outbox.
+func (s *Store) nudgeEvents() { s.nudgeLine(&s.eventNudges, eventArgs{}) }
+
+func (s *Store) nudgeLine(n *nudges, args river.JobArgs) {
 	if s.queueErr != nil {
 		return
 	}
-	n := &s.nudges
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.pending = true
@@ -110,9 +128,9 @@ func (s *Store) nudge() {
 			n.pending = false
 			n.mu.Unlock()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			got, err := s.queue.JobList(ctx, river.NewJobListParams().Kinds(drainArgs{}.Kind()).States(waiting...).First(1))
+			got, err := s.queue.JobList(ctx, river.NewJobListParams().Kinds(args.Kind()).States(waiting...).First(1))
 			if err == nil && len(got.Jobs) == 0 {
-				_, _ = s.queue.Insert(ctx, drainArgs{}, nil)
+				_, _ = s.queue.Insert(ctx, args, nil)
 			}
 			cancel()
 		}
@@ -128,60 +146,69 @@ type nudges struct {
 // RelayConfig sets up the signal relay.
 type RelayConfig struct {
 	Peer signal.Peer
-	Log  *slog.Logger
+	// Webhook, if set, is told of every signal received and revoked,
+	// from an outbox of its own written with them.
+	Webhook signal.Hook
+	Log     *slog.Logger
 	// Registry receives the relay's metrics (none if nil).
 	Registry prometheus.Registerer
 	// Backoff after a failed drain: MinBackoff doubling up to MaxBackoff,
 	// with jitter (defaults 1 s and 1 min).
 	MinBackoff, MaxBackoff time.Duration
 	// Sweep is how often a drain is queued whatever happens (default
-	// 10 s): it sends a signal committed while the last drain was
-	// finishing, and what waited while no relay ran.
+	// 10 s): it sends what waited while no relay ran, or what a relay
+	// that died left.
 	Sweep time.Duration
 	// Slice is how long one drain runs before it makes way and queues
 	// itself again (default 20 s).
 	Slice time.Duration
 	// RescueAfter is how long a drain left running by a process that died
-	// waits before another process takes it over (default 2 min).
+	// waits before River takes it over (default 2 min).
 	RescueAfter time.Duration
 	// Batch is the number of messages a request (default
 	// signal.DrainBatch).
 	Batch int
 }
 
-// Relay is the running signal relay: River workers draining the outbox.
+// Relay is the running signal relay: River workers draining the outboxes.
 type Relay struct {
 	client *river.Client[pgx.Tx]
 }
 
-type drainer struct {
-	s        *Store
-	cfg      RelayConfig
-	outcomes *prometheus.CounterVec
+// line is one outbox and where it drains to.
+type line struct {
+	s     *Store
+	name  string // for the lock and the logs
+	slice time.Duration
+	log   *slog.Logger
+	// drain sends until the outbox is empty or the deadline; more says
+	// it stopped at the deadline with messages left.
+	drain    func(ctx context.Context, deadline time.Time) (more bool, err error)
 	failures prometheus.Counter
 }
 
 type drainWorker[T river.JobArgs] struct {
 	river.WorkerDefaults[T]
-	*drainer
+	*line
 }
 
-// lockRelay takes the relay's advisory lock on a connection of its own,
-// so that one drain runs at a time across every process of the party; a
+// lock takes the line's advisory lock on a connection of its own, so
+// that one drain runs at a time across every process of the party; a
 // process that dies loses its connection and with it the lock.
-func (s *Store) lockRelay(ctx context.Context) (unlock func(), ok bool, err error) {
-	conn, err := s.pool.Acquire(ctx)
+func (l *line) lock(ctx context.Context) (unlock func(), ok bool, err error) {
+	conn, err := l.s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext(current_schema() || '.linkd.relay'))`).Scan(&ok); err != nil || !ok {
+	key := "linkd." + l.name
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtext(current_schema() || $1))`, key).Scan(&ok); err != nil || !ok {
 		conn.Release()
 		return nil, false, err
 	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtext(current_schema() || '.linkd.relay'))`); err != nil {
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtext(current_schema() || $1))`, key); err != nil {
 			_ = conn.Conn().Close(ctx) // the lock goes with the connection
 		}
 		conn.Release()
@@ -189,7 +216,7 @@ func (s *Store) lockRelay(ctx context.Context) (unlock func(), ok bool, err erro
 }
 
 func (w *drainWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
-	unlock, ok, err := w.s.lockRelay(ctx)
+	unlock, ok, err := w.lock(ctx)
 	if err != nil {
 		return err
 	}
@@ -199,13 +226,10 @@ func (w *drainWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 		return river.JobSnooze(time.Second)
 	}
 	defer unlock()
-	done, more, err := signal.Drain(ctx, w.s, w.cfg.Peer, w.cfg.Batch, time.Now, time.Now().Add(w.cfg.Slice))
-	for o, n := range done {
-		w.outcomes.WithLabelValues(string(o)).Add(float64(n))
-	}
+	more, err := w.drain(ctx, time.Now().Add(w.slice))
 	if err != nil {
 		w.failures.Inc()
-		w.cfg.Log.Warn("signal relay: drain failed, retrying with backoff", "attempt", job.Attempt, "error", err)
+		w.log.Warn(w.name+": drain failed, retrying with backoff", "attempt", job.Attempt, "error", err)
 		return err
 	}
 	if more {
@@ -215,7 +239,7 @@ func (w *drainWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
 }
 
 // Timeout bounds a drain: its slice plus one request.
-func (w *drainWorker[T]) Timeout(*river.Job[T]) time.Duration { return w.cfg.Slice + 2*time.Minute }
+func (w *drainWorker[T]) Timeout(*river.Job[T]) time.Duration { return w.slice + 2*time.Minute }
 
 // backoff is capped exponential backoff with jitter.
 type backoff struct{ min, max time.Duration }
@@ -229,8 +253,22 @@ func (b backoff) NextRetry(job *rivertype.JobRow) time.Time {
 	return time.Now().Add(d)
 }
 
+// addLine registers a line's two workers and its periodic sweep.
+func addLine[D, S river.JobArgs](workers *river.Workers, periodic *[]*river.PeriodicJob, sweep time.Duration, l *line, sweepArgs S) error {
+	if err := river.AddWorkerSafely(workers, &drainWorker[D]{line: l}); err != nil {
+		return err
+	}
+	if err := river.AddWorkerSafely(workers, &drainWorker[S]{line: l}); err != nil {
+		return err
+	}
+	*periodic = append(*periodic, river.NewPeriodicJob(river.PeriodicInterval(sweep),
+		func() (river.JobArgs, *river.InsertOpts) { return sweepArgs, nil }, nil))
+	return nil
+}
+
 // StartRelay starts the workers that deliver the signal outbox to the
-// other party. Stop them with Relay.Stop.
+// other party (and the webhook's, if one is set). Stop them with
+// Relay.Stop.
 func (s *Store) StartRelay(ctx context.Context, cfg RelayConfig) (*Relay, error) {
 	if cfg.Peer == nil {
 		return nil, errors.New("pgstore: the relay needs a peer")
@@ -246,37 +284,53 @@ func (s *Store) StartRelay(ctx context.Context, cfg RelayConfig) (*Relay, error)
 	if cfg.Batch <= 0 {
 		cfg.Batch = signal.DrainBatch
 	}
-	w := &drainer{s: s, cfg: cfg,
-		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_signals_relayed_total",
-			Help: "Signal relay messages sent to the other party, by the outcome it answered (or expired, unsent)."}, []string{"outcome"}),
-		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "linkd_signal_relay_failures_total",
-			Help: "Drains of the signal outbox that failed (the other party unreachable or refusing); each is retried."}),
-	}
+	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_signals_relayed_total",
+		Help: "Signal relay messages sent to the other party, by the outcome it answered (or expired, unsent)."}, []string{"outcome"})
+	failures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_relay_failures_total",
+		Help: "Drains that failed (the other party or the webhook unreachable or refusing), by line; each is retried."}, []string{"line"})
+	events := prometheus.NewCounter(prometheus.CounterOpts{Name: "linkd_webhook_events_total",
+		Help: "Events of received and revoked signals delivered to the webhook."})
 	if cfg.Registry != nil {
-		if err := cfg.Registry.Register(w.outcomes); err != nil {
-			return nil, err
-		}
-		if err := cfg.Registry.Register(w.failures); err != nil {
-			return nil, err
+		for _, c := range []prometheus.Collector{outcomes, failures, events} {
+			if err := cfg.Registry.Register(c); err != nil {
+				return nil, err
+			}
 		}
 	}
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &drainWorker[drainArgs]{drainer: w}); err != nil {
+	var periodic []*river.PeriodicJob
+	relay := &line{s: s, name: "signal relay", slice: cfg.Slice, log: cfg.Log, failures: failures.WithLabelValues("peer"),
+		drain: func(ctx context.Context, deadline time.Time) (bool, error) {
+			done, more, err := signal.Drain(ctx, s, cfg.Peer, cfg.Batch, time.Now, deadline)
+			for o, n := range done {
+				outcomes.WithLabelValues(string(o)).Add(float64(n))
+			}
+			return more, err
+		}}
+	if err := addLine[drainArgs](workers, &periodic, cfg.Sweep, relay, sweepArgs{}); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, &drainWorker[sweepArgs]{drainer: w}); err != nil {
-		return nil, err
+	s.KeepEvents(cfg.Webhook != nil)
+	if cfg.Webhook != nil {
+		hook := &line{s: s, name: "signal webhook", slice: cfg.Slice, log: cfg.Log, failures: failures.WithLabelValues("webhook"),
+			drain: func(ctx context.Context, deadline time.Time) (bool, error) {
+				n, more, err := signal.DrainEvents(ctx, s, cfg.Webhook, cfg.Batch, time.Now, deadline)
+				events.Add(float64(n))
+				return more, err
+			}}
+		if err := addLine[eventArgs](workers, &periodic, cfg.Sweep, hook, eventSweepArgs{}); err != nil {
+			return nil, err
+		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
 		Logger:               cfg.Log,
-		Queues:               map[string]river.QueueConfig{relayQueue: {MaxWorkers: 1}},
+		Queues:               map[string]river.QueueConfig{relayQueue: {MaxWorkers: 2}},
 		Workers:              workers,
 		RetryPolicy:          backoff{cfg.MinBackoff, cfg.MaxBackoff},
 		MaxAttempts:          1000,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		FetchPollInterval:    time.Second,
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(cfg.Sweep),
-			func() (river.JobArgs, *river.InsertOpts) { return sweepArgs{}, nil }, nil)},
+		PeriodicJobs:         periodic,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: the relay: %w", err)
@@ -286,7 +340,11 @@ func (s *Store) StartRelay(ctx context.Context, cfg RelayConfig) (*Relay, error)
 	}
 	// What waited while no relay ran (or was left by one that died) goes
 	// now, not at the next sweep of whichever process leads.
-	if _, err := client.Insert(ctx, sweepArgs{}, nil); err != nil {
+	start := []river.InsertManyParams{{Args: sweepArgs{}}}
+	if cfg.Webhook != nil {
+		start = append(start, river.InsertManyParams{Args: eventSweepArgs{}})
+	}
+	if _, err := client.InsertMany(ctx, start); err != nil {
 		_ = client.StopAndCancel(context.Background())
 		return nil, fmt.Errorf("pgstore: starting the relay: %w", err)
 	}

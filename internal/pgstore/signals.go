@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -75,7 +76,8 @@ func (s *Store) CreateSignal(ctx context.Context, sg signal.Signal, relay bool) 
 const receiveSignal = `WITH acct AS (SELECT account_id FROM links WHERE link_id = $2),
 ins AS (INSERT INTO signals (` + signalColumns + `)
 	SELECT $1, 'inbound', account_id, $2, $3, $4, '', '', 'open', $5, $6 FROM acct
-	ON CONFLICT (id) DO NOTHING RETURNING 1)
+	ON CONFLICT (id) DO NOTHING RETURNING 1),
+ev AS (INSERT INTO signal_events (signal_id, name) SELECT $1, 'signal.received' FROM ins WHERE $7)
 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM acct)`
 
 // receiveRevoke revokes an inbound signal, or keeps one revoked for the
@@ -88,13 +90,16 @@ ins AS (INSERT INTO signals (` + signalColumns + `)
 	SELECT $1, 'inbound', account_id, $2, $3, $4, '', '', 'revoked', $5, $6 FROM acct
 	WHERE NOT EXISTS (SELECT 1 FROM signals WHERE id = $1)
 	ON CONFLICT (id) DO UPDATE SET status = 'revoked'
-		WHERE signals.direction = 'inbound' AND signals.status <> 'revoked' RETURNING 1)
+		WHERE signals.direction = 'inbound' AND signals.status <> 'revoked' RETURNING (xmax::text <> '0') AS revoked),
+ev AS (INSERT INTO signal_events (signal_id, name)
+	SELECT $1, 'signal.revoked' FROM (SELECT true FROM up UNION ALL SELECT true FROM ins WHERE revoked) AS r WHERE $7)
 SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM ins), (SELECT count(*) FROM acct)`
 
 // Receive implements signal.Store: one statement a message, sent in one
 // pipelined batch inside one transaction.
 func (s *Store) Receive(ctx context.Context, msgs []signal.Message) ([]signal.Outcome, error) {
 	out := make([]signal.Outcome, len(msgs))
+	keep := s.keepEvents.Load()
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, m := range msgs {
@@ -102,7 +107,7 @@ func (s *Store) Receive(ctx context.Context, msgs []signal.Message) ([]signal.Ou
 			if m.Kind == signal.KindRevoke {
 				q = receiveRevoke
 			}
-			b.Queue(q, m.ID, m.LinkID[:], m.Type, m.Confidence, utc(m.CreatedAt), utc(m.ExpiresAt))
+			b.Queue(q, m.ID, m.LinkID[:], m.Type, m.Confidence, utc(m.CreatedAt), utc(m.ExpiresAt), keep)
 		}
 		br := tx.SendBatch(ctx, b)
 		for i := range msgs {
@@ -125,7 +130,46 @@ func (s *Store) Receive(ctx context.Context, msgs []signal.Message) ([]signal.Ou
 	if err != nil {
 		return nil, err
 	}
+	if keep && slices.Contains(out, signal.Applied) {
+		s.nudgeEvents()
+	}
 	return out, nil
+}
+
+// KeepEvents implements signal.Store.
+func (s *Store) KeepEvents(on bool) { s.keepEvents.Store(on) }
+
+// PendingEvents implements signal.Store.
+func (s *Store) PendingEvents(ctx context.Context, limit int) ([]signal.Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT e.seq, e.name, s.id, s.direction, s.account_id, s.link_id, s.type, s.confidence,
+			s.evidence_ref, s.note, s.status, s.created_at, s.expires_at
+		FROM signal_events e JOIN signals s ON s.id = e.signal_id ORDER BY e.seq LIMIT $1`, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (signal.Event, error) {
+		var e signal.Event
+		sg := &e.Signal
+		var dir string
+		var lid []byte
+		if err := r.Scan(&e.Seq, &e.Name, &sg.ID, &dir, &sg.AccountID, &lid, &sg.Type, &sg.Confidence, &sg.EvidenceRef,
+			&sg.Note, &sg.Status, &sg.CreatedAt, &sg.ExpiresAt); err != nil {
+			return e, err
+		}
+		sg.Direction = signal.Direction(dir)
+		sg.CreatedAt, sg.ExpiresAt = sg.CreatedAt.UTC(), sg.ExpiresAt.UTC()
+		if lid == nil {
+			return e, nil
+		}
+		return e, copyTo(sg.LinkID[:], lid, "link_id")
+	})
+	return out, mapErr(err)
+}
+
+// MarkEventsSent implements signal.Store.
+func (s *Store) MarkEventsSent(ctx context.Context, seqs []int64) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM signal_events WHERE seq = ANY($1)`, seqs)
+	return mapErr(err)
 }
 
 // Signal implements signal.Store.

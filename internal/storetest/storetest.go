@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"AudienceConcurrentBatches", testAudienceConcurrentBatches},
 		{"LinkedMembers", testLinkedMembers},
 		{"Signals", testSignals},
+		{"SignalEvents", testSignalEvents},
 		{"Audit", testAudit},
 		{"APIKeys", testAPIKeys},
 		{"Jobs", testJobs},
@@ -913,4 +914,47 @@ func testAudienceConcurrentBatches(t *testing.T, s Store) {
 	if ss, _ := s.Session(ctx, "aud", "s"); ss.Batches != 5 {
 		t.Fatalf("session counted %d batches", ss.Batches)
 	}
+}
+
+// testSignalEvents holds the webhook's outbox: written with what Receive
+// applies when kept, once, in order, gone with the account.
+func testSignalEvents(t *testing.T, s Store) {
+	put(t, s, account(t, "b"))
+	bl := link.Link{AccountID: "b", ID: linkID(t), Epoch: 1, CreatedAt: t0}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{bl}))
+	msg := func(kind, id string) signal.Message {
+		return signal.Message{Kind: kind, ID: id, LinkID: bl.ID, Type: "scam", Confidence: 0.9, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	}
+	receive := func(ms ...signal.Message) {
+		t.Helper()
+		if _, err := s.Receive(ctx, ms); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receive(msg(signal.KindSignal, "quiet")) // no webhook: no event
+	s.KeepEvents(true)
+	receive(msg(signal.KindSignal, "e1"), msg(signal.KindSignal, "e1"), msg(signal.KindRevoke, "e1"), msg(signal.KindRevoke, "e1"),
+		msg(signal.KindRevoke, "e2"), msg(signal.KindSignal, "e2"), msg(signal.KindSignal, "e3"))
+	evs, err := s.PendingEvents(ctx, 10)
+	noErr(t, "PendingEvents", err)
+	var got []string
+	for i, e := range evs {
+		got = append(got, e.Name+" "+e.Signal.ID)
+		if e.Signal.AccountID != "b" || e.Signal.Direction != signal.Inbound || (i > 0 && e.Seq <= evs[i-1].Seq) {
+			t.Fatalf("event %d: %+v", i, e)
+		}
+	}
+	if want := []string{"signal.received e1", "signal.revoked e1", "signal.received e3"}; !slices.Equal(got, want) {
+		t.Fatalf("events = %v, want %v", got, want)
+	}
+	noErr(t, "MarkEventsSent", s.MarkEventsSent(ctx, []int64{evs[0].Seq}))
+	noErr(t, "MarkEventsSent twice", s.MarkEventsSent(ctx, []int64{evs[0].Seq}))
+	if evs, _ = s.PendingEvents(ctx, 1); len(evs) != 1 || evs[0].Name != signal.EventRevoked {
+		t.Fatalf("after one sent: %+v", evs)
+	}
+	noErr(t, "EraseAccount", s.EraseAccount(ctx, "b"))
+	if evs, _ = s.PendingEvents(ctx, 10); len(evs) != 0 {
+		t.Fatalf("events of an erased account: %+v", evs)
+	}
+	s.KeepEvents(false)
 }

@@ -118,3 +118,68 @@ func Drain(ctx context.Context, ob Outbox, p Peer, batch int, now func() time.Ti
 		}
 	}
 }
+
+// Event names.
+const (
+	EventReceived = "signal.received"
+	EventRevoked  = "signal.revoked"
+)
+
+// Event is news for this party's own account system (the webhook) of a
+// signal the other party sent: received, or revoked. The signal is as this
+// party keeps it: its own account, no number.
+type Event struct {
+	Seq    int64 // order in the outbox
+	Name   string
+	Signal Signal
+}
+
+// EventOutbox holds events for the webhook, written in the transaction
+// that received or revoked the signal.
+type EventOutbox interface {
+	// KeepEvents says whether Receive writes events (a webhook is set).
+	KeepEvents(on bool)
+	// PendingEvents returns up to limit events not yet sent, oldest
+	// first.
+	PendingEvents(ctx context.Context, limit int) ([]Event, error)
+	// MarkEventsSent removes sent events; one already gone is no error.
+	MarkEventsSent(ctx context.Context, seqs []int64) error
+}
+
+// Hook is this party's account system, told of events.
+type Hook interface {
+	// Notify sends events in one request; an error means they are sent
+	// again (receivers dedupe by signal id and event name).
+	Notify(ctx context.Context, events []Event) error
+}
+
+// DrainEvents sends the event outbox to the hook, oldest first, in
+// batches of up to batch, until it is empty, ctx ends or the deadline
+// passes (zero: none). It returns how many were sent and whether it
+// stopped at the deadline with events left.
+func DrainEvents(ctx context.Context, ob EventOutbox, h Hook, batch int, now func() time.Time, deadline time.Time) (int, bool, error) {
+	sent := 0
+	for {
+		if !deadline.IsZero() && now().After(deadline) {
+			return sent, true, nil
+		}
+		evs, err := ob.PendingEvents(ctx, batch)
+		if err != nil {
+			return sent, false, fmt.Errorf("signal: reading the event outbox: %w", err)
+		}
+		if len(evs) == 0 {
+			return sent, false, nil
+		}
+		if err := h.Notify(ctx, evs); err != nil {
+			return sent, false, err
+		}
+		seqs := make([]int64, len(evs))
+		for i, e := range evs {
+			seqs[i] = e.Seq
+		}
+		if err := ob.MarkEventsSent(ctx, seqs); err != nil {
+			return sent, false, fmt.Errorf("signal: marking events sent: %w", err)
+		}
+		sent += len(evs)
+	}
+}

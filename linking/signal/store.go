@@ -68,7 +68,8 @@ type Store interface {
 	// account; a revoke for a signal not received yet is kept as the
 	// signal, revoked, so that the signal arriving later stays revoked.
 	// An id this party raised itself is never touched. Expiry is the
-	// caller's to check.
+	// caller's to check. With KeepEvents on, what it applies is written
+	// to the event outbox in the same transaction.
 	Receive(ctx context.Context, msgs []Message) ([]Outcome, error)
 	// Signal returns one signal, or store.ErrNotFound.
 	Signal(ctx context.Context, id string) (Signal, error)
@@ -78,6 +79,7 @@ type Store interface {
 	// "revoke" (for status "revoked") for the peer in the same transaction.
 	SetStatus(ctx context.Context, id, status string, relay bool) error
 	Outbox
+	EventOutbox
 }
 
 // Outbox is the queue of messages for the peer, written in the same
