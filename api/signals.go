@@ -42,6 +42,15 @@ type signalView struct {
 	// Crosses says whether the flag goes to the other party: the policies
 	// let it and the account has a link (answered when it is raised).
 	Crosses *bool `json:"crosses,omitempty"`
+	// Decision is a reviewer's, on an inbound signal.
+	Decision *decisionView `json:"decision,omitempty"`
+}
+
+type decisionView struct {
+	Decision  string    `json:"decision"`
+	Reviewer  string    `json:"reviewer"`
+	Reason    string    `json:"reason"`
+	DecidedAt time.Time `json:"decided_at"`
 }
 
 type signalPage struct {
@@ -50,8 +59,12 @@ type signalPage struct {
 }
 
 func signalOf(sg signal.Signal) signalView {
-	return signalView{ID: sg.ID, AccountID: sg.AccountID, Type: sg.Type, Confidence: sg.Confidence, EvidenceRef: sg.EvidenceRef,
+	v := signalView{ID: sg.ID, AccountID: sg.AccountID, Type: sg.Type, Confidence: sg.Confidence, EvidenceRef: sg.EvidenceRef,
 		Note: sg.Note, Status: sg.Status, CreatedAt: sg.CreatedAt, ExpiresAt: sg.ExpiresAt}
+	if !sg.DecidedAt.IsZero() {
+		v.Decision = &decisionView{Decision: sg.Decision, Reviewer: sg.Reviewer, Reason: sg.Reason, DecidedAt: sg.DecidedAt}
+	}
+	return v
 }
 
 func (s *Server) signals() (Signals, error) {
@@ -162,6 +175,8 @@ func listSignals(dir signal.Direction) func(*Server, echo.Context, *caller) erro
 type decisionRequest struct {
 	Decision string `json:"decision"`
 	Reason   string `json:"reason"`
+	// Reviewer names the person who decided (default: the API key's id).
+	Reviewer string `json:"reviewer"`
 }
 
 // decide records a reviewer's decision on an inbound signal.
@@ -185,6 +200,12 @@ func (s *Server) decide(c echo.Context, cl *caller) error {
 	if strings.TrimSpace(req.Reason) == "" || len(req.Reason) > 2000 {
 		return badRequest("reason: from 1 to 2000 characters", map[string]any{"field": "reason"})
 	}
+	if len(req.Reviewer) > 128 {
+		return badRequest("reviewer: at most 128 characters", map[string]any{"field": "reviewer"})
+	}
+	if strings.TrimSpace(req.Reviewer) == "" {
+		req.Reviewer = cl.key.ID
+	}
 	ctx := c.Request().Context()
 	sg, err := st.Signal(ctx, c.Param("id"))
 	if err != nil {
@@ -193,10 +214,11 @@ func (s *Server) decide(c echo.Context, cl *caller) error {
 	if sg.Direction != signal.Inbound {
 		return newError(http.StatusNotFound, "not_found", "no such inbound signal", nil)
 	}
-	if err := st.SetStatus(ctx, sg.ID, req.Decision, false); err != nil {
+	now := s.Now().UTC().Truncate(time.Microsecond)
+	if err := st.Decide(ctx, sg.ID, req.Decision, req.Reviewer, req.Reason, now); err != nil {
 		return err
 	}
-	sg.Status = req.Decision
+	sg.Status, sg.Decision, sg.Reviewer, sg.Reason, sg.DecidedAt = req.Decision, req.Decision, req.Reviewer, req.Reason, now
 	return c.JSON(http.StatusOK, signalOf(sg))
 }
 

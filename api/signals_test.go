@@ -128,9 +128,12 @@ func TestFlagDecideRevoke(t *testing.T) {
 	if st != 200 || !strings.Contains(string(b), `"id":"peer-0"`) || strings.Contains(string(b), "peer-1") {
 		t.Fatalf("inbound: %d %s", st, b)
 	}
-	st, b = f.do(t, "POST", "/v1/signals/inbound/peer-0/decision", ts, "application/json", `{"decision":"disable","reason":"confirmed phishing"}`)
-	if st != 200 || !strings.Contains(string(b), `"status":"disable"`) {
+	st, b = f.do(t, "POST", "/v1/signals/inbound/peer-0/decision", ts, "application/json", `{"decision":"disable","reason":"confirmed phishing","reviewer":"ana"}`)
+	if st != 200 || !strings.Contains(string(b), `"status":"disable"`) || !strings.Contains(string(b), `"decision":{"decision":"disable","reviewer":"ana","reason":"confirmed phishing"`) {
 		t.Fatalf("decision: %d %s", st, b)
+	}
+	if got, _ := f.st.Signal(ctx, "peer-0"); got.Reviewer != "ana" || got.Reason != "confirmed phishing" || got.DecidedAt.IsZero() {
+		t.Fatalf("decision kept as %+v", got)
 	}
 	st, b = f.do(t, "POST", "/v1/signals/inbound/peer-0/decision", ts, "application/json", `{"decision":"ban","reason":"x"}`)
 	wantError(t, st, b, 422, "invalid_request", "decision")

@@ -14,8 +14,8 @@ import (
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/linkjob"
-	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/policies"
 )
 

@@ -731,6 +731,19 @@ func (s *Store) ListSignals(_ context.Context, f signal.Filter) ([]signal.Signal
 	return out, nil
 }
 
+// Decide implements signal.Store.
+func (s *Store) Decide(_ context.Context, id, status, reviewer, reason string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sig, ok := s.signals[id]
+	if !ok || sig.Direction != signal.Inbound {
+		return store.ErrNotFound
+	}
+	sig.Status, sig.Decision, sig.Reviewer, sig.Reason, sig.DecidedAt = status, status, reviewer, reason, at.UTC().Truncate(time.Microsecond)
+	s.signals[id] = sig
+	return nil
+}
+
 // SetStatus implements signal.Store.
 func (s *Store) SetStatus(_ context.Context, id, status string, relay bool) error {
 	s.mu.Lock()

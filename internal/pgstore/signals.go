@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -21,16 +22,24 @@ func signalArgs(sg signal.Signal) []any {
 		sg.Note, sg.Status, utc(sg.CreatedAt), utc(sg.ExpiresAt)}
 }
 
+// signalSelect is what reading a signal selects: its columns and the
+// decision on it.
+const signalSelect = signalColumns + `, decision, reviewer, reason, decided_at`
+
 func scanSignal(r pgx.CollectableRow) (signal.Signal, error) {
 	var sg signal.Signal
 	var dir string
 	var lid []byte
+	var decided *time.Time
 	if err := r.Scan(&sg.ID, &dir, &sg.AccountID, &lid, &sg.Type, &sg.Confidence, &sg.EvidenceRef,
-		&sg.Note, &sg.Status, &sg.CreatedAt, &sg.ExpiresAt); err != nil {
+		&sg.Note, &sg.Status, &sg.CreatedAt, &sg.ExpiresAt, &sg.Decision, &sg.Reviewer, &sg.Reason, &decided); err != nil {
 		return sg, err
 	}
 	sg.Direction = signal.Direction(dir)
 	sg.CreatedAt, sg.ExpiresAt = sg.CreatedAt.UTC(), sg.ExpiresAt.UTC()
+	if decided != nil {
+		sg.DecidedAt = decided.UTC()
+	}
 	if lid != nil {
 		return sg, copyTo(sg.LinkID[:], lid, "link_id")
 	}
@@ -174,7 +183,7 @@ func (s *Store) MarkEventsSent(ctx context.Context, seqs []int64) error {
 
 // Signal implements signal.Store.
 func (s *Store) Signal(ctx context.Context, id string) (signal.Signal, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+signalColumns+` FROM signals WHERE id = $1`, id)
+	rows, err := s.pool.Query(ctx, `SELECT `+signalSelect+` FROM signals WHERE id = $1`, id)
 	if err != nil {
 		return signal.Signal{}, mapErr(err)
 	}
@@ -184,7 +193,7 @@ func (s *Store) Signal(ctx context.Context, id string) (signal.Signal, error) {
 
 // ListSignals implements signal.Store.
 func (s *Store) ListSignals(ctx context.Context, f signal.Filter) ([]signal.Signal, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+signalColumns+` FROM signals
+	rows, err := s.pool.Query(ctx, `SELECT `+signalSelect+` FROM signals
 		WHERE direction = $1 AND id > $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR type = $4)
 		ORDER BY id LIMIT $5`, string(f.Direction), f.After, f.Status, f.Type, f.Limit)
 	if err != nil {
@@ -192,6 +201,12 @@ func (s *Store) ListSignals(ctx context.Context, f signal.Filter) ([]signal.Sign
 	}
 	out, err := pgx.CollectRows(rows, scanSignal)
 	return out, mapErr(err)
+}
+
+// Decide implements signal.Store.
+func (s *Store) Decide(ctx context.Context, id, status, reviewer, reason string, at time.Time) error {
+	return s.execOne(ctx, `UPDATE signals SET status = $2, decision = $2, reviewer = $3, reason = $4, decided_at = $5
+		WHERE id = $1 AND direction = 'inbound'`, id, status, reviewer, reason, utc(at))
 }
 
 // SetStatus implements signal.Store: the status and the outbox entry in

@@ -555,6 +555,14 @@ func testReceive(t *testing.T, s Store, in signal.Message, bl link.Link) {
 		t.Fatalf("a signal for an unknown link was kept: %v", err)
 	}
 	noErr(t, "SetStatus", s.SetStatus(ctx, "peer-1", "open", false))
+	at := t0.Add(time.Minute)
+	noErr(t, "Decide", s.Decide(ctx, "peer-1", "escalate", "ana", "looks coordinated", at))
+	sg, _ := s.Signal(ctx, "peer-1")
+	if sg.Status != "escalate" || sg.Decision != "escalate" || sg.Reviewer != "ana" || sg.Reason != "looks coordinated" || !sg.DecidedAt.Equal(at) {
+		t.Fatalf("decided %+v", sg)
+	}
+	wantErr(t, "Decide on an outbound signal", s.Decide(ctx, "sig-1", "dismiss", "ana", "x", at), store.ErrNotFound)
+	noErr(t, "SetStatus", s.SetStatus(ctx, "peer-1", "open", false))
 }
 
 func testAudit(t *testing.T, s Store) {

@@ -30,6 +30,13 @@ type Signal struct {
 	Status      string
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
+	// A reviewer's decision on an inbound signal (disable, dismiss or
+	// escalate; the status too until the other party revokes it): who
+	// took it, why and when.
+	Decision  string
+	Reviewer  string
+	Reason    string
+	DecidedAt time.Time
 }
 
 // Filter selects signals to list.
@@ -75,6 +82,10 @@ type Store interface {
 	Signal(ctx context.Context, id string) (Signal, error)
 	// ListSignals returns signals in id order.
 	ListSignals(ctx context.Context, f Filter) ([]Signal, error)
+	// Decide records a reviewer's decision on an inbound signal: its
+	// status, who, why and when; store.ErrNotFound for no such inbound
+	// signal.
+	Decide(ctx context.Context, id, status, reviewer, reason string, at time.Time) error
 	// SetStatus changes a signal's status; with relay, it also queues a
 	// "revoke" (for status "revoked") for the peer in the same transaction.
 	SetStatus(ctx context.Context, id, status string, relay bool) error
