@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -35,6 +36,17 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 		}
 		rows = append(rows, []any{a.ID, a.Country, a.AdOptOut, bb, int32(a.Epoch),
 			p.IndexDigits[:], p.IndexE164[:], p.OPRF[:], p.Link[:], utc(a.UpdatedAt), a.AdsConsent})
+	}
+	// A batch of accounts new to the store (a first import) is copied
+	// straight in; one that holds an account already stored (a re-import,
+	// a changed number) fails the copy on the primary key and goes through
+	// the staging table and an upsert instead.
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"accounts"}, accountColumns, pgx.CopyFromRows(rows))
+		return err
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		return err
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE accounts_staging (LIKE accounts INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {

@@ -1,0 +1,1 @@
+CREATE INDEX accounts_epoch ON accounts (epoch, id);
