@@ -26,13 +26,17 @@ func signalArgs(sg signal.Signal) []any {
 // decision on it.
 const signalSelect = signalColumns + `, decision, reviewer, reason, decided_at`
 
-func scanSignal(r pgx.CollectableRow) (signal.Signal, error) {
+func scanSignal(r pgx.CollectableRow) (signal.Signal, error) { return scanSignalAfter(r) }
+
+// scanSignalAfter scans a row of signalSelect's columns that come after
+// the destinations first (an event's sequence and name, say).
+func scanSignalAfter(r pgx.Row, first ...any) (signal.Signal, error) {
 	var sg signal.Signal
 	var dir string
 	var lid []byte
 	var decided *time.Time
-	if err := r.Scan(&sg.ID, &dir, &sg.AccountID, &lid, &sg.Type, &sg.Confidence, &sg.EvidenceRef,
-		&sg.Note, &sg.Status, &sg.CreatedAt, &sg.ExpiresAt, &sg.Decision, &sg.Reviewer, &sg.Reason, &decided); err != nil {
+	if err := r.Scan(append(first, &sg.ID, &dir, &sg.AccountID, &lid, &sg.Type, &sg.Confidence, &sg.EvidenceRef,
+		&sg.Note, &sg.Status, &sg.CreatedAt, &sg.ExpiresAt, &sg.Decision, &sg.Reviewer, &sg.Reason, &decided)...); err != nil {
 		return sg, err
 	}
 	sg.Direction = signal.Direction(dir)
@@ -40,10 +44,15 @@ func scanSignal(r pgx.CollectableRow) (signal.Signal, error) {
 	if decided != nil {
 		sg.DecidedAt = decided.UTC()
 	}
-	if lid != nil {
-		return sg, copyTo(sg.LinkID[:], lid, "link_id")
+	return sg, optLinkID(&sg.LinkID, lid)
+}
+
+// optLinkID reads a link id column that is NULL for no link.
+func optLinkID(dst *psi.LinkID, b []byte) error {
+	if b == nil {
+		return nil
 	}
-	return sg, nil
+	return copyTo(dst[:], b, "link_id")
 }
 
 // Subject implements signal.Store.
@@ -55,11 +64,8 @@ func (s *Store) Subject(ctx context.Context, accountID string) (signal.Subject, 
 	if err != nil {
 		return sub, mapErr(err)
 	}
-	if lid != nil {
-		sub.Linked = true
-		return sub, copyTo(sub.LinkID[:], lid, "link_id")
-	}
-	return sub, nil
+	sub.Linked = lid != nil
+	return sub, optLinkID(&sub.LinkID, lid)
 }
 
 const insertSignal = `INSERT INTO signals (` + signalColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
@@ -150,27 +156,16 @@ func (s *Store) KeepEvents(on bool) { s.keepEvents.Store(on) }
 
 // PendingEvents implements signal.Store.
 func (s *Store) PendingEvents(ctx context.Context, limit int) ([]signal.Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT e.seq, e.name, s.id, s.direction, s.account_id, s.link_id, s.type, s.confidence,
-			s.evidence_ref, s.note, s.status, s.created_at, s.expires_at
+	rows, err := s.pool.Query(ctx, `SELECT e.seq, e.name, `+signalSelect+`
 		FROM signal_events e JOIN signals s ON s.id = e.signal_id ORDER BY e.seq LIMIT $1`, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (signal.Event, error) {
 		var e signal.Event
-		sg := &e.Signal
-		var dir string
-		var lid []byte
-		if err := r.Scan(&e.Seq, &e.Name, &sg.ID, &dir, &sg.AccountID, &lid, &sg.Type, &sg.Confidence, &sg.EvidenceRef,
-			&sg.Note, &sg.Status, &sg.CreatedAt, &sg.ExpiresAt); err != nil {
-			return e, err
-		}
-		sg.Direction = signal.Direction(dir)
-		sg.CreatedAt, sg.ExpiresAt = sg.CreatedAt.UTC(), sg.ExpiresAt.UTC()
-		if lid == nil {
-			return e, nil
-		}
-		return e, copyTo(sg.LinkID[:], lid, "link_id")
+		var err error
+		e.Signal, err = scanSignalAfter(r, &e.Seq, &e.Name)
+		return e, err
 	})
 	return out, mapErr(err)
 }
@@ -239,10 +234,7 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]signal.OutboxEn
 			return e, err
 		}
 		e.CreatedAt, e.ExpiresAt = e.CreatedAt.UTC(), e.ExpiresAt.UTC()
-		if lid == nil {
-			return e, nil
-		}
-		return e, copyTo(e.LinkID[:], lid, "link_id")
+		return e, optLinkID(&e.LinkID, lid)
 	})
 	return out, mapErr(err)
 }
