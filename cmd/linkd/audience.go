@@ -548,6 +548,21 @@ type client struct {
 	http      *http.Client
 }
 
+// answerError is a server's error answer: the status and, when the body is
+// linkd's error JSON, its code and message.
+type answerError struct {
+	Method, Path  string
+	Status        int
+	Code, Message string
+}
+
+func (e *answerError) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	}
+	return fmt.Sprintf("%s %s: %d %s: %s", e.Method, e.Path, e.Status, e.Code, e.Message)
+}
+
 // call sends in as JSON (if not nil) and decodes the answer into out; an
 // error answer becomes an error with the server's message.
 func (c *client) call(ctx context.Context, method, path string, in, out any) error {
@@ -580,10 +595,8 @@ func (c *client) call(ctx context.Context, method, path string, in, out any) err
 		var eb struct {
 			Error struct{ Code, Message string } `json:"error"`
 		}
-		if json.Unmarshal(raw, &eb) == nil && eb.Error.Message != "" {
-			return fmt.Errorf("%s %s: %d %s: %s", method, path, resp.StatusCode, eb.Error.Code, eb.Error.Message)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		_ = json.Unmarshal(raw, &eb)
+		return &answerError{Method: method, Path: path, Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {

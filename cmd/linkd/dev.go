@@ -83,7 +83,7 @@ func runDev(e *env, args []string) int {
 	// party key the other issued.
 	for i := range parties {
 		o := 1 - i
-		linkers[i].peer = linkjob.HTTPPeer{Base: "http://" + parties[o].addr, Key: linkers[o].issued, Client: &http.Client{Timeout: 5 * time.Minute}}
+		linkers[i].peer = newLinkPeer("http://"+parties[o].addr, linkers[o].issued)
 		servers[i].AudiencePeer = newAudiencePeer("http://"+parties[o].addr, linkers[o].issued)
 		stopRelay, err := startRelay(ctx, servers[i].Signals, newSignalPeer("http://"+parties[o].addr, linkers[o].issued), nil, log, nil)
 		if err != nil {

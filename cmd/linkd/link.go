@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
+	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/linkjob"
@@ -176,4 +179,67 @@ func (p audiencePeer) Mirror(ctx context.Context, m audience.Mirror) (string, er
 	err := p.c.call(ctx, http.MethodPost, "/v1/peer/audiences", api.MirrorRequest{SourceAudience: m.SourceAudience, Tenant: m.Tenant,
 		Name: m.Name, Purpose: m.Purpose, LinkIDs: api.EncodeLinkIDs(m.LinkIDs), SessionID: m.SessionID, BatchSeq: m.Seq, Last: m.Last}, &out)
 	return out.AudienceID, err
+}
+
+// linkPeer is the other party's side of a link run, behind its peer
+// routes, called with the party key it issued to this party.
+type linkPeer struct{ c *client }
+
+func newLinkPeer(base, key string) linkPeer {
+	return linkPeer{c: &client{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Timeout: 5 * time.Minute}}}
+}
+
+// call is client.call with the peer's protocol errors kept as such.
+func (p linkPeer) call(ctx context.Context, method, path string, in, out any) error {
+	err := p.c.call(ctx, method, path, in, out)
+	var ae *answerError
+	if errors.As(err, &ae) && ae.Code == "protocol_error" {
+		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrProtocol, ae.Message)
+	}
+	if err != nil {
+		return fmt.Errorf("linkjob: the peer: %w", err)
+	}
+	return nil
+}
+
+func batchPath(jobID string, seq int64) string {
+	return "/v1/peer/link/jobs/" + jobID + "/batches/" + strconv.FormatInt(seq, 10)
+}
+
+// Open implements linkjob.Peer.
+func (p linkPeer) Open(ctx context.Context, o linkjob.Open) (linkjob.Opened, error) {
+	var out linkjob.Opened
+	err := p.call(ctx, http.MethodPost, "/v1/peer/link/jobs", o, &out)
+	return out, err
+}
+
+// Reblind implements linkjob.Peer.
+func (p linkPeer) Reblind(ctx context.Context, jobID string, seq int64, els []psi.Element) ([]psi.Element, error) {
+	var out linkjob.Elements
+	if err := p.call(ctx, http.MethodPost, batchPath(jobID, seq)+"/reblind", linkjob.Elements{Elements: linkjob.EncodeElements(els)}, &out); err != nil {
+		return nil, err
+	}
+	return linkjob.DecodeElements(out.Elements)
+}
+
+// Elements implements linkjob.Peer.
+func (p linkPeer) Elements(ctx context.Context, jobID string, seq int64) ([]psi.Element, bool, error) {
+	var out linkjob.Elements
+	if err := p.call(ctx, http.MethodGet, batchPath(jobID, seq), nil, &out); err != nil {
+		return nil, false, err
+	}
+	els, err := linkjob.DecodeElements(out.Elements)
+	return els, out.Last, err
+}
+
+// Reblinded implements linkjob.Peer.
+func (p linkPeer) Reblinded(ctx context.Context, jobID string, seq int64, values []psi.Element) error {
+	return p.call(ctx, http.MethodPost, batchPath(jobID, seq)+"/values", linkjob.Elements{Elements: linkjob.EncodeElements(values)}, nil)
+}
+
+// Finish implements linkjob.Peer.
+func (p linkPeer) Finish(ctx context.Context, jobID string) (linkjob.Result, error) {
+	var out linkjob.Result
+	err := p.call(ctx, http.MethodPost, "/v1/peer/link/jobs/"+jobID+"/finish", struct{}{}, &out)
+	return out, err
 }

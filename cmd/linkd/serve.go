@@ -140,7 +140,7 @@ func runServe(e *env, args []string) int {
 		if pk == "" {
 			return usageError(e, fs, "--peer needs the party key the other party issued, in LINKD_PEER_KEY")
 		}
-		peer = linkjob.HTTPPeer{Base: *peerURL, Key: pk, Client: &http.Client{Timeout: 5 * time.Minute}}
+		peer = newLinkPeer(*peerURL, pk)
 		audPeer = newAudiencePeer(*peerURL, pk)
 		var hook signal.Hook
 		if *hookURL != "" {

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/linkd/linkd/linking/linkjob"
+)
+
+// TestLinkPeerErrors: the other party's protocol errors stay protocol
+// errors (the run stops and says why); other failures do not.
+func TestLinkPeerErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer pk" {
+			t.Errorf("no party key: %q", r.Header.Get("Authorization"))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/reblind") {
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			_, _ = w.Write([]byte(`{"error":{"code":"protocol_error","message":"batch 3 of 7 elements: want at most 5"}}`))
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":{"code":"not_configured","message":"this server does not link"}}`))
+	}))
+	defer srv.Close()
+	p := newLinkPeer(srv.URL+"/", "pk")
+	_, err := p.Reblind(context.Background(), "j", 3, nil)
+	if !errors.Is(err, linkjob.ErrProtocol) || !strings.Contains(err.Error(), "batch 3 of 7 elements") {
+		t.Fatalf("reblind: %v", err)
+	}
+	_, err = p.Open(context.Background(), linkjob.Open{JobID: "j"})
+	if err == nil || errors.Is(err, linkjob.ErrProtocol) || !strings.Contains(err.Error(), "503 not_configured: this server does not link") {
+		t.Fatalf("open: %v", err)
+	}
+}
