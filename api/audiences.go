@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -211,19 +212,7 @@ func strictJSON(field string, raw []byte, v any) error {
 	if len(raw) == 0 {
 		return badRequest(field+": required", map[string]any{"field": field})
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return badRequest(fmt.Sprintf("%s.%s: want a JSON %s", field, te.Field, te.Type), map[string]any{"field": field + "." + te.Field})
-		}
-		return badRequest(field+": not the expected JSON object (unknown field, or not JSON)", map[string]any{"field": field})
-	}
-	if dec.More() {
-		return badRequest(field+": data after its JSON object", map[string]any{"field": field})
-	}
-	return nil
+	return strictDecode(bytes.NewReader(raw), v, field, field)
 }
 
 // uploadParts finds payload and session: in a JSON body, in form fields,
