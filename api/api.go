@@ -180,9 +180,9 @@ var routes = []route{
 	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, nil},
 	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},
 	{http.MethodPost, "/v1/peer/link/jobs", "peer.link", true, (*Server).peerOpen, nil},
-	{http.MethodPost, "/v1/peer/link/jobs/:id/batches/:seq/reblind", "peer.link", false, (*Server).peerReblind, nil},
-	{http.MethodGet, "/v1/peer/link/jobs/:id/batches/:seq", "peer.link", false, (*Server).peerBatch, nil},
-	{http.MethodPost, "/v1/peer/link/jobs/:id/batches/:seq/values", "peer.link", false, (*Server).peerValues, nil},
+	{http.MethodPost, "/v1/peer/link/jobs/:id/batches/:seq/reblind", "peer.link", false, peerBatchRoute((*Server).peerReblind), nil},
+	{http.MethodGet, "/v1/peer/link/jobs/:id/batches/:seq", "peer.link", false, peerBatchRoute((*Server).peerBatch), nil},
+	{http.MethodPost, "/v1/peer/link/jobs/:id/batches/:seq/values", "peer.link", false, peerBatchRoute((*Server).peerValues), nil},
 	{http.MethodPost, "/v1/peer/link/jobs/:id/finish", "peer.link", true, (*Server).peerFinish, nil},
 	// The Graph-style paths of the same two, for Marketing API SDKs:
 	// /v21.0/{id}/users and so on.

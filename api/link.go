@@ -161,15 +161,23 @@ func peerBatchBody(c echo.Context) ([]psi.Element, error) {
 	return els, nil
 }
 
-func (s *Server) peerReblind(c echo.Context, _ *caller) error {
-	l, err := s.linker()
-	if err != nil {
-		return err
+// peerBatchRoute is a peer route about one batch of a job: the linker
+// and the batch number are read first.
+func peerBatchRoute(fn func(*Server, echo.Context, Linker, int64) error) func(*Server, echo.Context, *caller) error {
+	return func(s *Server, c echo.Context, _ *caller) error {
+		l, err := s.linker()
+		if err != nil {
+			return err
+		}
+		seq, err := seqParam(c)
+		if err != nil {
+			return err
+		}
+		return fn(s, c, l, seq)
 	}
-	seq, err := seqParam(c)
-	if err != nil {
-		return err
-	}
+}
+
+func (s *Server) peerReblind(c echo.Context, l Linker, seq int64) error {
 	els, err := peerBatchBody(c)
 	if err != nil {
 		return err
@@ -182,15 +190,7 @@ func (s *Server) peerReblind(c echo.Context, _ *caller) error {
 	return c.JSON(http.StatusOK, linkjob.Elements{Elements: linkjob.EncodeElements(out)})
 }
 
-func (s *Server) peerBatch(c echo.Context, _ *caller) error {
-	l, err := s.linker()
-	if err != nil {
-		return err
-	}
-	seq, err := seqParam(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) peerBatch(c echo.Context, l Linker, seq int64) error {
 	els, last, err := l.Elements(c.Request().Context(), c.Param("id"), seq)
 	if err != nil {
 		return linkError(err)
@@ -198,15 +198,7 @@ func (s *Server) peerBatch(c echo.Context, _ *caller) error {
 	return c.JSON(http.StatusOK, linkjob.Elements{Elements: linkjob.EncodeElements(els), Last: last})
 }
 
-func (s *Server) peerValues(c echo.Context, _ *caller) error {
-	l, err := s.linker()
-	if err != nil {
-		return err
-	}
-	seq, err := seqParam(c)
-	if err != nil {
-		return err
-	}
+func (s *Server) peerValues(c echo.Context, l Linker, seq int64) error {
 	vals, err := peerBatchBody(c)
 	if err != nil {
 		return err
