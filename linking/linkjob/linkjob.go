@@ -244,9 +244,14 @@ func (p *Party) count(ctx context.Context) (int64, error) {
 }
 
 // Begin records job jobID as a run started here, if it is not recorded
-// yet, so that it shows before Run gets to it.
+// yet, so that it shows before Run gets to it; a failed job started again
+// shows as running at once (not its old failure).
 func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32) error {
-	_, err := p.Jobs.Job(ctx, jobID)
+	j, err := p.Jobs.Job(ctx, jobID)
+	if err == nil && j.State == job.Failed {
+		raw, _ := json.Marshal(Progress{Phase: "resuming"})
+		return p.Jobs.UpdateJob(ctx, jobID, job.Running, raw, p.now())
+	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

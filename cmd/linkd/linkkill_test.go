@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/internal/synth"
+)
+
+// servedParty is one party of a two-serve test: its store, the
+// environment of its commands and its address.
+type servedParty struct {
+	name    string
+	st      *pgstore.Store
+	environ map[string]string
+	addr    string
+	srv     *running
+	peer    string
+}
+
+func (p *servedParty) start(t *testing.T) {
+	t.Helper()
+	p.srv = startCmd(p.environ, "serve", "--party", p.name, "--addr", p.addr, "--peer", "http://"+p.peer)
+	for range 200 {
+		if resp, err := http.Get("http://" + p.addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("%s did not start: %s", p.name, p.srv.logs.String())
+}
+
+// TestLinkServesStopMidRun stops each party's serve in the middle of a
+// link run on PostgreSQL, starts it again and resumes the job: the links
+// are exactly the common people's, the same ids on both sides.
+func TestLinkServesStopMidRun(t *testing.T) {
+	const n, common = 25000, 5000 // three batches a side
+	people := synth.People(91, 2*n-common)
+	ps := []*servedParty{{name: "social"}, {name: "messenger"}}
+	for i, p := range ps {
+		p.st, p.environ = schemaEnv(t)
+		p.addr = freeAddr(t)
+		for _, args := range [][]string{{"migrate"}, {"keys", "init", "--party", p.name}} {
+			if code, _, errs := runCmd(t, p.environ, args...); code != 0 {
+				t.Fatalf("%s %v: %s", p.name, args, errs)
+			}
+		}
+		var b strings.Builder
+		b.WriteString("account_id,phone,country,ad_opt_out\n")
+		for k, q := range people[i*(n-common) : i*(n-common)+n] {
+			fmt.Fprintf(&b, "%s%05d,%s,%s,false\n", p.name[:1], k, q.National, q.Country)
+		}
+		file := filepath.Join(t.TempDir(), "dir.csv")
+		if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, errs := runCmd(t, p.environ, "directory", "import", "--party", p.name, file); code != 0 {
+			t.Fatalf("%s import: %s", p.name, errs)
+		}
+	}
+	lastLine := func(s string) string {
+		lines := strings.Split(strings.TrimSpace(s), "\n")
+		return lines[len(lines)-1]
+	}
+	for i, p := range ps {
+		_, out, _ := runCmd(t, ps[1-i].environ, "apikey", "create", "--tenant", p.name, "--role", "party")
+		p.environ["LINKD_PEER_KEY"] = lastLine(out)
+		p.peer = ps[1-i].addr
+	}
+	for _, p := range ps {
+		p.start(t)
+	}
+	defer func() {
+		for _, p := range ps {
+			p.srv.stop(t)
+		}
+	}()
+	_, out, _ := runCmd(t, ps[0].environ, "apikey", "create", "--tenant", "ops", "--role", "admin")
+	admin := lastLine(out)
+	call := func(method, path string, body string, into any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+ps[0].addr+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+admin)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	for round, victim := range ps {
+		jobID := fmt.Sprintf("kill-%d", round)
+		var started struct{ ID string }
+		call("POST", "/v1/link/jobs", `{"job_id":"`+jobID+`"}`, &started)
+		// Stop the victim once the run is under way: some batches sent
+		// and some received, not all.
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			var j struct {
+				State    string
+				Progress struct{ Sent, Received int64 }
+			}
+			call("GET", "/v1/link/jobs/"+jobID, "", &j)
+			if j.Progress.Sent >= 10000 || j.Progress.Received >= 10000 {
+				break
+			}
+			if j.State == "done" || time.Now().After(deadline) {
+				t.Fatalf("round %d: the run was not caught under way: %+v", round, j)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		victim.srv.stop(t)
+		victim.start(t)
+		code, out, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin, "--job", jobID)
+		if code != 0 || !strings.Contains(out, fmt.Sprintf("matched %d of %d", common, n)) {
+			t.Fatalf("round %d (%s stopped): resume: exit %d\n%s%s\nsocial: %s", round, victim.name, code, out, errs, ps[0].srv.logs.String())
+		}
+		for _, p := range ps {
+			if got, err := p.st.CountLinks(ctx); err != nil || got != common {
+				t.Fatalf("round %d: %s holds %d links, %v", round, p.name, got, err)
+			}
+		}
+		for k := range common {
+			ls, err := ps[0].st.LinkOf(ctx, fmt.Sprintf("s%05d", n-common+k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lm, err := ps[1].st.LinkOf(ctx, fmt.Sprintf("m%05d", k))
+			if err != nil || lm.ID != ls.ID {
+				t.Fatalf("round %d, person %d: the parties' link ids differ", round, k)
+			}
+		}
+	}
+}
