@@ -24,7 +24,7 @@ func (s *Store) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, er
 	s.audit.writing = true
 	s.audit.mu.Unlock()
 	if lead {
-		s.writeAudit()
+		go s.writeAudit() // until no append waits; no caller waits for others
 	}
 	select {
 	case <-w.done:
