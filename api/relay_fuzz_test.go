@@ -1,0 +1,46 @@
+package api
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/linkd/linkd/linking/signal"
+)
+
+// FuzzPeerSignals feeds the relay route's decoding any body: it is refused
+// with a 422 that does not quote it, or every message it holds reads as a
+// valid message that writes back, through WireSignals, to itself.
+func FuzzPeerSignals(f *testing.F) {
+	f.Add(`{"messages":[{"kind":"signal","id":"sig_0a1b","link_id":"00112233445566778899aabbccddeeff","type":"scam","confidence":0.9,` +
+		`"created_at":"2026-11-27T10:00:00Z","expires_at":"2026-12-27T10:00:00Z"}]}`)
+	f.Add(`{"messages":[{"kind":"revoke","id":"x","link_id":"00112233445566778899AABBCCDDEEFF","type":"t","confidence":1,` +
+		`"created_at":"2026-11-27T10:00:00.123456789+03:00","expires_at":"2026-11-27T10:00:01+03:00"}]}`)
+	f.Add(`{"messages":[{"kind":"signal","confidence":-0}]}`)
+	f.Add(`{"messages":null}`)
+	f.Add(`{"messages":[{}],"more":1}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var req PeerSignals
+		if err := strictDecode(strings.NewReader(body), &req, "the body", ""); err != nil {
+			checkRefusal(t, err, body)
+			return
+		}
+		for _, p := range req.Messages {
+			m, why := p.message()
+			if why != "" {
+				if len(body) >= 8 && strings.Contains(why, body) {
+					t.Fatalf("the refusal quotes the body: %q", why)
+				}
+				continue
+			}
+			if m.Confidence < 0 || m.Confidence > 1 || !m.ExpiresAt.After(m.CreatedAt) || m.ID == "" {
+				t.Fatalf("accepted %+v", m)
+			}
+			again, why := WireSignals(mustOne(m)).Messages[0].message()
+			if why != "" || again != m {
+				t.Fatalf("round trip: %+v -> %+v (%s)", m, again, why)
+			}
+		}
+	})
+}
+
+func mustOne(m signal.Message) []signal.Message { return []signal.Message{m} }
