@@ -224,10 +224,14 @@ func (p *Party) nextBatch(ctx context.Context, jobID string, seq int64) ([]Row, 
 		if len(prev) == 0 {
 			return nil, protocolError("batch %d asked before batch %d", seq, seq-1)
 		}
-		for _, r := range prev {
-			after = max(after, r.AccountID)
-		}
+		after = lastAccount(prev)
 	}
+	return p.batchAfter(ctx, after)
+}
+
+// batchAfter reads the batch of link elements that follows account after
+// in id order, shuffled.
+func (p *Party) batchAfter(ctx context.Context, after string) ([]Row, error) {
 	els, err := p.Directory.LinkElements(ctx, p.KeyEpoch, after, p.batch())
 	if err != nil {
 		return nil, err
@@ -237,6 +241,68 @@ func (p *Party) nextBatch(ctx context.Context, jobID string, seq int64) ([]Row, 
 		rows[i] = Row{AccountID: els[j].AccountID, Element: els[j].Element}
 	}
 	return rows, nil
+}
+
+// lastAccount is the greatest account id of a batch.
+func lastAccount(rows []Row) string {
+	last := ""
+	for _, r := range rows {
+		last = max(last, r.AccountID)
+	}
+	return last
+}
+
+// inflight is how many batches of one direction are on the way at once,
+// so that the peer's group operations, this party's store work and the
+// round trips overlap.
+const inflight = 3
+
+// pipeline runs step for batches in flight, at most inflight at a time,
+// and returns the first error (the others are let finish).
+type pipeline struct {
+	wg   sync.WaitGroup
+	sem  chan struct{}
+	mu   sync.Mutex
+	err  error
+	stop chan struct{}
+}
+
+func newPipeline() *pipeline {
+	return &pipeline{sem: make(chan struct{}, inflight), stop: make(chan struct{})}
+}
+
+// goStep waits for room and runs step; it returns false once a step has
+// failed (start no more).
+func (pl *pipeline) goStep(ctx context.Context, step func() error) bool {
+	select {
+	case pl.sem <- struct{}{}:
+	case <-pl.stop:
+		return false
+	case <-ctx.Done():
+		pl.fail(ctx.Err())
+		return false
+	}
+	pl.wg.Go(func() {
+		defer func() { <-pl.sem }()
+		if err := step(); err != nil {
+			pl.fail(err)
+		}
+	})
+	return true
+}
+
+func (pl *pipeline) fail(err error) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.err == nil {
+		pl.err = err
+		close(pl.stop)
+	}
+}
+
+func (pl *pipeline) wait() error {
+	pl.wg.Wait()
+	return pl.err
 }
 
 func (p *Party) count(ctx context.Context) (int64, error) {
@@ -361,100 +427,144 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 }
 
 // sendAll sends this party's elements to be re-blinded by the peer and
-// keeps the doubly blinded values of its rows.
+// keeps the doubly blinded values of its rows. Batches are read in order
+// and sent a few at a time; each is checkpointed when its values are
+// kept, so a resumed run sends again only the batches without one (and
+// reads the others' rows back to know where the next batch starts).
 func (p *Party) sendAll(ctx context.Context, peer Peer, jobID string, pr params, t *tracker) error {
-	done, err := p.Jobs.Checkpoints(ctx, jobID, "sent")
+	cps, err := p.Jobs.Checkpoints(ctx, jobID, "sent")
 	if err != nil {
 		return err
 	}
+	done := map[int64]bool{}
+	for _, c := range cps {
+		done[c.Seq] = true
+	}
+	pl := newPipeline()
+	after := ""
 	for seq := int64(1); ; seq++ {
-		if int64(len(done)) >= seq {
-			rows, err := p.Staging.OwnBatch(ctx, jobID, seq)
-			if err != nil {
-				return err
-			}
-			t.add(p, ctx, jobID, int64(len(rows)), 0)
-			if len(rows) < pr.BatchSize {
-				return nil
-			}
-			continue
+		var rows []Row
+		if done[seq] {
+			rows, err = p.Staging.OwnBatch(ctx, jobID, seq)
+		} else {
+			rows, err = p.batchAfter(ctx, after)
 		}
-		rows, err := p.nextBatch(ctx, jobID, seq)
 		if err != nil {
-			return err
+			pl.fail(err)
+			break
 		}
 		if len(rows) == 0 && seq > 1 {
-			return nil
+			break
 		}
-		els := make([]psi.Element, len(rows))
-		for i, r := range rows {
-			els[i] = r.Element
+		// Read before the batch is handed over (its step sets the values).
+		after = lastAccount(rows)
+		full := len(rows) == pr.BatchSize
+		if done[seq] {
+			t.add(p, ctx, jobID, int64(len(rows)), 0)
+		} else if !pl.goStep(ctx, func() error { return p.sendBatch(ctx, peer, jobID, seq, rows, t) }) {
+			break
 		}
-		vals, err := peer.Reblind(ctx, jobID, seq, els)
-		if err != nil {
-			return fmt.Errorf("linkjob: batch %d: %w", seq, err)
-		}
-		if len(vals) != len(els) {
-			return protocolError("batch %d: sent %d elements, got %d back", seq, len(els), len(vals))
-		}
-		for i := range rows {
-			rows[i].Value = vals[i]
-		}
-		if err := p.Staging.StageOwn(ctx, jobID, seq, rows); err != nil {
-			return err
-		}
-		if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "sent", Seq: seq}); err != nil {
-			return err
-		}
-		t.add(p, ctx, jobID, int64(len(rows)), 0)
-		if len(rows) < pr.BatchSize {
-			return nil
+		if !full {
+			break
 		}
 	}
+	return pl.wait()
+}
+
+// sendBatch has one batch re-blinded by the peer and keeps its values.
+func (p *Party) sendBatch(ctx context.Context, peer Peer, jobID string, seq int64, rows []Row, t *tracker) error {
+	els := make([]psi.Element, len(rows))
+	for i, r := range rows {
+		els[i] = r.Element
+	}
+	vals, err := peer.Reblind(ctx, jobID, seq, els)
+	if err != nil {
+		return fmt.Errorf("linkjob: batch %d: %w", seq, err)
+	}
+	if len(vals) != len(els) {
+		return protocolError("batch %d: sent %d elements, got %d back", seq, len(els), len(vals))
+	}
+	for i := range rows {
+		rows[i].Value = vals[i]
+	}
+	if err := p.Staging.StageOwn(ctx, jobID, seq, rows); err != nil {
+		return err
+	}
+	if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "sent", Seq: seq}); err != nil {
+		return err
+	}
+	t.add(p, ctx, jobID, int64(len(rows)), 0)
+	return nil
 }
 
 // receiveAll re-blinds the peer's elements, keeps them as the peer's
-// values and returns them to the peer.
+// values and returns them to the peer. The peer's batches are fetched in
+// order (it serves one after the other) and re-blinded and returned a few
+// at a time; a resumed run fetches only the batches without a checkpoint.
 func (p *Party) receiveAll(ctx context.Context, peer Peer, jobID string, pr params, t *tracker) error {
-	done, err := p.Jobs.Checkpoints(ctx, jobID, "received")
+	cps, err := p.Jobs.Checkpoints(ctx, jobID, "received")
 	if err != nil {
 		return err
 	}
-	if n := len(done); n > 0 && string(done[n-1].Data) == "last" {
-		return nil // all received before
+	done := map[int64]bool{}
+	for _, c := range cps {
+		done[c.Seq] = true
+		if string(c.Data) == "last" {
+			return nil // the last batch came back, and every one before it
+		}
 	}
-	for seq := int64(len(done)) + 1; ; seq++ {
+	pl := newPipeline()
+	for seq := int64(1); ; seq++ {
+		if done[seq] {
+			continue
+		}
 		els, last, err := peer.Elements(ctx, jobID, seq)
 		if err != nil {
-			return fmt.Errorf("linkjob: peer batch %d: %w", seq, err)
+			pl.fail(fmt.Errorf("linkjob: peer batch %d: %w", seq, err))
+			break
 		}
 		if len(els) > pr.BatchSize {
-			return protocolError("peer batch %d has %d elements, more than %d", seq, len(els), pr.BatchSize)
+			pl.fail(protocolError("peer batch %d has %d elements, more than %d", seq, len(els), pr.BatchSize))
+			break
 		}
-		if len(els) > 0 {
-			vals, err := p.Key.ReblindBatch(els)
-			if err != nil {
-				return protocolError("peer batch %d: %v", seq, err)
-			}
-			if err := p.Staging.StageTheirs(ctx, jobID, seq, vals); err != nil {
+		if last {
+			// The last checkpoint says every batch is back: it is
+			// written after all the others.
+			if err := pl.wait(); err != nil {
 				return err
 			}
-			if err := peer.Reblinded(ctx, jobID, seq, vals); err != nil {
-				return fmt.Errorf("linkjob: returning peer batch %d: %w", seq, err)
-			}
+			return p.receiveBatch(ctx, peer, jobID, seq, els, true, t)
 		}
-		var mark []byte
-		if last {
-			mark = []byte("last")
-		}
-		if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "received", Seq: seq, Data: mark}); err != nil {
-			return err
-		}
-		t.add(p, ctx, jobID, 0, int64(len(els)))
-		if last {
-			return nil
+		if !pl.goStep(ctx, func() error { return p.receiveBatch(ctx, peer, jobID, seq, els, false, t) }) {
+			break
 		}
 	}
+	return pl.wait()
+}
+
+// receiveBatch re-blinds one batch of the peer's, keeps and returns it.
+func (p *Party) receiveBatch(ctx context.Context, peer Peer, jobID string, seq int64, els []psi.Element, last bool, t *tracker) error {
+	if len(els) > 0 {
+		vals, err := p.Key.ReblindBatch(els)
+		if err != nil {
+			return protocolError("peer batch %d: %v", seq, err)
+		}
+		if err := p.Staging.StageTheirs(ctx, jobID, seq, vals); err != nil {
+			return err
+		}
+		if err := peer.Reblinded(ctx, jobID, seq, vals); err != nil {
+			return fmt.Errorf("linkjob: returning peer batch %d: %w", seq, err)
+		}
+	}
+	var mark []byte
+	if last {
+		mark = []byte("last")
+	}
+	if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "received", Seq: seq, Data: mark}); err != nil {
+		return err
+	}
+	t.add(p, ctx, jobID, 0, int64(len(els)))
+	return nil
 }
 
 // link turns the job's matches into links, drops the links the run did not
