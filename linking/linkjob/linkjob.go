@@ -412,13 +412,18 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 	}
 	t.prog.Phase = "matching"
 	p.progress(ctx, jobID, t.prog)
-	theirs, err := peer.Finish(ctx, jobID)
-	if err != nil {
-		return Result{}, fmt.Errorf("linkjob: finishing at the peer: %w", err)
+	// Both parties turn their matches into links at once.
+	var theirs Result
+	var matched int64
+	var finishErr, linkErr error
+	wg.Go(func() { theirs, finishErr = peer.Finish(ctx, jobID) })
+	wg.Go(func() { matched, linkErr = p.link(ctx, jobID, pr) })
+	wg.Wait()
+	if finishErr != nil {
+		return Result{}, fmt.Errorf("linkjob: finishing at the peer: %w", finishErr)
 	}
-	matched, err := p.link(ctx, jobID, pr)
-	if err != nil {
-		return Result{}, err
+	if linkErr != nil {
+		return Result{}, linkErr
 	}
 	if matched != theirs.Matched {
 		return Result{}, protocolError("this party matched %d, the peer %d", matched, theirs.Matched)
