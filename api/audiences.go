@@ -64,9 +64,6 @@ const createKey = "create_audience"
 // prepareCreate reads the new audience so that its purpose is decided by
 // the policies with the rest of the request.
 func (s *Server) prepareCreate(c echo.Context, q *policies.Request) error {
-	if err := requireJSON(c); err != nil {
-		return err
-	}
 	var req createAudienceRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err

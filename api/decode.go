@@ -11,10 +11,14 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// decodeJSON decodes the request body, one JSON object, into v: unknown
-// fields, trailing data and a body over the limit are refused with an
+// decodeJSON decodes the request body, one JSON object, into v: a body
+// that says it is not JSON, unknown fields, trailing data and a body over
+// the limit are refused with an
 // error that says what is wrong and where.
 func decodeJSON(c echo.Context, v any) error {
+	if err := requireJSON(c); err != nil {
+		return err
+	}
 	return strictDecode(c.Request().Body, v, "the body", "")
 }
 

@@ -153,9 +153,6 @@ func (s *Server) peerMirror(c echo.Context, cl *caller) error {
 	if !ok {
 		return newError(http.StatusServiceUnavailable, "not_configured", "this server builds no audiences", nil)
 	}
-	if err := requireJSON(c); err != nil {
-		return err
-	}
 	var req MirrorRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err

@@ -125,9 +125,6 @@ func (s *Server) peerOpen(c echo.Context, _ *caller) error {
 	if err != nil {
 		return err
 	}
-	if err := requireJSON(c); err != nil {
-		return err
-	}
 	var o linkjob.Open
 	if err := decodeJSON(c, &o); err != nil {
 		return err
@@ -144,9 +141,6 @@ func (s *Server) peerOpen(c echo.Context, _ *caller) error {
 
 // peerBatchBody reads a batch of elements sent by the peer.
 func peerBatchBody(c echo.Context) ([]psi.Element, error) {
-	if err := requireJSON(c); err != nil {
-		return nil, err
-	}
 	var in linkjob.Elements
 	if err := decodeJSON(c, &in); err != nil {
 		return nil, err

@@ -36,9 +36,6 @@ type evaluateResponse struct {
 }
 
 func (s *Server) oprfEvaluate(c echo.Context, cl *caller) error {
-	if err := requireJSON(c); err != nil {
-		return err
-	}
 	var req evaluateRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err

@@ -69,9 +69,6 @@ type explainResponse struct {
 // policyExplain decides a request, or an audit entry's request again, and
 // says which rules decided and which catalogue values they used.
 func (s *Server) policyExplain(c echo.Context, _ *caller) error {
-	if err := requireJSON(c); err != nil {
-		return err
-	}
 	var req explainRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err

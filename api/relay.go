@@ -79,9 +79,6 @@ func (s *Server) peerSignals(c echo.Context, cl *caller) error {
 	if err != nil {
 		return err
 	}
-	if err := requireJSON(c); err != nil {
-		return err
-	}
 	var req PeerSignals
 	if err := decodeJSON(c, &req); err != nil {
 		return err

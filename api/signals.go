@@ -82,9 +82,6 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 	if err != nil {
 		return err
 	}
-	if err := requireJSON(c); err != nil {
-		return err
-	}
 	var req flagRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -183,9 +180,6 @@ type decisionRequest struct {
 func (s *Server) decide(c echo.Context, cl *caller) error {
 	st, err := s.signals()
 	if err != nil {
-		return err
-	}
-	if err := requireJSON(c); err != nil {
 		return err
 	}
 	var req decisionRequest
