@@ -150,7 +150,7 @@ func audienceUpload(e *env, args []string) int {
 
 	ctx, stop := e.context()
 	defer stop()
-	c := &client{base: strings.TrimRight(*server, "/"), key: *key, http: &http.Client{Timeout: 2 * time.Minute}}
+	c := newClient(*server, *key, 2*time.Minute)
 	var oc *oprf.Client
 	if *mode == "private" {
 		var cfg struct {
@@ -546,6 +546,12 @@ func evaluate(ctx context.Context, c *client, oc *oprf.Client, e164 []string) ([
 type client struct {
 	base, key string
 	http      *http.Client
+}
+
+// newClient is a client of the server at base, whose calls each take at
+// most timeout.
+func newClient(base, key string, timeout time.Duration) *client {
+	return &client{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Timeout: timeout}}
 }
 
 // answerError is a server's error answer: the status and, when the body is

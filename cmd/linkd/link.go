@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -120,7 +119,7 @@ func runLink(e *env, args []string) int {
 	}
 	ctx, stop := e.context()
 	defer stop()
-	c := &client{base: strings.TrimRight(*server, "/"), key: *key, http: &http.Client{Timeout: time.Minute}}
+	c := newClient(*server, *key, time.Minute)
 	var started struct{ ID string }
 	body := map[string]string{}
 	if *jobID != "" {
@@ -168,7 +167,7 @@ func runLink(e *env, args []string) int {
 type audiencePeer struct{ c *client }
 
 func newAudiencePeer(base, key string) audiencePeer {
-	return audiencePeer{c: &client{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Timeout: 5 * time.Minute}}}
+	return audiencePeer{c: newClient(base, key, 5*time.Minute)}
 }
 
 // Mirror implements api.AudiencePeer.
@@ -186,7 +185,7 @@ func (p audiencePeer) Mirror(ctx context.Context, m audience.Mirror) (string, er
 type linkPeer struct{ c *client }
 
 func newLinkPeer(base, key string) linkPeer {
-	return linkPeer{c: &client{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Timeout: 5 * time.Minute}}}
+	return linkPeer{c: newClient(base, key, 5*time.Minute)}
 }
 
 // call is client.call with the peer's protocol errors kept as such.

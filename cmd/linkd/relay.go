@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,7 +24,7 @@ import (
 type signalPeer struct{ c *client }
 
 func newSignalPeer(base, key string) signalPeer {
-	return signalPeer{c: &client{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Timeout: time.Minute}}}
+	return signalPeer{c: newClient(base, key, time.Minute)}
 }
 
 // Deliver implements signal.Peer.
