@@ -61,6 +61,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/directory"
@@ -257,52 +259,41 @@ func lastAccount(rows []Row) string {
 // round trips overlap.
 const inflight = 3
 
-// pipeline runs step for batches in flight, at most inflight at a time,
-// and returns the first error (the others are let finish).
+// pipeline runs steps for batches in flight, at most inflight at a time,
+// and returns the first error; the steps under way when one fails are let
+// finish (they run under the run's context, not the group's).
 type pipeline struct {
-	wg   sync.WaitGroup
-	sem  chan struct{}
-	mu   sync.Mutex
-	err  error
-	stop chan struct{}
+	ctx     context.Context // the run's
+	g       *errgroup.Group
+	stopped context.Context // ends once a step fails or the run's ends
 }
 
-func newPipeline() *pipeline {
-	return &pipeline{sem: make(chan struct{}, inflight), stop: make(chan struct{})}
+func newPipeline(ctx context.Context) *pipeline {
+	g, stopped := errgroup.WithContext(ctx)
+	g.SetLimit(inflight)
+	return &pipeline{ctx: ctx, g: g, stopped: stopped}
 }
 
-// goStep waits for room and runs step; it returns false once a step has
-// failed (start no more).
-func (pl *pipeline) goStep(ctx context.Context, step func() error) bool {
-	select {
-	case pl.sem <- struct{}{}:
-	case <-pl.stop:
-		return false
-	case <-ctx.Done():
-		pl.fail(ctx.Err())
+// goStep runs step once there is room; it returns false, and starts
+// nothing, once the pipeline has stopped.
+func (pl *pipeline) goStep(step func() error) bool {
+	if pl.stopped.Err() != nil {
 		return false
 	}
-	pl.wg.Go(func() {
-		defer func() { <-pl.sem }()
-		if err := step(); err != nil {
-			pl.fail(err)
-		}
-	})
+	pl.g.Go(step)
 	return true
 }
 
-func (pl *pipeline) fail(err error) {
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
-	if pl.err == nil {
-		pl.err = err
-		close(pl.stop)
-	}
-}
+// fail stops the pipeline with err.
+func (pl *pipeline) fail(err error) { pl.g.Go(func() error { return err }) }
 
+// wait waits for the steps and returns the first error, or the run's
+// context's if it ended.
 func (pl *pipeline) wait() error {
-	pl.wg.Wait()
-	return pl.err
+	if err := pl.g.Wait(); err != nil {
+		return err
+	}
+	return pl.ctx.Err()
 }
 
 func (p *Party) count(ctx context.Context) (int64, error) {
@@ -445,7 +436,7 @@ func (p *Party) sendAll(ctx context.Context, peer Peer, jobID string, pr params,
 	for _, c := range cps {
 		done[c.Seq] = true
 	}
-	pl := newPipeline()
+	pl := newPipeline(ctx)
 	after := ""
 	for seq := int64(1); ; seq++ {
 		var rows []Row
@@ -466,7 +457,7 @@ func (p *Party) sendAll(ctx context.Context, peer Peer, jobID string, pr params,
 		full := len(rows) == pr.BatchSize
 		if done[seq] {
 			t.add(p, ctx, jobID, int64(len(rows)), 0)
-		} else if !pl.goStep(ctx, func() error { return p.sendBatch(ctx, peer, jobID, seq, rows, t) }) {
+		} else if !pl.goStep(func() error { return p.sendBatch(ctx, peer, jobID, seq, rows, t) }) {
 			break
 		}
 		if !full {
@@ -518,7 +509,7 @@ func (p *Party) receiveAll(ctx context.Context, peer Peer, jobID string, pr para
 			return nil // the last batch came back, and every one before it
 		}
 	}
-	pl := newPipeline()
+	pl := newPipeline(ctx)
 	for seq := int64(1); ; seq++ {
 		if done[seq] {
 			continue
@@ -540,7 +531,7 @@ func (p *Party) receiveAll(ctx context.Context, peer Peer, jobID string, pr para
 			}
 			return p.receiveBatch(ctx, peer, jobID, seq, els, true, t)
 		}
-		if !pl.goStep(ctx, func() error { return p.receiveBatch(ctx, peer, jobID, seq, els, false, t) }) {
+		if !pl.goStep(func() error { return p.receiveBatch(ctx, peer, jobID, seq, els, false, t) }) {
 			break
 		}
 	}
