@@ -39,12 +39,20 @@ func (p *servedParty) start(t *testing.T) {
 	t.Fatalf("%s did not start: %s", p.name, p.srv.logs.String())
 }
 
-// TestLinkServesStopMidRun stops each party's serve in the middle of a
-// link run on PostgreSQL, starts it again and resumes the job: the links
-// are exactly the common people's, the same ids on both sides.
-func TestLinkServesStopMidRun(t *testing.T) {
-	const n, common = 25000, 5000 // three batches a side
-	people := synth.People(91, 2*n-common)
+// lastLine is a command's last line of output (where apikey create puts
+// the key).
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// servedParties sets up the social network and the messenger on
+// PostgreSQL, each with its keys, its directory of the people given (ids:
+// the party's initial and the index in width digits) and the party key the
+// other issued to it, and starts both serves (stopped when the test ends).
+// It returns them and an admin key of the social network.
+func servedParties(t *testing.T, social, messenger []synth.Person, width int) ([]*servedParty, string) {
+	t.Helper()
 	ps := []*servedParty{{name: "social"}, {name: "messenger"}}
 	for i, p := range ps {
 		p.st, p.environ = schemaEnv(t)
@@ -56,8 +64,8 @@ func TestLinkServesStopMidRun(t *testing.T) {
 		}
 		var b strings.Builder
 		b.WriteString("account_id,phone,country,ad_opt_out\n")
-		for k, q := range people[i*(n-common) : i*(n-common)+n] {
-			fmt.Fprintf(&b, "%s%05d,%s,%s,false\n", p.name[:1], k, q.National, q.Country)
+		for k, q := range [][]synth.Person{social, messenger}[i] {
+			fmt.Fprintf(&b, "%s%0*d,%s,%s,false\n", p.name[:1], width, k, q.National, q.Country)
 		}
 		file := filepath.Join(t.TempDir(), "dir.csv")
 		if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
@@ -67,10 +75,6 @@ func TestLinkServesStopMidRun(t *testing.T) {
 			t.Fatalf("%s import: %s", p.name, errs)
 		}
 	}
-	lastLine := func(s string) string {
-		lines := strings.Split(strings.TrimSpace(s), "\n")
-		return lines[len(lines)-1]
-	}
 	for i, p := range ps {
 		_, out, _ := runCmd(t, ps[1-i].environ, "apikey", "create", "--tenant", p.name, "--role", "party")
 		p.environ["LINKD_PEER_KEY"] = lastLine(out)
@@ -78,14 +82,19 @@ func TestLinkServesStopMidRun(t *testing.T) {
 	}
 	for _, p := range ps {
 		p.start(t)
+		t.Cleanup(func() { p.srv.stop(t) }) // the serve running when the test ends
 	}
-	defer func() {
-		for _, p := range ps {
-			p.srv.stop(t)
-		}
-	}()
 	_, out, _ := runCmd(t, ps[0].environ, "apikey", "create", "--tenant", "ops", "--role", "admin")
-	admin := lastLine(out)
+	return ps, lastLine(out)
+}
+
+// TestLinkServesStopMidRun stops each party's serve in the middle of a
+// link run on PostgreSQL, starts it again and resumes the job: the links
+// are exactly the common people's, the same ids on both sides.
+func TestLinkServesStopMidRun(t *testing.T) {
+	const n, common = 25000, 5000 // three batches a side
+	people := synth.People(91, 2*n-common)
+	ps, admin := servedParties(t, people[:n], people[n-common:], 5)
 	call := func(method, path string, body string, into any) {
 		t.Helper()
 		req, _ := http.NewRequest(method, "http://"+ps[0].addr+path, strings.NewReader(body))

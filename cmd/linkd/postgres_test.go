@@ -392,57 +392,7 @@ func TestNoNumberAtRestAfterUploads(t *testing.T) {
 // key the other issued, and links them with linkd link run.
 func TestLinkTwoServesPostgres(t *testing.T) {
 	people := synth.People(77, 1600) // social [0, 1000), messenger [600, 1600): 400 common
-	type partyEnv struct {
-		name    string
-		st      *pgstore.Store
-		environ map[string]string
-		addr    string
-		people  []synth.Person
-	}
-	ps := []*partyEnv{{name: "social", people: people[:1000]}, {name: "messenger", people: people[600:]}}
-	for _, p := range ps {
-		p.st, p.environ = schemaEnv(t)
-		p.addr = freeAddr(t)
-		for _, args := range [][]string{{"migrate"}, {"keys", "init", "--party", p.name}} {
-			if code, _, errs := runCmd(t, p.environ, args...); code != 0 {
-				t.Fatalf("%s %v: %s", p.name, args, errs)
-			}
-		}
-		var b strings.Builder
-		b.WriteString("account_id,phone,country,ad_opt_out\n")
-		for i, q := range p.people {
-			fmt.Fprintf(&b, "%s%04d,%s,%s,false\n", p.name[:1], i, q.National, q.Country)
-		}
-		file := filepath.Join(t.TempDir(), "dir.csv")
-		if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if code, _, errs := runCmd(t, p.environ, "directory", "import", "--party", p.name, file); code != 0 {
-			t.Fatalf("%s import: %s", p.name, errs)
-		}
-	}
-	lastLine := func(s string) string {
-		lines := strings.Split(strings.TrimSpace(s), "\n")
-		return lines[len(lines)-1]
-	}
-	for i, p := range ps {
-		o := ps[1-i]
-		_, out, _ := runCmd(t, o.environ, "apikey", "create", "--tenant", p.name, "--role", "party")
-		p.environ["LINKD_PEER_KEY"] = lastLine(out)
-	}
-	for i, p := range ps {
-		srv := startCmd(p.environ, "serve", "--party", p.name, "--addr", p.addr, "--peer", "http://"+ps[1-i].addr)
-		defer srv.stop(t)
-		for range 100 {
-			if resp, err := http.Get("http://" + p.addr + "/readyz"); err == nil {
-				resp.Body.Close()
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	_, out, _ := runCmd(t, ps[0].environ, "apikey", "create", "--tenant", "ops", "--role", "admin")
-	admin := lastLine(out)
+	ps, admin := servedParties(t, people[:1000], people[600:], 4)
 	code, out, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin)
 	if code != 0 || !strings.Contains(out, "matched 400 of 1000") {
 		t.Fatalf("link run: exit %d\n%s%s", code, out, errs)
