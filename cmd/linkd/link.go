@@ -42,6 +42,7 @@ type linker struct {
 
 	mu      sync.Mutex
 	running string
+	again   bool // a start of the running job was asked for
 }
 
 func newLinker(ctx context.Context, st partyStore, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger) *linker {
@@ -58,6 +59,9 @@ func (l *linker) Start(jobID string) error {
 	defer l.mu.Unlock()
 	if l.running != "" {
 		if l.running == jobID {
+			// Asked again while it runs (the other party restarted,
+			// say): if this attempt fails, the next starts at once.
+			l.again = true
 			return nil
 		}
 		return fmt.Errorf("%w: link job %s is running", store.ErrConflict, l.running)
@@ -65,10 +69,17 @@ func (l *linker) Start(jobID string) error {
 	if err := l.Responder.P.Begin(l.ctx, jobID, linkEpoch); err != nil {
 		return err
 	}
-	l.running = jobID
+	l.running, l.again = jobID, false
+	again := func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		a := l.again
+		l.again = false
+		return a
+	}
 	go func() {
 		start := time.Now()
-		res, err := l.Responder.P.Run(l.ctx, l.peer, jobID, linkEpoch)
+		res, err := l.Responder.P.RunAgainIf(l.ctx, l.peer, jobID, linkEpoch, again)
 		l.mu.Lock()
 		l.running = ""
 		l.mu.Unlock()

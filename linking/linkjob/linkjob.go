@@ -329,6 +329,14 @@ func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32) error {
 // Run runs (or resumes) job jobID as the initiator against peer, and
 // returns its result.
 func (p *Party) Run(ctx context.Context, peer Peer, jobID string, epoch uint32) (Result, error) {
+	return p.RunAgainIf(ctx, peer, jobID, epoch, nil)
+}
+
+// RunAgainIf is Run that, when an attempt fails and again says so (a
+// resume was asked for while the attempt ran), makes another attempt at
+// once; the job shows as running throughout, and only the last attempt's
+// failure is recorded.
+func (p *Party) RunAgainIf(ctx context.Context, peer Peer, jobID string, epoch uint32, again func() bool) (Result, error) {
 	if err := p.Begin(ctx, jobID, epoch); err != nil {
 		return Result{}, err
 	}
@@ -350,6 +358,9 @@ func (p *Party) Run(ctx context.Context, peer Peer, jobID string, epoch uint32) 
 		}
 	}
 	res, err := p.run(ctx, peer, jobID, pr)
+	for err != nil && ctx.Err() == nil && again != nil && again() {
+		res, err = p.run(ctx, peer, jobID, pr)
+	}
 	prog := Progress{Phase: "done", Result: &res}
 	state := job.Done
 	if err != nil {
