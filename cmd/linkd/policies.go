@@ -88,10 +88,12 @@ func (l *livePolicies) Reload(ctx context.Context, why string) error {
 	defer l.mu.Unlock()
 	b, err := l.read()
 	if err != nil {
-		l.reloads.WithLabelValues("refused").Inc()
-		l.failing.Set(1)
+		// Logged before it is counted: whoever watches the gauge finds
+		// the problems written.
 		l.log.Error("policy bundle refused: the running bundle stays", "trigger", why, "dir", l.dir,
 			"running", l.Bundle().Hash(), "problems", err.Error())
+		l.reloads.WithLabelValues("refused").Inc()
+		l.failing.Set(1)
 		return err
 	}
 	if b.Hash() == l.Bundle().Hash() {
@@ -100,14 +102,14 @@ func (l *livePolicies) Reload(ctx context.Context, why string) error {
 		return nil
 	}
 	if err := l.use(ctx, b); err != nil {
+		l.log.Error("policy bundle not archived: the running bundle stays", "trigger", why, "error", err)
 		l.reloads.WithLabelValues("refused").Inc()
 		l.failing.Set(1)
-		l.log.Error("policy bundle not archived: the running bundle stays", "trigger", why, "error", err)
 		return err
 	}
+	l.log.Info("policy bundle loaded", "trigger", why, "dir", l.dir, "hash", b.Hash(), "rules", len(b.Rules()), "tests", len(b.Tests()))
 	l.reloads.WithLabelValues("loaded").Inc()
 	l.failing.Set(0)
-	l.log.Info("policy bundle loaded", "trigger", why, "dir", l.dir, "hash", b.Hash(), "rules", len(b.Rules()), "tests", len(b.Tests()))
 	return nil
 }
 
