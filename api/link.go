@@ -21,9 +21,10 @@ import (
 // background, and shows jobs.
 type Linker interface {
 	linkjob.Peer
-	// Start runs (or resumes) the job in the background; an error says it
-	// cannot start (no peer configured, say).
-	Start(jobID string) error
+	// Start runs (or resumes) the job in the background, building on the
+	// last run unless full; an error says it cannot start (no peer
+	// configured, say).
+	Start(jobID string, full bool) error
 	Job(ctx context.Context, id string) (job.Job, error)
 }
 
@@ -50,6 +51,9 @@ func linkError(err error) error {
 
 type startLinkRequest struct {
 	JobID string `json:"job_id"`
+	// Full asks for a full run: every account sent, even where the last
+	// run's sets could be built on.
+	Full bool `json:"full"`
 }
 
 type jobView struct {
@@ -81,7 +85,7 @@ func (s *Server) startLink(c echo.Context, _ *caller) error {
 	} else if !jobIDRE.MatchString(req.JobID) {
 		return badRequest("job_id: letters, digits, - and _, at most 64", map[string]any{"field": "job_id"})
 	}
-	if err := l.Start(req.JobID); err != nil {
+	if err := l.Start(req.JobID, req.Full); err != nil {
 		return linkError(err)
 	}
 	c.Set(resourceIDKey, req.JobID)

@@ -51,7 +51,7 @@ func newLinker(ctx context.Context, st partyStore, d *pseudonym.Deriver, peer li
 }
 
 // Start implements api.Linker: one run at a time, in the background.
-func (l *linker) Start(jobID string) error {
+func (l *linker) Start(jobID string, full bool) error {
 	if l.peer == nil {
 		return linkjob.ErrNoPeer
 	}
@@ -66,7 +66,7 @@ func (l *linker) Start(jobID string) error {
 		}
 		return fmt.Errorf("%w: link job %s is running", store.ErrConflict, l.running)
 	}
-	if err := l.Responder.P.Begin(l.ctx, jobID, linkEpoch); err != nil {
+	if err := l.Responder.P.Begin(l.ctx, jobID, linkEpoch, full); err != nil {
 		return err
 	}
 	l.running, l.again = jobID, false
@@ -79,7 +79,7 @@ func (l *linker) Start(jobID string) error {
 	}
 	go func() {
 		start := time.Now()
-		res, err := l.Responder.P.RunAgainIf(l.ctx, l.peer, jobID, linkEpoch, again)
+		res, err := l.Responder.P.RunAgainIf(l.ctx, l.peer, jobID, linkEpoch, full, again)
 		l.mu.Lock()
 		l.running = ""
 		l.mu.Unlock()
@@ -91,7 +91,7 @@ func (l *linker) Start(jobID string) error {
 			l.done(res)
 		}
 		l.log.Info("link job done", "job", jobID, "matched", res.Matched, "own_size", res.OwnSize, "peer_size", res.PeerSize,
-			"seconds", time.Since(start).Seconds())
+			"sent", res.Sent, "received", res.Received, "incremental", res.Incremental, "seconds", time.Since(start).Seconds())
 	}()
 	return nil
 }
@@ -106,19 +106,26 @@ result: the line "matched N of M" (N common people, M this party's
 accounts). Each party then holds a link id for each of its matched
 accounts, the same id on both sides.
 
+A run builds on the last one when both parties kept it: only accounts
+new or changed since are sent, and the numbers that left either
+directory lose their links on both sides. --full sends every account
+(the first run, a new link epoch, and the run after retention expired
+links are full anyway).
+
   run   start a run, or resume one with --job ID, and wait for it`
 
 func runLink(e *env, args []string) int {
-	fs := newFlags(e, "link", "link run --server URL --key KEY [--job ID]", linkHelp)
+	fs := newFlags(e, "link", "link run --server URL --key KEY [--job ID] [--full]", linkHelp)
 	sub, code, ok := subcommand(e, fs, args, "run")
 	if !ok {
 		return code
 	}
 	_ = sub
-	fs = newFlags(e, "link run", "link run --server URL --key KEY [--job ID]", linkHelp)
+	fs = newFlags(e, "link run", "link run --server URL --key KEY [--job ID] [--full]", linkHelp)
 	server := fs.String("server", e.getenv("LINKD_SERVER"), "the party's `URL` (default $LINKD_SERVER)")
 	key := fs.String("key", e.getenv("LINKD_KEY"), "admin API `key` (default $LINKD_KEY)")
 	jobID := fs.String("job", "", "resume the job with this `id`")
+	full := fs.Bool("full", false, "send every account, not only those changed since the last run")
 	if code, ok := parse(e, fs, args[1:]); !ok {
 		return code
 	}
@@ -132,9 +139,12 @@ func runLink(e *env, args []string) int {
 	defer stop()
 	c := newClient(*server, *key, time.Minute)
 	var started struct{ ID string }
-	body := map[string]string{}
+	body := map[string]any{}
 	if *jobID != "" {
 		body["job_id"] = *jobID
+	}
+	if *full {
+		body["full"] = true
 	}
 	if err := c.call(ctx, http.MethodPost, "/v1/link/jobs", body, &started); err != nil {
 		fmt.Fprintf(e.stderr, "linkd link run: %v\n", err)
@@ -154,7 +164,12 @@ func runLink(e *env, args []string) int {
 		switch {
 		case j.State == job.Done && j.Progress.Result != nil:
 			r := j.Progress.Result
-			fmt.Fprintf(e.stdout, "job %s: this party has %d accounts, the other %d\n", started.ID, r.OwnSize, r.PeerSize)
+			kind := "a full run"
+			if r.Incremental {
+				kind = "built on the last run"
+			}
+			fmt.Fprintf(e.stdout, "job %s: this party has %d accounts, the other %d; %s: %d sent, %d received\n",
+				started.ID, r.OwnSize, r.PeerSize, kind, r.Sent, r.Received)
 			fmt.Fprintf(e.stdout, "matched %d of %d\n", r.Matched, r.OwnSize)
 			return exitOK
 		case j.State == job.Failed:

@@ -115,7 +115,9 @@ func TestLinkServesStopMidRun(t *testing.T) {
 	for round, victim := range ps {
 		jobID := fmt.Sprintf("kill-%d", round)
 		var started struct{ ID string }
-		call("POST", "/v1/link/jobs", `{"job_id":"`+jobID+`"}`, &started)
+		// Full runs: the second would otherwise build on the first and
+		// have nothing to send.
+		call("POST", "/v1/link/jobs", `{"job_id":"`+jobID+`","full":true}`, &started)
 		// Stop the victim once the run is under way: some batches sent
 		// and some received, not all.
 		deadline := time.Now().Add(60 * time.Second)

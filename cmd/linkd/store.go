@@ -59,6 +59,7 @@ type partyStore interface {
 	link.Store
 	job.Store
 	linkjob.Staging
+	linkjob.Purger
 	signal.Store
 }
 

@@ -5,6 +5,7 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -71,6 +72,12 @@ type Store struct {
 
 	stageOwn    map[stageKey][]linkjob.Row
 	stageTheirs map[stageKey][]psi.Element
+	// what the last link run kept (see linkjob.Staging)
+	keptOwn    map[string]linkjob.Row
+	keptTheirs map[psi.Element]bool
+	retired    map[psi.Element]bool
+	keptJob    string
+	keptEpoch  uint32
 
 	apiKeys []access.Key
 
@@ -112,6 +119,17 @@ func New() *Store {
 		jobs:        map[string]job.Job{},
 		checkpoints: map[checkpointKey]job.Checkpoint{},
 		usage:       map[usageKey]int64{},
+		keptOwn:     map[string]linkjob.Row{},
+		keptTheirs:  map[psi.Element]bool{},
+		retired:     map[psi.Element]bool{},
+	}
+}
+
+// retire moves the value kept for an account to the retired values.
+func (s *Store) retire(id string) {
+	if r, ok := s.keptOwn[id]; ok {
+		s.retired[r.Value] = true
+		delete(s.keptOwn, id)
 	}
 }
 
@@ -152,6 +170,9 @@ func (s *Store) PutAccounts(_ context.Context, accounts []directory.Account) err
 				continue
 			}
 			s.unindex(old)
+		}
+		if r, ok := s.keptOwn[a.ID]; ok && r.Element != a.Pseudonyms.Link {
+			s.retire(a.ID)
 		}
 		a.BlockedBusinesses = slices.Clone(a.BlockedBusinesses)
 		a.UpdatedAt = a.UpdatedAt.UTC().Truncate(time.Microsecond)
@@ -198,6 +219,7 @@ func (s *Store) EraseAccount(_ context.Context, id string) error {
 	}
 	s.unindex(a)
 	delete(s.accounts, id)
+	s.retire(id)
 	if l, ok := s.links[id]; ok {
 		delete(s.linkOwners, l.ID)
 		delete(s.links, id)
@@ -564,8 +586,20 @@ func (s *Store) PurgeSignals(_ context.Context, before time.Time) (int64, error)
 	return n, nil
 }
 
-// PurgeLinks implements retention.Store.
-func (s *Store) PurgeLinks(_ context.Context, before time.Time) (int64, error) {
+// PurgeLinks implements retention.Store; expired links end what the last
+// link run kept.
+func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error) {
+	n, _ := s.PurgeUnconfirmed(ctx, before)
+	if n > 0 {
+		s.mu.Lock()
+		s.keptJob = ""
+		s.mu.Unlock()
+	}
+	return n, nil
+}
+
+// PurgeUnconfirmed implements linkjob.Purger.
+func (s *Store) PurgeUnconfirmed(_ context.Context, before time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var n int64
@@ -1041,23 +1075,36 @@ func (s *Store) StageTheirs(_ context.Context, jobID string, seq int64, values [
 }
 
 // Matched implements linkjob.Staging.
-func (s *Store) Matched(_ context.Context, jobID string, limit int, each func([]linkjob.Row) error) error {
+func (s *Store) Matched(_ context.Context, jobID string, full bool, limit int, each func([]linkjob.Row) error) error {
 	s.mu.RLock()
-	theirs := map[psi.Element]bool{}
-	for k, vs := range s.stageTheirs {
-		if k.job == jobID {
-			for _, v := range vs {
-				theirs[v] = true
+	var out []linkjob.Row
+	if full {
+		for _, r := range s.keptOwn {
+			if s.keptTheirs[r.Value] {
+				out = append(out, r)
 			}
 		}
-	}
-	var out []linkjob.Row
-	for k, rows := range s.stageOwn {
-		if k.job != jobID {
-			continue
+	} else {
+		staged := map[psi.Element]bool{}
+		for k, vs := range s.stageTheirs {
+			if k.job == jobID {
+				for _, v := range vs {
+					staged[v] = true
+				}
+			}
 		}
-		for _, r := range rows {
-			if r.Value != (psi.Element{}) && theirs[r.Value] {
+		for k, rows := range s.stageOwn {
+			if k.job != jobID {
+				continue
+			}
+			for _, r := range rows {
+				if kr, ok := s.keptOwn[r.AccountID]; ok && kr.Value == r.Value && s.keptTheirs[kr.Value] {
+					out = append(out, kr)
+				}
+			}
+		}
+		for _, r := range s.keptOwn {
+			if staged[r.Value] {
 				out = append(out, r)
 			}
 		}
@@ -1073,6 +1120,105 @@ func (s *Store) Matched(_ context.Context, jobID string, limit int, each func([]
 		out = out[n:]
 	}
 	return nil
+}
+
+// Kept implements linkjob.Staging.
+func (s *Store) Kept(context.Context) (string, uint32, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.keptJob, s.keptEpoch, nil
+}
+
+// Retired implements linkjob.Staging.
+func (s *Store) Retired(_ context.Context, limit int) ([]psi.Element, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]psi.Element, 0, min(limit, len(s.retired)))
+	for v := range s.retired {
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b psi.Element) int { return bytes.Compare(a[:], b[:]) })
+	return out[:min(limit, len(out))], nil
+}
+
+// NewElements implements linkjob.Staging.
+func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error) {
+	var out []directory.LinkElement
+	for {
+		els, _ := s.LinkElements(ctx, epoch, after, limit)
+		s.mu.RLock()
+		for _, e := range els {
+			if r, ok := s.keptOwn[e.AccountID]; !ok || r.Element != e.Element {
+				out = append(out, e)
+			}
+		}
+		s.mu.RUnlock()
+		if len(els) < limit || len(out) >= limit {
+			return out[:min(limit, len(out))], nil
+		}
+		after = els[len(els)-1].AccountID
+	}
+}
+
+// Keep implements linkjob.Staging.
+func (s *Store) Keep(_ context.Context, k linkjob.Keep) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keptJob == k.JobID {
+		return nil
+	}
+	if k.Full {
+		s.keptOwn, s.keptTheirs, s.retired = map[string]linkjob.Row{}, map[psi.Element]bool{}, map[psi.Element]bool{}
+	} else {
+		for _, v := range k.Retired {
+			delete(s.retired, v)
+		}
+		gone := map[psi.Element]bool{}
+		for _, v := range k.PeerRetired {
+			gone[v] = true
+			delete(s.keptTheirs, v)
+		}
+		for id, r := range s.keptOwn {
+			if gone[r.Value] {
+				s.unlink(id)
+			}
+		}
+	}
+	for key, rows := range s.stageOwn {
+		if key.job != k.JobID {
+			continue
+		}
+		for _, r := range rows {
+			if !k.Full {
+				s.unlink(r.AccountID)
+			}
+			if r.Value == (psi.Element{}) {
+				continue
+			}
+			if a, ok := s.accounts[r.AccountID]; ok && a.Pseudonyms.Link == r.Element {
+				s.keptOwn[r.AccountID] = r
+			} else {
+				s.retired[r.Value] = true
+			}
+		}
+	}
+	for key, vs := range s.stageTheirs {
+		if key.job == k.JobID {
+			for _, v := range vs {
+				s.keptTheirs[v] = true
+			}
+		}
+	}
+	s.keptJob, s.keptEpoch = k.JobID, k.Epoch
+	return nil
+}
+
+// unlink deletes an account's link, if it has one.
+func (s *Store) unlink(id string) {
+	if l, ok := s.links[id]; ok {
+		delete(s.linkOwners, l.ID)
+		delete(s.links, id)
+	}
 }
 
 // DropStaging implements linkjob.Staging.

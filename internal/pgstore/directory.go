@@ -55,6 +55,15 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"accounts_staging"}, accountColumns, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
+		// A changed link element (a changed number, a new key epoch)
+		// retires the value kept for the old one.
+		if _, err := tx.Exec(ctx, `WITH moved AS (
+				DELETE FROM link_own o USING accounts_staging s
+				WHERE o.account_id = s.id AND o.element <> s.link_element
+				RETURNING o.value)
+			INSERT INTO link_retired (value) SELECT value FROM moved ON CONFLICT DO NOTHING`); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, `INSERT INTO accounts SELECT * FROM accounts_staging
 			ON CONFLICT (id) DO UPDATE SET
 				country = excluded.country, ad_opt_out = excluded.ad_opt_out,
@@ -126,6 +135,13 @@ func (s *Store) EraseAccount(ctx context.Context, id string) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE audience_members IN SHARE MODE`); err != nil {
 			return err
 		}
+		// The value kept for the account's number is retired, without
+		// the account: the next link run hands it to the other party,
+		// which drops its link.
+		if _, err := tx.Exec(ctx, `WITH moved AS (DELETE FROM link_own WHERE account_id = $1 RETURNING value)
+			INSERT INTO link_retired (value) SELECT value FROM moved ON CONFLICT DO NOTHING`, id); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM accounts WHERE id = $1`, id)
 		if err != nil {
 			return err
@@ -195,8 +211,14 @@ func (s *Store) MatchOPRF(ctx context.Context, q directory.OPRFMatch) ([]string,
 
 // LinkElements implements directory.Store.
 func (s *Store) LinkElements(ctx context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, link_element FROM accounts
-		WHERE epoch = $1 AND id > $2 ORDER BY id LIMIT $3`, int32(epoch), after, limit)
+	return s.linkElements(ctx, `SELECT id, link_element FROM accounts
+		WHERE epoch = $1 AND id > $2 ORDER BY id LIMIT $3`, epoch, after, limit)
+}
+
+// linkElements reads (account id, link element) rows of query q, whose
+// parameters are the epoch, the id after which to start and the limit.
+func (s *Store) linkElements(ctx context.Context, q string, epoch uint32, after string, limit int) ([]directory.LinkElement, error) {
+	rows, err := s.pool.Query(ctx, q, int32(epoch), after, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -2,11 +2,13 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/linkjob"
 )
 
@@ -75,13 +77,24 @@ func (s *Store) StageTheirs(ctx context.Context, jobID string, seq int64, values
 	})
 }
 
-// Matched implements linkjob.Staging: one join of the two sides' values,
-// read as it comes and handed over in groups.
-func (s *Store) Matched(ctx context.Context, jobID string, limit int, each func([]linkjob.Row) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT o.account_id, o.element, o.value
-		FROM link_staging_own o
-		JOIN (SELECT DISTINCT value FROM link_staging_theirs WHERE job_id = $1) t ON t.value = o.value
-		WHERE o.job_id = $1`, jobID)
+// Matched implements linkjob.Staging: one join of the kept sets (a full
+// run), or of the rows the job's staging touched on either side, read as
+// it comes and handed over in groups.
+func (s *Store) Matched(ctx context.Context, jobID string, full bool, limit int, each func([]linkjob.Row) error) error {
+	q := `SELECT o.account_id, o.element, o.value FROM link_own o JOIN link_theirs t ON t.value = o.value`
+	var args []any
+	if !full {
+		q = `SELECT o.account_id, o.element, o.value
+			FROM link_staging_own s JOIN link_own o ON o.account_id = s.account_id AND o.value = s.value
+			JOIN link_theirs t ON t.value = o.value
+			WHERE s.job_id = $1
+			UNION
+			SELECT o.account_id, o.element, o.value
+			FROM link_staging_theirs s JOIN link_own o ON o.value = s.value
+			WHERE s.job_id = $1`
+		args = []any{jobID}
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -107,6 +120,98 @@ func (s *Store) Matched(ctx context.Context, jobID string, limit int, each func(
 		return each(group)
 	}
 	return nil
+}
+
+// Kept implements linkjob.Staging.
+func (s *Store) Kept(ctx context.Context) (string, uint32, error) {
+	var id string
+	var epoch int32
+	err := s.pool.QueryRow(ctx, `SELECT job_id, link_epoch FROM link_kept`).Scan(&id, &epoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", 0, nil
+	}
+	return id, uint32(epoch), mapErr(err)
+}
+
+// Retired implements linkjob.Staging.
+func (s *Store) Retired(ctx context.Context, limit int) ([]psi.Element, error) {
+	rows, err := s.pool.Query(ctx, `SELECT value FROM link_retired ORDER BY value LIMIT $1`, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (psi.Element, error) {
+		var b []byte
+		var e psi.Element
+		if err := r.Scan(&b); err != nil {
+			return e, err
+		}
+		return e, copyTo(e[:], b, "retired value")
+	})
+	return out, mapErr(err)
+}
+
+// NewElements implements linkjob.Staging: the primary keys of the
+// accounts and of the kept rows, read in step.
+func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error) {
+	return s.linkElements(ctx, `SELECT a.id, a.link_element FROM accounts a
+		WHERE a.epoch = $1 AND a.id > $2
+		  AND NOT EXISTS (SELECT 1 FROM link_own o WHERE o.account_id = a.id AND o.element = a.link_element)
+		ORDER BY a.id LIMIT $3`, epoch, after, limit)
+}
+
+// Keep implements linkjob.Staging, in one transaction.
+func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
+	bytesOf := func(els []psi.Element) [][]byte {
+		out := make([][]byte, len(els))
+		for i := range els {
+			out[i] = els[i][:]
+		}
+		return out
+	}
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		var kept string
+		err := tx.QueryRow(ctx, `SELECT job_id FROM link_kept FOR UPDATE`).Scan(&kept)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if kept == k.JobID {
+			return nil
+		}
+		var stmts []string
+		var args [][]any
+		add := func(q string, a ...any) { stmts, args = append(stmts, q), append(args, a) }
+		if k.Full {
+			add(`TRUNCATE link_own, link_theirs, link_retired`)
+		} else {
+			add(`DELETE FROM link_retired WHERE value = ANY($1::bytea[])`, bytesOf(k.Retired))
+			add(`DELETE FROM links WHERE account_id IN (SELECT account_id FROM link_own WHERE value = ANY($1::bytea[]))`, bytesOf(k.PeerRetired))
+			add(`DELETE FROM link_theirs WHERE value = ANY($1::bytea[])`, bytesOf(k.PeerRetired))
+			// The staged accounts are linked anew by Matched, or not.
+			add(`DELETE FROM links WHERE account_id IN (SELECT account_id FROM link_staging_own WHERE job_id = $1)`, k.JobID)
+		}
+		// Staged rows whose account still holds the element are kept;
+		// the others' values are retired (the other party has them).
+		add(`INSERT INTO link_own (account_id, element, value)
+			SELECT s.account_id, s.element, s.value FROM link_staging_own s
+			JOIN accounts a ON a.id = s.account_id AND a.link_element = s.element
+			WHERE s.job_id = $1 AND s.value IS NOT NULL
+			ON CONFLICT (account_id) DO UPDATE SET element = excluded.element, value = excluded.value`, k.JobID)
+		add(`INSERT INTO link_retired (value)
+			SELECT s.value FROM link_staging_own s
+			WHERE s.job_id = $1 AND s.value IS NOT NULL
+			  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id AND a.link_element = s.element)
+			ON CONFLICT DO NOTHING`, k.JobID)
+		add(`INSERT INTO link_theirs (value) SELECT DISTINCT value FROM link_staging_theirs WHERE job_id = $1
+			ON CONFLICT DO NOTHING`, k.JobID)
+		add(`INSERT INTO link_kept (job_id, link_epoch) VALUES ($1, $2)
+			ON CONFLICT (one) DO UPDATE SET job_id = excluded.job_id, link_epoch = excluded.link_epoch`, k.JobID, int32(k.Epoch))
+		for i, q := range stmts {
+			if _, err := tx.Exec(ctx, q, args[i]...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // scanStaged reads a staged row: account, element and value (NULL until

@@ -3,6 +3,8 @@ package pgstore
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // purge deletes the rows of one statement older than before, in one
@@ -31,7 +33,25 @@ func (s *Store) PurgeSignals(ctx context.Context, before time.Time) (int64, erro
 	return s.purge(ctx, `DELETE FROM signals WHERE created_at < $1`, before)
 }
 
-// PurgeLinks implements retention.Store.
+// PurgeLinks implements retention.Store. Expired links also end what the
+// party keeps of the last link run, so the next run is full and confirms
+// the links that still hold.
 func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM links WHERE created_at < $1`, before.UTC())
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n > 0 {
+			_, err = tx.Exec(ctx, `DELETE FROM link_kept`)
+		}
+		return err
+	})
+	return n, err
+}
+
+// PurgeUnconfirmed implements linkjob.Purger.
+func (s *Store) PurgeUnconfirmed(ctx context.Context, before time.Time) (int64, error) {
 	return s.purge(ctx, `DELETE FROM links WHERE created_at < $1`, before)
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -744,13 +743,25 @@ func testAudienceMatchBatches(t *testing.T, s Store) {
 	}
 }
 
-// testLinkStaging: a link job's staging keeps batches by position,
-// replaces a batch sent again, and matches the two sides' values.
+// testLinkStaging: a link job's staging keeps batches by position and
+// replaces a batch sent again; Keep turns a full run's staging into the
+// kept sets and an incremental run's into changes of them; Matched finds
+// the kept rows the other holds (all, or those a job touched); imports
+// and erasure retire kept values.
 func testLinkStaging(t *testing.T, s Store) {
 	el := func(b byte) psi.Element {
 		var e psi.Element
 		e[0], e[31] = b, 1
 		return e
+	}
+	withElement := func(id string, b byte) directory.Account {
+		a := account(t, id)
+		a.Pseudonyms.Link = el(b)
+		return a
+	}
+	put(t, s, withElement("a", 2), withElement("b", 3), withElement("c", 1), withElement("d", 4))
+	if id, _, err := s.Kept(ctx); err != nil || id != "" {
+		t.Fatalf("Kept before any run = %q, %v", id, err)
 	}
 	own := []linkjob.Row{{AccountID: "c", Element: el(1)}, {AccountID: "a", Element: el(2)}, {AccountID: "b", Element: el(3)}}
 	noErr(t, "StageOwn", s.StageOwn(ctx, "j", 1, own))
@@ -772,45 +783,133 @@ func testLinkStaging(t *testing.T, s Store) {
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "j", 2, []psi.Element{el(14), el(11)}))
 	// Sent again, batch 1 of theirs replaces the first.
 	noErr(t, "StageTheirs again", s.StageTheirs(ctx, "j", 1, []psi.Element{el(12), el(98)}))
-	matched := func(job string, limit int) ([]linkjob.Row, int) {
+	matched := func(job string, full bool, limit int) ([]string, int) {
 		t.Helper()
-		var all []linkjob.Row
+		var ids []string
 		groups := 0
-		noErr(t, "Matched", s.Matched(ctx, job, limit, func(rows []linkjob.Row) error {
+		noErr(t, "Matched", s.Matched(ctx, job, full, limit, func(rows []linkjob.Row) error {
 			if len(rows) == 0 || len(rows) > limit {
 				t.Fatalf("a group of %d rows, limit %d", len(rows), limit)
 			}
 			groups++
-			all = append(all, rows...)
+			for _, r := range rows {
+				if r.Element == (psi.Element{}) || r.Value == (psi.Element{}) {
+					t.Fatalf("a matched row without its element or value: %+v", r)
+				}
+				ids = append(ids, r.AccountID)
+			}
 			return nil
 		}))
-		slices.SortFunc(all, func(a, b linkjob.Row) int { return strings.Compare(a.AccountID, b.AccountID) })
-		return all, groups
+		slices.Sort(ids)
+		return ids, groups
 	}
-	m, groups := matched("j", 10)
-	var ids []string
-	for _, r := range m {
-		ids = append(ids, r.AccountID)
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "j", Epoch: 7, Full: true}))
+	if id, epoch, err := s.Kept(ctx); err != nil || id != "j" || epoch != 7 {
+		t.Fatalf("Kept = %q, %d, %v", id, epoch, err)
 	}
-	if !slices.Equal(ids, []string{"a", "c", "d"}) || m[0].Value != el(12) || m[0].Element != el(2) || groups != 1 {
-		t.Fatalf("Matched = %+v in %d groups", m, groups)
+	if m, groups := matched("j", true, 10); !slices.Equal(m, []string{"a", "c", "d"}) || groups != 1 {
+		t.Fatalf("Matched = %v in %d groups", m, groups)
 	}
-	if m, groups := matched("j", 2); len(m) != 3 || groups != 2 {
-		t.Fatalf("Matched by twos = %+v in %d groups", m, groups)
+	if m, groups := matched("j", true, 2); len(m) != 3 || groups != 2 {
+		t.Fatalf("Matched by twos = %v in %d groups", m, groups)
 	}
-	if m, _ := matched("k", 10); len(m) != 0 {
-		t.Fatalf("another job's values matched: %+v", m)
+	// A job's staging touched all of them: the same rows.
+	if m, _ := matched("j", false, 10); !slices.Equal(m, []string{"a", "c", "d"}) {
+		t.Fatalf("Matched of job j = %v", m)
+	}
+	if m, _ := matched("k", false, 10); len(m) != 1 {
+		t.Fatalf("Matched of job k (a, kept with 12, the other's) = %v", m)
 	}
 	stop := errors.New("stop")
-	if err := s.Matched(ctx, "j", 1, func([]linkjob.Row) error { return stop }); !errors.Is(err, stop) {
+	if err := s.Matched(ctx, "j", true, 1, func([]linkjob.Row) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("Matched did not return the callback's error: %v", err)
 	}
+	// Kept again: nothing changes (a retried run).
+	noErr(t, "Keep again", s.Keep(ctx, linkjob.Keep{JobID: "j", Epoch: 7, Full: true}))
+	if m, _ := matched("j", true, 10); len(m) != 3 {
+		t.Fatalf("Matched after keeping again = %v", m)
+	}
 	noErr(t, "DropStaging", s.DropStaging(ctx, "j"))
-	if m, _ := matched("j", 10); len(m) != 0 {
+	if got, _ := s.OwnBatch(ctx, "j", 1); len(got) != 0 {
 		t.Fatal("staging left after DropStaging")
 	}
 	if got, _ := s.OwnBatch(ctx, "k", 1); len(got) != 1 {
 		t.Fatal("DropStaging dropped another job's staging")
+	}
+	noErr(t, "DropStaging k", s.DropStaging(ctx, "k"))
+	if m, _ := matched("j", true, 10); len(m) != 3 {
+		t.Fatalf("the kept sets went with the staging: %v", m)
+	}
+
+	// Every account is kept with its element: none is new.
+	newIDs := func() []string {
+		t.Helper()
+		els, err := s.NewElements(ctx, 1, "", 10)
+		noErr(t, "NewElements", err)
+		var ids []string
+		for _, e := range els {
+			ids = append(ids, e.AccountID)
+		}
+		return ids
+	}
+	retired := func() []psi.Element {
+		t.Helper()
+		r, err := s.Retired(ctx, 10)
+		noErr(t, "Retired", err)
+		return r
+	}
+	if ids := newIDs(); len(ids) != 0 {
+		t.Fatalf("NewElements after a kept run = %v", ids)
+	}
+	if r := retired(); len(r) != 0 {
+		t.Fatalf("Retired after a full run = %v", r)
+	}
+	// A new account, a changed number (its old value retired), an
+	// unchanged re-import (nothing), an erasure (its value retired).
+	put(t, s, withElement("e", 5), withElement("b", 6), withElement("c", 1))
+	noErr(t, "EraseAccount", s.EraseAccount(ctx, "d"))
+	if ids := newIDs(); !slices.Equal(ids, []string{"b", "e"}) {
+		t.Fatalf("NewElements = %v, want b and e", ids)
+	}
+	if els, _ := s.NewElements(ctx, 1, "b", 10); len(els) != 1 || els[0].AccountID != "e" || els[0].Element != el(5) {
+		t.Fatalf("NewElements after b = %+v", els)
+	}
+	if r := retired(); !slices.Equal(r, []psi.Element{el(13), el(14)}) {
+		t.Fatalf("Retired = %v, want b's old value and d's", r)
+	}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "a", ID: psi.LinkID{1}, Epoch: 7, CreatedAt: t0},
+		{AccountID: "c", ID: psi.LinkID{2}, Epoch: 7, CreatedAt: t0}}))
+	// The incremental run: b and e sent (and "x", erased meanwhile); the
+	// other retired 12 (a's match) and sent 15 (e's) and 11 (c's, again).
+	noErr(t, "StageOwn", s.StageOwn(ctx, "inc", 1, []linkjob.Row{{AccountID: "b", Element: el(6), Value: el(16)},
+		{AccountID: "e", Element: el(5), Value: el(15)}, {AccountID: "x", Element: el(7), Value: el(17)}}))
+	noErr(t, "StageTheirs", s.StageTheirs(ctx, "inc", 1, []psi.Element{el(15), el(11)}))
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "inc", Epoch: 7, Retired: []psi.Element{el(13), el(14)}, PeerRetired: []psi.Element{el(12)}}))
+	if _, err := s.LinkOf(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the link of a value the other retired: %v", err)
+	}
+	if _, err := s.LinkOf(ctx, "c"); err != nil {
+		t.Fatalf("an untouched link: %v", err)
+	}
+	if m, _ := matched("inc", false, 10); !slices.Equal(m, []string{"c", "e"}) {
+		t.Fatalf("Matched of the incremental job = %v, want c and e", m)
+	}
+	if m, _ := matched("inc", true, 10); !slices.Equal(m, []string{"c", "e"}) {
+		t.Fatalf("Matched of the kept sets = %v, want c and e", m)
+	}
+	if ids := newIDs(); len(ids) != 0 {
+		t.Fatalf("NewElements after the incremental run = %v", ids)
+	}
+	if r := retired(); !slices.Equal(r, []psi.Element{el(17)}) {
+		t.Fatalf("Retired = %v, want only the value of the account gone meanwhile", r)
+	}
+	// A full run replaces everything kept.
+	noErr(t, "Keep full", s.Keep(ctx, linkjob.Keep{JobID: "again", Epoch: 8, Full: true}))
+	if m, _ := matched("again", true, 10); len(m) != 0 {
+		t.Fatalf("Matched after an empty full run = %v", m)
+	}
+	if r := retired(); len(r) != 0 {
+		t.Fatalf("Retired after a full run = %v", r)
 	}
 }
 

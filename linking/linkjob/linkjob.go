@@ -49,6 +49,26 @@
 // Every batch is checkpointed: a job stopped at any point and run again
 // with the same id skips what was done, and a batch sent twice is applied
 // once (staging is keyed by job, batch and position).
+//
+// # Incremental runs
+//
+// Once a run is done, each party keeps its rows' doubly blinded values
+// and the other's values (Staging.Keep). The next run builds on them when
+// both parties kept the same run in the same link epoch: each sends only
+// the accounts whose element it has not kept (new accounts, changed
+// numbers, a new key epoch) and hands the other, when the job opens, its
+// retired values: those of numbers changed or erased since, which the
+// other deletes from its kept set, dropping the links they made. The group
+// operations are then in proportion to the change. A run is full (every
+// account sent, the kept sets replaced) when it is asked to be, when the
+// parties kept different runs or none, when the link epoch changed, or
+// when a party has more than MaxRetired values to retire. Retention that
+// expires links ends what a party kept, so the run after it is full.
+//
+// An incremental run tells a party nothing a full run would not: the
+// retired values it is handed are doubly blinded values it computed
+// itself in an earlier run, and it learns which of them left, which the
+// next full run would show it anyway as links gone.
 package linkjob
 
 import (
@@ -76,6 +96,10 @@ const Kind = "link"
 // DefaultBatch is how many elements go in one message.
 const DefaultBatch = 10000
 
+// MaxRetired is the most retired values a party hands over when a job
+// opens; with more, the run is full.
+const MaxRetired = DefaultBatch
+
 // Row is one staged element of this party's own: the account, the element
 // sent or received singly blinded, and the doubly blinded value once known.
 type Row struct {
@@ -97,16 +121,46 @@ type Staging interface {
 	// StageTheirs replaces the other party's doubly blinded values of
 	// batch seq.
 	StageTheirs(ctx context.Context, jobID string, seq int64, values []psi.Element) error
-	// Matched calls each with this party's rows whose value is among the
-	// other's, in groups of at most limit, each account once, in one pass.
-	Matched(ctx context.Context, jobID string, limit int, each func([]Row) error) error
 	// DropStaging deletes the job's staging.
 	DropStaging(ctx context.Context, jobID string) error
+
+	// Kept returns the job whose sets this party keeps and its link
+	// epoch; an empty id if it keeps none.
+	Kept(ctx context.Context) (jobID string, epoch uint32, err error)
+	// Retired returns up to limit of this party's retired values: the
+	// kept values of numbers changed or erased since.
+	Retired(ctx context.Context, limit int) ([]psi.Element, error)
+	// NewElements is directory.Store's LinkElements for the accounts
+	// whose element is not kept (new accounts, changed numbers).
+	NewElements(ctx context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error)
+	// Keep applies a job's staging to the kept sets, in one transaction,
+	// once: kept again, the job changes nothing.
+	Keep(ctx context.Context, k Keep) error
+	// Matched calls each with this party's kept rows whose value is
+	// among the other's kept values: all of them (a full run) or those
+	// job's staging holds on either side, in groups of at most limit,
+	// each account once, in one pass.
+	Matched(ctx context.Context, jobID string, full bool, limit int, each func([]Row) error) error
 }
 
-// Purger deletes the links a run did not confirm.
+// Keep is what a finished job changes in the kept sets. A full run
+// replaces them by its staging; an incremental one deletes the other's
+// retired values (and the links of this party's rows that hold them) and
+// this party's retired values handed over, then adds its staging. Staged
+// rows whose account no longer holds the element staged go to the
+// retired values instead.
+type Keep struct {
+	JobID       string
+	Epoch       uint32
+	Full        bool
+	Retired     []psi.Element // this party's, handed over
+	PeerRetired []psi.Element // the other's
+}
+
+// Purger deletes the links a full run did not confirm: those created
+// before it started.
 type Purger interface {
-	PurgeLinks(ctx context.Context, before time.Time) (int64, error)
+	PurgeUnconfirmed(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Peer is the other party, as the initiator calls it.
@@ -118,24 +172,35 @@ type Peer interface {
 	Finish(ctx context.Context, jobID string) (Result, error)
 }
 
-// Open starts a job at the responder.
+// Open starts a job at the responder. Base is the job whose sets the
+// initiator keeps, if it can build on them; Retired its retired values.
 type Open struct {
-	JobID     string `json:"job_id"`
-	Epoch     uint32 `json:"link_epoch"`
-	Size      int64  `json:"set_size"`
-	BatchSize int    `json:"batch_size"`
+	JobID     string   `json:"job_id"`
+	Epoch     uint32   `json:"link_epoch"`
+	Size      int64    `json:"set_size"`
+	BatchSize int      `json:"batch_size"`
+	Base      string   `json:"base,omitempty"`
+	Retired   []string `json:"retired,omitempty"`
 }
 
-// Opened is the responder's answer.
+// Opened is the responder's answer: its set size, whether the run builds
+// on the kept sets, and then the responder's retired values.
 type Opened struct {
-	Size int64 `json:"set_size"`
+	Size        int64    `json:"set_size"`
+	Incremental bool     `json:"incremental,omitempty"`
+	Retired     []string `json:"retired,omitempty"`
 }
 
-// Result is a finished run, as each party sees it.
+// Result is a finished run, as each party sees it: the links it holds,
+// the set sizes, and (for this party's view of the exchange) the elements
+// sent and received and whether it built on the last run.
 type Result struct {
-	Matched  int64 `json:"matched"`
-	OwnSize  int64 `json:"own_size"`
-	PeerSize int64 `json:"peer_size"`
+	Matched     int64 `json:"matched"`
+	OwnSize     int64 `json:"own_size"`
+	PeerSize    int64 `json:"peer_size"`
+	Sent        int64 `json:"sent"`
+	Received    int64 `json:"received"`
+	Incremental bool  `json:"incremental"`
 }
 
 // Errors of malformed or unexpected peer messages.
@@ -179,14 +244,35 @@ func (p *Party) batch() int {
 	return DefaultBatch
 }
 
-// params are a job's parameters, kept with it.
+// params are a job's parameters, kept with it. The initiator keeps its
+// Base and Retired from Begin and learns the rest from the answer to
+// Open, again on each attempt; the responder keeps all of it from Open.
 type params struct {
-	Role      string    `json:"role"` // "initiator" or "responder"
-	Epoch     uint32    `json:"link_epoch"`
-	BatchSize int       `json:"batch_size"`
-	PeerSize  int64     `json:"peer_size"`
-	OwnSize   int64     `json:"own_size"`
-	Started   time.Time `json:"started"`
+	Role        string    `json:"role"` // "initiator" or "responder"
+	Epoch       uint32    `json:"link_epoch"`
+	BatchSize   int       `json:"batch_size"`
+	PeerSize    int64     `json:"peer_size"`
+	OwnSize     int64     `json:"own_size"`
+	Started     time.Time `json:"started"`
+	Base        string    `json:"base,omitempty"`
+	Retired     []string  `json:"retired,omitempty"`
+	PeerRetired []string  `json:"peer_retired,omitempty"`
+	Incremental bool      `json:"incremental,omitempty"`
+}
+
+// base returns the kept run this party can build on in link epoch epoch,
+// and its retired values; no base (a full run) if it keeps none, kept
+// another epoch's, or has too many values to retire.
+func (p *Party) base(ctx context.Context, epoch uint32) (string, []string, error) {
+	id, kept, err := p.Staging.Kept(ctx)
+	if err != nil || id == "" || kept != epoch {
+		return "", nil, err
+	}
+	ret, err := p.Staging.Retired(ctx, MaxRetired+1)
+	if err != nil || len(ret) > MaxRetired {
+		return "", nil, err
+	}
+	return id, EncodeElements(ret), nil
 }
 
 // Progress is what a job reports while it runs and when it is done.
@@ -216,7 +302,7 @@ func shuffle(n int) []int {
 
 // nextBatch reads this party's next batch of link elements after the
 // previous batch of the job, shuffled.
-func (p *Party) nextBatch(ctx context.Context, jobID string, seq int64) ([]Row, error) {
+func (p *Party) nextBatch(ctx context.Context, jobID string, seq int64, incremental bool) ([]Row, error) {
 	after := ""
 	if seq > 1 {
 		prev, err := p.Staging.OwnBatch(ctx, jobID, seq-1)
@@ -228,13 +314,17 @@ func (p *Party) nextBatch(ctx context.Context, jobID string, seq int64) ([]Row, 
 		}
 		after = lastAccount(prev)
 	}
-	return p.batchAfter(ctx, after)
+	return p.batchAfter(ctx, after, incremental)
 }
 
 // batchAfter reads the batch of link elements that follows account after
-// in id order, shuffled.
-func (p *Party) batchAfter(ctx context.Context, after string) ([]Row, error) {
-	els, err := p.Directory.LinkElements(ctx, p.KeyEpoch, after, p.batch())
+// in id order, shuffled: every account's, or (incremental) those not kept.
+func (p *Party) batchAfter(ctx context.Context, after string, incremental bool) ([]Row, error) {
+	read := p.Directory.LinkElements
+	if incremental {
+		read = p.Staging.NewElements
+	}
+	els, err := read(ctx, p.KeyEpoch, after, p.batch())
 	if err != nil {
 		return nil, err
 	}
@@ -302,8 +392,9 @@ func (p *Party) count(ctx context.Context) (int64, error) {
 
 // Begin records job jobID as a run started here, if it is not recorded
 // yet, so that it shows before Run gets to it; a failed job started again
-// shows as running at once (not its old failure).
-func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32) error {
+// shows as running at once (not its old failure). A full run does not
+// build on the kept sets even if it could.
+func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32, full bool) error {
 	j, err := p.Jobs.Job(ctx, jobID)
 	if err == nil && j.State == job.Failed {
 		raw, _ := json.Marshal(Progress{Phase: "resuming"})
@@ -317,6 +408,11 @@ func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32) error {
 		return err
 	}
 	pr := params{Role: "initiator", Epoch: epoch, BatchSize: p.batch(), OwnSize: own, Started: p.now().UTC()}
+	if !full {
+		if pr.Base, pr.Retired, err = p.base(ctx, epoch); err != nil {
+			return err
+		}
+	}
 	raw, _ := json.Marshal(pr)
 	err = p.Jobs.CreateJob(ctx, job.Job{ID: jobID, Kind: Kind, State: job.Running, Params: raw,
 		CreatedAt: pr.Started, UpdatedAt: pr.Started})
@@ -327,17 +423,22 @@ func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32) error {
 }
 
 // Run runs (or resumes) job jobID as the initiator against peer, and
-// returns its result.
+// returns its result; it builds on the last run where it can.
 func (p *Party) Run(ctx context.Context, peer Peer, jobID string, epoch uint32) (Result, error) {
-	return p.RunAgainIf(ctx, peer, jobID, epoch, nil)
+	return p.RunAgainIf(ctx, peer, jobID, epoch, false, nil)
+}
+
+// RunFull is Run that does not build on the last run.
+func (p *Party) RunFull(ctx context.Context, peer Peer, jobID string, epoch uint32) (Result, error) {
+	return p.RunAgainIf(ctx, peer, jobID, epoch, true, nil)
 }
 
 // RunAgainIf is Run that, when an attempt fails and again says so (a
 // resume was asked for while the attempt ran), makes another attempt at
 // once; the job shows as running throughout, and only the last attempt's
 // failure is recorded.
-func (p *Party) RunAgainIf(ctx context.Context, peer Peer, jobID string, epoch uint32, again func() bool) (Result, error) {
-	if err := p.Begin(ctx, jobID, epoch); err != nil {
+func (p *Party) RunAgainIf(ctx context.Context, peer Peer, jobID string, epoch uint32, full bool, again func() bool) (Result, error) {
+	if err := p.Begin(ctx, jobID, epoch, full); err != nil {
 		return Result{}, err
 	}
 	j, err := p.Jobs.Job(ctx, jobID)
@@ -396,10 +497,21 @@ func (t *tracker) add(p *Party, ctx context.Context, jobID string, sent, receive
 }
 
 func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Result, error) {
-	opened, err := peer.Open(ctx, Open{JobID: jobID, Epoch: pr.Epoch, Size: pr.OwnSize, BatchSize: pr.BatchSize})
+	opened, err := peer.Open(ctx, Open{JobID: jobID, Epoch: pr.Epoch, Size: pr.OwnSize, BatchSize: pr.BatchSize,
+		Base: pr.Base, Retired: pr.Retired})
 	if err != nil {
 		return Result{}, fmt.Errorf("linkjob: opening the job at the peer: %w", err)
 	}
+	if opened.Incremental && pr.Base == "" {
+		return Result{}, protocolError("the peer builds on a run this party did not offer")
+	}
+	if len(opened.Retired) > MaxRetired {
+		return Result{}, protocolError("the peer retires %d values, more than %d", len(opened.Retired), MaxRetired)
+	}
+	if _, err := decodeValues(opened.Retired); err != nil {
+		return Result{}, err
+	}
+	pr.Incremental, pr.PeerRetired = opened.Incremental, opened.Retired
 	// Both directions at once: while the peer re-blinds this party's
 	// batches, this party re-blinds the peer's, and each side's store
 	// work overlaps the other's group operations.
@@ -428,9 +540,10 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 		return Result{}, linkErr
 	}
 	if matched != theirs.Matched {
-		return Result{}, protocolError("this party matched %d, the peer %d", matched, theirs.Matched)
+		return Result{}, protocolError("this party holds %d links, the peer %d", matched, theirs.Matched)
 	}
-	return Result{Matched: matched, OwnSize: pr.OwnSize, PeerSize: opened.Size}, nil
+	return Result{Matched: matched, OwnSize: pr.OwnSize, PeerSize: opened.Size, Sent: t.prog.Sent, Received: t.prog.Received,
+		Incremental: pr.Incremental}, nil
 }
 
 // sendAll sends this party's elements to be re-blinded by the peer and
@@ -454,7 +567,7 @@ func (p *Party) sendAll(ctx context.Context, peer Peer, jobID string, pr params,
 		if done[seq] {
 			rows, err = p.Staging.OwnBatch(ctx, jobID, seq)
 		} else {
-			rows, err = p.batchAfter(ctx, after)
+			rows, err = p.batchAfter(ctx, after, pr.Incremental)
 		}
 		if err != nil {
 			pl.fail(err)
@@ -514,11 +627,18 @@ func (p *Party) receiveAll(ctx context.Context, peer Peer, jobID string, pr para
 		return err
 	}
 	done := map[int64]bool{}
+	var received int64
+	last := false
 	for _, c := range cps {
+		var m receivedMark
+		_ = json.Unmarshal(c.Data, &m)
 		done[c.Seq] = true
-		if string(c.Data) == "last" {
-			return nil // the last batch came back, and every one before it
-		}
+		received += m.Elements
+		last = last || m.Last
+	}
+	t.add(p, ctx, jobID, 0, received)
+	if last {
+		return nil // the last batch came back, and every one before it
 	}
 	pl := newPipeline(ctx)
 	for seq := int64(1); ; seq++ {
@@ -549,6 +669,13 @@ func (p *Party) receiveAll(ctx context.Context, peer Peer, jobID string, pr para
 	return pl.wait()
 }
 
+// receivedMark is a received batch's checkpoint: its size, and whether it
+// was the last (written after all the others).
+type receivedMark struct {
+	Elements int64 `json:"elements"`
+	Last     bool  `json:"last,omitempty"`
+}
+
 // receiveBatch re-blinds one batch of the peer's, keeps and returns it.
 func (p *Party) receiveBatch(ctx context.Context, peer Peer, jobID string, seq int64, els []psi.Element, last bool, t *tracker) error {
 	if len(els) > 0 {
@@ -563,10 +690,7 @@ func (p *Party) receiveBatch(ctx context.Context, peer Peer, jobID string, seq i
 			return fmt.Errorf("linkjob: returning peer batch %d: %w", seq, err)
 		}
 	}
-	var mark []byte
-	if last {
-		mark = []byte("last")
-	}
+	mark, _ := json.Marshal(receivedMark{Elements: int64(len(els)), Last: last})
 	if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "received", Seq: seq, Data: mark}); err != nil {
 		return err
 	}
@@ -574,8 +698,10 @@ func (p *Party) receiveBatch(ctx context.Context, peer Peer, jobID string, seq i
 	return nil
 }
 
-// link turns the job's matches into links, drops the links the run did not
-// confirm, and drops the staging; once per job (a retry answers the count).
+// link keeps the job's sets, turns the matches into links, drops the
+// links a full run did not confirm, and drops the staging; once per job (a
+// retry answers the count). The count is of all the links this party
+// holds.
 func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error) {
 	done, err := p.Jobs.Checkpoints(ctx, jobID, "linked")
 	if err != nil {
@@ -586,27 +712,56 @@ func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error
 		_ = json.Unmarshal(done[0].Data, &n)
 		return n, nil
 	}
-	var n int64
-	err = p.Staging.Matched(ctx, jobID, p.batch(), func(rows []Row) error {
+	k := Keep{JobID: jobID, Epoch: pr.Epoch, Full: !pr.Incremental}
+	if pr.Incremental {
+		if k.Retired, err = decodeValues(pr.Retired); err != nil {
+			return 0, err
+		}
+		if k.PeerRetired, err = decodeValues(pr.PeerRetired); err != nil {
+			return 0, err
+		}
+	}
+	if err := p.Staging.Keep(ctx, k); err != nil {
+		return 0, err
+	}
+	err = p.Staging.Matched(ctx, jobID, k.Full, p.batch(), func(rows []Row) error {
 		ls := make([]link.Link, len(rows))
 		now := p.now().UTC()
 		for i, r := range rows {
 			ls[i] = link.Link{AccountID: r.AccountID, ID: psi.DeriveLinkID(r.Value, pr.Epoch), Epoch: pr.Epoch, CreatedAt: now}
 		}
-		n += int64(len(rows))
 		return p.Links.PutLinks(ctx, ls)
 	})
 	if err != nil {
 		return 0, err
 	}
-	if p.Purger != nil {
-		if _, err := p.Purger.PurgeLinks(ctx, pr.Started); err != nil {
+	if k.Full && p.Purger != nil {
+		if _, err := p.Purger.PurgeUnconfirmed(ctx, pr.Started); err != nil {
 			return 0, err
 		}
+	}
+	n, err := p.Links.CountLinks(ctx)
+	if err != nil {
+		return 0, err
 	}
 	raw, _ := json.Marshal(n)
 	if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "linked", Seq: 1, Data: raw}); err != nil {
 		return 0, err
 	}
 	return n, p.Staging.DropStaging(ctx, jobID)
+}
+
+// decodeValues reads doubly blinded values in their wire form, strictly:
+// canonical encodings, not the identity.
+func decodeValues(in []string) ([]psi.Element, error) {
+	els, err := DecodeElements(in)
+	if err != nil {
+		return nil, err
+	}
+	for i := range els {
+		if _, err := psi.ParseElement(els[i][:]); err != nil {
+			return nil, protocolError("retired value %d: %v", i, err)
+		}
+	}
+	return els, nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,6 +38,7 @@ type partyStore interface {
 type side struct {
 	st partyStore
 	p  *linkjob.Party
+	d  *pseudonym.Deriver
 }
 
 // newStore makes each side's store (the memory store unless a test says).
@@ -61,7 +64,7 @@ func newSide(t *testing.T, name string, people []synth.Person, batch int) *side 
 	if _, err := im.Import(context.Background(), strings.NewReader(b.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {
 		t.Fatal(err)
 	}
-	return &side{st: st, p: &linkjob.Party{Directory: st, Links: st, Purger: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, BatchSize: batch}}
+	return &side{st: st, d: d, p: &linkjob.Party{Directory: st, Links: st, Purger: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, BatchSize: batch}}
 }
 
 // world makes two directories sharing overlap of n people each.
@@ -312,6 +315,7 @@ func TestLinkOnPostgres(t *testing.T) {
 		return pgstore.New(pool)
 	}
 	defer func() { newStore = func(t *testing.T) partyStore { return memstore.New() } }()
+	t.Run("incremental", func(t *testing.T) { testIncremental(t, 300) })
 	for _, failAt := range []int{0, 5, 12} {
 		a, b, common := world(t, 1000, 0.3, 128)
 		f := &flaky{Peer: linkjob.Responder{P: b.p}, failAt: failAt}
@@ -357,5 +361,218 @@ func TestLeavingLosesTheLinkOnBothSides(t *testing.T) {
 		if n, _ := s.st.CountLinks(ctx); n != int64(len(common)) {
 			t.Fatalf("%d links, want %d", n, len(common))
 		}
+	}
+}
+
+// directory is what a test knows of one side: each account's number.
+type directory_ map[string]string
+
+// put imports accounts with their numbers (international, with the
+// record's country) into the side's directory.
+func (s *side) put(t *testing.T, accounts map[string]string, country map[string]string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("account_id,phone,country,ad_opt_out\n")
+	for id, e164 := range accounts {
+		fmt.Fprintf(&b, "%s,%s,%s,false\n", id, e164, country[e164])
+	}
+	im := &directory.Importer{Store: s.st, Deriver: s.d}
+	if _, err := im.Import(context.Background(), strings.NewReader(b.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// linksOf returns each linked account's link id.
+func linksOf(t *testing.T, s *side, d directory_) map[string]psi.LinkID {
+	t.Helper()
+	out := map[string]psi.LinkID{}
+	for id := range d {
+		l, err := s.st.LinkOf(context.Background(), id)
+		if err == nil {
+			out[id] = l.ID
+		}
+	}
+	return out
+}
+
+// checkTruth checks that the links are the intersection of the two
+// directories' numbers, with one id per common number on both sides.
+func checkTruth(t *testing.T, a, b *side, da, db directory_) map[string]psi.LinkID {
+	t.Helper()
+	byNumber := map[string]string{}
+	for id, n := range db {
+		byNumber[n] = id
+	}
+	la, lb := linksOf(t, a, da), linksOf(t, b, db)
+	common := 0
+	for id, n := range da {
+		other, ok := byNumber[n]
+		if !ok {
+			if _, linked := la[id]; linked {
+				t.Fatalf("%s (not on the other side) has a link", id)
+			}
+			continue
+		}
+		common++
+		if la[id] == (psi.LinkID{}) || la[id] != lb[other] {
+			t.Fatalf("%s and %s share a number: links %x and %x", id, other, la[id], lb[other])
+		}
+	}
+	if len(la) != common || len(lb) != common {
+		t.Fatalf("links: %d and %d, want %d", len(la), len(lb), common)
+	}
+	return la
+}
+
+// testIncremental changes both directories at random over several runs
+// (new accounts, changed numbers, erasures, some of them making or
+// breaking matches), each run built on the last, one of them interrupted
+// and resumed, and checks after each that the links are the intersection
+// and that only the changed accounts were sent; a full run at the end
+// gives the same link ids.
+func testIncremental(t *testing.T, n int) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(uint64(n), 9))
+	pool := synth.People(uint64(n)*13, 20*n)
+	country := map[string]string{}
+	for _, p := range pool {
+		country[p.E164] = p.Country
+	}
+	next := 0
+	fresh := func() string { next++; return pool[next-1].E164 }
+	a, b := newSide(t, "social", nil, 16), newSide(t, "messenger", nil, 16)
+	da, db := directory_{}, directory_{}
+	for i := range n {
+		da[fmt.Sprintf("s-%04d", i)] = fresh()
+	}
+	for i := range n {
+		if i < n/2 {
+			db[fmt.Sprintf("m-%04d", i)] = da[fmt.Sprintf("s-%04d", i)]
+		} else {
+			db[fmt.Sprintf("m-%04d", i)] = fresh()
+		}
+	}
+	a.put(t, da, country)
+	b.put(t, db, country)
+	res, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "first", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Incremental || res.Sent != int64(n) {
+		t.Fatalf("the first run: %+v, want a full run sending %d", res, n)
+	}
+	checkTruth(t, a, b, da, db)
+	used := func(d directory_, number string) bool {
+		for _, m := range d {
+			if m == number {
+				return true
+			}
+		}
+		return false
+	}
+	// change makes k changes to one side and returns how many accounts
+	// it will send (new or changed, still there).
+	change := func(s *side, d, other directory_, prefix string, k int) int {
+		ids := slices.Sorted(maps.Keys(d))
+		put := map[string]string{}
+		for range k {
+			number := fresh()
+			if r.IntN(2) == 0 { // one of the other side's numbers
+				for _, m := range other {
+					if !used(d, m) {
+						number = m
+						break
+					}
+				}
+			}
+			switch r.IntN(3) {
+			case 0: // a new account
+				id := fmt.Sprintf("%s-%04d", prefix, len(pool)+next)
+				d[id], put[id] = number, number
+			case 1: // a changed number
+				id := ids[r.IntN(len(ids))]
+				if _, ok := d[id]; ok {
+					d[id], put[id] = number, number
+				}
+			case 2: // an erasure
+				id := ids[r.IntN(len(ids))]
+				if _, ok := d[id]; ok {
+					if err := s.st.EraseAccount(ctx, id); err != nil {
+						t.Fatal(err)
+					}
+					delete(d, id)
+					delete(put, id)
+				}
+			}
+		}
+		s.put(t, put, country)
+		return len(put)
+	}
+	for round := range 4 {
+		sentA := change(a, da, db, "s", n/10)
+		sentB := change(b, db, da, "m", n/10)
+		var peer linkjob.Peer = linkjob.Responder{P: b.p}
+		job := fmt.Sprintf("inc-%d", round)
+		if round == 2 {
+			f := &flaky{Peer: peer, failAt: 2 + r.IntN(4)}
+			if _, err := a.p.Run(ctx, f, job, 1); err == nil && f.fired {
+				t.Fatal("the failure was not reported")
+			}
+			peer = f
+		}
+		res, err := a.p.Run(ctx, peer, job, 1)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if !res.Incremental || res.Sent != int64(sentA) || res.Received != int64(sentB) {
+			t.Fatalf("round %d: %+v, want an incremental run sending %d and receiving %d", round, res, sentA, sentB)
+		}
+		if res.OwnSize != int64(len(da)) || res.PeerSize != int64(len(db)) {
+			t.Fatalf("round %d: sizes %+v, want %d and %d", round, res, len(da), len(db))
+		}
+		checkTruth(t, a, b, da, db)
+	}
+	before := checkTruth(t, a, b, da, db)
+	res, err = a.p.RunFull(ctx, linkjob.Responder{P: b.p}, "full", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Incremental || res.Sent != int64(len(da)) {
+		t.Fatalf("the full run: %+v", res)
+	}
+	if after := checkTruth(t, a, b, da, db); !maps.Equal(before, after) {
+		t.Fatal("a full run gave other links than the incremental runs before it")
+	}
+	// Nothing changed: a run sends nothing.
+	if res, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "idle", 1); err != nil || !res.Incremental || res.Sent != 0 || res.Received != 0 {
+		t.Fatalf("a run with nothing changed: %+v, %v", res, err)
+	}
+}
+
+func TestIncrementalRunsEqualFullRuns(t *testing.T) { testIncremental(t, 200) }
+
+// A run builds on the last only if both parties kept the same one.
+func TestIncrementalNeedsTheSameKeptRun(t *testing.T) {
+	ctx := context.Background()
+	a, b, common := world(t, 100, 0.5, 16)
+	c, _, _ := world(t, 100, 0.5, 16)
+	if _, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "ab", 1); err != nil {
+		t.Fatal(err)
+	}
+	// c linked with b since: b keeps another run than a.
+	if _, err := c.p.Run(ctx, linkjob.Responder{P: b.p}, "cb", 1); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "ab-2", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Incremental || res.Sent != 100 {
+		t.Fatalf("%+v, want a full run", res)
+	}
+	check(t, a, b, common, res, 100)
+	// Another link epoch: full.
+	if res, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "ab-3", 2); err != nil || res.Incremental {
+		t.Fatalf("a new epoch: %+v, %v", res, err)
 	}
 }

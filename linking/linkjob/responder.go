@@ -34,16 +34,33 @@ func (r Responder) responderJob(ctx context.Context, jobID string) (params, erro
 }
 
 // Open implements Peer: it opens the job (again, with the same
-// parameters, for a retry).
+// parameters, for a retry). The run builds on the kept sets when the
+// initiator offers the run this party keeps too, in the job's epoch.
 func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 	if o.JobID == "" || len(o.JobID) > 100 || o.BatchSize < 1 || o.BatchSize > DefaultBatch || o.Size < 0 {
 		return Opened{}, protocolError("an open needs a job id, a batch size from 1 to %d and a set size", DefaultBatch)
+	}
+	if len(o.Retired) > MaxRetired || len(o.Base) > 100 {
+		return Opened{}, protocolError("an open retires at most %d values", MaxRetired)
+	}
+	if _, err := decodeValues(o.Retired); err != nil {
+		return Opened{}, err
 	}
 	own, err := r.P.count(ctx)
 	if err != nil {
 		return Opened{}, err
 	}
-	pr := params{Role: "responder", Epoch: o.Epoch, BatchSize: o.BatchSize, PeerSize: o.Size, OwnSize: own, Started: r.P.now().UTC()}
+	pr := params{Role: "responder", Epoch: o.Epoch, BatchSize: o.BatchSize, PeerSize: o.Size, OwnSize: own, Started: r.P.now().UTC(),
+		Base: o.Base}
+	if o.Base != "" {
+		base, retired, err := r.P.base(ctx, o.Epoch)
+		if err != nil {
+			return Opened{}, err
+		}
+		if base == o.Base {
+			pr.Incremental, pr.Retired, pr.PeerRetired = true, retired, o.Retired
+		}
+	}
 	raw, _ := json.Marshal(pr)
 	err = r.P.Jobs.CreateJob(ctx, job.Job{ID: o.JobID, Kind: Kind, State: job.Running, Params: raw, CreatedAt: pr.Started, UpdatedAt: pr.Started})
 	if errors.Is(err, store.ErrConflict) {
@@ -51,15 +68,15 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 		if err != nil {
 			return Opened{}, err
 		}
-		if old.Epoch != o.Epoch || old.BatchSize != o.BatchSize || old.PeerSize != o.Size {
+		if old.Epoch != o.Epoch || old.BatchSize != o.BatchSize || old.PeerSize != o.Size || old.Base != o.Base {
 			return Opened{}, protocolError("job %q is open with other parameters", o.JobID)
 		}
-		return Opened{Size: old.OwnSize}, nil
+		return Opened{Size: old.OwnSize, Incremental: old.Incremental, Retired: old.Retired}, nil
 	}
 	if err != nil {
 		return Opened{}, err
 	}
-	return Opened{Size: own}, nil
+	return Opened{Size: own, Incremental: pr.Incremental, Retired: pr.Retired}, nil
 }
 
 // Reblind implements Peer: the initiator's batch, re-blinded in order; the
@@ -109,7 +126,7 @@ func (r Responder) Elements(ctx context.Context, jobID string, seq int64) ([]psi
 		// Batch size from the job, not from this party's setting.
 		p := *r.P
 		p.BatchSize = pr.BatchSize
-		if rows, err = p.nextBatch(ctx, jobID, seq); err != nil {
+		if rows, err = p.nextBatch(ctx, jobID, seq, pr.Incremental); err != nil {
 			return nil, false, err
 		}
 		if len(rows) > 0 {
