@@ -2,38 +2,59 @@
 # Links two parties of N accounts each (half of them common) as two linkd
 # serve processes on two PostgreSQL databases of this machine, and reports
 # the wall time of the run, each server's peak RSS and CPU, and the
-# group-operation floor measured in the same run.
+# group-operation floor measured in the same run. Then it imports NEW more
+# accounts on one side (default 10000: half of them numbers the other side
+# has, half new to both) and times the incremental run that links them.
 #
 #   N=1000000 scripts/bench-link.sh
+#
+# With WORK=DIR the binary, keys and directories are kept in DIR; run
+# again with the same WORK (and N), it skips the setup and the full run
+# and times another incremental run of NEW new accounts.
 #
 # It drops and creates the databases linkd_bench_social and
 # linkd_bench_messenger on PGHOST (default 127.0.0.1, user postgres).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-100000}
+NEW=${NEW:-10000}
 PG=${PGURL:-postgres://postgres@127.0.0.1:5432}
-work=$(mktemp -d)
-trap 'pkill -INT -f "$work/linkd serve" 2>/dev/null || true; sleep 1; rm -rf "$work"' EXIT
+if [ -n "${WORK:-}" ]; then
+	work=$WORK
+	mkdir -p "$work"
+	trap 'pkill -INT -f "$work/linkd serve" 2>/dev/null || true; sleep 1' EXIT
+else
+	work=$(mktemp -d)
+	trap 'pkill -INT -f "$work/linkd serve" 2>/dev/null || true; sleep 1; rm -rf "$work"' EXIT
+fi
 go build -o "$work/linkd" ./cmd/linkd
 export LINKD_PASSPHRASE=bench
 common=$((N / 2))
 total=$((2 * N - common))
-for party in social messenger; do
-	psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS linkd_bench_$party" -c "CREATE DATABASE linkd_bench_$party"
-done
-go run ./scripts/gendir -n "$total" -from 0 -to "$N" -prefix s > "$work/social.csv"
-go run ./scripts/gendir -n "$total" -from $((N - common)) -to "$total" -prefix m > "$work/messenger.csv"
-for party in social messenger; do
-	export DATABASE_URL="$PG/linkd_bench_$party?sslmode=disable" LINKD_KEYS="$work/$party.keys"
-	"$work/linkd" keys init --party "$party" > /dev/null
-	"$work/linkd" migrate > /dev/null
-	echo "importing $N accounts for $party..."
-	"$work/linkd" directory import --party "$party" "$work/$party.csv"
-done
 key() { DATABASE_URL="$PG/linkd_bench_$1?sslmode=disable" LINKD_KEYS="$work/$1.keys" "$work/linkd" apikey create --tenant "$2" --role "$3" | tail -1; }
-social_peer=$(key messenger social party)
-messenger_peer=$(key social messenger party)
-admin=$(key social ops admin)
+if [ ! -f "$work/setup" ]; then
+	for party in social messenger; do
+		psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS linkd_bench_$party" -c "CREATE DATABASE linkd_bench_$party"
+	done
+	go run ./scripts/gendir -n "$total" -from 0 -to "$N" -prefix s > "$work/social.csv"
+	go run ./scripts/gendir -n "$total" -from $((N - common)) -to "$total" -prefix m > "$work/messenger.csv"
+	for party in social messenger; do
+		export DATABASE_URL="$PG/linkd_bench_$party?sslmode=disable" LINKD_KEYS="$work/$party.keys"
+		"$work/linkd" keys init --party "$party" > /dev/null
+		"$work/linkd" migrate > /dev/null
+		echo "importing $N accounts for $party..."
+		"$work/linkd" directory import --party "$party" "$work/$party.csv"
+	done
+	{
+		echo "social_peer=$(key messenger social party)"
+		echo "messenger_peer=$(key social messenger party)"
+		echo "admin=$(key social ops admin)"
+		echo "rounds=0"
+	} > "$work/setup"
+	full=1
+fi
+# shellcheck disable=SC1091
+. "$work/setup"
 start_serve() { # party addr peer-addr peer-key
 	DATABASE_URL="$PG/linkd_bench_$1?sslmode=disable" LINKD_KEYS="$work/$1.keys" LINKD_PEER_KEY="$4" \
 		/usr/bin/time -v -o "$work/$1.time" "$work/linkd" serve --party "$1" --addr "$2" --peer "http://$3" 2> "$work/$1.log" &
@@ -43,23 +64,51 @@ start_serve messenger 127.0.0.1:18081 127.0.0.1:18080 "$messenger_peer"
 for port in 18080 18081; do
 	until curl -sf "http://127.0.0.1:$port/readyz" > /dev/null; do sleep 0.2; done
 done
-echo "linking $N x $N ($common common)..."
-begin=$(date +%s.%N)
-"$work/linkd" link run --server http://127.0.0.1:18080 --key "$admin" 2> "$work/run.log" || {
-	cat "$work/run.log" "$work/social.log" | tail -20
-	exit 1
-}
-end=$(date +%s.%N)
+if [ -n "${full:-}" ]; then
+	echo "linking $N x $N ($common common)..."
+	begin=$(date +%s.%N)
+	"$work/linkd" link run --server http://127.0.0.1:18080 --key "$admin" 2> "$work/run.log" || {
+		cat "$work/run.log" "$work/social.log" | tail -20
+		exit 1
+	}
+	end=$(date +%s.%N)
+	wall=$(echo "$end - $begin" | bc)
+	echo "wall time of the run: ${wall} s"
+fi
+if [ "$NEW" -gt 0 ]; then
+	# Round r takes the next NEW/2 people only the messenger has and the
+	# next NEW/2 people on neither side.
+	half=$((NEW / 2))
+	r=$rounds
+	{
+		go run ./scripts/gendir -n $((total + (r + 1) * half)) -from $((N + r * half)) -to $((N + (r + 1) * half)) -prefix s
+		go run ./scripts/gendir -n $((total + (r + 1) * half)) -from $((total + r * half)) -to $((total + (r + 1) * half)) -prefix s | tail -n +2
+	} > "$work/new.csv"
+	sed -i "s/^rounds=.*/rounds=$((r + 1))/" "$work/setup"
+	echo "importing $NEW new accounts for social ($half of them on the messenger)..."
+	DATABASE_URL="$PG/linkd_bench_social?sslmode=disable" LINKD_KEYS="$work/social.keys" \
+		"$work/linkd" directory import --party social "$work/new.csv" > /dev/null
+	echo "linking the $NEW new accounts against $N x $N linked..."
+	ibegin=$(date +%s.%N)
+	"$work/linkd" link run --server http://127.0.0.1:18080 --key "$admin" > "$work/inc.out" 2> "$work/inc.log" || {
+		cat "$work/inc.log" "$work/social.log" | tail -20
+		exit 1
+	}
+	iend=$(date +%s.%N)
+	cat "$work/inc.out"
+	grep -q "built on the last run: $NEW sent, 0 received" "$work/inc.out" || { echo "not an incremental run of $NEW" >&2; exit 1; }
+	grep -q "matched $((common + (r + 1) * half)) of" "$work/inc.out" || { echo "want $((common + (r + 1) * half)) matched" >&2; exit 1; }
+	echo "wall time of the incremental run: $(echo "$iend - $ibegin" | bc) s"
+fi
 pkill -INT -f "$work/linkd serve" || true
 wait || true
-wall=$(echo "$end - $begin" | bc)
-echo "wall time of the run: ${wall} s"
 for party in social messenger; do
 	rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$work/$party.time")
 	cpu=$(awk -F': ' '/Percent of CPU/ {print $2}' "$work/$party.time")
 	user=$(awk -F': ' '/User time/ {print $2}' "$work/$party.time")
 	echo "$party serve: peak RSS $((rss / 1024)) MB, CPU $cpu ($user s user, whole life incl. start)"
 done
+[ -n "${full:-}" ] || exit 0
 # The floor: each party re-blinds the other's N elements once (strict
 # decode, one scalar multiplication, encode): 2N operations over the cores.
 per=$(go test -run '^$' -bench 'ReblindBatch' -benchtime 3x ./crypto/psi | awk '/ReblindBatch/ {for (i = 1; i <= NF; i++) if ($(i+1) == "ns/element") print $i}')

@@ -184,7 +184,7 @@ func runLink(e *env, args []string) int {
 		case <-ctx.Done():
 			fmt.Fprintf(e.stderr, "linkd link run: stopped waiting; the job goes on (see it with --job %s)\n", started.ID)
 			return exitInput
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

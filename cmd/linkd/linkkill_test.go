@@ -92,9 +92,9 @@ func servedParties(t *testing.T, social, messenger []synth.Person, width int) ([
 // link run on PostgreSQL, starts it again and resumes the job: the links
 // are exactly the common people's, the same ids on both sides.
 func TestLinkServesStopMidRun(t *testing.T) {
-	const n, common = 25000, 5000 // three batches a side
-	people := synth.People(91, 2*n-common)
-	ps, admin := servedParties(t, people[:n], people[n-common:], 5)
+	const n, common, added = 25000, 5000, 100 // three batches a side
+	people := synth.People(91, 2*n-common+added/2)
+	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
 	call := func(method, path string, body string, into any) {
 		t.Helper()
 		req, _ := http.NewRequest(method, "http://"+ps[0].addr+path, strings.NewReader(body))
@@ -155,6 +155,51 @@ func TestLinkServesStopMidRun(t *testing.T) {
 			if err != nil || lm.ID != ls.ID {
 				t.Fatalf("round %d, person %d: the parties' link ids differ", round, k)
 			}
+		}
+	}
+
+	// Then the social network imports new accounts, half of them people
+	// the messenger has, and erases a linked one: the next run builds on
+	// the last, sends only the new accounts, and the erased person's
+	// link goes on both sides.
+	var b strings.Builder
+	b.WriteString("account_id,phone,country,ad_opt_out\n")
+	for j := range added / 2 {
+		for _, q := range []synth.Person{people[n+j], people[2*n-common+j]} {
+			fmt.Fprintf(&b, "new%s,%s,%s,false\n", q.E164[1:], q.National, q.Country)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "new.csv")
+	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCmd(t, ps[0].environ, "directory", "import", "--party", "social", file); code != 0 {
+		t.Fatalf("import: %s", errs)
+	}
+	if err := ps[0].st.EraseAccount(ctx, fmt.Sprintf("s%05d", n-common)); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin)
+	want := fmt.Sprintf("built on the last run: %d sent, 0 received", added)
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, fmt.Sprintf("matched %d of %d", common-1+added/2, n-1+added)) {
+		t.Fatalf("the incremental run: exit %d\n%s%s\nwant %q", code, out, errs, want)
+	}
+	for _, p := range ps {
+		if got, err := p.st.CountLinks(ctx); err != nil || got != common-1+added/2 {
+			t.Fatalf("after the incremental run, %s holds %d links, %v", p.name, got, err)
+		}
+	}
+	if _, err := ps[1].st.LinkOf(ctx, "m00000"); err == nil {
+		t.Fatal("the messenger kept the link of a person the social network erased")
+	}
+	for j := range added / 2 {
+		ls, err := ps[0].st.LinkOf(ctx, "new"+people[n+j].E164[1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		lm, err := ps[1].st.LinkOf(ctx, fmt.Sprintf("m%05d", common+j))
+		if err != nil || lm.ID != ls.ID {
+			t.Fatalf("new person %d: the parties' link ids differ", j)
 		}
 	}
 }

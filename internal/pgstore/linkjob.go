@@ -153,6 +153,21 @@ func (s *Store) Retired(ctx context.Context, limit int) ([]psi.Element, error) {
 // NewElements implements linkjob.Staging: the primary keys of the
 // accounts and of the kept rows, read in step.
 func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error) {
+	// The kept rows are always of accounts holding the element kept (Keep
+	// and the writes that change or erase an account take one lock, see
+	// lockKept): when there are as many as accounts, all of them of this
+	// epoch, none is new, and the scan is spared.
+	if after == "" {
+		var inEpoch, all, kept int64
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE epoch = $1), count(*), (SELECT count(*) FROM link_own)
+			FROM accounts`, int32(epoch)).Scan(&inEpoch, &all, &kept)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		if inEpoch == all && kept == all {
+			return nil, nil
+		}
+	}
 	return s.linkElements(ctx, `SELECT a.id, a.link_element FROM accounts a
 		WHERE a.epoch = $1 AND a.id > $2
 		  AND NOT EXISTS (SELECT 1 FROM link_own o WHERE o.account_id = a.id AND o.element = a.link_element)
@@ -169,6 +184,9 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 		return out
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
+		if err := lockKept(ctx, tx); err != nil {
+			return err
+		}
 		var kept string
 		err := tx.QueryRow(ctx, `SELECT job_id FROM link_kept FOR UPDATE`).Scan(&kept)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -205,6 +223,13 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 			ON CONFLICT DO NOTHING`, k.JobID)
 		add(`INSERT INTO link_kept (job_id, link_epoch) VALUES ($1, $2)
 			ON CONFLICT (one) DO UPDATE SET job_id = excluded.job_id, link_epoch = excluded.link_epoch`, k.JobID, int32(k.Epoch))
+		if k.Full {
+			// Replaced wholesale: the planner's statistics of the kept
+			// sets would otherwise be of the empty tables (or none), and
+			// the next run's joins would sort a million rows instead of
+			// probing the indexes.
+			add(`ANALYZE link_own, link_theirs`)
+		}
 		for i, q := range stmts {
 			if _, err := tx.Exec(ctx, q, args[i]...); err != nil {
 				return err
@@ -231,13 +256,36 @@ func scanStaged(r pgx.Row) (linkjob.Row, error) {
 	return row, nil
 }
 
-// DropStaging implements linkjob.Staging.
+// DropStaging implements linkjob.Staging. When no other job has staging,
+// the tables are truncated rather than deleted from: a million dead rows
+// would slow every later job's reads of them until vacuumed.
 func (s *Store) DropStaging(ctx context.Context, jobID string) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
+		var others bool
+		// Ranges of the primary keys on either side of the job's.
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM link_staging_own WHERE job_id < $1)
+			OR EXISTS (SELECT 1 FROM link_staging_own WHERE job_id > $1)
+			OR EXISTS (SELECT 1 FROM link_staging_theirs WHERE job_id < $1)
+			OR EXISTS (SELECT 1 FROM link_staging_theirs WHERE job_id > $1)`, jobID).Scan(&others); err != nil {
+			return err
+		}
+		if !others {
+			_, err := tx.Exec(ctx, `TRUNCATE link_staging_own, link_staging_theirs`)
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM link_staging_own WHERE job_id = $1`, jobID); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM link_staging_theirs WHERE job_id = $1`, jobID)
 		return err
 	})
+}
+
+// lockKept serializes the transactions that write the kept rows: Keep,
+// and the imports and erasures that retire them. Each of their later
+// statements sees what the others committed, so a kept row is always of
+// an account that holds its element.
+func lockKept(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `LOCK TABLE link_own IN SHARE ROW EXCLUSIVE MODE`)
+	return err
 }

@@ -60,6 +60,12 @@ func Connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
 	if schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	}
+	// linkd's queries are short and their plans simple: compiling them
+	// (JIT, which PostgreSQL starts on large estimates) costs more than
+	// it saves, 130 ms on a join of 10,000 staged values.
+	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok && !strings.Contains(url, "jit=") {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	// pgxpool's default (4 on this kind of machine) throttles requests
 	// that mostly wait on commits; the URL's pool_max_conns still wins.
 	if !strings.Contains(url, "pool_max_conns") {
