@@ -10,7 +10,8 @@
 #
 # With WORK=DIR the binary, keys and directories are kept in DIR; run
 # again with the same WORK (and N), it skips the setup and the full run
-# and times another incremental run of NEW new accounts.
+# (FULL=1 runs a full one again) and times another incremental run of NEW
+# new accounts.
 #
 # It drops and creates the databases linkd_bench_social and
 # linkd_bench_messenger on PGHOST (default 127.0.0.1, user postgres).
@@ -55,6 +56,7 @@ if [ ! -f "$work/setup" ]; then
 fi
 # shellcheck disable=SC1091
 . "$work/setup"
+[ -z "${FULL:-}" ] || full=1
 start_serve() { # party addr peer-addr peer-key
 	DATABASE_URL="$PG/linkd_bench_$1?sslmode=disable" LINKD_KEYS="$work/$1.keys" LINKD_PEER_KEY="$4" \
 		/usr/bin/time -v -o "$work/$1.time" "$work/linkd" serve --party "$1" --addr "$2" --peer "http://$3" 2> "$work/$1.log" &
@@ -67,7 +69,7 @@ done
 if [ -n "${full:-}" ]; then
 	echo "linking $N x $N ($common common)..."
 	begin=$(date +%s.%N)
-	"$work/linkd" link run --server http://127.0.0.1:18080 --key "$admin" 2> "$work/run.log" || {
+	"$work/linkd" link run --full --server http://127.0.0.1:18080 --key "$admin" 2> "$work/run.log" || {
 		cat "$work/run.log" "$work/social.log" | tail -20
 		exit 1
 	}

@@ -73,11 +73,12 @@ type Store struct {
 	stageOwn    map[stageKey][]linkjob.Row
 	stageTheirs map[stageKey][]psi.Element
 	// what the last link run kept (see linkjob.Staging)
-	keptOwn    map[string]linkjob.Row
-	keptTheirs map[psi.Element]bool
-	retired    map[psi.Element]bool
-	keptJob    string
-	keptEpoch  uint32
+	keptOwn       map[string]linkjob.Row
+	keptTheirs    map[psi.Element]bool
+	retired       map[psi.Element]bool
+	keptJob       string
+	keptEpoch     uint32
+	keptConfirmed time.Time
 
 	apiKeys []access.Key
 
@@ -324,6 +325,9 @@ func (s *Store) PutLinks(_ context.Context, links []link.Link) error {
 	}
 	for _, l := range links {
 		if old, ok := s.links[l.AccountID]; ok {
+			if old.ID == l.ID && old.Epoch == l.Epoch {
+				continue
+			}
 			delete(s.linkOwners, old.ID)
 		}
 		l.CreatedAt = l.CreatedAt.UTC().Truncate(time.Microsecond)
@@ -586,27 +590,34 @@ func (s *Store) PurgeSignals(_ context.Context, before time.Time) (int64, error)
 	return n, nil
 }
 
-// PurgeLinks implements retention.Store; expired links end what the last
-// link run kept.
-func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error) {
-	n, _ := s.PurgeUnconfirmed(ctx, before)
-	if n > 0 {
-		s.mu.Lock()
-		s.keptJob = ""
-		s.mu.Unlock()
-	}
-	return n, nil
-}
-
-// PurgeUnconfirmed implements linkjob.Purger.
-func (s *Store) PurgeUnconfirmed(_ context.Context, before time.Time) (int64, error) {
+// PurgeLinks implements retention.Store: a link's age counts from its
+// creation or the last full link run, whichever is later; expired links
+// end what the last link run kept.
+func (s *Store) PurgeLinks(_ context.Context, before time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var n int64
 	for acct, l := range s.links {
-		if l.CreatedAt.Before(before) {
+		if l.CreatedAt.Before(before) && (s.keptJob == "" || s.keptConfirmed.Before(before)) {
 			delete(s.links, acct)
 			delete(s.linkOwners, l.ID)
+			n++
+		}
+	}
+	if n > 0 {
+		s.keptJob = ""
+	}
+	return n, nil
+}
+
+// DropUnmatched implements linkjob.Purger.
+func (s *Store) DropUnmatched(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for acct := range s.links {
+		if r, ok := s.keptOwn[acct]; !ok || !s.keptTheirs[r.Value] {
+			s.unlink(acct)
 			n++
 		}
 	}
@@ -1210,6 +1221,9 @@ func (s *Store) Keep(_ context.Context, k linkjob.Keep) error {
 		}
 	}
 	s.keptJob, s.keptEpoch = k.JobID, k.Epoch
+	if k.Full {
+		s.keptConfirmed = k.Confirmed
+	}
 	return nil
 }
 

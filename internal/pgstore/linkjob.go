@@ -94,9 +94,21 @@ func (s *Store) Matched(ctx context.Context, jobID string, full bool, limit int,
 			WHERE s.job_id = $1`
 		args = []any{jobID}
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
+	// In a transaction of its own, for the memory a hash join of the two
+	// kept sets needs (PostgreSQL's default would sort them on disk).
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
+			return err
+		}
+		return eachGroup(ctx, tx, q, args, limit, each)
+	})
+}
+
+// eachGroup hands the rows of query q over to each in groups of limit.
+func eachGroup(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, each func([]linkjob.Row) error) error {
+	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
-		return mapErr(err)
+		return err
 	}
 	defer rows.Close()
 	group := make([]linkjob.Row, 0, limit)
@@ -199,36 +211,35 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 		var args [][]any
 		add := func(q string, a ...any) { stmts, args = append(stmts, q), append(args, a) }
 		if k.Full {
-			add(`TRUNCATE link_own, link_theirs, link_retired`)
+			keepFull(add, k)
 		} else {
 			add(`DELETE FROM link_retired WHERE value = ANY($1::bytea[])`, bytesOf(k.Retired))
 			add(`DELETE FROM links WHERE account_id IN (SELECT account_id FROM link_own WHERE value = ANY($1::bytea[]))`, bytesOf(k.PeerRetired))
 			add(`DELETE FROM link_theirs WHERE value = ANY($1::bytea[])`, bytesOf(k.PeerRetired))
 			// The staged accounts are linked anew by Matched, or not.
 			add(`DELETE FROM links WHERE account_id IN (SELECT account_id FROM link_staging_own WHERE job_id = $1)`, k.JobID)
+			// Staged rows whose account still holds the element are
+			// kept; the others' values are retired (the other party has
+			// them).
+			add(`INSERT INTO link_own (account_id, element, value)
+				SELECT s.account_id, s.element, s.value FROM link_staging_own s
+				JOIN accounts a ON a.id = s.account_id AND a.link_element = s.element
+				WHERE s.job_id = $1 AND s.value IS NOT NULL
+				ON CONFLICT (account_id) DO UPDATE SET element = excluded.element, value = excluded.value`, k.JobID)
+			add(`INSERT INTO link_retired (value)
+				SELECT s.value FROM link_staging_own s
+				WHERE s.job_id = $1 AND s.value IS NOT NULL
+				  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id AND a.link_element = s.element)
+				ON CONFLICT DO NOTHING`, k.JobID)
+			add(`INSERT INTO link_theirs (value) SELECT DISTINCT value FROM link_staging_theirs WHERE job_id = $1
+				ON CONFLICT DO NOTHING`, k.JobID)
 		}
-		// Staged rows whose account still holds the element are kept;
-		// the others' values are retired (the other party has them).
-		add(`INSERT INTO link_own (account_id, element, value)
-			SELECT s.account_id, s.element, s.value FROM link_staging_own s
-			JOIN accounts a ON a.id = s.account_id AND a.link_element = s.element
-			WHERE s.job_id = $1 AND s.value IS NOT NULL
-			ON CONFLICT (account_id) DO UPDATE SET element = excluded.element, value = excluded.value`, k.JobID)
-		add(`INSERT INTO link_retired (value)
-			SELECT s.value FROM link_staging_own s
-			WHERE s.job_id = $1 AND s.value IS NOT NULL
-			  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id AND a.link_element = s.element)
-			ON CONFLICT DO NOTHING`, k.JobID)
-		add(`INSERT INTO link_theirs (value) SELECT DISTINCT value FROM link_staging_theirs WHERE job_id = $1
-			ON CONFLICT DO NOTHING`, k.JobID)
-		add(`INSERT INTO link_kept (job_id, link_epoch) VALUES ($1, $2)
-			ON CONFLICT (one) DO UPDATE SET job_id = excluded.job_id, link_epoch = excluded.link_epoch`, k.JobID, int32(k.Epoch))
 		if k.Full {
-			// Replaced wholesale: the planner's statistics of the kept
-			// sets would otherwise be of the empty tables (or none), and
-			// the next run's joins would sort a million rows instead of
-			// probing the indexes.
-			add(`ANALYZE link_own, link_theirs`)
+			add(`INSERT INTO link_kept (job_id, link_epoch, confirmed_at) VALUES ($1, $2, $3)
+				ON CONFLICT (one) DO UPDATE SET job_id = excluded.job_id, link_epoch = excluded.link_epoch,
+					confirmed_at = excluded.confirmed_at`, k.JobID, int32(k.Epoch), k.Confirmed.UTC())
+		} else {
+			add(`UPDATE link_kept SET job_id = $1, link_epoch = $2`, k.JobID, int32(k.Epoch))
 		}
 		for i, q := range stmts {
 			if _, err := tx.Exec(ctx, q, args[i]...); err != nil {
@@ -262,11 +273,10 @@ func scanStaged(r pgx.Row) (linkjob.Row, error) {
 func (s *Store) DropStaging(ctx context.Context, jobID string) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		var others bool
-		// Ranges of the primary keys on either side of the job's.
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM link_staging_own WHERE job_id < $1)
-			OR EXISTS (SELECT 1 FROM link_staging_own WHERE job_id > $1)
-			OR EXISTS (SELECT 1 FROM link_staging_theirs WHERE job_id < $1)
-			OR EXISTS (SELECT 1 FROM link_staging_theirs WHERE job_id > $1)`, jobID).Scan(&others); err != nil {
+		// The ends of the primary keys: read at once, whatever the size.
+		if err := tx.QueryRow(ctx, `SELECT coalesce(o.lo < $1 OR o.hi > $1, false) OR coalesce(t.lo < $1 OR t.hi > $1, false)
+			FROM (SELECT min(job_id) lo, max(job_id) hi FROM link_staging_own) o,
+			     (SELECT min(job_id) lo, max(job_id) hi FROM link_staging_theirs) t`, jobID).Scan(&others); err != nil {
 			return err
 		}
 		if !others {
@@ -279,6 +289,35 @@ func (s *Store) DropStaging(ctx context.Context, jobID string) error {
 		_, err := tx.Exec(ctx, `DELETE FROM link_staging_theirs WHERE job_id = $1`, jobID)
 		return err
 	})
+}
+
+// keepFull adds the statements of a full run's Keep: the kept sets are
+// emptied, loaded from the staging without their indexes, and indexed
+// after (a sorted build, not a million random inserts), in the
+// transaction; the staged rows are read once, split between the kept rows
+// and the retired values.
+func keepFull(add func(string, ...any), k linkjob.Keep) {
+	add(`SET LOCAL work_mem = '256MB'`)
+	add(`SET LOCAL maintenance_work_mem = '256MB'`)
+	add(`TRUNCATE link_own, link_theirs, link_retired`)
+	add(`DROP INDEX link_own_value`)
+	add(`ALTER TABLE link_own DROP CONSTRAINT link_own_pkey`)
+	add(`ALTER TABLE link_theirs DROP CONSTRAINT link_theirs_pkey`)
+	add(`WITH staged AS (
+			SELECT s.account_id, s.element, s.value, a.id IS NOT NULL AS holds
+			FROM link_staging_own s
+			LEFT JOIN accounts a ON a.id = s.account_id AND a.link_element = s.element
+			WHERE s.job_id = $1 AND s.value IS NOT NULL),
+		retired AS (INSERT INTO link_retired (value) SELECT DISTINCT value FROM staged WHERE NOT holds)
+		INSERT INTO link_own (account_id, element, value) SELECT account_id, element, value FROM staged WHERE holds`, k.JobID)
+	add(`INSERT INTO link_theirs (value) SELECT DISTINCT value FROM link_staging_theirs WHERE job_id = $1`, k.JobID)
+	add(`ALTER TABLE link_own ADD CONSTRAINT link_own_pkey PRIMARY KEY (account_id)`)
+	add(`CREATE INDEX link_own_value ON link_own USING hash (value)`)
+	add(`ALTER TABLE link_theirs ADD CONSTRAINT link_theirs_pkey PRIMARY KEY (value)`)
+	// Replaced wholesale: the planner's statistics would otherwise be of
+	// the empty tables (or none), and the next run's joins would sort a
+	// million rows instead of probing the indexes.
+	add(`ANALYZE link_own, link_theirs`)
 }
 
 // lockKept serializes the transactions that write the kept rows: Keep,

@@ -24,7 +24,8 @@ func (s *Store) PutLinks(ctx context.Context, links []link.Link) error {
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO links SELECT * FROM links_staging
 			ON CONFLICT (account_id) DO UPDATE SET link_id = excluded.link_id,
-				epoch = excluded.epoch, created_at = excluded.created_at`)
+				epoch = excluded.epoch, created_at = excluded.created_at
+			WHERE (links.link_id, links.epoch) IS DISTINCT FROM (excluded.link_id, excluded.epoch)`)
 		return err
 	})
 }

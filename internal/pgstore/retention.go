@@ -33,13 +33,15 @@ func (s *Store) PurgeSignals(ctx context.Context, before time.Time) (int64, erro
 	return s.purge(ctx, `DELETE FROM signals WHERE created_at < $1`, before)
 }
 
-// PurgeLinks implements retention.Store. Expired links also end what the
-// party keeps of the last link run, so the next run is full and confirms
-// the links that still hold.
+// PurgeLinks implements retention.Store: a link's age counts from its
+// creation or from the last full link run, which confirmed it, whichever
+// is later. Expired links also end what the party keeps of the last link
+// run, so the next run is full and confirms the links that still hold.
 func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM links WHERE created_at < $1`, before.UTC())
+		tag, err := tx.Exec(ctx, `DELETE FROM links
+			WHERE greatest(created_at, (SELECT confirmed_at FROM link_kept)) < $1`, before.UTC())
 		if err != nil {
 			return err
 		}
@@ -51,7 +53,12 @@ func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error)
 	return n, err
 }
 
-// PurgeUnconfirmed implements linkjob.Purger.
-func (s *Store) PurgeUnconfirmed(ctx context.Context, before time.Time) (int64, error) {
-	return s.purge(ctx, `DELETE FROM links WHERE created_at < $1`, before)
+// DropUnmatched implements linkjob.Purger, in one statement.
+func (s *Store) DropUnmatched(ctx context.Context) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM links l WHERE NOT EXISTS (
+		SELECT 1 FROM link_own o JOIN link_theirs t ON t.value = o.value WHERE o.account_id = l.account_id)`)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return tag.RowsAffected(), nil
 }

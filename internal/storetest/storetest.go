@@ -44,6 +44,7 @@ type Store interface {
 	policies.Archive
 	retention.Store
 	linkjob.Staging
+	linkjob.Purger
 }
 
 // Run runs the suite; newStore returns a fresh, empty store for each test.
@@ -339,6 +340,13 @@ func testLinks(t *testing.T, s Store) {
 	// Another account may not take a link id that is someone's.
 	wantErr(t, "PutLinks duplicate id", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: la.ID, Epoch: 3, CreatedAt: t0}}), store.ErrConflict)
 	wantErr(t, "PutLinks unknown account", s.PutLinks(ctx, []link.Link{{AccountID: "nobody", ID: linkID(t), Epoch: 3, CreatedAt: t0}}), store.ErrNotFound)
+	// The same link again leaves it as it is.
+	same := la
+	same.CreatedAt = t0.Add(time.Hour)
+	noErr(t, "PutLinks again", s.PutLinks(ctx, []link.Link{same}))
+	if got, _ := s.LinkOf(ctx, "a"); got != la {
+		t.Fatalf("LinkOf after putting the same link = %+v, want %+v", got, la)
+	}
 	// A new run replaces the account's link.
 	la2 := la
 	la2.ID, la2.Epoch = linkID(t), 4
@@ -903,13 +911,35 @@ func testLinkStaging(t *testing.T, s Store) {
 	if r := retired(); !slices.Equal(r, []psi.Element{el(17)}) {
 		t.Fatalf("Retired = %v, want only the value of the account gone meanwhile", r)
 	}
-	// A full run replaces everything kept.
-	noErr(t, "Keep full", s.Keep(ctx, linkjob.Keep{JobID: "again", Epoch: 8, Full: true}))
+	// The links of accounts not matched in the kept sets go (b's: its
+	// value is not the other's).
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: psi.LinkID{3}, Epoch: 7, CreatedAt: t0}}))
+	if n, err := s.DropUnmatched(ctx); err != nil || n != 1 {
+		t.Fatalf("DropUnmatched = %d, %v, want b's link", n, err)
+	}
+	if _, err := s.LinkOf(ctx, "c"); err != nil {
+		t.Fatalf("DropUnmatched dropped a matched link: %v", err)
+	}
+	// A full run replaces everything kept, and confirms the links it
+	// keeps: their retention counts from then.
+	noErr(t, "Keep full", s.Keep(ctx, linkjob.Keep{JobID: "again", Epoch: 8, Full: true, Confirmed: t0.Add(time.Hour)}))
 	if m, _ := matched("again", true, 10); len(m) != 0 {
 		t.Fatalf("Matched after an empty full run = %v", m)
 	}
 	if r := retired(); len(r) != 0 {
 		t.Fatalf("Retired after a full run = %v", r)
+	}
+	if n, err := s.PurgeLinks(ctx, t0.Add(30*time.Minute)); err != nil || n != 0 {
+		t.Fatalf("PurgeLinks before the confirming run = %d, %v, want none", n, err)
+	}
+	if id, _, _ := s.Kept(ctx); id != "again" {
+		t.Fatalf("Kept = %q after purging nothing", id)
+	}
+	if n, err := s.PurgeLinks(ctx, t0.Add(2*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("PurgeLinks after the confirming run = %d, %v, want c's link", n, err)
+	}
+	if id, _, _ := s.Kept(ctx); id != "" {
+		t.Fatalf("Kept = %q after links expired: the next run must be full", id)
 	}
 }
 

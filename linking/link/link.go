@@ -19,7 +19,9 @@ type Link struct {
 
 // Store keeps links.
 type Store interface {
-	// PutLinks inserts or replaces the links of the given accounts.
+	// PutLinks inserts the links of the given accounts, or replaces an
+	// account's link whose id or epoch differs; a link held already as
+	// given is left as it is (it keeps its creation time).
 	PutLinks(ctx context.Context, links []Link) error
 	// LinkOf returns the link of an account, or store.ErrNotFound.
 	LinkOf(ctx context.Context, accountID string) (Link, error)

@@ -150,17 +150,20 @@ type Staging interface {
 // rows whose account no longer holds the element staged go to the
 // retired values instead.
 type Keep struct {
-	JobID       string
-	Epoch       uint32
-	Full        bool
+	JobID string
+	Epoch uint32
+	Full  bool
+	// Confirmed is when a full run started: the links it confirms count
+	// their retention from then.
+	Confirmed   time.Time
 	Retired     []psi.Element // this party's, handed over
 	PeerRetired []psi.Element // the other's
 }
 
-// Purger deletes the links a full run did not confirm: those created
-// before it started.
+// Purger deletes the links a full run did not confirm: those of accounts
+// whose kept value is not among the other's.
 type Purger interface {
-	PurgeUnconfirmed(ctx context.Context, before time.Time) (int64, error)
+	DropUnmatched(ctx context.Context) (int64, error)
 }
 
 // Peer is the other party, as the initiator calls it.
@@ -712,7 +715,7 @@ func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error
 		_ = json.Unmarshal(done[0].Data, &n)
 		return n, nil
 	}
-	k := Keep{JobID: jobID, Epoch: pr.Epoch, Full: !pr.Incremental}
+	k := Keep{JobID: jobID, Epoch: pr.Epoch, Full: !pr.Incremental, Confirmed: pr.Started}
 	if pr.Incremental {
 		if k.Retired, err = decodeValues(pr.Retired); err != nil {
 			return 0, err
@@ -736,7 +739,7 @@ func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error
 		return 0, err
 	}
 	if k.Full && p.Purger != nil {
-		if _, err := p.Purger.PurgeUnconfirmed(ctx, pr.Started); err != nil {
+		if _, err := p.Purger.DropUnmatched(ctx); err != nil {
 			return 0, err
 		}
 	}

@@ -28,9 +28,13 @@ CREATE TABLE link_retired (
     value  bytea PRIMARY KEY
 );
 
--- The run the kept sets are of; one row once a run has been kept.
+-- The run the kept sets are of; one row once a run has been kept. The
+-- links held when the last full run started and confirmed by it count
+-- their retention from confirmed_at (runs leave a link unchanged rather
+-- than rewrite it).
 CREATE TABLE link_kept (
-    one         boolean PRIMARY KEY DEFAULT true CHECK (one),
-    job_id      text NOT NULL,
-    link_epoch  integer NOT NULL
+    one           boolean PRIMARY KEY DEFAULT true CHECK (one),
+    job_id        text NOT NULL,
+    link_epoch    integer NOT NULL,
+    confirmed_at  timestamptz NOT NULL
 );
