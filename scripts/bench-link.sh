@@ -37,8 +37,10 @@ if [ ! -f "$work/setup" ]; then
 	for party in social messenger; do
 		psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS linkd_bench_$party" -c "CREATE DATABASE linkd_bench_$party"
 	done
-	go run ./scripts/gendir -n "$total" -from 0 -to "$N" -prefix s > "$work/social.csv"
-	go run ./scripts/gendir -n "$total" -from $((N - common)) -to "$total" -prefix m > "$work/messenger.csv"
+	go build -o "$work/gendir" ./scripts/gendir
+	"$work/gendir" -n "$total" -from 0 -to "$N" -prefix s > "$work/social.csv" &
+	"$work/gendir" -n "$total" -from $((N - common)) -to "$total" -prefix m > "$work/messenger.csv" &
+	wait
 	for party in social messenger; do
 		export DATABASE_URL="$PG/linkd_bench_$party?sslmode=disable" LINKD_KEYS="$work/$party.keys"
 		"$work/linkd" keys init --party "$party" > /dev/null

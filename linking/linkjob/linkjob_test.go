@@ -277,9 +277,22 @@ func TestMalformedPeerMessages(t *testing.T) {
 		"out of order":           errOf2(resp.Elements(ctx, "j", 3)),
 		"unserved values":        resp.Reblinded(ctx, "j", 2, []psi.Element{ge}),
 		"reopen with other size": errOf(resp.Open(ctx, linkjob.Open{JobID: "j", Epoch: 1, Size: 51, BatchSize: 16})),
+		"identity retired": errOf(resp.Open(ctx, linkjob.Open{JobID: "r1", Epoch: 1, Size: 50, BatchSize: 16, Base: "b",
+			Retired: linkjob.EncodeElements([]psi.Element{identity})})),
+		"non-canonical retired": errOf(resp.Open(ctx, linkjob.Open{JobID: "r2", Epoch: 1, Size: 50, BatchSize: 16, Base: "b",
+			Retired: linkjob.EncodeElements([]psi.Element{bad})})),
+		"retired not base64": errOf(resp.Open(ctx, linkjob.Open{JobID: "r3", Epoch: 1, Size: 50, BatchSize: 16, Base: "b",
+			Retired: []string{"!"}})),
+		"too many retired": errOf(resp.Open(ctx, linkjob.Open{JobID: "r4", Epoch: 1, Size: 50, BatchSize: 16, Base: "b",
+			Retired: linkjob.EncodeElements(make([]psi.Element, linkjob.MaxRetired+1))})),
 	} {
 		if !errors.Is(err, linkjob.ErrProtocol) {
 			t.Errorf("%s: %v, want a protocol error", name, err)
+		}
+	}
+	for _, id := range []string{"r1", "r2", "r3", "r4"} {
+		if _, err := b.st.Job(ctx, id); err == nil {
+			t.Fatalf("a refused open left job %s behind", id)
 		}
 	}
 	els, _, err := resp.Elements(ctx, "j", 1)
