@@ -168,8 +168,8 @@ func runLink(e *env, args []string) int {
 			if r.Incremental {
 				kind = "built on the last run"
 			}
-			fmt.Fprintf(e.stdout, "job %s: this party has %d accounts, the other %d; %s: %d sent, %d received\n",
-				started.ID, r.OwnSize, r.PeerSize, kind, r.Sent, r.Received)
+			fmt.Fprintf(e.stdout, "job %s: this party has %d accounts, the other %d; %s: %d sent, %d received in %.1f s\n",
+				started.ID, r.OwnSize, r.PeerSize, kind, r.Sent, r.Received, r.Seconds)
 			fmt.Fprintf(e.stdout, "matched %d of %d\n", r.Matched, r.OwnSize)
 			return exitOK
 		case j.State == job.Failed:

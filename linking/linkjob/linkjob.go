@@ -204,6 +204,9 @@ type Result struct {
 	Sent        int64 `json:"sent"`
 	Received    int64 `json:"received"`
 	Incremental bool  `json:"incremental"`
+	// Seconds is the job's duration, from its start (resumed attempts
+	// and the time between them included) to its end.
+	Seconds float64 `json:"seconds"`
 }
 
 // Errors of malformed or unexpected peer messages.
@@ -546,7 +549,7 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 		return Result{}, protocolError("this party holds %d links, the peer %d", matched, theirs.Matched)
 	}
 	return Result{Matched: matched, OwnSize: pr.OwnSize, PeerSize: opened.Size, Sent: t.prog.Sent, Received: t.prog.Received,
-		Incremental: pr.Incremental}, nil
+		Incremental: pr.Incremental, Seconds: p.now().Sub(pr.Started).Seconds()}, nil
 }
 
 // sendAll sends this party's elements to be re-blinded by the peer and

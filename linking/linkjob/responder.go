@@ -176,7 +176,8 @@ func (r Responder) Finish(ctx context.Context, jobID string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Matched: n, OwnSize: pr.OwnSize, PeerSize: pr.PeerSize}
+	res := Result{Matched: n, OwnSize: pr.OwnSize, PeerSize: pr.PeerSize, Incremental: pr.Incremental,
+		Seconds: r.P.now().Sub(pr.Started).Seconds()}
 	raw, _ := json.Marshal(Progress{Phase: "done", Result: &res})
 	if err := r.P.Jobs.UpdateJob(ctx, jobID, job.Done, raw, r.P.now()); err != nil {
 		return Result{}, fmt.Errorf("linkjob: %w", err)
