@@ -212,6 +212,8 @@ type Result struct {
 // Errors of malformed or unexpected peer messages.
 var (
 	ErrProtocol = errors.New("linkjob: protocol error")
+	// ErrStale is an incremental job resumed after another run was kept.
+	ErrStale = errors.New("linkjob: stale job")
 	// ErrNoPeer is a run asked of a party that has no peer to link with.
 	ErrNoPeer = errors.New("linkjob: this party has no peer configured (serve --peer)")
 )
@@ -720,6 +722,15 @@ func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error
 	}
 	k := Keep{JobID: jobID, Epoch: pr.Epoch, Full: !pr.Incremental, Confirmed: pr.Started}
 	if pr.Incremental {
+		// Its changes are of the run it builds on: kept on top of a
+		// later one they would be wrong.
+		kept, _, err := p.Staging.Kept(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if kept != pr.Base && kept != jobID {
+			return 0, fmt.Errorf("%w: job %s builds on run %s, and this party has kept run %s since: start a new run", ErrStale, jobID, pr.Base, kept)
+		}
 		if k.Retired, err = decodeValues(pr.Retired); err != nil {
 			return 0, err
 		}

@@ -584,6 +584,24 @@ func TestIncrementalNeedsTheSameKeptRun(t *testing.T) {
 		t.Fatalf("%+v, want a full run", res)
 	}
 	check(t, a, b, common, res, 100)
+	// An incremental job stopped before its end, then another run done:
+	// resumed, the stopped job is refused, and changes nothing.
+	extra := map[string]string{"social-extra": synth.People(77, 1)[0].E164}
+	a.put(t, extra, map[string]string{extra["social-extra"]: synth.People(77, 1)[0].Country})
+	f := &flaky{Peer: linkjob.Responder{P: b.p}, failAt: 3}
+	if _, err := a.p.Run(ctx, f, "stopped", 1); !errors.Is(err, errKilled) {
+		t.Fatalf("the stopped run: %v", err)
+	}
+	if _, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "later", 1); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := a.st.CountLinks(ctx)
+	if _, err := a.p.Run(ctx, f, "stopped", 1); !errors.Is(err, linkjob.ErrStale) {
+		t.Fatalf("resuming a job older than the last kept run: %v", err)
+	}
+	if after, _ := a.st.CountLinks(ctx); after != before {
+		t.Fatalf("the stale job changed the links: %d, then %d", before, after)
+	}
 	// Another link epoch: full.
 	if res, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "ab-3", 2); err != nil || res.Incremental {
 		t.Fatalf("a new epoch: %+v, %v", res, err)
