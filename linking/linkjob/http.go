@@ -27,7 +27,7 @@ func EncodeElements(els []psi.Element) []string {
 func DecodeElements(in []string) ([]psi.Element, error) {
 	out := make([]psi.Element, len(in))
 	for i, s := range in {
-		b, err := base64.StdEncoding.DecodeString(s)
+		b, err := base64.StdEncoding.Strict().DecodeString(s)
 		if err != nil || len(b) != psi.ElementSize {
 			return nil, protocolError("element %d: not %d bytes of standard base64", i, psi.ElementSize)
 		}
