@@ -729,6 +729,8 @@ func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error
 			return 0, err
 		}
 		if kept != pr.Base && kept != jobID {
+			// It can never finish: its staging goes.
+			_ = p.Staging.DropStaging(ctx, jobID)
 			return 0, fmt.Errorf("%w: job %s builds on run %s, and this party has kept run %s since: start a new run", ErrStale, jobID, pr.Base, kept)
 		}
 		if k.Retired, err = decodeValues(pr.Retired); err != nil {

@@ -602,6 +602,11 @@ func TestIncrementalNeedsTheSameKeptRun(t *testing.T) {
 	if after, _ := a.st.CountLinks(ctx); after != before {
 		t.Fatalf("the stale job changed the links: %d, then %d", before, after)
 	}
+	for _, s := range []*side{a, b} {
+		if rows, _ := s.st.OwnBatch(ctx, "stopped", 1); len(rows) != 0 {
+			t.Fatal("the stale job's staging was left")
+		}
+	}
 	// Another link epoch: full.
 	if res, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "ab-3", 2); err != nil || res.Incremental {
 		t.Fatalf("a new epoch: %+v, %v", res, err)
