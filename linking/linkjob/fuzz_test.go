@@ -5,18 +5,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/memstore"
 	"github.com/linkd/linkd/internal/synth"
-	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/linkjob"
-	"github.com/linkd/linkd/linking/pseudonym"
 )
 
 // FuzzOpen hands the responder any open a peer could send (the body as
@@ -34,25 +28,8 @@ func FuzzOpen(f *testing.F) {
 	f.Add(`{"job_id":"j4","link_epoch":1,"set_size":-1,"batch_size":0,"retired":["!!"]}`)
 	f.Add(`{"job_id":"","batch_size":10001}`)
 	ctx := context.Background()
-	r, err := keys.NewRing("messenger", time.Now())
-	if err != nil {
-		f.Fatal(err)
-	}
-	d, err := pseudonym.NewDeriver(r, 1)
-	if err != nil {
-		f.Fatal(err)
-	}
-	st := memstore.New()
-	var b strings.Builder
-	b.WriteString("account_id,phone,country,ad_opt_out\n")
-	for i, p := range synth.People(5, 20) {
-		fmt.Fprintf(&b, "m-%d,%s,%s,false\n", i, p.E164, p.Country)
-	}
-	if _, err := (&directory.Importer{Store: st, Deriver: d}).Import(ctx, strings.NewReader(b.String()), func(re *directory.RowError) { f.Fatal(re) }); err != nil {
-		f.Fatal(err)
-	}
-	side := struct{ st *memstore.Store }{st}
-	resp := linkjob.Responder{P: &linkjob.Party{Directory: st, Links: st, Purger: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch}}
+	side := newSide(f, "messenger", synth.People(5, 20), 16)
+	resp := linkjob.Responder{P: side.p}
 	f.Fuzz(func(t *testing.T, body string) {
 		var o linkjob.Open
 		dec := json.NewDecoder(strings.NewReader(body))

@@ -42,9 +42,9 @@ type side struct {
 }
 
 // newStore makes each side's store (the memory store unless a test says).
-var newStore = func(t *testing.T) partyStore { return memstore.New() }
+var newStore = func(t testing.TB) partyStore { return memstore.New() }
 
-func newSide(t *testing.T, name string, people []synth.Person, batch int) *side {
+func newSide(t testing.TB, name string, people []synth.Person, batch int) *side {
 	t.Helper()
 	r, err := keys.NewRing(name, time.Now())
 	if err != nil {
@@ -320,14 +320,14 @@ func errOf2[T, U any](_ T, _ U, err error) error { return err }
 // The same run with both parties on PostgreSQL, one schema each, stopped
 // once and resumed.
 func TestLinkOnPostgres(t *testing.T) {
-	newStore = func(t *testing.T) partyStore {
+	newStore = func(t testing.TB) partyStore {
 		pool, _ := pgtest.Schema(t)
 		if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
 			t.Fatal(err)
 		}
 		return pgstore.New(pool)
 	}
-	defer func() { newStore = func(t *testing.T) partyStore { return memstore.New() } }()
+	defer func() { newStore = func(t testing.TB) partyStore { return memstore.New() } }()
 	t.Run("incremental", func(t *testing.T) { testIncremental(t, 300) })
 	for _, failAt := range []int{0, 5, 12} {
 		a, b, common := world(t, 1000, 0.3, 128)
