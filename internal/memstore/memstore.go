@@ -221,10 +221,7 @@ func (s *Store) EraseAccount(_ context.Context, id string) error {
 	s.unindex(a)
 	delete(s.accounts, id)
 	s.retire(id)
-	if l, ok := s.links[id]; ok {
-		delete(s.linkOwners, l.ID)
-		delete(s.links, id)
-	}
+	s.unlink(id)
 	for _, m := range s.members {
 		delete(m, id)
 	}
@@ -599,8 +596,7 @@ func (s *Store) PurgeLinks(_ context.Context, before time.Time) (int64, error) {
 	var n int64
 	for acct, l := range s.links {
 		if l.CreatedAt.Before(before) && (s.keptJob == "" || s.keptConfirmed.Before(before)) {
-			delete(s.links, acct)
-			delete(s.linkOwners, l.ID)
+			s.unlink(acct)
 			n++
 		}
 	}

@@ -45,10 +45,7 @@ func (s *Store) OwnBatch(ctx context.Context, jobID string, seq int64) ([]linkjo
 
 // SetOwnValues implements linkjob.Staging, in one statement.
 func (s *Store) SetOwnValues(ctx context.Context, jobID string, seq int64, values []psi.Element) error {
-	vals := make([][]byte, len(values))
-	for i := range values {
-		vals[i] = values[i][:]
-	}
+	vals := elementBytes(values)
 	tag, err := s.pool.Exec(ctx, `UPDATE link_staging_own o SET value = v.value
 		FROM unnest($3::bytea[]) WITH ORDINALITY AS v(value, n)
 		WHERE o.job_id = $1 AND o.seq = $2 AND o.pos = v.n - 1
@@ -188,13 +185,6 @@ func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, lim
 
 // Keep implements linkjob.Staging, in one transaction.
 func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
-	bytesOf := func(els []psi.Element) [][]byte {
-		out := make([][]byte, len(els))
-		for i := range els {
-			out[i] = els[i][:]
-		}
-		return out
-	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		if err := lockKept(ctx, tx); err != nil {
 			return err
@@ -213,9 +203,9 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 		if k.Full {
 			keepFull(add, k)
 		} else {
-			add(`DELETE FROM link_retired WHERE value = ANY($1::bytea[])`, bytesOf(k.Retired))
-			add(`DELETE FROM links WHERE account_id IN (SELECT account_id FROM link_own WHERE value = ANY($1::bytea[]))`, bytesOf(k.PeerRetired))
-			add(`DELETE FROM link_theirs WHERE value = ANY($1::bytea[])`, bytesOf(k.PeerRetired))
+			add(`DELETE FROM link_retired WHERE value = ANY($1::bytea[])`, elementBytes(k.Retired))
+			add(`DELETE FROM links WHERE account_id IN (SELECT account_id FROM link_own WHERE value = ANY($1::bytea[]))`, elementBytes(k.PeerRetired))
+			add(`DELETE FROM link_theirs WHERE value = ANY($1::bytea[])`, elementBytes(k.PeerRetired))
 			// The staged accounts are linked anew by Matched, or not.
 			add(`DELETE FROM links WHERE account_id IN (SELECT account_id FROM link_staging_own WHERE job_id = $1)`, k.JobID)
 			// Staged rows whose account still holds the element are
@@ -233,12 +223,6 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 				ON CONFLICT DO NOTHING`, k.JobID)
 			add(`INSERT INTO link_theirs (value) SELECT DISTINCT value FROM link_staging_theirs WHERE job_id = $1
 				ON CONFLICT DO NOTHING`, k.JobID)
-		}
-		if k.Full {
-			add(`INSERT INTO link_kept (job_id, link_epoch, confirmed_at) VALUES ($1, $2, $3)
-				ON CONFLICT (one) DO UPDATE SET job_id = excluded.job_id, link_epoch = excluded.link_epoch,
-					confirmed_at = excluded.confirmed_at`, k.JobID, int32(k.Epoch), k.Confirmed.UTC())
-		} else {
 			add(`UPDATE link_kept SET job_id = $1, link_epoch = $2`, k.JobID, int32(k.Epoch))
 		}
 		for i, q := range stmts {
@@ -314,6 +298,9 @@ func keepFull(add func(string, ...any), k linkjob.Keep) {
 	add(`ALTER TABLE link_own ADD CONSTRAINT link_own_pkey PRIMARY KEY (account_id)`)
 	add(`CREATE INDEX link_own_value ON link_own USING hash (value)`)
 	add(`ALTER TABLE link_theirs ADD CONSTRAINT link_theirs_pkey PRIMARY KEY (value)`)
+	add(`INSERT INTO link_kept (job_id, link_epoch, confirmed_at) VALUES ($1, $2, $3)
+		ON CONFLICT (one) DO UPDATE SET job_id = excluded.job_id, link_epoch = excluded.link_epoch,
+			confirmed_at = excluded.confirmed_at`, k.JobID, int32(k.Epoch), k.Confirmed.UTC())
 	// Replaced wholesale: the planner's statistics would otherwise be of
 	// the empty tables (or none), and the next run's joins would sort a
 	// million rows instead of probing the indexes.
@@ -327,4 +314,13 @@ func keepFull(add func(string, ...any), k linkjob.Keep) {
 func lockKept(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.Exec(ctx, `LOCK TABLE link_own IN SHARE ROW EXCLUSIVE MODE`)
 	return err
+}
+
+// elementBytes is elements as one bytea[] parameter.
+func elementBytes(els []psi.Element) [][]byte {
+	out := make([][]byte, len(els))
+	for i := range els {
+		out[i] = els[i][:]
+	}
+	return out
 }
