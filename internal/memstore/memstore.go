@@ -1174,6 +1174,9 @@ func (s *Store) Keep(_ context.Context, k linkjob.Keep) error {
 	if s.keptJob == k.JobID {
 		return nil
 	}
+	if !k.Full && s.keptJob != k.Base {
+		return linkjob.StaleError(k, s.keptJob)
+	}
 	if k.Full {
 		s.keptOwn, s.keptTheirs, s.retired = map[string]linkjob.Row{}, map[psi.Element]bool{}, map[psi.Element]bool{}
 	} else {

@@ -197,6 +197,9 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 		if kept == k.JobID {
 			return nil
 		}
+		if !k.Full && kept != k.Base {
+			return linkjob.StaleError(k, kept)
+		}
 		var stmts []string
 		var args [][]any
 		add := func(q string, a ...any) { stmts, args = append(stmts, q), append(args, a) }

@@ -892,7 +892,13 @@ func testLinkStaging(t *testing.T, s Store) {
 	noErr(t, "StageOwn", s.StageOwn(ctx, "inc", 1, []linkjob.Row{{AccountID: "b", Element: el(6), Value: el(16)},
 		{AccountID: "e", Element: el(5), Value: el(15)}, {AccountID: "x", Element: el(7), Value: el(17)}}))
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "inc", 1, []psi.Element{el(15), el(11)}))
-	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "inc", Epoch: 7, Retired: []psi.Element{el(13), el(14)}, PeerRetired: []psi.Element{el(12)}}))
+	// Built on another run than the one kept, it is refused and changes
+	// nothing.
+	wantErr(t, "Keep on another base", s.Keep(ctx, linkjob.Keep{JobID: "inc", Epoch: 7, Base: "older", PeerRetired: []psi.Element{el(12)}}), linkjob.ErrStale)
+	if _, err := s.LinkOf(ctx, "a"); err != nil {
+		t.Fatalf("a refused Keep dropped a link: %v", err)
+	}
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "inc", Epoch: 7, Base: "j", Retired: []psi.Element{el(13), el(14)}, PeerRetired: []psi.Element{el(12)}}))
 	if _, err := s.LinkOf(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the link of a value the other retired: %v", err)
 	}

@@ -134,7 +134,9 @@ type Staging interface {
 	// whose element is not kept (new accounts, changed numbers).
 	NewElements(ctx context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error)
 	// Keep applies a job's staging to the kept sets, in one transaction,
-	// once: kept again, the job changes nothing.
+	// once: kept again, the job changes nothing. An incremental job whose
+	// Base is no longer the run kept is refused with ErrStale (see
+	// StaleError): its changes are of that run.
 	Keep(ctx context.Context, k Keep) error
 	// Matched calls each with this party's kept rows whose value is
 	// among the other's kept values: all of them (a full run) or those
@@ -153,11 +155,19 @@ type Keep struct {
 	JobID string
 	Epoch uint32
 	Full  bool
+	// Base is the run an incremental job builds on.
+	Base string
 	// Confirmed is when a full run started: the links it confirms count
 	// their retention from then.
 	Confirmed   time.Time
 	Retired     []psi.Element // this party's, handed over
 	PeerRetired []psi.Element // the other's
+}
+
+// StaleError is Keep's refusal of an incremental job built on a run that
+// is no longer the one kept.
+func StaleError(k Keep, kept string) error {
+	return fmt.Errorf("%w: job %s builds on run %s, and this party has kept run %s since: start a new run", ErrStale, k.JobID, k.Base, kept)
 }
 
 // Purger deletes the links a full run did not confirm: those of accounts
@@ -720,19 +730,8 @@ func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error
 		_ = json.Unmarshal(done[0].Data, &n)
 		return n, nil
 	}
-	k := Keep{JobID: jobID, Epoch: pr.Epoch, Full: !pr.Incremental, Confirmed: pr.Started}
+	k := Keep{JobID: jobID, Epoch: pr.Epoch, Full: !pr.Incremental, Confirmed: pr.Started, Base: pr.Base}
 	if pr.Incremental {
-		// Its changes are of the run it builds on: kept on top of a
-		// later one they would be wrong.
-		kept, _, err := p.Staging.Kept(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if kept != pr.Base && kept != jobID {
-			// It can never finish: its staging goes.
-			_ = p.Staging.DropStaging(ctx, jobID)
-			return 0, fmt.Errorf("%w: job %s builds on run %s, and this party has kept run %s since: start a new run", ErrStale, jobID, pr.Base, kept)
-		}
 		if k.Retired, err = decodeValues(pr.Retired); err != nil {
 			return 0, err
 		}
@@ -741,6 +740,10 @@ func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error
 		}
 	}
 	if err := p.Staging.Keep(ctx, k); err != nil {
+		if errors.Is(err, ErrStale) {
+			// It can never finish: its staging goes.
+			_ = p.Staging.DropStaging(ctx, jobID)
+		}
 		return 0, err
 	}
 	err = p.Staging.Matched(ctx, jobID, k.Full, p.batch(), func(rows []Row) error {
