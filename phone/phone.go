@@ -110,7 +110,19 @@ func CheckRegion(region string) (string, error) {
 // form. region is the default country for national formats ("" for none);
 // it must have passed CheckRegion, or Normalize rejects every number with
 // ReasonBadRegionArg.
-func Normalize(raw, region string) (n Number, err error) {
+func Normalize(raw, region string) (Number, error) {
+	return normalize(raw, region, true)
+}
+
+// normalize is Normalize; with compact, a number written with nothing but
+// digits, spaces and hyphens (and a leading "+") loses its spaces and
+// hyphens before libphonenumber reads it. libphonenumber drops them
+// itself, with the same result (FuzzNormalize checks that against the
+// number as typed), but only after running its extension and
+// punctuation patterns over every character: on directory imports, whose
+// numbers are mostly written that way, compacting them first saves a
+// tenth of the parse.
+func normalize(raw, region string, compact bool) (n Number, err error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
 		return "", &Error{Reason: ReasonEmpty}
@@ -135,6 +147,9 @@ func Normalize(raw, region string) (n Number, err error) {
 	}
 	if region == "" && !strings.HasPrefix(s, "+") {
 		return "", &Error{Reason: ReasonNoCountry}
+	}
+	if compact && plain(s) {
+		s = strings.NewReplacer(" ", "", "-", "").Replace(s)
 	}
 	defer func() {
 		// libphonenumber is a large parser; a panic on some odd input must
@@ -168,6 +183,24 @@ func Normalize(raw, region string) (n Number, err error) {
 		return "", err
 	}
 	return Number(e), nil
+}
+
+// plain reports whether s is an optional "+" and then only ASCII digits,
+// spaces and hyphens, with at least three digits (libphonenumber reads two
+// digits alone, but not with a space between them, as a number).
+func plain(s string) bool {
+	digits := 0
+	for i := range len(s) {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == ' ', c == '-':
+		case c == '+' && i == 0:
+		default:
+			return false
+		}
+	}
+	return digits >= 3
 }
 
 // regionFor names the country a rejected number was read for: the one its

@@ -3,6 +3,7 @@ package phone
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -135,17 +136,23 @@ func digitsOf(s string) string {
 }
 
 // FuzzNormalize holds Normalize to its contract on any input: no panic, an
-// accepted number has the E.164 shape, normalization is idempotent, and an
-// error never carries the input's digits.
+// accepted number has the E.164 shape, normalization is idempotent, an
+// error never carries the input's digits, and the result (number or
+// reason) is libphonenumber's for the input as typed, uncompacted.
 func FuzzNormalize(f *testing.F) {
 	for _, s := range []string{"+44 844 412 4653", "0532 123 45 67", "0044 20 7946 0018",
-		"(202) 555-0143", "+1 212 555 0100 ext. 3", "tel:+33-6-12-34-56-78", "++1", "0", "+"} {
+		"(202) 555-0143", "+1 212 555 0100 ext. 3", "tel:+33-6-12-34-56-78", "++1", "0", "+",
+		"0532-123-45-67", "+1 202-555-0143", "1-800-555-0100", "011 44 20 7946 0018", "+-1 202 555 0143", "- 0 -"} {
 		f.Add(s, "")
 		f.Add(s, "TR")
 		f.Add(s, "US")
 	}
 	f.Fuzz(func(t *testing.T, in, region string) {
 		n, err := Normalize(in, region)
+		typed, terr := normalize(in, region, false)
+		if n != typed || fmt.Sprint(err) != fmt.Sprint(terr) {
+			t.Fatalf("Normalize(%q, %q) = %q, %v; as typed %q, %v", in, region, n, err, typed, terr)
+		}
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) {
@@ -184,4 +191,43 @@ func ExampleNormalize() {
 	// Output:
 	// +905321234567 905321234567
 	// phone: no country: write the number with + and its country code, or give a default country
+}
+
+// Compacting a number written with digits, spaces and hyphens never
+// changes what Normalize answers, whatever the region's rules (Italy's
+// leading zero, Argentina's and Mexico's prefix rewriting, NANPA's "1").
+func TestCompactingChangesNothing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	regions := []string{"", "US", "CA", "GB", "TR", "DE", "FR", "IT", "AR", "MX", "BR", "IN", "RU", "JP", "AU"}
+	accepted := 0
+	for range 20000 {
+		var b strings.Builder
+		switch rng.IntN(4) {
+		case 0:
+			b.WriteByte('+')
+		case 1:
+			b.WriteByte('0')
+		}
+		for range 3 + rng.IntN(13) {
+			b.WriteByte(byte('0' + rng.IntN(10)))
+			switch rng.IntN(6) {
+			case 0:
+				b.WriteByte(' ')
+			case 1:
+				b.WriteByte('-')
+			}
+		}
+		in, region := b.String(), regions[rng.IntN(len(regions))]
+		n, err := normalize(in, region, true)
+		typed, terr := normalize(in, region, false)
+		if n != typed || fmt.Sprint(err) != fmt.Sprint(terr) {
+			t.Fatalf("normalize(%q, %q) = %q, %v compacted; %q, %v as typed", in, region, n, err, typed, terr)
+		}
+		if err == nil {
+			accepted++
+		}
+	}
+	if accepted < 1000 {
+		t.Fatalf("only %d of 20000 random numbers were valid: the test says little", accepted)
+	}
 }

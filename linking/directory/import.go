@@ -41,7 +41,8 @@ type importBatch struct {
 	rows     []Row
 	errs     []*RowError // parse errors, in line order with the rows
 	accounts []Account
-	last     int // the last line in the batch
+	last     int   // the last line in the batch
+	err      error // the derivation failed: nothing of the batch is stored
 	done     chan struct{}
 }
 
@@ -109,6 +110,11 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, report func(*RowErr
 		<-b.done
 		if storeErr != nil {
 			continue // drain
+		}
+		if b.err != nil {
+			storeErr = fmt.Errorf("directory: deriving the pseudonyms of rows up to line %d: %w", b.last, b.err)
+			cancel()
+			continue
 		}
 		for _, e := range b.errs {
 			report(e)
@@ -184,6 +190,7 @@ func readBatches(ctx context.Context, rd *Reader, size int, emit func(*importBat
 // the batch's errors, in line order. The raw numbers are dropped here.
 func (im *Importer) derive(b *importBatch, now time.Time) {
 	b.accounts = make([]Account, 0, len(b.rows))
+	nums := make([]phone.Number, 0, len(b.rows))
 	var bad []*RowError
 	for i := range b.rows {
 		row := &b.rows[i]
@@ -203,13 +210,23 @@ func (im *Importer) derive(b *importBatch, now time.Time) {
 			bad = append(bad, &RowError{Line: row.Line, Reason: reason})
 			continue
 		}
-		set, err := im.Deriver.Derive(n)
-		if err != nil {
-			bad = append(bad, &RowError{Line: row.Line, Reason: "phone: " + err.Error()})
-			continue
-		}
+		nums = append(nums, n)
 		b.accounts = append(b.accounts, Account{ID: row.AccountID, Country: region, AdOptOut: row.AdOptOut, AdsConsent: row.AdsConsent,
-			BlockedBusinesses: row.BlockedBusinesses, Epoch: im.Deriver.Epoch, Pseudonyms: set, UpdatedAt: now})
+			BlockedBusinesses: row.BlockedBusinesses, Epoch: im.Deriver.Epoch, UpdatedAt: now})
+	}
+	// The group operations of the whole batch run one kind after the
+	// other, not interleaved with the parsing of each row: the parser's
+	// tables and the group code no longer evict each other from the
+	// caches on every row.
+	sets, err := im.Deriver.DeriveBatch(nums)
+	if err != nil {
+		// Normalized numbers are short E.164 strings, which every
+		// derivation takes: this is a broken invariant, not a bad row.
+		b.err = err
+		return
+	}
+	for i := range sets {
+		b.accounts[i].Pseudonyms = sets[i]
 	}
 	b.errs = mergeErrors(b.errs, bad)
 	b.rows = nil
