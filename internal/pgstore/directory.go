@@ -130,7 +130,7 @@ func (s *Store) CountAccounts(ctx context.Context) (int64, error) {
 }
 
 // EraseAccount implements directory.Store. The schema's ON DELETE CASCADE
-// removes the account's link and signals with it; its memberships are
+// removes the account's signals with it; its link and memberships are
 // deleted here, under a SHARE lock that waits for upload batches in flight
 // and holds new ones back until the account is gone.
 func (s *Store) EraseAccount(ctx context.Context, id string) error {
@@ -146,6 +146,9 @@ func (s *Store) EraseAccount(ctx context.Context, id string) error {
 		}
 		if _, err := tx.Exec(ctx, `WITH moved AS (DELETE FROM link_own WHERE account_id = $1 RETURNING value)
 			INSERT INTO link_retired (value) SELECT value FROM moved ON CONFLICT DO NOTHING`, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM links WHERE account_id = $1`, id); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM accounts WHERE id = $1`, id)

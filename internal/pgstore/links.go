@@ -6,10 +6,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/link"
 )
 
-// PutLinks implements link.Store: COPY into staging, one upsert.
+// PutLinks implements link.Store: COPY into staging, one upsert. The
+// batch's accounts are looked up under lockKept, which erasures take too,
+// so that no link is written for an account erased meanwhile.
 func (s *Store) PutLinks(ctx context.Context, links []link.Link) error {
 	rows := make([][]any, len(links))
 	for i, l := range links {
@@ -21,6 +24,17 @@ func (s *Store) PutLinks(ctx context.Context, links []link.Link) error {
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"links_staging"}, []string{"account_id", "link_id", "epoch", "created_at"}, pgx.CopyFromRows(rows)); err != nil {
 			return err
+		}
+		if err := lockKept(ctx, tx); err != nil {
+			return err
+		}
+		var unknown bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM links_staging s
+			WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id))`).Scan(&unknown); err != nil {
+			return err
+		}
+		if unknown {
+			return store.ErrNotFound
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO links SELECT * FROM links_staging
 			ON CONFLICT (account_id) DO UPDATE SET link_id = excluded.link_id,
