@@ -607,11 +607,14 @@ func (s *Store) PurgeLinks(_ context.Context, before time.Time) (int64, error) {
 }
 
 // DropUnmatched implements linkjob.Purger.
-func (s *Store) DropUnmatched(context.Context) (int64, error) {
+func (s *Store) DropUnmatched(_ context.Context, before time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var n int64
-	for acct := range s.links {
+	for acct, l := range s.links {
+		if !l.CreatedAt.Before(before) {
+			continue
+		}
 		if r, ok := s.keptOwn[acct]; !ok || !s.keptTheirs[r.Value] {
 			s.unlink(acct)
 			n++

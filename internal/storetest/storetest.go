@@ -918,9 +918,15 @@ func testLinkStaging(t *testing.T, s Store) {
 		t.Fatalf("Retired = %v, want only the value of the account gone meanwhile", r)
 	}
 	// The links of accounts not matched in the kept sets go (b's: its
-	// value is not the other's).
+	// value is not the other's), unless created since the run started.
 	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: psi.LinkID{3}, Epoch: 7, CreatedAt: t0}}))
-	if n, err := s.DropUnmatched(ctx); err != nil || n != 1 {
+	if n, err := s.DropUnmatched(ctx, t0); err != nil || n != 0 {
+		t.Fatalf("DropUnmatched before the link's creation = %d, %v, want none", n, err)
+	}
+	if _, err := s.LinkOf(ctx, "b"); err != nil {
+		t.Fatalf("DropUnmatched dropped a link created since the run started: %v", err)
+	}
+	if n, err := s.DropUnmatched(ctx, t0.Add(time.Second)); err != nil || n != 1 {
 		t.Fatalf("DropUnmatched = %d, %v, want b's link", n, err)
 	}
 	if _, err := s.LinkOf(ctx, "c"); err != nil {

@@ -170,10 +170,11 @@ func StaleError(k Keep, kept string) error {
 	return fmt.Errorf("%w: job %s builds on run %s, and this party has kept run %s since: start a new run", ErrStale, k.JobID, k.Base, kept)
 }
 
-// Purger deletes the links a full run did not confirm: those of accounts
-// whose kept value is not among the other's.
+// Purger deletes the links a full run did not confirm: those created
+// before the run started (the run's own are matches by construction) of
+// accounts whose kept value is not among the other's.
 type Purger interface {
-	DropUnmatched(ctx context.Context) (int64, error)
+	DropUnmatched(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Peer is the other party, as the initiator calls it.
@@ -758,7 +759,7 @@ func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error
 		return 0, err
 	}
 	if k.Full && p.Purger != nil {
-		if _, err := p.Purger.DropUnmatched(ctx); err != nil {
+		if _, err := p.Purger.DropUnmatched(ctx, pr.Started); err != nil {
 			return 0, err
 		}
 	}
