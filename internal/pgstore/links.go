@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
 
@@ -10,31 +11,44 @@ import (
 	"github.com/linkd/linkd/linking/link"
 )
 
-// PutLinks implements link.Store: COPY into staging, one upsert. The
-// batch's accounts are looked up under lockKept, which erasures take too,
-// so that no link is written for an account erased meanwhile.
+// PutLinks implements link.Store. A batch of links new to the store (a
+// first run) is copied straight in; one that meets a link already held
+// fails the copy on a unique key and goes through a staging table and an
+// upsert, which leaves unchanged links as they are. Either way the batch's
+// accounts are looked up under lockKept, which erasures take too, so that
+// no link is written for an account erased meanwhile.
 func (s *Store) PutLinks(ctx context.Context, links []link.Link) error {
 	rows := make([][]any, len(links))
+	ids := make([]string, len(links))
 	for i, l := range links {
 		rows[i] = []any{l.AccountID, l.ID[:], int32(l.Epoch), utc(l.CreatedAt)}
+		ids[i] = l.AccountID
+	}
+	columns := []string{"account_id", "link_id", "epoch", "created_at"}
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if err := lockKept(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"links"}, columns, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		return knownAccounts(ctx, tx, ids)
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		return err
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE links_staging (LIKE links) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"links_staging"}, []string{"account_id", "link_id", "epoch", "created_at"}, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"links_staging"}, columns, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
 		if err := lockKept(ctx, tx); err != nil {
 			return err
 		}
-		var unknown bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM links_staging s
-			WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id))`).Scan(&unknown); err != nil {
+		if err := knownAccounts(ctx, tx, ids); err != nil {
 			return err
-		}
-		if unknown {
-			return store.ErrNotFound
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO links SELECT * FROM links_staging
 			ON CONFLICT (account_id) DO UPDATE SET link_id = excluded.link_id,
@@ -42,6 +56,19 @@ func (s *Store) PutLinks(ctx context.Context, links []link.Link) error {
 			WHERE (links.link_id, links.epoch) IS DISTINCT FROM (excluded.link_id, excluded.epoch)`)
 		return err
 	})
+}
+
+// knownAccounts is store.ErrNotFound unless every account of ids exists.
+func knownAccounts(ctx context.Context, tx pgx.Tx, ids []string) error {
+	var unknown bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM unnest($1::text[]) b(id)
+		WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = b.id))`, ids).Scan(&unknown); err != nil {
+		return err
+	}
+	if unknown {
+		return store.ErrNotFound
+	}
+	return nil
 }
 
 // LinkOf implements link.Store.
