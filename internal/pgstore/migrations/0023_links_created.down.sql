@@ -1,0 +1,1 @@
+CREATE INDEX links_created ON links (created_at);
