@@ -214,10 +214,9 @@ func (im *Importer) derive(b *importBatch, now time.Time) {
 		b.accounts = append(b.accounts, Account{ID: row.AccountID, Country: region, AdOptOut: row.AdOptOut, AdsConsent: row.AdsConsent,
 			BlockedBusinesses: row.BlockedBusinesses, Epoch: im.Deriver.Epoch, UpdatedAt: now})
 	}
-	// The group operations of the whole batch run one kind after the
-	// other, not interleaved with the parsing of each row: the parser's
-	// tables and the group code no longer evict each other from the
-	// caches on every row.
+	// The whole batch's group operations run back to back, not one row's
+	// between two parses, so the parser and the group code do not take
+	// turns in the caches on every row.
 	sets, err := im.Deriver.DeriveBatch(nums)
 	if err != nil {
 		// Normalized numbers are short E.164 strings, which every
