@@ -57,10 +57,6 @@ func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error)
 // (On a first run every link is new: the filter on created_at spares the
 // join.)
 func (s *Store) DropUnmatched(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM links l WHERE l.created_at < $1 AND NOT EXISTS (
-		SELECT 1 FROM link_own o JOIN link_theirs t ON t.value = o.value WHERE o.account_id = l.account_id)`, before.UTC())
-	if err != nil {
-		return 0, mapErr(err)
-	}
-	return tag.RowsAffected(), nil
+	return s.purge(ctx, `DELETE FROM links l WHERE l.created_at < $1 AND NOT EXISTS (
+		SELECT 1 FROM link_own o JOIN link_theirs t ON t.value = o.value WHERE o.account_id = l.account_id)`, before)
 }
