@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"sort"
@@ -593,13 +594,9 @@ func (s *Store) PurgeSignals(_ context.Context, before time.Time) (int64, error)
 func (s *Store) PurgeLinks(_ context.Context, before time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var n int64
-	for acct, l := range s.links {
-		if l.CreatedAt.Before(before) && (s.keptJob == "" || s.keptConfirmed.Before(before)) {
-			s.unlink(acct)
-			n++
-		}
-	}
+	n := s.unlinkWhere(func(_ string, l link.Link) bool {
+		return l.CreatedAt.Before(before) && (s.keptJob == "" || s.keptConfirmed.Before(before))
+	})
 	if n > 0 {
 		s.keptJob = ""
 	}
@@ -610,17 +607,10 @@ func (s *Store) PurgeLinks(_ context.Context, before time.Time) (int64, error) {
 func (s *Store) DropUnmatched(_ context.Context, before time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var n int64
-	for acct, l := range s.links {
-		if !l.CreatedAt.Before(before) {
-			continue
-		}
-		if r, ok := s.keptOwn[acct]; !ok || !s.keptTheirs[r.Value] {
-			s.unlink(acct)
-			n++
-		}
-	}
-	return n, nil
+	return s.unlinkWhere(func(acct string, l link.Link) bool {
+		r, kept := s.keptOwn[acct]
+		return l.CreatedAt.Before(before) && (!kept || !s.keptTheirs[r.Value])
+	}), nil
 }
 
 // --- signals ---
@@ -1096,21 +1086,12 @@ func (s *Store) Matched(_ context.Context, jobID string, full bool, limit int, e
 		}
 	} else {
 		staged := map[psi.Element]bool{}
-		for k, vs := range s.stageTheirs {
-			if k.job == jobID {
-				for _, v := range vs {
-					staged[v] = true
-				}
-			}
+		for v := range s.theirsStaged(jobID) {
+			staged[v] = true
 		}
-		for k, rows := range s.stageOwn {
-			if k.job != jobID {
-				continue
-			}
-			for _, r := range rows {
-				if kr, ok := s.keptOwn[r.AccountID]; ok && kr.Value == r.Value && s.keptTheirs[kr.Value] {
-					out = append(out, kr)
-				}
+		for r := range s.ownStaged(jobID) {
+			if kr, ok := s.keptOwn[r.AccountID]; ok && kr.Value == r.Value && s.keptTheirs[kr.Value] {
+				out = append(out, kr)
 			}
 		}
 		for _, r := range s.keptOwn {
@@ -1197,36 +1178,71 @@ func (s *Store) Keep(_ context.Context, k linkjob.Keep) error {
 			}
 		}
 	}
-	for key, rows := range s.stageOwn {
-		if key.job != k.JobID {
+	for r := range s.ownStaged(k.JobID) {
+		if !k.Full {
+			s.unlink(r.AccountID)
+		}
+		if r.Value == (psi.Element{}) {
 			continue
 		}
-		for _, r := range rows {
-			if !k.Full {
-				s.unlink(r.AccountID)
-			}
-			if r.Value == (psi.Element{}) {
-				continue
-			}
-			if a, ok := s.accounts[r.AccountID]; ok && a.Pseudonyms.Link == r.Element {
-				s.keptOwn[r.AccountID] = r
-			} else {
-				s.retired[r.Value] = true
-			}
+		if a, ok := s.accounts[r.AccountID]; ok && a.Pseudonyms.Link == r.Element {
+			s.keptOwn[r.AccountID] = r
+		} else {
+			s.retired[r.Value] = true
 		}
 	}
-	for key, vs := range s.stageTheirs {
-		if key.job == k.JobID {
-			for _, v := range vs {
-				s.keptTheirs[v] = true
-			}
-		}
+	for v := range s.theirsStaged(k.JobID) {
+		s.keptTheirs[v] = true
 	}
 	s.keptJob, s.keptEpoch = k.JobID, k.Epoch
 	if k.Full {
 		s.keptConfirmed = k.Confirmed
 	}
 	return nil
+}
+
+// ownStaged yields a job's staged rows of this party's, every batch's.
+func (s *Store) ownStaged(jobID string) iter.Seq[linkjob.Row] {
+	return func(yield func(linkjob.Row) bool) {
+		for k, rows := range s.stageOwn {
+			if k.job != jobID {
+				continue
+			}
+			for _, r := range rows {
+				if !yield(r) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// theirsStaged yields a job's staged values of the other party's.
+func (s *Store) theirsStaged(jobID string) iter.Seq[psi.Element] {
+	return func(yield func(psi.Element) bool) {
+		for k, vs := range s.stageTheirs {
+			if k.job != jobID {
+				continue
+			}
+			for _, v := range vs {
+				if !yield(v) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// unlinkWhere deletes the links for which drop says so, and counts them.
+func (s *Store) unlinkWhere(drop func(accountID string, l link.Link) bool) int64 {
+	var n int64
+	for acct, l := range s.links {
+		if drop(acct, l) {
+			s.unlink(acct)
+			n++
+		}
+	}
+	return n
 }
 
 // unlink deletes an account's link, if it has one.
