@@ -41,7 +41,7 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 		return Opened{}, protocolError("an open needs a job id, a batch size from 1 to %d and a set size", DefaultBatch)
 	}
 	if len(o.Retired) > MaxRetired || len(o.Base) > 100 {
-		return Opened{}, protocolError("an open retires at most %d values", MaxRetired)
+		return Opened{}, protocolError("an open retires at most %d values and names a base of at most 100 bytes", MaxRetired)
 	}
 	if _, err := decodeValues(o.Retired); err != nil {
 		return Opened{}, err
