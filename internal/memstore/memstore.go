@@ -75,8 +75,8 @@ type Store struct {
 	stageTheirs map[stageKey][]psi.Element
 	// what the last link run kept (see linkjob.Staging)
 	keptOwn       map[string]linkjob.Row
-	keptTheirs    map[psi.Element]bool
-	retired       map[psi.Element]bool
+	keptTheirs    map[psi.Element]int // each value's holders on the other side
+	retired       map[psi.Element]int // each value's retired rows
 	keptJob       string
 	keptEpoch     uint32
 	keptConfirmed time.Time
@@ -122,15 +122,15 @@ func New() *Store {
 		checkpoints: map[checkpointKey]job.Checkpoint{},
 		usage:       map[usageKey]int64{},
 		keptOwn:     map[string]linkjob.Row{},
-		keptTheirs:  map[psi.Element]bool{},
-		retired:     map[psi.Element]bool{},
+		keptTheirs:  map[psi.Element]int{},
+		retired:     map[psi.Element]int{},
 	}
 }
 
 // retire moves the value kept for an account to the retired values.
 func (s *Store) retire(id string) {
 	if r, ok := s.keptOwn[id]; ok {
-		s.retired[r.Value] = true
+		s.retired[r.Value]++
 		delete(s.keptOwn, id)
 	}
 }
@@ -607,9 +607,10 @@ func (s *Store) PurgeLinks(_ context.Context, before time.Time) (int64, error) {
 func (s *Store) DropUnmatched(_ context.Context, before time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	holders := s.ownHolders()
 	return s.unlinkWhere(func(acct string, l link.Link) bool {
 		r, kept := s.keptOwn[acct]
-		return l.CreatedAt.Before(before) && (!kept || !s.keptTheirs[r.Value])
+		return l.CreatedAt.Before(before) && (!kept || !s.links1(r.Value, holders))
 	}), nil
 }
 
@@ -1075,34 +1076,21 @@ func (s *Store) StageTheirs(_ context.Context, jobID string, seq int64, values [
 }
 
 // Matched implements linkjob.Staging.
-func (s *Store) Matched(_ context.Context, jobID string, full bool, limit int, each func([]linkjob.Row) error) error {
+func (s *Store) Matched(_ context.Context, k linkjob.Keep, limit int, each func([]linkjob.Row) error) error {
 	s.mu.RLock()
+	holders := s.ownHolders()
+	var touched map[psi.Element]bool
+	if !k.Full {
+		touched = s.touched(k)
+	}
 	var out []linkjob.Row
-	if full {
-		for _, r := range s.keptOwn {
-			if s.keptTheirs[r.Value] {
-				out = append(out, r)
-			}
-		}
-	} else {
-		staged := map[psi.Element]bool{}
-		for v := range s.theirsStaged(jobID) {
-			staged[v] = true
-		}
-		for r := range s.ownStaged(jobID) {
-			if kr, ok := s.keptOwn[r.AccountID]; ok && kr.Value == r.Value && s.keptTheirs[kr.Value] {
-				out = append(out, kr)
-			}
-		}
-		for _, r := range s.keptOwn {
-			if staged[r.Value] {
-				out = append(out, r)
-			}
+	for _, r := range s.keptOwn {
+		if (k.Full || touched[r.Value]) && s.links1(r.Value, holders) {
+			out = append(out, r)
 		}
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b linkjob.Row) int { return strings.Compare(a.AccountID, b.AccountID) })
-	out = slices.CompactFunc(out, func(a, b linkjob.Row) bool { return a.AccountID == b.AccountID })
 	for len(out) > 0 {
 		n := min(limit, len(out))
 		if err := each(out[:n]); err != nil {
@@ -1111,6 +1099,39 @@ func (s *Store) Matched(_ context.Context, jobID string, full bool, limit int, e
 		out = out[n:]
 	}
 	return nil
+}
+
+// ownHolders counts the kept rows holding each value.
+func (s *Store) ownHolders() map[psi.Element]int {
+	m := make(map[psi.Element]int, len(s.keptOwn))
+	for _, r := range s.keptOwn {
+		m[r.Value]++
+	}
+	return m
+}
+
+// links1 says whether a kept value links: one kept row holds it, and the
+// other party's kept values hold it once.
+func (s *Store) links1(v psi.Element, holders map[psi.Element]int) bool {
+	return holders[v] == 1 && s.keptTheirs[v] == 1
+}
+
+// touched is the values job k changed the holders of: staged on either
+// side, or retired by either party.
+func (s *Store) touched(k linkjob.Keep) map[psi.Element]bool {
+	m := map[psi.Element]bool{}
+	for r := range s.ownStaged(k.JobID) {
+		if r.Value != (psi.Element{}) {
+			m[r.Value] = true
+		}
+	}
+	for v := range s.theirsStaged(k.JobID) {
+		m[v] = true
+	}
+	for _, v := range slices.Concat(k.Retired, k.PeerRetired) {
+		m[v] = true
+	}
+	return m
 }
 
 // Kept implements linkjob.Staging.
@@ -1124,9 +1145,11 @@ func (s *Store) Kept(context.Context) (string, uint32, error) {
 func (s *Store) Retired(_ context.Context, limit int) ([]psi.Element, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]psi.Element, 0, min(limit, len(s.retired)))
-	for v := range s.retired {
-		out = append(out, v)
+	var out []psi.Element
+	for v, n := range s.retired {
+		for range n {
+			out = append(out, v)
+		}
 	}
 	slices.SortFunc(out, func(a, b psi.Element) int { return bytes.Compare(a[:], b[:]) })
 	return out[:min(limit, len(out))], nil
@@ -1162,21 +1185,13 @@ func (s *Store) Keep(_ context.Context, k linkjob.Keep) error {
 		return linkjob.StaleError(k, s.keptJob)
 	}
 	if k.Full {
-		s.keptOwn, s.keptTheirs, s.retired = map[string]linkjob.Row{}, map[psi.Element]bool{}, map[psi.Element]bool{}
+		// Links of accounts holding no kept row are of numbers changed
+		// since: they go before the run links their values anew.
+		s.unlinkWhere(func(acct string, _ link.Link) bool { _, kept := s.keptOwn[acct]; return !kept })
+		s.keptOwn, s.keptTheirs, s.retired = map[string]linkjob.Row{}, map[psi.Element]int{}, map[psi.Element]int{}
 	} else {
-		for _, v := range k.Retired {
-			delete(s.retired, v)
-		}
-		gone := map[psi.Element]bool{}
-		for _, v := range k.PeerRetired {
-			gone[v] = true
-			delete(s.keptTheirs, v)
-		}
-		for id, r := range s.keptOwn {
-			if gone[r.Value] {
-				s.unlink(id)
-			}
-		}
+		uncount(s.retired, k.Retired)
+		uncount(s.keptTheirs, k.PeerRetired)
 	}
 	for r := range s.ownStaged(k.JobID) {
 		if !k.Full {
@@ -1188,17 +1203,39 @@ func (s *Store) Keep(_ context.Context, k linkjob.Keep) error {
 		if a, ok := s.accounts[r.AccountID]; ok && a.Pseudonyms.Link == r.Element {
 			s.keptOwn[r.AccountID] = r
 		} else {
-			s.retired[r.Value] = true
+			s.retired[r.Value]++
 		}
 	}
 	for v := range s.theirsStaged(k.JobID) {
-		s.keptTheirs[v] = true
+		s.keptTheirs[v]++
+	}
+	if !k.Full {
+		// Values whose holders changed in number are linked anew by
+		// Matched, or not.
+		touched := s.touched(k)
+		for id, r := range s.keptOwn {
+			if touched[r.Value] {
+				s.unlink(id)
+			}
+		}
 	}
 	s.keptJob, s.keptEpoch = k.JobID, k.Epoch
 	if k.Full {
 		s.keptConfirmed = k.Confirmed
 	}
 	return nil
+}
+
+// uncount takes values, each as many times as listed, out of counted
+// values; a value counted no more is deleted.
+func uncount(m map[psi.Element]int, values []psi.Element) {
+	for _, v := range values {
+		if m[v] <= 1 {
+			delete(m, v)
+		} else {
+			m[v]--
+		}
+	}
 }
 
 // ownStaged yields a job's staged rows of this party's, every batch's.

@@ -64,7 +64,8 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 				DELETE FROM link_own o USING accounts_staging s
 				WHERE o.account_id = s.id AND o.element <> s.link_element
 				RETURNING o.value)
-			INSERT INTO link_retired (value) SELECT value FROM moved ON CONFLICT DO NOTHING`); err != nil {
+			INSERT INTO link_retired (value, n) SELECT value, count(*) FROM moved GROUP BY value
+			ON CONFLICT (value) DO UPDATE SET n = link_retired.n + excluded.n`); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO accounts SELECT * FROM accounts_staging
@@ -145,7 +146,8 @@ func (s *Store) EraseAccount(ctx context.Context, id string) error {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `WITH moved AS (DELETE FROM link_own WHERE account_id = $1 RETURNING value)
-			INSERT INTO link_retired (value) SELECT value FROM moved ON CONFLICT DO NOTHING`, id); err != nil {
+			INSERT INTO link_retired (value, n) SELECT value, count(*) FROM moved GROUP BY value
+			ON CONFLICT (value) DO UPDATE SET n = link_retired.n + excluded.n`, id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM links WHERE account_id = $1`, id); err != nil {

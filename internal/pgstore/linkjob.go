@@ -75,21 +75,24 @@ func (s *Store) StageTheirs(ctx context.Context, jobID string, seq int64, values
 }
 
 // Matched implements linkjob.Staging: one join of the kept sets (a full
-// run), or of the rows the job's staging touched on either side, read as
-// it comes and handed over in groups.
-func (s *Store) Matched(ctx context.Context, jobID string, full bool, limit int, each func([]linkjob.Row) error) error {
-	q := `SELECT o.account_id, o.element, o.value FROM link_own o JOIN link_theirs t ON t.value = o.value`
+// run), or of the rows whose value the job touched, sorted by value and
+// read as it comes; rows that share a value are next to each other, and
+// eachMatch leaves them out.
+func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each func([]linkjob.Row) error) error {
+	q := `SELECT o.account_id, o.element, o.value FROM link_own o
+		JOIN link_theirs t ON t.value = o.value AND t.n = 1
+		ORDER BY o.value`
 	var args []any
-	if !full {
-		q = `SELECT o.account_id, o.element, o.value
-			FROM link_staging_own s JOIN link_own o ON o.account_id = s.account_id AND o.value = s.value
-			JOIN link_theirs t ON t.value = o.value
-			WHERE s.job_id = $1
-			UNION
-			SELECT o.account_id, o.element, o.value
-			FROM link_staging_theirs s JOIN link_own o ON o.value = s.value
-			WHERE s.job_id = $1`
-		args = []any{jobID}
+	if !k.Full {
+		q = `WITH touched AS (
+				SELECT value FROM link_staging_own WHERE job_id = $1 AND value IS NOT NULL
+				UNION SELECT value FROM link_staging_theirs WHERE job_id = $1
+				UNION SELECT unnest($2::bytea[]))
+			SELECT o.account_id, o.element, o.value FROM touched x
+			JOIN link_own o ON o.value = x.value
+			JOIN link_theirs t ON t.value = o.value AND t.n = 1
+			ORDER BY o.value`
+		args = []any{k.JobID, append(elementBytes(k.Retired), elementBytes(k.PeerRetired)...)}
 	}
 	// In a transaction of its own, for the memory a hash join of the two
 	// kept sets needs (PostgreSQL's default would sort them on disk).
@@ -97,33 +100,54 @@ func (s *Store) Matched(ctx context.Context, jobID string, full bool, limit int,
 		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
 			return err
 		}
-		return eachGroup(ctx, tx, q, args, limit, each)
+		return eachMatch(ctx, tx, q, args, limit, each)
 	})
 }
 
-// eachGroup hands the rows of query q over to each in groups of limit.
-func eachGroup(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, each func([]linkjob.Row) error) error {
+// eachMatch hands the rows of query q, sorted by value, over to each in
+// groups of limit, leaving out every row whose value another row holds.
+func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, each func([]linkjob.Row) error) error {
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	group := make([]linkjob.Row, 0, limit)
+	var held linkjob.Row
+	holding, shared := false, false
+	// hand adds the held row to the group, unless its value was shared,
+	// and hands a full group over.
+	hand := func() error {
+		if !holding || shared {
+			return nil
+		}
+		group = append(group, held)
+		if len(group) < limit {
+			return nil
+		}
+		err := each(group)
+		group = group[:0]
+		return err
+	}
 	for rows.Next() {
 		row, err := scanStaged(rows)
 		if err != nil {
 			return mapErr(err)
 		}
-		group = append(group, row)
-		if len(group) == limit {
-			if err := each(group); err != nil {
-				return err
-			}
-			group = group[:0]
+		if holding && row.Value == held.Value {
+			shared = true
+			continue
 		}
+		if err := hand(); err != nil {
+			return err
+		}
+		held, holding, shared = row, true, false
 	}
 	if err := rows.Err(); err != nil {
 		return mapErr(err)
+	}
+	if err := hand(); err != nil {
+		return err
 	}
 	if len(group) > 0 {
 		return each(group)
@@ -144,7 +168,7 @@ func (s *Store) Kept(ctx context.Context) (string, uint32, error) {
 
 // Retired implements linkjob.Staging.
 func (s *Store) Retired(ctx context.Context, limit int) ([]psi.Element, error) {
-	rows, err := s.pool.Query(ctx, `SELECT value FROM link_retired ORDER BY value LIMIT $1`, limit)
+	rows, err := s.pool.Query(ctx, `SELECT value FROM link_retired, generate_series(1, n) ORDER BY value LIMIT $1`, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -206,9 +230,8 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 		if k.Full {
 			keepFull(add, k)
 		} else {
-			add(`DELETE FROM link_retired WHERE value = ANY($1::bytea[])`, elementBytes(k.Retired))
-			add(`DELETE FROM links WHERE account_id IN (SELECT account_id FROM link_own WHERE value = ANY($1::bytea[]))`, elementBytes(k.PeerRetired))
-			add(`DELETE FROM link_theirs WHERE value = ANY($1::bytea[])`, elementBytes(k.PeerRetired))
+			uncount(add, "link_retired", k.Retired)
+			uncount(add, "link_theirs", k.PeerRetired)
 			// The staged accounts are linked anew by Matched, or not.
 			add(`DELETE FROM links WHERE account_id IN (SELECT account_id FROM link_staging_own WHERE job_id = $1)`, k.JobID)
 			// Staged rows whose account still holds the element are
@@ -219,13 +242,24 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 				JOIN accounts a ON a.id = s.account_id AND a.link_element = s.element
 				WHERE s.job_id = $1 AND s.value IS NOT NULL
 				ON CONFLICT (account_id) DO UPDATE SET element = excluded.element, value = excluded.value`, k.JobID)
-			add(`INSERT INTO link_retired (value)
-				SELECT s.value FROM link_staging_own s
+			add(`INSERT INTO link_retired (value, n)
+				SELECT s.value, count(*) FROM link_staging_own s
 				WHERE s.job_id = $1 AND s.value IS NOT NULL
 				  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id AND a.link_element = s.element)
-				ON CONFLICT DO NOTHING`, k.JobID)
-			add(`INSERT INTO link_theirs (value) SELECT DISTINCT value FROM link_staging_theirs WHERE job_id = $1
-				ON CONFLICT DO NOTHING`, k.JobID)
+				GROUP BY s.value
+				ON CONFLICT (value) DO UPDATE SET n = link_retired.n + excluded.n`, k.JobID)
+			add(`INSERT INTO link_theirs (value, n) SELECT value, count(*) FROM link_staging_theirs WHERE job_id = $1
+				GROUP BY value
+				ON CONFLICT (value) DO UPDATE SET n = link_theirs.n + excluded.n`, k.JobID)
+			// A value whose holders changed in number, on either side,
+			// may have come to link or stopped: its rows are linked anew
+			// by Matched, or not.
+			add(`DELETE FROM links WHERE account_id IN (
+				SELECT o.account_id FROM link_own o WHERE o.value IN (
+					SELECT value FROM link_staging_own WHERE job_id = $1 AND value IS NOT NULL
+					UNION SELECT value FROM link_staging_theirs WHERE job_id = $1
+					UNION SELECT unnest($2::bytea[])))`,
+				k.JobID, append(elementBytes(k.Retired), elementBytes(k.PeerRetired)...))
 			add(`UPDATE link_kept SET job_id = $1, link_epoch = $2`, k.JobID, int32(k.Epoch))
 		}
 		for i, q := range stmts {
@@ -286,6 +320,10 @@ func (s *Store) DropStaging(ctx context.Context, jobID string) error {
 func keepFull(add func(string, ...any), k linkjob.Keep) {
 	add(`SET LOCAL work_mem = '256MB'`)
 	add(`SET LOCAL maintenance_work_mem = '256MB'`)
+	// A link whose account holds no kept row is of a number that
+	// changed since (an import retired the row) and may name a value
+	// another account holds now: it goes before the run links that one.
+	add(`DELETE FROM links l WHERE NOT EXISTS (SELECT 1 FROM link_own o WHERE o.account_id = l.account_id)`)
 	add(`TRUNCATE link_own, link_theirs, link_retired`)
 	add(`DROP INDEX link_own_value`)
 	add(`ALTER TABLE link_own DROP CONSTRAINT link_own_pkey`)
@@ -300,9 +338,9 @@ func keepFull(add func(string, ...any), k linkjob.Keep) {
 			FROM link_staging_own s
 			LEFT JOIN accounts a ON a.id = s.account_id AND a.link_element = s.element
 			WHERE s.job_id = $1 AND s.value IS NOT NULL),
-		retired AS (INSERT INTO link_retired (value) SELECT DISTINCT value FROM staged WHERE NOT holds)
+		retired AS (INSERT INTO link_retired (value, n) SELECT value, count(*) FROM staged WHERE NOT holds GROUP BY value)
 		INSERT INTO link_own (account_id, element, value) SELECT account_id, element, value FROM staged WHERE holds`, k.JobID)
-	add(`INSERT INTO link_theirs (value) SELECT DISTINCT value FROM link_staging_theirs WHERE job_id = $1`, k.JobID)
+	add(`INSERT INTO link_theirs (value, n) SELECT value, count(*) FROM link_staging_theirs WHERE job_id = $1 GROUP BY value`, k.JobID)
 	add(`ALTER TABLE link_own ADD CONSTRAINT link_own_pkey PRIMARY KEY (account_id)`)
 	add(`CREATE INDEX link_own_value ON link_own (value)`)
 	add(`ALTER TABLE link_theirs ADD CONSTRAINT link_theirs_pkey PRIMARY KEY (value)`)
@@ -313,6 +351,18 @@ func keepFull(add func(string, ...any), k linkjob.Keep) {
 	// the empty tables (or none), and the next run's joins would sort a
 	// million rows instead of probing the indexes.
 	add(`ANALYZE link_own, link_theirs`)
+}
+
+// uncount adds the statements that take values, each as many times as
+// it is listed, out of the counted values of table (link_theirs or
+// link_retired): a value counted no more is deleted.
+func uncount(add func(string, ...any), table string, values []psi.Element) {
+	if len(values) == 0 {
+		return
+	}
+	listed := `WITH r AS (SELECT value, count(*) AS n FROM unnest($1::bytea[]) AS value GROUP BY value) `
+	add(listed+`DELETE FROM `+table+` x USING r WHERE x.value = r.value AND x.n <= r.n`, elementBytes(values))
+	add(listed+`UPDATE `+table+` x SET n = x.n - r.n FROM r WHERE x.value = r.value`, elementBytes(values))
 }
 
 // lockKept serializes the transactions that write the kept rows: Keep,

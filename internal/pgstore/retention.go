@@ -58,5 +58,7 @@ func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error)
 // join.)
 func (s *Store) DropUnmatched(ctx context.Context, before time.Time) (int64, error) {
 	return s.purge(ctx, `DELETE FROM links l WHERE l.created_at < $1 AND NOT EXISTS (
-		SELECT 1 FROM link_own o JOIN link_theirs t ON t.value = o.value WHERE o.account_id = l.account_id)`, before)
+		SELECT 1 FROM link_own o JOIN link_theirs t ON t.value = o.value AND t.n = 1
+		WHERE o.account_id = l.account_id
+		  AND NOT EXISTS (SELECT 1 FROM link_own x WHERE x.value = o.value AND x.account_id <> o.account_id))`, before)
 }

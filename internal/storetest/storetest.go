@@ -74,6 +74,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"PolicyBundles", testPolicyBundles},
 		{"Retention", testRetention},
 		{"LinkStaging", testLinkStaging},
+		{"LinkSharedNumbers", testLinkSharedNumbers},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -757,16 +758,8 @@ func testAudienceMatchBatches(t *testing.T, s Store) {
 // the kept rows the other holds (all, or those a job touched); imports
 // and erasure retire kept values.
 func testLinkStaging(t *testing.T, s Store) {
-	el := func(b byte) psi.Element {
-		var e psi.Element
-		e[0], e[31] = b, 1
-		return e
-	}
-	withElement := func(id string, b byte) directory.Account {
-		a := account(t, id)
-		a.Pseudonyms.Link = el(b)
-		return a
-	}
+	el := testElement
+	withElement := func(id string, b byte) directory.Account { return withLinkElement(t, id, b) }
 	put(t, s, withElement("a", 2), withElement("b", 3), withElement("c", 1), withElement("d", 4))
 	if id, _, err := s.Kept(ctx); err != nil || id != "" {
 		t.Fatalf("Kept before any run = %q, %v", id, err)
@@ -793,23 +786,7 @@ func testLinkStaging(t *testing.T, s Store) {
 	noErr(t, "StageTheirs again", s.StageTheirs(ctx, "j", 1, []psi.Element{el(12), el(98)}))
 	matched := func(job string, full bool, limit int) ([]string, int) {
 		t.Helper()
-		var ids []string
-		groups := 0
-		noErr(t, "Matched", s.Matched(ctx, job, full, limit, func(rows []linkjob.Row) error {
-			if len(rows) == 0 || len(rows) > limit {
-				t.Fatalf("a group of %d rows, limit %d", len(rows), limit)
-			}
-			groups++
-			for _, r := range rows {
-				if r.Element == (psi.Element{}) || r.Value == (psi.Element{}) {
-					t.Fatalf("a matched row without its element or value: %+v", r)
-				}
-				ids = append(ids, r.AccountID)
-			}
-			return nil
-		}))
-		slices.Sort(ids)
-		return ids, groups
+		return matchedIDs(t, s, linkjob.Keep{JobID: job, Full: full}, limit)
 	}
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "j", Epoch: 7, Full: true}))
 	if id, epoch, err := s.Kept(ctx); err != nil || id != "j" || epoch != 7 {
@@ -829,7 +806,7 @@ func testLinkStaging(t *testing.T, s Store) {
 		t.Fatalf("Matched of job k (a, kept with 12, the other's) = %v", m)
 	}
 	stop := errors.New("stop")
-	if err := s.Matched(ctx, "j", true, 1, func([]linkjob.Row) error { return stop }); !errors.Is(err, stop) {
+	if err := s.Matched(ctx, linkjob.Keep{JobID: "j", Full: true}, 1, func([]linkjob.Row) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("Matched did not return the callback's error: %v", err)
 	}
 	// Kept again: nothing changes (a retried run).
@@ -888,7 +865,8 @@ func testLinkStaging(t *testing.T, s Store) {
 	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "a", ID: psi.LinkID{1}, Epoch: 7, CreatedAt: t0},
 		{AccountID: "c", ID: psi.LinkID{2}, Epoch: 7, CreatedAt: t0}}))
 	// The incremental run: b and e sent (and "x", erased meanwhile); the
-	// other retired 12 (a's match) and sent 15 (e's) and 11 (c's, again).
+	// other retired 12 (a's match) and sent 15 (e's) and 11 (c's: another
+	// of its accounts has c's number now).
 	noErr(t, "StageOwn", s.StageOwn(ctx, "inc", 1, []linkjob.Row{{AccountID: "b", Element: el(6), Value: el(16)},
 		{AccountID: "e", Element: el(5), Value: el(15)}, {AccountID: "x", Element: el(7), Value: el(17)}}))
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "inc", 1, []psi.Element{el(15), el(11)}))
@@ -902,15 +880,16 @@ func testLinkStaging(t *testing.T, s Store) {
 	if _, err := s.LinkOf(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the link of a value the other retired: %v", err)
 	}
-	if _, err := s.LinkOf(ctx, "c"); err != nil {
-		t.Fatalf("an untouched link: %v", err)
+	if _, err := s.LinkOf(ctx, "c"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the link of a value the other holds twice now: %v", err)
 	}
-	if m, _ := matched("inc", false, 10); !slices.Equal(m, []string{"c", "e"}) {
-		t.Fatalf("Matched of the incremental job = %v, want c and e", m)
+	if m, _ := matched("inc", false, 10); !slices.Equal(m, []string{"e"}) {
+		t.Fatalf("Matched of the incremental job = %v, want e", m)
 	}
-	if m, _ := matched("inc", true, 10); !slices.Equal(m, []string{"c", "e"}) {
-		t.Fatalf("Matched of the kept sets = %v, want c and e", m)
+	if m, _ := matched("inc", true, 10); !slices.Equal(m, []string{"e"}) {
+		t.Fatalf("Matched of the kept sets = %v, want e", m)
 	}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "e", ID: psi.LinkID{5}, Epoch: 7, CreatedAt: t0}}))
 	if ids := newIDs(); len(ids) != 0 {
 		t.Fatalf("NewElements after the incremental run = %v", ids)
 	}
@@ -929,7 +908,7 @@ func testLinkStaging(t *testing.T, s Store) {
 	if n, err := s.DropUnmatched(ctx, t0.Add(time.Second)); err != nil || n != 1 {
 		t.Fatalf("DropUnmatched = %d, %v, want b's link", n, err)
 	}
-	if _, err := s.LinkOf(ctx, "c"); err != nil {
+	if _, err := s.LinkOf(ctx, "e"); err != nil {
 		t.Fatalf("DropUnmatched dropped a matched link: %v", err)
 	}
 	// A full run replaces everything kept, and confirms the links it
@@ -948,11 +927,126 @@ func testLinkStaging(t *testing.T, s Store) {
 		t.Fatalf("Kept = %q after purging nothing", id)
 	}
 	if n, err := s.PurgeLinks(ctx, t0.Add(2*time.Hour)); err != nil || n != 1 {
-		t.Fatalf("PurgeLinks after the confirming run = %d, %v, want c's link", n, err)
+		t.Fatalf("PurgeLinks after the confirming run = %d, %v, want e's link", n, err)
 	}
 	if id, _, _ := s.Kept(ctx); id != "" {
 		t.Fatalf("Kept = %q after links expired: the next run must be full", id)
 	}
+}
+
+// testLinkSharedNumbers: a value that two of this party's kept rows hold,
+// or that the other holds twice, links none of its rows; when one of the
+// holders goes, on either side, the value links again; a run drops the
+// links of values it made shared; retired values are counted.
+func testLinkSharedNumbers(t *testing.T, s Store) {
+	el := testElement
+	acct := func(id string, b byte) directory.Account { return withLinkElement(t, id, b) }
+	// a and b share one number (21), the other holds c's twice (23), d's
+	// and e's once each.
+	put(t, s, acct("a", 1), acct("b", 1), acct("c", 3), acct("d", 4), acct("e", 5))
+	noErr(t, "StageOwn", s.StageOwn(ctx, "f", 1, []linkjob.Row{{AccountID: "a", Element: el(1), Value: el(21)},
+		{AccountID: "b", Element: el(1), Value: el(21)}, {AccountID: "c", Element: el(3), Value: el(23)},
+		{AccountID: "d", Element: el(4), Value: el(24)}, {AccountID: "e", Element: el(5), Value: el(25)}}))
+	noErr(t, "StageTheirs", s.StageTheirs(ctx, "f", 1, []psi.Element{el(23), el(21), el(24), el(23), el(25)}))
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "f", Epoch: 1, Full: true}))
+	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "f", Full: true}, 10); !slices.Equal(m, []string{"d", "e"}) {
+		t.Fatalf("Matched = %v, want d and e (a and b share a number, the other holds c's twice)", m)
+	}
+	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "f", Full: true}, 1); !slices.Equal(m, []string{"d", "e"}) {
+		t.Fatalf("Matched one by one = %v, want d and e", m)
+	}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "d", ID: psi.LinkID{4}, Epoch: 1, CreatedAt: t0},
+		{AccountID: "e", ID: psi.LinkID{5}, Epoch: 1, CreatedAt: t0}}))
+	noErr(t, "DropStaging", s.DropStaging(ctx, "f"))
+
+	// b goes: a holds 21 alone. The other lets one of c's go and takes a
+	// second holder of d's.
+	noErr(t, "EraseAccount", s.EraseAccount(ctx, "b"))
+	if r, err := s.Retired(ctx, 10); err != nil || !slices.Equal(r, []psi.Element{el(21)}) {
+		t.Fatalf("Retired = %v, %v, want b's value", r, err)
+	}
+	noErr(t, "StageTheirs", s.StageTheirs(ctx, "g", 1, []psi.Element{el(24)}))
+	inc := linkjob.Keep{JobID: "g", Epoch: 1, Base: "f", Retired: []psi.Element{el(21)}, PeerRetired: []psi.Element{el(23)}}
+	noErr(t, "Keep", s.Keep(ctx, inc))
+	if _, err := s.LinkOf(ctx, "d"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the link of a value the other holds twice now: %v", err)
+	}
+	if _, err := s.LinkOf(ctx, "e"); err != nil {
+		t.Fatalf("an untouched link: %v", err)
+	}
+	if m, _ := matchedIDs(t, s, inc, 10); !slices.Equal(m, []string{"a", "c"}) {
+		t.Fatalf("Matched of the incremental job = %v, want a and c (held once on each side again)", m)
+	}
+	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "g", Full: true}, 10); !slices.Equal(m, []string{"a", "c", "e"}) {
+		t.Fatalf("Matched of the kept sets = %v, want a, c and e", m)
+	}
+	if r, err := s.Retired(ctx, 10); err != nil || len(r) != 0 {
+		t.Fatalf("Retired after handing it over = %v, %v", r, err)
+	}
+	// A link of a shared value goes with the links a full run did not
+	// confirm.
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "d", ID: psi.LinkID{4}, Epoch: 1, CreatedAt: t0}}))
+	if n, err := s.DropUnmatched(ctx, t0.Add(time.Second)); err != nil || n != 1 {
+		t.Fatalf("DropUnmatched = %d, %v, want d's link", n, err)
+	}
+	if _, err := s.LinkOf(ctx, "e"); err != nil {
+		t.Fatalf("DropUnmatched dropped a link that links: %v", err)
+	}
+	noErr(t, "DropStaging", s.DropStaging(ctx, "g"))
+
+	// Two staged rows of one value whose accounts changed meanwhile: the
+	// value is retired twice, and handing it over once leaves it once.
+	put(t, s, acct("h", 8), acct("i", 8))
+	noErr(t, "StageOwn", s.StageOwn(ctx, "h", 1, []linkjob.Row{{AccountID: "h", Element: el(7), Value: el(27)},
+		{AccountID: "i", Element: el(7), Value: el(27)}}))
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "h", Epoch: 1, Full: true}))
+	if r, err := s.Retired(ctx, 10); err != nil || !slices.Equal(r, []psi.Element{el(27), el(27)}) {
+		t.Fatalf("Retired = %v, %v, want 27 twice", r, err)
+	}
+	if r, err := s.Retired(ctx, 1); err != nil || len(r) != 1 {
+		t.Fatalf("Retired up to one = %v, %v", r, err)
+	}
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "i", Epoch: 1, Base: "h", Retired: []psi.Element{el(27)}}))
+	if r, err := s.Retired(ctx, 10); err != nil || !slices.Equal(r, []psi.Element{el(27)}) {
+		t.Fatalf("Retired after handing 27 over once = %v, %v, want it once", r, err)
+	}
+}
+
+// testElement is a link element or doubly blinded value made of one byte.
+func testElement(b byte) psi.Element {
+	var e psi.Element
+	e[0], e[31] = b, 1
+	return e
+}
+
+// withLinkElement is an account whose link element is testElement(b).
+func withLinkElement(t *testing.T, id string, b byte) directory.Account {
+	a := account(t, id)
+	a.Pseudonyms.Link = testElement(b)
+	return a
+}
+
+// matchedIDs returns the accounts Matched hands over for k, sorted, and
+// the number of groups it handed them in.
+func matchedIDs(t *testing.T, s Store, k linkjob.Keep, limit int) ([]string, int) {
+	t.Helper()
+	var ids []string
+	groups := 0
+	noErr(t, "Matched", s.Matched(ctx, k, limit, func(rows []linkjob.Row) error {
+		if len(rows) == 0 || len(rows) > limit {
+			t.Fatalf("a group of %d rows, limit %d", len(rows), limit)
+		}
+		groups++
+		for _, r := range rows {
+			if r.Element == (psi.Element{}) || r.Value == (psi.Element{}) {
+				t.Fatalf("a matched row without its element or value: %+v", r)
+			}
+			ids = append(ids, r.AccountID)
+		}
+		return nil
+	}))
+	slices.Sort(ids)
+	return ids, groups
 }
 
 // testAudienceReplace: a replace session leaves, after its last batch,

@@ -31,7 +31,9 @@
 //     the number of elements it sends), and how many people are common;
 //   - the other's doubly blinded values, which it can only compare with its
 //     own: a value that matches none of its own says nothing of the number
-//     behind it.
+//     behind it. Equal values are equal numbers, so it also learns how many
+//     of the other's numbers more than one account holds, and how many
+//     accounts hold each (not which numbers, unless it holds them too).
 //
 // What it does not learn: any number, hash or account id of the other; the
 // other's singly blinded elements are pseudorandom group elements without
@@ -49,6 +51,16 @@
 // Every batch is checkpointed: a job stopped at any point and run again
 // with the same id skips what was done, and a batch sent twice is applied
 // once (staging is keyed by job, batch and position).
+//
+// # Numbers held twice
+//
+// A number that more than one account holds, on either side, links none
+// of them: a link names one person on each service, and such a number
+// does not say which account on the other side is the person. Each party
+// sees it without asking: two of its own rows with one doubly blinded
+// value, or one of the other's values received twice. Both sides apply
+// the same rule to the same values, so they agree on every link id; when
+// all but one holder of the number leave, it links again at the next run.
 //
 // # Incremental runs
 //
@@ -128,7 +140,8 @@ type Staging interface {
 	// epoch; an empty id if it keeps none.
 	Kept(ctx context.Context) (jobID string, epoch uint32, err error)
 	// Retired returns up to limit of this party's retired values: the
-	// kept values of numbers changed or erased since.
+	// kept values of numbers changed or erased since, each as many times
+	// as kept rows held it, in order.
 	Retired(ctx context.Context, limit int) ([]psi.Element, error)
 	// NewElements is directory.Store's LinkElements for the accounts
 	// whose element is not kept (new accounts, changed numbers).
@@ -138,19 +151,27 @@ type Staging interface {
 	// Base is no longer the run kept is refused with ErrStale (see
 	// StaleError): its changes are of that run.
 	Keep(ctx context.Context, k Keep) error
-	// Matched calls each with this party's kept rows whose value is
-	// among the other's kept values: all of them (a full run) or those
-	// job's staging holds on either side, in groups of at most limit,
-	// each account once, in one pass.
-	Matched(ctx context.Context, jobID string, full bool, limit int, each func([]Row) error) error
+	// Matched calls each with this party's kept rows that link, after
+	// Keep(k): a row links when its value is among the other's kept
+	// values exactly once and no other kept row of this party's holds it
+	// (a number that two accounts hold, on either side, links none of
+	// them). For a full run, every such row; for an incremental one,
+	// those whose value the job touched: staged on either side, or in
+	// k.Retired or k.PeerRetired. In groups of at most limit, each
+	// account once, in one pass.
+	Matched(ctx context.Context, k Keep, limit int, each func([]Row) error) error
 }
 
 // Keep is what a finished job changes in the kept sets. A full run
-// replaces them by its staging; an incremental one deletes the other's
-// retired values (and the links of this party's rows that hold them) and
-// this party's retired values handed over, then adds its staging. Staged
-// rows whose account no longer holds the element staged go to the
-// retired values instead.
+// replaces them by its staging, and drops the links of accounts that hold
+// no kept row (their number changed since, or they were never kept); an
+// incremental one takes the other's retired values out of its count of
+// the other's values and this party's retired values handed over out of
+// its own, adds its staging, and drops the links of the accounts staged
+// and of every row whose value the job touched (Matched links them anew,
+// or not). Staged rows whose account no longer holds the element staged
+// go to the retired values instead. The other's values and the retired
+// ones are counted: a value held by two accounts is there twice.
 type Keep struct {
 	JobID string
 	Epoch uint32
@@ -172,7 +193,7 @@ func StaleError(k Keep, kept string) error {
 
 // Purger deletes the links a full run did not confirm: those created
 // before the run started (the run's own are matches by construction) of
-// accounts whose kept value is not among the other's.
+// accounts whose kept row does not link (see Staging.Matched).
 type Purger interface {
 	DropUnmatched(ctx context.Context, before time.Time) (int64, error)
 }
@@ -747,7 +768,7 @@ func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error
 		}
 		return 0, err
 	}
-	err = p.Staging.Matched(ctx, jobID, k.Full, p.batch(), func(rows []Row) error {
+	err = p.Staging.Matched(ctx, k, p.batch(), func(rows []Row) error {
 		ls := make([]link.Link, len(rows))
 		now := p.now().UTC()
 		for i, r := range rows {

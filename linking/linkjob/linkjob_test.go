@@ -409,20 +409,22 @@ func linksOf(t *testing.T, s *side, d directory_) map[string]psi.LinkID {
 }
 
 // checkTruth checks that the links are the intersection of the two
-// directories' numbers, with one id per common number on both sides.
+// directories' numbers, with one id per common number on both sides; a
+// number held by more than one account on either side links none.
 func checkTruth(t *testing.T, a, b *side, da, db directory_) map[string]psi.LinkID {
 	t.Helper()
 	byNumber := map[string]string{}
 	for id, n := range db {
 		byNumber[n] = id
 	}
+	ha, hb := holders(da), holders(db)
 	la, lb := linksOf(t, a, da), linksOf(t, b, db)
 	common := 0
 	for id, n := range da {
-		other, ok := byNumber[n]
-		if !ok {
+		other := byNumber[n]
+		if ha[n] != 1 || hb[n] != 1 {
 			if _, linked := la[id]; linked {
-				t.Fatalf("%s (not on the other side) has a link", id)
+				t.Fatalf("%s has a link, with its number held by %d accounts of its side and %d of the other", id, ha[n], hb[n])
 			}
 			continue
 		}
@@ -437,9 +439,19 @@ func checkTruth(t *testing.T, a, b *side, da, db directory_) map[string]psi.Link
 	return la
 }
 
+// holders counts the accounts of d that hold each number.
+func holders(d directory_) map[string]int {
+	m := map[string]int{}
+	for _, n := range d {
+		m[n]++
+	}
+	return m
+}
+
 // testIncremental changes both directories at random over several runs
 // (new accounts, changed numbers, erasures, some of them making or
-// breaking matches), each run built on the last, one of them interrupted
+// breaking matches, some giving a number to a second account of the same
+// side or taking it from one), each run built on the last, one of them interrupted
 // and resumed, and checks after each that the links are the intersection
 // and that only the changed accounts were sent; a full run at the end
 // gives the same link ids.
@@ -490,12 +502,17 @@ func testIncremental(t *testing.T, n int) {
 		put := map[string]string{}
 		for range k {
 			number := fresh()
-			if r.IntN(2) == 0 { // one of the other side's numbers
+			switch r.IntN(4) {
+			case 0, 1: // one of the other side's numbers
 				for _, m := range other {
 					if !used(d, m) {
 						number = m
 						break
 					}
+				}
+			case 2: // a number this side holds: two accounts, one number
+				if m := d[ids[r.IntN(len(ids))]]; m != "" {
+					number = m
 				}
 			}
 			switch r.IntN(3) {
@@ -504,7 +521,7 @@ func testIncremental(t *testing.T, n int) {
 				d[id], put[id] = number, number
 			case 1: // a changed number
 				id := ids[r.IntN(len(ids))]
-				if _, ok := d[id]; ok {
+				if m, ok := d[id]; ok && m != number {
 					d[id], put[id] = number, number
 				}
 			case 2: // an erasure
