@@ -607,10 +607,9 @@ func (s *Store) PurgeLinks(_ context.Context, before time.Time) (int64, error) {
 func (s *Store) DropUnmatched(_ context.Context, before time.Time) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	holders := s.ownHolders()
 	return s.unlinkWhere(func(acct string, l link.Link) bool {
 		r, kept := s.keptOwn[acct]
-		return l.CreatedAt.Before(before) && (!kept || !s.links1(r.Value, holders))
+		return l.CreatedAt.Before(before) && (!kept || s.keptTheirs[r.Value] != 1)
 	}), nil
 }
 
@@ -1077,19 +1076,23 @@ func (s *Store) StageTheirs(_ context.Context, jobID string, seq int64, values [
 
 // Matched implements linkjob.Staging.
 func (s *Store) Matched(_ context.Context, k linkjob.Keep, limit int, each func([]linkjob.Row) error) error {
-	s.mu.RLock()
+	s.mu.Lock()
 	holders := s.ownHolders()
 	var touched map[psi.Element]bool
 	if !k.Full {
 		touched = s.touched(k)
 	}
 	var out []linkjob.Row
-	for _, r := range s.keptOwn {
-		if (k.Full || touched[r.Value]) && s.links1(r.Value, holders) {
+	for id, r := range s.keptOwn {
+		switch {
+		case !k.Full && !touched[r.Value]:
+		case s.links1(r.Value, holders):
 			out = append(out, r)
+		case holders[r.Value] > 1:
+			s.unlink(id)
 		}
 	}
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b linkjob.Row) int { return strings.Compare(a.AccountID, b.AccountID) })
 	for len(out) > 0 {
 		n := min(limit, len(out))

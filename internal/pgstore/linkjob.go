@@ -77,7 +77,7 @@ func (s *Store) StageTheirs(ctx context.Context, jobID string, seq int64, values
 // Matched implements linkjob.Staging: one join of the kept sets (a full
 // run), or of the rows whose value the job touched, sorted by value and
 // read as it comes; rows that share a value are next to each other, and
-// eachMatch leaves them out.
+// eachMatch leaves them out and drops their links.
 func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each func([]linkjob.Row) error) error {
 	q := `SELECT o.account_id, o.element, o.value FROM link_own o
 		JOIN link_theirs t ON t.value = o.value AND t.n = 1
@@ -100,25 +100,35 @@ func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each fun
 		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
 			return err
 		}
-		return eachMatch(ctx, tx, q, args, limit, each)
+		shared, err := eachMatch(ctx, tx, q, args, limit, each)
+		if err != nil || len(shared) == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM links WHERE account_id = ANY($1)`, shared)
+		return err
 	})
 }
 
 // eachMatch hands the rows of query q, sorted by value, over to each in
-// groups of limit, leaving out every row whose value another row holds.
-func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, each func([]linkjob.Row) error) error {
+// groups of limit, leaving out every row whose value another row holds;
+// it returns the accounts of those.
+func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, each func([]linkjob.Row) error) (shared []string, err error) {
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
 	group := make([]linkjob.Row, 0, limit)
 	var held linkjob.Row
-	holding, shared := false, false
+	holding, sharing := false, false
 	// hand adds the held row to the group, unless its value was shared,
 	// and hands a full group over.
 	hand := func() error {
-		if !holding || shared {
+		if !holding {
+			return nil
+		}
+		if sharing {
+			shared = append(shared, held.AccountID)
 			return nil
 		}
 		group = append(group, held)
@@ -132,27 +142,30 @@ func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, 
 	for rows.Next() {
 		row, err := scanStaged(rows)
 		if err != nil {
-			return mapErr(err)
+			return nil, mapErr(err)
 		}
 		if holding && row.Value == held.Value {
-			shared = true
+			shared = append(shared, row.AccountID)
+			sharing = true
 			continue
 		}
 		if err := hand(); err != nil {
-			return err
+			return nil, err
 		}
-		held, holding, shared = row, true, false
+		held, holding, sharing = row, true, false
 	}
 	if err := rows.Err(); err != nil {
-		return mapErr(err)
+		return nil, mapErr(err)
 	}
 	if err := hand(); err != nil {
-		return err
+		return nil, err
 	}
 	if len(group) > 0 {
-		return each(group)
+		if err := each(group); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	return shared, nil
 }
 
 // Kept implements linkjob.Staging.

@@ -53,12 +53,12 @@ func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error)
 	return n, err
 }
 
-// DropUnmatched implements linkjob.Purger, in one statement.
+// DropUnmatched implements linkjob.Purger, in one statement. (The links
+// of values two kept rows share went in Matched.)
 // (On a first run every link is new: the filter on created_at spares the
 // join.)
 func (s *Store) DropUnmatched(ctx context.Context, before time.Time) (int64, error) {
 	return s.purge(ctx, `DELETE FROM links l WHERE l.created_at < $1 AND NOT EXISTS (
 		SELECT 1 FROM link_own o JOIN link_theirs t ON t.value = o.value AND t.n = 1
-		WHERE o.account_id = l.account_id
-		  AND NOT EXISTS (SELECT 1 FROM link_own x WHERE x.value = o.value AND x.account_id <> o.account_id))`, before)
+		WHERE o.account_id = l.account_id)`, before)
 }

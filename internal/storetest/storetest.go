@@ -949,8 +949,13 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 		{AccountID: "d", Element: el(4), Value: el(24)}, {AccountID: "e", Element: el(5), Value: el(25)}}))
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "f", 1, []psi.Element{el(23), el(21), el(24), el(23), el(25)}))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "f", Epoch: 1, Full: true}))
+	// a's link, from before b took its number, goes.
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "a", ID: psi.LinkID{1}, Epoch: 1, CreatedAt: t0}}))
 	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "f", Full: true}, 10); !slices.Equal(m, []string{"d", "e"}) {
 		t.Fatalf("Matched = %v, want d and e (a and b share a number, the other holds c's twice)", m)
+	}
+	if _, err := s.LinkOf(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the link of a number two accounts hold now: %v", err)
 	}
 	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "f", Full: true}, 1); !slices.Equal(m, []string{"d", "e"}) {
 		t.Fatalf("Matched one by one = %v, want d and e", m)
