@@ -80,6 +80,7 @@ type Store struct {
 	keptJob       string
 	keptEpoch     uint32
 	keptConfirmed time.Time
+	changes       int64 // see linkjob.Staging.Changes
 
 	apiKeys []access.Key
 
@@ -124,6 +125,7 @@ func New() *Store {
 		keptOwn:     map[string]linkjob.Row{},
 		keptTheirs:  map[psi.Element]int{},
 		retired:     map[psi.Element]int{},
+		changes:     1,
 	}
 }
 
@@ -166,6 +168,12 @@ func (s *Store) unindex(a directory.Account) {
 func (s *Store) PutAccounts(_ context.Context, accounts []directory.Account) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, a := range accounts {
+		if _, ok := s.accounts[a.ID]; ok {
+			s.changes++ // as the SQL store counts: a batch holding a stored account
+			break
+		}
+	}
 	for _, a := range accounts {
 		if old, ok := s.accounts[a.ID]; ok {
 			if sameContent(old, a) {
@@ -221,6 +229,7 @@ func (s *Store) EraseAccount(_ context.Context, id string) error {
 	}
 	s.unindex(a)
 	delete(s.accounts, id)
+	s.changes++
 	s.retire(id)
 	s.unlink(id)
 	for _, m := range s.members {
@@ -1135,6 +1144,13 @@ func (s *Store) touched(k linkjob.Keep) map[psi.Element]bool {
 		m[v] = true
 	}
 	return m
+}
+
+// Changes implements linkjob.Staging.
+func (s *Store) Changes(context.Context) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.changes, nil
 }
 
 // Kept implements linkjob.Staging.

@@ -60,6 +60,9 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 		if err := lockKept(ctx, tx); err != nil {
 			return err
 		}
+		if err := countChange(ctx, tx); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `WITH moved AS (
 				DELETE FROM link_own o USING accounts_staging s
 				WHERE o.account_id = s.id AND o.element <> s.link_element
@@ -143,6 +146,9 @@ func (s *Store) EraseAccount(ctx context.Context, id string) error {
 		// the account: the next link run hands it to the other party,
 		// which drops its link.
 		if err := lockKept(ctx, tx); err != nil {
+			return err
+		}
+		if err := countChange(ctx, tx); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `WITH moved AS (DELETE FROM link_own WHERE account_id = $1 RETURNING value)

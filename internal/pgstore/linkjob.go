@@ -168,6 +168,26 @@ func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, 
 	return shared, nil
 }
 
+// Changes implements linkjob.Staging: under lockKept, which the writes
+// that count a change take before they count it and hold until they
+// commit.
+func (s *Store) Changes(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if err := lockKept(ctx, tx); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT changes FROM directory_changes`).Scan(&n)
+	})
+	return n, err
+}
+
+// countChange counts a change for Changes; the caller holds lockKept.
+func countChange(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `UPDATE directory_changes SET changes = changes + 1`)
+	return err
+}
+
 // Kept implements linkjob.Staging.
 func (s *Store) Kept(ctx context.Context) (string, uint32, error) {
 	var id string
@@ -237,11 +257,15 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 		if !k.Full && kept != k.Base {
 			return linkjob.StaleError(k, kept)
 		}
+		var changes int64
+		if err := tx.QueryRow(ctx, `SELECT changes FROM directory_changes`).Scan(&changes); err != nil {
+			return err
+		}
 		var stmts []string
 		var args [][]any
 		add := func(q string, a ...any) { stmts, args = append(stmts, q), append(args, a) }
 		if k.Full {
-			keepFull(add, k)
+			keepFull(add, k, k.Changes != 0 && k.Changes == changes)
 		} else {
 			uncount(add, "link_retired", k.Retired)
 			uncount(add, "link_theirs", k.PeerRetired)
@@ -329,8 +353,9 @@ func (s *Store) DropStaging(ctx context.Context, jobID string) error {
 // emptied, loaded from the staging without their indexes, and indexed
 // after (a sorted build, not a million random inserts), in the
 // transaction; the staged rows are read once, split between the kept rows
-// and the retired values.
-func keepFull(add func(string, ...any), k linkjob.Keep) {
+// and the retired values, or all kept when unchanged says that no account
+// has changed since the run started.
+func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
 	add(`SET LOCAL work_mem = '256MB'`)
 	add(`SET LOCAL maintenance_work_mem = '256MB'`)
 	// A link whose account holds no kept row is of a number that
@@ -341,18 +366,23 @@ func keepFull(add func(string, ...any), k linkjob.Keep) {
 	add(`DROP INDEX link_own_value`)
 	add(`ALTER TABLE link_own DROP CONSTRAINT link_own_pkey`)
 	add(`ALTER TABLE link_theirs DROP CONSTRAINT link_theirs_pkey`)
-	// Statistics of the staging first: the planner then joins it with the
-	// accounts by hashing (a scan of each) rather than by a million probes
-	// of the accounts' primary key, which the empty staging of the last
-	// ANALYZE would have it choose.
-	add(`ANALYZE link_staging_own`)
-	add(`WITH staged AS (
-			SELECT s.account_id, s.element, s.value, a.id IS NOT NULL AS holds
-			FROM link_staging_own s
-			LEFT JOIN accounts a ON a.id = s.account_id AND a.link_element = s.element
-			WHERE s.job_id = $1 AND s.value IS NOT NULL),
-		retired AS (INSERT INTO link_retired (value, n) SELECT value, count(*) FROM staged WHERE NOT holds GROUP BY value)
-		INSERT INTO link_own (account_id, element, value) SELECT account_id, element, value FROM staged WHERE holds`, k.JobID)
+	if unchanged {
+		add(`INSERT INTO link_own (account_id, element, value)
+			SELECT account_id, element, value FROM link_staging_own WHERE job_id = $1 AND value IS NOT NULL`, k.JobID)
+	} else {
+		// Statistics of the staging first: the planner then joins it
+		// with the accounts by hashing (a scan of each) rather than by a
+		// million probes of the accounts' primary key, which the empty
+		// staging of the last ANALYZE would have it choose.
+		add(`ANALYZE link_staging_own`)
+		add(`WITH staged AS (
+				SELECT s.account_id, s.element, s.value, a.id IS NOT NULL AS holds
+				FROM link_staging_own s
+				LEFT JOIN accounts a ON a.id = s.account_id AND a.link_element = s.element
+				WHERE s.job_id = $1 AND s.value IS NOT NULL),
+			retired AS (INSERT INTO link_retired (value, n) SELECT value, count(*) FROM staged WHERE NOT holds GROUP BY value)
+			INSERT INTO link_own (account_id, element, value) SELECT account_id, element, value FROM staged WHERE holds`, k.JobID)
+	}
 	add(`INSERT INTO link_theirs (value, n) SELECT value, count(*) FROM link_staging_theirs WHERE job_id = $1 GROUP BY value`, k.JobID)
 	add(`ALTER TABLE link_own ADD CONSTRAINT link_own_pkey PRIMARY KEY (account_id)`)
 	add(`CREATE INDEX link_own_value ON link_own (value)`)

@@ -75,6 +75,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Retention", testRetention},
 		{"LinkStaging", testLinkStaging},
 		{"LinkSharedNumbers", testLinkSharedNumbers},
+		{"LinkChanges", testLinkChanges},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -1014,6 +1015,66 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "i", Epoch: 1, Base: "h", Retired: []psi.Element{el(27)}}))
 	if r, err := s.Retired(ctx, 10); err != nil || !slices.Equal(r, []psi.Element{el(27)}) {
 		t.Fatalf("Retired after handing 27 over once = %v, %v, want it once", r, err)
+	}
+}
+
+// testLinkChanges: Changes counts changed and erased accounts, not new
+// ones; a full Keep given the count its job started with keeps every
+// staged row while it holds, and checks them against the accounts once
+// it has moved.
+func testLinkChanges(t *testing.T, s Store) {
+	el := testElement
+	acct := func(id string, b byte) directory.Account { return withLinkElement(t, id, b) }
+	changes := func() int64 {
+		t.Helper()
+		n, err := s.Changes(ctx)
+		noErr(t, "Changes", err)
+		return n
+	}
+	c0 := changes()
+	if c0 < 1 {
+		t.Fatalf("Changes = %d, want 1 or more", c0)
+	}
+	put(t, s, acct("a", 1), acct("b", 2))
+	if c := changes(); c != c0 {
+		t.Fatalf("Changes = %d after new accounts, want %d", c, c0)
+	}
+	stage := func(job string) {
+		t.Helper()
+		noErr(t, "StageOwn", s.StageOwn(ctx, job, 1, []linkjob.Row{{AccountID: "a", Element: el(1), Value: el(11)},
+			{AccountID: "b", Element: el(2), Value: el(12)}}))
+		noErr(t, "StageTheirs", s.StageTheirs(ctx, job, 1, []psi.Element{el(11), el(12)}))
+	}
+	stage("j")
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "j", Epoch: 1, Full: true, Changes: c0}))
+	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "j", Full: true}, 10); !slices.Equal(m, []string{"a", "b"}) {
+		t.Fatalf("Matched = %v, want a and b", m)
+	}
+	// A run starts; b's number changes before it is kept.
+	c1 := changes()
+	stage("k")
+	put(t, s, acct("b", 3))
+	if c := changes(); c <= c1 {
+		t.Fatalf("Changes = %d after a changed number, want more than %d", c, c1)
+	}
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "k", Epoch: 1, Full: true, Changes: c1}))
+	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "k", Full: true}, 10); !slices.Equal(m, []string{"a"}) {
+		t.Fatalf("Matched = %v, want a (b's staged row is of its old number)", m)
+	}
+	if r, err := s.Retired(ctx, 10); err != nil || !slices.Equal(r, []psi.Element{el(12)}) {
+		t.Fatalf("Retired = %v, %v, want b's old value", r, err)
+	}
+	// Another run; a is erased before it is kept.
+	c2 := changes()
+	noErr(t, "StageOwn", s.StageOwn(ctx, "l", 1, []linkjob.Row{{AccountID: "a", Element: el(1), Value: el(11)}}))
+	noErr(t, "StageTheirs", s.StageTheirs(ctx, "l", 1, []psi.Element{el(11)}))
+	noErr(t, "EraseAccount", s.EraseAccount(ctx, "a"))
+	if c := changes(); c <= c2 {
+		t.Fatalf("Changes = %d after an erasure, want more than %d", c, c2)
+	}
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "l", Epoch: 1, Full: true, Changes: c2}))
+	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "l", Full: true}, 10); len(m) != 0 {
+		t.Fatalf("Matched = %v, want none (a was erased)", m)
 	}
 }
 

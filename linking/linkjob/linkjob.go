@@ -136,6 +136,13 @@ type Staging interface {
 	// DropStaging deletes the job's staging.
 	DropStaging(ctx context.Context, jobID string) error
 
+	// Changes counts the changes to stored accounts that can leave a
+	// staged row without its account's element (an account's element
+	// changed, an account erased; new accounts are not counted), from 1.
+	// It is read once every such change in progress has committed: a job
+	// that reads it before its first batch and finds it the same at Keep
+	// knows that every staged row's account still holds its element.
+	Changes(ctx context.Context) (int64, error)
 	// Kept returns the job whose sets this party keeps and its link
 	// epoch; an empty id if it keeps none.
 	Kept(ctx context.Context) (jobID string, epoch uint32, err error)
@@ -181,7 +188,11 @@ type Keep struct {
 	Base string
 	// Confirmed is when a full run started: the links it confirms count
 	// their retention from then.
-	Confirmed   time.Time
+	Confirmed time.Time
+	// Changes is Staging.Changes when the job started (0 if not known):
+	// a store may skip checking the staged rows against the accounts
+	// when it has not changed since.
+	Changes     int64
 	Retired     []psi.Element // this party's, handed over
 	PeerRetired []psi.Element // the other's
 }
@@ -301,6 +312,7 @@ type params struct {
 	Retired     []string  `json:"retired,omitempty"`
 	PeerRetired []string  `json:"peer_retired,omitempty"`
 	Incremental bool      `json:"incremental,omitempty"`
+	Changes     int64     `json:"changes,omitempty"` // Staging.Changes when the job started
 }
 
 // base returns the kept run this party can build on in link epoch epoch,
@@ -451,6 +463,9 @@ func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32, full bool
 		return err
 	}
 	pr := params{Role: "initiator", Epoch: epoch, BatchSize: p.batch(), OwnSize: own, Started: p.now().UTC()}
+	if pr.Changes, err = p.Staging.Changes(ctx); err != nil {
+		return err
+	}
 	if !full {
 		if pr.Base, pr.Retired, err = p.base(ctx, epoch); err != nil {
 			return err
@@ -755,7 +770,7 @@ func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error
 		_ = json.Unmarshal(done[0].Data, &n)
 		return n, nil
 	}
-	k := Keep{JobID: jobID, Epoch: pr.Epoch, Full: !pr.Incremental, Confirmed: pr.Started, Base: pr.Base}
+	k := Keep{JobID: jobID, Epoch: pr.Epoch, Full: !pr.Incremental, Confirmed: pr.Started, Base: pr.Base, Changes: pr.Changes}
 	if pr.Incremental {
 		if k.Retired, err = decodeValues(pr.Retired); err != nil {
 			return 0, err

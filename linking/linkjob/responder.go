@@ -46,12 +46,16 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 	if _, err := decodeValues(o.Retired); err != nil {
 		return Opened{}, err
 	}
+	changes, err := r.P.Staging.Changes(ctx)
+	if err != nil {
+		return Opened{}, err
+	}
 	own, err := r.P.count(ctx)
 	if err != nil {
 		return Opened{}, err
 	}
 	pr := params{Role: "responder", Epoch: o.Epoch, BatchSize: o.BatchSize, PeerSize: o.Size, OwnSize: own, Started: r.P.now().UTC(),
-		Base: o.Base}
+		Base: o.Base, Changes: changes}
 	if o.Base != "" {
 		base, retired, err := r.P.base(ctx, o.Epoch)
 		if err != nil {
