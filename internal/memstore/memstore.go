@@ -1056,6 +1056,18 @@ func (s *Store) OwnBatch(_ context.Context, jobID string, seq int64) ([]linkjob.
 	return slices.Clone(s.stageOwn[stageKey{jobID, seq}]), nil
 }
 
+// BatchEnd implements linkjob.Staging.
+func (s *Store) BatchEnd(_ context.Context, jobID string, seq int64) (int, string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	rows := s.stageOwn[stageKey{jobID, seq}]
+	last := ""
+	for _, r := range rows {
+		last = max(last, r.AccountID)
+	}
+	return len(rows), last, nil
+}
+
 // SetOwnValues implements linkjob.Staging.
 func (s *Store) SetOwnValues(_ context.Context, jobID string, seq int64, values []psi.Element) error {
 	s.mu.Lock()

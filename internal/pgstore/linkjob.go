@@ -43,6 +43,15 @@ func (s *Store) OwnBatch(ctx context.Context, jobID string, seq int64) ([]linkjo
 	return out, mapErr(err)
 }
 
+// BatchEnd implements linkjob.Staging.
+func (s *Store) BatchEnd(ctx context.Context, jobID string, seq int64) (int, string, error) {
+	var n int
+	var last string
+	err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(max(account_id), '') FROM link_staging_own
+		WHERE job_id = $1 AND seq = $2`, jobID, seq).Scan(&n, &last)
+	return n, last, mapErr(err)
+}
+
 // SetOwnValues implements linkjob.Staging, in one statement.
 func (s *Store) SetOwnValues(ctx context.Context, jobID string, seq int64, values []psi.Element) error {
 	vals := elementBytes(values)

@@ -775,6 +775,12 @@ func testLinkStaging(t *testing.T, s Store) {
 	if got, _ := s.OwnBatch(ctx, "j", 2); len(got) != 0 {
 		t.Fatalf("an unstaged batch: %+v", got)
 	}
+	if n, last, err := s.BatchEnd(ctx, "j", 1); err != nil || n != 3 || last != "c" {
+		t.Fatalf("BatchEnd = %d, %q, %v, want 3 rows up to c", n, last, err)
+	}
+	if n, last, err := s.BatchEnd(ctx, "j", 2); err != nil || n != 0 || last != "" {
+		t.Fatalf("BatchEnd of an unstaged batch = %d, %q, %v", n, last, err)
+	}
 	if err := s.SetOwnValues(ctx, "j", 1, []psi.Element{el(9)}); err == nil {
 		t.Fatal("SetOwnValues with a wrong count succeeded")
 	}

@@ -127,6 +127,9 @@ type Staging interface {
 	// OwnBatch returns the rows of batch seq by position (none if not
 	// staged).
 	OwnBatch(ctx context.Context, jobID string, seq int64) ([]Row, error)
+	// BatchEnd returns how many rows batch seq has staged (0 if none)
+	// and the greatest account id among them, without reading them.
+	BatchEnd(ctx context.Context, jobID string, seq int64) (n int, last string, err error)
 	// SetOwnValues sets the doubly blinded values of batch seq's rows, by
 	// position; the count must be the batch's.
 	SetOwnValues(ctx context.Context, jobID string, seq int64, values []psi.Element) error
@@ -356,18 +359,22 @@ func shuffle(n int) []int {
 }
 
 // nextBatch reads this party's next batch of link elements after the
-// previous batch of the job, shuffled.
-func (p *Party) nextBatch(ctx context.Context, jobID string, seq int64, incremental bool) ([]Row, error) {
+// previous batch of the job, shuffled; none after the last batch (one
+// smaller than size).
+func (p *Party) nextBatch(ctx context.Context, jobID string, seq int64, size int, incremental bool) ([]Row, error) {
 	after := ""
 	if seq > 1 {
-		prev, err := p.Staging.OwnBatch(ctx, jobID, seq-1)
+		n, last, err := p.Staging.BatchEnd(ctx, jobID, seq-1)
 		if err != nil {
 			return nil, err
 		}
-		if len(prev) == 0 {
+		if n == 0 {
 			return nil, protocolError("batch %d asked before batch %d", seq, seq-1)
 		}
-		after = lastAccount(prev)
+		if n < size {
+			return nil, protocolError("batch %d asked after the last batch", seq)
+		}
+		after = last
 	}
 	return p.batchAfter(ctx, after, incremental)
 }

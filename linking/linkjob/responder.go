@@ -118,19 +118,10 @@ func (r Responder) Elements(ctx context.Context, jobID string, seq int64) ([]psi
 		return nil, false, err
 	}
 	if len(rows) == 0 {
-		if seq > 1 {
-			prev, err := r.P.Staging.OwnBatch(ctx, jobID, seq-1)
-			if err != nil {
-				return nil, false, err
-			}
-			if len(prev) < pr.BatchSize {
-				return nil, false, protocolError("batch %d asked after the last batch", seq)
-			}
-		}
 		// Batch size from the job, not from this party's setting.
 		p := *r.P
 		p.BatchSize = pr.BatchSize
-		if rows, err = p.nextBatch(ctx, jobID, seq, pr.Incremental); err != nil {
+		if rows, err = p.nextBatch(ctx, jobID, seq, pr.BatchSize, pr.Incremental); err != nil {
 			return nil, false, err
 		}
 		if len(rows) > 0 {
@@ -152,15 +143,15 @@ func (r Responder) Reblinded(ctx context.Context, jobID string, seq int64, value
 	if _, err := r.responderJob(ctx, jobID); err != nil {
 		return err
 	}
-	rows, err := r.P.Staging.OwnBatch(ctx, jobID, seq)
+	n, _, err := r.P.Staging.BatchEnd(ctx, jobID, seq)
 	if err != nil {
 		return err
 	}
-	if len(rows) == 0 {
+	if n == 0 {
 		return protocolError("batch %d was not served", seq)
 	}
-	if len(values) != len(rows) {
-		return protocolError("batch %d had %d elements, got %d values", seq, len(rows), len(values))
+	if len(values) != n {
+		return protocolError("batch %d had %d elements, got %d values", seq, n, len(values))
 	}
 	for i, v := range values {
 		if _, err := psi.ParseElement(v[:]); err != nil {
