@@ -73,7 +73,7 @@ func TestExtension(t *testing.T) {
 			if err := side.f.st.PutAccounts(ctx, []directory.Account{a}); err != nil {
 				t.Fatal(err)
 			}
-			if err := side.f.st.PutLinks(ctx, []link.Link{{AccountID: acct, ID: id, Epoch: 1, CreatedAt: time.Now()}}); err != nil {
+			if err := side.f.st.PutLinks(ctx, []link.Link{{AccountID: acct, ID: id, Epoch: 1, CreatedAt: time.Now()}}, 0); err != nil {
 				t.Fatal(err)
 			}
 		}

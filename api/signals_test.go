@@ -29,7 +29,7 @@ func TestFlagDecideRevoke(t *testing.T) {
 	f.people(t, 7, 3)
 	var lid psi.LinkID
 	_, _ = rand.Read(lid[:])
-	if err := f.st.PutLinks(ctx, []link.Link{{AccountID: "acct-7-0000", ID: lid, Epoch: 1, CreatedAt: f.now}}); err != nil {
+	if err := f.st.PutLinks(ctx, []link.Link{{AccountID: "acct-7-0000", ID: lid, Epoch: 1, CreatedAt: f.now}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	ts := f.keys[access.RoleTrustSafety]

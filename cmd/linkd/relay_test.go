@@ -96,7 +96,7 @@ func newRelayParty(t testing.TB, name string, linkIDs [][16]byte, wrap func(http
 	if err := p.st.PutAccounts(ctx, accts); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.st.PutLinks(ctx, links); err != nil {
+	if err := p.st.PutLinks(ctx, links, 0); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []struct {

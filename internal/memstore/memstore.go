@@ -319,7 +319,7 @@ func (s *Store) LinkElements(_ context.Context, epoch uint32, after string, limi
 // --- links ---
 
 // PutLinks implements link.Store.
-func (s *Store) PutLinks(_ context.Context, links []link.Link) error {
+func (s *Store) PutLinks(_ context.Context, links []link.Link, _ int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, l := range links {

@@ -17,7 +17,7 @@ import (
 // upsert, which leaves unchanged links as they are. Either way the batch's
 // accounts are looked up under lockKept, which erasures take too, so that
 // no link is written for an account erased meanwhile.
-func (s *Store) PutLinks(ctx context.Context, links []link.Link) error {
+func (s *Store) PutLinks(ctx context.Context, links []link.Link, changes int64) error {
 	rows := make([][]any, len(links))
 	ids := make([]string, len(links))
 	for i, l := range links {
@@ -32,7 +32,7 @@ func (s *Store) PutLinks(ctx context.Context, links []link.Link) error {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"links"}, columns, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
-		return knownAccounts(ctx, tx, ids)
+		return knownAccounts(ctx, tx, ids, changes)
 	})
 	if !errors.Is(err, store.ErrConflict) {
 		return err
@@ -47,7 +47,7 @@ func (s *Store) PutLinks(ctx context.Context, links []link.Link) error {
 		if err := lockKept(ctx, tx); err != nil {
 			return err
 		}
-		if err := knownAccounts(ctx, tx, ids); err != nil {
+		if err := knownAccounts(ctx, tx, ids, changes); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO links SELECT * FROM links_staging
@@ -58,8 +58,19 @@ func (s *Store) PutLinks(ctx context.Context, links []link.Link) error {
 	})
 }
 
-// knownAccounts is store.ErrNotFound unless every account of ids exists.
-func knownAccounts(ctx context.Context, tx pgx.Tx, ids []string) error {
+// knownAccounts is store.ErrNotFound unless every account of ids exists;
+// the caller holds lockKept. When the directory's change count is still
+// changes, no account went since they were found, and none is looked up.
+func knownAccounts(ctx context.Context, tx pgx.Tx, ids []string, changes int64) error {
+	if changes != 0 {
+		var now int64
+		if err := tx.QueryRow(ctx, `SELECT changes FROM directory_changes`).Scan(&now); err != nil {
+			return err
+		}
+		if now == changes {
+			return nil
+		}
+	}
 	var unknown bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM unnest($1::text[]) b(id)
 		WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = b.id))`, ids).Scan(&unknown); err != nil {

@@ -41,7 +41,7 @@ func testRetention(t *testing.T, s Store) {
 	sig("sig-new", "new", t0.Add(150*day))
 	lOld := link.Link{AccountID: "old", ID: linkID(t), Epoch: 1, CreatedAt: t0}
 	lNew := link.Link{AccountID: "new", ID: linkID(t), Epoch: 1, CreatedAt: t0.Add(170 * day)}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{lOld, lNew}))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{lOld, lNew}, 0))
 
 	// Day 200: memberships before day 20, sessions before day 193 and
 	// signals before day 110 go; no link is 400 days old.

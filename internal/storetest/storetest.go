@@ -274,7 +274,7 @@ func testErasure(t *testing.T, s Store) {
 	gone, kept := account(t, "gone"), account(t, "kept")
 	put(t, s, gone, kept)
 	gl, kl := link.Link{AccountID: "gone", ID: linkID(t), Epoch: 1, CreatedAt: t0}, link.Link{AccountID: "kept", ID: linkID(t), Epoch: 1, CreatedAt: t0}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{gl, kl}))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{gl, kl}, 0))
 	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
 	_, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Add: []string{"gone", "kept"}})
 	noErr(t, "ApplyBatch", err)
@@ -329,7 +329,7 @@ func testErasure(t *testing.T, s Store) {
 func testLinks(t *testing.T, s Store) {
 	put(t, s, account(t, "a"), account(t, "b"))
 	la := link.Link{AccountID: "a", ID: linkID(t), Epoch: 3, CreatedAt: t0}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{la}))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{la}, 0))
 	got, err := s.LinkOf(ctx, "a")
 	noErr(t, "LinkOf", err)
 	if got != la {
@@ -340,19 +340,19 @@ func testLinks(t *testing.T, s Store) {
 		t.Fatalf("AccountOf = %q, %v", acc, err)
 	}
 	// Another account may not take a link id that is someone's.
-	wantErr(t, "PutLinks duplicate id", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: la.ID, Epoch: 3, CreatedAt: t0}}), store.ErrConflict)
-	wantErr(t, "PutLinks unknown account", s.PutLinks(ctx, []link.Link{{AccountID: "nobody", ID: linkID(t), Epoch: 3, CreatedAt: t0}}), store.ErrNotFound)
+	wantErr(t, "PutLinks duplicate id", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: la.ID, Epoch: 3, CreatedAt: t0}}, 0), store.ErrConflict)
+	wantErr(t, "PutLinks unknown account", s.PutLinks(ctx, []link.Link{{AccountID: "nobody", ID: linkID(t), Epoch: 3, CreatedAt: t0}}, 0), store.ErrNotFound)
 	// The same link again leaves it as it is.
 	same := la
 	same.CreatedAt = t0.Add(time.Hour)
-	noErr(t, "PutLinks again", s.PutLinks(ctx, []link.Link{same}))
+	noErr(t, "PutLinks again", s.PutLinks(ctx, []link.Link{same}, 0))
 	if got, _ := s.LinkOf(ctx, "a"); got != la {
 		t.Fatalf("LinkOf after putting the same link = %+v, want %+v", got, la)
 	}
 	// A new run replaces the account's link.
 	la2 := la
 	la2.ID, la2.Epoch = linkID(t), 4
-	noErr(t, "PutLinks replace", s.PutLinks(ctx, []link.Link{la2}))
+	noErr(t, "PutLinks replace", s.PutLinks(ctx, []link.Link{la2}, 0))
 	_, err = s.AccountOf(ctx, la.ID)
 	wantErr(t, "old link id", err, store.ErrNotFound)
 	if n, _ := s.CountLinks(ctx); n != 1 {
@@ -462,7 +462,7 @@ func testSignals(t *testing.T, s Store) {
 	}
 	put(t, s, account(t, "b"))
 	bl := link.Link{AccountID: "b", ID: linkID(t), Epoch: 1, CreatedAt: t0}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{bl}))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{bl}, 0))
 	sub, err := s.Subject(ctx, "b")
 	if err != nil || sub != (signal.Subject{Country: "TR", LinkID: bl.ID, Linked: true}) {
 		t.Fatalf("Subject(b) = %+v, %v", sub, err)
@@ -870,7 +870,7 @@ func testLinkStaging(t *testing.T, s Store) {
 		t.Fatalf("Retired = %v, want b's old value and d's", r)
 	}
 	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "a", ID: psi.LinkID{1}, Epoch: 7, CreatedAt: t0},
-		{AccountID: "c", ID: psi.LinkID{2}, Epoch: 7, CreatedAt: t0}}))
+		{AccountID: "c", ID: psi.LinkID{2}, Epoch: 7, CreatedAt: t0}}, 0))
 	// The incremental run: b and e sent (and "x", erased meanwhile); the
 	// other retired 12 (a's match) and sent 15 (e's) and 11 (c's: another
 	// of its accounts has c's number now).
@@ -896,7 +896,7 @@ func testLinkStaging(t *testing.T, s Store) {
 	if m, _ := matched("inc", true, 10); !slices.Equal(m, []string{"e"}) {
 		t.Fatalf("Matched of the kept sets = %v, want e", m)
 	}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "e", ID: psi.LinkID{5}, Epoch: 7, CreatedAt: t0}}))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "e", ID: psi.LinkID{5}, Epoch: 7, CreatedAt: t0}}, 0))
 	if ids := newIDs(); len(ids) != 0 {
 		t.Fatalf("NewElements after the incremental run = %v", ids)
 	}
@@ -905,7 +905,7 @@ func testLinkStaging(t *testing.T, s Store) {
 	}
 	// The links of accounts not matched in the kept sets go (b's: its
 	// value is not the other's), unless created since the run started.
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: psi.LinkID{3}, Epoch: 7, CreatedAt: t0}}))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: psi.LinkID{3}, Epoch: 7, CreatedAt: t0}}, 0))
 	if n, err := s.DropUnmatched(ctx, t0); err != nil || n != 0 {
 		t.Fatalf("DropUnmatched before the link's creation = %d, %v, want none", n, err)
 	}
@@ -957,7 +957,7 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "f", 1, []psi.Element{el(23), el(21), el(24), el(23), el(25)}))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "f", Epoch: 1, Full: true}))
 	// a's link, from before b took its number, goes.
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "a", ID: psi.LinkID{1}, Epoch: 1, CreatedAt: t0}}))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "a", ID: psi.LinkID{1}, Epoch: 1, CreatedAt: t0}}, 0))
 	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "f", Full: true}, 10); !slices.Equal(m, []string{"d", "e"}) {
 		t.Fatalf("Matched = %v, want d and e (a and b share a number, the other holds c's twice)", m)
 	}
@@ -968,7 +968,7 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 		t.Fatalf("Matched one by one = %v, want d and e", m)
 	}
 	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "d", ID: psi.LinkID{4}, Epoch: 1, CreatedAt: t0},
-		{AccountID: "e", ID: psi.LinkID{5}, Epoch: 1, CreatedAt: t0}}))
+		{AccountID: "e", ID: psi.LinkID{5}, Epoch: 1, CreatedAt: t0}}, 0))
 	noErr(t, "DropStaging", s.DropStaging(ctx, "f"))
 
 	// b goes: a holds 21 alone. The other lets one of c's go and takes a
@@ -997,7 +997,7 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	}
 	// A link of a shared value goes with the links a full run did not
 	// confirm.
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "d", ID: psi.LinkID{4}, Epoch: 1, CreatedAt: t0}}))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "d", ID: psi.LinkID{4}, Epoch: 1, CreatedAt: t0}}, 0))
 	if n, err := s.DropUnmatched(ctx, t0.Add(time.Second)); err != nil || n != 1 {
 		t.Fatalf("DropUnmatched = %d, %v, want d's link", n, err)
 	}
@@ -1082,6 +1082,20 @@ func testLinkChanges(t *testing.T, s Store) {
 	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "l", Full: true}, 10); len(m) != 0 {
 		t.Fatalf("Matched = %v, want none (a was erased)", m)
 	}
+	// PutLinks given the count from before an erasure still finds the
+	// erased account missing; given the count of now, it links.
+	put(t, s, acct("c", 4))
+	c3 := changes()
+	noErr(t, "EraseAccount", s.EraseAccount(ctx, "b"))
+	wantErr(t, "PutLinks for an account erased since", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: psi.LinkID{2}, Epoch: 1, CreatedAt: t0},
+		{AccountID: "c", ID: psi.LinkID{3}, Epoch: 1, CreatedAt: t0}}, c3), store.ErrNotFound)
+	if _, err := s.LinkOf(ctx, "c"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused batch wrote a link: %v", err)
+	}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "c", ID: psi.LinkID{3}, Epoch: 1, CreatedAt: t0}}, changes()))
+	if _, err := s.LinkOf(ctx, "c"); err != nil {
+		t.Fatalf("LinkOf c: %v", err)
+	}
 }
 
 // testElement is a link element or doubly blinded value made of one byte.
@@ -1162,7 +1176,7 @@ func testLinkedMembers(t *testing.T, s Store) {
 	put(t, s, a, b, c, d)
 	la, lc, ld := link.Link{AccountID: "a", ID: linkID(t), Epoch: 1, CreatedAt: t0}, link.Link{AccountID: "c", ID: linkID(t), Epoch: 1, CreatedAt: t0},
 		link.Link{AccountID: "d", ID: linkID(t), Epoch: 1, CreatedAt: t0}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{la, lc, ld}))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{la, lc, ld}, 0))
 	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
 	_, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Add: []string{"a", "b", "c"}})
 	noErr(t, "ApplyBatch", err)
@@ -1236,7 +1250,7 @@ func testAudienceConcurrentBatches(t *testing.T, s Store) {
 func testSignalEvents(t *testing.T, s Store) {
 	put(t, s, account(t, "b"))
 	bl := link.Link{AccountID: "b", ID: linkID(t), Epoch: 1, CreatedAt: t0}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{bl}))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{bl}, 0))
 	msg := func(kind, id string) signal.Message {
 		return signal.Message{Kind: kind, ID: id, LinkID: bl.ID, Type: "scam", Confidence: 0.9, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	}

@@ -799,7 +799,7 @@ func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error
 		for i, r := range rows {
 			ls[i] = link.Link{AccountID: r.AccountID, ID: psi.DeriveLinkID(r.Value, pr.Epoch), Epoch: pr.Epoch, CreatedAt: now}
 		}
-		return p.Links.PutLinks(ctx, ls)
+		return p.Links.PutLinks(ctx, ls, pr.Changes)
 	})
 	if err != nil {
 		return 0, err
