@@ -618,7 +618,7 @@ func (s *Store) DropUnmatched(_ context.Context, before time.Time) (int64, error
 	defer s.mu.Unlock()
 	return s.unlinkWhere(func(acct string, l link.Link) bool {
 		r, kept := s.keptOwn[acct]
-		return l.CreatedAt.Before(before) && (!kept || s.keptTheirs[r.Value] != 1)
+		return l.CreatedAt.Before(before) && (!kept || s.keptTheirs[r.Value] == 0)
 	}), nil
 }
 
@@ -1109,8 +1109,8 @@ func (s *Store) Matched(_ context.Context, k linkjob.Keep, limit int, each func(
 		case !k.Full && !touched[r.Value]:
 		case s.links1(r.Value, holders):
 			out = append(out, r)
-		case holders[r.Value] > 1:
-			s.unlink(id)
+		case s.keptTheirs[r.Value] > 0:
+			s.unlink(id) // held twice, on one side or both
 		}
 	}
 	s.mu.Unlock()

@@ -85,11 +85,12 @@ func (s *Store) StageTheirs(ctx context.Context, jobID string, seq int64, values
 
 // Matched implements linkjob.Staging: one join of the kept sets (a full
 // run), or of the rows whose value the job touched, sorted by value and
-// read as it comes; rows that share a value are next to each other, and
-// eachMatch leaves them out and drops their links.
+// read as it comes. A value that two rows of either side hold comes out
+// of the join more than once, in a run; eachMatch leaves those out, and
+// their links go.
 func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each func([]linkjob.Row) error) error {
 	q := `SELECT o.account_id, o.element, o.value FROM link_own o
-		JOIN link_theirs t ON t.value = o.value AND t.n = 1
+		JOIN link_theirs t ON t.value = o.value
 		ORDER BY o.value`
 	var args []any
 	if !k.Full {
@@ -99,7 +100,7 @@ func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each fun
 				UNION SELECT unnest($2::bytea[]))
 			SELECT o.account_id, o.element, o.value FROM touched x
 			JOIN link_own o ON o.value = x.value
-			JOIN link_theirs t ON t.value = o.value AND t.n = 1
+			JOIN link_theirs t ON t.value = o.value
 			ORDER BY o.value`
 		args = []any{k.JobID, append(elementBytes(k.Retired), elementBytes(k.PeerRetired)...)}
 	}
@@ -119,8 +120,8 @@ func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each fun
 }
 
 // eachMatch hands the rows of query q, sorted by value, over to each in
-// groups of limit, leaving out every row whose value another row holds;
-// it returns the accounts of those.
+// groups of limit, leaving out every row whose value comes more than
+// once; it returns the accounts of those.
 func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, each func([]linkjob.Row) error) (shared []string, err error) {
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
@@ -276,8 +277,16 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 		if k.Full {
 			keepFull(add, k, k.Changes != 0 && k.Changes == changes)
 		} else {
-			uncount(add, "link_retired", k.Retired)
-			uncount(add, "link_theirs", k.PeerRetired)
+			uncount(add, k.Retired)
+			if len(k.PeerRetired) > 0 {
+				// One of the other's rows for each value listed, as many
+				// times as it is listed.
+				add(`WITH r AS (SELECT value, count(*) AS n FROM unnest($1::bytea[]) AS value GROUP BY value)
+					DELETE FROM link_theirs WHERE ctid = ANY(ARRAY(
+						SELECT t.ctid FROM (SELECT ctid, value, row_number() OVER (PARTITION BY value) AS k
+							FROM link_theirs WHERE value = ANY($1::bytea[])) t
+						JOIN r ON r.value = t.value WHERE t.k <= r.n))`, elementBytes(k.PeerRetired))
+			}
 			// The staged accounts are linked anew by Matched, or not.
 			add(`DELETE FROM links WHERE account_id IN (SELECT account_id FROM link_staging_own WHERE job_id = $1)`, k.JobID)
 			// Staged rows whose account still holds the element are
@@ -294,9 +303,7 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 				  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id AND a.link_element = s.element)
 				GROUP BY s.value
 				ON CONFLICT (value) DO UPDATE SET n = link_retired.n + excluded.n`, k.JobID)
-			add(`INSERT INTO link_theirs (value, n) SELECT value, count(*) FROM link_staging_theirs WHERE job_id = $1
-				GROUP BY value
-				ON CONFLICT (value) DO UPDATE SET n = link_theirs.n + excluded.n`, k.JobID)
+			add(`INSERT INTO link_theirs (value) SELECT value FROM link_staging_theirs WHERE job_id = $1`, k.JobID)
 			// A value whose holders changed in number, on either side,
 			// may have come to link or stopped: its rows are linked anew
 			// by Matched, or not.
@@ -374,7 +381,7 @@ func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
 	add(`TRUNCATE link_own, link_theirs, link_retired`)
 	add(`DROP INDEX link_own_value`)
 	add(`ALTER TABLE link_own DROP CONSTRAINT link_own_pkey`)
-	add(`ALTER TABLE link_theirs DROP CONSTRAINT link_theirs_pkey`)
+	add(`DROP INDEX link_theirs_value`)
 	if unchanged {
 		add(`INSERT INTO link_own (account_id, element, value)
 			SELECT account_id, element, value FROM link_staging_own WHERE job_id = $1 AND value IS NOT NULL`, k.JobID)
@@ -392,10 +399,10 @@ func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
 			retired AS (INSERT INTO link_retired (value, n) SELECT value, count(*) FROM staged WHERE NOT holds GROUP BY value)
 			INSERT INTO link_own (account_id, element, value) SELECT account_id, element, value FROM staged WHERE holds`, k.JobID)
 	}
-	add(`INSERT INTO link_theirs (value, n) SELECT value, count(*) FROM link_staging_theirs WHERE job_id = $1 GROUP BY value`, k.JobID)
+	add(`INSERT INTO link_theirs (value) SELECT value FROM link_staging_theirs WHERE job_id = $1`, k.JobID)
 	add(`ALTER TABLE link_own ADD CONSTRAINT link_own_pkey PRIMARY KEY (account_id)`)
 	add(`CREATE INDEX link_own_value ON link_own (value)`)
-	add(`ALTER TABLE link_theirs ADD CONSTRAINT link_theirs_pkey PRIMARY KEY (value)`)
+	add(`CREATE INDEX link_theirs_value ON link_theirs (value)`)
 	add(`INSERT INTO link_kept (job_id, link_epoch, confirmed_at) VALUES ($1, $2, $3)
 		ON CONFLICT (one) DO UPDATE SET job_id = excluded.job_id, link_epoch = excluded.link_epoch,
 			confirmed_at = excluded.confirmed_at`, k.JobID, int32(k.Epoch), k.Confirmed.UTC())
@@ -406,15 +413,15 @@ func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
 }
 
 // uncount adds the statements that take values, each as many times as
-// it is listed, out of the counted values of table (link_theirs or
-// link_retired): a value counted no more is deleted.
-func uncount(add func(string, ...any), table string, values []psi.Element) {
+// it is listed, out of the counted retired values: a value counted no
+// more is deleted.
+func uncount(add func(string, ...any), values []psi.Element) {
 	if len(values) == 0 {
 		return
 	}
 	listed := `WITH r AS (SELECT value, count(*) AS n FROM unnest($1::bytea[]) AS value GROUP BY value) `
-	add(listed+`DELETE FROM `+table+` x USING r WHERE x.value = r.value AND x.n <= r.n`, elementBytes(values))
-	add(listed+`UPDATE `+table+` x SET n = x.n - r.n FROM r WHERE x.value = r.value`, elementBytes(values))
+	add(listed+`DELETE FROM link_retired x USING r WHERE x.value = r.value AND x.n <= r.n`, elementBytes(values))
+	add(listed+`UPDATE link_retired x SET n = x.n - r.n FROM r WHERE x.value = r.value`, elementBytes(values))
 }
 
 // lockKept serializes the transactions that write the kept rows: Keep,

@@ -54,11 +54,11 @@ func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error)
 }
 
 // DropUnmatched implements linkjob.Purger, in one statement. (The links
-// of values two kept rows share went in Matched.)
+// of values two rows of either side hold went in Matched.)
 // (On a first run every link is new: the filter on created_at spares the
 // join.)
 func (s *Store) DropUnmatched(ctx context.Context, before time.Time) (int64, error) {
 	return s.purge(ctx, `DELETE FROM links l WHERE l.created_at < $1 AND NOT EXISTS (
-		SELECT 1 FROM link_own o JOIN link_theirs t ON t.value = o.value AND t.n = 1
+		SELECT 1 FROM link_own o JOIN link_theirs t ON t.value = o.value
 		WHERE o.account_id = l.account_id)`, before)
 }

@@ -995,11 +995,17 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	if r, err := s.Retired(ctx, 10); err != nil || len(r) != 0 {
 		t.Fatalf("Retired after handing it over = %v, %v", r, err)
 	}
-	// A link of a shared value goes with the links a full run did not
-	// confirm.
+	// A link of a value the other holds twice goes when a full run's
+	// Matched meets it.
 	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "d", ID: psi.LinkID{4}, Epoch: 1, CreatedAt: t0}}, 0))
-	if n, err := s.DropUnmatched(ctx, t0.Add(time.Second)); err != nil || n != 1 {
-		t.Fatalf("DropUnmatched = %d, %v, want d's link", n, err)
+	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "g", Full: true}, 10); !slices.Equal(m, []string{"a", "c", "e"}) {
+		t.Fatalf("Matched of the kept sets = %v, want a, c and e", m)
+	}
+	if _, err := s.LinkOf(ctx, "d"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the link of a value the other holds twice, after Matched: %v", err)
+	}
+	if n, err := s.DropUnmatched(ctx, t0.Add(time.Second)); err != nil || n != 0 {
+		t.Fatalf("DropUnmatched = %d, %v, want none (e's links)", n, err)
 	}
 	if _, err := s.LinkOf(ctx, "e"); err != nil {
 		t.Fatalf("DropUnmatched dropped a link that links: %v", err)

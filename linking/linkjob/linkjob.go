@@ -168,8 +168,8 @@ type Staging interface {
 	// them). For a full run, every such row; for an incremental one,
 	// those whose value the job touched: staged on either side, or in
 	// k.Retired or k.PeerRetired. In groups of at most limit, each
-	// account once, in one pass. The rows it leaves out because another
-	// row of this party's holds their value lose their links.
+	// account once, in one pass. The rows it leaves out because their
+	// value is held twice, on either side, lose their links.
 	Matched(ctx context.Context, k Keep, limit int, each func([]Row) error) error
 }
 
@@ -208,9 +208,8 @@ func StaleError(k Keep, kept string) error {
 
 // Purger deletes the links a full run did not confirm: those created
 // before the run started (the run's own are matches by construction) of
-// accounts whose kept value is not among the other's exactly once
-// (Staging.Matched drops the links of values two of this party's rows
-// hold).
+// accounts whose kept value is not among the other's (Staging.Matched
+// drops the links of values held twice, on either side).
 type Purger interface {
 	DropUnmatched(ctx context.Context, before time.Time) (int64, error)
 }
