@@ -375,34 +375,29 @@ func (p *Party) nextBatch(ctx context.Context, jobID string, seq int64, size int
 		}
 		after = last
 	}
-	return p.batchAfter(ctx, after, incremental)
+	rows, _, err := p.batchAfter(ctx, after, incremental)
+	return rows, err
 }
 
 // batchAfter reads the batch of link elements that follows account after
 // in id order, shuffled: every account's, or (incremental) those not kept.
-func (p *Party) batchAfter(ctx context.Context, after string, incremental bool) ([]Row, error) {
+// last is the batch's last account in the store's order, where the next
+// batch starts: taken before the shuffle, never compared here, so that it
+// is the store's order whatever its collation.
+func (p *Party) batchAfter(ctx context.Context, after string, incremental bool) (rows []Row, last string, err error) {
 	read := p.Directory.LinkElements
 	if incremental {
 		read = p.Staging.NewElements
 	}
 	els, err := read(ctx, p.KeyEpoch, after, p.batch())
-	if err != nil {
-		return nil, err
+	if err != nil || len(els) == 0 {
+		return nil, "", err
 	}
-	rows := make([]Row, len(els))
+	rows = make([]Row, len(els))
 	for i, j := range shuffle(len(els)) {
 		rows[i] = Row{AccountID: els[j].AccountID, Element: els[j].Element}
 	}
-	return rows, nil
-}
-
-// lastAccount is the greatest account id of a batch.
-func lastAccount(rows []Row) string {
-	last := ""
-	for _, r := range rows {
-		last = max(last, r.AccountID)
-	}
-	return last
+	return rows, els[len(els)-1].AccountID, nil
 }
 
 // inflight is how many batches of one direction are on the way at once,
@@ -614,7 +609,8 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 // keeps the doubly blinded values of its rows. Batches are read in order
 // and sent a few at a time; each is checkpointed when its values are
 // kept, so a resumed run sends again only the batches without one (and
-// reads the others' rows back to know where the next batch starts).
+// asks the staging where each of the others ended, in the store's order,
+// to know where the next starts).
 func (p *Party) sendAll(ctx context.Context, peer Peer, jobID string, pr params, t *tracker) error {
 	cps, err := p.Jobs.Checkpoints(ctx, jobID, "sent")
 	if err != nil {
@@ -628,23 +624,25 @@ func (p *Party) sendAll(ctx context.Context, peer Peer, jobID string, pr params,
 	after := ""
 	for seq := int64(1); ; seq++ {
 		var rows []Row
+		var n int
+		var last string
 		if done[seq] {
-			rows, err = p.Staging.OwnBatch(ctx, jobID, seq)
+			n, last, err = p.Staging.BatchEnd(ctx, jobID, seq)
 		} else {
-			rows, err = p.batchAfter(ctx, after, pr.Incremental)
+			rows, last, err = p.batchAfter(ctx, after, pr.Incremental)
+			n = len(rows)
 		}
 		if err != nil {
 			pl.fail(err)
 			break
 		}
-		if len(rows) == 0 && seq > 1 {
+		if n == 0 && seq > 1 {
 			break
 		}
-		// Read before the batch is handed over (its step sets the values).
-		after = lastAccount(rows)
-		full := len(rows) == pr.BatchSize
+		after = last
+		full := n == pr.BatchSize
 		if done[seq] {
-			t.add(p, ctx, jobID, int64(len(rows)), 0)
+			t.add(p, ctx, jobID, int64(n), 0)
 		} else if !pl.goStep(func() error { return p.sendBatch(ctx, peer, jobID, seq, rows, t) }) {
 			break
 		}

@@ -629,3 +629,51 @@ func TestIncrementalNeedsTheSameKeptRun(t *testing.T) {
 		t.Fatalf("a new epoch: %+v, %v", res, err)
 	}
 }
+
+// On a database whose collation does not order account ids byte by byte
+// (ICU's English here, which sets case and punctuation aside), each batch
+// still starts where the one before ended in the store's own order: no
+// account is skipped or sent twice, and the links are the intersection.
+func TestLinkUnderAnotherCollation(t *testing.T) {
+	newStore = func(t testing.TB) partyStore {
+		pool, _ := pgtest.Schema(t)
+		ctx := context.Background()
+		if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			`ALTER TABLE accounts ALTER COLUMN id TYPE text COLLATE "en-x-icu"`,
+			`ALTER TABLE link_staging_own ALTER COLUMN account_id TYPE text COLLATE "en-x-icu"`,
+		} {
+			if _, err := pool.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		return pgstore.New(pool)
+	}
+	defer func() { newStore = func(t testing.TB) partyStore { return memstore.New() } }()
+	pool := synth.People(41, 90)
+	country := map[string]string{}
+	for _, p := range pool {
+		country[p.E164] = p.Country
+	}
+	// Ids whose byte order and English order differ: "A-1" < "a-1" <
+	// "a1" < "a_1" < "ab1" by bytes, not so in English.
+	forms := []string{"a-%d", "A-%d", "a%d", "a_%d", "ab%d", "Ab-%d"}
+	da, db := directory_{}, directory_{}
+	for i := range 60 {
+		da[fmt.Sprintf(forms[i%len(forms)], i)] = pool[i].E164
+		db[fmt.Sprintf(forms[(i+1)%len(forms)], i)] = pool[30+i].E164
+	}
+	a, b := newSide(t, "social", nil, 4), newSide(t, "messenger", nil, 4)
+	a.put(t, da, country)
+	b.put(t, db, country)
+	res, err := a.p.Run(context.Background(), linkjob.Responder{P: b.p}, "collated", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent != 60 || res.Received != 60 {
+		t.Fatalf("sent %d and received %d, want 60 each", res.Sent, res.Received)
+	}
+	checkTruth(t, a, b, da, db)
+}
