@@ -94,15 +94,12 @@ func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each fun
 		ORDER BY o.value`
 	var args []any
 	if !k.Full {
-		q = `WITH touched AS (
-				SELECT value FROM link_staging_own WHERE job_id = $1 AND value IS NOT NULL
-				UNION SELECT value FROM link_staging_theirs WHERE job_id = $1
-				UNION SELECT unnest($2::bytea[]))
+		q = `WITH touched AS (` + touchedValues + `)
 			SELECT o.account_id, o.element, o.value FROM touched x
 			JOIN link_own o ON o.value = x.value
 			JOIN link_theirs t ON t.value = o.value
 			ORDER BY o.value`
-		args = []any{k.JobID, append(elementBytes(k.Retired), elementBytes(k.PeerRetired)...)}
+		args = touchedArgs(k)
 	}
 	// In a transaction of its own, for the memory a hash join of the two
 	// kept sets needs (PostgreSQL's default would sort them on disk).
@@ -117,6 +114,17 @@ func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each fun
 		_, err = tx.Exec(ctx, `DELETE FROM links WHERE account_id = ANY($1)`, shared)
 		return err
 	})
+}
+
+// touchedValues are the values an incremental job changed the holders
+// of: staged on either side, or retired by either party; its arguments
+// are touchedArgs.
+const touchedValues = `SELECT value FROM link_staging_own WHERE job_id = $1 AND value IS NOT NULL
+	UNION SELECT value FROM link_staging_theirs WHERE job_id = $1
+	UNION SELECT unnest($2::bytea[])`
+
+func touchedArgs(k linkjob.Keep) []any {
+	return []any{k.JobID, append(elementBytes(k.Retired), elementBytes(k.PeerRetired)...)}
 }
 
 // eachMatch hands the rows of query q, sorted by value, over to each in
@@ -308,11 +316,7 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 			// may have come to link or stopped: its rows are linked anew
 			// by Matched, or not.
 			add(`DELETE FROM links WHERE account_id IN (
-				SELECT o.account_id FROM link_own o WHERE o.value IN (
-					SELECT value FROM link_staging_own WHERE job_id = $1 AND value IS NOT NULL
-					UNION SELECT value FROM link_staging_theirs WHERE job_id = $1
-					UNION SELECT unnest($2::bytea[])))`,
-				k.JobID, append(elementBytes(k.Retired), elementBytes(k.PeerRetired)...))
+				SELECT o.account_id FROM link_own o WHERE o.value IN (`+touchedValues+`))`, touchedArgs(k)...)
 			add(`UPDATE link_kept SET job_id = $1, link_epoch = $2`, k.JobID, int32(k.Epoch))
 		}
 		for i, q := range stmts {
