@@ -128,7 +128,8 @@ type Staging interface {
 	// staged).
 	OwnBatch(ctx context.Context, jobID string, seq int64) ([]Row, error)
 	// BatchEnd returns how many rows batch seq has staged (0 if none)
-	// and the greatest account id among them, without reading them.
+	// and the last of their accounts in the store's order of account
+	// ids, without reading them.
 	BatchEnd(ctx context.Context, jobID string, seq int64) (n int, last string, err error)
 	// SetOwnValues sets the doubly blinded values of batch seq's rows, by
 	// position; the count must be the batch's.
@@ -176,13 +177,13 @@ type Staging interface {
 // Keep is what a finished job changes in the kept sets. A full run
 // replaces them by its staging, and drops the links of accounts that hold
 // no kept row (their number changed since, or they were never kept); an
-// incremental one takes the other's retired values out of its count of
-// the other's values and this party's retired values handed over out of
-// its own, adds its staging, and drops the links of the accounts staged
-// and of every row whose value the job touched (Matched links them anew,
-// or not). Staged rows whose account no longer holds the element staged
-// go to the retired values instead. The other's values and the retired
-// ones are counted: a value held by two accounts is there twice.
+// incremental one takes out one of the other's values for each of its
+// retired values listed, and this party's retired values handed over,
+// adds its staging, and drops the links of the accounts staged and of
+// every row whose value the job touched (Matched links them anew, or
+// not). Staged rows whose account no longer holds the element staged go
+// to the retired values instead. A value two accounts hold is among the
+// other's values, and among the retired ones, twice.
 type Keep struct {
 	JobID string
 	Epoch uint32
