@@ -27,9 +27,6 @@ func (s *Store) StageOwn(ctx context.Context, jobID string, seq int64, rows []li
 		if _, err := tx.Exec(ctx, `DELETE FROM link_staging_own WHERE job_id = $1 AND seq = $2`, jobID, seq); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM link_staging_values WHERE job_id = $1 AND seq = $2`, jobID, seq); err != nil {
-			return err
-		}
 		_, err := tx.CopyFrom(ctx, pgx.Identifier{"link_staging_own"}, []string{"job_id", "seq", "pos", "account_id", "element", "value"}, pgx.CopyFromRows(data))
 		return err
 	})
@@ -37,7 +34,7 @@ func (s *Store) StageOwn(ctx context.Context, jobID string, seq int64, rows []li
 
 // OwnBatch implements linkjob.Staging.
 func (s *Store) OwnBatch(ctx context.Context, jobID string, seq int64) ([]linkjob.Row, error) {
-	rows, err := s.pool.Query(ctx, `SELECT account_id, element, value FROM link_staged_own
+	rows, err := s.pool.Query(ctx, `SELECT account_id, element, value FROM link_staging_own
 		WHERE job_id = $1 AND seq = $2 ORDER BY pos`, jobID, seq)
 	if err != nil {
 		return nil, mapErr(err)
@@ -55,28 +52,20 @@ func (s *Store) BatchEnd(ctx context.Context, jobID string, seq int64) (int, str
 	return n, last, mapErr(err)
 }
 
-// SetOwnValues implements linkjob.Staging: the values are copied into
-// link_staging_values by position (link_staged_own reads them with their
-// rows), not set in each staged row.
+// SetOwnValues implements linkjob.Staging, in one statement.
 func (s *Store) SetOwnValues(ctx context.Context, jobID string, seq int64, values []psi.Element) error {
-	data := make([][]any, len(values))
-	for i := range values {
-		data[i] = []any{jobID, seq, int32(i), values[i][:]}
+	vals := elementBytes(values)
+	tag, err := s.pool.Exec(ctx, `UPDATE link_staging_own o SET value = v.value
+		FROM unnest($3::bytea[]) WITH ORDINALITY AS v(value, n)
+		WHERE o.job_id = $1 AND o.seq = $2 AND o.pos = v.n - 1
+		  AND (SELECT count(*) FROM link_staging_own c WHERE c.job_id = $1 AND c.seq = $2) = cardinality($3::bytea[])`, jobID, seq, vals)
+	if err != nil {
+		return mapErr(err)
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM link_staging_own WHERE job_id = $1 AND seq = $2`, jobID, seq).Scan(&n); err != nil {
-			return err
-		}
-		if n != len(values) {
-			return fmt.Errorf("pgstore: batch %d: %d values do not match its %d staged rows", seq, len(values), n)
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM link_staging_values WHERE job_id = $1 AND seq = $2`, jobID, seq); err != nil {
-			return err
-		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"link_staging_values"}, []string{"job_id", "seq", "pos", "value"}, pgx.CopyFromRows(data))
-		return err
-	})
+	if tag.RowsAffected() != int64(len(values)) {
+		return fmt.Errorf("pgstore: batch %d: %d values do not match its staged rows", seq, len(values))
+	}
+	return nil
 }
 
 // StageTheirs implements linkjob.Staging.
@@ -130,7 +119,7 @@ func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each fun
 // touchedValues are the values an incremental job changed the holders
 // of: staged on either side, or retired by either party; its arguments
 // are touchedArgs.
-const touchedValues = `SELECT value FROM link_staged_own WHERE job_id = $1 AND value IS NOT NULL
+const touchedValues = `SELECT value FROM link_staging_own WHERE job_id = $1 AND value IS NOT NULL
 	UNION SELECT value FROM link_staging_theirs WHERE job_id = $1
 	UNION SELECT unnest($2::bytea[])`
 
@@ -312,12 +301,12 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 			// kept; the others' values are retired (the other party has
 			// them).
 			add(`INSERT INTO link_own (account_id, element, value)
-				SELECT s.account_id, s.element, s.value FROM link_staged_own s
+				SELECT s.account_id, s.element, s.value FROM link_staging_own s
 				JOIN accounts a ON a.id = s.account_id AND a.link_element = s.element
 				WHERE s.job_id = $1 AND s.value IS NOT NULL
 				ON CONFLICT (account_id) DO UPDATE SET element = excluded.element, value = excluded.value`, k.JobID)
 			add(`INSERT INTO link_retired (value, n)
-				SELECT s.value, count(*) FROM link_staged_own s
+				SELECT s.value, count(*) FROM link_staging_own s
 				WHERE s.job_id = $1 AND s.value IS NOT NULL
 				  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id AND a.link_element = s.element)
 				GROUP BY s.value
@@ -369,13 +358,10 @@ func (s *Store) DropStaging(ctx context.Context, jobID string) error {
 			return err
 		}
 		if !others {
-			_, err := tx.Exec(ctx, `TRUNCATE link_staging_own, link_staging_theirs, link_staging_values`)
+			_, err := tx.Exec(ctx, `TRUNCATE link_staging_own, link_staging_theirs`)
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM link_staging_own WHERE job_id = $1`, jobID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM link_staging_values WHERE job_id = $1`, jobID); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM link_staging_theirs WHERE job_id = $1`, jobID)
@@ -402,16 +388,16 @@ func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
 	add(`DROP INDEX link_theirs_value`)
 	if unchanged {
 		add(`INSERT INTO link_own (account_id, element, value)
-			SELECT account_id, element, value FROM link_staged_own WHERE job_id = $1 AND value IS NOT NULL`, k.JobID)
+			SELECT account_id, element, value FROM link_staging_own WHERE job_id = $1 AND value IS NOT NULL`, k.JobID)
 	} else {
 		// Statistics of the staging first: the planner then joins it
 		// with the accounts by hashing (a scan of each) rather than by a
 		// million probes of the accounts' primary key, which the empty
 		// staging of the last ANALYZE would have it choose.
-		add(`ANALYZE link_staging_own, link_staging_values`)
+		add(`ANALYZE link_staging_own`)
 		add(`WITH staged AS (
 				SELECT s.account_id, s.element, s.value, a.id IS NOT NULL AS holds
-				FROM link_staged_own s
+				FROM link_staging_own s
 				LEFT JOIN accounts a ON a.id = s.account_id AND a.link_element = s.element
 				WHERE s.job_id = $1 AND s.value IS NOT NULL),
 			retired AS (INSERT INTO link_retired (value, n) SELECT value, count(*) FROM staged WHERE NOT holds GROUP BY value)

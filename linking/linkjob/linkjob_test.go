@@ -641,22 +641,6 @@ func TestLinkUnderAnotherCollation(t *testing.T) {
 		if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
 			t.Fatal(err)
 		}
-		// Migration 28's view reads the staged account ids: it (and any
-		// migration after it) is taken down while their type changes,
-		// and applied again after.
-		ms, err := pgstore.Migrations()
-		if err != nil {
-			t.Fatal(err)
-		}
-		steps := 0
-		for _, m := range ms {
-			if m.Version >= 28 {
-				steps++
-			}
-		}
-		if _, err := pgstore.MigrateDown(ctx, pool, steps); err != nil {
-			t.Fatal(err)
-		}
 		for _, q := range []string{
 			`ALTER TABLE accounts ALTER COLUMN id TYPE text COLLATE "en-x-icu"`,
 			`ALTER TABLE link_staging_own ALTER COLUMN account_id TYPE text COLLATE "en-x-icu"`,
@@ -664,9 +648,6 @@ func TestLinkUnderAnotherCollation(t *testing.T) {
 			if _, err := pool.Exec(ctx, q); err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
-		}
-		if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
-			t.Fatal(err)
 		}
 		return pgstore.New(pool)
 	}
