@@ -57,18 +57,9 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 		}
 		// A changed link element (a changed number, a new key epoch)
 		// retires the value kept for the old one.
-		if err := lockKept(ctx, tx); err != nil {
-			return err
-		}
-		if err := countChange(ctx, tx); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `WITH moved AS (
-				DELETE FROM link_own o USING accounts_staging s
-				WHERE o.account_id = s.id AND o.element <> s.link_element
-				RETURNING o.value)
-			INSERT INTO link_retired (value, n) SELECT value, count(*) FROM moved GROUP BY value
-			ON CONFLICT (value) DO UPDATE SET n = link_retired.n + excluded.n`); err != nil {
+		if err := retireKept(ctx, tx, `DELETE FROM link_own o USING accounts_staging s
+			WHERE o.account_id = s.id AND o.element <> s.link_element
+			RETURNING o.value`); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO accounts SELECT * FROM accounts_staging
@@ -145,15 +136,7 @@ func (s *Store) EraseAccount(ctx context.Context, id string) error {
 		// The value kept for the account's number is retired, without
 		// the account: the next link run hands it to the other party,
 		// which drops its link.
-		if err := lockKept(ctx, tx); err != nil {
-			return err
-		}
-		if err := countChange(ctx, tx); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `WITH moved AS (DELETE FROM link_own WHERE account_id = $1 RETURNING value)
-			INSERT INTO link_retired (value, n) SELECT value, count(*) FROM moved GROUP BY value
-			ON CONFLICT (value) DO UPDATE SET n = link_retired.n + excluded.n`, id); err != nil {
+		if err := retireKept(ctx, tx, `DELETE FROM link_own WHERE account_id = $1 RETURNING value`, id); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM links WHERE account_id = $1`, id); err != nil {

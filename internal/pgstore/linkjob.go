@@ -187,8 +187,8 @@ func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, 
 }
 
 // Changes implements linkjob.Staging: under lockKept, which the writes
-// that count a change take before they count it and hold until they
-// commit.
+// that count a change (retireKept) take before they count it and hold
+// until they commit.
 func (s *Store) Changes(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
@@ -200,9 +200,20 @@ func (s *Store) Changes(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// countChange counts a change for Changes; the caller holds lockKept.
-func countChange(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, `UPDATE directory_changes SET changes = changes + 1`)
+// retireKept is the change of an import or an erasure to the kept rows:
+// under lockKept, it counts a change for Changes and moves the values of
+// the kept rows that the statement moved deletes (RETURNING their value)
+// to the retired ones, counted.
+func retireKept(ctx context.Context, tx pgx.Tx, moved string, args ...any) error {
+	if err := lockKept(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE directory_changes SET changes = changes + 1`); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `WITH moved AS (`+moved+`)
+		INSERT INTO link_retired (value, n) SELECT value, count(*) FROM moved GROUP BY value
+		ON CONFLICT (value) DO UPDATE SET n = link_retired.n + excluded.n`, args...)
 	return err
 }
 
