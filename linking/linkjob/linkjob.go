@@ -360,8 +360,8 @@ func shuffle(n int) []int {
 
 // nextBatch reads this party's next batch of link elements after the
 // previous batch of the job, shuffled; none after the last batch (one
-// smaller than size).
-func (p *Party) nextBatch(ctx context.Context, jobID string, seq int64, size int, incremental bool) ([]Row, error) {
+// smaller than the party's batch size).
+func (p *Party) nextBatch(ctx context.Context, jobID string, seq int64, incremental bool) ([]Row, error) {
 	after := ""
 	if seq > 1 {
 		n, last, err := p.Staging.BatchEnd(ctx, jobID, seq-1)
@@ -371,7 +371,7 @@ func (p *Party) nextBatch(ctx context.Context, jobID string, seq int64, size int
 		if n == 0 {
 			return nil, protocolError("batch %d asked before batch %d", seq, seq-1)
 		}
-		if n < size {
+		if n < p.batch() {
 			return nil, protocolError("batch %d asked after the last batch", seq)
 		}
 		after = last

@@ -121,7 +121,7 @@ func (r Responder) Elements(ctx context.Context, jobID string, seq int64) ([]psi
 		// Batch size from the job, not from this party's setting.
 		p := *r.P
 		p.BatchSize = pr.BatchSize
-		if rows, err = p.nextBatch(ctx, jobID, seq, pr.BatchSize, pr.Incremental); err != nil {
+		if rows, err = p.nextBatch(ctx, jobID, seq, pr.Incremental); err != nil {
 			return nil, false, err
 		}
 		if len(rows) > 0 {
