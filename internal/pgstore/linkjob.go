@@ -200,6 +200,20 @@ func (s *Store) Changes(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+// unchangedSince says whether the directory's change count is still
+// changes, as read under lockKept (which the caller holds); never for a
+// count of 0 (not known).
+func unchangedSince(ctx context.Context, tx pgx.Tx, changes int64) (bool, error) {
+	if changes == 0 {
+		return false, nil
+	}
+	var now int64
+	if err := tx.QueryRow(ctx, `SELECT changes FROM directory_changes`).Scan(&now); err != nil {
+		return false, err
+	}
+	return now == changes, nil
+}
+
 // retireKept is the change of an import or an erasure to the kept rows:
 // under lockKept, it counts a change for Changes and moves the values of
 // the kept rows that the statement moved deletes (RETURNING their value)
@@ -286,15 +300,15 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 		if !k.Full && kept != k.Base {
 			return linkjob.StaleError(k, kept)
 		}
-		var changes int64
-		if err := tx.QueryRow(ctx, `SELECT changes FROM directory_changes`).Scan(&changes); err != nil {
-			return err
-		}
 		var stmts []string
 		var args [][]any
 		add := func(q string, a ...any) { stmts, args = append(stmts, q), append(args, a) }
 		if k.Full {
-			keepFull(add, k, k.Changes != 0 && k.Changes == changes)
+			unchanged, err := unchangedSince(ctx, tx, k.Changes)
+			if err != nil {
+				return err
+			}
+			keepFull(add, k, unchanged)
 		} else {
 			uncount(add, k.Retired)
 			if len(k.PeerRetired) > 0 {

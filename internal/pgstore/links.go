@@ -62,14 +62,8 @@ func (s *Store) PutLinks(ctx context.Context, links []link.Link, changes int64) 
 // the caller holds lockKept. When the directory's change count is still
 // changes, no account went since they were found, and none is looked up.
 func knownAccounts(ctx context.Context, tx pgx.Tx, ids []string, changes int64) error {
-	if changes != 0 {
-		var now int64
-		if err := tx.QueryRow(ctx, `SELECT changes FROM directory_changes`).Scan(&now); err != nil {
-			return err
-		}
-		if now == changes {
-			return nil
-		}
+	if unchanged, err := unchangedSince(ctx, tx, changes); err != nil || unchanged {
+		return err
 	}
 	var unknown bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM unnest($1::text[]) b(id)
