@@ -1095,6 +1095,18 @@ func (s *Store) StageTheirs(_ context.Context, jobID string, seq int64, values [
 	return nil
 }
 
+// TrimTheirs implements linkjob.Staging.
+func (s *Store) TrimTheirs(_ context.Context, jobID string, seq int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.stageTheirs {
+		if k.job == jobID && k.seq > seq {
+			delete(s.stageTheirs, k)
+		}
+	}
+	return nil
+}
+
 // Matched implements linkjob.Staging.
 func (s *Store) Matched(_ context.Context, k linkjob.Keep, limit int, each func([]linkjob.Row) error) error {
 	s.mu.Lock()

@@ -83,6 +83,12 @@ func (s *Store) StageTheirs(ctx context.Context, jobID string, seq int64, values
 	})
 }
 
+// TrimTheirs implements linkjob.Staging.
+func (s *Store) TrimTheirs(ctx context.Context, jobID string, seq int64) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM link_staging_theirs WHERE job_id = $1 AND seq > $2`, jobID, seq)
+	return mapErr(err)
+}
+
 // Matched implements linkjob.Staging: one join of the kept sets (a full
 // run), or of the rows whose value the job touched, sorted by value and
 // read as it comes. A value that two rows of either side hold comes out

@@ -791,6 +791,10 @@ func testLinkStaging(t *testing.T, s Store) {
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "j", 2, []psi.Element{el(14), el(11)}))
 	// Sent again, batch 1 of theirs replaces the first.
 	noErr(t, "StageTheirs again", s.StageTheirs(ctx, "j", 1, []psi.Element{el(12), el(98)}))
+	// A batch 3 that a resumed run no longer has: trimmed, b's value
+	// is not among the other's.
+	noErr(t, "StageTheirs", s.StageTheirs(ctx, "j", 3, []psi.Element{el(13)}))
+	noErr(t, "TrimTheirs", s.TrimTheirs(ctx, "j", 2))
 	matched := func(job string, full bool, limit int) ([]string, int) {
 		t.Helper()
 		return matchedIDs(t, s, linkjob.Keep{JobID: job, Full: full}, limit)

@@ -50,7 +50,11 @@
 //
 // Every batch is checkpointed: a job stopped at any point and run again
 // with the same id skips what was done, and a batch sent twice is applied
-// once (staging is keyed by job, batch and position).
+// once (staging is keyed by job, batch and position). The directory may
+// change before the job is resumed: the batches a party kept are always
+// its first ones, the rest are read again as the directory is then, and
+// the last batch tells the other party to drop any later one an earlier
+// attempt sent, so no account counts twice and none is left out.
 //
 // # Numbers held twice
 //
@@ -137,6 +141,9 @@ type Staging interface {
 	// StageTheirs replaces the other party's doubly blinded values of
 	// batch seq.
 	StageTheirs(ctx context.Context, jobID string, seq int64, values []psi.Element) error
+	// TrimTheirs deletes the other party's values staged for the job's
+	// batches after seq.
+	TrimTheirs(ctx context.Context, jobID string, seq int64) error
 	// DropStaging deletes the job's staging.
 	DropStaging(ctx context.Context, jobID string) error
 
@@ -608,10 +615,15 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 
 // sendAll sends this party's elements to be re-blinded by the peer and
 // keeps the doubly blinded values of its rows. Batches are read in order
-// and sent a few at a time; each is checkpointed when its values are
-// kept, so a resumed run sends again only the batches without one (and
-// asks the staging where each of the others ended, in the store's order,
-// to know where the next starts).
+// and sent a few at a time, and kept in order: each is checkpointed once
+// its values and every batch's before it are kept. So the batches a
+// stopped run kept are always the first ones, and a resumed run reads on
+// from where the last of them ended (in the store's order, which it asks
+// the staging for): a batch not kept is read again, from the directory as
+// it is then, and no account is sent twice or left out, whatever was
+// imported or erased in between. The last batch, shorter than the batch
+// size, is sent even when empty: it tells the peer that no batch follows,
+// so that the peer drops what an earlier attempt sent after it.
 func (p *Party) sendAll(ctx context.Context, peer Peer, jobID string, pr params, t *tracker) error {
 	cps, err := p.Jobs.Checkpoints(ctx, jobID, "sent")
 	if err != nil {
@@ -623,6 +635,8 @@ func (p *Party) sendAll(ctx context.Context, peer Peer, jobID string, pr params,
 	}
 	pl := newPipeline(ctx)
 	after := ""
+	kept := make(chan struct{}) // closed once the batch before is kept
+	close(kept)
 	for seq := int64(1); ; seq++ {
 		var rows []Row
 		var n int
@@ -637,25 +651,26 @@ func (p *Party) sendAll(ctx context.Context, peer Peer, jobID string, pr params,
 			pl.fail(err)
 			break
 		}
-		if n == 0 && seq > 1 {
-			break
-		}
 		after = last
-		full := n == pr.BatchSize
 		if done[seq] {
 			t.add(p, ctx, jobID, int64(n), 0)
-		} else if !pl.goStep(func() error { return p.sendBatch(ctx, peer, jobID, seq, rows, t) }) {
-			break
+		} else {
+			before, mine := kept, make(chan struct{})
+			if !pl.goStep(func() error { return p.sendBatch(ctx, pl, peer, jobID, seq, rows, before, mine, t) }) {
+				break
+			}
+			kept = mine
 		}
-		if !full {
+		if n < pr.BatchSize {
 			break
 		}
 	}
 	return pl.wait()
 }
 
-// sendBatch has one batch re-blinded by the peer and keeps its values.
-func (p *Party) sendBatch(ctx context.Context, peer Peer, jobID string, seq int64, rows []Row, t *tracker) error {
+// sendBatch has one batch re-blinded by the peer and, once the batch
+// before it is kept (before closed), keeps its values and closes kept.
+func (p *Party) sendBatch(ctx context.Context, pl *pipeline, peer Peer, jobID string, seq int64, rows []Row, before <-chan struct{}, kept chan<- struct{}, t *tracker) error {
 	els := make([]psi.Element, len(rows))
 	for i, r := range rows {
 		els[i] = r.Element
@@ -670,12 +685,18 @@ func (p *Party) sendBatch(ctx context.Context, peer Peer, jobID string, seq int6
 	for i := range rows {
 		rows[i].Value = vals[i]
 	}
+	select {
+	case <-before:
+	case <-pl.stopped.Done():
+		return pl.stopped.Err()
+	}
 	if err := p.Staging.StageOwn(ctx, jobID, seq, rows); err != nil {
 		return err
 	}
 	if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "sent", Seq: seq}); err != nil {
 		return err
 	}
+	close(kept)
 	t.add(p, ctx, jobID, int64(len(rows)), 0)
 	return nil
 }

@@ -329,6 +329,7 @@ func TestLinkOnPostgres(t *testing.T) {
 	}
 	defer func() { newStore = func(t testing.TB) partyStore { return memstore.New() } }()
 	t.Run("incremental", func(t *testing.T) { testIncremental(t, 300) })
+	t.Run("resumed after the directory changed", testResumeAfterTheDirectoryChanged)
 	for _, failAt := range []int{0, 5, 12} {
 		a, b, common := world(t, 1000, 0.3, 128)
 		f := &flaky{Peer: linkjob.Responder{P: b.p}, failAt: failAt}
@@ -676,4 +677,99 @@ func TestLinkUnderAnotherCollation(t *testing.T) {
 		t.Fatalf("sent %d and received %d, want 60 each", res.Sent, res.Received)
 	}
 	checkTruth(t, a, b, da, db)
+}
+
+// holdBack is a peer whose re-blinding of batch 2 fails once, as if the
+// process were killed, but only after batch until came back: the
+// initiator is stopped with later batches re-blinded by the peer and an
+// earlier one not.
+type holdBack struct {
+	linkjob.Peer
+	until    int64
+	released chan struct{}
+	once     sync.Once
+	fired    bool
+}
+
+func (h *holdBack) Reblind(ctx context.Context, j string, seq int64, e []psi.Element) ([]psi.Element, error) {
+	if seq == 2 && !h.fired {
+		<-h.released
+		h.fired = true
+		return nil, errKilled
+	}
+	out, err := h.Peer.Reblind(ctx, j, seq, e)
+	if seq == h.until {
+		h.once.Do(func() { close(h.released) })
+	}
+	return out, err
+}
+
+// A job stopped with batch 2 not back and later ones re-blinded by the
+// peer, resumed after the directory changed (an account of batch 2
+// erased, new ones imported among batch 2's, or the last 17 accounts
+// erased, so that the resumed run has fewer batches than the peer saw),
+// sends each account once and leaves out none that were there all along,
+// and the peer keeps none of what the stopped attempt sent after the
+// resumed run's last batch: the links are the intersection, the same on
+// both sides.
+func TestResumeAfterTheDirectoryChanged(t *testing.T) { testResumeAfterTheDirectoryChanged(t) }
+
+func testResumeAfterTheDirectoryChanged(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		until int64
+	}{{"erased", 3}, {"imported", 3}, {"erased at the end", 4}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			const batch = 8
+			people := synth.People(5, 60)
+			country := map[string]string{}
+			for _, p := range people {
+				country[p.E164] = p.Country
+			}
+			da, db := directory_{}, directory_{}
+			for i := range 40 {
+				da[fmt.Sprintf("a%03d", 10*i)] = people[i].E164
+				db[fmt.Sprintf("b%03d", i)] = people[i].E164
+			}
+			a, b := newSide(t, "social", nil, batch), newSide(t, "messenger", nil, batch)
+			a.put(t, da, country)
+			b.put(t, db, country)
+			h := &holdBack{Peer: linkjob.Responder{P: b.p}, until: c.until, released: make(chan struct{})}
+			if _, err := a.p.Run(ctx, h, "resumed", 1); !errors.Is(err, errKilled) {
+				t.Fatalf("the stopped run: %v", err)
+			}
+			// Batch 2 held a080 to a150.
+			switch c.name {
+			case "erased":
+				if err := a.st.EraseAccount(ctx, "a100"); err != nil {
+					t.Fatal(err)
+				}
+				delete(da, "a100")
+			case "imported":
+				extra := directory_{}
+				for i := range 3 {
+					extra[fmt.Sprintf("a%03d", 101+i)] = people[40+i].E164
+				}
+				a.put(t, extra, country)
+				maps.Copy(da, extra)
+			default:
+				for i := 23; i < 40; i++ {
+					id := fmt.Sprintf("a%03d", 10*i)
+					if err := a.st.EraseAccount(ctx, id); err != nil {
+						t.Fatal(err)
+					}
+					delete(da, id)
+				}
+			}
+			res, err := a.p.Run(ctx, h, "resumed", 1)
+			if err != nil {
+				t.Fatalf("resumed: %v", err)
+			}
+			if want := int64(len(da)); res.Sent != want {
+				t.Fatalf("sent %d, want %d", res.Sent, want)
+			}
+			checkTruth(t, a, b, da, db)
+		})
+	}
 }

@@ -100,6 +100,13 @@ func (r Responder) Reblind(ctx context.Context, jobID string, seq int64, element
 	if err := r.P.Staging.StageTheirs(ctx, jobID, seq, vals); err != nil {
 		return nil, err
 	}
+	if len(elements) < pr.BatchSize {
+		// The last batch: batches after it, staged by an attempt that
+		// ended before the initiator resumed with other batches, go.
+		if err := r.P.Staging.TrimTheirs(ctx, jobID, seq); err != nil {
+			return nil, err
+		}
+	}
 	return vals, nil
 }
 
