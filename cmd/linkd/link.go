@@ -171,6 +171,9 @@ func runLink(e *env, args []string) int {
 			fmt.Fprintf(e.stdout, "job %s: this party has %d accounts, the other %d; %s: %d sent, %d received in %.1f s\n",
 				started.ID, r.OwnSize, r.PeerSize, kind, r.Sent, r.Received, r.Seconds)
 			fmt.Fprintf(e.stdout, "matched %d of %d\n", r.Matched, r.OwnSize)
+			if r.Changed && r.PeerMatched != r.Matched {
+				fmt.Fprintf(e.stdout, "the other party holds %d links: accounts changed number or were erased during the run, and the next run reconciles the two\n", r.PeerMatched)
+			}
 			return exitOK
 		case j.State == job.Failed:
 			fmt.Fprintf(e.stderr, "linkd link run: job %s failed: %s (resume with --job %s)\n", started.ID, j.Progress.Error, started.ID)

@@ -263,6 +263,13 @@ type Result struct {
 	// Seconds is the job's duration, from its start (resumed attempts
 	// and the time between them included) to its end.
 	Seconds float64 `json:"seconds"`
+	// Changed says that accounts of this party (or, in the initiator's
+	// result, of either) changed number or were erased while the job
+	// ran: the two parties may then hold different links until the next
+	// run, which hands the changes over. PeerMatched is the links the
+	// other party holds, in the initiator's result.
+	Changed     bool  `json:"changed,omitempty"`
+	PeerMatched int64 `json:"peer_matched,omitempty"`
 }
 
 // Errors of malformed or unexpected peer messages.
@@ -596,9 +603,10 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 	// Both parties turn their matches into links at once.
 	var theirs Result
 	var matched int64
+	var changed bool
 	var finishErr, linkErr error
 	wg.Go(func() { theirs, finishErr = peer.Finish(ctx, jobID) })
-	wg.Go(func() { matched, linkErr = p.link(ctx, jobID, pr) })
+	wg.Go(func() { matched, changed, linkErr = p.link(ctx, jobID, pr) })
 	wg.Wait()
 	if finishErr != nil {
 		return Result{}, fmt.Errorf("linkjob: finishing at the peer: %w", finishErr)
@@ -606,11 +614,17 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 	if linkErr != nil {
 		return Result{}, linkErr
 	}
-	if matched != theirs.Matched {
+	// An account erased, or given another number, after its element
+	// was sent is linked on the other side (which has its value) and
+	// not on its own: the parties agree again once the next run hands
+	// the change over. Without such a change on either side, the counts
+	// differ only if a party did not follow the protocol.
+	changed = changed || theirs.Changed
+	if matched != theirs.Matched && !changed {
 		return Result{}, protocolError("this party holds %d links, the peer %d", matched, theirs.Matched)
 	}
 	return Result{Matched: matched, OwnSize: pr.OwnSize, PeerSize: opened.Size, Sent: t.prog.Sent, Received: t.prog.Received,
-		Incremental: pr.Incremental, Seconds: p.now().Sub(pr.Started).Seconds()}, nil
+		Incremental: pr.Incremental, Seconds: p.now().Sub(pr.Started).Seconds(), Changed: changed, PeerMatched: theirs.Matched}, nil
 }
 
 // sendAll sends this party's elements to be re-blinded by the peer and
@@ -785,8 +799,21 @@ func (p *Party) receiveBatch(ctx context.Context, peer Peer, jobID string, seq i
 // link keeps the job's sets, turns the matches into links, drops the
 // links a full run did not confirm, and drops the staging; once per job (a
 // retry answers the count). The count is of all the links this party
-// holds.
-func (p *Party) link(ctx context.Context, jobID string, pr params) (int64, error) {
+// holds; changed says whether an account changed number or was erased
+// since the job started, before the count.
+func (p *Party) link(ctx context.Context, jobID string, pr params) (n int64, changed bool, err error) {
+	n, err = p.linkOnce(ctx, jobID, pr)
+	if err != nil {
+		return 0, false, err
+	}
+	now, err := p.Staging.Changes(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	return n, pr.Changes == 0 || now != pr.Changes, nil
+}
+
+func (p *Party) linkOnce(ctx context.Context, jobID string, pr params) (int64, error) {
 	done, err := p.Jobs.Checkpoints(ctx, jobID, "linked")
 	if err != nil {
 		return 0, err

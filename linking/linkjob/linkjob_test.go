@@ -773,3 +773,168 @@ func testResumeAfterTheDirectoryChanged(t *testing.T) {
 		})
 	}
 }
+
+// stopServing is a peer that fails once when batch at of the responder's
+// own is asked for, as if the responder were stopped there.
+type stopServing struct {
+	linkjob.Peer
+	at    int64
+	fired bool
+}
+
+func (s *stopServing) Elements(ctx context.Context, j string, seq int64) ([]psi.Element, bool, error) {
+	if seq == s.at && !s.fired {
+		s.fired = true
+		return nil, false, errKilled
+	}
+	return s.Peer.Elements(ctx, j, seq)
+}
+
+// The responder stopped after serving two of its batches, both
+// directories changed before the job is resumed (on the responder's side
+// an account of a served batch erased, one of a batch not served yet
+// erased, new accounts imported after the last one; on the initiator's,
+// new accounts after its batches were all sent): the resumed run ends,
+// saying the directories changed, and the next run links exactly the
+// intersection of the directories, the same on both sides.
+func TestResumeAfterTheRespondersDirectoryChanged(t *testing.T) {
+	ctx := context.Background()
+	const batch = 8
+	people := synth.People(6, 50)
+	country := map[string]string{}
+	for _, p := range people {
+		country[p.E164] = p.Country
+	}
+	da, db := directory_{}, directory_{}
+	for i := range 40 {
+		da[fmt.Sprintf("a%03d", i)] = people[i].E164
+		db[fmt.Sprintf("b%03d", 10*i)] = people[i].E164
+	}
+	a, b := newSide(t, "social", nil, batch), newSide(t, "messenger", nil, batch)
+	a.put(t, da, country)
+	b.put(t, db, country)
+	f := &stopServing{Peer: linkjob.Responder{P: b.p}, at: 3}
+	if _, err := a.p.Run(ctx, f, "resumed", 1); !errors.Is(err, errKilled) {
+		t.Fatalf("the stopped run: %v", err)
+	}
+	// Served: b000-b070 and b080-b150; not yet: the rest.
+	for _, id := range []string{"b030", "b250"} {
+		if err := b.st.EraseAccount(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		delete(db, id)
+	}
+	extra := directory_{}
+	for i := range 5 {
+		extra[fmt.Sprintf("b9%02d", i)] = people[40+i].E164
+		if i < 3 {
+			da[fmt.Sprintf("a9%02d", i)] = people[40+i].E164
+		}
+	}
+	b.put(t, extra, country)
+	maps.Copy(db, extra)
+	a.put(t, directory_{"a900": da["a900"], "a901": da["a901"], "a902": da["a902"]}, country)
+	if res, err := a.p.Run(ctx, f, "resumed", 1); err != nil || !res.Changed {
+		t.Fatalf("resumed: %+v, %v", res, err)
+	}
+	if _, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "next", 1); err != nil {
+		t.Fatalf("the next run: %v", err)
+	}
+	checkTruth(t, a, b, da, db)
+}
+
+// changeMid is a peer that runs do once in the middle of the exchange:
+// after the initiator's batch 1 came back re-blinded (sent), or when the
+// responder's batch 3 is asked for (its batch 1 served before).
+type changeMid struct {
+	linkjob.Peer
+	mu     sync.Mutex
+	do     func()
+	onSent bool
+}
+
+func (c *changeMid) once() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.do != nil {
+		c.do()
+		c.do = nil
+	}
+}
+
+func (c *changeMid) Reblind(ctx context.Context, j string, seq int64, e []psi.Element) ([]psi.Element, error) {
+	out, err := c.Peer.Reblind(ctx, j, seq, e)
+	if seq == 1 && c.onSent {
+		c.once()
+	}
+	return out, err
+}
+
+func (c *changeMid) Elements(ctx context.Context, j string, seq int64) ([]psi.Element, bool, error) {
+	if seq == 3 && !c.onSent {
+		c.once()
+	}
+	return c.Peer.Elements(ctx, j, seq)
+}
+
+// overstating is a peer that says it holds one link more than it does.
+type overstating struct{ linkjob.Peer }
+
+func (o overstating) Finish(ctx context.Context, j string) (linkjob.Result, error) {
+	res, err := o.Peer.Finish(ctx, j)
+	res.Matched++
+	return res, err
+}
+
+// An account erased during a run, on either side, after its element was
+// sent: the run ends (it is not a protocol error), says the directories
+// changed, and the other party holds the one link more until the next
+// run, which reconciles the two. Without a change, parties that disagree
+// on their links fail the run.
+func TestChangesDuringARun(t *testing.T) {
+	ctx := context.Background()
+	people := synth.People(6, 50)
+	country := map[string]string{}
+	for _, p := range people {
+		country[p.E164] = p.Country
+	}
+	for _, erased := range []string{"a003", "b030"} {
+		t.Run(erased, func(t *testing.T) {
+			da, db := directory_{}, directory_{}
+			for i := range 40 {
+				da[fmt.Sprintf("a%03d", i)] = people[i].E164
+				db[fmt.Sprintf("b%03d", 10*i)] = people[i].E164
+			}
+			a, b := newSide(t, "social", nil, 8), newSide(t, "messenger", nil, 8)
+			a.put(t, da, country)
+			b.put(t, db, country)
+			st := a.st
+			if erased[0] == 'b' {
+				st = b.st
+			}
+			f := &changeMid{Peer: linkjob.Responder{P: b.p}, onSent: erased[0] == 'a', do: func() {
+				if err := st.EraseAccount(ctx, erased); err != nil {
+					t.Error(err)
+				}
+			}}
+			res, err := a.p.Run(ctx, f, "changed", 1)
+			if err != nil {
+				t.Fatalf("the run with an erasure in it: %v", err)
+			}
+			if !res.Changed || res.Matched+res.PeerMatched != 79 {
+				t.Fatalf("%+v: want the change said, and 39 links on one side and 40 on the other", res)
+			}
+			delete(da, erased)
+			delete(db, erased)
+			res, err = a.p.Run(ctx, linkjob.Responder{P: b.p}, "next", 1)
+			if err != nil || res.Changed || res.Matched != 39 || res.PeerMatched != 39 {
+				t.Fatalf("the next run: %+v, %v", res, err)
+			}
+			checkTruth(t, a, b, da, db)
+		})
+	}
+	a, b, _ := world(t, 60, 0.5, 16)
+	if _, err := a.p.Run(ctx, overstating{linkjob.Responder{P: b.p}}, "lied", 1); !errors.Is(err, linkjob.ErrProtocol) {
+		t.Fatalf("a peer that holds another count of links, nothing changed: %v", err)
+	}
+}

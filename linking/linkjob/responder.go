@@ -174,12 +174,12 @@ func (r Responder) Finish(ctx context.Context, jobID string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	n, err := r.P.link(ctx, jobID, pr)
+	n, changed, err := r.P.link(ctx, jobID, pr)
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{Matched: n, OwnSize: pr.OwnSize, PeerSize: pr.PeerSize, Incremental: pr.Incremental,
-		Seconds: r.P.now().Sub(pr.Started).Seconds()}
+		Seconds: r.P.now().Sub(pr.Started).Seconds(), Changed: changed}
 	raw, _ := json.Marshal(Progress{Phase: "done", Result: &res})
 	if err := r.P.Jobs.UpdateJob(ctx, jobID, job.Done, raw, r.P.now()); err != nil {
 		return Result{}, fmt.Errorf("linkjob: %w", err)
