@@ -91,7 +91,8 @@ func (l *linker) Start(jobID string, full bool) error {
 			l.done(res)
 		}
 		l.log.Info("link job done", "job", jobID, "matched", res.Matched, "own_size", res.OwnSize, "peer_size", res.PeerSize,
-			"sent", res.Sent, "received", res.Received, "incremental", res.Incremental, "seconds", time.Since(start).Seconds())
+			"sent", res.Sent, "received", res.Received, "incremental", res.Incremental, "changed", res.Changed, "peer_matched", res.PeerMatched,
+			"seconds", time.Since(start).Seconds())
 	}()
 	return nil
 }
