@@ -679,6 +679,28 @@ func TestLinkUnderAnotherCollation(t *testing.T) {
 	checkTruth(t, a, b, da, db)
 }
 
+// pair makes two parties in batches of 8 holding the same 40 numbers (of
+// n people made from seed), the initiator's ids aStep apart ("a000",
+// ...), the responder's bStep apart ("b000", ...); it returns the
+// parties, their directories, the people and their countries.
+func pair(t *testing.T, seed uint64, n, aStep, bStep int) (a, b *side, da, db directory_, people []synth.Person, country map[string]string) {
+	t.Helper()
+	people = synth.People(seed, n)
+	country = map[string]string{}
+	for _, p := range people {
+		country[p.E164] = p.Country
+	}
+	da, db = directory_{}, directory_{}
+	for i := range 40 {
+		da[fmt.Sprintf("a%03d", aStep*i)] = people[i].E164
+		db[fmt.Sprintf("b%03d", bStep*i)] = people[i].E164
+	}
+	a, b = newSide(t, "social", nil, 8), newSide(t, "messenger", nil, 8)
+	a.put(t, da, country)
+	b.put(t, db, country)
+	return a, b, da, db, people, country
+}
+
 // holdBack is a peer whose re-blinding of batch 2 fails once, as if the
 // process were killed, but only after batch until came back: the
 // initiator is stopped with later batches re-blinded by the peer and an
@@ -721,20 +743,7 @@ func testResumeAfterTheDirectoryChanged(t *testing.T) {
 	}{{"erased", 3}, {"imported", 3}, {"erased at the end", 4}} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			const batch = 8
-			people := synth.People(5, 60)
-			country := map[string]string{}
-			for _, p := range people {
-				country[p.E164] = p.Country
-			}
-			da, db := directory_{}, directory_{}
-			for i := range 40 {
-				da[fmt.Sprintf("a%03d", 10*i)] = people[i].E164
-				db[fmt.Sprintf("b%03d", i)] = people[i].E164
-			}
-			a, b := newSide(t, "social", nil, batch), newSide(t, "messenger", nil, batch)
-			a.put(t, da, country)
-			b.put(t, db, country)
+			a, b, da, db, people, country := pair(t, 5, 60, 10, 1)
 			h := &holdBack{Peer: linkjob.Responder{P: b.p}, until: c.until, released: make(chan struct{})}
 			if _, err := a.p.Run(ctx, h, "resumed", 1); !errors.Is(err, errKilled) {
 				t.Fatalf("the stopped run: %v", err)
@@ -799,20 +808,7 @@ func (s *stopServing) Elements(ctx context.Context, j string, seq int64) ([]psi.
 // intersection of the directories, the same on both sides.
 func TestResumeAfterTheRespondersDirectoryChanged(t *testing.T) {
 	ctx := context.Background()
-	const batch = 8
-	people := synth.People(6, 50)
-	country := map[string]string{}
-	for _, p := range people {
-		country[p.E164] = p.Country
-	}
-	da, db := directory_{}, directory_{}
-	for i := range 40 {
-		da[fmt.Sprintf("a%03d", i)] = people[i].E164
-		db[fmt.Sprintf("b%03d", 10*i)] = people[i].E164
-	}
-	a, b := newSide(t, "social", nil, batch), newSide(t, "messenger", nil, batch)
-	a.put(t, da, country)
-	b.put(t, db, country)
+	a, b, da, db, people, country := pair(t, 6, 50, 1, 10)
 	f := &stopServing{Peer: linkjob.Responder{P: b.p}, at: 3}
 	if _, err := a.p.Run(ctx, f, "resumed", 1); !errors.Is(err, errKilled) {
 		t.Fatalf("the stopped run: %v", err)
@@ -893,21 +889,9 @@ func (o overstating) Finish(ctx context.Context, j string) (linkjob.Result, erro
 // on their links fail the run.
 func TestChangesDuringARun(t *testing.T) {
 	ctx := context.Background()
-	people := synth.People(6, 50)
-	country := map[string]string{}
-	for _, p := range people {
-		country[p.E164] = p.Country
-	}
 	for _, erased := range []string{"a003", "b030"} {
 		t.Run(erased, func(t *testing.T) {
-			da, db := directory_{}, directory_{}
-			for i := range 40 {
-				da[fmt.Sprintf("a%03d", i)] = people[i].E164
-				db[fmt.Sprintf("b%03d", 10*i)] = people[i].E164
-			}
-			a, b := newSide(t, "social", nil, 8), newSide(t, "messenger", nil, 8)
-			a.put(t, da, country)
-			b.put(t, db, country)
+			a, b, da, db, _, _ := pair(t, 6, 50, 1, 10)
 			st := a.st
 			if erased[0] == 'b' {
 				st = b.st
