@@ -201,8 +201,17 @@ func (s *Store) Changes(ctx context.Context) (int64, error) {
 		if err := lockKept(ctx, tx); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT changes FROM directory_changes`).Scan(&n)
+		var err error
+		n, err = readChanges(ctx, tx)
+		return err
 	})
+	return n, err
+}
+
+// readChanges reads the directory's change count.
+func readChanges(ctx context.Context, tx pgx.Tx) (int64, error) {
+	var n int64
+	err := tx.QueryRow(ctx, `SELECT changes FROM directory_changes`).Scan(&n)
 	return n, err
 }
 
@@ -213,11 +222,8 @@ func unchangedSince(ctx context.Context, tx pgx.Tx, changes int64) (bool, error)
 	if changes == 0 {
 		return false, nil
 	}
-	var now int64
-	if err := tx.QueryRow(ctx, `SELECT changes FROM directory_changes`).Scan(&now); err != nil {
-		return false, err
-	}
-	return now == changes, nil
+	now, err := readChanges(ctx, tx)
+	return err == nil && now == changes, err
 }
 
 // retireKept is the change of an import or an erasure to the kept rows:
