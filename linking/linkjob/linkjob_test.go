@@ -460,10 +460,7 @@ func testIncremental(t *testing.T, n int) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(uint64(n), 9))
 	pool := synth.People(uint64(n)*13, 20*n)
-	country := map[string]string{}
-	for _, p := range pool {
-		country[p.E164] = p.Country
-	}
+	country := countries(pool)
 	next := 0
 	fresh := func() string { next++; return pool[next-1].E164 }
 	a, b := newSide(t, "social", nil, 16), newSide(t, "messenger", nil, 16)
@@ -654,10 +651,7 @@ func TestLinkUnderAnotherCollation(t *testing.T) {
 	}
 	defer func() { newStore = func(t testing.TB) partyStore { return memstore.New() } }()
 	pool := synth.People(41, 90)
-	country := map[string]string{}
-	for _, p := range pool {
-		country[p.E164] = p.Country
-	}
+	country := countries(pool)
 	// Ids whose byte order and English order differ: "A-1" < "a-1" <
 	// "a1" < "a_1" < "ab1" by bytes, not so in English.
 	forms := []string{"a-%d", "A-%d", "a%d", "a_%d", "ab%d", "Ab-%d"}
@@ -679,6 +673,15 @@ func TestLinkUnderAnotherCollation(t *testing.T) {
 	checkTruth(t, a, b, da, db)
 }
 
+// countries is each person's country, by number.
+func countries(people []synth.Person) map[string]string {
+	m := map[string]string{}
+	for _, p := range people {
+		m[p.E164] = p.Country
+	}
+	return m
+}
+
 // pair makes two parties in batches of 8 holding the same 40 numbers (of
 // n people made from seed), the initiator's ids aStep apart ("a000",
 // ...), the responder's bStep apart ("b000", ...); it returns the
@@ -686,10 +689,7 @@ func TestLinkUnderAnotherCollation(t *testing.T) {
 func pair(t *testing.T, seed uint64, n, aStep, bStep int) (a, b *side, da, db directory_, people []synth.Person, country map[string]string) {
 	t.Helper()
 	people = synth.People(seed, n)
-	country = map[string]string{}
-	for _, p := range people {
-		country[p.E164] = p.Country
-	}
+	country = countries(people)
 	da, db = directory_{}, directory_{}
 	for i := range 40 {
 		da[fmt.Sprintf("a%03d", aStep*i)] = people[i].E164
