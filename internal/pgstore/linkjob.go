@@ -237,10 +237,16 @@ func retireKept(ctx context.Context, tx pgx.Tx, moved string, args ...any) error
 	if _, err := tx.Exec(ctx, `UPDATE directory_changes SET changes = changes + 1`); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `WITH moved AS (`+moved+`)
-		INSERT INTO link_retired (value, n) SELECT value, count(*) FROM moved GROUP BY value
-		ON CONFLICT (value) DO UPDATE SET n = link_retired.n + excluded.n`, args...)
+	_, err := tx.Exec(ctx, countRetired(moved), args...)
 	return err
+}
+
+// countRetired is the statement that adds the values query moved yields
+// (a column named value) to the counted retired values.
+func countRetired(moved string) string {
+	return `WITH moved AS (` + moved + `)
+		INSERT INTO link_retired (value, n) SELECT value, count(*) FROM moved GROUP BY value
+		ON CONFLICT (value) DO UPDATE SET n = link_retired.n + excluded.n`
 }
 
 // Kept implements linkjob.Staging.
@@ -346,12 +352,9 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 				WHERE s.job_id = $1 AND s.value IS NOT NULL
 				ORDER BY s.value
 				ON CONFLICT (account_id) DO UPDATE SET element = excluded.element, value = excluded.value`, k.JobID)
-			add(`INSERT INTO link_retired (value, n)
-				SELECT s.value, count(*) FROM link_staging_own s
+			add(countRetired(`SELECT s.value FROM link_staging_own s
 				WHERE s.job_id = $1 AND s.value IS NOT NULL
-				  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id AND a.link_element = s.element)
-				GROUP BY s.value
-				ON CONFLICT (value) DO UPDATE SET n = link_retired.n + excluded.n`, k.JobID)
+				  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id AND a.link_element = s.element)`), k.JobID)
 			add(`INSERT INTO link_theirs (value) SELECT value FROM link_staging_theirs WHERE job_id = $1 ORDER BY value`, k.JobID)
 			// A value whose holders changed in number, on either side,
 			// may have come to link or stopped: its rows are linked anew
