@@ -42,7 +42,12 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 	// a changed number) fails the copy on the primary key and goes through
 	// the staging table and an upsert instead.
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"accounts"}, accountColumns, pgx.CopyFromRows(rows))
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"accounts"}, accountColumns, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		// New accounts have no kept row.
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"link_unkept"}, []string{"account_id"},
+			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return rows[i][:1], nil }))
 		return err
 	})
 	if !errors.Is(err, store.ErrConflict) {
@@ -60,6 +65,11 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 		if err := retireKept(ctx, tx, `DELETE FROM link_own o USING accounts_staging s
 			WHERE o.account_id = s.id AND o.element <> s.link_element
 			RETURNING o.value`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO link_unkept (account_id) SELECT s.id FROM accounts_staging s
+			WHERE NOT EXISTS (SELECT 1 FROM link_own o WHERE o.account_id = s.id AND o.element = s.link_element)
+			ON CONFLICT DO NOTHING`); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO accounts SELECT * FROM accounts_staging
@@ -140,6 +150,9 @@ func (s *Store) EraseAccount(ctx context.Context, id string) error {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM links WHERE account_id = $1`, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM link_unkept WHERE account_id = $1`, id); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM accounts WHERE id = $1`, id)

@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,9 +13,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/storetest"
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/linkjob"
 )
 
 // newStore returns a migrated store on a fresh schema.
@@ -119,4 +123,72 @@ func TestAuditTamper(t *testing.T) {
 	if !errors.As(err, &be) || be.Seq != 2 {
 		t.Fatalf("Verify after deletion = %v", err)
 	}
+}
+
+// TestUnkeptAccounts: link_unkept holds exactly the accounts without a kept
+// row of their element after imports and runs (NewElements would hide a
+// kept account left in it, and read it every run), and the migration that
+// adds it fills it from the kept rows.
+func TestUnkeptAccounts(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	accts := make([]directory.Account, 4)
+	for i := range accts {
+		accts[i] = directory.Account{ID: string(rune('a' + i)), Country: "TR", Epoch: 1, UpdatedAt: time.Now()}
+		p := &accts[i].Pseudonyms
+		for _, b := range [][]byte{p.IndexDigits[:], p.IndexE164[:], p.OPRF[:], p.Link[:]} {
+			if _, err := rand.Read(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	unkept := func(what string, want ...string) {
+		t.Helper()
+		rows, err := s.Pool().Query(ctx, `SELECT account_id FROM link_unkept ORDER BY account_id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("link_unkept %s = %v, %v, want %v", what, got, err, want)
+		}
+	}
+	if err := s.PutAccounts(ctx, accts[:3]); err != nil {
+		t.Fatal(err)
+	}
+	unkept("after the import", "a", "b", "c")
+	stage := func(job string, ids ...int) {
+		t.Helper()
+		var rows []linkjob.Row
+		for _, i := range ids {
+			rows = append(rows, linkjob.Row{AccountID: accts[i].ID, Element: accts[i].Pseudonyms.Link, Value: psi.Element{byte(i + 1)}})
+		}
+		if err := s.StageOwn(ctx, job, 1, rows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stage("full", 0, 1)
+	if err := s.PutAccounts(ctx, accts[3:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Keep(ctx, linkjob.Keep{JobID: "full", Epoch: 1, Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	unkept("after a full run", "c", "d")
+	stage("inc", 2)
+	if err := s.Keep(ctx, linkjob.Keep{JobID: "inc", Epoch: 1, Base: "full"}); err != nil {
+		t.Fatal(err)
+	}
+	unkept("after an incremental run", "d")
+	if _, err := pgstore.MigrateDown(ctx, s.Pool(), 1); err != nil {
+		t.Fatal(err)
+	}
+	accts[1].Pseudonyms.Link[0]++ // b's number changes while the table is not there
+	if _, err := s.Pool().Exec(ctx, `UPDATE accounts SET link_element = $1 WHERE id = 'b'`, accts[1].Pseudonyms.Link[:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgstore.MigrateUp(ctx, s.Pool()); err != nil {
+		t.Fatal(err)
+	}
+	unkept("after the migration", "b", "d")
 }

@@ -76,6 +76,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"LinkStaging", testLinkStaging},
 		{"LinkSharedNumbers", testLinkSharedNumbers},
 		{"LinkChanges", testLinkChanges},
+		{"NewElements", testNewElements},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -943,6 +944,63 @@ func testLinkStaging(t *testing.T, s Store) {
 	if id, _, _ := s.Kept(ctx); id != "" {
 		t.Fatalf("Kept = %q after links expired: the next run must be full", id)
 	}
+}
+
+// testNewElements: an incremental run sends the accounts that hold no kept
+// row of their element, however they came to: new, imported while a full
+// run was under way, a changed number, erased and imported again, staged
+// with an element they no longer hold.
+func testNewElements(t *testing.T, s Store) {
+	el := testElement
+	acct := func(id string, b byte) directory.Account { return withLinkElement(t, id, b) }
+	newIDs := func(after string, limit int) []string {
+		t.Helper()
+		els, err := s.NewElements(ctx, 1, after, limit)
+		noErr(t, "NewElements", err)
+		var ids []string
+		for _, e := range els {
+			ids = append(ids, e.AccountID)
+		}
+		return ids
+	}
+	want := func(what string, ids ...string) {
+		t.Helper()
+		if got := newIDs("", 10); !slices.Equal(got, ids) {
+			t.Fatalf("NewElements %s = %v, want %v", what, got, ids)
+		}
+	}
+	put(t, s, acct("a", 1), acct("b", 2), acct("c", 3))
+	want("before any run", "a", "b", "c")
+	// A full run that staged a and b; d came while it ran.
+	noErr(t, "StageOwn", s.StageOwn(ctx, "f", 1, []linkjob.Row{{AccountID: "a", Element: el(1), Value: el(11)},
+		{AccountID: "b", Element: el(2), Value: el(12)}}))
+	put(t, s, acct("d", 4))
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "f", Epoch: 7, Full: true}))
+	want("after a full run", "c", "d")
+	// Erased and imported again with the same number: its kept row went
+	// with the erasure.
+	noErr(t, "EraseAccount", s.EraseAccount(ctx, "a"))
+	put(t, s, acct("a", 1))
+	want("after a came again", "a", "c", "d")
+	put(t, s, acct("b", 2))
+	want("after b was imported unchanged", "a", "c", "d")
+	put(t, s, acct("b", 5))
+	want("after b's number changed", "a", "b", "c", "d")
+	if got := newIDs("b", 10); !slices.Equal(got, []string{"c", "d"}) {
+		t.Fatalf("NewElements after b = %v", got)
+	}
+	if got := newIDs("", 2); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("NewElements by twos = %v", got)
+	}
+	// An incremental run keeps a; b and c were staged with elements they
+	// do not hold, d was not staged.
+	noErr(t, "StageOwn", s.StageOwn(ctx, "g", 1, []linkjob.Row{{AccountID: "a", Element: el(1), Value: el(21)},
+		{AccountID: "b", Element: el(2), Value: el(22)}, {AccountID: "c", Element: el(9), Value: el(23)}}))
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "g", Epoch: 7, Base: "f"}))
+	want("after an incremental run", "b", "c", "d")
+	// A full run that staged nothing keeps nothing.
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "h", Epoch: 7, Full: true}))
+	want("after an empty full run", "a", "b", "c", "d")
 }
 
 // testLinkSharedNumbers: a value that two of this party's kept rows hold,
