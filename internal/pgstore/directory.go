@@ -46,9 +46,11 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 			return err
 		}
 		// New accounts have no kept row.
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"link_unkept"}, []string{"account_id"},
-			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return rows[i][:1], nil }))
-		return err
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"link_unkept"}, []string{"account_id"},
+			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return rows[i][:1], nil })); err != nil {
+			return err
+		}
+		return addAccounts(ctx, tx, int64(len(rows)))
 	})
 	if !errors.Is(err, store.ErrConflict) {
 		return err
@@ -72,19 +74,38 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 			ON CONFLICT DO NOTHING`); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO accounts SELECT * FROM accounts_staging
-			ON CONFLICT (id) DO UPDATE SET
-				country = excluded.country, ad_opt_out = excluded.ad_opt_out,
-				blocked_businesses = excluded.blocked_businesses, epoch = excluded.epoch,
-				index_digits = excluded.index_digits, index_e164 = excluded.index_e164,
-				oprf = excluded.oprf, link_element = excluded.link_element,
-				updated_at = excluded.updated_at, ads_consent = excluded.ads_consent
-			WHERE (accounts.country, accounts.ad_opt_out, accounts.blocked_businesses, accounts.epoch,
-					accounts.index_digits, accounts.index_e164, accounts.oprf, accounts.link_element, accounts.ads_consent)
-				IS DISTINCT FROM (excluded.country, excluded.ad_opt_out, excluded.blocked_businesses, excluded.epoch,
-					excluded.index_digits, excluded.index_e164, excluded.oprf, excluded.link_element, excluded.ads_consent)`)
+		// The new accounts first, counted; then the changed ones.
+		tag, err := tx.Exec(ctx, `INSERT INTO accounts SELECT * FROM accounts_staging ON CONFLICT (id) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		if err := addAccounts(ctx, tx, tag.RowsAffected()); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE accounts a SET
+				country = s.country, ad_opt_out = s.ad_opt_out,
+				blocked_businesses = s.blocked_businesses, epoch = s.epoch,
+				index_digits = s.index_digits, index_e164 = s.index_e164,
+				oprf = s.oprf, link_element = s.link_element,
+				updated_at = s.updated_at, ads_consent = s.ads_consent
+			FROM accounts_staging s
+			WHERE a.id = s.id AND (a.country, a.ad_opt_out, a.blocked_businesses, a.epoch,
+					a.index_digits, a.index_e164, a.oprf, a.link_element, a.ads_consent)
+				IS DISTINCT FROM (s.country, s.ad_opt_out, s.blocked_businesses, s.epoch,
+					s.index_digits, s.index_e164, s.oprf, s.link_element, s.ads_consent)`)
 		return err
 	})
+}
+
+// addAccounts adds n, which may be negative, to the directory's size; the
+// row stays locked until the transaction ends, so it is the last statement
+// of the ones that add accounts.
+func addAccounts(ctx context.Context, tx pgx.Tx, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE directory_size SET accounts = accounts + $1`, n)
+	return err
 }
 
 func copyTo(dst []byte, src []byte, what string) error {
@@ -130,7 +151,7 @@ func (s *Store) Account(ctx context.Context, id string) (directory.Account, erro
 // CountAccounts implements directory.Store.
 func (s *Store) CountAccounts(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM accounts`).Scan(&n)
+	err := s.pool.QueryRow(ctx, `SELECT accounts FROM directory_size`).Scan(&n)
 	return n, mapErr(err)
 }
 
@@ -162,8 +183,10 @@ func (s *Store) EraseAccount(ctx context.Context, id string) error {
 		if tag.RowsAffected() == 0 {
 			return store.ErrNotFound
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM audience_members WHERE account_id = $1`, id)
-		return err
+		if _, err = tx.Exec(ctx, `DELETE FROM audience_members WHERE account_id = $1`, id); err != nil {
+			return err
+		}
+		return addAccounts(ctx, tx, -1)
 	})
 }
 

@@ -171,6 +171,19 @@ func testDirectoryPutGet(t *testing.T, s Store) {
 		t.Fatalf("after re-import: %d accounts, country %s", n, got.Country)
 	}
 	noErr(t, "empty PutAccounts", s.PutAccounts(ctx, nil))
+	// A batch of new and stored accounts counts the new ones; an erasure
+	// counts down, once.
+	put(t, s, a, account(t, "acc-3"), b, account(t, "acc-4"))
+	count := func(what string, want int64) {
+		t.Helper()
+		if n, err := s.CountAccounts(ctx); err != nil || n != want {
+			t.Fatalf("CountAccounts %s = %d, %v, want %d", what, n, err, want)
+		}
+	}
+	count("after two new accounts", 4)
+	noErr(t, "EraseAccount", s.EraseAccount(ctx, "acc-3"))
+	wantErr(t, "EraseAccount again", s.EraseAccount(ctx, "acc-3"), store.ErrNotFound)
+	count("after an erasure", 3)
 }
 
 func testDirectoryReplaceNumber(t *testing.T, s Store) {
