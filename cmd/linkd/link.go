@@ -153,6 +153,9 @@ func runLink(e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stderr, "job %s started\n", started.ID)
 	last := ""
+	// Polled often at first (an incremental run takes a second or two),
+	// less as a long run goes on.
+	wait := 20 * time.Millisecond
 	for {
 		var j struct {
 			State    string           `json:"state"`
@@ -188,8 +191,9 @@ func runLink(e *env, args []string) int {
 		case <-ctx.Done():
 			fmt.Fprintf(e.stderr, "linkd link run: stopped waiting; the job goes on (see it with --job %s)\n", started.ID)
 			return exitInput
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(wait):
 		}
+		wait = min(wait*3/2, 250*time.Millisecond)
 	}
 }
 
