@@ -70,19 +70,17 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO link_unkept (account_id) SELECT s.id FROM accounts_staging s
-			WHERE NOT EXISTS (SELECT 1 FROM link_own o WHERE o.account_id = s.id AND o.element = s.link_element)
-			ON CONFLICT DO NOTHING`); err != nil {
+			WHERE `+noKeptRow("s")+` ON CONFLICT DO NOTHING`); err != nil {
 			return err
 		}
-		// The new accounts first, counted; then the changed ones.
+		// The new accounts, then the changed ones (an account another
+		// import inserted meanwhile is updated, as the later write); the
+		// new ones are counted last.
 		tag, err := tx.Exec(ctx, `INSERT INTO accounts SELECT * FROM accounts_staging ON CONFLICT (id) DO NOTHING`)
 		if err != nil {
 			return err
 		}
-		if err := addAccounts(ctx, tx, tag.RowsAffected()); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE accounts a SET
+		if _, err := tx.Exec(ctx, `UPDATE accounts a SET
 				country = s.country, ad_opt_out = s.ad_opt_out,
 				blocked_businesses = s.blocked_businesses, epoch = s.epoch,
 				index_digits = s.index_digits, index_e164 = s.index_e164,
@@ -92,9 +90,18 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 			WHERE a.id = s.id AND (a.country, a.ad_opt_out, a.blocked_businesses, a.epoch,
 					a.index_digits, a.index_e164, a.oprf, a.link_element, a.ads_consent)
 				IS DISTINCT FROM (s.country, s.ad_opt_out, s.blocked_businesses, s.epoch,
-					s.index_digits, s.index_e164, s.oprf, s.link_element, s.ads_consent)`)
-		return err
+					s.index_digits, s.index_e164, s.oprf, s.link_element, s.ads_consent)`); err != nil {
+			return err
+		}
+		return addAccounts(ctx, tx, tag.RowsAffected())
 	})
+}
+
+// noKeptRow is the condition that the account of the row aliased a, whose
+// columns are accounts', holds no kept row of its link element: the
+// accounts link_unkept lists.
+func noKeptRow(a string) string {
+	return `NOT EXISTS (SELECT 1 FROM link_own o WHERE o.account_id = ` + a + `.id AND o.element = ` + a + `.link_element)`
 }
 
 // addAccounts adds n, which may be negative, to the directory's size; the

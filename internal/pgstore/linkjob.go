@@ -285,7 +285,7 @@ func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, lim
 	return s.linkElements(ctx, `SELECT a.id, a.link_element FROM link_unkept u
 		JOIN accounts a ON a.id = u.account_id
 		WHERE a.epoch = $1 AND u.account_id > $2
-		  AND NOT EXISTS (SELECT 1 FROM link_own o WHERE o.account_id = a.id AND o.element = a.link_element)
+		  AND `+noKeptRow("a")+`
 		ORDER BY u.account_id LIMIT $3`, epoch, after, limit)
 }
 
@@ -448,8 +448,7 @@ func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
 	// What the run did not keep: accounts new since their batch was read,
 	// or changed. (The truncation above holds back imports that would
 	// add to link_unkept until this commits.)
-	add(`INSERT INTO link_unkept (account_id) SELECT a.id FROM accounts a
-		WHERE NOT EXISTS (SELECT 1 FROM link_own o WHERE o.account_id = a.id AND o.element = a.link_element)`)
+	add(`INSERT INTO link_unkept (account_id) SELECT a.id FROM accounts a WHERE ` + noKeptRow("a"))
 	add(`INSERT INTO link_kept (job_id, link_epoch, confirmed_at) VALUES ($1, $2, $3)
 		ON CONFLICT (one) DO UPDATE SET job_id = excluded.job_id, link_epoch = excluded.link_epoch,
 			confirmed_at = excluded.confirmed_at`, k.JobID, int32(k.Epoch), k.Confirmed.UTC())
