@@ -26,7 +26,13 @@ type Linker interface {
 	// configured, say).
 	Start(jobID string, full bool) error
 	Job(ctx context.Context, id string) (job.Job, error)
+	// Wait returns once the job is not running in this process (at once
+	// if it is not), or when ctx ends.
+	Wait(ctx context.Context, id string)
 }
+
+// maxWait is the longest a read of a link job waits for its end.
+const maxWait = 30 * time.Second
 
 var jobIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -92,12 +98,26 @@ func (s *Server) startLink(c echo.Context, _ *caller) error {
 	return c.JSON(http.StatusAccepted, map[string]string{"id": req.JobID, "state": job.Running})
 }
 
+// getLink shows a link job; with wait (a duration up to 30s, "2s") it
+// answers once the job has ended, or when that time is up, whichever
+// comes first, so that a client waiting for a run learns of its end at
+// once without polling often.
 func (s *Server) getLink(c echo.Context, _ *caller) error {
 	l, err := s.linker()
 	if err != nil {
 		return err
 	}
-	j, err := l.Job(c.Request().Context(), c.Param("id"))
+	ctx := c.Request().Context()
+	if w := c.QueryParam("wait"); w != "" {
+		d, err := time.ParseDuration(w)
+		if err != nil || d < 0 || d > maxWait {
+			return badRequest("wait: want a duration from 0s to 30s, such as 2s", map[string]any{"parameter": "wait"})
+		}
+		wctx, cancel := context.WithTimeout(ctx, d)
+		l.Wait(wctx, c.Param("id"))
+		cancel()
+	}
+	j, err := l.Job(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}

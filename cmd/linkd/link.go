@@ -42,7 +42,8 @@ type linker struct {
 
 	mu      sync.Mutex
 	running string
-	again   bool // a start of the running job was asked for
+	ended   chan struct{} // closed when the running job's goroutine ends
+	again   bool          // a start of the running job was asked for
 }
 
 func newLinker(ctx context.Context, st partyStore, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger) *linker {
@@ -70,6 +71,8 @@ func (l *linker) Start(jobID string, full bool) error {
 		return err
 	}
 	l.running, l.again = jobID, false
+	ended := make(chan struct{})
+	l.ended = ended
 	again := func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -81,8 +84,9 @@ func (l *linker) Start(jobID string, full bool) error {
 		start := time.Now()
 		res, err := l.Responder.P.RunAgainIf(l.ctx, l.peer, jobID, linkEpoch, full, again)
 		l.mu.Lock()
-		l.running = ""
+		l.running, l.ended = "", nil
 		l.mu.Unlock()
+		close(ended) // the job's state is written: readers see its end
 		if err != nil {
 			l.log.Error("link job failed", "job", jobID, "error", err)
 			return
@@ -99,6 +103,21 @@ func (l *linker) Start(jobID string, full bool) error {
 
 // Job implements api.Linker.
 func (l *linker) Job(ctx context.Context, id string) (job.Job, error) { return l.jobs.Job(ctx, id) }
+
+// Wait implements api.Linker.
+func (l *linker) Wait(ctx context.Context, id string) {
+	l.mu.Lock()
+	ended := l.ended
+	running := l.running == id
+	l.mu.Unlock()
+	if !running {
+		return
+	}
+	select {
+	case <-ended:
+	case <-ctx.Done():
+	}
+}
 
 const linkHelp = `
 Starts a link run on a party's server (an admin key), against the other
@@ -153,15 +172,23 @@ func runLink(e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stderr, "job %s started\n", started.ID)
 	last := ""
-	// Polled often at first (an incremental run takes a second or two),
-	// less as a long run goes on.
-	wait := 20 * time.Millisecond
+	// Each read waits up to a second for the job's end, which the
+	// server answers at once; between reads the progress is printed. A
+	// read that comes back early with the job still running (a job this
+	// server is not running, say one stopped by a restart) is followed by
+	// a pause, longer each time, so that the loop never spins.
+	pause := 20 * time.Millisecond
 	for {
 		var j struct {
 			State    string           `json:"state"`
 			Progress linkjob.Progress `json:"progress"`
 		}
-		if err := c.call(ctx, http.MethodGet, "/v1/link/jobs/"+started.ID, nil, &j); err != nil {
+		asked := time.Now()
+		if err := c.call(ctx, http.MethodGet, "/v1/link/jobs/"+started.ID+"?wait=1s", nil, &j); err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintf(e.stderr, "linkd link run: stopped waiting; the job goes on (see it with --job %s)\n", started.ID)
+				return exitInput
+			}
 			fmt.Fprintf(e.stderr, "linkd link run: %v (resume with --job %s)\n", err, started.ID)
 			return exitInput
 		}
@@ -187,13 +214,16 @@ func runLink(e *env, args []string) int {
 			last = string(p)
 			fmt.Fprintf(e.stderr, "%s: %d sent, %d received\n", j.Progress.Phase, j.Progress.Sent, j.Progress.Received)
 		}
+		if time.Since(asked) >= 500*time.Millisecond {
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			fmt.Fprintf(e.stderr, "linkd link run: stopped waiting; the job goes on (see it with --job %s)\n", started.ID)
 			return exitInput
-		case <-time.After(wait):
+		case <-time.After(pause):
 		}
-		wait = min(wait*3/2, 250*time.Millisecond)
+		pause = min(pause*3/2, time.Second)
 	}
 }
 

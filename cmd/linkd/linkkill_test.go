@@ -203,3 +203,59 @@ func TestLinkServesStopMidRun(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkJobWait reads a link job with wait: the read answers when the
+// run ends, not when the wait is up, and at once for a job that is not
+// running; a bad wait is refused, the parameter named.
+func TestLinkJobWait(t *testing.T) {
+	const n, common = 3000, 1000
+	people := synth.People(17, 2*n-common)
+	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 4)
+	do := func(method, path string, body ...string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+ps[0].addr+path, strings.NewReader(strings.Join(body, "")))
+		req.Header.Set("Authorization", "Bearer "+admin)
+		if len(body) > 0 {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, out
+	}
+	for _, w := range []string{"forever", "-1s", "31s"} {
+		st, out := do("GET", "/v1/link/jobs/nope?wait="+w)
+		if st != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(out), "parameter:wait") {
+			t.Errorf("wait=%s: %d %v, want 422 naming wait", w, st, out)
+		}
+	}
+	if st, _ := do("GET", "/v1/link/jobs/nope?wait=30s"); st != http.StatusNotFound {
+		t.Errorf("an unknown job with wait: %d, want 404", st)
+	}
+	st, out := do("POST", "/v1/link/jobs", `{"job_id":"waited"}`)
+	if st != http.StatusAccepted {
+		t.Fatalf("start: %d %v", st, out)
+	}
+	start := time.Now()
+	st, out = do("GET", "/v1/link/jobs/waited?wait=30s")
+	took := time.Since(start)
+	if st != http.StatusOK || out["state"] != "done" {
+		t.Fatalf("after the wait: %d %v, want the job done", st, out)
+	}
+	if took >= 25*time.Second {
+		t.Errorf("the read waited %v: it should answer when the run ends", took)
+	}
+	start = time.Now()
+	if st, out = do("GET", "/v1/link/jobs/waited?wait=30s"); st != http.StatusOK || out["state"] != "done" {
+		t.Fatalf("a done job: %d %v", st, out)
+	}
+	if took := time.Since(start); took >= 25*time.Second {
+		t.Errorf("a done job's read waited %v: it should answer at once", took)
+	}
+}
