@@ -279,6 +279,8 @@ func (s *Store) linkElements(ctx context.Context, q string, epoch uint32, after 
 // Analyze refreshes the planner's statistics of the directory, after a bulk
 // import, so that matching joins plan for its real size.
 func (s *Store) Analyze(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `ANALYZE accounts`)
+	// link_unkept too: an incremental run reads the new accounts through
+	// it, by its index only when the planner knows it is small.
+	_, err := s.pool.Exec(ctx, `ANALYZE accounts, link_unkept`)
 	return mapErr(err)
 }
