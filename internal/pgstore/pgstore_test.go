@@ -18,6 +18,7 @@ import (
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/linkjob"
 )
 
@@ -233,4 +234,89 @@ func TestAnalyze(t *testing.T) {
 			t.Errorf("%s: the planner counts %v rows after Analyze, want 3", table, n)
 		}
 	}
+}
+
+// TestLinksCount checks the count of links the triggers keep against the
+// table itself, after each kind of statement that writes links: a copy,
+// an upsert that inserts some and updates others, deletes of one and of
+// many, and a truncation; and that the migration fills it.
+func TestLinksCount(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	check := func(what string) {
+		t.Helper()
+		var kept, counted int64
+		if err := s.Pool().QueryRow(ctx, `SELECT (SELECT links FROM links_count), (SELECT count(*) FROM links)`).Scan(&kept, &counted); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.CountLinks(ctx); err != nil || n != counted || kept != counted {
+			t.Fatalf("%s: CountLinks %d (%v), the count row %d, the table %d", what, n, err, kept, counted)
+		}
+	}
+	put := func(ids ...int) {
+		t.Helper()
+		var accts []directory.Account
+		var ls []link.Link
+		for _, i := range ids {
+			a := directory.Account{ID: fmt.Sprintf("a%03d", i), Country: "TR", Epoch: 1, UpdatedAt: time.Now()}
+			a.Pseudonyms.OPRF[0], a.Pseudonyms.OPRF[1] = byte(i), byte(i>>8)
+			a.Pseudonyms.Link[0], a.Pseudonyms.Link[1] = byte(i), byte(i>>8)
+			accts = append(accts, a)
+			var id psi.LinkID
+			id[0], id[1] = byte(i), byte(i>>8)
+			ls = append(ls, link.Link{AccountID: a.ID, ID: id, Epoch: 1, CreatedAt: time.Now()})
+		}
+		if err := s.PutAccounts(ctx, accts); err != nil {
+			t.Fatal(err)
+		}
+		changes, err := s.Changes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutLinks(ctx, ls, changes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("empty")
+	put(1, 2, 3, 4, 5)
+	check("a copy")
+	put(4, 5, 6, 7)
+	check("an upsert of two held and two new")
+	var id psi.LinkID
+	id[0] = 2
+	if err := s.DeleteLink(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	check("a link deleted")
+	if err := s.EraseAccount(ctx, "a003"); err != nil {
+		t.Fatal(err)
+	}
+	check("an account erased")
+	if _, err := s.PurgeLinks(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	check("every link expired")
+	put(8, 9)
+	if _, err := s.Pool().Exec(ctx, `TRUNCATE links`); err != nil {
+		t.Fatal(err)
+	}
+	check("truncated")
+	put(10, 11, 12)
+	ms, err := pgstore.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := 0 // the migrations from the one that adds the count on
+	for _, m := range ms {
+		if m.Version >= 30 {
+			since++
+		}
+	}
+	if _, err := pgstore.MigrateDown(ctx, s.Pool(), since); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgstore.MigrateUp(ctx, s.Pool()); err != nil {
+		t.Fatal(err)
+	}
+	check("migrated down and up")
 }

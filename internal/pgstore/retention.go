@@ -40,6 +40,12 @@ func (s *Store) PurgeSignals(ctx context.Context, before time.Time) (int64, erro
 func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// The kept sets' lock first, as a link run's Keep takes it before
+		// it locks link_kept and deletes links (whose count's row the
+		// delete here locks): the other order could deadlock with it.
+		if err := lockKept(ctx, tx); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM links
 			WHERE greatest(created_at, (SELECT confirmed_at FROM link_kept)) < $1`, before.UTC())
 		if err != nil {
