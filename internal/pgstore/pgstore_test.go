@@ -126,14 +126,10 @@ func TestAuditTamper(t *testing.T) {
 	}
 }
 
-// TestUnkeptAccounts: link_unkept holds exactly the accounts without a kept
-// row of their element after imports and runs (NewElements would hide a
-// kept account left in it, and read it every run), and the migration that
-// adds it fills it from the kept rows.
-func TestUnkeptAccounts(t *testing.T) {
-	ctx := context.Background()
-	s := newStore(t)
-	accts := make([]directory.Account, 4)
+// randomAccounts is n accounts, "a", "b" and on, with random pseudonyms.
+func randomAccounts(t *testing.T, n int) []directory.Account {
+	t.Helper()
+	accts := make([]directory.Account, n)
 	for i := range accts {
 		accts[i] = directory.Account{ID: string(rune('a' + i)), Country: "TR", Epoch: 1, UpdatedAt: time.Now()}
 		p := &accts[i].Pseudonyms
@@ -143,6 +139,17 @@ func TestUnkeptAccounts(t *testing.T) {
 			}
 		}
 	}
+	return accts
+}
+
+// TestUnkeptAccounts: link_unkept holds exactly the accounts without a kept
+// row of their element after imports and runs (NewElements would hide a
+// kept account left in it, and read it every run), and the migration that
+// adds it fills it from the kept rows.
+func TestUnkeptAccounts(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	accts := randomAccounts(t, 4)
 	unkept := func(what string, want ...string) {
 		t.Helper()
 		rows, err := s.Pool().Query(ctx, `SELECT account_id FROM link_unkept ORDER BY account_id`)
@@ -211,15 +218,7 @@ func TestUnkeptAccounts(t *testing.T) {
 func TestAnalyze(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	accts := make([]directory.Account, 3)
-	for i := range accts {
-		accts[i] = directory.Account{ID: string(rune('a' + i)), Country: "TR", Epoch: 1, UpdatedAt: time.Now()}
-		if _, err := rand.Read(accts[i].Pseudonyms.Link[:]); err != nil {
-			t.Fatal(err)
-		}
-		accts[i].Pseudonyms.OPRF[0] = byte(i)
-	}
-	if err := s.PutAccounts(ctx, accts); err != nil {
+	if err := s.PutAccounts(ctx, randomAccounts(t, 3)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Analyze(ctx); err != nil {
