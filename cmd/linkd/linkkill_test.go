@@ -88,6 +88,27 @@ func servedParties(t *testing.T, social, messenger []synth.Person, width int) ([
 	return ps, lastLine(out)
 }
 
+// keyedRequest sends a request with key to the server at addr (a JSON
+// body, if not empty) and decodes its JSON answer into into; it returns
+// the status.
+func keyedRequest(t *testing.T, addr, key, method, path, body string, into any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode
+}
+
 // TestLinkServesStopMidRun stops each party's serve in the middle of a
 // link run on PostgreSQL, starts it again and resumes the job: the links
 // are exactly the common people's, the same ids on both sides.
@@ -97,19 +118,7 @@ func TestLinkServesStopMidRun(t *testing.T) {
 	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
 	call := func(method, path string, body string, into any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, "http://"+ps[0].addr+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+admin)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-			t.Fatal(err)
-		}
+		keyedRequest(t, ps[0].addr, admin, method, path, body, into)
 	}
 	ctx := context.Background()
 	for round, victim := range ps {
@@ -213,21 +222,8 @@ func TestLinkJobWait(t *testing.T) {
 	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 4)
 	do := func(method, path string, body ...string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, "http://"+ps[0].addr+path, strings.NewReader(strings.Join(body, "")))
-		req.Header.Set("Authorization", "Bearer "+admin)
-		if len(body) > 0 {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var out map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, out
+		return keyedRequest(t, ps[0].addr, admin, method, path, strings.Join(body, ""), &out), out
 	}
 	for _, w := range []string{"forever", "-1s", "31s"} {
 		st, out := do("GET", "/v1/link/jobs/nope?wait="+w)

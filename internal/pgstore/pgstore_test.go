@@ -126,6 +126,24 @@ func TestAuditTamper(t *testing.T) {
 	}
 }
 
+// migrateDownTo undoes the migrations from version on, that one included.
+func migrateDownTo(t *testing.T, s *pgstore.Store, version int) {
+	t.Helper()
+	ms, err := pgstore.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := 0
+	for _, m := range ms {
+		if m.Version >= version {
+			since++
+		}
+	}
+	if _, err := pgstore.MigrateDown(context.Background(), s.Pool(), since); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // randomAccounts is n accounts, "a", "b" and on, with random pseudonyms.
 func randomAccounts(t *testing.T, n int) []directory.Account {
 	t.Helper()
@@ -188,19 +206,7 @@ func TestUnkeptAccounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	unkept("after an incremental run", "d")
-	ms, err := pgstore.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	since := 0 // the migrations from the one that adds link_unkept on
-	for _, m := range ms {
-		if m.Version >= 28 {
-			since++
-		}
-	}
-	if _, err := pgstore.MigrateDown(ctx, s.Pool(), since); err != nil {
-		t.Fatal(err)
-	}
+	migrateDownTo(t, s, 28)       // the migration that adds link_unkept
 	accts[1].Pseudonyms.Link[0]++ // b's number changes while the table is not there
 	if _, err := s.Pool().Exec(ctx, `UPDATE accounts SET link_element = $1 WHERE id = 'b'`, accts[1].Pseudonyms.Link[:]); err != nil {
 		t.Fatal(err)
@@ -301,19 +307,7 @@ func TestLinksCount(t *testing.T) {
 	}
 	check("truncated")
 	put(10, 11, 12)
-	ms, err := pgstore.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	since := 0 // the migrations from the one that adds the count on
-	for _, m := range ms {
-		if m.Version >= 30 {
-			since++
-		}
-	}
-	if _, err := pgstore.MigrateDown(ctx, s.Pool(), since); err != nil {
-		t.Fatal(err)
-	}
+	migrateDownTo(t, s, 30) // the migration that adds the count
 	if _, err := pgstore.MigrateUp(ctx, s.Pool()); err != nil {
 		t.Fatal(err)
 	}
