@@ -206,6 +206,9 @@ func runLink(e *env, args []string) int {
 				fmt.Fprintf(e.stdout, "the other party holds %d links: accounts changed number or were erased during the run, and the next run reconciles the two\n", r.PeerMatched)
 			}
 			return exitOK
+		case j.State == job.Superseded:
+			fmt.Fprintf(e.stderr, "linkd link run: job %s was superseded: a run begun after it finished first, and its staging is gone; start a new run\n", started.ID)
+			return exitInput
 		case j.State == job.Failed:
 			fmt.Fprintf(e.stderr, "linkd link run: job %s failed: %s (resume with --job %s)\n", started.ID, j.Progress.Error, started.ID)
 			return exitInput

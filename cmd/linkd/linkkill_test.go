@@ -13,6 +13,7 @@ import (
 
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/synth"
+	"github.com/linkd/linkd/linking/job"
 )
 
 // servedParty is one party of a two-serve test: its store, the
@@ -253,5 +254,81 @@ func TestLinkJobWait(t *testing.T) {
 	}
 	if took := time.Since(start); took >= 25*time.Second {
 		t.Errorf("a done job's read waited %v: it should answer at once", took)
+	}
+}
+
+// TestLinkSupersededJob: a run stopped and never resumed is superseded
+// by the next run to finish: both parties mark it so and drop its
+// staging, and resuming it is refused, by the API and by the command.
+func TestLinkSupersededJob(t *testing.T) {
+	const n, common = 25000, 5000 // three batches a side
+	people := synth.People(93, 2*n-common)
+	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
+	call := func(method, path string, body string, into any) int {
+		t.Helper()
+		return keyedRequest(t, ps[0].addr, admin, method, path, body, into)
+	}
+	ctx := context.Background()
+	var started struct{ ID string }
+	call("POST", "/v1/link/jobs", `{"job_id":"abandoned","full":true}`, &started)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var j struct {
+			State    string
+			Progress struct{ Sent, Received int64 }
+		}
+		call("GET", "/v1/link/jobs/abandoned", "", &j)
+		if j.Progress.Sent >= 10000 || j.Progress.Received >= 10000 {
+			break
+		}
+		if j.State == "done" || time.Now().After(deadline) {
+			t.Fatalf("the run was not caught under way: %+v", j)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ps[1].srv.stop(t)
+	ps[1].start(t)
+	staged := func() (n int) {
+		for _, p := range ps {
+			rows, err := p.st.OwnBatch(ctx, "abandoned", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(rows)
+		}
+		return n
+	}
+	if staged() == 0 {
+		t.Fatal("the stopped run staged nothing: the test stopped it too early")
+	}
+	// The stopped run is left; a new one runs to its end.
+	if code, out, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin); code != 0 ||
+		!strings.Contains(out, fmt.Sprintf("matched %d of %d", common, n)) {
+		t.Fatalf("the new run: exit %d\n%s%s", code, out, errs)
+	}
+	for _, p := range ps {
+		j, err := p.st.Job(ctx, "abandoned")
+		if err != nil || j.State != job.Superseded {
+			t.Errorf("%s: the stopped job is %q (%v), want superseded", p.name, j.State, err)
+		}
+	}
+	if n := staged(); n != 0 {
+		t.Errorf("%d rows of the superseded job still staged", n)
+	}
+	var refused struct {
+		Error struct{ Code, Message string }
+	}
+	if st := call("POST", "/v1/link/jobs", `{"job_id":"abandoned"}`, &refused); st != http.StatusConflict ||
+		refused.Error.Code != "superseded" || !strings.Contains(refused.Error.Message, "start a new run") {
+		t.Errorf("resuming the superseded job: %d %+v, want 409 superseded", st, refused)
+	}
+	code, _, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin, "--job", "abandoned")
+	if code == 0 || !strings.Contains(errs, "start a new run") {
+		t.Errorf("link run --job of the superseded job: exit %d\n%s", code, errs)
+	}
+	for _, p := range ps {
+		if got, err := p.st.CountLinks(ctx); err != nil || got != common {
+			t.Errorf("%s holds %d links, %v", p.name, got, err)
+		}
 	}
 }

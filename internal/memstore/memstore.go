@@ -981,7 +981,10 @@ func (s *Store) UpdateJob(_ context.Context, id, state string, progress []byte, 
 	if !ok {
 		return store.ErrNotFound
 	}
-	j.State, j.Progress, j.UpdatedAt = state, slices.Clone(progress), at.UTC().Truncate(time.Microsecond)
+	if j.State != job.Superseded {
+		j.State = state
+	}
+	j.Progress, j.UpdatedAt = slices.Clone(progress), at.UTC().Truncate(time.Microsecond)
 	s.jobs[id] = j
 	return nil
 }
@@ -1224,9 +1227,13 @@ func (s *Store) Keep(_ context.Context, k linkjob.Keep) error {
 	if s.keptJob == k.JobID {
 		return nil
 	}
+	if s.jobs[k.JobID].State == job.Superseded {
+		return linkjob.SupersededError(k.JobID)
+	}
 	if !k.Full && s.keptJob != k.Base {
 		return linkjob.StaleError(k, s.keptJob)
 	}
+	defer s.supersede(k)
 	if k.Full {
 		// Links of accounts holding no kept row are of numbers changed
 		// since: they go before the run links their values anew.
@@ -1337,17 +1344,37 @@ func (s *Store) unlink(id string) {
 func (s *Store) DropStaging(_ context.Context, jobID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dropStaging(func(id string) bool { return id == jobID })
+	return nil
+}
+
+func (s *Store) dropStaging(drop func(jobID string) bool) {
 	for k := range s.stageOwn {
-		if k.job == jobID {
+		if drop(k.job) {
 			delete(s.stageOwn, k)
 		}
 	}
 	for k := range s.stageTheirs {
-		if k.job == jobID {
+		if drop(k.job) {
 			delete(s.stageTheirs, k)
 		}
 	}
-	return nil
+}
+
+// supersede is Keep's: the link jobs begun before k's that are not done
+// are superseded, and the staging of every job begun before it goes.
+func (s *Store) supersede(k linkjob.Keep) {
+	before := func(id string) bool {
+		j, ok := s.jobs[id]
+		return ok && id != k.JobID && j.CreatedAt.Before(k.Confirmed)
+	}
+	for id, j := range s.jobs {
+		if j.Kind == linkjob.Kind && before(id) && (j.State == job.Running || j.State == job.Failed) {
+			j.State, j.UpdatedAt = job.Superseded, time.Now().UTC().Truncate(time.Microsecond)
+			s.jobs[id] = j
+		}
+	}
+	s.dropStaging(before)
 }
 
 // LinkedMembers implements audience.Store.

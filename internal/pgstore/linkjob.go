@@ -9,6 +9,7 @@ import (
 
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/linkjob"
 )
 
@@ -303,6 +304,14 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 		if kept == k.JobID {
 			return nil
 		}
+		var state string
+		err = tx.QueryRow(ctx, `SELECT state FROM jobs WHERE id = $1`, k.JobID).Scan(&state)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if state == job.Superseded {
+			return linkjob.SupersededError(k.JobID)
+		}
 		if !k.Full && kept != k.Base {
 			return linkjob.StaleError(k, kept)
 		}
@@ -362,8 +371,39 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 				return err
 			}
 		}
-		return nil
+		return supersede(ctx, tx, k)
 	})
+}
+
+// supersede marks the link jobs begun before k's that are not done as
+// superseded and drops the staging of every job begun before it. The
+// jobs with staging are found by walking the staging's primary keys
+// (one probe a job), not by reading the rows: normally k's own are the
+// only ones, a million of them.
+func supersede(ctx context.Context, tx pgx.Tx, k linkjob.Keep) error {
+	if _, err := tx.Exec(ctx, `UPDATE jobs SET state = $3, updated_at = now()
+		WHERE kind = $4 AND id <> $1 AND created_at < $2 AND state IN ($5, $6)`,
+		k.JobID, k.Confirmed, job.Superseded, linkjob.Kind, job.Running, job.Failed); err != nil {
+		return err
+	}
+	var old []string
+	err := tx.QueryRow(ctx, `WITH RECURSIVE o AS (
+			SELECT min(job_id) AS id FROM link_staging_own
+			UNION ALL SELECT (SELECT min(job_id) FROM link_staging_own WHERE job_id > o.id) FROM o WHERE o.id IS NOT NULL),
+		t AS (
+			SELECT min(job_id) AS id FROM link_staging_theirs
+			UNION ALL SELECT (SELECT min(job_id) FROM link_staging_theirs WHERE job_id > t.id) FROM t WHERE t.id IS NOT NULL)
+		SELECT coalesce(array_agg(j.id), '{}') FROM jobs j
+		WHERE j.id <> $1 AND j.created_at < $2 AND j.id IN (SELECT id FROM o UNION SELECT id FROM t)`,
+		k.JobID, k.Confirmed).Scan(&old)
+	if err != nil || len(old) == 0 {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM link_staging_own WHERE job_id = ANY($1)`, old); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `DELETE FROM link_staging_theirs WHERE job_id = ANY($1)`, old)
+	return err
 }
 
 // scanStaged reads a staged row: account, element and value (NULL until

@@ -77,6 +77,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"LinkSharedNumbers", testLinkSharedNumbers},
 		{"LinkChanges", testLinkChanges},
 		{"NewElements", testNewElements},
+		{"LinkSuperseded", testLinkSuperseded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -764,6 +765,75 @@ func testAudienceMatchBatches(t *testing.T, s Store) {
 	noErr(t, "EraseAccount", s.EraseAccount(ctx, "b"))
 	if m := members(); !slices.Equal(m, []string{"c"}) {
 		t.Fatalf("members = %v after erasing b", m)
+	}
+}
+
+// testLinkSuperseded: a run's Keep supersedes the link jobs begun before
+// it that are not done, drops the staging of every job begun before it,
+// and leaves the jobs begun after it alone; a superseded job stays so and
+// cannot be kept.
+func testLinkSuperseded(t *testing.T, s Store) {
+	el := testElement
+	put(t, s, withLinkElement(t, "a", 1), withLinkElement(t, "b", 2))
+	jobs := []struct {
+		id, state string
+		at        time.Duration
+	}{
+		{"old-running", job.Running, 0}, // its process stopped
+		{"old-failed", job.Failed, time.Second},
+		{"old-done", job.Done, 2 * time.Second}, // its staging left over
+		{"other-kind", job.Running, 3 * time.Second},
+		{"new", job.Running, 10 * time.Second},
+		{"later", job.Running, 20 * time.Second},
+	}
+	for i, j := range jobs {
+		kind := linkjob.Kind
+		if j.id == "other-kind" {
+			kind = "other"
+		}
+		noErr(t, "CreateJob", s.CreateJob(ctx, job.Job{ID: j.id, Kind: kind, State: j.state, Params: []byte(`{}`), Progress: []byte(`{}`),
+			CreatedAt: t0.Add(j.at), UpdatedAt: t0.Add(j.at)}))
+		noErr(t, "StageOwn", s.StageOwn(ctx, j.id, 1, []linkjob.Row{{AccountID: "a", Element: el(1), Value: el(21)},
+			{AccountID: "b", Element: el(2), Value: el(byte(30 + i))}}))
+		noErr(t, "StageTheirs", s.StageTheirs(ctx, j.id, 1, []psi.Element{el(21)}))
+	}
+	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "new", Epoch: 1, Full: true, Confirmed: t0.Add(10 * time.Second)}))
+	for _, j := range jobs {
+		got, err := s.Job(ctx, j.id)
+		noErr(t, "Job", err)
+		want := j.state
+		if j.id == "old-running" || j.id == "old-failed" {
+			want = job.Superseded
+		}
+		if got.State != want {
+			t.Errorf("job %s is %s after a later run's Keep, want %s", j.id, got.State, want)
+		}
+		rows, err := s.OwnBatch(ctx, j.id, 1)
+		noErr(t, "OwnBatch", err)
+		if begunBefore := j.at < 10*time.Second; begunBefore == (len(rows) > 0) {
+			t.Errorf("job %s: %d staged rows left after a later run's Keep (begun before it: %v)", j.id, len(rows), begunBefore)
+		}
+	}
+	// The other's values staged by a superseded job went too: the rows
+	// that job touched link none.
+	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "old-running"}, 10); len(m) != 0 {
+		t.Errorf("a superseded job's staging still touches %v", m)
+	}
+	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "new", Full: true}, 10); !slices.Equal(m, []string{"a"}) {
+		t.Errorf("Matched of the run kept = %v, want a", m)
+	}
+	// Its process, still running, writes its progress: it stays
+	// superseded, and its Keep is refused and changes nothing.
+	noErr(t, "UpdateJob", s.UpdateJob(ctx, "old-running", job.Running, []byte(`{"phase":"exchanging"}`), t0.Add(time.Minute)))
+	if got, _ := s.Job(ctx, "old-running"); got.State != job.Superseded || string(got.Progress) != `{"phase":"exchanging"}` {
+		t.Errorf("a superseded job updated: %s %s, want superseded with the new progress", got.State, got.Progress)
+	}
+	wantErr(t, "Keep of a superseded job", s.Keep(ctx, linkjob.Keep{JobID: "old-running", Epoch: 1, Full: true, Confirmed: t0}), linkjob.ErrSuperseded)
+	if id, _, err := s.Kept(ctx); err != nil || id != "new" {
+		t.Errorf("Kept after a superseded job's Keep = %q, %v, want new", id, err)
+	}
+	if rows, _ := s.OwnBatch(ctx, "later", 1); len(rows) != 2 {
+		t.Errorf("the later job's staging: %d rows, want 2", len(rows))
 	}
 }
 

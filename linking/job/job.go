@@ -12,6 +12,9 @@ const (
 	Running = "running"
 	Done    = "done"
 	Failed  = "failed"
+	// Superseded is a link job that had not finished when a run begun
+	// after it finished: its staging is gone and it cannot be resumed.
+	Superseded = "superseded"
 )
 
 // Job is one run of long work.
@@ -39,7 +42,8 @@ type Store interface {
 	CreateJob(ctx context.Context, j Job) error
 	// Job returns a job, or store.ErrNotFound.
 	Job(ctx context.Context, id string) (Job, error)
-	// UpdateJob sets a job's state and progress.
+	// UpdateJob sets a job's state and progress; a superseded job stays
+	// superseded (its progress is set).
 	UpdateJob(ctx context.Context, id, state string, progress []byte, at time.Time) error
 	// PutCheckpoint records a step once per (job, step, seq): applied is
 	// false, and nothing changes, for one recorded before.

@@ -55,6 +55,10 @@
 // its first ones, the rest are read again as the directory is then, and
 // the last batch tells the other party to drop any later one an earlier
 // attempt sent, so no account counts twice and none is left out.
+// A job that is not resumed is superseded by the first run begun after
+// it that finishes: that run's Keep marks it job.Superseded on each party
+// and drops its staging, and the job is refused from then on
+// (ErrSuperseded), so abandoned jobs do not keep their rows.
 //
 // # Numbers held twice
 //
@@ -167,7 +171,11 @@ type Staging interface {
 	// Keep applies a job's staging to the kept sets, in one transaction,
 	// once: kept again, the job changes nothing. An incremental job whose
 	// Base is no longer the run kept is refused with ErrStale (see
-	// StaleError): its changes are of that run.
+	// StaleError): its changes are of that run. In the same transaction
+	// the job supersedes the link jobs begun before it (k.Confirmed) on
+	// this party: each one not done is marked job.Superseded, and the
+	// staging of every one goes; a job so marked is refused with
+	// ErrSuperseded (see SupersededError).
 	Keep(ctx context.Context, k Keep) error
 	// Matched calls each with this party's kept rows that link, after
 	// Keep(k): a row links when its value is among the other's kept
@@ -197,8 +205,9 @@ type Keep struct {
 	Full  bool
 	// Base is the run an incremental job builds on.
 	Base string
-	// Confirmed is when a full run started: the links it confirms count
-	// their retention from then.
+	// Confirmed is when the job began (its record's creation): the
+	// links a full run confirms count their retention from then, and
+	// the jobs begun before it are superseded.
 	Confirmed time.Time
 	// Changes is Staging.Changes when the job started (0 if not known):
 	// a store may skip checking the staged rows against the accounts
@@ -212,6 +221,12 @@ type Keep struct {
 // is no longer the one kept.
 func StaleError(k Keep, kept string) error {
 	return fmt.Errorf("%w: job %s builds on run %s, and this party has kept run %s since: start a new run", ErrStale, k.JobID, k.Base, kept)
+}
+
+// SupersededError is the refusal of job jobID, which a run begun after
+// it superseded by finishing first.
+func SupersededError(jobID string) error {
+	return fmt.Errorf("%w: job %s had not finished when a run begun after it finished; its staging is gone: start a new run", ErrSuperseded, jobID)
 }
 
 // Purger deletes the links a full run did not confirm: those created
@@ -277,6 +292,9 @@ var (
 	ErrProtocol = errors.New("linkjob: protocol error")
 	// ErrStale is an incremental job resumed after another run was kept.
 	ErrStale = errors.New("linkjob: stale job")
+	// ErrSuperseded is a job that had not finished when a run begun
+	// after it finished (see SupersededError).
+	ErrSuperseded = errors.New("linkjob: superseded job")
 	// ErrNoPeer is a run asked of a party that has no peer to link with.
 	ErrNoPeer = errors.New("linkjob: this party has no peer configured (serve --peer)")
 )
@@ -467,6 +485,9 @@ func (p *Party) count(ctx context.Context) (int64, error) {
 // build on the kept sets even if it could.
 func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32, full bool) error {
 	j, err := p.Jobs.Job(ctx, jobID)
+	if err == nil && j.State == job.Superseded {
+		return SupersededError(jobID)
+	}
 	if err == nil && j.State == job.Failed {
 		raw, _ := json.Marshal(Progress{Phase: "resuming"})
 		return p.Jobs.UpdateJob(ctx, jobID, job.Running, raw, p.now())
@@ -543,6 +564,11 @@ func (p *Party) RunAgainIf(ctx context.Context, peer Peer, jobID string, epoch u
 		state = job.Failed
 		if ctx.Err() != nil {
 			state = job.Running // stopped: run it again to resume
+		}
+		// Superseded meanwhile (here, or at the other party, which then
+		// refuses the job's messages): it stays so.
+		if j, jerr := p.Jobs.Job(context.WithoutCancel(ctx), jobID); errors.Is(err, ErrSuperseded) || (jerr == nil && j.State == job.Superseded) {
+			state = job.Superseded
 		}
 	}
 	raw, _ := json.Marshal(prog)
@@ -833,7 +859,7 @@ func (p *Party) linkOnce(ctx context.Context, jobID string, pr params) (int64, e
 		}
 	}
 	if err := p.Staging.Keep(ctx, k); err != nil {
-		if errors.Is(err, ErrStale) {
+		if errors.Is(err, ErrStale) || errors.Is(err, ErrSuperseded) {
 			// It can never finish: its staging goes.
 			_ = p.Staging.DropStaging(ctx, jobID)
 		}

@@ -600,7 +600,8 @@ func TestIncrementalNeedsTheSameKeptRun(t *testing.T) {
 	}
 	check(t, a, b, common, res, 100)
 	// An incremental job stopped before its end, then another run done:
-	// resumed, the stopped job is refused, and changes nothing.
+	// the stopped job is superseded on both sides, its staging gone;
+	// resumed, it is refused, and changes nothing.
 	extra := map[string]string{"social-extra": synth.People(77, 1)[0].E164}
 	a.put(t, extra, map[string]string{extra["social-extra"]: synth.People(77, 1)[0].Country})
 	f := &flaky{Peer: linkjob.Responder{P: b.p}, failAt: 3}
@@ -611,16 +612,22 @@ func TestIncrementalNeedsTheSameKeptRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := a.st.CountLinks(ctx)
-	if _, err := a.p.Run(ctx, f, "stopped", 1); !errors.Is(err, linkjob.ErrStale) {
+	for _, s := range []*side{a, b} {
+		if rows, _ := s.st.OwnBatch(ctx, "stopped", 1); len(rows) != 0 {
+			t.Fatal("the superseded job's staging was left")
+		}
+		if j, err := s.st.Job(ctx, "stopped"); err != nil || j.State != job.Superseded {
+			t.Fatalf("the stopped job after a later run: %s, %v, want superseded", j.State, err)
+		}
+	}
+	if _, err := a.p.Run(ctx, f, "stopped", 1); !errors.Is(err, linkjob.ErrSuperseded) {
 		t.Fatalf("resuming a job older than the last kept run: %v", err)
 	}
 	if after, _ := a.st.CountLinks(ctx); after != before {
-		t.Fatalf("the stale job changed the links: %d, then %d", before, after)
+		t.Fatalf("the superseded job changed the links: %d, then %d", before, after)
 	}
-	for _, s := range []*side{a, b} {
-		if rows, _ := s.st.OwnBatch(ctx, "stopped", 1); len(rows) != 0 {
-			t.Fatal("the stale job's staging was left")
-		}
+	if j, _ := a.st.Job(ctx, "stopped"); j.State != job.Superseded {
+		t.Fatalf("the superseded job, resumed, is %s", j.State)
 	}
 	// Another link epoch: full.
 	if res, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "ab-3", 2); err != nil || res.Incremental {

@@ -30,6 +30,9 @@ func (r Responder) responderJob(ctx context.Context, jobID string) (params, erro
 	if err := json.Unmarshal(j.Params, &pr); err != nil || pr.Role != "responder" || j.Kind != Kind {
 		return params{}, protocolError("job %q is not a link job answered here", jobID)
 	}
+	if j.State == job.Superseded {
+		return params{}, protocolError("job %q was superseded here: a run begun after it finished first; start a new run", jobID)
+	}
 	return pr, nil
 }
 
