@@ -565,11 +565,7 @@ func (p *Party) RunAgainIf(ctx context.Context, peer Peer, jobID string, epoch u
 		if ctx.Err() != nil {
 			state = job.Running // stopped: run it again to resume
 		}
-		// Superseded meanwhile (here, or at the other party, which then
-		// refuses the job's messages): it stays so.
-		if j, jerr := p.Jobs.Job(context.WithoutCancel(ctx), jobID); errors.Is(err, ErrSuperseded) || (jerr == nil && j.State == job.Superseded) {
-			state = job.Superseded
-		}
+		// A job superseded meanwhile stays so: the store keeps its state.
 	}
 	raw, _ := json.Marshal(prog)
 	_ = p.Jobs.UpdateJob(context.WithoutCancel(ctx), jobID, state, raw, p.now())
