@@ -110,6 +110,32 @@ func keyedRequest(t *testing.T, addr, key, method, path, body string, into any) 
 	return resp.StatusCode
 }
 
+// stopMidRun starts full run jobID on the serve at addr and, once the run
+// is under way (some batches sent or received, not all), stops the
+// victim's serve and starts it again.
+func stopMidRun(t *testing.T, addr, admin, jobID string, victim *servedParty) {
+	t.Helper()
+	var started struct{ ID string }
+	keyedRequest(t, addr, admin, "POST", "/v1/link/jobs", `{"job_id":"`+jobID+`","full":true}`, &started)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var j struct {
+			State    string
+			Progress struct{ Sent, Received int64 }
+		}
+		keyedRequest(t, addr, admin, "GET", "/v1/link/jobs/"+jobID, "", &j)
+		if j.Progress.Sent >= 10000 || j.Progress.Received >= 10000 {
+			break
+		}
+		if j.State == "done" || time.Now().After(deadline) {
+			t.Fatalf("job %s was not caught under way: %+v", jobID, j)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	victim.srv.stop(t)
+	victim.start(t)
+}
+
 // TestLinkServesStopMidRun stops each party's serve in the middle of a
 // link run on PostgreSQL, starts it again and resumes the job: the links
 // are exactly the common people's, the same ids on both sides.
@@ -117,36 +143,12 @@ func TestLinkServesStopMidRun(t *testing.T) {
 	const n, common, added = 25000, 5000, 100 // three batches a side
 	people := synth.People(91, 2*n-common+added/2)
 	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
-	call := func(method, path string, body string, into any) {
-		t.Helper()
-		keyedRequest(t, ps[0].addr, admin, method, path, body, into)
-	}
 	ctx := context.Background()
 	for round, victim := range ps {
 		jobID := fmt.Sprintf("kill-%d", round)
-		var started struct{ ID string }
 		// Full runs: the second would otherwise build on the first and
 		// have nothing to send.
-		call("POST", "/v1/link/jobs", `{"job_id":"`+jobID+`","full":true}`, &started)
-		// Stop the victim once the run is under way: some batches sent
-		// and some received, not all.
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			var j struct {
-				State    string
-				Progress struct{ Sent, Received int64 }
-			}
-			call("GET", "/v1/link/jobs/"+jobID, "", &j)
-			if j.Progress.Sent >= 10000 || j.Progress.Received >= 10000 {
-				break
-			}
-			if j.State == "done" || time.Now().After(deadline) {
-				t.Fatalf("round %d: the run was not caught under way: %+v", round, j)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		victim.srv.stop(t)
-		victim.start(t)
+		stopMidRun(t, ps[0].addr, admin, jobID, victim)
 		code, out, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin, "--job", jobID)
 		if code != 0 || !strings.Contains(out, fmt.Sprintf("matched %d of %d", common, n)) {
 			t.Fatalf("round %d (%s stopped): resume: exit %d\n%s%s\nsocial: %s", round, victim.name, code, out, errs, ps[0].srv.logs.String())
@@ -264,30 +266,8 @@ func TestLinkSupersededJob(t *testing.T) {
 	const n, common = 25000, 5000 // three batches a side
 	people := synth.People(93, 2*n-common)
 	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
-	call := func(method, path string, body string, into any) int {
-		t.Helper()
-		return keyedRequest(t, ps[0].addr, admin, method, path, body, into)
-	}
 	ctx := context.Background()
-	var started struct{ ID string }
-	call("POST", "/v1/link/jobs", `{"job_id":"abandoned","full":true}`, &started)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var j struct {
-			State    string
-			Progress struct{ Sent, Received int64 }
-		}
-		call("GET", "/v1/link/jobs/abandoned", "", &j)
-		if j.Progress.Sent >= 10000 || j.Progress.Received >= 10000 {
-			break
-		}
-		if j.State == "done" || time.Now().After(deadline) {
-			t.Fatalf("the run was not caught under way: %+v", j)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	ps[1].srv.stop(t)
-	ps[1].start(t)
+	stopMidRun(t, ps[0].addr, admin, "abandoned", ps[1])
 	staged := func() (n int) {
 		for _, p := range ps {
 			rows, err := p.st.OwnBatch(ctx, "abandoned", 1)
@@ -318,7 +298,7 @@ func TestLinkSupersededJob(t *testing.T) {
 	var refused struct {
 		Error struct{ Code, Message string }
 	}
-	if st := call("POST", "/v1/link/jobs", `{"job_id":"abandoned"}`, &refused); st != http.StatusConflict ||
+	if st := keyedRequest(t, ps[0].addr, admin, "POST", "/v1/link/jobs", `{"job_id":"abandoned"}`, &refused); st != http.StatusConflict ||
 		refused.Error.Code != "superseded" || !strings.Contains(refused.Error.Message, "start a new run") {
 		t.Errorf("resuming the superseded job: %d %+v, want 409 superseded", st, refused)
 	}
