@@ -72,12 +72,18 @@ done
 # decode, one scalar multiplication, encode): 2N operations over the cores.
 # The cost of one is measured right before the full run and right after
 # it, and the two averaged: the machine's speed drifts over minutes.
+# Each floor, and the run, starts after a CHECKPOINT, so that neither
+# shares the cores with PostgreSQL writing out what came before (the
+# imports, the run).
+checkpoint() { psql "$PG/postgres" -qc CHECKPOINT; }
 floor_per() {
+	checkpoint
 	go test -run '^$' -bench 'ReblindBatch' -benchtime 10x ./crypto/psi |
 		awk '/ReblindBatch/ {for (i = 1; i <= NF; i++) if ($(i+1) == "ns/element") print $i}'
 }
 if [ -n "${full:-}" ]; then
 	per_before=$(floor_per)
+	checkpoint
 	echo "linking $N x $N ($common common)..."
 	begin=$(date +%s.%N)
 	"$work/linkd" link run --full --server http://127.0.0.1:18080 --key "$admin" 2> "$work/run.log" || {
