@@ -112,7 +112,7 @@ func (p *benchParty) putDirectory(b *testing.B, n int, oprfOut [][]byte) {
 	if len(batch) > 0 {
 		flush()
 	}
-	if err := p.st.Analyze(context.Background()); err != nil {
+	if err := p.st.Analyze(context.Background(), n); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -224,21 +225,41 @@ func TestUnkeptAccounts(t *testing.T) {
 func TestAnalyze(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	if err := s.PutAccounts(ctx, randomAccounts(t, 3)); err != nil {
-		t.Fatal(err)
+	counted := func(what string, accounts, unkept float64) {
+		t.Helper()
+		for table, want := range map[string]float64{"accounts": accounts, "link_unkept": unkept} {
+			var n float64
+			if err := s.Pool().QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, table).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != want {
+				t.Errorf("%s: the planner counts %v rows of %s, want %v", what, n, table, want)
+			}
+		}
 	}
-	if err := s.Analyze(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, table := range []string{"accounts", "link_unkept"} {
-		var n float64
-		if err := s.Pool().QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, table).Scan(&n); err != nil {
+	total := 0
+	imported := func(n int) {
+		t.Helper()
+		accts := randomAccounts(t, n)
+		for i := range accts {
+			accts[i].ID = "acct-" + strconv.Itoa(total+i)
+		}
+		total += n
+		if err := s.PutAccounts(ctx, accts); err != nil {
 			t.Fatal(err)
 		}
-		if n != 3 {
-			t.Errorf("%s: the planner counts %v rows after Analyze, want 3", table, n)
+		if err := s.Analyze(ctx, n); err != nil {
+			t.Fatal(err)
 		}
 	}
+	imported(30)
+	counted("the first import", 30, 30)
+	// A tenth more: both.
+	imported(4)
+	counted("an import of more than a tenth", 34, 34)
+	// Less than a tenth: link_unkept only.
+	imported(3)
+	counted("an import of less than a tenth", 34, 37)
 }
 
 // TestLinksCount checks the count of links the triggers keep against the

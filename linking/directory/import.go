@@ -143,8 +143,10 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, report func(*RowErr
 	}
 	// A store that keeps planner statistics refreshes them after a bulk
 	// change, so that matching plans for the directory's real size.
-	if a, ok := im.Store.(interface{ Analyze(context.Context) error }); ok && st.Imported > 0 {
-		if err := a.Analyze(ctx); err != nil {
+	if a, ok := im.Store.(interface {
+		Analyze(context.Context, int) error
+	}); ok && st.Imported > 0 {
+		if err := a.Analyze(ctx, st.Imported); err != nil {
 			return st, fmt.Errorf("directory: refreshing statistics: %w", err)
 		}
 	}
