@@ -42,13 +42,19 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 	// a changed number) fails the copy on the primary key and goes through
 	// the staging table and an upsert instead.
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tracked, err := unkeptTracked(ctx, tx)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"accounts"}, accountColumns, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
 		// New accounts have no kept row.
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"link_unkept"}, []string{"account_id"},
-			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return rows[i][:1], nil })); err != nil {
-			return err
+		if tracked {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"link_unkept"}, []string{"account_id"},
+				pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return rows[i][:1], nil })); err != nil {
+				return err
+			}
 		}
 		return addAccounts(ctx, tx, int64(len(rows)))
 	})
@@ -69,9 +75,13 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 			RETURNING o.value`); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO link_unkept (account_id) SELECT s.id FROM accounts_staging s
-			WHERE `+noKeptRow("s")+` ON CONFLICT DO NOTHING`); err != nil {
+		if tracked, err := unkeptTracked(ctx, tx); err != nil {
 			return err
+		} else if tracked {
+			if _, err := tx.Exec(ctx, `INSERT INTO link_unkept (account_id) SELECT s.id FROM accounts_staging s
+				WHERE `+noKeptRow("s")+` ON CONFLICT DO NOTHING`); err != nil {
+				return err
+			}
 		}
 		// The new accounts, then the changed ones (an account another
 		// import inserted meanwhile is updated, as the later write); the
@@ -95,6 +105,24 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 		}
 		return addAccounts(ctx, tx, tag.RowsAffected())
 	})
+}
+
+// unkeptTracked says whether link_unkept must list the accounts the
+// transaction adds: only while a run is kept. Only an incremental run
+// reads the table, and there is none without a kept run; a full run
+// rebuilds it when it keeps its sets. So a directory's first import, before
+// any run, does not fill an index no one reads (a million rows: 0.7 s of
+// the database's time). The table is locked before link_kept is read: a
+// full run's Keep, which truncates the table, either waits for this
+// transaction and rebuilds the table from the accounts it adds, or has
+// committed its kept run before the read.
+func unkeptTracked(ctx context.Context, tx pgx.Tx) (bool, error) {
+	if _, err := tx.Exec(ctx, `LOCK TABLE link_unkept IN ROW EXCLUSIVE MODE`); err != nil {
+		return false, err
+	}
+	var kept bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM link_kept)`).Scan(&kept)
+	return kept, err
 }
 
 // noKeptRow is the condition that the account of the row aliased a, whose

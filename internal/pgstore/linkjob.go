@@ -281,8 +281,19 @@ func (s *Store) Retired(ctx context.Context, limit int) ([]psi.Element, error) {
 // NewElements implements linkjob.Staging: the accounts of link_unkept,
 // which imports add to and Keep takes out of, so that an incremental run
 // reads what changed rather than every account. The condition on the kept
-// rows stays: link_unkept may still hold an account kept since.
+// rows stays: link_unkept may still hold an account kept since. Without a
+// kept run, when imports do not fill link_unkept (see unkeptTracked) and
+// no incremental run asks, every account is read.
 func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error) {
+	var kept bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM link_kept)`).Scan(&kept); err != nil {
+		return nil, mapErr(err)
+	}
+	if !kept {
+		return s.linkElements(ctx, `SELECT a.id, a.link_element FROM accounts a
+			WHERE a.epoch = $1 AND a.id > $2 AND `+noKeptRow("a")+`
+			ORDER BY a.id LIMIT $3`, epoch, after, limit)
+	}
 	return s.linkElements(ctx, `SELECT a.id, a.link_element FROM link_unkept u
 		JOIN accounts a ON a.id = u.account_id
 		WHERE a.epoch = $1 AND u.account_id > $2

@@ -161,14 +161,16 @@ func randomAccounts(t *testing.T, n int) []directory.Account {
 	return accts
 }
 
-// TestUnkeptAccounts: link_unkept holds exactly the accounts without a kept
-// row of their element after imports and runs (NewElements would hide a
-// kept account left in it, and read it every run), and the migration that
-// adds it fills it from the kept rows.
+// TestUnkeptAccounts: while a run is kept, link_unkept holds exactly the
+// accounts without a kept row of their element after imports and runs
+// (NewElements would hide a kept account left in it, and read it every
+// run); before any run imports leave it empty and the first full run fills
+// it, also with an account imported while it kept its sets; and the
+// migration that adds it fills it from the kept rows.
 func TestUnkeptAccounts(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
-	accts := randomAccounts(t, 4)
+	accts := randomAccounts(t, 6)
 	unkept := func(what string, want ...string) {
 		t.Helper()
 		rows, err := s.Pool().Query(ctx, `SELECT account_id FROM link_unkept ORDER BY account_id`)
@@ -183,7 +185,7 @@ func TestUnkeptAccounts(t *testing.T) {
 	if err := s.PutAccounts(ctx, accts[:3]); err != nil {
 		t.Fatal(err)
 	}
-	unkept("after the import", "a", "b", "c")
+	unkept("after an import before any run")
 	stage := func(job string, ids ...int) {
 		t.Helper()
 		var rows []linkjob.Row
@@ -195,18 +197,56 @@ func TestUnkeptAccounts(t *testing.T) {
 		}
 	}
 	stage("full", 0, 1)
-	if err := s.PutAccounts(ctx, accts[3:]); err != nil {
+	if err := s.PutAccounts(ctx, accts[3:4]); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Keep(ctx, linkjob.Keep{JobID: "full", Epoch: 1, Full: true}); err != nil {
 		t.Fatal(err)
 	}
 	unkept("after a full run", "c", "d")
+	if err := s.PutAccounts(ctx, accts[4:5]); err != nil {
+		t.Fatal(err)
+	}
+	unkept("after an import with a run kept", "c", "d", "e")
 	stage("inc", 2)
 	if err := s.Keep(ctx, linkjob.Keep{JobID: "inc", Epoch: 1, Base: "full"}); err != nil {
 		t.Fatal(err)
 	}
-	unkept("after an incremental run", "d")
+	unkept("after an incremental run", "d", "e")
+	// An import that begins while a full run keeps its sets, the first
+	// time: it waits for the run's Keep, which truncated the table, and
+	// then sees the run kept, so its account is listed.
+	if _, err := s.Pool().Exec(ctx, `DELETE FROM link_kept`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `TRUNCATE link_unkept`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO link_unkept SELECT account_id FROM (VALUES ('d'), ('e')) v(account_id)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO link_kept (job_id, link_epoch, confirmed_at) VALUES ('again', 1, now())`); err != nil {
+		t.Fatal(err)
+	}
+	imported := make(chan error, 1)
+	go func() { imported <- s.PutAccounts(ctx, accts[5:]) }()
+	select {
+	case err := <-imported:
+		t.Fatalf("the import did not wait for the run's Keep: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-imported; err != nil {
+		t.Fatal(err)
+	}
+	unkept("after an import that waited for a full run", "d", "e", "f")
 	migrateDownTo(t, s, 28)       // the migration that adds link_unkept
 	accts[1].Pseudonyms.Link[0]++ // b's number changes while the table is not there
 	if _, err := s.Pool().Exec(ctx, `UPDATE accounts SET link_element = $1 WHERE id = 'b'`, accts[1].Pseudonyms.Link[:]); err != nil {
@@ -215,7 +255,7 @@ func TestUnkeptAccounts(t *testing.T) {
 	if _, err := pgstore.MigrateUp(ctx, s.Pool()); err != nil {
 		t.Fatal(err)
 	}
-	unkept("after the migration", "b", "d")
+	unkept("after the migration", "b", "d", "e", "f")
 }
 
 // TestAnalyze checks that the statistics an import refreshes are those of
@@ -236,6 +276,10 @@ func TestAnalyze(t *testing.T) {
 				t.Errorf("%s: the planner counts %v rows of %s, want %v", what, n, table, want)
 			}
 		}
+	}
+	// A kept run, without which imports leave link_unkept alone.
+	if err := s.Keep(ctx, linkjob.Keep{JobID: "full", Epoch: 1, Full: true}); err != nil {
+		t.Fatal(err)
 	}
 	total := 0
 	imported := func(n int) {
