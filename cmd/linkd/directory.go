@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 
 	"github.com/schollz/progressbar/v3"
 
@@ -88,9 +87,6 @@ func runDirectory(e *env, args []string) int {
 		bar := progressbar.DefaultBytes(info.Size(), "importing")
 		in = io.TeeReader(f, bar)
 		defer bar.Finish() //nolint:errcheck // display only
-	}
-	if os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(directory.ImportGCPercent))
 	}
 	im := &directory.Importer{Store: st, Deriver: d, BatchSize: *batch,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}

@@ -3,7 +3,6 @@ package directory_test
 import (
 	"context"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,8 +36,6 @@ func BenchmarkImport(b *testing.B) {
 		}
 		n = v
 	}
-	// As `linkd directory import` runs, the floor included.
-	defer debug.SetGCPercent(debug.SetGCPercent(directory.ImportGCPercent))
 	people := synth.People(42, n)
 	file := csvFile(people, nil)
 	inputs := make([][]byte, n)

@@ -30,15 +30,6 @@ type Importer struct {
 	Now func() time.Time
 }
 
-// ImportGCPercent is the garbage collector's target (as GOGC) that
-// `linkd directory import` runs with, unless GOGC is set. An import's heap
-// is a few batches, and libphonenumber's parser and the group code leave
-// much short-lived garbage: at the default of 100 the collector runs
-// several times a batch, for about 1% of an import's time on two cores;
-// at 400 it runs a quarter as often, and the heap stays a few batches.
-// BenchmarkImport measures the import and its floor with it alike.
-const ImportGCPercent = 400
-
 // Stats counts what an import did.
 type Stats struct {
 	Rows     int // rows read, bad ones included
