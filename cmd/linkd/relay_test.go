@@ -227,6 +227,26 @@ func waitInbound(t testing.TB, p *relayParty, want int64, within time.Duration) 
 	}
 }
 
+// waitOutbox waits until p's outbox is empty: everything in it was
+// delivered and answered for.
+func waitOutbox(t testing.TB, p *relayParty, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ob, err := p.st.PendingOutbox(context.Background(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ob) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox still holds signals after %v", within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 var fastRelay = pgstore.RelayConfig{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 	Sweep: 500 * time.Millisecond, Slice: 2 * time.Second}
 
@@ -269,6 +289,9 @@ func TestRelayFaults(t *testing.T) {
 	f.mode.Store("flaky")
 	flagAll(t, soc, 1000, 1250)
 	waitInbound(t, msg, 1250, 20*time.Second)
+	// A batch whose answer was lost is out of the outbox only once it was
+	// sent again: every flag can be in before that.
+	waitOutbox(t, soc, 20*time.Second)
 	if dup := counter(t, msg.reg, "linkd_signals_received_total", "duplicate"); dup == 0 {
 		t.Fatal("no batch was delivered twice: the flaky receiver did not test redelivery")
 	}
