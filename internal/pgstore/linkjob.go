@@ -285,11 +285,11 @@ func (s *Store) Retired(ctx context.Context, limit int) ([]psi.Element, error) {
 // kept run, when imports do not fill link_unkept (see unkeptTracked) and
 // no incremental run asks, every account is read.
 func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error) {
-	var kept bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM link_kept)`).Scan(&kept); err != nil {
-		return nil, mapErr(err)
+	kept, _, err := s.Kept(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if !kept {
+	if kept == "" {
 		return s.linkElements(ctx, `SELECT a.id, a.link_element FROM accounts a
 			WHERE a.epoch = $1 AND a.id > $2 AND `+noKeptRow("a")+`
 			ORDER BY a.id LIMIT $3`, epoch, after, limit)
