@@ -59,7 +59,6 @@ type partyStore interface {
 	link.Store
 	job.Store
 	linkjob.Staging
-	linkjob.Purger
 	signal.Store
 }
 

@@ -612,14 +612,26 @@ func (s *Store) PurgeLinks(_ context.Context, before time.Time) (int64, error) {
 	return n, nil
 }
 
-// DropUnmatched implements linkjob.Purger.
-func (s *Store) DropUnmatched(_ context.Context, before time.Time) (int64, error) {
+// Relink implements linkjob.Staging: Matched's links put, then the links
+// created before the run that it did not confirm dropped.
+func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row) link.Link) error {
+	err := s.Matched(ctx, k, linkjob.DefaultBatch, func(rows []linkjob.Row) error {
+		ls := make([]link.Link, len(rows))
+		for i, r := range rows {
+			ls[i] = mk(r)
+		}
+		return s.PutLinks(ctx, ls, k.Changes)
+	})
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.unlinkWhere(func(acct string, l link.Link) bool {
+	s.unlinkWhere(func(acct string, l link.Link) bool {
 		r, kept := s.keptOwn[acct]
-		return l.CreatedAt.Before(before) && (!kept || s.keptTheirs[r.Value] == 0)
-	}), nil
+		return l.CreatedAt.Before(k.Confirmed) && (!kept || s.keptTheirs[r.Value] == 0)
+	})
+	return nil
 }
 
 // --- signals ---

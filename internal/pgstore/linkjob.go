@@ -6,10 +6,12 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/job"
+	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/linkjob"
 )
 
@@ -96,9 +98,7 @@ func (s *Store) TrimTheirs(ctx context.Context, jobID string, seq int64) error {
 // of the join more than once, in a run; eachMatch leaves those out, and
 // their links go.
 func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each func([]linkjob.Row) error) error {
-	q := `SELECT o.account_id, o.element, o.value FROM link_own o
-		JOIN link_theirs t ON t.value = o.value
-		ORDER BY o.value`
+	q := fullMatch
 	var args []any
 	if !k.Full {
 		q = `WITH touched AS (` + touchedValues + `)
@@ -122,6 +122,94 @@ func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each fun
 		return err
 	})
 }
+
+// fullMatch is Matched's join for a full run: every kept row whose value
+// is among the other's, in the order of their values.
+const fullMatch = `SELECT o.account_id, o.element, o.value FROM link_own o
+	JOIN link_theirs t ON t.value = o.value
+	ORDER BY o.value`
+
+// Relink implements linkjob.Staging in one transaction, under lockKept
+// (no account is erased or changes number meanwhile): the matches are
+// read on a second connection, as Matched reads them, and their links
+// copied as they come into a temporary table, which then replaces the
+// links set-wise: the links of values held twice go, then every link
+// created before the run that is not among the new ones, and the new
+// ones that are not held as they are go in. A million matches are not
+// held in memory, and no link is written twice.
+func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row) link.Link) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if err := lockKept(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE relinked (LIKE links) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		groups := make(chan []link.Link, 4)
+		var shared []string
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error {
+			defer close(groups)
+			return s.tx(gctx, func(rtx pgx.Tx) error {
+				if _, err := rtx.Exec(gctx, `SET LOCAL work_mem = '256MB'`); err != nil {
+					return err
+				}
+				var err error
+				shared, err = eachMatch(gctx, rtx, fullMatch, nil, relinkGroup, func(rows []linkjob.Row) error {
+					ls := make([]link.Link, len(rows))
+					for i, r := range rows {
+						ls[i] = mk(r)
+					}
+					select {
+					case groups <- ls:
+						return nil
+					case <-gctx.Done():
+						return gctx.Err()
+					}
+				})
+				return err
+			})
+		})
+		g.Go(func() error {
+			var group []link.Link
+			_, err := tx.CopyFrom(gctx, pgx.Identifier{"relinked"}, linkColumns, pgx.CopyFromFunc(func() ([]any, error) {
+				for len(group) == 0 {
+					var ok bool
+					if group, ok = <-groups; !ok {
+						return nil, nil
+					}
+				}
+				l := group[0]
+				group = group[1:]
+				return []any{l.AccountID, l.ID[:], int32(l.Epoch), utc(l.CreatedAt)}, nil
+			}))
+			return err
+		})
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		if len(shared) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM links WHERE account_id = ANY($1)`, shared); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM links l WHERE l.created_at < $1
+			AND NOT EXISTS (SELECT 1 FROM relinked n WHERE n.account_id = l.account_id)`, k.Confirmed.UTC()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO links (account_id, link_id, epoch, created_at)
+			SELECT n.account_id, n.link_id, n.epoch, n.created_at FROM relinked n
+			LEFT JOIN links l ON l.account_id = n.account_id
+			WHERE l.account_id IS NULL OR (l.link_id, l.epoch) IS DISTINCT FROM (n.link_id, n.epoch)
+			ON CONFLICT (account_id) DO UPDATE SET link_id = excluded.link_id,
+				epoch = excluded.epoch, created_at = excluded.created_at`)
+		return err
+	})
+}
+
+// relinkGroup is how many links Relink hands from its reader to its copy
+// at a time.
+const relinkGroup = 1000
 
 // touchedValues are the values an incremental job changed the holders
 // of: staged on either side, or retired by either party; its arguments

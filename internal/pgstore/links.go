@@ -11,6 +11,9 @@ import (
 	"github.com/linkd/linkd/linking/link"
 )
 
+// linkColumns are the columns of a link, as they are copied in.
+var linkColumns = []string{"account_id", "link_id", "epoch", "created_at"}
+
 // PutLinks implements link.Store. A batch of links new to the store (a
 // first run) is copied straight in; one that meets a link already held
 // fails the copy on a unique key and goes through a staging table and an
@@ -24,12 +27,11 @@ func (s *Store) PutLinks(ctx context.Context, links []link.Link, changes int64) 
 		rows[i] = []any{l.AccountID, l.ID[:], int32(l.Epoch), utc(l.CreatedAt)}
 		ids[i] = l.AccountID
 	}
-	columns := []string{"account_id", "link_id", "epoch", "created_at"}
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if err := lockKept(ctx, tx); err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"links"}, columns, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"links"}, linkColumns, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
 		return knownAccounts(ctx, tx, ids, changes)
@@ -41,7 +43,7 @@ func (s *Store) PutLinks(ctx context.Context, links []link.Link, changes int64) 
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE links_staging (LIKE links) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"links_staging"}, columns, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"links_staging"}, linkColumns, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
 		if err := lockKept(ctx, tx); err != nil {

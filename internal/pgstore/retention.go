@@ -62,12 +62,3 @@ func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error)
 	})
 	return n, err
 }
-
-// DropUnmatched implements linkjob.Purger, in one statement: on a first
-// run every link is new, and the filter on created_at spares the join.
-// (The links of values held twice went in Matched.)
-func (s *Store) DropUnmatched(ctx context.Context, before time.Time) (int64, error) {
-	return s.purge(ctx, `DELETE FROM links l WHERE l.created_at < $1 AND NOT EXISTS (
-		SELECT 1 FROM link_own o JOIN link_theirs t ON t.value = o.value
-		WHERE o.account_id = l.account_id)`, before)
-}

@@ -44,7 +44,6 @@ type Store interface {
 	policies.Archive
 	retention.Store
 	linkjob.Staging
-	linkjob.Purger
 }
 
 // Run runs the suite; newStore returns a fresh, empty store for each test.
@@ -991,20 +990,34 @@ func testLinkStaging(t *testing.T, s Store) {
 	if r := retired(); !slices.Equal(r, []psi.Element{el(17)}) {
 		t.Fatalf("Retired = %v, want only the value of the account gone meanwhile", r)
 	}
-	// The links of accounts not matched in the kept sets go (b's: its
-	// value is not the other's), unless created since the run started.
+	// A full run's links: e's, held as it is, stays as it is; the links
+	// of accounts not matched in the kept sets go (b's: its value is not
+	// the other's), unless created since the run started.
 	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: psi.LinkID{3}, Epoch: 7, CreatedAt: t0}}, 0))
-	if n, err := s.DropUnmatched(ctx, t0); err != nil || n != 0 {
-		t.Fatalf("DropUnmatched before the link's creation = %d, %v, want none", n, err)
+	asHeld := func(r linkjob.Row) link.Link {
+		return link.Link{AccountID: r.AccountID, ID: psi.LinkID{5}, Epoch: 7, CreatedAt: t0.Add(time.Minute)}
+	}
+	if got := relinked(t, s, linkjob.Keep{JobID: "inc", Full: true, Confirmed: t0}, asHeld); !slices.Equal(got, []string{"e"}) {
+		t.Fatalf("Relink made links for %v, want e", got)
 	}
 	if _, err := s.LinkOf(ctx, "b"); err != nil {
-		t.Fatalf("DropUnmatched dropped a link created since the run started: %v", err)
+		t.Fatalf("Relink dropped a link created since the run started: %v", err)
 	}
-	if n, err := s.DropUnmatched(ctx, t0.Add(time.Second)); err != nil || n != 1 {
-		t.Fatalf("DropUnmatched = %d, %v, want b's link", n, err)
+	if l, err := s.LinkOf(ctx, "e"); err != nil || l.ID != (psi.LinkID{5}) || !l.CreatedAt.Equal(t0) {
+		t.Fatalf("a link held as it is, after Relink: %+v, %v", l, err)
 	}
-	if _, err := s.LinkOf(ctx, "e"); err != nil {
-		t.Fatalf("DropUnmatched dropped a matched link: %v", err)
+	renamed := func(r linkjob.Row) link.Link {
+		return link.Link{AccountID: r.AccountID, ID: psi.LinkID{6}, Epoch: 7, CreatedAt: t0.Add(time.Minute)}
+	}
+	relinked(t, s, linkjob.Keep{JobID: "inc", Full: true, Confirmed: t0.Add(time.Second)}, renamed)
+	if _, err := s.LinkOf(ctx, "b"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Relink kept an unmatched link created before the run: %v", err)
+	}
+	if l, err := s.LinkOf(ctx, "e"); err != nil || l.ID != (psi.LinkID{6}) || !l.CreatedAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("a link held with another id, after Relink: %+v, %v", l, err)
+	}
+	if n, err := s.CountLinks(ctx); err != nil || n != 1 {
+		t.Fatalf("CountLinks after Relink = %d, %v, want e's", n, err)
 	}
 	// A full run replaces everything kept, and confirms the links it
 	// keeps: their retention counts from then.
@@ -1141,19 +1154,25 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 		t.Fatalf("Retired after handing it over = %v, %v", r, err)
 	}
 	// A link of a value the other holds twice goes when a full run's
-	// Matched meets it.
+	// Relink meets it, whenever it was created; the others are replaced.
 	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "d", ID: psi.LinkID{4}, Epoch: 1, CreatedAt: t0}}, 0))
-	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "g", Full: true}, 10); !slices.Equal(m, []string{"a", "c", "e"}) {
-		t.Fatalf("Matched of the kept sets = %v, want a, c and e", m)
+	byAccount := func(r linkjob.Row) link.Link {
+		return link.Link{AccountID: r.AccountID, ID: psi.LinkID{r.AccountID[0]}, Epoch: 1, CreatedAt: t0}
+	}
+	if got := relinked(t, s, linkjob.Keep{JobID: "g", Full: true}, byAccount); !slices.Equal(got, []string{"a", "c", "e"}) {
+		t.Fatalf("Relink made links for %v, want a, c and e", got)
 	}
 	if _, err := s.LinkOf(ctx, "d"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("the link of a value the other holds twice, after Matched: %v", err)
+		t.Fatalf("the link of a value the other holds twice, after Relink: %v", err)
 	}
-	if n, err := s.DropUnmatched(ctx, t0.Add(time.Second)); err != nil || n != 0 {
-		t.Fatalf("DropUnmatched = %d, %v, want none (e's links)", n, err)
+	relinked(t, s, linkjob.Keep{JobID: "g", Full: true, Confirmed: t0.Add(time.Second)}, byAccount)
+	for _, id := range []string{"a", "c", "e"} {
+		if l, err := s.LinkOf(ctx, id); err != nil || l.ID != (psi.LinkID{id[0]}) {
+			t.Fatalf("the link of %s after Relink: %+v, %v", id, l, err)
+		}
 	}
-	if _, err := s.LinkOf(ctx, "e"); err != nil {
-		t.Fatalf("DropUnmatched dropped a link that links: %v", err)
+	if n, err := s.CountLinks(ctx); err != nil || n != 3 {
+		t.Fatalf("CountLinks after Relink = %d, %v, want a's, c's and e's", n, err)
 	}
 	noErr(t, "DropStaging", s.DropStaging(ctx, "g"))
 
@@ -1284,6 +1303,23 @@ func matchedIDs(t *testing.T, s Store, k linkjob.Keep, limit int) ([]string, int
 	}))
 	slices.Sort(ids)
 	return ids, groups
+}
+
+// relinked runs Relink for k with links made by mk and returns the
+// accounts it asked links of, sorted; each row it hands mk must have its
+// element and value.
+func relinked(t *testing.T, s Store, k linkjob.Keep, mk func(linkjob.Row) link.Link) []string {
+	t.Helper()
+	var ids []string
+	noErr(t, "Relink", s.Relink(ctx, k, func(r linkjob.Row) link.Link {
+		if r.Element == (psi.Element{}) || r.Value == (psi.Element{}) {
+			t.Errorf("a matched row without its element or value: %+v", r)
+		}
+		ids = append(ids, r.AccountID)
+		return mk(r)
+	}))
+	slices.Sort(ids)
+	return ids
 }
 
 // testAudienceReplace: a replace session leaves, after its last batch,

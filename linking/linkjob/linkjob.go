@@ -187,6 +187,15 @@ type Staging interface {
 	// account once, in one pass. The rows it leaves out because their
 	// value is held twice, on either side, lose their links.
 	Matched(ctx context.Context, k Keep, limit int, each func([]Row) error) error
+	// Relink replaces this party's links by those of a full run, after
+	// Keep(k): a link, made by mk, for each row Matched(k) hands over;
+	// the accounts it leaves out lose theirs, and the other links created
+	// before k.Confirmed go (those of rows whose value is not among the
+	// other's, or of accounts that hold no kept row). Links created since
+	// stay. A link held already with the same id and epoch is left as it
+	// is. One pass, as a whole or not at all; mk is called for one row
+	// at a time.
+	Relink(ctx context.Context, k Keep, mk func(Row) link.Link) error
 }
 
 // Keep is what a finished job changes in the kept sets. A full run
@@ -227,14 +236,6 @@ func StaleError(k Keep, kept string) error {
 // it superseded by finishing first.
 func SupersededError(jobID string) error {
 	return fmt.Errorf("%w: job %s had not finished when a run begun after it finished; its staging is gone: start a new run", ErrSuperseded, jobID)
-}
-
-// Purger deletes the links a full run did not confirm: those created
-// before the run started (the run's own are matches by construction) of
-// accounts whose kept value is not among the other's (Staging.Matched
-// drops the links of values held twice, on either side).
-type Purger interface {
-	DropUnmatched(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Peer is the other party, as the initiator calls it.
@@ -307,7 +308,6 @@ func protocolError(format string, a ...any) error {
 type Party struct {
 	Directory directory.Store
 	Links     link.Store
-	Purger    Purger
 	Staging   Staging
 	Jobs      job.Store
 	// Key blinds this party's elements; KeyEpoch is the directory's key
@@ -861,21 +861,23 @@ func (p *Party) linkOnce(ctx context.Context, jobID string, pr params) (int64, e
 		}
 		return 0, err
 	}
-	err = p.Staging.Matched(ctx, k, p.batch(), func(rows []Row) error {
-		ls := make([]link.Link, len(rows))
-		now := p.now().UTC()
-		for i, r := range rows {
-			ls[i] = link.Link{AccountID: r.AccountID, ID: psi.DeriveLinkID(r.Value, pr.Epoch), Epoch: pr.Epoch, CreatedAt: now}
-		}
-		return p.Links.PutLinks(ctx, ls, pr.Changes)
-	})
+	now := p.now().UTC()
+	mk := func(r Row) link.Link {
+		return link.Link{AccountID: r.AccountID, ID: psi.DeriveLinkID(r.Value, pr.Epoch), Epoch: pr.Epoch, CreatedAt: now}
+	}
+	if k.Full {
+		err = p.Staging.Relink(ctx, k, mk)
+	} else {
+		err = p.Staging.Matched(ctx, k, p.batch(), func(rows []Row) error {
+			ls := make([]link.Link, len(rows))
+			for i, r := range rows {
+				ls[i] = mk(r)
+			}
+			return p.Links.PutLinks(ctx, ls, pr.Changes)
+		})
+	}
 	if err != nil {
 		return 0, err
-	}
-	if k.Full && p.Purger != nil {
-		if _, err := p.Purger.DropUnmatched(ctx, pr.Started); err != nil {
-			return 0, err
-		}
 	}
 	n, err := p.Links.CountLinks(ctx)
 	if err != nil {

@@ -29,7 +29,6 @@ import (
 type partyStore interface {
 	directory.Store
 	link.Store
-	linkjob.Purger
 	linkjob.Staging
 	job.Store
 }
@@ -64,7 +63,7 @@ func newSide(t testing.TB, name string, people []synth.Person, batch int) *side 
 	if _, err := im.Import(context.Background(), strings.NewReader(b.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {
 		t.Fatal(err)
 	}
-	return &side{st: st, d: d, p: &linkjob.Party{Directory: st, Links: st, Purger: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, BatchSize: batch}}
+	return &side{st: st, d: d, p: &linkjob.Party{Directory: st, Links: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, BatchSize: batch}}
 }
 
 // world makes two directories sharing overlap of n people each.
