@@ -586,8 +586,12 @@ func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
 	add(`CREATE INDEX link_theirs_value ON link_theirs (value)`)
 	// What the run did not keep: accounts new since their batch was read,
 	// or changed. (The truncation above holds back imports that would
-	// add to link_unkept until this commits.)
-	add(`INSERT INTO link_unkept (account_id) SELECT a.id FROM accounts a WHERE ` + noKeptRow("a"))
+	// add to link_unkept until this commits.) None when there are as many
+	// kept rows as accounts, as after a run that nothing was imported
+	// during: each kept row is of an account that holds its element, one
+	// a row. Then the accounts are not read.
+	add(`INSERT INTO link_unkept (account_id) SELECT a.id FROM accounts a
+		WHERE (SELECT accounts FROM directory_size) > (SELECT count(*) FROM link_own) AND ` + noKeptRow("a"))
 	add(`INSERT INTO link_kept (job_id, link_epoch, confirmed_at) VALUES ($1, $2, $3)
 		ON CONFLICT (one) DO UPDATE SET job_id = excluded.job_id, link_epoch = excluded.link_epoch,
 			confirmed_at = excluded.confirmed_at`, k.JobID, int32(k.Epoch), k.Confirmed.UTC())
