@@ -612,25 +612,47 @@ func (s *Store) PurgeLinks(_ context.Context, before time.Time) (int64, error) {
 	return n, nil
 }
 
-// Relink implements linkjob.Staging: Matched's links put, then the links
-// created before the run that it did not confirm dropped.
+// Relink implements linkjob.Staging: Matched's links replace the links
+// held, but for those made since the run started for accounts that hold
+// a kept row and are not matched.
 func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row) link.Link) error {
+	fresh := map[string]link.Link{}
 	err := s.Matched(ctx, k, linkjob.DefaultBatch, func(rows []linkjob.Row) error {
-		ls := make([]link.Link, len(rows))
-		for i, r := range rows {
-			ls[i] = mk(r)
+		for _, r := range rows {
+			fresh[r.AccountID] = mk(r)
 		}
-		return s.PutLinks(ctx, ls, k.Changes)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.unlinkWhere(func(acct string, l link.Link) bool {
-		r, kept := s.keptOwn[acct]
-		return l.CreatedAt.Before(k.Confirmed) && (!kept || s.keptTheirs[r.Value] == 0)
-	})
+	goes := func(acct string, l link.Link) bool {
+		n, ok := fresh[acct]
+		if ok && n.ID == l.ID && n.Epoch == l.Epoch {
+			return false
+		}
+		_, kept := s.keptOwn[acct]
+		return ok || !kept || l.CreatedAt.Before(k.Confirmed)
+	}
+	// Checked before anything changes: as a whole or not at all.
+	for acct, l := range fresh {
+		if _, ok := s.accounts[acct]; !ok {
+			return store.ErrNotFound
+		}
+		if owner, ok := s.linkOwners[l.ID]; ok && owner != acct && !goes(owner, s.links[owner]) {
+			return store.ErrConflict
+		}
+	}
+	s.unlinkWhere(goes)
+	for acct, l := range fresh {
+		if _, held := s.links[acct]; !held {
+			l.CreatedAt = l.CreatedAt.UTC().Truncate(time.Microsecond)
+			s.links[acct] = l
+			s.linkOwners[l.ID] = acct
+		}
+	}
 	return nil
 }
 
@@ -1247,9 +1269,6 @@ func (s *Store) Keep(_ context.Context, k linkjob.Keep) error {
 	}
 	defer s.supersede(k)
 	if k.Full {
-		// Links of accounts holding no kept row are of numbers changed
-		// since: they go before the run links their values anew.
-		s.unlinkWhere(func(acct string, _ link.Link) bool { _, kept := s.keptOwn[acct]; return !kept })
 		s.keptOwn, s.keptTheirs, s.retired = map[string]linkjob.Row{}, map[psi.Element]int{}, map[psi.Element]int{}
 	} else {
 		uncount(s.retired, k.Retired)

@@ -134,12 +134,17 @@ const fullMatch = `SELECT o.account_id, o.element, o.value FROM link_own o
 // read on a second connection, as Matched reads them, and their links
 // copied as they come into a temporary table, which then replaces the
 // links set-wise: the links of values held twice go, then every link
-// created before the run that is not among the new ones, and the new
-// ones that are not held as they are go in. A million matches are not
+// that is not among the new ones as it is (unless made since the run
+// started for an account that keeps a row and is not among them), and
+// then the new ones not held go in. A million matches are not
 // held in memory, and no link is written twice.
 func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row) link.Link) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
 		if err := lockKept(ctx, tx); err != nil {
+			return err
+		}
+		// The memory to hash the new links rather than sort them on disk.
+		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE relinked (LIKE links) ON COMMIT DROP`); err != nil {
@@ -188,21 +193,34 @@ func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row)
 		if err := g.Wait(); err != nil {
 			return err
 		}
+		// Statistics, for the planner to hash the joins below (0.4 s at
+		// half a million links, against 1.8 s sorting them by a guess).
+		if _, err := tx.Exec(ctx, `ANALYZE relinked`); err != nil {
+			return err
+		}
 		if len(shared) > 0 {
 			if _, err := tx.Exec(ctx, `DELETE FROM links WHERE account_id = ANY($1)`, shared); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM links l WHERE l.created_at < $1
-			AND NOT EXISTS (SELECT 1 FROM relinked n WHERE n.account_id = l.account_id)`, k.Confirmed.UTC()); err != nil {
+		// A link goes unless it is among the new ones as it is, or was
+		// made since the run started for an account that is not among
+		// them and holds a kept row: a link of an account without one
+		// goes whenever it was made (its number changed, and another
+		// account may hold its value now), and one whose id changes goes
+		// before the new ones go in, so that no id is held twice on the
+		// way.
+		if _, err := tx.Exec(ctx, `DELETE FROM links l
+			WHERE NOT EXISTS (SELECT 1 FROM relinked n
+				WHERE n.account_id = l.account_id AND n.link_id = l.link_id AND n.epoch = l.epoch)
+			  AND (l.created_at < $1
+			    OR NOT EXISTS (SELECT 1 FROM link_own o WHERE o.account_id = l.account_id)
+			    OR EXISTS (SELECT 1 FROM relinked n WHERE n.account_id = l.account_id))`, k.Confirmed.UTC()); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO links (account_id, link_id, epoch, created_at)
 			SELECT n.account_id, n.link_id, n.epoch, n.created_at FROM relinked n
-			LEFT JOIN links l ON l.account_id = n.account_id
-			WHERE l.account_id IS NULL OR (l.link_id, l.epoch) IS DISTINCT FROM (n.link_id, n.epoch)
-			ON CONFLICT (account_id) DO UPDATE SET link_id = excluded.link_id,
-				epoch = excluded.epoch, created_at = excluded.created_at`)
+			WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.account_id = n.account_id)`)
 		return err
 	})
 }
@@ -555,10 +573,6 @@ func (s *Store) DropStaging(ctx context.Context, jobID string) error {
 func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
 	add(`SET LOCAL work_mem = '256MB'`)
 	add(`SET LOCAL maintenance_work_mem = '256MB'`)
-	// A link whose account holds no kept row is of a number that
-	// changed since (an import retired the row) and may name a value
-	// another account holds now: it goes before the run links that one.
-	add(`DELETE FROM links l WHERE NOT EXISTS (SELECT 1 FROM link_own o WHERE o.account_id = l.account_id)`)
 	add(`TRUNCATE link_own, link_theirs, link_retired, link_unkept`)
 	add(`DROP INDEX link_own_value`)
 	add(`ALTER TABLE link_own DROP CONSTRAINT link_own_pkey`)

@@ -74,6 +74,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Retention", testRetention},
 		{"LinkStaging", testLinkStaging},
 		{"LinkSharedNumbers", testLinkSharedNumbers},
+		{"Relink", testRelink},
 		{"LinkChanges", testLinkChanges},
 		{"NewElements", testNewElements},
 		{"LinkSuperseded", testLinkSuperseded},
@@ -1303,6 +1304,59 @@ func matchedIDs(t *testing.T, s Store, k linkjob.Keep, limit int) ([]string, int
 	}))
 	slices.Sort(ids)
 	return ids, groups
+}
+
+// testRelink: a full run's links replace the links held, whenever made,
+// but for a link held as it is (left so) and one made since the run
+// started for an account that holds a kept row and does not match; a link
+// whose id another account takes goes first.
+func testRelink(t *testing.T, s Store) {
+	el := testElement
+	acct := func(id string, b byte) directory.Account { return withLinkElement(t, id, b) }
+	put(t, s, acct("u", 5), acct("v", 6), acct("w", 4), acct("x", 1), acct("y", 2), acct("z", 3))
+	since := t0.Add(time.Hour)
+	// x's link is of its old number, which y holds now; z's value does
+	// not match; v keeps no row; u's link was made since the run began.
+	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "x", ID: psi.LinkID{12}, Epoch: 1, CreatedAt: t0},
+		{AccountID: "z", ID: psi.LinkID{9}, Epoch: 1, CreatedAt: t0}, {AccountID: "w", ID: psi.LinkID{14}, Epoch: 1, CreatedAt: t0},
+		{AccountID: "v", ID: psi.LinkID{7}, Epoch: 1, CreatedAt: since}, {AccountID: "u", ID: psi.LinkID{8}, Epoch: 1, CreatedAt: since}}, 0))
+	noErr(t, "StageOwn", s.StageOwn(ctx, "r", 1, []linkjob.Row{{AccountID: "u", Element: el(5), Value: el(15)},
+		{AccountID: "w", Element: el(4), Value: el(14)}, {AccountID: "x", Element: el(1), Value: el(11)},
+		{AccountID: "y", Element: el(2), Value: el(12)}, {AccountID: "z", Element: el(3), Value: el(13)}}))
+	noErr(t, "StageTheirs", s.StageTheirs(ctx, "r", 1, []psi.Element{el(12), el(11), el(14)}))
+	k := linkjob.Keep{JobID: "r", Epoch: 1, Full: true, Confirmed: t0.Add(30 * time.Minute)}
+	noErr(t, "Keep", s.Keep(ctx, k))
+	made := t0.Add(2 * time.Hour)
+	byValue := func(r linkjob.Row) link.Link {
+		return link.Link{AccountID: r.AccountID, ID: psi.LinkID{r.Value[0]}, Epoch: 1, CreatedAt: made}
+	}
+	if got := relinked(t, s, k, byValue); !slices.Equal(got, []string{"w", "x", "y"}) {
+		t.Fatalf("Relink made links for %v, want w, x and y", got)
+	}
+	want := map[string]link.Link{
+		"u": {AccountID: "u", ID: psi.LinkID{8}, Epoch: 1, CreatedAt: since},
+		"w": {AccountID: "w", ID: psi.LinkID{14}, Epoch: 1, CreatedAt: t0},
+		"x": {AccountID: "x", ID: psi.LinkID{11}, Epoch: 1, CreatedAt: made},
+		"y": {AccountID: "y", ID: psi.LinkID{12}, Epoch: 1, CreatedAt: made},
+	}
+	for _, id := range []string{"u", "v", "w", "x", "y", "z"} {
+		l, err := s.LinkOf(ctx, id)
+		w, ok := want[id]
+		switch {
+		case !ok && !errors.Is(err, store.ErrNotFound):
+			t.Errorf("%s's link after Relink: %+v, %v, want none", id, l, err)
+		case ok && (err != nil || l != w):
+			t.Errorf("%s's link after Relink: %+v, %v, want %+v", id, l, err, w)
+		}
+	}
+	if n, err := s.CountLinks(ctx); err != nil || n != int64(len(want)) {
+		t.Fatalf("CountLinks after Relink = %d, %v, want %d", n, err, len(want))
+	}
+	// Run again, the same links: nothing changes.
+	relinked(t, s, k, byValue)
+	if l, err := s.LinkOf(ctx, "x"); err != nil || l != want["x"] {
+		t.Fatalf("x's link after Relink again: %+v, %v", l, err)
+	}
 }
 
 // relinked runs Relink for k with links made by mk and returns the

@@ -199,8 +199,7 @@ type Staging interface {
 }
 
 // Keep is what a finished job changes in the kept sets. A full run
-// replaces them by its staging, and drops the links of accounts that hold
-// no kept row (their number changed since, or they were never kept); an
+// replaces them by its staging (its links are replaced by Relink); an
 // incremental one takes out one of the other's values for each of its
 // retired values listed, and this party's retired values handed over,
 // adds its staging, and drops the links of the accounts staged and of
