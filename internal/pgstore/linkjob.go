@@ -218,10 +218,33 @@ func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row)
 			    OR EXISTS (SELECT 1 FROM relinked n WHERE n.account_id = l.account_id))`, k.Confirmed.UTC()); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO links (account_id, link_id, epoch, created_at)
+		insert := `INSERT INTO links (account_id, link_id, epoch, created_at)
 			SELECT n.account_id, n.link_id, n.epoch, n.created_at FROM relinked n
-			WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.account_id = n.account_id)`)
-		return err
+			WHERE NOT EXISTS (SELECT 1 FROM links l WHERE l.account_id = n.account_id)`
+		var none bool
+		if err := tx.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM links)`).Scan(&none); err != nil {
+			return err
+		}
+		if !none {
+			_, err := tx.Exec(ctx, insert)
+			return err
+		}
+		// Into no links (a first run, a new link epoch), the links go in
+		// without the table's two unique indexes, which are built after:
+		// half a million links in 1.3 s against 3.3-4 s, on the idle
+		// machine. Readers of the links wait for the commit meanwhile.
+		for _, q := range []string{
+			`SET LOCAL maintenance_work_mem = '256MB'`,
+			`ALTER TABLE links DROP CONSTRAINT links_pkey, DROP CONSTRAINT links_link_id_key`,
+			insert,
+			`ALTER TABLE links ADD CONSTRAINT links_pkey PRIMARY KEY (account_id),
+				ADD CONSTRAINT links_link_id_key UNIQUE (link_id)`,
+		} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

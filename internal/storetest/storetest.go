@@ -1357,6 +1357,30 @@ func testRelink(t *testing.T, s Store) {
 	if l, err := s.LinkOf(ctx, "x"); err != nil || l != want["x"] {
 		t.Fatalf("x's link after Relink again: %+v, %v", l, err)
 	}
+
+	// A run in another link epoch replaces every link: the links are
+	// as unique as ever after it.
+	noErr(t, "StageOwn", s.StageOwn(ctx, "s", 1, []linkjob.Row{{AccountID: "w", Element: el(4), Value: el(14)},
+		{AccountID: "x", Element: el(1), Value: el(11)}}))
+	noErr(t, "StageTheirs", s.StageTheirs(ctx, "s", 1, []psi.Element{el(11), el(14)}))
+	k = linkjob.Keep{JobID: "s", Epoch: 2, Full: true, Confirmed: t0.Add(3 * time.Hour)}
+	noErr(t, "Keep", s.Keep(ctx, k))
+	epoch2 := func(r linkjob.Row) link.Link {
+		return link.Link{AccountID: r.AccountID, ID: psi.LinkID{r.Value[0], 2}, Epoch: 2, CreatedAt: made}
+	}
+	relinked(t, s, k, epoch2)
+	if n, err := s.CountLinks(ctx); err != nil || n != 2 {
+		t.Fatalf("CountLinks after a new epoch = %d, %v, want w's and x's", n, err)
+	}
+	if l, err := s.LinkOf(ctx, "w"); err != nil || l.ID != (psi.LinkID{14, 2}) || l.Epoch != 2 {
+		t.Fatalf("w's link in the new epoch: %+v, %v", l, err)
+	}
+	taken := []link.Link{{AccountID: "y", ID: psi.LinkID{14, 2}, Epoch: 2, CreatedAt: made}}
+	wantErr(t, "PutLinks of an id held", s.PutLinks(ctx, taken, 0), store.ErrConflict)
+	noErr(t, "PutLinks over a link held", s.PutLinks(ctx, []link.Link{{AccountID: "w", ID: psi.LinkID{15, 2}, Epoch: 2, CreatedAt: made}}, 0))
+	if a, err := s.AccountOf(ctx, psi.LinkID{15, 2}); err != nil || a != "w" {
+		t.Fatalf("AccountOf w's new id = %q, %v", a, err)
+	}
 }
 
 // relinked runs Relink for k with links made by mk and returns the
