@@ -331,17 +331,20 @@ func (s *Store) PutLinks(_ context.Context, links []link.Link, _ int64) error {
 		}
 	}
 	for _, l := range links {
-		if old, ok := s.links[l.AccountID]; ok {
-			if old.ID == l.ID && old.Epoch == l.Epoch {
-				continue
-			}
-			delete(s.linkOwners, old.ID)
+		if old, ok := s.links[l.AccountID]; ok && old.ID == l.ID && old.Epoch == l.Epoch {
+			continue
 		}
-		l.CreatedAt = l.CreatedAt.UTC().Truncate(time.Microsecond)
-		s.links[l.AccountID] = l
-		s.linkOwners[l.ID] = l.AccountID
+		s.putLink(l)
 	}
 	return nil
+}
+
+// putLink sets an account's link, in place of the one it held.
+func (s *Store) putLink(l link.Link) {
+	s.unlink(l.AccountID)
+	l.CreatedAt = l.CreatedAt.UTC().Truncate(time.Microsecond)
+	s.links[l.AccountID] = l
+	s.linkOwners[l.ID] = l.AccountID
 }
 
 // LinkOf implements link.Store.
@@ -648,9 +651,7 @@ func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row)
 	s.unlinkWhere(goes)
 	for acct, l := range fresh {
 		if _, held := s.links[acct]; !held {
-			l.CreatedAt = l.CreatedAt.UTC().Truncate(time.Microsecond)
-			s.links[acct] = l
-			s.linkOwners[l.ID] = acct
+			s.putLink(l)
 		}
 	}
 	return nil

@@ -108,12 +108,7 @@ func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each fun
 			ORDER BY o.value`
 		args = touchedArgs(k)
 	}
-	// In a transaction of its own, for the memory a hash join of the two
-	// kept sets needs (PostgreSQL's default would sort them on disk).
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
-			return err
-		}
 		shared, err := eachMatch(ctx, tx, q, args, limit, each)
 		if err != nil || len(shared) == 0 {
 			return err
@@ -133,10 +128,10 @@ const fullMatch = `SELECT o.account_id, o.element, o.value FROM link_own o
 // (no account is erased or changes number meanwhile): the matches are
 // read on a second connection, as Matched reads them, and their links
 // copied as they come into a temporary table, which then replaces the
-// links set-wise: the links of values held twice go, then every link
-// that is not among the new ones as it is (unless made since the run
-// started for an account that keeps a row and is not among them), and
-// then the new ones not held go in. A million matches are not
+// links set-wise: every link that is not among the new ones as it is
+// goes (unless made since the run started for an account that keeps a
+// row, is not among them and does not share its value), and then the new
+// ones not held go in. A million matches are not
 // held in memory, and no link is written twice.
 func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row) link.Link) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
@@ -156,9 +151,6 @@ func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row)
 		g.Go(func() error {
 			defer close(groups)
 			return s.tx(gctx, func(rtx pgx.Tx) error {
-				if _, err := rtx.Exec(gctx, `SET LOCAL work_mem = '256MB'`); err != nil {
-					return err
-				}
 				var err error
 				shared, err = eachMatch(gctx, rtx, fullMatch, nil, relinkGroup, func(rows []linkjob.Row) error {
 					ls := make([]link.Link, len(rows))
@@ -186,7 +178,7 @@ func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row)
 				}
 				l := group[0]
 				group = group[1:]
-				return []any{l.AccountID, l.ID[:], int32(l.Epoch), utc(l.CreatedAt)}, nil
+				return linkRow(l), nil
 			}))
 			return err
 		})
@@ -198,24 +190,21 @@ func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row)
 		if _, err := tx.Exec(ctx, `ANALYZE relinked`); err != nil {
 			return err
 		}
-		if len(shared) > 0 {
-			if _, err := tx.Exec(ctx, `DELETE FROM links WHERE account_id = ANY($1)`, shared); err != nil {
-				return err
-			}
-		}
 		// A link goes unless it is among the new ones as it is, or was
 		// made since the run started for an account that is not among
-		// them and holds a kept row: a link of an account without one
-		// goes whenever it was made (its number changed, and another
-		// account may hold its value now), and one whose id changes goes
-		// before the new ones go in, so that no id is held twice on the
-		// way.
+		// them, holds a kept row and does not share its value: a link of
+		// an account without one goes whenever it was made (its number
+		// changed, and another account may hold its value now), one of a
+		// value held twice goes whenever it was made, and one whose id
+		// changes goes before the new ones go in, so that no id is held
+		// twice on the way.
 		if _, err := tx.Exec(ctx, `DELETE FROM links l
 			WHERE NOT EXISTS (SELECT 1 FROM relinked n
 				WHERE n.account_id = l.account_id AND n.link_id = l.link_id AND n.epoch = l.epoch)
 			  AND (l.created_at < $1
+			    OR l.account_id = ANY($2)
 			    OR NOT EXISTS (SELECT 1 FROM link_own o WHERE o.account_id = l.account_id)
-			    OR EXISTS (SELECT 1 FROM relinked n WHERE n.account_id = l.account_id))`, k.Confirmed.UTC()); err != nil {
+			    OR EXISTS (SELECT 1 FROM relinked n WHERE n.account_id = l.account_id))`, k.Confirmed.UTC(), shared); err != nil {
 			return err
 		}
 		insert := `INSERT INTO links (account_id, link_id, epoch, created_at)
@@ -265,8 +254,13 @@ func touchedArgs(k linkjob.Keep) []any {
 
 // eachMatch hands the rows of query q, sorted by value, over to each in
 // groups of limit, leaving out every row whose value comes more than
-// once; it returns the accounts of those.
+// once; it returns the accounts of those. It gives tx's queries the
+// memory a hash join of the two kept sets needs (PostgreSQL's default
+// would sort them on disk).
 func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, each func([]linkjob.Row) error) (shared []string, err error) {
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
+		return nil, err
+	}
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err

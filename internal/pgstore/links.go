@@ -14,6 +14,11 @@ import (
 // linkColumns are the columns of a link, as they are copied in.
 var linkColumns = []string{"account_id", "link_id", "epoch", "created_at"}
 
+// linkRow is a link as a row of linkColumns.
+func linkRow(l link.Link) []any {
+	return []any{l.AccountID, l.ID[:], int32(l.Epoch), utc(l.CreatedAt)}
+}
+
 // PutLinks implements link.Store. A batch of links new to the store (a
 // first run) is copied straight in; one that meets a link already held
 // fails the copy on a unique key and goes through a staging table and an
@@ -24,7 +29,7 @@ func (s *Store) PutLinks(ctx context.Context, links []link.Link, changes int64) 
 	rows := make([][]any, len(links))
 	ids := make([]string, len(links))
 	for i, l := range links {
-		rows[i] = []any{l.AccountID, l.ID[:], int32(l.Epoch), utc(l.CreatedAt)}
+		rows[i] = linkRow(l)
 		ids[i] = l.AccountID
 	}
 	err := s.tx(ctx, func(tx pgx.Tx) error {
