@@ -151,6 +151,28 @@ func ParseElement(b []byte) (Element, error) {
 	return Element(b), nil
 }
 
+// CheckElements checks, on all cores, that each of els is the canonical
+// encoding of a group element other than the identity, as ParseElement
+// does: for a batch of values received from the peer that are compared,
+// not computed on. The error is a *DecodeError naming the first that is
+// not.
+func CheckElements(els []Element) error {
+	errs := make([]error, len(els))
+	parallel.For(len(els), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if _, err := r255.Decode(els[i][:]); err != nil {
+				errs[i] = &DecodeError{Index: i, Err: err}
+			}
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Reblind returns k*e for an element received from the peer.
 func (k Key) Reblind(e Element) (Element, error) {
 	p, err := r255.Decode(e[:])

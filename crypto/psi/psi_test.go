@@ -210,9 +210,20 @@ func TestReblindRefusesBadElements(t *testing.T) {
 		if _, err := ParseElement(b); err == nil {
 			t.Errorf("ParseElement accepted encoding %d", i)
 		}
+		many := make([]Element, 40)
+		for j := range many {
+			many[j] = good
+		}
+		many[33] = e
+		if err := CheckElements(many); !errors.As(err, &de) || de.Index != 33 {
+			t.Errorf("CheckElements with encoding %d at 33: %v", i, err)
+		}
 	}
 	if _, err := k.Reblind(Element(r255test.Identity())); !errors.Is(err, r255.ErrIdentity) {
 		t.Errorf("identity: %v", err)
+	}
+	if err := CheckElements([]Element{good, good, good}); err != nil {
+		t.Errorf("CheckElements refused good elements: %v", err)
 	}
 	if _, err := ParseElement(good[:31]); !errors.Is(err, r255.ErrLength) {
 		t.Errorf("short: %v", err)

@@ -717,6 +717,11 @@ func (p *Party) sendBatch(ctx context.Context, pl *pipeline, peer Peer, jobID st
 	if len(vals) != len(els) {
 		return protocolError("batch %d: sent %d elements, got %d back", seq, len(els), len(vals))
 	}
+	// Values are points like any the peer sends: one that is not, or
+	// the identity, refuses the batch before anything of it is kept.
+	if err := psi.CheckElements(vals); err != nil {
+		return protocolError("batch %d: the peer's values: %v", seq, err)
+	}
 	for i := range rows {
 		rows[i].Value = vals[i]
 	}

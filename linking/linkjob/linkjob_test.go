@@ -312,6 +312,52 @@ func TestMalformedPeerMessages(t *testing.T) {
 	}
 }
 
+// spoiling is a peer that answers one batch with a value that is not a
+// point of the group.
+type spoiling struct {
+	linkjob.Peer
+	at  int64
+	bad psi.Element
+}
+
+func (s *spoiling) Reblind(ctx context.Context, j string, seq int64, e []psi.Element) ([]psi.Element, error) {
+	out, err := s.Peer.Reblind(ctx, j, seq, e)
+	if err == nil && seq == s.at && len(out) > 3 {
+		out[3] = s.bad
+	}
+	return out, err
+}
+
+// The values the peer returns are checked like everything else it sends:
+// an identity or an encoding of no point refuses the run, and nothing of
+// the batch is kept (the job run again against the honest peer links
+// exactly the common people).
+func TestMalformedPeerValues(t *testing.T) {
+	ctx := context.Background()
+	var bad psi.Element
+	for i := range bad {
+		bad[i] = 0xff
+	}
+	for name, el := range map[string]psi.Element{"identity": {}, "not a point": bad} {
+		t.Run(name, func(t *testing.T) {
+			a, b, common := world(t, 100, 0.5, 16)
+			honest := linkjob.Responder{P: b.p}
+			_, err := a.p.Run(ctx, &spoiling{Peer: honest, at: 2, bad: el}, "j", 1)
+			if !errors.Is(err, linkjob.ErrProtocol) {
+				t.Fatalf("a spoiled value: %v, want a protocol error", err)
+			}
+			if n, _ := a.st.CountLinks(ctx); n != 0 {
+				t.Fatalf("%d links after a refused run", n)
+			}
+			res, err := a.p.Run(ctx, honest, "j", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, a, b, common, res, 100)
+		})
+	}
+}
+
 func errOf[T any](_ T, err error) error { return err }
 
 func errOf2[T, U any](_ T, _ U, err error) error { return err }

@@ -163,10 +163,8 @@ func (r Responder) Reblinded(ctx context.Context, jobID string, seq int64, value
 	if len(values) != n {
 		return protocolError("batch %d had %d elements, got %d values", seq, n, len(values))
 	}
-	for i, v := range values {
-		if _, err := psi.ParseElement(v[:]); err != nil {
-			return protocolError("batch %d, value %d: %v", seq, i, err)
-		}
+	if err := psi.CheckElements(values); err != nil {
+		return protocolError("batch %d: %v", seq, err)
 	}
 	return r.P.Staging.SetOwnValues(ctx, jobID, seq, values)
 }
