@@ -492,7 +492,7 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 			add(countRetired(`SELECT s.value FROM link_staging_own s
 				WHERE s.job_id = $1 AND s.value IS NOT NULL
 				  AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id AND a.link_element = s.element)`), k.JobID)
-			add(`INSERT INTO link_theirs (value) SELECT value FROM link_staging_theirs WHERE job_id = $1 ORDER BY value`, k.JobID)
+			add(`INSERT INTO link_theirs (value) SELECT value FROM link_staging_theirs WHERE job_id = $1`, k.JobID)
 			// A value whose holders changed in number, on either side,
 			// may have come to link or stopped: its rows are linked anew
 			// by Matched, or not.
@@ -582,9 +582,9 @@ func (s *Store) DropStaging(ctx context.Context, jobID string) error {
 }
 
 // keepFull adds the statements of a full run's Keep: the kept sets are
-// emptied, loaded from the staging without their indexes, and indexed
-// after (a sorted build, not a million random inserts), in the
-// transaction; the staged rows are read once, split between the kept rows
+// emptied and loaded from the staging, this party's rows without their
+// indexes, which are built after (a sorted build, not a million random
+// inserts), in the transaction; the staged rows are read once, split between the kept rows
 // and the retired values, or all kept when unchanged says that no account
 // has changed since the run started.
 func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
@@ -593,7 +593,6 @@ func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
 	add(`TRUNCATE link_own, link_theirs, link_retired, link_unkept`)
 	add(`DROP INDEX link_own_value`)
 	add(`ALTER TABLE link_own DROP CONSTRAINT link_own_pkey`)
-	add(`DROP INDEX link_theirs_value`)
 	if unchanged {
 		add(`INSERT INTO link_own (account_id, element, value)
 			SELECT account_id, element, value FROM link_staging_own WHERE job_id = $1 AND value IS NOT NULL`, k.JobID)
@@ -614,7 +613,6 @@ func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
 	add(`INSERT INTO link_theirs (value) SELECT value FROM link_staging_theirs WHERE job_id = $1`, k.JobID)
 	add(`ALTER TABLE link_own ADD CONSTRAINT link_own_pkey PRIMARY KEY (account_id)`)
 	add(`CREATE INDEX link_own_value ON link_own (value)`)
-	add(`CREATE INDEX link_theirs_value ON link_theirs (value)`)
 	// What the run did not keep: accounts new since their batch was read,
 	// or changed. (The truncation above holds back imports that would
 	// add to link_unkept until this commits.) None when there are as many

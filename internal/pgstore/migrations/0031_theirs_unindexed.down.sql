@@ -1,0 +1,1 @@
+CREATE INDEX link_theirs_value ON link_theirs (value);
