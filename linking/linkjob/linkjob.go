@@ -194,7 +194,8 @@ type Staging interface {
 	// other's, or of accounts that hold no kept row). Links created since
 	// stay. A link held already with the same id and epoch is left as it
 	// is. One pass, as a whole or not at all; mk is called for one row
-	// at a time.
+	// at a time, and reads only its account and value (a store need not
+	// read the element).
 	Relink(ctx context.Context, k Keep, mk func(Row) link.Link) error
 }
 
