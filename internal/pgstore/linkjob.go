@@ -630,9 +630,10 @@ func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
 	// a row. Then the accounts are not read.
 	add(`INSERT INTO link_unkept (account_id) SELECT a.id FROM accounts a
 		WHERE (SELECT accounts FROM directory_size) > (SELECT count(*) FROM link_own) AND ` + noKeptRow("a"))
-	add(`INSERT INTO link_kept (job_id, link_epoch, confirmed_at) VALUES ($1, $2, $3)
-		ON CONFLICT (one) DO UPDATE SET job_id = excluded.job_id, link_epoch = excluded.link_epoch,
-			confirmed_at = excluded.confirmed_at`, k.JobID, int32(k.Epoch), k.Confirmed.UTC())
+	add(`INSERT INTO link_kept (job_id, link_epoch) VALUES ($1, $2)
+		ON CONFLICT (one) DO UPDATE SET job_id = excluded.job_id, link_epoch = excluded.link_epoch`, k.JobID, int32(k.Epoch))
+	add(`INSERT INTO link_confirmed (confirmed_at) VALUES ($1)
+		ON CONFLICT (one) DO UPDATE SET confirmed_at = excluded.confirmed_at`, k.Confirmed.UTC())
 	// Replaced wholesale: the planner's statistics would otherwise be of
 	// the empty tables (or none), and the next run's joins would sort a
 	// million rows instead of probing the indexes.

@@ -231,7 +231,7 @@ func TestUnkeptAccounts(t *testing.T) {
 	if _, err := tx.Exec(ctx, `INSERT INTO link_unkept SELECT account_id FROM (VALUES ('d'), ('e')) v(account_id)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO link_kept (job_id, link_epoch, confirmed_at) VALUES ('again', 1, now())`); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO link_kept (job_id, link_epoch) VALUES ('again', 1)`); err != nil {
 		t.Fatal(err)
 	}
 	imported := make(chan error, 1)
@@ -378,4 +378,66 @@ func TestLinksCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("migrated down and up")
+}
+
+// TestKeptAfterACrash checks what a crash of PostgreSQL may take. The
+// kept sets, link_kept with them, are the only unlogged tables (but
+// River's leader election, which is elected again), and
+// recovery empties them (played here by truncating each, which is what
+// recovery leaves of an unlogged table): then no run is kept, so the next
+// one is full, while the links and their confirmation by the last full
+// run, which retention counts from, are logged and stay.
+func TestKeptAfterACrash(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	rows, err := s.Pool().Query(ctx, `SELECT relname::text FROM pg_class
+		WHERE relkind = 'r' AND relpersistence = 'u' AND relnamespace = current_schema()::regnamespace
+		  AND relname <> 'river_leader'
+		ORDER BY relname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlogged, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if want := []string{"link_kept", "link_own", "link_retired", "link_theirs", "link_unkept"}; err != nil || !slices.Equal(unlogged, want) {
+		t.Fatalf("unlogged tables %v, %v, want %v", unlogged, err, want)
+	}
+	accts := randomAccounts(t, 2)
+	if err := s.PutAccounts(ctx, accts); err != nil {
+		t.Fatal(err)
+	}
+	staged := []linkjob.Row{
+		{AccountID: accts[0].ID, Element: accts[0].Pseudonyms.Link, Value: psi.Element{1}},
+		{AccountID: accts[1].ID, Element: accts[1].Pseudonyms.Link, Value: psi.Element{2}},
+	}
+	if err := s.StageOwn(ctx, "full", 1, staged); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StageTheirs(ctx, "full", 1, []psi.Element{{1}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	made := link.Link{AccountID: accts[0].ID, ID: psi.LinkID{1}, Epoch: 1, CreatedAt: now.Add(-48 * time.Hour)}
+	if err := s.PutLinks(ctx, []link.Link{made}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Keep(ctx, linkjob.Keep{JobID: "full", Epoch: 1, Full: true, Confirmed: now}); err != nil {
+		t.Fatal(err)
+	}
+	if id, _, err := s.Kept(ctx); err != nil || id != "full" {
+		t.Fatalf("Kept before the crash = %q, %v", id, err)
+	}
+	for _, table := range unlogged {
+		if _, err := s.Pool().Exec(ctx, `TRUNCATE `+table); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if id, _, err := s.Kept(ctx); err != nil || id != "" {
+		t.Fatalf("Kept after the crash = %q, %v, want none (the next run is full)", id, err)
+	}
+	if n, err := s.PurgeLinks(ctx, now.Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("PurgeLinks of a link confirmed since = %d, %v, want 0", n, err)
+	}
+	if n, err := s.PurgeLinks(ctx, now.Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("PurgeLinks after the confirmation = %d, %v, want 1", n, err)
+	}
 }

@@ -51,12 +51,14 @@ func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error)
 		// the statement before it reads a link: no scan of every link
 		// at each sweep.
 		tag, err := tx.Exec(ctx, `DELETE FROM links
-			WHERE created_at < $1 AND coalesce((SELECT confirmed_at FROM link_kept), '-infinity') < $1`, before.UTC())
+			WHERE created_at < $1 AND coalesce((SELECT confirmed_at FROM link_confirmed), '-infinity') < $1`, before.UTC())
 		if err != nil {
 			return err
 		}
 		if n = tag.RowsAffected(); n > 0 {
-			_, err = tx.Exec(ctx, `DELETE FROM link_kept`)
+			if _, err = tx.Exec(ctx, `DELETE FROM link_kept`); err == nil {
+				_, err = tx.Exec(ctx, `DELETE FROM link_confirmed`)
+			}
 		}
 		return err
 	})

@@ -83,7 +83,9 @@
 // account sent, the kept sets replaced) when it is asked to be, when the
 // parties kept different runs or none, when the link epoch changed, or
 // when a party has more than MaxRetired values to retire. Retention that
-// expires links ends what a party kept, so the run after it is full.
+// expires links ends what a party kept, so the run after it is full; so
+// may the store (what is kept is a cache of the last run: PostgreSQL
+// holds it in unlogged tables, which a crash empties).
 //
 // An incremental run tells a party nothing a full run would not: the
 // retired values it is handed are doubly blinded values it computed
