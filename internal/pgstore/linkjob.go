@@ -593,9 +593,9 @@ func (s *Store) DropStaging(ctx context.Context, jobID string) error {
 // keepFull adds the statements of a full run's Keep: the kept sets are
 // emptied and loaded from the staging, this party's rows without their
 // indexes, which are built after (a sorted build, not a million random
-// inserts), in the transaction; the staged rows are read once, split between the kept rows
-// and the retired values, or all kept when unchanged says that no account
-// has changed since the run started.
+// inserts), in the transaction; the staged rows are read once, split
+// between the kept rows and the retired values, or all kept when
+// unchanged says that no account has changed since the run started.
 func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
 	add(`SET LOCAL work_mem = '256MB'`)
 	add(`SET LOCAL maintenance_work_mem = '256MB'`)
