@@ -904,10 +904,8 @@ func decodeValues(in []string) ([]psi.Element, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := range els {
-		if _, err := psi.ParseElement(els[i][:]); err != nil {
-			return nil, protocolError("retired value %d: %v", i, err)
-		}
+	if err := psi.CheckElements(els); err != nil {
+		return nil, protocolError("retired values: %v", err)
 	}
 	return els, nil
 }
