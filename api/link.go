@@ -44,13 +44,17 @@ func (s *Server) linker() (Linker, error) {
 }
 
 // linkError maps protocol errors to 422 with their message (it names
-// batches and counts, never an element), and a superseded job to 409.
+// batches and counts, never an element), and a superseded job, or one
+// whose staging is lost, to 409.
 func linkError(err error) error {
 	if errors.Is(err, linkjob.ErrNoPeer) {
 		return newError(http.StatusServiceUnavailable, "not_configured", "this server has no peer to link with (serve --peer)", nil)
 	}
 	if errors.Is(err, linkjob.ErrSuperseded) {
 		return newError(http.StatusConflict, "superseded", err.Error(), nil)
+	}
+	if errors.Is(err, linkjob.ErrLost) {
+		return newError(http.StatusConflict, "staging_lost", err.Error(), nil)
 	}
 	if errors.Is(err, linkjob.ErrProtocol) {
 		return newError(http.StatusUnprocessableEntity, "protocol_error", err.Error(), nil)

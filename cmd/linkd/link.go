@@ -255,12 +255,16 @@ func newLinkPeer(base, key string) linkPeer {
 	return linkPeer{c: newClient(base, key, 5*time.Minute)}
 }
 
-// call is client.call with the peer's protocol errors kept as such.
+// call is client.call with the peer's protocol errors, and its word that
+// a job's staging is lost, kept as such.
 func (p linkPeer) call(ctx context.Context, method, path string, in, out any) error {
 	err := p.c.call(ctx, method, path, in, out)
 	var ae *answerError
 	if errors.As(err, &ae) && ae.Code == "protocol_error" {
 		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrProtocol, ae.Message)
+	}
+	if errors.As(err, &ae) && ae.Code == "staging_lost" {
+		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrLost, ae.Message)
 	}
 	if err != nil {
 		return fmt.Errorf("linkjob: the peer: %w", err)

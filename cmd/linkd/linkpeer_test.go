@@ -12,7 +12,8 @@ import (
 )
 
 // TestLinkPeerErrors: the other party's protocol errors stay protocol
-// errors (the run stops and says why); other failures do not.
+// errors (the run stops and says why), as its word that a job's staging
+// is lost stays that; other failures are neither.
 func TestLinkPeerErrors(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer pk" {
@@ -24,6 +25,11 @@ func TestLinkPeerErrors(t *testing.T) {
 			_, _ = w.Write([]byte(`{"error":{"code":"protocol_error","message":"batch 3 of 7 elements: want at most 5"}}`))
 			return
 		}
+		if strings.HasSuffix(r.URL.Path, "/finish") {
+			w.WriteHeader(http.StatusConflict)
+			_, _ = w.Write([]byte(`{"error":{"code":"staging_lost","message":"linkjob: staging lost: job j: what this party staged for it is gone"}}`))
+			return
+		}
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(`{"error":{"code":"not_configured","message":"this server does not link"}}`))
 	}))
@@ -32,6 +38,10 @@ func TestLinkPeerErrors(t *testing.T) {
 	_, err := p.Reblind(context.Background(), "j", 3, nil)
 	if !errors.Is(err, linkjob.ErrProtocol) || !strings.Contains(err.Error(), "batch 3 of 7 elements") {
 		t.Fatalf("reblind: %v", err)
+	}
+	_, err = p.Finish(context.Background(), "j")
+	if !errors.Is(err, linkjob.ErrLost) || errors.Is(err, linkjob.ErrProtocol) || !strings.Contains(err.Error(), "job j") {
+		t.Fatalf("finish: %v", err)
 	}
 	_, err = p.Open(context.Background(), linkjob.Open{JobID: "j"})
 	if err == nil || errors.Is(err, linkjob.ErrProtocol) || !strings.Contains(err.Error(), "503 not_configured: this server does not link") {

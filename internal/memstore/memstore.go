@@ -73,6 +73,7 @@ type Store struct {
 
 	stageOwn    map[stageKey][]linkjob.Row
 	stageTheirs map[stageKey][]psi.Element
+	staging     map[string]bool // jobs whose staging was started
 	// what the last link run kept (see linkjob.Staging)
 	keptOwn       map[string]linkjob.Row
 	keptTheirs    map[psi.Element]int // each value's holders on the other side
@@ -1265,6 +1266,9 @@ func (s *Store) Keep(_ context.Context, k linkjob.Keep) error {
 	if s.jobs[k.JobID].State == job.Superseded {
 		return linkjob.SupersededError(k.JobID)
 	}
+	if !s.staging[k.JobID] {
+		return linkjob.LostError(k.JobID)
+	}
 	if !k.Full && s.keptJob != k.Base {
 		return linkjob.StaleError(k, s.keptJob)
 	}
@@ -1372,6 +1376,25 @@ func (s *Store) unlink(id string) {
 	}
 }
 
+// StartStaging implements linkjob.Staging.
+func (s *Store) StartStaging(_ context.Context, jobID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.staging == nil {
+		s.staging = map[string]bool{}
+	}
+	s.staging[jobID] = true
+	return nil
+}
+
+// Staged implements linkjob.Staging: the memory store loses its staging
+// only with everything else.
+func (s *Store) Staged(_ context.Context, jobID string) (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.staging[jobID], nil
+}
+
 // DropStaging implements linkjob.Staging.
 func (s *Store) DropStaging(_ context.Context, jobID string) error {
 	s.mu.Lock()
@@ -1381,6 +1404,11 @@ func (s *Store) DropStaging(_ context.Context, jobID string) error {
 }
 
 func (s *Store) dropStaging(drop func(jobID string) bool) {
+	for id := range s.staging {
+		if drop(id) {
+			delete(s.staging, id)
+		}
+	}
 	for k := range s.stageOwn {
 		if drop(k.job) {
 			delete(s.stageOwn, k)

@@ -453,6 +453,13 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 		if state == job.Superseded {
 			return linkjob.SupersededError(k.JobID)
 		}
+		var staged bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM link_staging_jobs WHERE job_id = $1)`, k.JobID).Scan(&staged); err != nil {
+			return err
+		}
+		if !staged {
+			return linkjob.LostError(k.JobID)
+		}
 		if !k.Full && kept != k.Base {
 			return linkjob.StaleError(k, kept)
 		}
@@ -527,6 +534,10 @@ func supersede(ctx context.Context, tx pgx.Tx, k linkjob.Keep) error {
 		k.JobID, k.Confirmed, job.Superseded, linkjob.Kind, job.Running, job.Failed); err != nil {
 		return err
 	}
+	if _, err := tx.Exec(ctx, `DELETE FROM link_staging_jobs s USING jobs j
+		WHERE j.id = s.job_id AND j.id <> $1 AND j.created_at < $2`, k.JobID, k.Confirmed); err != nil {
+		return err
+	}
 	var old []string
 	err := tx.QueryRow(ctx, `WITH RECURSIVE o AS (
 			SELECT min(job_id) AS id FROM link_staging_own
@@ -566,6 +577,20 @@ func scanStaged(r pgx.Row) (linkjob.Row, error) {
 	return row, nil
 }
 
+// StartStaging implements linkjob.Staging.
+func (s *Store) StartStaging(ctx context.Context, jobID string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO link_staging_jobs (job_id) VALUES ($1) ON CONFLICT DO NOTHING`, jobID)
+	return mapErr(err)
+}
+
+// Staged implements linkjob.Staging: the staging tables and
+// link_staging_jobs are unlogged, and a crash empties them together.
+func (s *Store) Staged(ctx context.Context, jobID string) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM link_staging_jobs WHERE job_id = $1)`, jobID).Scan(&ok)
+	return ok, mapErr(err)
+}
+
 // DropStaging implements linkjob.Staging. When no other job has staging,
 // the tables are truncated rather than deleted from: a million dead rows
 // would slow every later job's reads of them until vacuumed.
@@ -576,6 +601,9 @@ func (s *Store) DropStaging(ctx context.Context, jobID string) error {
 		if err := tx.QueryRow(ctx, `SELECT coalesce(o.lo < $1 OR o.hi > $1, false) OR coalesce(t.lo < $1 OR t.hi > $1, false)
 			FROM (SELECT min(job_id) lo, max(job_id) hi FROM link_staging_own) o,
 			     (SELECT min(job_id) lo, max(job_id) hi FROM link_staging_theirs) t`, jobID).Scan(&others); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM link_staging_jobs WHERE job_id = $1`, jobID); err != nil {
 			return err
 		}
 		if !others {

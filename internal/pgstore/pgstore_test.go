@@ -200,6 +200,9 @@ func TestUnkeptAccounts(t *testing.T) {
 	if err := s.PutAccounts(ctx, accts[3:4]); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.StartStaging(ctx, "full"); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Keep(ctx, linkjob.Keep{JobID: "full", Epoch: 1, Full: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +212,9 @@ func TestUnkeptAccounts(t *testing.T) {
 	}
 	unkept("after an import with a run kept", "c", "d", "e")
 	stage("inc", 2)
+	if err := s.StartStaging(ctx, "inc"); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Keep(ctx, linkjob.Keep{JobID: "inc", Epoch: 1, Base: "full"}); err != nil {
 		t.Fatal(err)
 	}
@@ -279,6 +285,9 @@ func TestAnalyze(t *testing.T) {
 		}
 	}
 	// A kept run, without which imports leave link_unkept alone.
+	if err := s.StartStaging(ctx, "full"); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Keep(ctx, linkjob.Keep{JobID: "full", Epoch: 1, Full: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -381,12 +390,14 @@ func TestLinksCount(t *testing.T) {
 }
 
 // TestKeptAfterACrash checks what a crash of PostgreSQL may take. The
-// kept sets, link_kept with them, are the only unlogged tables (but
-// River's leader election, which is elected again), and
-// recovery empties them (played here by truncating each, which is what
-// recovery leaves of an unlogged table): then no run is kept, so the next
-// one is full, while the links and their confirmation by the last full
-// run, which retention counts from, are logged and stay.
+// kept sets, link_kept with them, and the staging of the runs under way,
+// link_staging_jobs with it, are the only unlogged tables (but River's
+// leader election, which is elected again), and recovery empties them
+// (played here by truncating each, which is what recovery leaves of an
+// unlogged table): then no run is kept, so the next one is full, and a
+// run under way is refused (its staging is lost), while the links and
+// their confirmation by the last full run, which retention counts from,
+// are logged and stay.
 func TestKeptAfterACrash(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
@@ -398,7 +409,8 @@ func TestKeptAfterACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	unlogged, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if want := []string{"link_kept", "link_own", "link_retired", "link_theirs", "link_unkept"}; err != nil || !slices.Equal(unlogged, want) {
+	if want := []string{"link_kept", "link_own", "link_retired", "link_staging_jobs", "link_staging_own", "link_staging_theirs",
+		"link_theirs", "link_unkept"}; err != nil || !slices.Equal(unlogged, want) {
 		t.Fatalf("unlogged tables %v, %v, want %v", unlogged, err, want)
 	}
 	accts := randomAccounts(t, 2)
@@ -420,11 +432,24 @@ func TestKeptAfterACrash(t *testing.T) {
 	if err := s.PutLinks(ctx, []link.Link{made}, 0); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.StartStaging(ctx, "full"); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Keep(ctx, linkjob.Keep{JobID: "full", Epoch: 1, Full: true, Confirmed: now}); err != nil {
 		t.Fatal(err)
 	}
 	if id, _, err := s.Kept(ctx); err != nil || id != "full" {
 		t.Fatalf("Kept before the crash = %q, %v", id, err)
+	}
+	// A run under way, its staging started and a batch staged.
+	if err := s.StartStaging(ctx, "under-way"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StageTheirs(ctx, "under-way", 1, []psi.Element{{3}}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Staged(ctx, "under-way"); err != nil || !ok {
+		t.Fatalf("Staged before the crash = %v, %v", ok, err)
 	}
 	for _, table := range unlogged {
 		if _, err := s.Pool().Exec(ctx, `TRUNCATE `+table); err != nil {
@@ -433,6 +458,12 @@ func TestKeptAfterACrash(t *testing.T) {
 	}
 	if id, _, err := s.Kept(ctx); err != nil || id != "" {
 		t.Fatalf("Kept after the crash = %q, %v, want none (the next run is full)", id, err)
+	}
+	if ok, err := s.Staged(ctx, "under-way"); err != nil || ok {
+		t.Fatalf("Staged after the crash = %v, %v, want false", ok, err)
+	}
+	if err := s.Keep(ctx, linkjob.Keep{JobID: "under-way", Epoch: 1, Full: true, Confirmed: now}); !errors.Is(err, linkjob.ErrLost) {
+		t.Fatalf("Keep of a run whose staging was lost = %v, want ErrLost", err)
 	}
 	if n, err := s.PurgeLinks(ctx, now.Add(-time.Hour)); err != nil || n != 0 {
 		t.Fatalf("PurgeLinks of a link confirmed since = %d, %v, want 0", n, err)

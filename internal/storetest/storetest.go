@@ -793,6 +793,7 @@ func testLinkSuperseded(t *testing.T, s Store) {
 		}
 		noErr(t, "CreateJob", s.CreateJob(ctx, job.Job{ID: j.id, Kind: kind, State: j.state, Params: []byte(`{}`), Progress: []byte(`{}`),
 			CreatedAt: t0.Add(j.at), UpdatedAt: t0.Add(j.at)}))
+		noErr(t, "StartStaging", s.StartStaging(ctx, j.id))
 		noErr(t, "StageOwn", s.StageOwn(ctx, j.id, 1, []linkjob.Row{{AccountID: "a", Element: el(1), Value: el(21)},
 			{AccountID: "b", Element: el(2), Value: el(byte(30 + i))}}))
 		noErr(t, "StageTheirs", s.StageTheirs(ctx, j.id, 1, []psi.Element{el(21)}))
@@ -810,8 +811,12 @@ func testLinkSuperseded(t *testing.T, s Store) {
 		}
 		rows, err := s.OwnBatch(ctx, j.id, 1)
 		noErr(t, "OwnBatch", err)
-		if begunBefore := j.at < 10*time.Second; begunBefore == (len(rows) > 0) {
+		begunBefore := j.at < 10*time.Second
+		if begunBefore == (len(rows) > 0) {
 			t.Errorf("job %s: %d staged rows left after a later run's Keep (begun before it: %v)", j.id, len(rows), begunBefore)
+		}
+		if ok, err := s.Staged(ctx, j.id); err != nil || ok == begunBefore {
+			t.Errorf("job %s: Staged = %v, %v after a later run's Keep (begun before it: %v)", j.id, ok, err, begunBefore)
 		}
 	}
 	// The other's values staged by a superseded job went too: the rows
@@ -849,6 +854,16 @@ func testLinkStaging(t *testing.T, s Store) {
 	if id, _, err := s.Kept(ctx); err != nil || id != "" {
 		t.Fatalf("Kept before any run = %q, %v", id, err)
 	}
+	staged := func(job string, want bool) {
+		t.Helper()
+		if ok, err := s.Staged(ctx, job); err != nil || ok != want {
+			t.Fatalf("Staged(%s) = %v, %v, want %v", job, ok, err, want)
+		}
+	}
+	staged("j", false)
+	noErr(t, "StartStaging", s.StartStaging(ctx, "j"))
+	noErr(t, "StartStaging k", s.StartStaging(ctx, "k"))
+	staged("j", true)
 	own := []linkjob.Row{{AccountID: "c", Element: el(1)}, {AccountID: "a", Element: el(2)}, {AccountID: "b", Element: el(3)}}
 	noErr(t, "StageOwn", s.StageOwn(ctx, "j", 1, own))
 	got, err := s.OwnBatch(ctx, "j", 1)
@@ -883,6 +898,12 @@ func testLinkStaging(t *testing.T, s Store) {
 		t.Helper()
 		return matchedIDs(t, s, linkjob.Keep{JobID: job, Full: full}, limit)
 	}
+	// A job whose staging was not started, or is lost, is refused and
+	// changes nothing.
+	wantErr(t, "Keep of a job not started", s.Keep(ctx, linkjob.Keep{JobID: "unstarted", Epoch: 7, Full: true}), linkjob.ErrLost)
+	if id, _, err := s.Kept(ctx); err != nil || id != "" {
+		t.Fatalf("Kept after a refused Keep = %q, %v", id, err)
+	}
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "j", Epoch: 7, Full: true}))
 	if id, epoch, err := s.Kept(ctx); err != nil || id != "j" || epoch != 7 {
 		t.Fatalf("Kept = %q, %d, %v", id, epoch, err)
@@ -913,10 +934,13 @@ func testLinkStaging(t *testing.T, s Store) {
 	if got, _ := s.OwnBatch(ctx, "j", 1); len(got) != 0 {
 		t.Fatal("staging left after DropStaging")
 	}
+	staged("j", false)
 	if got, _ := s.OwnBatch(ctx, "k", 1); len(got) != 1 {
 		t.Fatal("DropStaging dropped another job's staging")
 	}
+	staged("k", true)
 	noErr(t, "DropStaging k", s.DropStaging(ctx, "k"))
+	staged("k", false)
 	if m, _ := matched("j", true, 10); len(m) != 3 {
 		t.Fatalf("the kept sets went with the staging: %v", m)
 	}
@@ -967,10 +991,12 @@ func testLinkStaging(t *testing.T, s Store) {
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "inc", 1, []psi.Element{el(15), el(11)}))
 	// Built on another run than the one kept, it is refused and changes
 	// nothing.
+	noErr(t, "StartStaging", s.StartStaging(ctx, "inc"))
 	wantErr(t, "Keep on another base", s.Keep(ctx, linkjob.Keep{JobID: "inc", Epoch: 7, Base: "older", PeerRetired: []psi.Element{el(12)}}), linkjob.ErrStale)
 	if _, err := s.LinkOf(ctx, "a"); err != nil {
 		t.Fatalf("a refused Keep dropped a link: %v", err)
 	}
+	noErr(t, "StartStaging", s.StartStaging(ctx, "inc"))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "inc", Epoch: 7, Base: "j", Retired: []psi.Element{el(13), el(14)}, PeerRetired: []psi.Element{el(12)}}))
 	if _, err := s.LinkOf(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the link of a value the other retired: %v", err)
@@ -1022,6 +1048,7 @@ func testLinkStaging(t *testing.T, s Store) {
 	}
 	// A full run replaces everything kept, and confirms the links it
 	// keeps: their retention counts from then.
+	noErr(t, "StartStaging", s.StartStaging(ctx, "again"))
 	noErr(t, "Keep full", s.Keep(ctx, linkjob.Keep{JobID: "again", Epoch: 8, Full: true, Confirmed: t0.Add(time.Hour)}))
 	if m, _ := matched("again", true, 10); len(m) != 0 {
 		t.Fatalf("Matched after an empty full run = %v", m)
@@ -1072,6 +1099,7 @@ func testNewElements(t *testing.T, s Store) {
 	noErr(t, "StageOwn", s.StageOwn(ctx, "f", 1, []linkjob.Row{{AccountID: "a", Element: el(1), Value: el(11)},
 		{AccountID: "b", Element: el(2), Value: el(12)}}))
 	put(t, s, acct("d", 4))
+	noErr(t, "StartStaging", s.StartStaging(ctx, "f"))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "f", Epoch: 7, Full: true}))
 	want("after a full run", "c", "d")
 	// Erased and imported again with the same number: its kept row went
@@ -1093,9 +1121,11 @@ func testNewElements(t *testing.T, s Store) {
 	// do not hold, d was not staged.
 	noErr(t, "StageOwn", s.StageOwn(ctx, "g", 1, []linkjob.Row{{AccountID: "a", Element: el(1), Value: el(21)},
 		{AccountID: "b", Element: el(2), Value: el(22)}, {AccountID: "c", Element: el(9), Value: el(23)}}))
+	noErr(t, "StartStaging", s.StartStaging(ctx, "g"))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "g", Epoch: 7, Base: "f"}))
 	want("after an incremental run", "b", "c", "d")
 	// A full run that staged nothing keeps nothing.
+	noErr(t, "StartStaging", s.StartStaging(ctx, "h"))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "h", Epoch: 7, Full: true}))
 	want("after an empty full run", "a", "b", "c", "d")
 }
@@ -1114,6 +1144,7 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 		{AccountID: "b", Element: el(1), Value: el(21)}, {AccountID: "c", Element: el(3), Value: el(23)},
 		{AccountID: "d", Element: el(4), Value: el(24)}, {AccountID: "e", Element: el(5), Value: el(25)}}))
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "f", 1, []psi.Element{el(23), el(21), el(24), el(23), el(25)}))
+	noErr(t, "StartStaging", s.StartStaging(ctx, "f"))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "f", Epoch: 1, Full: true}))
 	// a's link, from before b took its number, goes.
 	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "a", ID: psi.LinkID{1}, Epoch: 1, CreatedAt: t0}}, 0))
@@ -1138,6 +1169,7 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	}
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "g", 1, []psi.Element{el(24)}))
 	inc := linkjob.Keep{JobID: "g", Epoch: 1, Base: "f", Retired: []psi.Element{el(21)}, PeerRetired: []psi.Element{el(23)}}
+	noErr(t, "StartStaging", s.StartStaging(ctx, inc.JobID))
 	noErr(t, "Keep", s.Keep(ctx, inc))
 	if _, err := s.LinkOf(ctx, "d"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the link of a value the other holds twice now: %v", err)
@@ -1182,6 +1214,7 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	put(t, s, acct("h", 8), acct("i", 8))
 	noErr(t, "StageOwn", s.StageOwn(ctx, "h", 1, []linkjob.Row{{AccountID: "h", Element: el(7), Value: el(27)},
 		{AccountID: "i", Element: el(7), Value: el(27)}}))
+	noErr(t, "StartStaging", s.StartStaging(ctx, "h"))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "h", Epoch: 1, Full: true}))
 	if r, err := s.Retired(ctx, 10); err != nil || !slices.Equal(r, []psi.Element{el(27), el(27)}) {
 		t.Fatalf("Retired = %v, %v, want 27 twice", r, err)
@@ -1189,6 +1222,7 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	if r, err := s.Retired(ctx, 1); err != nil || len(r) != 1 {
 		t.Fatalf("Retired up to one = %v, %v", r, err)
 	}
+	noErr(t, "StartStaging", s.StartStaging(ctx, "i"))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "i", Epoch: 1, Base: "h", Retired: []psi.Element{el(27)}}))
 	if r, err := s.Retired(ctx, 10); err != nil || !slices.Equal(r, []psi.Element{el(27)}) {
 		t.Fatalf("Retired after handing 27 over once = %v, %v, want it once", r, err)
@@ -1223,6 +1257,7 @@ func testLinkChanges(t *testing.T, s Store) {
 		noErr(t, "StageTheirs", s.StageTheirs(ctx, job, 1, []psi.Element{el(11), el(12)}))
 	}
 	stage("j")
+	noErr(t, "StartStaging", s.StartStaging(ctx, "j"))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "j", Epoch: 1, Full: true, Changes: c0}))
 	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "j", Full: true}, 10); !slices.Equal(m, []string{"a", "b"}) {
 		t.Fatalf("Matched = %v, want a and b", m)
@@ -1234,6 +1269,7 @@ func testLinkChanges(t *testing.T, s Store) {
 	if c := changes(); c <= c1 {
 		t.Fatalf("Changes = %d after a changed number, want more than %d", c, c1)
 	}
+	noErr(t, "StartStaging", s.StartStaging(ctx, "k"))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "k", Epoch: 1, Full: true, Changes: c1}))
 	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "k", Full: true}, 10); !slices.Equal(m, []string{"a"}) {
 		t.Fatalf("Matched = %v, want a (b's staged row is of its old number)", m)
@@ -1249,6 +1285,7 @@ func testLinkChanges(t *testing.T, s Store) {
 	if c := changes(); c <= c2 {
 		t.Fatalf("Changes = %d after an erasure, want more than %d", c, c2)
 	}
+	noErr(t, "StartStaging", s.StartStaging(ctx, "l"))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "l", Epoch: 1, Full: true, Changes: c2}))
 	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "l", Full: true}, 10); len(m) != 0 {
 		t.Fatalf("Matched = %v, want none (a was erased)", m)
@@ -1325,6 +1362,7 @@ func testRelink(t *testing.T, s Store) {
 		{AccountID: "y", Element: el(2), Value: el(12)}, {AccountID: "z", Element: el(3), Value: el(13)}}))
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "r", 1, []psi.Element{el(12), el(11), el(14)}))
 	k := linkjob.Keep{JobID: "r", Epoch: 1, Full: true, Confirmed: t0.Add(30 * time.Minute)}
+	noErr(t, "StartStaging", s.StartStaging(ctx, k.JobID))
 	noErr(t, "Keep", s.Keep(ctx, k))
 	made := t0.Add(2 * time.Hour)
 	byValue := func(r linkjob.Row) link.Link {
@@ -1364,6 +1402,7 @@ func testRelink(t *testing.T, s Store) {
 		{AccountID: "x", Element: el(1), Value: el(11)}}))
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "s", 1, []psi.Element{el(11), el(14)}))
 	k = linkjob.Keep{JobID: "s", Epoch: 2, Full: true, Confirmed: t0.Add(3 * time.Hour)}
+	noErr(t, "StartStaging", s.StartStaging(ctx, k.JobID))
 	noErr(t, "Keep", s.Keep(ctx, k))
 	epoch2 := func(r linkjob.Row) link.Link {
 		return link.Link{AccountID: r.AccountID, ID: psi.LinkID{r.Value[0], 2}, Epoch: 2, CreatedAt: made}

@@ -55,6 +55,12 @@
 // its first ones, the rest are read again as the directory is then, and
 // the last batch tells the other party to drop any later one an earlier
 // attempt sent, so no account counts twice and none is left out.
+// A job outlives its processes, not a crash of a store that empties its
+// staging (PostgreSQL's is unlogged, so that staging writes no log):
+// each party notes when a job's staging starts (Staging.StartStaging),
+// a crash forgets that with the staging, and the job, resumed, is
+// refused by the party that lost it (ErrLost) rather than finish without
+// the batches its checkpoints say were staged; a new run links afresh.
 // A job that is not resumed is superseded by the first run begun after
 // it that finishes: that run's Keep marks it job.Superseded on each party
 // and drops its staging, and the job is refused from then on
@@ -150,8 +156,17 @@ type Staging interface {
 	// TrimTheirs deletes the other party's values staged for the job's
 	// batches after seq.
 	TrimTheirs(ctx context.Context, jobID string, seq int64) error
-	// DropStaging deletes the job's staging.
+	// DropStaging deletes the job's staging, and that it was started.
 	DropStaging(ctx context.Context, jobID string) error
+	// StartStaging records that the job's staging starts, empty: a job
+	// calls it once, when it is created on this party, before staging
+	// anything. A store whose staging a crash may empty (PostgreSQL's
+	// is unlogged: a cache of a run under way, as the kept sets are of
+	// the last one) forgets with it that the staging was started.
+	StartStaging(ctx context.Context, jobID string) error
+	// Staged reports whether the job's staging was started and is
+	// whole: not dropped, nor lost since it was started.
+	Staged(ctx context.Context, jobID string) (bool, error)
 
 	// Changes counts the changes to stored accounts that can leave a
 	// staged row without its account's element (an account's element
@@ -171,9 +186,10 @@ type Staging interface {
 	// whose element is not kept (new accounts, changed numbers).
 	NewElements(ctx context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error)
 	// Keep applies a job's staging to the kept sets, in one transaction,
-	// once: kept again, the job changes nothing. An incremental job whose
-	// Base is no longer the run kept is refused with ErrStale (see
-	// StaleError): its changes are of that run. In the same transaction
+	// once: kept again, the job changes nothing. A job whose staging is
+	// not Staged is refused with ErrLost (see LostError). An incremental
+	// job whose Base is no longer the run kept is refused with ErrStale
+	// (see StaleError): its changes are of that run. In the same transaction
 	// the job supersedes the link jobs begun before it (k.Confirmed) on
 	// this party: each one not done is marked job.Superseded, and the
 	// staging of every one goes; a job so marked is refused with
@@ -232,6 +248,13 @@ type Keep struct {
 // is no longer the one kept.
 func StaleError(k Keep, kept string) error {
 	return fmt.Errorf("%w: job %s builds on run %s, and this party has kept run %s since: start a new run", ErrStale, k.JobID, k.Base, kept)
+}
+
+// LostError is the refusal of job jobID, whose staging on this party
+// was lost (or never started): what it staged before cannot be told from
+// what it did not, so it cannot finish.
+func LostError(jobID string) error {
+	return fmt.Errorf("%w: job %s: what this party staged for it is gone (PostgreSQL restarted after a crash, which empties a run's staging); start a new run", ErrLost, jobID)
 }
 
 // SupersededError is the refusal of job jobID, which a run begun after
@@ -298,6 +321,8 @@ var (
 	// ErrSuperseded is a job that had not finished when a run begun
 	// after it finished (see SupersededError).
 	ErrSuperseded = errors.New("linkjob: superseded job")
+	// ErrLost is a job whose staging is gone (see LostError).
+	ErrLost = errors.New("linkjob: staging lost")
 	// ErrNoPeer is a run asked of a party that has no peer to link with.
 	ErrNoPeer = errors.New("linkjob: this party has no peer configured (serve --peer)")
 )
@@ -516,7 +541,26 @@ func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32, full bool
 	if errors.Is(err, store.ErrConflict) {
 		return nil // begun meanwhile
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return p.Staging.StartStaging(ctx, jobID)
+}
+
+// whole refuses a job whose staging on this party is gone (LostError),
+// unless its links are made already (its staging is dropped then): a
+// job resumed after a crash of the store fails at once, rather than at
+// its end.
+func (p *Party) whole(ctx context.Context, jobID string) error {
+	ok, err := p.Staging.Staged(ctx, jobID)
+	if err != nil || ok {
+		return err
+	}
+	linked, err := p.Jobs.Checkpoints(ctx, jobID, "linked")
+	if err != nil || len(linked) > 0 {
+		return err
+	}
+	return LostError(jobID)
 }
 
 // Run runs (or resumes) job jobID as the initiator against peer, and
@@ -595,6 +639,9 @@ func (t *tracker) add(p *Party, ctx context.Context, jobID string, sent, receive
 }
 
 func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Result, error) {
+	if err := p.whole(ctx, jobID); err != nil {
+		return Result{}, err
+	}
 	opened, err := peer.Open(ctx, Open{JobID: jobID, Epoch: pr.Epoch, Size: pr.OwnSize, BatchSize: pr.BatchSize,
 		Base: pr.Base, Retired: pr.Retired})
 	if err != nil {

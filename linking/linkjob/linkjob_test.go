@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/memstore"
@@ -362,16 +364,19 @@ func errOf[T any](_ T, err error) error { return err }
 
 func errOf2[T, U any](_ T, _ U, err error) error { return err }
 
+// pgStore is a party's store on PostgreSQL, in a schema of its own.
+func pgStore(t testing.TB) partyStore {
+	pool, _ := pgtest.Schema(t)
+	if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	return pgstore.New(pool)
+}
+
 // The same run with both parties on PostgreSQL, one schema each, stopped
 // once and resumed.
 func TestLinkOnPostgres(t *testing.T) {
-	newStore = func(t testing.TB) partyStore {
-		pool, _ := pgtest.Schema(t)
-		if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
-			t.Fatal(err)
-		}
-		return pgstore.New(pool)
-	}
+	newStore = pgStore
 	defer func() { newStore = func(t testing.TB) partyStore { return memstore.New() } }()
 	t.Run("incremental", func(t *testing.T) { testIncremental(t, 300) })
 	t.Run("resumed after the directory changed", testResumeAfterTheDirectoryChanged)
@@ -386,6 +391,65 @@ func TestLinkOnPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(t, a, b, common, res, 1000)
+	}
+}
+
+// A crash of PostgreSQL empties a run's staging (it is unlogged): the
+// run, resumed, is refused by the party that lost it, whichever it is,
+// and links nothing; a new run links as an uninterrupted one does.
+func TestStagingLostInACrash(t *testing.T) {
+	newStore = pgStore
+	defer func() { newStore = func(t testing.TB) partyStore { return memstore.New() } }()
+	ctx := context.Background()
+	for _, lost := range []string{"initiator", "responder"} {
+		t.Run(lost, func(t *testing.T) {
+			a, b, common := world(t, 300, 0.5, 32)
+			f := &flaky{Peer: linkjob.Responder{P: b.p}, failAt: 8}
+			if _, err := a.p.Run(ctx, f, "crashed", 1); !errors.Is(err, errKilled) {
+				t.Fatalf("first attempt: %v, want it stopped", err)
+			}
+			crashed := a
+			if lost == "responder" {
+				crashed = b
+			}
+			crash(t, crashed)
+			_, err := a.p.Run(ctx, f, "crashed", 1)
+			if !errors.Is(err, linkjob.ErrLost) || !strings.Contains(err.Error(), "job crashed") {
+				t.Fatalf("resumed after the %s's crash: %v, want ErrLost naming the job", lost, err)
+			}
+			for _, s := range []*side{a, b} {
+				if n, err := s.st.CountLinks(ctx); err != nil || n != 0 {
+					t.Fatalf("links after the refused run: %d, %v", n, err)
+				}
+			}
+			res, err := a.p.Run(ctx, f, "afresh", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, a, b, common, res, 300)
+		})
+	}
+}
+
+// crash empties the side's unlogged tables (but River's leader
+// election), which is what PostgreSQL's recovery after a crash leaves
+// of them.
+func crash(t *testing.T, s *side) {
+	t.Helper()
+	ctx := context.Background()
+	pool := s.st.(*pgstore.Store).Pool()
+	rows, err := pool.Query(ctx, `SELECT relname::text FROM pg_class
+		WHERE relkind = 'r' AND relpersistence = 'u' AND relnamespace = current_schema()::regnamespace
+		  AND relname <> 'river_leader'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) == 0 {
+		t.Fatalf("unlogged tables: %v, %v", tables, err)
+	}
+	if _, err := pool.Exec(ctx, `TRUNCATE `+strings.Join(tables, ", ")); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -78,9 +78,15 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 		if old.Epoch != o.Epoch || old.BatchSize != o.BatchSize || old.PeerSize != o.Size || old.Base != o.Base {
 			return Opened{}, protocolError("job %q is open with other parameters", o.JobID)
 		}
+		if err := r.P.whole(ctx, o.JobID); err != nil {
+			return Opened{}, err
+		}
 		return Opened{Size: old.OwnSize, Incremental: old.Incremental, Retired: old.Retired}, nil
 	}
 	if err != nil {
+		return Opened{}, err
+	}
+	if err := r.P.Staging.StartStaging(ctx, o.JobID); err != nil {
 		return Opened{}, err
 	}
 	return Opened{Size: own, Incremental: pr.Incremental, Retired: pr.Retired}, nil
