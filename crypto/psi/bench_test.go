@@ -78,3 +78,20 @@ func BenchmarkReblindBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/element")
 }
+
+// The strict decode of a batch of received values, on all cores: what a
+// party spends on each value the other returns, beside the re-blinding.
+func BenchmarkCheckElements(b *testing.B) {
+	k := randomKey(b)
+	in := make([][]byte, benchBatch)
+	for i := range in {
+		in[i] = fmt.Appendf(nil, "+9053%08d", i)
+	}
+	els := k.BlindBatch(in)
+	for b.Loop() {
+		if err := CheckElements(els); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/element")
+}
