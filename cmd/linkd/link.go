@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -209,6 +210,10 @@ func runLink(e *env, args []string) int {
 		case j.State == job.Superseded:
 			fmt.Fprintf(e.stderr, "linkd link run: job %s was superseded: a run begun after it finished first, and its staging is gone; start a new run\n", started.ID)
 			return exitInput
+		case j.State == job.Failed && strings.Contains(j.Progress.Error, linkjob.ErrLost.Error()):
+			// Resumed, it would fail again: its error says to start anew.
+			fmt.Fprintf(e.stderr, "linkd link run: job %s failed: %s\n", started.ID, j.Progress.Error)
+			return exitInput
 		case j.State == job.Failed:
 			fmt.Fprintf(e.stderr, "linkd link run: job %s failed: %s (resume with --job %s)\n", started.ID, j.Progress.Error, started.ID)
 			return exitInput
@@ -264,7 +269,7 @@ func (p linkPeer) call(ctx context.Context, method, path string, in, out any) er
 		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrProtocol, ae.Message)
 	}
 	if errors.As(err, &ae) && ae.Code == "staging_lost" {
-		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrLost, ae.Message)
+		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrLost, strings.TrimPrefix(ae.Message, linkjob.ErrLost.Error()+": "))
 	}
 	if err != nil {
 		return fmt.Errorf("linkjob: the peer: %w", err)

@@ -7,9 +7,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/synth"
@@ -112,8 +115,9 @@ func keyedRequest(t *testing.T, addr, key, method, path, body string, into any) 
 
 // stopMidRun starts full run jobID on the serve at addr and, once the run
 // is under way (some batches sent or received, not all), stops the
-// victim's serve and starts it again.
-func stopMidRun(t *testing.T, addr, admin, jobID string, victim *servedParty) {
+// victim's serve and starts it again (calling stopped, if not nil, in
+// between).
+func stopMidRun(t *testing.T, addr, admin, jobID string, victim *servedParty, stopped func()) {
 	t.Helper()
 	var started struct{ ID string }
 	keyedRequest(t, addr, admin, "POST", "/v1/link/jobs", `{"job_id":"`+jobID+`","full":true}`, &started)
@@ -133,6 +137,9 @@ func stopMidRun(t *testing.T, addr, admin, jobID string, victim *servedParty) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	victim.srv.stop(t)
+	if stopped != nil {
+		stopped()
+	}
 	victim.start(t)
 }
 
@@ -148,7 +155,7 @@ func TestLinkServesStopMidRun(t *testing.T) {
 		jobID := fmt.Sprintf("kill-%d", round)
 		// Full runs: the second would otherwise build on the first and
 		// have nothing to send.
-		stopMidRun(t, ps[0].addr, admin, jobID, victim)
+		stopMidRun(t, ps[0].addr, admin, jobID, victim, nil)
 		code, out, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin, "--job", jobID)
 		if code != 0 || !strings.Contains(out, fmt.Sprintf("matched %d of %d", common, n)) {
 			t.Fatalf("round %d (%s stopped): resume: exit %d\n%s%s\nsocial: %s", round, victim.name, code, out, errs, ps[0].srv.logs.String())
@@ -267,7 +274,7 @@ func TestLinkSupersededJob(t *testing.T) {
 	people := synth.People(93, 2*n-common)
 	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
 	ctx := context.Background()
-	stopMidRun(t, ps[0].addr, admin, "abandoned", ps[1])
+	stopMidRun(t, ps[0].addr, admin, "abandoned", ps[1], nil)
 	staged := func() (n int) {
 		for _, p := range ps {
 			rows, err := p.st.OwnBatch(ctx, "abandoned", 1)
@@ -309,6 +316,48 @@ func TestLinkSupersededJob(t *testing.T) {
 	for _, p := range ps {
 		if got, err := p.st.CountLinks(ctx); err != nil || got != common {
 			t.Errorf("%s holds %d links, %v", p.name, got, err)
+		}
+	}
+}
+
+// TestLinkAfterADatabaseCrash: a run under way whose party's database
+// crashed (its unlogged tables emptied, as recovery leaves them, while
+// that party's serve is down) is refused when resumed, from either side,
+// with the reason; a new run links as if nothing had happened.
+func TestLinkAfterADatabaseCrash(t *testing.T) {
+	const n, common = 25000, 5000 // three batches a side
+	people := synth.People(94, 2*n-common)
+	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
+	ctx := context.Background()
+	for _, victim := range ps {
+		jobID := "crashed-" + victim.name
+		stopMidRun(t, ps[0].addr, admin, jobID, victim, func() {
+			rows, err := victim.st.Pool().Query(ctx, `SELECT relname::text FROM pg_class
+				WHERE relkind = 'r' AND relpersistence = 'u' AND relnamespace = current_schema()::regnamespace
+				  AND relname <> 'river_leader'`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil || !slices.Contains(tables, "link_staging_own") {
+				t.Fatalf("unlogged tables %v, %v", tables, err)
+			}
+			if _, err := victim.st.Pool().Exec(ctx, `TRUNCATE `+strings.Join(tables, ", ")); err != nil {
+				t.Fatal(err)
+			}
+		})
+		code, _, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin, "--job", jobID)
+		if code == 0 || !strings.Contains(errs, "staging lost") || !strings.Contains(errs, "start a new run") || strings.Contains(errs, "resume with") {
+			t.Errorf("%s crashed: link run --job %s: exit %d\n%s", victim.name, jobID, code, errs)
+		}
+		if code, out, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin); code != 0 ||
+			!strings.Contains(out, fmt.Sprintf("matched %d of %d", common, n)) {
+			t.Fatalf("%s crashed: the new run: exit %d\n%s%s", victim.name, code, out, errs)
+		}
+		for _, p := range ps {
+			if got, err := p.st.CountLinks(ctx); err != nil || got != common {
+				t.Errorf("%s crashed: %s holds %d links, %v", victim.name, p.name, got, err)
+			}
 		}
 	}
 }

@@ -27,7 +27,7 @@ func TestLinkPeerErrors(t *testing.T) {
 		}
 		if strings.HasSuffix(r.URL.Path, "/finish") {
 			w.WriteHeader(http.StatusConflict)
-			_, _ = w.Write([]byte(`{"error":{"code":"staging_lost","message":"linkjob: staging lost: job j: what this party staged for it is gone"}}`))
+			_, _ = w.Write([]byte(`{"error":{"code":"staging_lost","message":"linkjob: staging lost: job j: the batches staged for it are gone"}}`))
 			return
 		}
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -40,7 +40,8 @@ func TestLinkPeerErrors(t *testing.T) {
 		t.Fatalf("reblind: %v", err)
 	}
 	_, err = p.Finish(context.Background(), "j")
-	if !errors.Is(err, linkjob.ErrLost) || errors.Is(err, linkjob.ErrProtocol) || !strings.Contains(err.Error(), "job j") {
+	if !errors.Is(err, linkjob.ErrLost) || errors.Is(err, linkjob.ErrProtocol) ||
+		err.Error() != "linkjob: staging lost: the peer says: job j: the batches staged for it are gone" {
 		t.Fatalf("finish: %v", err)
 	}
 	_, err = p.Open(context.Background(), linkjob.Open{JobID: "j"})

@@ -254,7 +254,7 @@ func StaleError(k Keep, kept string) error {
 // was lost (or never started): what it staged before cannot be told from
 // what it did not, so it cannot finish.
 func LostError(jobID string) error {
-	return fmt.Errorf("%w: job %s: what this party staged for it is gone (PostgreSQL restarted after a crash, which empties a run's staging); start a new run", ErrLost, jobID)
+	return fmt.Errorf("%w: job %s: the batches staged for it are gone (PostgreSQL restarted after a crash, which empties a run's staging); start a new run", ErrLost, jobID)
 }
 
 // SupersededError is the refusal of job jobID, which a run begun after
