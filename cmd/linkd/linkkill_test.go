@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/job"
 )
@@ -332,18 +331,8 @@ func TestLinkAfterADatabaseCrash(t *testing.T) {
 	for _, victim := range ps {
 		jobID := "crashed-" + victim.name
 		stopMidRun(t, ps[0].addr, admin, jobID, victim, func() {
-			rows, err := victim.st.Pool().Query(ctx, `SELECT relname::text FROM pg_class
-				WHERE relkind = 'r' AND relpersistence = 'u' AND relnamespace = current_schema()::regnamespace
-				  AND relname <> 'river_leader'`)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil || !slices.Contains(tables, "link_staging_own") {
-				t.Fatalf("unlogged tables %v, %v", tables, err)
-			}
-			if _, err := victim.st.Pool().Exec(ctx, `TRUNCATE `+strings.Join(tables, ", ")); err != nil {
-				t.Fatal(err)
+			if tables := pgtest.Crash(t, victim.st.Pool()); !slices.Contains(tables, "link_staging_own") {
+				t.Fatalf("unlogged tables %v", tables)
 			}
 		})
 		code, _, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin, "--job", jobID)

@@ -133,3 +133,29 @@ func Dump(t testing.TB, conn interface {
 	}
 	return b.String()
 }
+
+// Crash empties the unlogged tables of the pool's current schema (but
+// River's leader election, which is elected again), which is what
+// PostgreSQL's recovery after a crash leaves of them, and returns their
+// names in order.
+func Crash(t testing.TB, pool *pgxpool.Pool) []string {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := pool.Query(ctx, `SELECT relname::text FROM pg_class
+		WHERE relkind = 'r' AND relpersistence = 'u' AND relnamespace = current_schema()::regnamespace
+		  AND relname <> 'river_leader'
+		ORDER BY relname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range tables {
+		if _, err := pool.Exec(ctx, `TRUNCATE `+pgx.Identifier{table}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tables
+}

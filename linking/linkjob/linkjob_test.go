@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/memstore"
@@ -412,7 +410,7 @@ func TestStagingLostInACrash(t *testing.T) {
 			if lost == "responder" {
 				crashed = b
 			}
-			crash(t, crashed)
+			pgtest.Crash(t, crashed.st.(*pgstore.Store).Pool())
 			_, err := a.p.Run(ctx, f, "crashed", 1)
 			if !errors.Is(err, linkjob.ErrLost) || !strings.Contains(err.Error(), "job crashed") {
 				t.Fatalf("resumed after the %s's crash: %v, want ErrLost naming the job", lost, err)
@@ -428,28 +426,6 @@ func TestStagingLostInACrash(t *testing.T) {
 			}
 			check(t, a, b, common, res, 300)
 		})
-	}
-}
-
-// crash empties the side's unlogged tables (but River's leader
-// election), which is what PostgreSQL's recovery after a crash leaves
-// of them.
-func crash(t *testing.T, s *side) {
-	t.Helper()
-	ctx := context.Background()
-	pool := s.st.(*pgstore.Store).Pool()
-	rows, err := pool.Query(ctx, `SELECT relname::text FROM pg_class
-		WHERE relkind = 'r' AND relpersistence = 'u' AND relnamespace = current_schema()::regnamespace
-		  AND relname <> 'river_leader'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(tables) == 0 {
-		t.Fatalf("unlogged tables: %v, %v", tables, err)
-	}
-	if _, err := pool.Exec(ctx, `TRUNCATE `+strings.Join(tables, ", ")); err != nil {
-		t.Fatal(err)
 	}
 }
 
