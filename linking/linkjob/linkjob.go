@@ -515,6 +515,12 @@ func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32, full bool
 	if err == nil && j.State == job.Superseded {
 		return SupersededError(jobID)
 	}
+	if err == nil && j.State != job.Done {
+		// Resumed: refused at once if this party lost its staging.
+		if err := p.whole(ctx, jobID); err != nil {
+			return err
+		}
+	}
 	if err == nil && j.State == job.Failed {
 		raw, _ := json.Marshal(Progress{Phase: "resuming"})
 		return p.Jobs.UpdateJob(ctx, jobID, job.Running, raw, p.now())
