@@ -9,6 +9,20 @@ import (
 
 const benchBatch = 1000
 
+// benchInputs is a batch of benchBatch distinct numbers.
+func benchInputs() [][]byte {
+	in := make([][]byte, benchBatch)
+	for i := range in {
+		in[i] = fmt.Appendf(nil, "+9053%08d", i)
+	}
+	return in
+}
+
+// reportPerElement reports the time of one element of a batch.
+func reportPerElement(b *testing.B) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/element")
+}
+
 // BenchmarkBlind: hash to group plus one scalar multiplication and the
 // encoding, this package beside the same circl calls.
 func BenchmarkBlind(b *testing.B) {
@@ -54,44 +68,35 @@ func BenchmarkReblind(b *testing.B) {
 // The batch forms on all cores; compare ns/element with the single forms.
 func BenchmarkBlindBatch(b *testing.B) {
 	k := randomKey(b)
-	in := make([][]byte, benchBatch)
-	for i := range in {
-		in[i] = fmt.Appendf(nil, "+9053%08d", i)
-	}
+	in := benchInputs()
 	for b.Loop() {
 		_ = k.BlindBatch(in)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/element")
+	reportPerElement(b)
 }
 
 func BenchmarkReblindBatch(b *testing.B) {
 	k, peer := randomKey(b), randomKey(b)
-	in := make([][]byte, benchBatch)
-	for i := range in {
-		in[i] = fmt.Appendf(nil, "+9053%08d", i)
-	}
+	in := benchInputs()
 	els := peer.BlindBatch(in)
 	for b.Loop() {
 		if _, err := k.ReblindBatch(els); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/element")
+	reportPerElement(b)
 }
 
 // The strict decode of a batch of received values, on all cores: what a
 // party spends on each value the other returns, beside the re-blinding.
 func BenchmarkCheckElements(b *testing.B) {
 	k := randomKey(b)
-	in := make([][]byte, benchBatch)
-	for i := range in {
-		in[i] = fmt.Appendf(nil, "+9053%08d", i)
-	}
+	in := benchInputs()
 	els := k.BlindBatch(in)
 	for b.Loop() {
 		if err := CheckElements(els); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/element")
+	reportPerElement(b)
 }
