@@ -454,7 +454,7 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 			return linkjob.SupersededError(k.JobID)
 		}
 		var staged bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM link_staging_jobs WHERE job_id = $1)`, k.JobID).Scan(&staged); err != nil {
+		if err := tx.QueryRow(ctx, stagedJob, k.JobID).Scan(&staged); err != nil {
 			return err
 		}
 		if !staged {
@@ -577,6 +577,9 @@ func scanStaged(r pgx.Row) (linkjob.Row, error) {
 	return row, nil
 }
 
+// stagedJob asks whether job $1's staging was started and is whole.
+const stagedJob = `SELECT EXISTS (SELECT 1 FROM link_staging_jobs WHERE job_id = $1)`
+
 // StartStaging implements linkjob.Staging.
 func (s *Store) StartStaging(ctx context.Context, jobID string) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO link_staging_jobs (job_id) VALUES ($1) ON CONFLICT DO NOTHING`, jobID)
@@ -587,7 +590,7 @@ func (s *Store) StartStaging(ctx context.Context, jobID string) error {
 // link_staging_jobs are unlogged, and a crash empties them together.
 func (s *Store) Staged(ctx context.Context, jobID string) (bool, error) {
 	var ok bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM link_staging_jobs WHERE job_id = $1)`, jobID).Scan(&ok)
+	err := s.pool.QueryRow(ctx, stagedJob, jobID).Scan(&ok)
 	return ok, mapErr(err)
 }
 
