@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audit"
@@ -136,6 +138,8 @@ type Server struct {
 	refused *prometheus.CounterVec
 	matches *prometheus.CounterVec
 	relayed *prometheus.CounterVec
+
+	metricsHandler http.Handler
 }
 
 type route struct {
@@ -155,6 +159,9 @@ type route struct {
 var routes = []route{
 	{http.MethodGet, "/healthz", "", false, (*Server).healthz, nil},
 	{http.MethodGet, "/readyz", "", false, (*Server).readyz, nil},
+	// The metrics, to an operator's key here; without a key only on the
+	// metrics address (MetricsHandler), which should not be public.
+	{http.MethodGet, "/metrics", "metrics.read", false, (*Server).metrics, nil},
 	{http.MethodGet, "/v1/oprf/config", "oprf.config", false, (*Server).oprfConfig, nil},
 	{http.MethodPost, "/v1/oprf/evaluate", "oprf.evaluate", true, (*Server).oprfEvaluate, nil},
 	{http.MethodGet, "/v1/audit", "audit.read", false, (*Server).auditLog, nil},
@@ -215,8 +222,10 @@ func New(cfg Config) *Server {
 	s.batch = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "linkd_batch_entries", Help: "Entries per batch request.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)})
 	s.usage = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_usage_total", Help: "Units of limits and budgets used, by counter."}, []string{"counter"})
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_limit_refusals_total", Help: "Requests refused by a limit or budget, by counter."}, []string{"counter"})
+	// Matches are counted by whole link runs only: a count that moved with
+	// each upload batch would tell the uploader which numbers are users.
 	s.matches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_matches_total",
-		Help: "Accounts matched: by upload batches (kind upload), by link runs (kind link)."}, []string{"kind"})
+		Help: "Accounts matched by link runs (kind link), counted when a run ends."}, []string{"kind"})
 	s.relayed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_signals_received_total",
 		Help: "Signal relay messages from the other party, by outcome (applied, duplicate, unlinked, expired, refused)."}, []string{"outcome"})
 	s.Registry.MustRegister(s.reqs, s.latency, s.batch, s.usage, s.refused, s.matches, s.relayed)
@@ -227,7 +236,7 @@ func New(cfg Config) *Server {
 	for _, r := range routes {
 		s.e.Add(r.method, r.path, s.wrap(r))
 	}
-	s.e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})))
+	s.metricsHandler = promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
 	s.e.GET("/v1/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI) })
 	return s
 }
@@ -248,14 +257,53 @@ func (s *Server) CountMatches(kind string, n int64) {
 	s.matches.WithLabelValues(kind).Add(float64(n))
 }
 
+// MetricsHandler serves the Prometheus metrics without a key: for the
+// operators' metrics address (linkd serve --metrics-addr), never for the
+// API's.
+func (s *Server) MetricsHandler() http.Handler { return s.metricsHandler }
+
+func (s *Server) metrics(c echo.Context, _ *caller) error {
+	s.metricsHandler.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
 // Handler returns the server as an http.Handler.
 func (s *Server) Handler() http.Handler { return s.e }
 
+// Server limits: a request's body must arrive within ReadTimeout and its
+// answer leave within WriteTimeout (a link job read waits up to maxWait);
+// an idle keep-alive connection is closed after IdleTimeout; at most
+// MaxConns connections are open at once (the rest wait in the kernel's
+// backlog).
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = time.Minute
+	WriteTimeout      = maxWait + 30*time.Second
+	IdleTimeout       = 2 * time.Minute
+	MaxConns          = 1024
+)
+
 // Serve serves on addr until ctx ends, then lets requests in flight finish.
 func (s *Server) Serve(ctx context.Context, addr string) error {
-	srv := &http.Server{Addr: addr, Handler: s.e, ReadHeaderTimeout: 10 * time.Second}
+	return Serve(ctx, addr, s.e)
+}
+
+// Serve serves h on addr with the server limits until ctx ends, then lets
+// requests in flight finish.
+func Serve(ctx context.Context, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return ServeListener(ctx, ln, h)
+}
+
+// ServeListener is Serve on a listener already open.
+func ServeListener(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout,
+		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: 64 << 10}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(netutil.LimitListener(ln, MaxConns)) }()
 	select {
 	case err := <-errc:
 		return err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -77,8 +78,8 @@ func newFixtureLimits(t *testing.T, limits api.Limits) *fixture {
 		t.Fatal(err)
 	}
 	f.dir = &directory.Importer{Store: f.st, Deriver: d}
-	sizer, _ := audience.NewSizer(bytes.Repeat([]byte{9}, 32))
-	aud := &audience.Service{Store: f.st, Index: d.IndexKey(), Epoch: d.Epoch, Sizer: sizer}
+	aud := &audience.Service{Store: f.st, Index: d.IndexKey(), Epoch: d.Epoch, Budget: f.st,
+		Noise: audience.NewNoiseFrom(rand.NewChaCha8([32]byte{9}))}
 	s := api.New(api.Config{Party: "social", Keys: f.st, Audit: f.st, OPRF: f.ev, Epoch: 1, Audiences: aud, Signals: f.st,
 		Ready: func(context.Context) error { return f.ready },
 		Usage: f.st, Limits: limits,
@@ -149,9 +150,20 @@ func TestOperationalRoutes(t *testing.T) {
 	if strings.Contains(string(b), "database down") {
 		t.Fatal("readyz leaks its cause")
 	}
+	// The metrics are an operator's: no key, or another role's, is refused.
 	st, b = f.do(t, "GET", "/metrics", "", "", "")
+	wantError(t, st, b, 401, "unauthorized", "API key")
+	st, b = f.do(t, "GET", "/metrics", f.keys[access.RoleAdvertiser], "", "")
+	wantError(t, st, b, 403, "forbidden", "")
+	st, b = f.do(t, "GET", "/metrics", f.keys[access.RoleAdmin], "", "")
 	if st != 200 || !strings.Contains(string(b), `linkd_http_requests_total{method="GET",route="/readyz",status="503"} 1`) {
 		t.Fatalf("metrics %d %s", st, b)
+	}
+	// The metrics address's handler needs no key.
+	rec := httptest.NewRecorder()
+	f.api.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `route="/readyz",status="503"`) {
+		t.Fatalf("metrics handler %d", rec.Code)
 	}
 	st, b = f.do(t, "GET", "/v1/nope", "", "", "")
 	wantError(t, st, b, 404, "not_found", "no such route")
@@ -378,7 +390,7 @@ func TestLimits(t *testing.T) {
 	if st, _ := f.do(t, "GET", "/v1/oprf/config", key, "", ""); st != 200 {
 		t.Fatalf("next minute: %d", st)
 	}
-	_, m := f.do(t, "GET", "/metrics", "", "", "")
+	_, m := f.do(t, "GET", "/metrics", f.keys[access.RoleAdmin], "", "")
 	for _, want := range []string{`linkd_usage_total{counter="oprf_evaluations"} 10`, `linkd_limit_refusals_total{counter="oprf_evaluations"} 2`,
 		`linkd_limit_refusals_total{counter="requests"} 1`} {
 		if !strings.Contains(string(m), want) {

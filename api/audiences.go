@@ -29,7 +29,7 @@ type Audiences interface {
 	ListAudiences(ctx context.Context, tenant, after string, limit int) ([]audience.Audience, error)
 	DeleteAudience(ctx context.Context, tenant, id string) error
 	Upload(ctx context.Context, u audience.Upload) (audience.UploadResult, error)
-	Bucket(ctx context.Context, tenant, id string) (lower, upper int64, err error)
+	Size(ctx context.Context, tenant, id string, p audience.SizePolicy, allow func(lower int64) (bool, error)) (audience.SizeAnswer, error)
 }
 
 type createAudienceRequest struct {
@@ -48,6 +48,24 @@ type audienceView struct {
 	Status     string `json:"status,omitempty"`
 	LowerBound *int64 `json:"approximate_count_lower_bound,omitempty"`
 	UpperBound *int64 `json:"approximate_count_upper_bound,omitempty"`
+	// The release the size comes from, and the tenant's privacy budget.
+	Release *releaseView `json:"size_release,omitempty"`
+	Budget  *budgetView  `json:"privacy_budget,omitempty"`
+}
+
+type releaseView struct {
+	Epsilon    float64    `json:"epsilon"`
+	ReleasedAt *time.Time `json:"released_at,omitempty"`
+	// Fresh: this answer made the release; stale: the audience changed
+	// since, and the budget is spent until the next renewal.
+	Fresh bool `json:"fresh"`
+	Stale bool `json:"stale"`
+}
+
+type budgetView struct {
+	EpsilonPerDay    float64   `json:"epsilon_per_day"`
+	EpsilonRemaining float64   `json:"epsilon_remaining"`
+	RenewsAt         time.Time `json:"renews_at"`
 }
 
 type audiencePage struct {
@@ -120,33 +138,67 @@ func (s *Server) listAudiences(c echo.Context, cl *caller) error {
 	return c.JSON(http.StatusOK, page)
 }
 
-// getAudience shows one audience with its size, as the policies allow it
-// to be reported: the size decision is audited like any flow.
+// sizePolicy is the catalogue's size privacy in force.
+func (s *Server) sizePolicy() (audience.SizePolicy, error) {
+	sp := s.Policies().Catalogue.SizePrivacy
+	per, err := audience.EpsilonOf(sp.EpsilonPerRelease)
+	if err != nil {
+		return audience.SizePolicy{}, err
+	}
+	day, err := audience.EpsilonOf(sp.EpsilonPerDay)
+	if err != nil {
+		return audience.SizePolicy{}, err
+	}
+	return audience.SizePolicy{PerRelease: per, PerDay: day}, nil
+}
+
+// getAudience shows one audience with its size release (see
+// audience/release.go): a fresh release is decided by the policies on its
+// noisy lower bound, and the decision audited like any flow.
 func (s *Server) getAudience(c echo.Context, cl *caller) error {
 	ctx := c.Request().Context()
 	a, err := s.Audiences.Audience(ctx, cl.key.Tenant, c.Param("id"))
 	if err != nil {
 		return err
 	}
-	lower, upper, err := s.Audiences.Bucket(ctx, cl.key.Tenant, a.ID)
+	p, err := s.sizePolicy()
 	if err != nil {
 		return err
 	}
-	q := policies.Request{Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "audience.size",
-		Resource: policies.Resource{Kind: "audience", ID: a.ID, Tenant: a.Tenant}, Purpose: a.Purpose, Size: lower}
-	d, err := s.Authorizer.Authorize(ctx, q)
+	ans, err := s.Audiences.Size(ctx, cl.key.Tenant, a.ID, p, func(lower int64) (bool, error) {
+		q := policies.Request{Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "audience.size",
+			Resource: policies.Resource{Kind: "audience", ID: a.ID, Tenant: a.Tenant}, Purpose: a.Purpose, Size: lower}
+		d, err := s.Authorizer.Authorize(ctx, q)
+		if err != nil {
+			return false, err
+		}
+		if d.Allow {
+			s.record(c, cl, q, "allow", d)
+		} else {
+			s.record(c, cl, q, "deny", d)
+		}
+		return d.Allow, nil
+	})
 	if err != nil {
 		return err
 	}
-	v := view(a)
-	if d.Allow {
-		s.record(c, cl, q, "allow", d)
-		v.Status, v.LowerBound, v.UpperBound = audience.StatusReady, &lower, &upper
-	} else {
-		s.record(c, cl, q, "deny", d)
-		v.Status = audience.StatusTooSmall
+	return c.JSON(http.StatusOK, sizeView(view(a), ans))
+}
+
+func sizeView(v audienceView, ans audience.SizeAnswer) audienceView {
+	v.Status = ans.Status
+	if ans.Status == audience.StatusReady {
+		lower, upper := ans.Lower, ans.Upper
+		v.LowerBound, v.UpperBound = &lower, &upper
 	}
-	return c.JSON(http.StatusOK, v)
+	if ans.Status == audience.StatusReady || ans.Status == audience.StatusTooSmall {
+		at := ans.At
+		v.Release = &releaseView{Epsilon: ans.Epsilon.Float(), ReleasedAt: &at, Fresh: ans.Fresh, Stale: ans.Stale}
+	} else if ans.Stale {
+		v.Release = &releaseView{Stale: true}
+	}
+	v.Budget = &budgetView{EpsilonPerDay: ans.PerDay.Float(), EpsilonRemaining: ans.Remaining.Float(), RenewsAt: ans.RenewsAt}
+	return v
 }
 
 func (s *Server) deleteAudience(c echo.Context, cl *caller) error {
@@ -329,9 +381,6 @@ func (s *Server) upload(c echo.Context, cl *caller, remove, replace bool) error 
 		return newError(http.StatusConflict, "session_complete", "the session's last batch was received: start a new session_id", map[string]any{"session_id": sid})
 	case err != nil:
 		return err
-	}
-	if !res.Replayed {
-		s.matches.WithLabelValues("upload").Add(float64(res.Matched))
 	}
 	samples := res.InvalidSamples
 	if samples == nil {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/crypto/hashindex"
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/crypto/psi"
@@ -36,7 +37,10 @@ type Service struct {
 	// Index is the hash index key of Epoch, the directory's key epoch.
 	Index hashindex.Key
 	Epoch uint32
-	Sizer *Sizer
+	// Budget keeps the tenants' privacy budgets for size releases.
+	Budget access.Usage
+	// Noise draws the noise of size releases (default: crypto/rand).
+	Noise *Noise
 	// Now is the clock of applied batches (default time.Now).
 	Now func() time.Time
 }
@@ -74,9 +78,6 @@ type UploadResult struct {
 	// Replayed is set when this (session, batch_seq) had been applied
 	// before: nothing changed, and the counts are the first answer's.
 	Replayed bool
-	// Matched is how many accounts the batch added or removed: for
-	// operators' metrics, never for the uploader.
-	Matched int
 }
 
 // maxSamples is how many invalid entries an answer describes.
@@ -169,7 +170,6 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 	if err != nil {
 		return res, err
 	}
-	res.Matched = r.Matched
 	if !r.Applied {
 		// A retry: the first answer's counts (its samples are not kept).
 		res.Replayed, res.Received, res.Invalid, res.InvalidSamples = true, r.Received, r.Invalid, nil
@@ -177,18 +177,99 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 	return res, nil
 }
 
-// Bucket returns the rounded bounds of the tenant's audience's size (see
-// Sizer.Bucket); the caller applies the minimum size.
-func (s *Service) Bucket(ctx context.Context, tenant, id string) (lower, upper int64, err error) {
+// SizePolicy is what the catalogue in force says of size releases.
+type SizePolicy struct {
+	PerRelease Epsilon
+	PerDay     Epsilon
+}
+
+// SizeAnswer is what an advertiser is told of an audience's size.
+type SizeAnswer struct {
+	Release
+	// Fresh is set when this answer made the release (and spent from the
+	// budget); Stale when the content changed since the release but the
+	// budget is spent.
+	Fresh, Stale bool
+	// Remaining is the tenant's budget left today; RenewsAt is when the
+	// day's budget renews.
+	Remaining, PerDay Epsilon
+	RenewsAt          time.Time
+}
+
+// budgetCounter is the usage counter of the tenants' size budgets, in
+// thousandths of epsilon.
+const budgetCounter = "size_epsilon_milli"
+
+// Size answers the size of the tenant's audience: the release of its
+// current content if there is one, else a fresh release if the tenant's
+// budget allows, else the last release, stale (see release.go). allow
+// decides, for a fresh release, whether its lower bound may be shown.
+func (s *Service) Size(ctx context.Context, tenant, id string, p SizePolicy, allow func(lower int64) (bool, error)) (SizeAnswer, error) {
 	if _, err := s.Store.Audience(ctx, tenant, id); err != nil {
-		return 0, 0, err
+		return SizeAnswer{}, err
 	}
-	m, err := s.Store.Members(ctx, id)
+	if p.PerRelease < 1 || p.PerDay < p.PerRelease {
+		return SizeAnswer{}, errors.New("audience: the size policy needs 0 < epsilon per release <= epsilon per day")
+	}
+	now := s.now().UTC()
+	start, end := access.Day.Bounds(now)
+	subject := "tenant:" + tenant
+	ans := SizeAnswer{PerDay: p.PerDay, RenewsAt: end}
+	content, err := s.Store.SizeContent(ctx, id)
 	if err != nil {
-		return 0, 0, err
+		return ans, err
 	}
-	lower, upper = s.Sizer.Bucket(m)
-	return lower, upper, nil
+	last, err := s.Store.LastRelease(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		last = Release{}
+	case err != nil:
+		return ans, err
+	}
+	// Version 0 with a release: the audience's batches are past their
+	// retention, and nothing was applied since the release.
+	if content.Version == 0 || (last.Status != "" && last.Version == content.Version) {
+		_, used, err := s.Budget.Consume(ctx, subject, budgetCounter, start, 0, int64(p.PerDay))
+		if err != nil {
+			return ans, err
+		}
+		ans.Remaining = max(p.PerDay-Epsilon(used), 0)
+		if last.Status == "" {
+			ans.Release = Release{AudienceID: id, Status: StatusEmpty}
+			return ans, nil
+		}
+		ans.Release = last
+		return ans, nil
+	}
+	ok, used, err := s.Budget.Consume(ctx, subject, budgetCounter, start, int64(p.PerRelease), int64(p.PerDay))
+	if err != nil {
+		return ans, err
+	}
+	ans.Remaining = max(p.PerDay-Epsilon(used), 0)
+	if !ok {
+		ans.Stale = true
+		if last.Status == "" {
+			ans.Release = Release{AudienceID: id, Status: StatusBudgetSpent}
+		} else {
+			ans.Release = last
+		}
+		return ans, nil
+	}
+	noise := s.Noise
+	if noise == nil {
+		noise = NewNoise()
+	}
+	status, lower, upper, err := noise.Bounds(content.People, p.PerRelease, allow)
+	if err != nil {
+		return ans, err
+	}
+	r := Release{AudienceID: id, Version: content.Version, Status: status, Lower: lower, Upper: upper, Epsilon: p.PerRelease,
+		At: now.Truncate(time.Microsecond)}
+	if err := s.Store.PutRelease(ctx, r); err != nil {
+		return ans, err
+	}
+	ans.Release, ans.Fresh = r, true
+	return ans, nil
 }
 
 // Mirror is one batch of an extension, as the other party sends it: the

@@ -1,7 +1,6 @@
 package audience_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -58,8 +57,7 @@ func newWorld(t *testing.T) *world {
 	if _, err := im.Import(context.Background(), strings.NewReader(b.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {
 		t.Fatal(err)
 	}
-	sizer, _ := audience.NewSizer(bytes.Repeat([]byte{5}, 32))
-	w.svc = &audience.Service{Store: w.st, Index: d.IndexKey(), Epoch: d.Epoch, Sizer: sizer}
+	w.svc = &audience.Service{Store: w.st, Index: d.IndexKey(), Epoch: d.Epoch, Budget: w.st}
 	for _, a := range []audience.Audience{{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads"}, {ID: "theirs", Tenant: "globex", Name: "n", Purpose: "ads"}} {
 		if err := w.st.CreateAudience(context.Background(), a); err != nil {
 			t.Fatal(err)
@@ -199,5 +197,82 @@ func TestUploadRefusals(t *testing.T) {
 	}
 	if _, err := w.st.Session(ctx, "aud", "s"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal("a refused upload opened a session")
+	}
+}
+
+// Size releases: empty before any batch; a fresh release spends from the
+// tenant's budget and is answered again while the content stays; any batch
+// (matched or not) makes the next answer fresh; a spent budget repeats the
+// last release, stale, or says budget_spent, until the day renews; the
+// budget is the tenant's across audiences.
+func TestSizeReleases(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	w.svc.Now = func() time.Time { return now }
+	p := audience.SizePolicy{PerRelease: 300, PerDay: 1000} // three fresh releases a day
+	decided := 0
+	allow := func(lower int64) (bool, error) { decided++; return lower >= 100, nil }
+	if err := w.st.CreateAudience(ctx, audience.Audience{ID: "aud2", Tenant: "acme", Name: "n", Purpose: "ads"}); err != nil {
+		t.Fatal(err)
+	}
+	size := func(id string) audience.SizeAnswer {
+		t.Helper()
+		a, err := w.svc.Size(ctx, "acme", id, p, allow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	seq := int64(0)
+	upload := func(id string, people []synth.Person) {
+		t.Helper()
+		seq++
+		_, err := w.svc.Upload(ctx, audience.Upload{Tenant: "acme", AudienceID: id, Schema: string(phone.SchemaSHA256),
+			Data: hashes(t, people, phone.SchemaSHA256), SessionID: fmt.Sprint("s", seq), BatchSeq: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a := size("aud"); a.Status != audience.StatusEmpty || a.Fresh || a.Remaining != 1000 || decided != 0 {
+		t.Fatalf("before any upload: %+v", a)
+	}
+	if _, err := w.svc.Size(ctx, "globex", "aud", p, allow); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another tenant's audience: %v", err)
+	}
+	upload("aud", w.people[:250])
+	first := size("aud")
+	if !first.Fresh || first.Status != audience.StatusReady || first.Remaining != 700 || decided != 1 || !first.RenewsAt.Equal(time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("first release: %+v", first)
+	}
+	if again := size("aud"); again.Fresh || again.Release != first.Release || again.Remaining != 700 || decided != 1 {
+		t.Fatalf("the same content asked again: %+v, want %+v", again, first)
+	}
+	// A batch of no one's numbers still changes the content's version.
+	upload("aud", synth.People(99, 3))
+	if second := size("aud"); !second.Fresh || second.Remaining != 400 {
+		t.Fatalf("after a batch that matched no one: %+v", second)
+	}
+	upload("aud2", w.people[:150])
+	if a := size("aud2"); !a.Fresh || a.Remaining != 100 {
+		t.Fatalf("another audience of the tenant: %+v", a)
+	}
+	// The budget is spent: the last release again, stale.
+	last, _ := w.st.LastRelease(ctx, "aud")
+	upload("aud", w.people[:10])
+	if a := size("aud"); a.Fresh || !a.Stale || a.Release != last || a.Remaining != 100 {
+		t.Fatalf("spent budget: %+v, want the last release %+v", a, last)
+	}
+	if err := w.st.CreateAudience(ctx, audience.Audience{ID: "aud3", Tenant: "acme", Name: "n", Purpose: "ads"}); err != nil {
+		t.Fatal(err)
+	}
+	upload("aud3", w.people[:150])
+	if a := size("aud3"); a.Status != audience.StatusBudgetSpent || !a.Stale || a.Lower != 0 {
+		t.Fatalf("spent budget, no release yet: %+v", a)
+	}
+	// The next day the budget is whole again.
+	now = now.Add(24 * time.Hour)
+	if a := size("aud"); !a.Fresh || a.Remaining != 700 || a.Version == last.Version {
+		t.Fatalf("the next day: %+v", a)
 	}
 }

@@ -85,6 +85,15 @@ type Session struct {
 	StartedAt  time.Time // the first batch's time
 }
 
+// Content is what a size release is computed from.
+type Content struct {
+	// Version changes with every upload batch applied to the audience
+	// (matched or not), and is 0 before the first.
+	Version int64
+	// People is the number of distinct numbers among the members.
+	People int64
+}
+
 // Store keeps audiences, their members and upload sessions.
 type Store interface {
 	// CreateAudience stores a new audience; store.ErrConflict if its id
@@ -107,6 +116,16 @@ type Store interface {
 	Session(ctx context.Context, audienceID, sessionID string) (Session, error)
 	// Members returns the audience's member account ids in order.
 	Members(ctx context.Context, audienceID string) ([]string, error)
+	// SizeContent returns the audience's content version and the number
+	// of distinct numbers among its members; store.ErrNotFound if there is
+	// no such audience.
+	SizeContent(ctx context.Context, audienceID string) (Content, error)
+	// LastRelease returns the audience's last size release, or
+	// store.ErrNotFound.
+	LastRelease(ctx context.Context, audienceID string) (Release, error)
+	// PutRelease keeps a release as the audience's last, replacing the
+	// one before.
+	PutRelease(ctx context.Context, r Release) error
 	// LinkedMembers returns up to limit of the audience's members that
 	// have a link, with account ids after the given one, in order, with
 	// what extending the audience asks of them.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -28,6 +29,7 @@ type Catalogue struct {
 	Purposes        map[string]Purpose    `yaml:"purposes" json:"purposes"`
 	Retention       map[string]Retention  `yaml:"retention" json:"retention"`
 	MinAudienceSize int64                 `yaml:"min_audience_size" json:"min_audience_size"`
+	SizePrivacy     SizePrivacy           `yaml:"size_privacy" json:"size_privacy"`
 	SignalTypes     map[string]SignalType `yaml:"signal_types" json:"signal_types"`
 	Limits          Limits                `yaml:"limits" json:"limits"`
 	Enforcement     map[string]string     `yaml:"enforcement" json:"enforcement"`
@@ -63,6 +65,20 @@ type Limits struct {
 	OPRFEvaluationsPerDay  int64 `yaml:"oprf_evaluations_per_day" json:"oprf_evaluations_per_day"`
 	UploadedEntriesPerDay  int64 `yaml:"uploaded_entries_per_day" json:"uploaded_entries_per_day"`
 	AudiencesCreatedPerDay int64 `yaml:"audiences_created_per_day" json:"audiences_created_per_day"`
+	PeerReblindsPerDay     int64 `yaml:"peer_reblinds_per_day" json:"peer_reblinds_per_day"`
+}
+
+// SizePrivacy is the differential privacy of audience sizes: the epsilon
+// each fresh release spends, and a tenant's budget a day.
+type SizePrivacy struct {
+	EpsilonPerRelease float64 `yaml:"epsilon_per_release" json:"epsilon_per_release"`
+	EpsilonPerDay     float64 `yaml:"epsilon_per_day" json:"epsilon_per_day"`
+}
+
+// thousandths reports whether v is a whole number of thousandths.
+func thousandths(v float64) bool {
+	m := math.Round(v * 1000)
+	return m >= 1 && math.Abs(v*1000-m) <= 1e-6
 }
 
 // Kinds of data with a retention.
@@ -189,6 +205,18 @@ func parseCatalogue(data, schemaJSON []byte) (*Catalogue, Problems) {
 				probs = append(probs, c.problemAt([]string{"signal_types", name, "min_confidence", dir}, "at most four decimal places"))
 			}
 		}
+	}
+	sp := c.SizePrivacy
+	for _, f := range []struct {
+		key string
+		v   float64
+	}{{"epsilon_per_release", sp.EpsilonPerRelease}, {"epsilon_per_day", sp.EpsilonPerDay}} {
+		if !thousandths(f.v) {
+			probs = append(probs, c.problemAt([]string{"size_privacy", f.key}, "a positive multiple of 0.001"))
+		}
+	}
+	if sp.EpsilonPerRelease > sp.EpsilonPerDay {
+		probs = append(probs, c.problemAt([]string{"size_privacy", "epsilon_per_release"}, "more than epsilon_per_day: no release could be made"))
 	}
 	seen := map[string]string{}
 	for _, g := range slices.Sorted(maps.Keys(c.Regions)) {

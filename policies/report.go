@@ -74,6 +74,7 @@ type reportData struct {
 	Flows    []reportFlow
 	Rules    []reportRule
 	Limits   Limits
+	Privacy  SizePrivacy
 	Tests    int
 }
 
@@ -83,7 +84,7 @@ var flowActions = []string{"audience.create", "audience.upload", "audience.size"
 
 func (b *Bundle) reportData() reportData {
 	c := b.Catalogue
-	d := reportData{Hash: b.Hash(), Version: c.Version, MinSize: c.MinAudienceSize, Limits: c.Limits, Tests: len(b.tests)}
+	d := reportData{Hash: b.Hash(), Version: c.Version, MinSize: c.MinAudienceSize, Limits: c.Limits, Privacy: c.SizePrivacy, Tests: len(b.tests)}
 	for _, g := range sortedKeys(c.Regions) {
 		d.Regions = append(d.Regions, [2]string{g, strings.Join(c.Regions[g], ", ")})
 	}
@@ -187,6 +188,8 @@ Audiences with fewer than {{.MinSize}} members report only "too_small".
 - OPRF evaluations per tenant per day: {{.Limits.OPRFEvaluationsPerDay}}
 - Uploaded entries per tenant per day: {{.Limits.UploadedEntriesPerDay}}
 - Audiences created per tenant per day: {{.Limits.AudiencesCreatedPerDay}}
+- Elements re-blinded for the other party per day: {{.Limits.PeerReblindsPerDay}}
+- Audience sizes: differentially private, epsilon {{.Privacy.EpsilonPerRelease}} per release, {{.Privacy.EpsilonPerDay}} per tenant per day
 `
 
 const htmlText = `<!doctype html>
@@ -229,6 +232,8 @@ const htmlText = `<!doctype html>
 <li>OPRF evaluations per tenant per day: {{.Limits.OPRFEvaluationsPerDay}}</li>
 <li>Uploaded entries per tenant per day: {{.Limits.UploadedEntriesPerDay}}</li>
 <li>Audiences created per tenant per day: {{.Limits.AudiencesCreatedPerDay}}</li>
+<li>Elements re-blinded for the other party per day: {{.Limits.PeerReblindsPerDay}}</li>
+<li>Audience sizes: differentially private, epsilon {{.Privacy.EpsilonPerRelease}} per release, {{.Privacy.EpsilonPerDay}} per tenant per day</li>
 </ul>
 </body></html>
 `

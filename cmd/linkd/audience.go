@@ -259,15 +259,29 @@ func audienceUpload(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, p)
 	}
 	var a struct {
-		Status string `json:"status"`
-		Lower  *int64 `json:"approximate_count_lower_bound"`
-		Upper  *int64 `json:"approximate_count_upper_bound"`
+		Status  string `json:"status"`
+		Lower   *int64 `json:"approximate_count_lower_bound"`
+		Upper   *int64 `json:"approximate_count_upper_bound"`
+		Release *struct {
+			Stale bool `json:"stale"`
+		} `json:"size_release"`
+		Budget *struct {
+			PerDay    float64   `json:"epsilon_per_day"`
+			Remaining float64   `json:"epsilon_remaining"`
+			RenewsAt  time.Time `json:"renews_at"`
+		} `json:"privacy_budget"`
 	}
 	size := "unknown"
 	if err := c.call(ctx, http.MethodGet, "/v1/audiences/"+*aud, nil, &a); err == nil {
 		size = a.Status
 		if a.Lower != nil && a.Upper != nil {
 			size = fmt.Sprintf("%s, between %d and %d members", a.Status, *a.Lower, *a.Upper)
+		}
+		if a.Release != nil && a.Release.Stale && a.Budget != nil {
+			size += fmt.Sprintf(" (the tenant's privacy budget is spent: a release from before this upload; a fresh one from %s)",
+				a.Budget.RenewsAt.Format(time.RFC3339))
+		} else if a.Budget != nil {
+			size += fmt.Sprintf(" (privacy budget: %g of %g left today)", a.Budget.Remaining, a.Budget.PerDay)
 		}
 	}
 	unit := "batches"

@@ -55,10 +55,7 @@ func newUploadWorld(t *testing.T) *uploadWorld {
 	_ = w.st.CreateAPIKey(context.Background(), k)
 	w.key = sec
 	_ = w.st.CreateAudience(context.Background(), audience.Audience{ID: "aud_1", Tenant: "acme", Name: "n", Purpose: "ads"})
-	aud, err := audienceService(w.st, ring, d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	aud := audienceService(w.st, d)
 	h := api.New(api.Config{Party: "social", Keys: w.st, Audit: w.st, Usage: w.st, OPRF: d.OPRF(), Epoch: 1, Audiences: aud,
 		Limits: api.Limits{RequestsPerMinute: 100000}}).Handler()
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {

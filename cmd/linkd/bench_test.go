@@ -64,10 +64,7 @@ func newBenchParty(b *testing.B) *benchParty {
 		b.Fatal(err)
 	}
 	p.key = sec
-	aud, err := audienceService(p.st, ring, d)
-	if err != nil {
-		b.Fatal(err)
-	}
+	aud := audienceService(p.st, d)
 	srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: p.st, Audit: p.st, Usage: p.st, OPRF: d.OPRF(), Epoch: 1,
 		Audiences: aud, Limits: api.Limits{RequestsPerMinute: 1 << 40, OPRFPerDay: 1 << 40, EntriesPerDay: 1 << 40, AudiencesPerDay: 1 << 40}}).Handler())
 	b.Cleanup(srv.Close)

@@ -177,10 +177,7 @@ func devParty(ctx context.Context, name string, people []synth.Person, log *slog
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	aud, err := audienceService(st, ring, d)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	aud := audienceService(st, d)
 	// Linking: the peer is set once both parties exist.
 	lk := newLinker(ctx, st, d, nil, log.With("party", name))
 	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st,
@@ -245,7 +242,7 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 		fmt.Fprintln(w)
 	}
 	adv := ks[0][access.RoleAdvertiser]
-	fmt.Fprintf(w, "Try, as an operator:\n  curl -s http://%s/readyz\n  curl -s http://%s/metrics | grep linkd_\n", socialAddr, socialAddr)
+	fmt.Fprintf(w, "Try, as an operator:\n  curl -s http://%s/readyz\n  curl -s -H 'Authorization: Bearer %s' http://%s/metrics | grep linkd_\n", socialAddr, ks[0][access.RoleAdmin], socialAddr)
 	fmt.Fprintf(w, "and link the two directories (PSI between the two parties, one command):\n  bin/linkd link run --server http://%s --key %s\n\n", socialAddr, ks[0][access.RoleAdmin])
 	fmt.Fprintf(w, "As an advertiser (private mode): the party's OPRF key to verify evaluations against:\n  curl -s -H 'Authorization: Bearer %s' http://%s/v1/oprf/config\n", adv, socialAddr)
 	fmt.Fprintf(w, "and an evaluation of a blinded element (this one is the ristretto255 generator):\n")

@@ -31,7 +31,7 @@ type servedParty struct {
 
 func (p *servedParty) start(t *testing.T) {
 	t.Helper()
-	p.srv = startCmd(p.environ, "serve", "--party", p.name, "--addr", p.addr, "--peer", "http://"+p.peer)
+	p.srv = startCmd(p.environ, "serve", "--party", p.name, "--addr", p.addr, "--metrics-addr", "off", "--peer", "http://"+p.peer)
 	for range 200 {
 		if resp, err := http.Get("http://" + p.addr + "/readyz"); err == nil {
 			resp.Body.Close()

@@ -120,10 +120,7 @@ func TestRouteMatrix(t *testing.T) {
 			}
 			ring, _ := keyring.NewRing("social", time.Now())
 			d, _ := pseudonym.NewDeriver(ring, 1)
-			aud, err := audienceService(st, ring, d)
-			if err != nil {
-				t.Fatal(err)
-			}
+			aud := audienceService(st, d)
 			srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, Usage: st, OPRF: ev, Epoch: 1, Archive: st,
 				Audiences: aud, Signals: st, Linking: newLinker(context.Background(), st, d, nil, slog.New(slog.DiscardHandler))}).Handler())
 			defer srv.Close()

@@ -111,7 +111,7 @@ func TestServeRefusesABadBundle(t *testing.T) {
 	if code, _, errs := runCmd(t, environ, "keys", "init", "--party", "social"); code != 0 {
 		t.Fatal(errs)
 	}
-	code, _, errs := runCmd(t, environ, "serve", "--party", "social", "--addr", freeAddr(t), "--policies", dir)
+	code, _, errs := runCmd(t, environ, "serve", "--party", "social", "--addr", freeAddr(t), "--metrics-addr", "off", "--policies", dir)
 	if code != exitInput || !strings.Contains(errs, "catalogue.yaml:3:1:") || !strings.Contains(errs, "does not load") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errs)
 	}

@@ -202,8 +202,8 @@ func TestServePostgres(t *testing.T) {
 	if code, _, errs := runCmd(t, environ, "keys", "init", "--party", "social"); code != 0 {
 		t.Fatal(errs)
 	}
-	addr := freeAddr(t)
-	srv := startCmd(environ, "serve", "--party", "social", "--addr", addr, "--migrate")
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	srv := startCmd(environ, "serve", "--party", "social", "--addr", addr, "--metrics-addr", metricsAddr, "--migrate")
 	defer srv.cancel()
 	base := "http://" + addr
 	var resp *http.Response
@@ -237,8 +237,13 @@ func TestServePostgres(t *testing.T) {
 
 	// The janitor has swept once at start; the bundle in force is named.
 	// (The sweep runs beside the server: wait for it.)
+	// The metrics address serves them without a key; the API's does not.
+	if resp, err = http.Get(base + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/metrics on the API's address without a key: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	for range 100 {
-		resp, err = http.Get(base + "/metrics")
+		resp, err = http.Get("http://" + metricsAddr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +331,7 @@ func TestNoNumberAtRestAfterUploads(t *testing.T) {
 	}
 	runOK("directory", "import", "--party", "social", file)
 	addr := freeAddr(t)
-	srv := startCmd(environ, "serve", "--party", "social", "--addr", addr)
+	srv := startCmd(environ, "serve", "--party", "social", "--addr", addr, "--metrics-addr", "off")
 	defer srv.cancel()
 	base := "http://" + addr
 	for range 100 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -54,12 +55,17 @@ POST {"events":[{"id","event","signal_id","account_id","type",
 X-Linkd-Signature: sha256=HEX, the HMAC-SHA256 of the body under the secret
 in LINKD_SIGNAL_WEBHOOK_SECRET. Delivery is at least once: dedupe by id.
 
+The Prometheus metrics are served without a key on --metrics-addr (default
+127.0.0.1:9464, loopback only; off for none), and on the API's address only
+to an admin key.
+
 The routes are in api/openapi.json.`
 
 func runServe(e *env, args []string) int {
 	fs := newFlags(e, "serve", "serve --party messenger|social [--addr HOST:PORT] [--database-url URL] [--keys FILE] [--migrate]", serveHelp)
 	party := fs.String("party", "", "the `party` this server is: messenger or social")
 	addr := fs.String("addr", "127.0.0.1:8080", "`address` to listen on")
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "`address` serving the Prometheus metrics without a key (off: none; the API serves them to an admin key)")
 	sf := addStateFlags(e, fs)
 	migrate := fs.Bool("migrate", false, "apply pending database migrations first")
 	janitorEvery := fs.Duration("retention-every", time.Hour, "how often the janitor purges what the catalogue's retention says has expired (0: never)")
@@ -129,10 +135,7 @@ func runServe(e *env, args []string) int {
 		j.Register(reg)
 		go j.Run(ctx, *janitorEvery)
 	}
-	aud, err := audienceService(st, ring, d)
-	if err != nil {
-		return fail(err)
-	}
+	aud := audienceService(st, d)
 	var peer linkjob.Peer
 	var audPeer api.AudiencePeer
 	if *peerURL != "" {
@@ -160,7 +163,18 @@ func runServe(e *env, args []string) int {
 	srv := api.New(api.Config{Party: *party, Audiences: aud, Linking: lk, AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
 		Registry: reg, Policies: pol.Bundle, Archive: st})
 	lk.done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
-	log.Info("serving", "addr", *addr, "key_epoch", d.Epoch, "policy_bundle", pol.Bundle().Hash())
+	if *metricsAddr != "off" && *metricsAddr != "" {
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fail(fmt.Errorf("the metrics address: %w", err))
+		}
+		go func() {
+			if err := api.ServeListener(ctx, ln, srv.MetricsHandler()); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server failed", "addr", *metricsAddr, "error", err)
+			}
+		}()
+	}
+	log.Info("serving", "addr", *addr, "metrics_addr", *metricsAddr, "key_epoch", d.Epoch, "policy_bundle", pol.Bundle().Hash())
 	if err := srv.Serve(ctx, *addr); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fail(err)
 	}

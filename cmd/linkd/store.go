@@ -77,14 +77,6 @@ func (sf stateFlags) openStore(ctx context.Context) (s partyStore, close func(),
 
 // audienceService builds the audience service of a party from its store
 // and its keys of the current epoch.
-func audienceService(st partyStore, ring *keys.Ring, d *pseudonym.Deriver) (*audience.Service, error) {
-	k, err := ring.Key(keys.PurposeSizeNoise, d.Epoch)
-	if err != nil {
-		return nil, err
-	}
-	sizer, err := audience.NewSizer(k.Expose())
-	if err != nil {
-		return nil, err
-	}
-	return &audience.Service{Store: st, Index: d.IndexKey(), Epoch: d.Epoch, Sizer: sizer}, nil
+func audienceService(st partyStore, d *pseudonym.Deriver) *audience.Service {
+	return &audience.Service{Store: st, Index: d.IndexKey(), Epoch: d.Epoch, Budget: st}
 }

@@ -98,8 +98,6 @@ const (
 	PurposeOPRF Purpose = "oprf"
 	// PurposeLink seeds the PSI blinding scalar.
 	PurposeLink Purpose = "link"
-	// PurposeSizeNoise keys the noise of audience size reports.
-	PurposeSizeNoise Purpose = "size-noise"
 )
 
 const hkdfSalt = "linkd key derivation v1"

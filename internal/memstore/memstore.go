@@ -59,6 +59,9 @@ type Store struct {
 	members   map[string]map[string]time.Time // audience → account → added or refreshed
 	batches   map[batchKey]audience.BatchResult
 	sessions  map[sessionKey]audience.Session
+	versions  map[string]int64 // audience → content version
+	releases  map[string]audience.Release
+	applied   int64 // batches applied, for content versions
 
 	signals  map[string]signal.Signal
 	outbox   []queued
@@ -119,6 +122,8 @@ func New() *Store {
 		members:     map[string]map[string]time.Time{},
 		batches:     map[batchKey]audience.BatchResult{},
 		sessions:    map[sessionKey]audience.Session{},
+		versions:    map[string]int64{},
+		releases:    map[string]audience.Release{},
 		signals:     map[string]signal.Signal{},
 		jobs:        map[string]job.Job{},
 		checkpoints: map[checkpointKey]job.Checkpoint{},
@@ -443,6 +448,8 @@ func (s *Store) DeleteAudience(_ context.Context, tenant, id string) error {
 	}
 	delete(s.audiences, id)
 	delete(s.members, id)
+	delete(s.versions, id)
+	delete(s.releases, id)
 	for k := range s.batches {
 		if k.audience == id {
 			delete(s.batches, k)
@@ -518,6 +525,8 @@ func (s *Store) ApplyBatch(_ context.Context, b audience.Batch) (audience.BatchR
 	}
 	r := audience.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid}
 	s.batches[batchKey{b.AudienceID, b.SessionID, b.Seq}] = r
+	s.applied++
+	s.versions[b.AudienceID] = s.applied
 	r.Matched = matched
 	s.sessions[sk] = audience.Session{AudienceID: b.AudienceID, ID: b.SessionID, Batches: sess.Batches + 1,
 		Complete: b.Last, UpdatedAt: at, StartedAt: started}
@@ -544,6 +553,43 @@ func (s *Store) Members(_ context.Context, audienceID string) ([]string, error) 
 		return nil, store.ErrNotFound
 	}
 	return sortedKeys(m), nil
+}
+
+// SizeContent implements audience.Store.
+func (s *Store) SizeContent(_ context.Context, audienceID string) (audience.Content, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, ok := s.audiences[audienceID]; !ok {
+		return audience.Content{}, store.ErrNotFound
+	}
+	numbers := map[hashindex.Index]bool{}
+	for id := range s.members[audienceID] {
+		numbers[s.accounts[id].Pseudonyms.IndexE164] = true
+	}
+	return audience.Content{Version: s.versions[audienceID], People: int64(len(numbers))}, nil
+}
+
+// LastRelease implements audience.Store.
+func (s *Store) LastRelease(_ context.Context, audienceID string) (audience.Release, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.releases[audienceID]
+	if !ok {
+		return audience.Release{}, store.ErrNotFound
+	}
+	return r, nil
+}
+
+// PutRelease implements audience.Store.
+func (s *Store) PutRelease(_ context.Context, r audience.Release) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.audiences[r.AudienceID]; !ok {
+		return store.ErrNotFound
+	}
+	r.At = r.At.UTC().Truncate(time.Microsecond)
+	s.releases[r.AudienceID] = r
+	return nil
 }
 
 // --- retention ---

@@ -273,3 +273,35 @@ func collectLinked(rows pgx.Rows) ([]audience.LinkedMember, error) {
 	})
 	return out, mapErr(err)
 }
+
+// SizeContent implements audience.Store: the audience's latest batch and
+// the distinct numbers (hash indexes) among its members.
+func (s *Store) SizeContent(ctx context.Context, audienceID string) (audience.Content, error) {
+	var c audience.Content
+	err := s.pool.QueryRow(ctx, `SELECT
+			coalesce((SELECT max(applied) FROM upload_batches WHERE audience_id = a.id), 0),
+			(SELECT count(DISTINCT ac.index_e164) FROM audience_members m JOIN accounts ac ON ac.id = m.account_id
+				WHERE m.audience_id = a.id)
+		FROM audiences a WHERE a.id = $1`, audienceID).Scan(&c.Version, &c.People)
+	return c, mapErr(err)
+}
+
+// LastRelease implements audience.Store.
+func (s *Store) LastRelease(ctx context.Context, audienceID string) (audience.Release, error) {
+	r := audience.Release{AudienceID: audienceID}
+	err := s.pool.QueryRow(ctx, `SELECT version, status, lower_bound, upper_bound, epsilon, released_at
+		FROM audience_releases WHERE audience_id = $1`, audienceID).Scan(&r.Version, &r.Status, &r.Lower, &r.Upper, &r.Epsilon, &r.At)
+	r.At = r.At.UTC()
+	return r, mapErr(err)
+}
+
+// PutRelease implements audience.Store.
+func (s *Store) PutRelease(ctx context.Context, r audience.Release) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO audience_releases (audience_id, version, status, lower_bound, upper_bound, epsilon, released_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (audience_id) DO UPDATE SET version = excluded.version, status = excluded.status,
+			lower_bound = excluded.lower_bound, upper_bound = excluded.upper_bound, epsilon = excluded.epsilon,
+			released_at = excluded.released_at`,
+		r.AudienceID, r.Version, r.Status, r.Lower, r.Upper, int64(r.Epsilon), utc(r.At))
+	return mapErr(err)
+}

@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"AudienceBatches", testAudienceBatches},
 		{"AudienceMatchBatches", testAudienceMatchBatches},
 		{"AudienceReplace", testAudienceReplace},
+		{"SizeReleases", testSizeReleases},
 		{"AudienceConcurrentBatches", testAudienceConcurrentBatches},
 		{"LinkedMembers", testLinkedMembers},
 		{"Signals", testSignals},
@@ -1590,4 +1591,61 @@ func testSignalEvents(t *testing.T, s Store) {
 		t.Fatalf("events of an erased account: %+v", evs)
 	}
 	s.KeepEvents(false)
+}
+
+// testSizeReleases: the content version moves with every batch applied,
+// whether it matched anyone or not, and not with a replayed one; people
+// are distinct numbers; a release is kept per audience and goes with it.
+func testSizeReleases(t *testing.T, s Store) {
+	shared := account(t, "b2")
+	b := account(t, "b")
+	shared.Pseudonyms.IndexE164 = b.Pseudonyms.IndexE164 // one number, two accounts
+	put(t, s, account(t, "a"), b, shared, account(t, "c"))
+	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
+	_, err := s.SizeContent(ctx, "nope")
+	wantErr(t, "SizeContent of no audience", err, store.ErrNotFound)
+	c0, err := s.SizeContent(ctx, "aud")
+	if err != nil || c0.Version != 0 || c0.People != 0 {
+		t.Fatalf("SizeContent before any batch = %+v, %v", c0, err)
+	}
+	_, err = s.LastRelease(ctx, "aud")
+	wantErr(t, "LastRelease before any", err, store.ErrNotFound)
+
+	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Add: []string{"a", "b", "b2"}})
+	noErr(t, "ApplyBatch", err)
+	c1, err := s.SizeContent(ctx, "aud")
+	if err != nil || c1.Version == 0 || c1.People != 2 {
+		t.Fatalf("SizeContent of a, b and b2 (b's number) = %+v, %v; want 2 people", c1, err)
+	}
+	// A replay changes nothing, the version included.
+	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Add: []string{"c"}})
+	noErr(t, "ApplyBatch replay", err)
+	if c, _ := s.SizeContent(ctx, "aud"); c != c1 {
+		t.Fatalf("a replay changed the content: %+v, was %+v", c, c1)
+	}
+	// A batch that adds no one still moves the version: whether a release
+	// is fresh must not tell who matched.
+	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 2, Match: &audience.Match{
+		Hash: &directory.HashMatch{Epoch: 1, Convention: phone.ConventionE164, Indexes: []hashindex.Index{{1}}}}})
+	noErr(t, "ApplyBatch matching no one", err)
+	c2, _ := s.SizeContent(ctx, "aud")
+	if c2.Version == c1.Version || c2.People != 2 {
+		t.Fatalf("SizeContent after a batch that matched no one = %+v, was %+v", c2, c1)
+	}
+
+	r := audience.Release{AudienceID: "aud", Version: c2.Version, Status: audience.StatusReady, Lower: 100, Upper: 130, Epsilon: 100, At: t0}
+	noErr(t, "PutRelease", s.PutRelease(ctx, r))
+	got, err := s.LastRelease(ctx, "aud")
+	if err != nil || got != r {
+		t.Fatalf("LastRelease = %+v, %v; want %+v", got, err, r)
+	}
+	r2 := audience.Release{AudienceID: "aud", Version: c2.Version, Status: audience.StatusTooSmall, Epsilon: 50, At: t0.Add(time.Hour)}
+	noErr(t, "PutRelease again", s.PutRelease(ctx, r2))
+	if got, _ := s.LastRelease(ctx, "aud"); got != r2 {
+		t.Fatalf("LastRelease after a second = %+v; want %+v", got, r2)
+	}
+	wantErr(t, "PutRelease of no audience", s.PutRelease(ctx, audience.Release{AudienceID: "nope", Status: audience.StatusReady, Epsilon: 1, At: t0}), store.ErrNotFound)
+	noErr(t, "DeleteAudience", s.DeleteAudience(ctx, "acme", "aud"))
+	_, err = s.LastRelease(ctx, "aud")
+	wantErr(t, "LastRelease of a deleted audience", err, store.ErrNotFound)
 }
