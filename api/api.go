@@ -108,6 +108,9 @@ type Limits struct {
 	EntriesPerDay int64
 	// AudiencesPerDay is the audiences a tenant may create a day.
 	AudiencesPerDay int64
+	// PeerReblindsPerDay is the elements a party key may have re-blinded
+	// a day.
+	PeerReblindsPerDay int64
 }
 
 // limits are the limits in force: the configured ones, else the
@@ -118,7 +121,7 @@ func (s *Server) limits() Limits {
 		v   *int64
 		def int64
 	}{{&l.RequestsPerMinute, c.RequestsPerMinute}, {&l.PeerRequestsPerMinute, c.PeerRequestsPerMinute}, {&l.OPRFPerDay, c.OPRFEvaluationsPerDay},
-		{&l.EntriesPerDay, c.UploadedEntriesPerDay}, {&l.AudiencesPerDay, c.AudiencesCreatedPerDay}} {
+		{&l.EntriesPerDay, c.UploadedEntriesPerDay}, {&l.AudiencesPerDay, c.AudiencesCreatedPerDay}, {&l.PeerReblindsPerDay, c.PeerReblindsPerDay}} {
 		if *f.v == 0 {
 			*f.v = f.def
 		}

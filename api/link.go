@@ -11,7 +11,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/linkjob"
 )
@@ -56,6 +58,9 @@ func linkError(err error) error {
 	if errors.Is(err, linkjob.ErrLost) {
 		return newError(http.StatusConflict, "staging_lost", err.Error(), nil)
 	}
+	if errors.Is(err, linkjob.ErrEnded) {
+		return newError(http.StatusConflict, "job_ended", err.Error(), nil)
+	}
 	if errors.Is(err, linkjob.ErrProtocol) {
 		return newError(http.StatusUnprocessableEntity, "protocol_error", err.Error(), nil)
 	}
@@ -97,6 +102,13 @@ func (s *Server) startLink(c echo.Context, _ *caller) error {
 		req.JobID = newID("link_")
 	} else if !jobIDRE.MatchString(req.JobID) {
 		return badRequest("job_id: letters, digits, - and _, at most 64", map[string]any{"field": "job_id"})
+	} else if j, err := l.Job(c.Request().Context(), req.JobID); err != nil || j.Kind != linkjob.Kind {
+		// job_id resumes a job; a new run takes no id.
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return newError(http.StatusNotFound, "not_found", "no link job "+req.JobID+" to resume: leave job_id out to start a new run",
+			map[string]any{"field": "job_id"})
 	}
 	if err := l.Start(req.JobID, req.Full); err != nil {
 		return linkError(err)
@@ -188,8 +200,8 @@ func peerBatchBody(c echo.Context) ([]psi.Element, error) {
 
 // peerBatchRoute is a peer route about one batch of a job: the linker
 // and the batch number are read first.
-func peerBatchRoute(fn func(*Server, echo.Context, Linker, int64) error) func(*Server, echo.Context, *caller) error {
-	return func(s *Server, c echo.Context, _ *caller) error {
+func peerBatchRoute(fn func(*Server, echo.Context, *caller, Linker, int64) error) func(*Server, echo.Context, *caller) error {
+	return func(s *Server, c echo.Context, cl *caller) error {
 		l, err := s.linker()
 		if err != nil {
 			return err
@@ -198,13 +210,18 @@ func peerBatchRoute(fn func(*Server, echo.Context, Linker, int64) error) func(*S
 		if err != nil {
 			return err
 		}
-		return fn(s, c, l, seq)
+		return fn(s, c, cl, l, seq)
 	}
 }
 
-func (s *Server) peerReblind(c echo.Context, l Linker, seq int64) error {
+// peerReblind re-blinds a batch for the other party, within the party
+// key's daily budget of elements (429 beyond) and the job's bounds.
+func (s *Server) peerReblind(c echo.Context, cl *caller, l Linker, seq int64) error {
 	els, err := peerBatchBody(c)
 	if err != nil {
+		return err
+	}
+	if err := s.consume(c, cl.key.ID, "peer_reblinds", access.Day, int64(len(els)), s.limits().PeerReblindsPerDay); err != nil {
 		return err
 	}
 	s.batch.Observe(float64(len(els)))
@@ -215,7 +232,7 @@ func (s *Server) peerReblind(c echo.Context, l Linker, seq int64) error {
 	return c.JSON(http.StatusOK, linkjob.Elements{Elements: linkjob.EncodeElements(out)})
 }
 
-func (s *Server) peerBatch(c echo.Context, l Linker, seq int64) error {
+func (s *Server) peerBatch(c echo.Context, _ *caller, l Linker, seq int64) error {
 	els, last, err := l.Elements(c.Request().Context(), c.Param("id"), seq)
 	if err != nil {
 		return linkError(err)
@@ -223,7 +240,7 @@ func (s *Server) peerBatch(c echo.Context, l Linker, seq int64) error {
 	return c.JSON(http.StatusOK, linkjob.Elements{Elements: linkjob.EncodeElements(els), Last: last})
 }
 
-func (s *Server) peerValues(c echo.Context, l Linker, seq int64) error {
+func (s *Server) peerValues(c echo.Context, _ *caller, l Linker, seq int64) error {
 	vals, err := peerBatchBody(c)
 	if err != nil {
 		return err

@@ -271,6 +271,12 @@ func (p linkPeer) call(ctx context.Context, method, path string, in, out any) er
 	if errors.As(err, &ae) && ae.Code == "staging_lost" {
 		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrLost, strings.TrimPrefix(ae.Message, linkjob.ErrLost.Error()+": "))
 	}
+	if errors.As(err, &ae) && ae.Code == "job_ended" {
+		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrEnded, strings.TrimPrefix(ae.Message, linkjob.ErrEnded.Error()+": "))
+	}
+	if errors.As(err, &ae) && ae.Code == "superseded" {
+		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrSuperseded, strings.TrimPrefix(ae.Message, linkjob.ErrSuperseded.Error()+": "))
+	}
 	if err != nil {
 		return fmt.Errorf("linkjob: the peer: %w", err)
 	}

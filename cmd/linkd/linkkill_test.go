@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/job"
+	"github.com/linkd/linkd/linking/linkjob"
+	"github.com/linkd/linkd/policies"
 )
 
 // servedParty is one party of a two-serve test: its store, the
@@ -112,14 +117,17 @@ func keyedRequest(t *testing.T, addr, key, method, path, body string, into any) 
 	return resp.StatusCode
 }
 
-// stopMidRun starts full run jobID on the serve at addr and, once the run
-// is under way (some batches sent or received, not all), stops the
-// victim's serve and starts it again (calling stopped, if not nil, in
-// between).
-func stopMidRun(t *testing.T, addr, admin, jobID string, victim *servedParty, stopped func()) {
+// stopMidRun starts a full run on the serve at addr and, once the run is
+// under way (some batches sent or received, not all), stops the victim's
+// serve and starts it again (calling stopped, if not nil, in between); it
+// returns the job's id.
+func stopMidRun(t *testing.T, addr, admin string, victim *servedParty, stopped func()) string {
 	t.Helper()
 	var started struct{ ID string }
-	keyedRequest(t, addr, admin, "POST", "/v1/link/jobs", `{"job_id":"`+jobID+`","full":true}`, &started)
+	if st := keyedRequest(t, addr, admin, "POST", "/v1/link/jobs", `{"full":true}`, &started); st != http.StatusAccepted {
+		t.Fatalf("start: %d", st)
+	}
+	jobID := started.ID
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var j struct {
@@ -140,6 +148,7 @@ func stopMidRun(t *testing.T, addr, admin, jobID string, victim *servedParty, st
 		stopped()
 	}
 	victim.start(t)
+	return jobID
 }
 
 // TestLinkServesStopMidRun stops each party's serve in the middle of a
@@ -151,10 +160,9 @@ func TestLinkServesStopMidRun(t *testing.T) {
 	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
 	ctx := context.Background()
 	for round, victim := range ps {
-		jobID := fmt.Sprintf("kill-%d", round)
 		// Full runs: the second would otherwise build on the first and
 		// have nothing to send.
-		stopMidRun(t, ps[0].addr, admin, jobID, victim, nil)
+		jobID := stopMidRun(t, ps[0].addr, admin, victim, nil)
 		code, out, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin, "--job", jobID)
 		if code != 0 || !strings.Contains(out, fmt.Sprintf("matched %d of %d", common, n)) {
 			t.Fatalf("round %d (%s stopped): resume: exit %d\n%s%s\nsocial: %s", round, victim.name, code, out, errs, ps[0].srv.logs.String())
@@ -243,12 +251,17 @@ func TestLinkJobWait(t *testing.T) {
 	if st, _ := do("GET", "/v1/link/jobs/nope?wait=30s"); st != http.StatusNotFound {
 		t.Errorf("an unknown job with wait: %d, want 404", st)
 	}
-	st, out := do("POST", "/v1/link/jobs", `{"job_id":"waited"}`)
+	// job_id resumes a job: one this party never ran is not found.
+	if st, out := do("POST", "/v1/link/jobs", `{"job_id":"waited"}`); st != http.StatusNotFound || !strings.Contains(fmt.Sprint(out), "field:job_id") {
+		t.Fatalf("an unknown job_id: %d %v, want 404 naming job_id", st, out)
+	}
+	st, out := do("POST", "/v1/link/jobs")
 	if st != http.StatusAccepted {
 		t.Fatalf("start: %d %v", st, out)
 	}
+	waited := out["id"].(string)
 	start := time.Now()
-	st, out = do("GET", "/v1/link/jobs/waited?wait=30s")
+	st, out = do("GET", "/v1/link/jobs/"+waited+"?wait=30s")
 	took := time.Since(start)
 	if st != http.StatusOK || out["state"] != "done" {
 		t.Fatalf("after the wait: %d %v, want the job done", st, out)
@@ -257,7 +270,7 @@ func TestLinkJobWait(t *testing.T) {
 		t.Errorf("the read waited %v: it should answer when the run ends", took)
 	}
 	start = time.Now()
-	if st, out = do("GET", "/v1/link/jobs/waited?wait=30s"); st != http.StatusOK || out["state"] != "done" {
+	if st, out = do("GET", "/v1/link/jobs/"+waited+"?wait=30s"); st != http.StatusOK || out["state"] != "done" {
 		t.Fatalf("a done job: %d %v", st, out)
 	}
 	if took := time.Since(start); took >= 25*time.Second {
@@ -273,10 +286,10 @@ func TestLinkSupersededJob(t *testing.T) {
 	people := synth.People(93, 2*n-common)
 	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
 	ctx := context.Background()
-	stopMidRun(t, ps[0].addr, admin, "abandoned", ps[1], nil)
+	abandoned := stopMidRun(t, ps[0].addr, admin, ps[1], nil)
 	staged := func() (n int) {
 		for _, p := range ps {
-			rows, err := p.st.OwnBatch(ctx, "abandoned", 1)
+			rows, err := p.st.OwnBatch(ctx, abandoned, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -293,7 +306,7 @@ func TestLinkSupersededJob(t *testing.T) {
 		t.Fatalf("the new run: exit %d\n%s%s", code, out, errs)
 	}
 	for _, p := range ps {
-		j, err := p.st.Job(ctx, "abandoned")
+		j, err := p.st.Job(ctx, abandoned)
 		if err != nil || j.State != job.Superseded {
 			t.Errorf("%s: the stopped job is %q (%v), want superseded", p.name, j.State, err)
 		}
@@ -304,11 +317,11 @@ func TestLinkSupersededJob(t *testing.T) {
 	var refused struct {
 		Error struct{ Code, Message string }
 	}
-	if st := keyedRequest(t, ps[0].addr, admin, "POST", "/v1/link/jobs", `{"job_id":"abandoned"}`, &refused); st != http.StatusConflict ||
+	if st := keyedRequest(t, ps[0].addr, admin, "POST", "/v1/link/jobs", `{"job_id":"`+abandoned+`"}`, &refused); st != http.StatusConflict ||
 		refused.Error.Code != "superseded" || !strings.Contains(refused.Error.Message, "start a new run") {
 		t.Errorf("resuming the superseded job: %d %+v, want 409 superseded", st, refused)
 	}
-	code, _, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin, "--job", "abandoned")
+	code, _, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin, "--job", abandoned)
 	if code == 0 || !strings.Contains(errs, "start a new run") {
 		t.Errorf("link run --job of the superseded job: exit %d\n%s", code, errs)
 	}
@@ -329,8 +342,7 @@ func TestLinkAfterADatabaseCrash(t *testing.T) {
 	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
 	ctx := context.Background()
 	for _, victim := range ps {
-		jobID := "crashed-" + victim.name
-		stopMidRun(t, ps[0].addr, admin, jobID, victim, func() {
+		jobID := stopMidRun(t, ps[0].addr, admin, victim, func() {
 			if tables := pgtest.Crash(t, victim.st.Pool()); !slices.Contains(tables, "link_staging_own") {
 				t.Fatalf("unlogged tables %v", tables)
 			}
@@ -354,5 +366,103 @@ func TestLinkAfterADatabaseCrash(t *testing.T) {
 				t.Errorf("%s crashed: %s holds %d links, %v", victim.name, p.name, got, err)
 			}
 		}
+	}
+}
+
+// TestPeerResponderIsBounded plays a holder of the party key who wants
+// the other party's key as an oracle, through the real peer routes: a job
+// that ended refuses every batch, a job re-blinds no batch beyond the set
+// its opening declared, and the party key's daily budget of elements
+// answers 429 beyond it.
+func TestPeerResponderIsBounded(t *testing.T) {
+	people := synth.People(23, 40)
+	ps, admin := servedParties(t, people[:30], people[10:], 2)
+	social, messenger := ps[0], ps[1]
+	partyKey := social.environ["LINKD_PEER_KEY"] // what social presents to the messenger
+	var out map[string]any
+	if st := keyedRequest(t, social.addr, admin, "POST", "/v1/link/jobs", ``, &out); st != http.StatusAccepted {
+		t.Fatalf("start: %d %v", st, out)
+	}
+	ended := out["id"].(string)
+	if st := keyedRequest(t, social.addr, admin, "GET", "/v1/link/jobs/"+ended+"?wait=30s", "", &out); st != 200 || out["state"] != "done" {
+		t.Fatalf("the run: %d %v", st, out)
+	}
+	k, err := psi.NewKey(bytes.Repeat([]byte{5}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	elements := func(n int) string {
+		els := make([]psi.Element, n)
+		for i := range els {
+			els[i] = k.Blind([]byte(fmt.Sprint("+1202555", 1000+i)))
+		}
+		b, _ := json.Marshal(linkjob.Elements{Elements: linkjob.EncodeElements(els)})
+		return string(b)
+	}
+	reblind := func(job string, seq, n int) (int, map[string]any) {
+		var out map[string]any
+		st := keyedRequest(t, messenger.addr, partyKey, "POST", fmt.Sprintf("/v1/peer/link/jobs/%s/batches/%d/reblind", job, seq), elements(n), &out)
+		return st, out
+	}
+	// The run that ended: no batch, whatever its number.
+	for _, seq := range []int{1, 10, 1000} {
+		if st, out := reblind(ended, seq, 4); st != http.StatusConflict || !strings.Contains(fmt.Sprint(out), "job_ended") {
+			t.Errorf("batch %d of a job that ended: %d %v, want 409 job_ended", seq, st, out)
+		}
+	}
+	if st := keyedRequest(t, messenger.addr, partyKey, "GET", "/v1/peer/link/jobs/"+ended+"/batches/1", "", &out); st != http.StatusConflict {
+		t.Errorf("the responder's batch of a job that ended: %d %v", st, out)
+	}
+	// A job opened for 80 elements in batches of 10: 80, and the room the
+	// responder leaves for accounts the initiator gains (one batch).
+	open := `{"job_id":"probe","link_epoch":1,"set_size":80,"batch_size":10}`
+	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", open, &out); st != 200 {
+		t.Fatalf("open: %d %v", st, out)
+	}
+	if st, out := reblind("probe", 1, 10); st != 200 {
+		t.Fatalf("batch 1: %d %v", st, out)
+	}
+	for _, c := range []struct{ seq, n int }{{10, 1}, {11, 0}, {1000, 1}, {1, 11}} {
+		if st, out := reblind("probe", c.seq, c.n); st != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(out), "protocol_error") {
+			t.Errorf("batch %d of %d elements: %d %v, want 422", c.seq, c.n, st, out)
+		}
+	}
+	// The daily budget of a party key, from a bundle that sets it to 25
+	// elements: with a key that has used none, two batches of 10, then
+	// 429.
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, policies.DefaultFS()); err != nil {
+		t.Fatal(err)
+	}
+	cat := filepath.Join(dir, policies.CatalogueFile)
+	orig, _ := os.ReadFile(cat)
+	low := strings.Replace(string(orig), "peer_reblinds_per_day: 50000000", "peer_reblinds_per_day: 25", 1)
+	if low == string(orig) {
+		t.Fatal("the catalogue has no peer_reblinds_per_day of 50000000")
+	}
+	if err := os.WriteFile(cat, []byte(low), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	messenger.srv.stop(t)
+	messenger.environ["LINKD_POLICIES"] = dir
+	messenger.start(t)
+	_, created, _ := runCmd(t, messenger.environ, "apikey", "create", "--tenant", "social", "--role", "party")
+	partyKey = lastLine(created)
+	for seq := 2; seq <= 3; seq++ {
+		if st, out := reblind("probe", seq, 10); st != 200 {
+			t.Fatalf("batch %d, within the budget: %d %v", seq, st, out)
+		}
+	}
+	req, _ := http.NewRequest("POST", "http://"+messenger.addr+"/v1/peer/link/jobs/probe/batches/4/reblind", strings.NewReader(elements(10)))
+	req.Header.Set("Authorization", "Bearer "+partyKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "peer_reblinds") {
+		t.Fatalf("batch 4, past the budget: %d %s", resp.StatusCode, body)
 	}
 }

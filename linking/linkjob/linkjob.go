@@ -323,6 +323,9 @@ var (
 	ErrSuperseded = errors.New("linkjob: superseded job")
 	// ErrLost is a job whose staging is gone (see LostError).
 	ErrLost = errors.New("linkjob: staging lost")
+	// ErrEnded is a batch asked of a job that has ended on the party that
+	// answers it: the responder re-blinds only for a live job.
+	ErrEnded = errors.New("linkjob: the job has ended")
 	// ErrNoPeer is a run asked of a party that has no peer to link with.
 	ErrNoPeer = errors.New("linkjob: this party has no peer configured (serve --peer)")
 )

@@ -17,23 +17,59 @@ type Responder struct {
 	P *Party
 }
 
-// responderJob loads a job this party answers, refusing others.
-func (r Responder) responderJob(ctx context.Context, jobID string) (params, error) {
-	j, err := r.P.Jobs.Job(ctx, jobID)
-	if errors.Is(err, store.ErrNotFound) {
-		return params{}, protocolError("no open link job %q", jobID)
-	}
+// A responder is an oracle under this party's key for whoever holds the
+// party key: it raises any element sent to it to its link key. It is
+// bounded by the job: it re-blinds only for a job that is running here,
+// only batches within the set size the job's opening declared (with room
+// for accounts the initiator gains during the run: see reblindLimit), and
+// the api holds the
+// party key to a daily budget of elements (catalogue
+// limits.peer_reblinds_per_day).
+
+// liveJob loads a running job this party answers: a job done, failed or
+// superseded refuses every batch (ErrEnded, ErrSuperseded).
+func (r Responder) liveJob(ctx context.Context, jobID string) (params, error) {
+	pr, state, err := r.loadJob(ctx, jobID)
 	if err != nil {
 		return params{}, err
 	}
-	var pr params
-	if err := json.Unmarshal(j.Params, &pr); err != nil || pr.Role != "responder" || j.Kind != Kind {
-		return params{}, protocolError("job %q is not a link job answered here", jobID)
-	}
-	if j.State == job.Superseded {
-		return params{}, protocolError("job %q was superseded here: a run begun after it finished first; start a new run", jobID)
+	if state != job.Running {
+		return params{}, fmt.Errorf("%w: job %s is %s here: start a new run", ErrEnded, jobID, state)
 	}
 	return pr, nil
+}
+
+// responderJob loads a job this party answers, refusing others.
+func (r Responder) responderJob(ctx context.Context, jobID string) (params, error) {
+	pr, _, err := r.loadJob(ctx, jobID)
+	return pr, err
+}
+
+func (r Responder) loadJob(ctx context.Context, jobID string) (params, string, error) {
+	j, err := r.P.Jobs.Job(ctx, jobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return params{}, "", protocolError("no open link job %q", jobID)
+	}
+	if err != nil {
+		return params{}, "", err
+	}
+	var pr params
+	if err := json.Unmarshal(j.Params, &pr); err != nil || pr.Role != "responder" || j.Kind != Kind {
+		return params{}, "", protocolError("job %q is not a link job answered here", jobID)
+	}
+	if j.State == job.Superseded {
+		return params{}, "", SupersededError(jobID)
+	}
+	return pr, j.State, nil
+}
+
+// reblindLimit is the most elements a job re-blinds for the initiator:
+// the set size its opening declared, and room for the accounts the
+// initiator's directory gains while the run goes on (a run resumed after
+// an import sends them too): 1% of the set and one batch.
+func reblindLimit(pr params) int64 {
+	size := max(pr.PeerSize, 0)
+	return size + size/100 + int64(pr.BatchSize)
 }
 
 // Open implements Peer: it opens the job (again, with the same
@@ -95,12 +131,19 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 // Reblind implements Peer: the initiator's batch, re-blinded in order; the
 // values are kept to compare with this party's own.
 func (r Responder) Reblind(ctx context.Context, jobID string, seq int64, elements []psi.Element) ([]psi.Element, error) {
-	pr, err := r.responderJob(ctx, jobID)
+	pr, err := r.liveJob(ctx, jobID)
 	if err != nil {
 		return nil, err
 	}
 	if seq < 1 || len(elements) > pr.BatchSize {
 		return nil, protocolError("batch %d of %d elements: want a batch number from 1 and at most %d elements", seq, len(elements), pr.BatchSize)
+	}
+	// Within the declared set: batch seq holds elements from
+	// (seq-1)*BatchSize, and the batch after the last full one ends the
+	// set (short, or empty).
+	if limit := reblindLimit(pr); seq > limit/int64(pr.BatchSize)+1 || (seq-1)*int64(pr.BatchSize)+int64(len(elements)) > limit {
+		return nil, protocolError("batch %d of %d elements is beyond the set of %d elements the job was opened with (batches of %d)",
+			seq, len(elements), pr.PeerSize, pr.BatchSize)
 	}
 	vals, err := r.P.Key.ReblindBatch(elements)
 	if err != nil {
@@ -122,7 +165,7 @@ func (r Responder) Reblind(ctx context.Context, jobID string, seq int64, element
 // Elements implements Peer: this party's batch seq, shuffled, the same
 // on a retry. Batches are served in order.
 func (r Responder) Elements(ctx context.Context, jobID string, seq int64) ([]psi.Element, bool, error) {
-	pr, err := r.responderJob(ctx, jobID)
+	pr, err := r.liveJob(ctx, jobID)
 	if err != nil {
 		return nil, false, err
 	}
@@ -156,7 +199,7 @@ func (r Responder) Elements(ctx context.Context, jobID string, seq int64) ([]psi
 // Reblinded implements Peer: the doubly blinded values of this party's
 // batch seq, in the order it was served.
 func (r Responder) Reblinded(ctx context.Context, jobID string, seq int64, values []psi.Element) error {
-	if _, err := r.responderJob(ctx, jobID); err != nil {
+	if _, err := r.liveJob(ctx, jobID); err != nil {
 		return err
 	}
 	n, _, err := r.P.Staging.BatchEnd(ctx, jobID, seq)
@@ -175,11 +218,25 @@ func (r Responder) Reblinded(ctx context.Context, jobID string, seq int64, value
 	return r.P.Staging.SetOwnValues(ctx, jobID, seq, values)
 }
 
-// Finish implements Peer: this party's matches become links.
+// Finish implements Peer: this party's matches become links. A job
+// finished already answers its result again (a retry of a lost answer).
 func (r Responder) Finish(ctx context.Context, jobID string) (Result, error) {
-	pr, err := r.responderJob(ctx, jobID)
+	pr, state, err := r.loadJob(ctx, jobID)
 	if err != nil {
 		return Result{}, err
+	}
+	if state == job.Done {
+		j, err := r.P.Jobs.Job(ctx, jobID)
+		if err != nil {
+			return Result{}, err
+		}
+		var prog Progress
+		if json.Unmarshal(j.Progress, &prog) == nil && prog.Result != nil {
+			return *prog.Result, nil
+		}
+	}
+	if state != job.Running {
+		return Result{}, fmt.Errorf("%w: job %s is %s here: start a new run", ErrEnded, jobID, state)
 	}
 	n, changed, err := r.P.link(ctx, jobID, pr)
 	if err != nil {
