@@ -60,7 +60,10 @@ type Config struct {
 	Party string
 	Keys  Keys
 	Audit audit.Store
-	OPRF  Evaluator
+	// AuditChain keys the audit entries the server appends (required
+	// with Audit).
+	AuditChain *audit.Chain
+	OPRF       Evaluator
 	// Epoch is the key epoch of OPRF.
 	Epoch uint32
 	// Ready reports whether the server can take requests (database
@@ -475,7 +478,7 @@ func (s *Server) record(c echo.Context, cl *caller, q policies.Request, decision
 	req, _ := json.Marshal(q)
 	_, err := s.Audit.AppendAudit(c.Request().Context(), audit.Entry{Time: time.Now(), Actor: cl.key.ID, Tenant: cl.key.Tenant,
 		Role: string(cl.key.Role), Action: q.Action, Resource: c.Path(), Decision: decision, Rule: d.Rule(),
-		BundleHash: d.BundleHash, RequestID: requestID(c), Request: string(req)})
+		BundleHash: d.BundleHash, RequestID: requestID(c), Request: string(req)}, s.AuditChain)
 	if err != nil {
 		s.log.Error("audit append failed", "request_id", requestID(c), "error", err)
 	}

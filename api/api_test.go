@@ -23,6 +23,7 @@ import (
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/policies"
@@ -80,7 +81,7 @@ func newFixtureLimits(t *testing.T, limits api.Limits) *fixture {
 	f.dir = &directory.Importer{Store: f.st, Deriver: d}
 	aud := &audience.Service{Store: f.st, Index: d.IndexKey(), Epoch: d.Epoch, Budget: f.st,
 		Noise: audience.NewNoiseFrom(rand.NewChaCha8([32]byte{9}))}
-	s := api.New(api.Config{Party: "social", Keys: f.st, Audit: f.st, OPRF: f.ev, Epoch: 1, Audiences: aud, Signals: f.st,
+	s := api.New(api.Config{Party: "social", Keys: f.st, Audit: f.st, AuditChain: storetest.Chain(t, 1), OPRF: f.ev, Epoch: 1, Audiences: aud, Signals: f.st,
 		Ready: func(context.Context) error { return f.ready },
 		Usage: f.st, Limits: limits,
 		Now:      func() time.Time { return f.now },
@@ -311,7 +312,7 @@ func TestAuditLogRoute(t *testing.T) {
 	wantError(t, st, b, 422, "invalid_request", "after")
 	// Reading the log is not itself a mutation: compliance's reads add
 	// nothing.
-	if n, _ := audit.Verify(context.Background(), f.st); n != 3 {
+	if n, _ := audit.Verify(context.Background(), f.st, storetest.ChainKeys(t), nil); n != 3 {
 		t.Fatalf("%d entries after compliance read", n)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/policies"
 )
 
@@ -38,7 +39,7 @@ func TestRoutesAskTheAuthorizer(t *testing.T) {
 	sec, k, _ := access.NewKey("acme", access.RoleCompliance, time.Now())
 	_ = st.CreateAPIKey(context.Background(), k)
 	rec := &recorder{allow: true}
-	srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, Authorizer: rec}).Handler())
+	srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, AuditChain: storetest.Chain(t, 1), Authorizer: rec}).Handler())
 	defer srv.Close()
 	get := func() int {
 		req, _ := http.NewRequest("GET", srv.URL+"/v1/audit", nil)
@@ -81,7 +82,7 @@ func TestInternalErrorsStayInternal(t *testing.T) {
 	sec, k, _ := access.NewKey("acme", access.RoleCompliance, time.Now())
 	_ = st.CreateAPIKey(context.Background(), k)
 	var logs bytes.Buffer
-	srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, Authorizer: failing{},
+	srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, AuditChain: storetest.Chain(t, 1), Authorizer: failing{},
 		Log: slog.New(slog.NewJSONHandler(&logs, nil))}).Handler())
 	defer srv.Close()
 	req, _ := http.NewRequest("GET", srv.URL+"/v1/audit", nil)

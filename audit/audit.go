@@ -1,17 +1,26 @@
 // Package audit is linkd's decision log: every mutating request and every
 // denial, append-only and hash-chained, so that removing, reordering or
-// changing an entry shows.
+// changing an entry shows, even to whoever controls the database but not
+// the party's key file.
 //
-// Each entry's hash is SHA-256 over the previous entry's hash and the
-// entry's fields, each length-prefixed; the first entry chains from 32 zero
-// bytes. Verify walks the log and names the first entry whose stored hash
-// or link does not match.
+// Each entry's hash is HMAC-SHA256, under the chain key of a key epoch
+// (derived from the party's key file, never stored in the database), of
+// the previous entry's hash and the entry's fields, each length-prefixed;
+// the first entry chains from 32 zero bytes, and each entry names the key
+// epoch that hashed it. Without the key nobody can recompute the chain
+// after changing an entry. What a keyed chain cannot show by itself is a
+// log cut short at its end: for that, signed checkpoints (Checkpoint: the
+// head's sequence number and hash, signed with Ed25519 under a key of the
+// same key file) are written to the log and to an append-only file outside
+// the database, and Verify, given the newest checkpoint, refuses a log
+// that no longer reaches it or that differs from it there.
+//
+// Verify walks the log and names the first entry whose stored hash, link
+// or key does not hold.
 package audit
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -33,29 +42,11 @@ type Entry struct {
 	// Request is the authorization request as decided (role, tenant,
 	// action, resource and flow context, JSON), so that the decision can
 	// be explained again later. Never a number or a hash of one.
-	Request  string
+	Request string
+	// KeyEpoch is the key epoch whose chain key hashed the entry.
+	KeyEpoch uint32
 	PrevHash [32]byte
 	Hash     [32]byte
-}
-
-// ChainHash computes the hash of e following prev.
-func ChainHash(prev [32]byte, e Entry) [32]byte {
-	h := sha256.New()
-	h.Write([]byte("linkd audit v1"))
-	h.Write(prev[:])
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(e.Seq))
-	h.Write(n[:])
-	binary.BigEndian.PutUint64(n[:], uint64(e.Time.UTC().UnixMicro()))
-	h.Write(n[:])
-	for _, f := range []string{e.Actor, e.Tenant, e.Role, e.Action, e.Resource, e.Decision, e.Rule, e.BundleHash, e.RequestID, e.Request} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
-		h.Write(n[:])
-		h.Write([]byte(f))
-	}
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
 }
 
 // Filter selects entries to list.
@@ -70,11 +61,14 @@ type Filter struct {
 
 // Store keeps the log.
 type Store interface {
-	// AppendAudit assigns the next sequence number and the chain hashes,
-	// stores the entry and returns it. Appends are serialized.
-	AppendAudit(ctx context.Context, e Entry) (Entry, error)
+	// AppendAudit assigns the next sequence number, links the entry to
+	// the last and hashes it with c (c.Link), stores it and returns it.
+	// Appends are serialized.
+	AppendAudit(ctx context.Context, e Entry, c *Chain) (Entry, error)
 	// AuditEntries returns entries in sequence order.
 	AuditEntries(ctx context.Context, f Filter) ([]Entry, error)
+	// LastAudit returns the newest entry, or store.ErrNotFound.
+	LastAudit(ctx context.Context) (Entry, error)
 }
 
 // BrokenError names the first entry where the chain does not hold.
@@ -92,10 +86,37 @@ var ErrBroken = errors.New("audit: chain broken")
 
 func (e *BrokenError) Is(target error) bool { return target == ErrBroken }
 
+// Keys finds the chain of a key epoch: the keys of the party's key file.
+type Keys func(epoch uint32) (*Chain, error)
+
 // Verify walks the whole log and returns how many entries it checked, or a
-// BrokenError for the first entry that is missing, out of order, altered or
-// not linked to its predecessor.
-func Verify(ctx context.Context, s Store) (int64, error) {
+// BrokenError for the first entry that is missing, out of order, not
+// keyed, altered or not linked to its predecessor. Given a checkpoint (the
+// newest the caller holds), it also refuses a log that does not reach the
+// checkpoint's entry or holds another there, and a checkpoint whose
+// signature does not verify.
+func Verify(ctx context.Context, s Store, keys Keys, anchor *Checkpoint) (int64, error) {
+	chains := map[uint32]*Chain{}
+	chain := func(epoch uint32) (*Chain, error) {
+		if c, ok := chains[epoch]; ok {
+			return c, nil
+		}
+		c, err := keys(epoch)
+		if err != nil {
+			return nil, err
+		}
+		chains[epoch] = c
+		return c, nil
+	}
+	if anchor != nil {
+		c, err := chain(anchor.KeyEpoch)
+		if err != nil {
+			return 0, fmt.Errorf("audit: the checkpoint's key epoch %d: %w", anchor.KeyEpoch, err)
+		}
+		if !c.VerifyCheckpoint(*anchor) {
+			return 0, &BrokenError{anchor.Seq, "the checkpoint's signature does not verify under the key file"}
+		}
+	}
 	var prev [32]byte
 	var seq int64
 	for {
@@ -104,7 +125,7 @@ func Verify(ctx context.Context, s Store) (int64, error) {
 			return seq, err
 		}
 		if len(page) == 0 {
-			return seq, nil
+			break
 		}
 		for _, e := range page {
 			switch {
@@ -112,10 +133,25 @@ func Verify(ctx context.Context, s Store) (int64, error) {
 				return seq, &BrokenError{seq + 1, fmt.Sprintf("missing (next stored entry is %d)", e.Seq)}
 			case e.PrevHash != prev:
 				return seq, &BrokenError{e.Seq, "does not link to the entry before it"}
-			case ChainHash(prev, e) != e.Hash:
-				return seq, &BrokenError{e.Seq, "its content does not match its hash"}
+			case e.KeyEpoch == 0:
+				return seq, &BrokenError{e.Seq, "not keyed: it was not written under a key of the key file"}
+			}
+			c, err := chain(e.KeyEpoch)
+			if err != nil {
+				return seq, &BrokenError{e.Seq, fmt.Sprintf("names key epoch %d, which the key file does not hold", e.KeyEpoch)}
+			}
+			if !c.Check(prev, e) {
+				return seq, &BrokenError{e.Seq, "its content does not match its keyed hash"}
+			}
+			if anchor != nil && e.Seq == anchor.Seq && e.Hash != anchor.Hash {
+				return seq, &BrokenError{e.Seq, "differs from the signed checkpoint of " + anchor.At.UTC().Format(time.RFC3339)}
 			}
 			prev, seq = e.Hash, e.Seq
 		}
 	}
+	if anchor != nil && seq < anchor.Seq {
+		return seq, &BrokenError{seq + 1, fmt.Sprintf("missing: the log ends at entry %d, and the signed checkpoint of %s says it had %d",
+			seq, anchor.At.UTC().Format(time.RFC3339), anchor.Seq)}
+	}
+	return seq, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/linkd/linkd/access"
@@ -113,36 +114,92 @@ func runAPIKey(e *env, args []string) int {
 }
 
 const auditHelp = `
-Walks the audit log from its first entry and checks each entry's hash and
-its link to the entry before it. Prints how many entries hold; a broken
-chain names the first entry that is missing, out of order or altered, and
-exits 1.`
+Checks and anchors the audit log. Its hash chain is keyed with a key of the
+party's key file (--keys, LINKD_KEYS), so whoever controls the database but
+not the key file cannot rewrite it unnoticed; signed checkpoints of its head
+show a log cut short.
+
+  verify [--checkpoints FILE]   walk the log from its first entry: each
+                                entry's keyed hash and its link to the one
+                                before; with FILE, also the newest signed
+                                checkpoint in it, so a log truncated,
+                                shortened or rewritten since fails. Prints
+                                how many entries hold; a broken chain names
+                                the first entry that is missing, out of
+                                order, not keyed or altered, and exits 1.
+  checkpoint --checkpoints FILE sign the log's head now and append the
+                                checkpoint to FILE (a JSON line) and to the
+                                log. linkd serve --audit-checkpoints FILE
+                                does this every --audit-checkpoint-every.
+
+Keep FILE where the database's operators cannot rewrite it.`
 
 func runAudit(e *env, args []string) int {
-	fs := newFlags(e, "audit", "audit verify [--database-url URL]", auditHelp)
-	if _, code, ok := subcommand(e, fs, args, "verify"); !ok {
+	fs := newFlags(e, "audit", "audit verify|checkpoint [--checkpoints FILE]", auditHelp)
+	sub, code, ok := subcommand(e, fs, args, "verify", "checkpoint")
+	if !ok {
 		return code
 	}
-	fs = newFlags(e, "audit verify", "audit verify [--database-url URL]", auditHelp)
+	fs = newFlags(e, "audit "+sub, "audit "+sub+" [--database-url URL] [--keys FILE] [--checkpoints FILE]", auditHelp)
 	sf := addStateFlags(e, fs)
+	file := fs.String("checkpoints", "", "checkpoint `file` (JSON lines)")
 	if code, ok := parse(e, fs, args[1:]); !ok {
 		return code
 	}
 	if fs.NArg() != 0 {
 		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
 	}
+	if sub == "checkpoint" && *file == "" {
+		return usageError(e, fs, "checkpoint needs --checkpoints FILE")
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(e.stderr, "linkd audit %s: %v\n", sub, err)
+		return exitInput
+	}
+	ring, err := sf.openRing(e)
+	if err != nil {
+		return fail(err)
+	}
 	ctx := context.Background()
 	st, closeStore, _, err := sf.openStore(ctx)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd audit verify: %v\n", err)
-		return exitInput
+		return fail(err)
 	}
 	defer closeStore()
-	n, err := audit.Verify(ctx, st)
+	if sub == "checkpoint" {
+		c, err := auditChain(ring)
+		if err != nil {
+			return fail(err)
+		}
+		cp, err := audit.WriteCheckpoint(ctx, st, c, *file, time.Now())
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(e.stdout, "checkpoint of entry %d (key epoch %d) appended to %s and to the log\n", cp.Seq, cp.KeyEpoch, *file)
+		return exitOK
+	}
+	var anchor *audit.Checkpoint
+	if *file != "" {
+		f, err := os.Open(*file)
+		if err != nil {
+			return fail(err)
+		}
+		anchor, err = audit.NewestCheckpoint(f)
+		f.Close()
+		if err != nil {
+			return fail(err)
+		}
+	}
+	n, err := audit.Verify(ctx, st, auditKeys(ring), anchor)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "linkd audit verify: %v (%d entries before it hold)\n", err, n)
 		return exitInput
 	}
-	fmt.Fprintf(e.stdout, "audit log verified: %d entries, chain intact\n", n)
+	if anchor != nil {
+		fmt.Fprintf(e.stdout, "audit log verified: %d entries, chain intact, and it holds the checkpoint of entry %d signed %s\n",
+			n, anchor.Seq, anchor.At.Format(time.RFC3339))
+		return exitOK
+	}
+	fmt.Fprintf(e.stdout, "audit log verified: %d entries, chain intact (no checkpoint given: a log cut short at its end would not show)\n", n)
 	return exitOK
 }

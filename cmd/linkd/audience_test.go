@@ -20,6 +20,7 @@ import (
 	"github.com/linkd/linkd/audience"
 	keyring "github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
@@ -56,7 +57,7 @@ func newUploadWorld(t *testing.T) *uploadWorld {
 	w.key = sec
 	_ = w.st.CreateAudience(context.Background(), audience.Audience{ID: "aud_1", Tenant: "acme", Name: "n", Purpose: "ads"})
 	aud := audienceService(w.st, d)
-	h := api.New(api.Config{Party: "social", Keys: w.st, Audit: w.st, Usage: w.st, OPRF: d.OPRF(), Epoch: 1, Audiences: aud,
+	h := api.New(api.Config{Party: "social", Keys: w.st, Audit: w.st, AuditChain: storetest.Chain(t, 1), Usage: w.st, OPRF: d.OPRF(), Epoch: 1, Audiences: aud,
 		Limits: api.Limits{RequestsPerMinute: 100000}}).Handler()
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -26,6 +26,7 @@ import (
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
+	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
 )
@@ -65,7 +66,7 @@ func newBenchParty(b *testing.B) *benchParty {
 	}
 	p.key = sec
 	aud := audienceService(p.st, d)
-	srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: p.st, Audit: p.st, Usage: p.st, OPRF: d.OPRF(), Epoch: 1,
+	srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: p.st, Audit: p.st, AuditChain: storetest.Chain(b, 1), Usage: p.st, OPRF: d.OPRF(), Epoch: 1,
 		Audiences: aud, Limits: api.Limits{RequestsPerMinute: 1 << 40, OPRFPerDay: 1 << 40, EntriesPerDay: 1 << 40, AudiencesPerDay: 1 << 40}}).Handler())
 	b.Cleanup(srv.Close)
 	p.url = srv.URL

@@ -180,7 +180,11 @@ func devParty(ctx context.Context, name string, people []synth.Person, log *slog
 	aud := audienceService(st, d)
 	// Linking: the peer is set once both parties exist.
 	lk := newLinker(ctx, st, d, nil, log.With("party", name))
-	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st,
+	chain, err := auditChain(ring)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st,
 		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk, Signals: st})
 	// The party key the other party links with.
 	sec, k, err := access.NewKey(api.OtherParty(name), access.RoleParty, time.Now())

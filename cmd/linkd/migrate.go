@@ -13,12 +13,24 @@ func init() {
 
 const migrateHelp = `
 Applies the schema migrations embedded in linkd that the database has not
-had yet, each in its own transaction. With --down N, reverts the latest N.`
+had yet, each in its own transaction. With --down N, reverts the latest N.
+
+Run it as the role linkd serves as (it owns the schema's tables). Then, as
+a superuser, hand the audit log to a role of its own:
+
+  linkd migrate --audit-owner linkd_audit --app-role linkd_app
+
+makes linkd_audit the owner of audit_log and of its append-only trigger
+function, and leaves linkd_app only SELECT and INSERT on it: the role
+linkd serves as can then neither change, delete nor truncate entries, nor
+disable the triggers.`
 
 func runMigrate(e *env, args []string) int {
 	fs := newFlags(e, "migrate", "migrate [--database-url URL] [--down N]", migrateHelp)
 	url := fs.String("database-url", e.getenv("DATABASE_URL"), "PostgreSQL `url` (default $DATABASE_URL)")
 	down := fs.Int("down", 0, "revert the latest `N` migrations instead")
+	auditOwner := fs.String("audit-owner", "", "hand audit_log to this `role` (a superuser's task; with --app-role)")
+	appRole := fs.String("app-role", "", "the `role` linkd serves as: SELECT and INSERT on audit_log only")
 	if code, ok := parse(e, fs, args); !ok {
 		return code
 	}
@@ -30,6 +42,9 @@ func runMigrate(e *env, args []string) int {
 	}
 	if *down < 0 {
 		return usageError(e, fs, "--down must not be negative")
+	}
+	if (*auditOwner == "") != (*appRole == "") || (*auditOwner != "" && *down > 0) {
+		return usageError(e, fs, "--audit-owner and --app-role go together, and not with --down")
 	}
 	ctx := context.Background()
 	pool, err := pgstore.Connect(ctx, *url, "")
@@ -55,6 +70,13 @@ func runMigrate(e *env, args []string) int {
 	}
 	if len(done) == 0 {
 		fmt.Fprintln(e.stdout, "the schema is up to date")
+	}
+	if *auditOwner != "" {
+		if err := pgstore.SecureAudit(ctx, pool, *appRole, *auditOwner); err != nil {
+			fmt.Fprintf(e.stderr, "linkd migrate: handing the audit log to %s: %v\n", *auditOwner, err)
+			return exitInput
+		}
+		fmt.Fprintf(e.stdout, "audit_log belongs to %s; %s may only read and append to it\n", *auditOwner, *appRole)
 	}
 	return exitOK
 }

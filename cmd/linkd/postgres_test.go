@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audit"
+	keyring "github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
@@ -36,14 +38,7 @@ func runCmd(t *testing.T, environ map[string]string, args ...string) (int, strin
 func schemaEnv(t *testing.T) (*pgstore.Store, map[string]string) {
 	t.Helper()
 	pool, schema := pgtest.Schema(t)
-	u, err := url.Parse(pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return pgstore.New(pool), map[string]string{"DATABASE_URL": u.String(), "LINKD_PASSPHRASE": "pw",
+	return pgstore.New(pool), map[string]string{"DATABASE_URL": pgtest.AppURL(t, schema), "LINKD_PASSPHRASE": "pw",
 		"LINKD_KEYS": filepath.Join(t.TempDir(), "k")}
 }
 
@@ -80,20 +75,80 @@ func TestAPIKeysAndAuditPostgres(t *testing.T) {
 		t.Fatal("the key was not revoked")
 	}
 
-	for i := range 3 {
-		if _, err := s.AppendAudit(context.Background(), audit.Entry{Time: time.Now(), Actor: "cli", Resource: fmt.Sprint(i), Decision: "allow"}); err != nil {
-			t.Fatal(err)
+}
+
+// TestAuditCommandsPostgres: the audit log of a schema set up as the
+// README says (migrated by the serving role, then handed to an owner of
+// its own by linkd migrate --audit-owner as the administrator), checked
+// and anchored with the key file: verify holds, a checkpoint is written
+// to a file and to the log, and a log whose last entries were deleted by
+// someone who controls the database (but not the key file) fails verify
+// against that checkpoint.
+func TestAuditCommandsPostgres(t *testing.T) {
+	ctx := context.Background()
+	s, environ := schemaEnv(t)
+	environ["LINKD_PASSPHRASE"] = "a passphrase for the tests"
+	for _, args := range [][]string{{"migrate"}, {"keys", "init", "--party", "social"}} {
+		if code, _, errs := runCmd(t, environ, args...); code != 0 {
+			t.Fatalf("%v: %s", args, errs)
 		}
 	}
+	var schema string
+	if err := s.Pool().QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(pgtest.URL(t))
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	code, out, errs := runCmd(t, map[string]string{"DATABASE_URL": u.String()}, "migrate", "--audit-owner", pgtest.AuditRole, "--app-role", pgtest.AppRole)
+	if code != 0 || !strings.Contains(out, "audit_log belongs to "+pgtest.AuditRole) {
+		t.Fatalf("migrate --audit-owner: %d %s%s", code, out, errs)
+	}
+	if _, err := s.Pool().Exec(ctx, `DELETE FROM audit_log`); err == nil {
+		t.Fatal("the serving role may delete from the audit log")
+	}
+	ring, err := keyring.ReadFile(environ["LINKD_KEYS"], keyring.Unlock{Passphrase: []byte(environ["LINKD_PASSPHRASE"])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := auditChain(ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN := func(n int) {
+		for i := range n {
+			if _, err := s.AppendAudit(ctx, audit.Entry{Time: time.Now(), Actor: "cli", Resource: fmt.Sprint(i), Decision: "allow"}, chain); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendN(3)
 	if code, out, _ := runCmd(t, environ, "audit", "verify"); code != 0 || !strings.Contains(out, "3 entries, chain intact") {
 		t.Fatalf("verify: %d %q", code, out)
 	}
-	if _, err := s.Pool().Exec(context.Background(), `ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;
-		UPDATE audit_log SET decision = 'deny' WHERE seq = 2`); err != nil {
+	file := filepath.Join(t.TempDir(), "checkpoints.jsonl")
+	if code, out, errs := runCmd(t, environ, "audit", "checkpoint", "--checkpoints", file); code != 0 || !strings.Contains(out, "checkpoint of entry 3") {
+		t.Fatalf("checkpoint: %d %s%s", code, out, errs)
+	}
+	appendN(2)
+	if code, out, errs := runCmd(t, environ, "audit", "verify", "--checkpoints", file); code != 0 || !strings.Contains(out, "6 entries, chain intact, and it holds the checkpoint of entry 3") {
+		t.Fatalf("verify with the checkpoint: %d %s%s", code, out, errs)
+	}
+	// Without the key file, verify cannot vouch for anything.
+	noKeys := maps.Clone(environ)
+	noKeys["LINKD_KEYS"] = ""
+	if code, _, errs := runCmd(t, noKeys, "audit", "verify"); code != 1 || !strings.Contains(errs, "--keys") {
+		t.Fatalf("verify without the key file: %d %s", code, errs)
+	}
+	if _, err := pgtest.Admin(t, schema).Exec(ctx, `SET session_replication_role = replica; DELETE FROM audit_log WHERE seq >= 3`); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, errs := runCmd(t, environ, "audit", "verify"); code != 1 || !strings.Contains(errs, "chain broken at entry 2") {
-		t.Fatalf("verify after tampering: %d %q", code, errs)
+	if code, out, _ := runCmd(t, environ, "audit", "verify"); code != 0 || !strings.Contains(out, "2 entries, chain intact (no checkpoint given") {
+		t.Fatalf("verify without the checkpoint, after the deletion: %d %q", code, out)
+	}
+	if code, _, errs := runCmd(t, environ, "audit", "verify", "--checkpoints", file); code != 1 || !strings.Contains(errs, "chain broken at entry 3: missing") {
+		t.Fatalf("verify with the checkpoint, after the deletion: %d %q", code, errs)
 	}
 }
 

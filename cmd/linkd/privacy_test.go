@@ -26,6 +26,7 @@ import (
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
+	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
@@ -119,7 +120,7 @@ func newAttackWorld(t testing.TB, noiseSeed byte) *attackWorld {
 	aud.Now = w.clock
 	aud.Noise = audience.NewNoiseFrom(rand.NewChaCha8([32]byte{noiseSeed}))
 	w.pub = d.OPRF().PublicKey()
-	w.handler = api.New(api.Config{Party: "social", Keys: st, Audit: st, Usage: st, OPRF: d.OPRF(), Epoch: d.Epoch, Audiences: aud,
+	w.handler = api.New(api.Config{Party: "social", Keys: st, Audit: st, AuditChain: storetest.Chain(t, 1), Usage: st, OPRF: d.OPRF(), Epoch: d.Epoch, Audiences: aud,
 		Now: w.clock, Limits: api.Limits{RequestsPerMinute: 1 << 40}})
 	srv := httptest.NewServer(w.handler.Handler())
 	t.Cleanup(srv.Close)

@@ -23,6 +23,7 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
+	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/pseudonym"
@@ -110,7 +111,7 @@ func newRelayParty(t testing.TB, name string, linkIDs [][16]byte, wrap func(http
 		}
 		*k.to = sec
 	}
-	srv := api.New(api.Config{Party: name, Keys: p.st, Audit: p.st, Usage: p.st, Signals: p.st, Registry: p.reg,
+	srv := api.New(api.Config{Party: name, Keys: p.st, Audit: p.st, AuditChain: storetest.Chain(t, 1), Usage: p.st, Signals: p.st, Registry: p.reg,
 		Limits: api.Limits{RequestsPerMinute: 1 << 30, PeerRequestsPerMinute: 1 << 30}})
 	h := srv.Handler()
 	if wrap != nil {
@@ -389,11 +390,10 @@ type cutter struct {
 
 func (c *cutter) pool(t *testing.T, schema string) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	cfg, err := pgxpool.ParseConfig(pgtest.AppURL(t, schema))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()

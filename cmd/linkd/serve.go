@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
@@ -55,6 +57,11 @@ POST {"events":[{"id","event","signal_id","account_id","type",
 X-Linkd-Signature: sha256=HEX, the HMAC-SHA256 of the body under the secret
 in LINKD_SIGNAL_WEBHOOK_SECRET. Delivery is at least once: dedupe by id.
 
+Audit entries are hash-chained under a key of the key file. With
+--audit-checkpoints FILE (or LINKD_AUDIT_CHECKPOINTS), a signed checkpoint of
+the log's head is appended to FILE and to the log at start and every
+--audit-checkpoint-every (linkd audit verify --checkpoints FILE checks it).
+
 The Prometheus metrics are served without a key on --metrics-addr (default
 127.0.0.1:9464, loopback only; off for none), and on the API's address only
 to an admin key.
@@ -71,6 +78,8 @@ func runServe(e *env, args []string) int {
 	janitorEvery := fs.Duration("retention-every", time.Hour, "how often the janitor purges what the catalogue's retention says has expired (0: never)")
 	peerURL := fs.String("peer", e.getenv("LINKD_PEER"), "the other party's `URL`, for linking, extension and the signal relay; its party key in LINKD_PEER_KEY")
 	hookURL := fs.String("signal-webhook", e.getenv("LINKD_SIGNAL_WEBHOOK"), "`URL` told of every signal received from the other party and its revocation (secret in LINKD_SIGNAL_WEBHOOK_SECRET)")
+	checkpoints := fs.String("audit-checkpoints", e.getenv("LINKD_AUDIT_CHECKPOINTS"), "append a signed checkpoint of the audit log's head to this `file` at start and every --audit-checkpoint-every")
+	checkpointEvery := fs.Duration("audit-checkpoint-every", time.Hour, "how often to checkpoint the audit log (with --audit-checkpoints)")
 	policyDir := fs.String("policies", e.getenv("LINKD_POLICIES"), "policy bundle `directory` (default $LINKD_POLICIES, else the built-in bundle)")
 	if code, ok := parse(e, fs, args); !ok {
 		return code
@@ -136,6 +145,13 @@ func runServe(e *env, args []string) int {
 		go j.Run(ctx, *janitorEvery)
 	}
 	aud := audienceService(st, d)
+	chain, err := auditChain(ring)
+	if err != nil {
+		return fail(err)
+	}
+	if *checkpoints != "" && *checkpointEvery > 0 {
+		go checkpointAudit(ctx, st, chain, *checkpoints, *checkpointEvery, log)
+	}
 	var peer linkjob.Peer
 	var audPeer api.AudiencePeer
 	if *peerURL != "" {
@@ -160,7 +176,7 @@ func runServe(e *env, args []string) int {
 		defer stopRelay()
 	}
 	lk := newLinker(ctx, st, d, peer, log)
-	srv := api.New(api.Config{Party: *party, Audiences: aud, Linking: lk, AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
+	srv := api.New(api.Config{Party: *party, Audiences: aud, Linking: lk, AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
 		Registry: reg, Policies: pol.Bundle, Archive: st})
 	lk.done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
 	if *metricsAddr != "off" && *metricsAddr != "" {
@@ -180,4 +196,28 @@ func runServe(e *env, args []string) int {
 	}
 	log.Info("stopped")
 	return exitOK
+}
+
+// checkpointAudit signs the audit log's head into file at once and then
+// every interval, until ctx ends; a failure is logged and tried again at
+// the next tick.
+func checkpointAudit(ctx context.Context, st partyStore, c *audit.Chain, file string, every time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		cp, err := audit.WriteCheckpoint(ctx, st, c, file, time.Now())
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// An empty log: nothing to sign yet.
+		case err != nil:
+			log.Error("audit checkpoint failed", "file", file, "error", err)
+		default:
+			log.Info("audit checkpoint", "file", file, "seq", cp.Seq)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -80,3 +80,21 @@ func (sf stateFlags) openStore(ctx context.Context) (s partyStore, close func(),
 func audienceService(st partyStore, d *pseudonym.Deriver) *audience.Service {
 	return &audience.Service{Store: st, Index: d.IndexKey(), Epoch: d.Epoch, Budget: st}
 }
+
+// auditKeys finds the audit chain of each key epoch of the ring.
+func auditKeys(ring *keys.Ring) audit.Keys {
+	return func(epoch uint32) (*audit.Chain, error) {
+		mac, err := ring.Key(keys.PurposeAuditChain, epoch)
+		if err != nil {
+			return nil, err
+		}
+		sign, err := ring.Key(keys.PurposeAuditSign, epoch)
+		if err != nil {
+			return nil, err
+		}
+		return audit.NewChain(epoch, mac.Expose(), sign.Expose())
+	}
+}
+
+// auditChain is the audit chain of the ring's current epoch.
+func auditChain(ring *keys.Ring) (*audit.Chain, error) { return auditKeys(ring)(ring.Current()) }

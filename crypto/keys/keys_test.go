@@ -99,7 +99,7 @@ func TestDeriveSeparates(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]string{}
-	for _, p := range []Purpose{PurposeHashIndex, PurposeOPRF, PurposeLink} {
+	for _, p := range []Purpose{PurposeHashIndex, PurposeOPRF, PurposeLink, PurposeAuditChain, PurposeAuditSign} {
 		for _, ep := range []uint32{1, 2} {
 			k, err := r.Key(p, ep)
 			if err != nil {

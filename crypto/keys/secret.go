@@ -98,6 +98,10 @@ const (
 	PurposeOPRF Purpose = "oprf"
 	// PurposeLink seeds the PSI blinding scalar.
 	PurposeLink Purpose = "link"
+	// PurposeAuditChain keys the audit log's HMAC chain.
+	PurposeAuditChain Purpose = "audit-chain"
+	// PurposeAuditSign seeds the Ed25519 key of audit checkpoints.
+	PurposeAuditSign Purpose = "audit-sign"
 )
 
 const hkdfSalt = "linkd key derivation v1"

@@ -7,6 +7,7 @@ package memstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -907,7 +908,10 @@ func (s *Store) MarkDelivered(_ context.Context, ids []int64) error {
 // --- audit ---
 
 // AppendAudit implements audit.Store.
-func (s *Store) AppendAudit(_ context.Context, e audit.Entry) (audit.Entry, error) {
+func (s *Store) AppendAudit(_ context.Context, e audit.Entry, c *audit.Chain) (audit.Entry, error) {
+	if c == nil {
+		return audit.Entry{}, errors.New("memstore: an audit entry needs the chain key")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var prev [32]byte
@@ -916,10 +920,19 @@ func (s *Store) AppendAudit(_ context.Context, e audit.Entry) (audit.Entry, erro
 	}
 	e.Seq = int64(len(s.auditLog)) + 1
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
-	e.PrevHash = prev
-	e.Hash = audit.ChainHash(prev, e)
+	c.Link(prev, &e)
 	s.auditLog = append(s.auditLog, e)
 	return e, nil
+}
+
+// LastAudit implements audit.Store.
+func (s *Store) LastAudit(context.Context) (audit.Entry, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.auditLog) == 0 {
+		return audit.Entry{}, store.ErrNotFound
+	}
+	return s.auditLog[len(s.auditLog)-1], nil
 }
 
 // AuditEntries implements audit.Store.

@@ -7,17 +7,22 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/linkd/linkd/audit"
 )
 
-// AppendAudit implements audit.Store. Appends take a table lock that
-// conflicts only with other appends, so the chain is built one entry at a
-// time across every replica. Appends that arrive while another is being
+// AppendAudit implements audit.Store. Appends take a transaction-level
+// advisory lock that only other appends take, so the chain is built one
+// entry at a time across every replica (a table lock would need
+// privileges the serving role does not have on audit_log). Appends that arrive while another is being
 // written go together in the next transaction (group commit): one lock and
 // one commit for all of them, each answered once it is durable.
-func (s *Store) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, error) {
-	w := &auditWait{e: e, done: make(chan struct{})}
+func (s *Store) AppendAudit(ctx context.Context, e audit.Entry, c *audit.Chain) (audit.Entry, error) {
+	if c == nil {
+		return audit.Entry{}, errors.New("pgstore: an audit entry needs the chain key")
+	}
+	w := &auditWait{e: e, chain: c, done: make(chan struct{})}
 	s.audit.mu.Lock()
 	s.audit.pending = append(s.audit.pending, w)
 	lead := !s.audit.writing
@@ -39,7 +44,8 @@ func (s *Store) AppendAudit(ctx context.Context, e audit.Entry) (audit.Entry, er
 
 // auditWait is an append waiting for its group's commit.
 type auditWait struct {
-	e    audit.Entry
+	e     audit.Entry
+	chain *audit.Chain
 	err  error
 	done chan struct{}
 }
@@ -80,7 +86,7 @@ func (s *Store) writeAudit() {
 
 func (s *Store) appendGroup(ctx context.Context, group []*auditWait) error {
 	return s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, auditLock); err != nil {
 			return err
 		}
 		var seq int64
@@ -95,23 +101,45 @@ func (s *Store) appendGroup(ctx context.Context, group []*auditWait) error {
 		for i, w := range group {
 			e := &w.e
 			seq++
-			e.Seq, e.PrevHash = seq, last
+			e.Seq = seq
 			e.Time = e.Time.UTC().Truncate(time.Microsecond) // as stored
-			e.Hash = audit.ChainHash(e.PrevHash, *e)
+			w.chain.Link(last, e)
 			last = e.Hash
 			rows[i] = []any{e.Seq, e.Time, e.Actor, e.Tenant, e.Role, e.Action, e.Resource, e.Decision, e.Rule,
-				e.BundleHash, e.RequestID, e.Request, e.PrevHash[:], e.Hash[:]}
+				e.BundleHash, e.RequestID, e.Request, int32(e.KeyEpoch), e.PrevHash[:], e.Hash[:]}
 		}
 		_, err = tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, []string{"seq", "time", "actor", "tenant", "role", "action", "resource",
-			"decision", "rule", "bundle_hash", "request_id", "request", "prev_hash", "hash"}, pgx.CopyFromRows(rows))
+			"decision", "rule", "bundle_hash", "request_id", "request", "key_epoch", "prev_hash", "hash"}, pgx.CopyFromRows(rows))
 		return err
 	})
 }
 
+// auditLock is the advisory lock key of appends to the audit log.
+const auditLock int64 = 0x6c696e6b64_a0d1
+
+const auditColumns = `seq, time, actor, tenant, role, action, resource, decision, rule,
+	bundle_hash, request_id, request, key_epoch, prev_hash, hash`
+
+func scanAudit(r pgx.CollectableRow) (audit.Entry, error) {
+	var e audit.Entry
+	var prev, h []byte
+	var epoch int32
+	if err := r.Scan(&e.Seq, &e.Time, &e.Actor, &e.Tenant, &e.Role, &e.Action, &e.Resource, &e.Decision,
+		&e.Rule, &e.BundleHash, &e.RequestID, &e.Request, &epoch, &prev, &h); err != nil {
+		return e, err
+	}
+	e.Time = e.Time.UTC()
+	e.KeyEpoch = uint32(max(epoch, 0))
+	// A stored hash of the wrong length is left short: Verify reports
+	// the entry as broken.
+	copy(e.PrevHash[:], prev)
+	copy(e.Hash[:], h)
+	return e, nil
+}
+
 // AuditEntries implements audit.Store.
 func (s *Store) AuditEntries(ctx context.Context, f audit.Filter) ([]audit.Entry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT seq, time, actor, tenant, role, action, resource, decision, rule,
-			bundle_hash, request_id, request, prev_hash, hash
+	rows, err := s.pool.Query(ctx, `SELECT `+auditColumns+`
 		FROM audit_log
 		WHERE seq > $1 AND ($2 = '' OR actor = $2) AND ($3 = '' OR tenant = $3)
 		  AND ($4 = '' OR action = $4) AND ($5 = '' OR decision = $5)
@@ -119,19 +147,47 @@ func (s *Store) AuditEntries(ctx context.Context, f audit.Filter) ([]audit.Entry
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (audit.Entry, error) {
-		var e audit.Entry
-		var prev, h []byte
-		if err := r.Scan(&e.Seq, &e.Time, &e.Actor, &e.Tenant, &e.Role, &e.Action, &e.Resource, &e.Decision,
-			&e.Rule, &e.BundleHash, &e.RequestID, &e.Request, &prev, &h); err != nil {
-			return e, err
-		}
-		e.Time = e.Time.UTC()
-		// A stored hash of the wrong length is left short: Verify reports
-		// the entry as broken.
-		copy(e.PrevHash[:], prev)
-		copy(e.Hash[:], h)
-		return e, nil
-	})
+	out, err := pgx.CollectRows(rows, scanAudit)
 	return out, mapErr(err)
+}
+
+// LastAudit implements audit.Store.
+func (s *Store) LastAudit(ctx context.Context) (audit.Entry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+auditColumns+` FROM audit_log ORDER BY seq DESC LIMIT 1`)
+	if err != nil {
+		return audit.Entry{}, mapErr(err)
+	}
+	e, err := pgx.CollectExactlyOneRow(rows, scanAudit)
+	return e, mapErr(err)
+}
+
+// SecureAudit hands the pool's current schema, its audit_log and the
+// log's append-only trigger function to the role owner, and leaves app
+// only SELECT and INSERT on the log (and USAGE and CREATE on the schema):
+// app, the role linkd serves as, then owns every other table (its runtime
+// needs that) but cannot change, delete, truncate or drop entries, nor
+// disable the triggers (only an owner of the table or the schema, or a
+// superuser, can). It needs a superuser's connection.
+func SecureAudit(ctx context.Context, pool *pgxpool.Pool, app, owner string) error {
+	a, o := pgx.Identifier{app}.Sanitize(), pgx.Identifier{owner}.Sanitize()
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		var schema string
+		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			return mapErr(err)
+		}
+		sc := pgx.Identifier{schema}.Sanitize()
+		for _, q := range []string{
+			`ALTER SCHEMA ` + sc + ` OWNER TO ` + o,
+			`GRANT USAGE, CREATE ON SCHEMA ` + sc + ` TO ` + a,
+			`ALTER TABLE audit_log OWNER TO ` + o,
+			`ALTER FUNCTION audit_log_append_only() OWNER TO ` + o,
+			`REVOKE ALL ON audit_log FROM PUBLIC, ` + a,
+			`GRANT SELECT, INSERT ON audit_log TO ` + a,
+		} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return mapErr(err)
+			}
+		}
+		return nil
+	})
 }

@@ -3,15 +3,18 @@ package pgstore_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/psi"
@@ -92,39 +95,181 @@ func TestMigrateUpDownUp(t *testing.T) {
 // TestAuditTamper: the audit log refuses updates and deletes; an owner who
 // disables that and edits a row is caught by audit.Verify, which names the
 // entry.
-func TestAuditTamper(t *testing.T) {
+// auditedStore is a migrated schema whose audit log belongs to
+// pgtest.AuditRole, with eight entries under the chain of epoch 1 and a
+// checkpoint of entry 6; it returns the store (as the role linkd serves
+// as), an administrator's pool of the schema, and the checkpoint.
+func auditedStore(t *testing.T) (*pgstore.Store, *pgxpool.Pool, audit.Checkpoint) {
+	t.Helper()
 	ctx := context.Background()
-	s := newStore(t)
-	for i := range 5 {
-		if _, err := s.AppendAudit(ctx, audit.Entry{Time: time.Now(), Actor: "cli", Action: "a", Resource: fmt.Sprint(i), Decision: "allow"}); err != nil {
+	pool, schema := pgtest.Schema(t)
+	if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.SecureAudit(t, schema)
+	s := pgstore.New(pool)
+	c := storetest.Chain(t, 1)
+	var cp audit.Checkpoint
+	for i := range 8 {
+		d := "allow"
+		if i == 2 {
+			d = "deny"
+		}
+		e, err := s.AppendAudit(ctx, audit.Entry{Time: time.Now(), Actor: "key_1", Action: "audience.create", Resource: fmt.Sprint(i), Decision: d}, c)
+		if err != nil {
 			t.Fatal(err)
 		}
+		if e.Seq == 6 {
+			cp = c.Sign(e, time.Now())
+		}
 	}
-	if _, err := s.Pool().Exec(ctx, `UPDATE audit_log SET resource = 'x' WHERE seq = 3`); err == nil || !strings.Contains(err.Error(), "append-only") {
-		t.Fatalf("update of the audit log: %v", err)
+	return s, pgtest.Admin(t, schema), cp
+}
+
+// TestAuditTamper: the role linkd serves as can neither change, delete,
+// truncate nor drop the log, nor disable its triggers; and whoever
+// controls the database without the key file, who can do all of that,
+// is found out by Verify given the newest checkpoint: a truncated log, a
+// log whose last entries were deleted, and an entry flipped from deny to
+// allow with every later hash recomputed (without the key) all fail.
+func TestAuditTamper(t *testing.T) {
+	ctx := context.Background()
+	keys := storetest.ChainKeys(t)
+	t.Run("the serving role", func(t *testing.T) {
+		s, _, cp := auditedStore(t)
+		for _, q := range []string{
+			`UPDATE audit_log SET decision = 'allow' WHERE seq = 3`,
+			`DELETE FROM audit_log WHERE seq = 8`,
+			`TRUNCATE audit_log`,
+			`DROP TABLE audit_log`,
+			`ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only`,
+			`ALTER TABLE audit_log DISABLE TRIGGER ALL`,
+			`SET session_replication_role = replica`,
+			`CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$`,
+			`ALTER TABLE audit_log OWNER TO ` + pgtest.AppRole,
+			`CREATE RULE no_delete AS ON DELETE TO audit_log DO INSTEAD NOTHING`,
+		} {
+			if _, err := s.Pool().Exec(ctx, q); err == nil {
+				t.Errorf("%s: allowed to the serving role", q)
+			}
+		}
+		if n, err := audit.Verify(ctx, s, keys, &cp); err != nil || n != 8 {
+			t.Fatalf("Verify = %d, %v", n, err)
+		}
+	})
+	attacks := []struct {
+		name string
+		sql  []string
+		// edit, if set, rewrites the entries (as the attacker can, without
+		// the key) and returns them to write back in place of all.
+		edit    func([]audit.Entry) []audit.Entry
+		at      int64
+		without bool // caught even without a checkpoint
+	}{
+		{name: "truncated", sql: []string{`ALTER TABLE audit_log DISABLE TRIGGER ALL`, `TRUNCATE audit_log`}, at: 1},
+		{name: "last entries deleted", sql: []string{`SET session_replication_role = replica`, `DELETE FROM audit_log WHERE seq >= 5`}, at: 5},
+		{name: "flipped and recomputed", at: 3, without: true, edit: func(es []audit.Entry) []audit.Entry {
+			// The attacker's best guess of the chain: the unkeyed form it
+			// replaced (SHA-256), or any key but the key file's.
+			forged := storetest.Chain(t, 9)
+			prev := es[1].Hash // entries 1 and 2 are left as they are
+			for i := 2; i < len(es); i++ {
+				if es[i].Seq == 3 {
+					es[i].Decision = "allow"
+				}
+				es[i].Hash = forged.Hash(prev, es[i])
+				es[i].PrevHash = prev
+				prev = es[i].Hash
+			}
+			return es
+		}},
+		{name: "flipped and marked unkeyed", at: 3, without: true, edit: func(es []audit.Entry) []audit.Entry {
+			h := sha256.New
+			prev := es[1].Hash
+			for i := 2; i < len(es); i++ {
+				if es[i].Seq == 3 {
+					es[i].Decision = "allow"
+				}
+				es[i].KeyEpoch = 0
+				sum := hmacless(h, prev, es[i])
+				es[i].PrevHash, es[i].Hash = prev, sum
+				prev = sum
+			}
+			return es
+		}},
 	}
-	if _, err := s.Pool().Exec(ctx, `DELETE FROM audit_log WHERE seq = 3`); err == nil {
-		t.Fatal("delete from the audit log succeeded")
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			s, admin, cp := auditedStore(t)
+			if a.edit != nil {
+				es, err := s.AuditEntries(ctx, audit.Filter{Limit: 100})
+				if err != nil {
+					t.Fatal(err)
+				}
+				es = a.edit(es)
+				tx, err := admin.Begin(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range es {
+					if _, err := tx.Exec(ctx, `UPDATE audit_log SET decision = $2, key_epoch = $3, prev_hash = $4, hash = $5 WHERE seq = $1`,
+						e.Seq, e.Decision, int32(e.KeyEpoch), e.PrevHash[:], e.Hash[:]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := tx.Commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, q := range a.sql {
+				if _, err := admin.Exec(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			_, err := audit.Verify(ctx, s, keys, &cp)
+			var be *audit.BrokenError
+			if !errors.As(err, &be) || be.Seq != a.at {
+				t.Fatalf("Verify with the checkpoint = %v, want broken at entry %d", err, a.at)
+			}
+			_, err = audit.Verify(ctx, s, keys, nil)
+			if a.without && (!errors.As(err, &be) || be.Seq != a.at) {
+				t.Fatalf("Verify without a checkpoint = %v, want broken at entry %d", err, a.at)
+			}
+			if !a.without && err != nil {
+				t.Fatalf("Verify without a checkpoint = %v: a log cut at its end shows only against a checkpoint", err)
+			}
+			// A checkpoint that is not the key file's is refused too.
+			forged := storetest.Chain(t, 1).Sign(audit.Entry{Seq: 1}, time.Now())
+			forged.Signature[0] ^= 1
+			if _, err := audit.Verify(ctx, s, keys, &forged); !errors.Is(err, audit.ErrBroken) {
+				t.Fatalf("Verify with a forged checkpoint = %v", err)
+			}
+		})
 	}
-	if n, err := audit.Verify(ctx, s); err != nil || n != 5 {
-		t.Fatalf("Verify = %d, %v", n, err)
+}
+
+// hmacless is the audit chain's hash as it was before it was keyed:
+// SHA-256 of the same fields, which anyone can recompute.
+func hmacless(h func() hash.Hash, prev [32]byte, e audit.Entry) [32]byte {
+	d := h()
+	d.Write([]byte("linkd audit v1"))
+	d.Write(prev[:])
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(e.Seq))
+	d.Write(n[:])
+	binary.BigEndian.PutUint64(n[:], uint64(e.Time.UTC().UnixMicro()))
+	d.Write(n[:])
+	for _, f := range []string{e.Actor, e.Tenant, e.Role, e.Action, e.Resource, e.Decision, e.Rule, e.BundleHash, e.RequestID, e.Request} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		d.Write(n[:])
+		d.Write([]byte(f))
 	}
-	if _, err := s.Pool().Exec(ctx, `ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;
-		UPDATE audit_log SET resource = 'x' WHERE seq = 3`); err != nil {
-		t.Fatal(err)
-	}
-	_, err := audit.Verify(ctx, s)
-	var be *audit.BrokenError
-	if !errors.As(err, &be) || be.Seq != 3 {
-		t.Fatalf("Verify after tampering = %v", err)
-	}
-	if _, err := s.Pool().Exec(ctx, `DELETE FROM audit_log WHERE seq = 2`); err != nil {
-		t.Fatal(err)
-	}
-	_, err = audit.Verify(ctx, s)
-	if !errors.As(err, &be) || be.Seq != 2 {
-		t.Fatalf("Verify after deletion = %v", err)
-	}
+	var out [32]byte
+	d.Sum(out[:0])
+	return out
 }
 
 // migrateDownTo undoes the migrations from version on, that one included.

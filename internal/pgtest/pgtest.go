@@ -1,6 +1,11 @@
 // Package pgtest gives each test its own PostgreSQL schema on the server
 // named by TEST_DATABASE_URL, dropped when the test ends.
 //
+// Tests connect as AppRole, a role without superuser rights that owns its
+// schema, as linkd is run: it cannot skip triggers, and once SecureAudit
+// hands audit_log to AuditRole it cannot change, delete, truncate or
+// un-trigger the audit log either.
+//
 // Without a reachable server the test is skipped with a loud message, except
 // when CI is set: then it fails, so that CI never passes on skipped database
 // tests.
@@ -11,6 +16,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -19,6 +25,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/linkd/linkd/internal/pgstore"
 )
 
 var (
@@ -69,26 +77,69 @@ func adminPool(t testing.TB) *pgxpool.Pool {
 	return admin
 }
 
-// Schema creates an empty schema for the test and returns a pool whose
-// connections use it as their search_path, and the schema's name. The
-// schema and the pool go away when the test ends.
+// The roles tests connect as and hand the audit log to.
+const (
+	AppRole   = "linkd_test_app"
+	AuditRole = "linkd_test_audit"
+)
+
+var rolesOnce sync.Once
+
+// roles creates AppRole and AuditRole on the server if they are missing.
+func roles(t testing.TB, a *pgxpool.Pool) {
+	t.Helper()
+	var err error
+	rolesOnce.Do(func() {
+		for _, q := range []string{"CREATE ROLE " + AppRole + " LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB",
+			"CREATE ROLE " + AuditRole + " NOLOGIN NOSUPERUSER"} {
+			// Another test process may create them at the same time.
+			_, err = a.Exec(context.Background(), `DO $$ BEGIN EXECUTE '`+q+`';
+				EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`)
+			if err != nil {
+				return
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("pgtest: creating the test roles: %v", err)
+	}
+}
+
+// AppURL is TEST_DATABASE_URL as AppRole, with schema as its search path.
+func AppURL(t testing.TB, schema string) string {
+	t.Helper()
+	u, err := url.Parse(URL(t))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	u.User = url.User(AppRole)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Schema creates an empty schema for the test, owned by AppRole, and
+// returns a pool of AppRole's connections that use it as their
+// search_path, and the schema's name. The schema and the pool go away
+// when the test ends.
 func Schema(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
 	a := adminPool(t)
+	roles(t, a)
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
 	name := "linkd_test_" + hex.EncodeToString(b[:])
 	ctx := context.Background()
-	if _, err := a.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
+	if _, err := a.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()+" AUTHORIZATION "+AppRole); err != nil {
 		t.Fatalf("pgtest: creating schema: %v", err)
 	}
-	cfg, err := pgxpool.ParseConfig(URL(t))
+	cfg, err := pgxpool.ParseConfig(AppURL(t, name))
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = name
 	cfg.MaxConns = 16
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -101,6 +152,25 @@ func Schema(t testing.TB) (*pgxpool.Pool, string) {
 		}
 	})
 	return pool, name
+}
+
+// Admin returns a pool of the server's administrator (TEST_DATABASE_URL's
+// role) whose connections use schema: for tests that play someone who
+// controls the database.
+func Admin(t testing.TB, schema string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(URL(t))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	cfg.MaxConns = 2
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 // Dump renders every row of every table of the connection's current
@@ -158,4 +228,14 @@ func Crash(t testing.TB, pool *pgxpool.Pool) []string {
 		}
 	}
 	return tables
+}
+
+// SecureAudit hands the schema and its audit log to AuditRole, as linkd
+// migrate --audit-owner does (pgstore.SecureAudit), from the
+// administrator's connection.
+func SecureAudit(t testing.TB, schema string) {
+	t.Helper()
+	if err := pgstore.SecureAudit(context.Background(), Admin(t, schema), AppRole, AuditRole); err != nil {
+		t.Fatalf("pgtest: securing the audit log: %v", err)
+	}
 }

@@ -590,19 +590,60 @@ func testReceive(t *testing.T, s Store, in signal.Message, bl link.Link) {
 	noErr(t, "SetStatus", s.SetStatus(ctx, "peer-1", "open", false))
 }
 
+// Chain is a chain key of epoch 1 (seed 1) and of epoch 2 (seed 2), for
+// tests.
+func Chain(t testing.TB, epoch uint32) *audit.Chain {
+	t.Helper()
+	k := make([]byte, 32)
+	for i := range k {
+		k[i] = byte(epoch)
+	}
+	c, err := audit.NewChain(epoch, k, append([]byte(nil), k...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// ChainKeys are the chains of Chain.
+func ChainKeys(t testing.TB) audit.Keys {
+	return func(epoch uint32) (*audit.Chain, error) {
+		if epoch < 1 || epoch > 2 {
+			return nil, fmt.Errorf("no key epoch %d", epoch)
+		}
+		return Chain(t, epoch), nil
+	}
+}
+
 func testAudit(t *testing.T, s Store) {
+	_, err := s.LastAudit(ctx)
+	wantErr(t, "LastAudit of an empty log", err, store.ErrNotFound)
+	_, err = s.AppendAudit(ctx, audit.Entry{Time: t0, Actor: "x"}, nil)
+	if err == nil {
+		t.Fatal("AppendAudit without a chain key succeeded")
+	}
 	for i, d := range []string{"allow", "deny", "allow"} {
+		// The key epoch changes on the third: each entry names its own.
 		e, err := s.AppendAudit(ctx, audit.Entry{Time: t0.Add(time.Duration(i) * time.Second), Actor: "key_1", Tenant: "acme",
 			Role: "advertiser", Action: "audience.create", Resource: fmt.Sprintf("aud-%d", i), Decision: d, Rule: "r", BundleHash: "h", RequestID: "req",
-			Request: fmt.Sprintf(`{"action":"audience.create","n":%d}`, i)})
+			Request: fmt.Sprintf(`{"action":"audience.create","n":%d}`, i)}, Chain(t, uint32(1+i/2)))
 		noErr(t, "AppendAudit", err)
-		if e.Seq != int64(i+1) || e.Hash == ([32]byte{}) {
+		if e.Seq != int64(i+1) || e.Hash == ([32]byte{}) || e.KeyEpoch != uint32(1+i/2) {
 			t.Fatalf("entry %d: %+v", i, e)
 		}
 	}
-	n, err := audit.Verify(ctx, s)
+	n, err := audit.Verify(ctx, s, ChainKeys(t), nil)
 	if err != nil || n != 3 {
 		t.Fatalf("Verify = %d, %v", n, err)
+	}
+	last, err := s.LastAudit(ctx)
+	if err != nil || last.Seq != 3 || last.KeyEpoch != 2 || last.Resource != "aud-2" {
+		t.Fatalf("LastAudit = %+v, %v", last, err)
+	}
+	// Under other keys the chain does not hold.
+	other := func(epoch uint32) (*audit.Chain, error) { return Chain(t, epoch+2), nil }
+	if _, err := audit.Verify(ctx, s, other, nil); !errors.Is(err, audit.ErrBroken) {
+		t.Fatalf("Verify under other keys = %v", err)
 	}
 	denied, err := s.AuditEntries(ctx, audit.Filter{Decision: "deny", Limit: 10})
 	noErr(t, "AuditEntries", err)
