@@ -390,6 +390,9 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 			return r.handle(s, c, nil)
 		}
 		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, maxBody)
+		if err := checkText(c); err != nil {
+			return err
+		}
 		secret := presentedKey(c)
 		if secret == "" {
 			return newError(http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer KEY", nil)

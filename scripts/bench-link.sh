@@ -29,7 +29,7 @@ else
 	trap 'pkill -INT -f "$work/linkd serve" 2>/dev/null || true; sleep 1; rm -rf "$work"' EXIT
 fi
 go build -o "$work/linkd" ./cmd/linkd
-export LINKD_PASSPHRASE=bench
+export LINKD_PASSPHRASE="bench passphrase, not for production"
 common=$((N / 2))
 total=$((2 * N - common))
 key() { DATABASE_URL="$PG/linkd_bench_$1?sslmode=disable" LINKD_KEYS="$work/$1.keys" "$work/linkd" apikey create --tenant "$2" --role "$3" | tail -1; }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
@@ -22,7 +23,9 @@ at rest. The file is sealed with the passphrase in LINKD_PASSPHRASE (argon2id
 and XChaCha20-Poly1305), or with a 32-byte key-encryption key, base64, in
 LINKD_KEK.
 
-  init     create a key file with epoch 1 (never replaces a file)
+  init     create a key file with epoch 1 (never replaces a file); a
+           passphrase has at least 12 characters unless
+           --allow-short-passphrase says otherwise
   show     print the party, the epochs and their public keys; never a secret
   rotate   add a new epoch and make it current; older epochs stay`
 
@@ -35,8 +38,10 @@ func runKeys(e *env, args []string) int {
 	fs = newFlags(e, "keys "+sub, "keys "+sub+" --keys FILE", keysHelp)
 	path := fs.String("keys", e.getenv("LINKD_KEYS"), "key `file` (default $LINKD_KEYS)")
 	var party *string
+	var short *bool
 	if sub == "init" {
 		party = fs.String("party", "", "the `party` the keys belong to: messenger or social")
+		short = fs.Bool("allow-short-passphrase", false, "accept a passphrase of fewer than 12 characters")
 	}
 	if code, ok := parse(e, fs, args[1:]); !ok {
 		return code
@@ -53,7 +58,7 @@ func runKeys(e *env, args []string) int {
 	}
 	switch sub {
 	case "init":
-		return keysInit(e, fs, *path, *party, u)
+		return keysInit(e, fs, *path, *party, u, *short)
 	case "show":
 		return keysShow(e, *path, u)
 	}
@@ -61,6 +66,9 @@ func runKeys(e *env, args []string) int {
 }
 
 // unlockFromEnv reads how the key file is sealed from the environment.
+// minPassphrase is the fewest characters keys init takes in a passphrase.
+const minPassphrase = 12
+
 func unlockFromEnv(e *env) (keys.Unlock, error) {
 	pass, kek := e.getenv("LINKD_PASSPHRASE"), e.getenv("LINKD_KEK")
 	switch {
@@ -78,9 +86,12 @@ func unlockFromEnv(e *env) (keys.Unlock, error) {
 	return keys.Unlock{}, errors.New("the key file's passphrase is read from LINKD_PASSPHRASE (or a key-encryption key from LINKD_KEK); neither is set")
 }
 
-func keysInit(e *env, fs *flag.FlagSet, path, party string, u keys.Unlock) int {
+func keysInit(e *env, fs *flag.FlagSet, path, party string, u keys.Unlock, short bool) int {
 	if party != "messenger" && party != "social" {
 		return usageError(e, fs, "--party must be messenger or social")
+	}
+	if n := utf8.RuneCount(u.Passphrase); len(u.Passphrase) > 0 && n < minPassphrase && !short {
+		return usageError(e, fs, "LINKD_PASSPHRASE has %d characters: a key file's passphrase needs at least %d (or --allow-short-passphrase)", n, minPassphrase)
 	}
 	r, err := keys.NewRing(party, time.Now())
 	if err != nil {

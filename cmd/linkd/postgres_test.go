@@ -38,7 +38,7 @@ func runCmd(t *testing.T, environ map[string]string, args ...string) (int, strin
 func schemaEnv(t *testing.T) (*pgstore.Store, map[string]string) {
 	t.Helper()
 	pool, schema := pgtest.Schema(t)
-	return pgstore.New(pool), map[string]string{"DATABASE_URL": pgtest.AppURL(t, schema), "LINKD_PASSPHRASE": "pw",
+	return pgstore.New(pool), map[string]string{"DATABASE_URL": pgtest.AppURL(t, schema), "LINKD_PASSPHRASE": "a passphrase for the tests",
 		"LINKD_KEYS": filepath.Join(t.TempDir(), "k")}
 }
 
@@ -87,7 +87,6 @@ func TestAPIKeysAndAuditPostgres(t *testing.T) {
 func TestAuditCommandsPostgres(t *testing.T) {
 	ctx := context.Background()
 	s, environ := schemaEnv(t)
-	environ["LINKD_PASSPHRASE"] = "a passphrase for the tests"
 	for _, args := range [][]string{{"migrate"}, {"keys", "init", "--party", "social"}} {
 		if code, _, errs := runCmd(t, environ, args...); code != 0 {
 			t.Fatalf("%v: %s", args, errs)
