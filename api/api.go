@@ -96,6 +96,33 @@ type Config struct {
 	Limits Limits
 	// Now is the clock of limit windows (default time.Now).
 	Now func() time.Time
+	// AuthFailuresPerMinute is how many failed authentications one client
+	// address may make a minute before it is refused without a lookup
+	// (default 20).
+	AuthFailuresPerMinute int
+	// RequestTimeout bounds a request's work, database calls included
+	// (default 30s; routes that wait or link longer have their own): past
+	// it the answer is 503 with Retry-After.
+	RequestTimeout time.Duration
+}
+
+// Longer deadlines: a link job read waits up to maxWait; the other party's
+// link messages and extensions carry whole batches and a run's end.
+const (
+	defaultRequestTimeout = 30 * time.Second
+	waitRouteTimeout      = maxWait + 15*time.Second
+	peerRouteTimeout      = 30 * time.Minute
+)
+
+// timeout is the deadline of a route's requests.
+func (s *Server) timeout(r route) time.Duration {
+	switch {
+	case r.method == http.MethodGet && r.path == "/v1/link/jobs/:id":
+		return max(waitRouteTimeout, s.RequestTimeout)
+	case strings.HasPrefix(r.path, "/v1/peer/") || strings.HasSuffix(r.path, "/extend"):
+		return max(peerRouteTimeout, s.RequestTimeout)
+	}
+	return s.RequestTimeout
 }
 
 // Limits are per key and per tenant. Zero fields take the catalogue's
@@ -146,6 +173,7 @@ type Server struct {
 	relayed *prometheus.CounterVec
 
 	metricsHandler http.Handler
+	authFails      authThrottle
 }
 
 type route struct {
@@ -216,6 +244,12 @@ func New(cfg Config) *Server {
 	}
 	if s.Now == nil {
 		s.Now = time.Now
+	}
+	if s.RequestTimeout <= 0 {
+		s.RequestTimeout = defaultRequestTimeout
+	}
+	if s.AuthFailuresPerMinute <= 0 {
+		s.AuthFailuresPerMinute = 20
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -386,6 +420,19 @@ func presentedKey(c echo.Context) string {
 // wrap authenticates, authorizes, limits the body and audits one route.
 func (s *Server) wrap(r route) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		// Every request's work has a deadline, database calls included:
+		// a database that hangs gives a 503, never a request that hangs.
+		limit := s.timeout(r)
+		if r.path == "/readyz" {
+			limit = readyTimeout
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), limit)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		if limit+5*time.Second > WriteTimeout {
+			// The server's write timeout would cut the answer short.
+			_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Now().Add(limit + 5*time.Second))
+		}
 		if r.action == "" {
 			return r.handle(s, c, nil)
 		}
@@ -393,12 +440,19 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		if err := checkText(c); err != nil {
 			return err
 		}
+		addr, now := clientAddr(c.Request()), time.Now()
+		if over, retry := s.authFails.blocked(addr, s.AuthFailuresPerMinute, now); over {
+			s.refused.WithLabelValues("authentication").Inc()
+			return throttled(c.Response().Header(), retry)
+		}
 		secret := presentedKey(c)
 		if secret == "" {
+			s.authFails.fail(addr, now)
 			return newError(http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer KEY", nil)
 		}
 		k, err := s.Keys.APIKeyByHash(c.Request().Context(), access.HashKey(secret))
 		if errors.Is(err, store.ErrNotFound) || (err == nil && !k.RevokedAt.IsZero()) {
+			s.authFails.fail(addr, now)
 			return newError(http.StatusUnauthorized, "unauthorized", "the API key is not valid", nil)
 		}
 		if err != nil {
@@ -490,6 +544,9 @@ func (s *Server) record(c echo.Context, cl *caller, q policies.Request, decision
 func (s *Server) healthz(c echo.Context, _ *caller) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "party": s.Party})
 }
+
+// readyTimeout is how long /readyz waits for the database.
+const readyTimeout = time.Second
 
 func (s *Server) readyz(c echo.Context, _ *caller) error {
 	if s.Ready != nil {

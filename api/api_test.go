@@ -399,3 +399,32 @@ func TestLimits(t *testing.T) {
 		}
 	}
 }
+
+// Failed authentications are throttled per client address: past 20 in a
+// minute, the address is refused (429, Retry-After) before any key is
+// looked up, and the refusals are counted.
+func TestFailedAuthenticationsThrottled(t *testing.T) {
+	f := newFixture(t)
+	for i := range 20 {
+		st, b := f.do(t, "GET", "/v1/audiences", "key_not_a_key_"+fmt.Sprint(i), "", "")
+		wantError(t, st, b, 401, "unauthorized", "not valid")
+	}
+	resp, b := f.doResp(t, "GET", "/v1/audiences", f.keys[access.RoleAdvertiser], "", "")
+	wantError(t, resp.StatusCode, b, 429, "rate_limited", "failed authentications")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	// Routes without a key are not throttled.
+	if st, _ := f.do(t, "GET", "/healthz", "", "", ""); st != 200 {
+		t.Fatalf("healthz: %d", st)
+	}
+	_, m := f.do(t, "GET", "/metrics", "", "", "")
+	if !strings.Contains(string(m), "rate_limited") {
+		t.Fatalf("metrics refused: %s", m)
+	}
+	rec := httptest.NewRecorder()
+	f.api.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `linkd_limit_refusals_total{counter="authentication"} 2`) {
+		t.Fatalf("the refusals are not counted:\n%s", rec.Body.String())
+	}
+}

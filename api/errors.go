@@ -1,6 +1,8 @@
 package api
 
 import (
+	"strconv"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,6 +61,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		ae = newError(http.StatusNotFound, "not_found", "no such resource", nil)
 	case errors.Is(err, store.ErrConflict):
 		ae = newError(http.StatusConflict, "conflict", "the request conflicts with the current state", nil)
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		// The database is down, or did not answer in time: say when to
+		// come back, and log the cause.
+		ae = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+			Message: "the service could not reach its database in time; retry later", cause: err}
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
 	default:
 		ae = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error; the request id is in the logs", cause: err}
 	}
@@ -78,6 +86,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Warn("writing error response", "request_id", requestID(c), "error", werr)
 	}
 }
+
+// retryAfterUnavailable is the Retry-After, in seconds, of a 503 for a
+// database that did not answer.
+const retryAfterUnavailable = 5
 
 func fromHTTPError(he *echo.HTTPError) *Error {
 	switch he.Code {

@@ -122,7 +122,7 @@ func TestRouteMatrix(t *testing.T) {
 			ring, _ := keyring.NewRing("social", time.Now())
 			d, _ := pseudonym.NewDeriver(ring, 1)
 			aud := audienceService(st, d)
-			srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, AuditChain: storetest.Chain(t, 1), Usage: st, OPRF: ev, Epoch: 1, Archive: st,
+			srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, AuditChain: storetest.Chain(t, 1), Usage: st, OPRF: ev, Epoch: 1, Archive: st, AuthFailuresPerMinute: 1 << 30,
 				Audiences: aud, Signals: st, Linking: newLinker(context.Background(), st, d, nil, slog.New(slog.DiscardHandler))}).Handler())
 			defer srv.Close()
 			for _, rq := range requests {

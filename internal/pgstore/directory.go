@@ -41,7 +41,7 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 	// straight in; one that holds an account already stored (a re-import,
 	// a changed number) fails the copy on the primary key and goes through
 	// the staging table and an upsert instead.
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.bulkTx(ctx, func(tx pgx.Tx) error {
 		tracked, err := unkeptTracked(ctx, tx)
 		if err != nil {
 			return err
@@ -61,7 +61,7 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) e
 	if !errors.Is(err, store.ErrConflict) {
 		return err
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.bulkTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE accounts_staging (LIKE accounts INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
 			return err
 		}

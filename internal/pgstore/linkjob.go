@@ -108,7 +108,7 @@ func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each fun
 			ORDER BY o.value`
 		args = touchedArgs(k)
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.bulkTx(ctx, func(tx pgx.Tx) error {
 		shared, err := eachMatch(ctx, tx, q, args, limit, each)
 		if err != nil || len(shared) == 0 {
 			return err
@@ -134,7 +134,7 @@ const fullMatch = `SELECT o.account_id, o.element, o.value FROM link_own o
 // value), and then the new ones not held go in. A million matches are
 // not held in memory, and no link is written twice.
 func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row) link.Link) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.bulkTx(ctx, func(tx pgx.Tx) error {
 		if err := lockKept(ctx, tx); err != nil {
 			return err
 		}
@@ -433,7 +433,7 @@ func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, lim
 
 // Keep implements linkjob.Staging, in one transaction.
 func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.bulkTx(ctx, func(tx pgx.Tx) error {
 		if err := lockKept(ctx, tx); err != nil {
 			return err
 		}
@@ -598,7 +598,7 @@ func (s *Store) Staged(ctx context.Context, jobID string) (bool, error) {
 // the tables are truncated rather than deleted from: a million dead rows
 // would slow every later job's reads of them until vacuumed.
 func (s *Store) DropStaging(ctx context.Context, jobID string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
+	return s.bulkTx(ctx, func(tx pgx.Tx) error {
 		var others bool
 		// The ends of the primary keys: read at once, whatever the size.
 		if err := tx.QueryRow(ctx, `SELECT coalesce(o.lo < $1 OR o.hi > $1, false) OR coalesce(t.lo < $1 OR t.hi > $1, false)

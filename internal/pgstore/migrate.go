@@ -121,6 +121,9 @@ func MigrateUp(ctx context.Context, pool *pgxpool.Pool) ([]int, error) {
 			if _, err := tx.Exec(ctx, lockMigrations); err != nil {
 				return false, err
 			}
+			if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '`+bulkTimeout+`'`); err != nil {
+				return false, err
+			}
 			var n int
 			if err := tx.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
 				return false, err
@@ -159,6 +162,9 @@ func MigrateDown(ctx context.Context, pool *pgxpool.Pool, steps int) ([]int, err
 		m := ms[i]
 		did, err := inTx(ctx, pool, func(tx pgx.Tx) (bool, error) {
 			if _, err := tx.Exec(ctx, lockMigrations); err != nil {
+				return false, err
+			}
+			if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '`+bulkTimeout+`'`); err != nil {
 				return false, err
 			}
 			tag, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, m.Version)

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -66,6 +68,12 @@ func Connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["jit"]; !ok && !strings.Contains(url, "jit=") {
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	}
+	// Every statement has a deadline on the server too (the callers' own
+	// contexts bound what they wait for): a request's statement that runs
+	// away is stopped. Bulk work takes longer (bulkTx).
+	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok && !strings.Contains(url, "statement_timeout") {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = statementTimeout
+	}
 	// pgxpool's default (4 on this kind of machine) throttles requests
 	// that mostly wait on commits; the URL's pool_max_conns still wins.
 	if !strings.Contains(url, "pool_max_conns") {
@@ -96,6 +104,9 @@ func mapErr(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.ErrNotFound
 	}
+	if unavailable(err) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -110,10 +121,50 @@ func mapErr(err error) error {
 
 func utc(t time.Time) time.Time { return t.UTC() }
 
+// unavailable reports whether err says the database did not answer: a
+// connection that could not be made or broke, a deadline or a cancelled
+// context, the server shutting down or refusing connections, a statement
+// stopped by its timeout.
+func unavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &ce), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		pgconn.Timeout(err), errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return true
+	case errors.As(err, &pe):
+		// Class 08 (connection exception), 53 (insufficient resources),
+		// 57P01-57P03 (shutdown, cannot connect now), 57014 (a statement
+		// timeout or a cancelled query).
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "53") || pe.Code == "57014" ||
+			pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return false
+}
+
 // tx runs fn in a transaction and maps its error.
 func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	_, err := inTx(ctx, s.pool, func(tx pgx.Tx) (struct{}, error) { return struct{}{}, fn(tx) })
 	return mapErr(err)
+}
+
+// Statement deadlines on the server: statementTimeout for every statement
+// of a connection Connect makes, bulkTimeout in the transactions of bulk
+// work (imports, a link run's end, retention, migrations).
+const (
+	statementTimeout = "60s"
+	bulkTimeout      = "2h"
+)
+
+// bulkTx is tx for bulk work: its statements may run for bulkTimeout.
+func (s *Store) bulkTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '`+bulkTimeout+`'`); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 // execOne runs a statement that must touch a row: store.ErrNotFound if none.

@@ -10,11 +10,13 @@ import (
 // purge deletes the rows of one statement older than before, in one
 // set-based statement.
 func (s *Store) purge(ctx context.Context, sql string, before time.Time) (int64, error) {
-	tag, err := s.pool.Exec(ctx, sql, before.UTC())
-	if err != nil {
-		return 0, mapErr(err)
-	}
-	return tag.RowsAffected(), nil
+	var n int64
+	err := s.bulkTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, sql, before.UTC())
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // PurgeMemberships implements retention.Store.
@@ -39,7 +41,7 @@ func (s *Store) PurgeSignals(ctx context.Context, before time.Time) (int64, erro
 // run, so the next run is full and confirms the links that still hold.
 func (s *Store) PurgeLinks(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	err := s.bulkTx(ctx, func(tx pgx.Tx) error {
 		// The kept sets' lock first, as a link run's Keep takes it before
 		// it locks link_kept and deletes links (whose count's row the
 		// delete here locks): the other order could deadlock with it.

@@ -11,4 +11,7 @@ var (
 	// ErrConflict: the write contradicts what is stored (a duplicate id,
 	// a replayed batch with other content, a concurrent change).
 	ErrConflict = errors.New("store: conflict")
+	// ErrUnavailable: the store did not answer: it is down, unreachable,
+	// or did not answer before the caller's deadline. Worth a retry later.
+	ErrUnavailable = errors.New("store: unavailable")
 )
