@@ -93,6 +93,8 @@ type Store struct {
 	checkpoints map[checkpointKey]job.Checkpoint
 
 	usage map[usageKey]int64
+
+	imports map[string]map[string]int // import run → account id → first line
 }
 
 type usageKey struct {
@@ -129,6 +131,7 @@ func New() *Store {
 		jobs:        map[string]job.Job{},
 		checkpoints: map[checkpointKey]job.Checkpoint{},
 		usage:       map[usageKey]int64{},
+		imports:     map[string]map[string]int{},
 		keptOwn:     map[string]linkjob.Row{},
 		keptTheirs:  map[psi.Element]int{},
 		retired:     map[psi.Element]int{},
@@ -1533,4 +1536,35 @@ func (s *Store) LinkedAccounts(_ context.Context, ids []psi.LinkID, tenant strin
 	}
 	slices.SortFunc(out, func(a, b audience.LinkedMember) int { return strings.Compare(a.AccountID, b.AccountID) })
 	return out, nil
+}
+
+// ClaimIDs implements directory.Store.
+func (s *Store) ClaimIDs(_ context.Context, run string, ids []string, lines []int) ([]directory.Claimed, error) {
+	if len(ids) != len(lines) {
+		return nil, errors.New("memstore: ClaimIDs needs a line for each id")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := s.imports[run]
+	if seen == nil {
+		seen = map[string]int{}
+		s.imports[run] = seen
+	}
+	var out []directory.Claimed
+	for i, id := range ids {
+		if first, ok := seen[id]; ok {
+			out = append(out, directory.Claimed{Index: i, FirstLine: first})
+			continue
+		}
+		seen[id] = lines[i]
+	}
+	return out, nil
+}
+
+// EndImport implements directory.Store.
+func (s *Store) EndImport(_ context.Context, run string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.imports, run)
+	return nil
 }

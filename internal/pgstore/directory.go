@@ -326,3 +326,52 @@ func (s *Store) Analyze(ctx context.Context, imported int) error {
 	_, err := s.pool.Exec(ctx, `ANALYZE `+tables)
 	return mapErr(err)
 }
+
+// ClaimIDs implements directory.Store: one statement inserts the ids not
+// claimed yet and answers, for the others, the line that claimed them.
+func (s *Store) ClaimIDs(ctx context.Context, run string, ids []string, lines []int) ([]directory.Claimed, error) {
+	if len(ids) != len(lines) {
+		return nil, errors.New("pgstore: ClaimIDs needs a line for each id")
+	}
+	ls := make([]int64, len(lines))
+	for i, l := range lines {
+		ls[i] = int64(l)
+	}
+	var out []directory.Claimed
+	err := s.bulkTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `WITH given AS (
+				SELECT id, line, ord FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS g (id, line, ord)
+			), ins AS (
+				INSERT INTO import_ids (run, account_id, line)
+				SELECT $1, id, line FROM given ORDER BY ord
+				ON CONFLICT (run, account_id) DO NOTHING
+				RETURNING account_id, line
+			)
+			SELECT g.ord - 1, coalesce(i.line, c.line)
+			FROM given g
+			LEFT JOIN ins i ON i.account_id = g.id
+			LEFT JOIN import_ids c ON c.run = $1 AND c.account_id = g.id
+			WHERE i.account_id IS NULL OR i.line <> g.line
+			ORDER BY g.ord`, run, ids, ls)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.Claimed, error) {
+			var c directory.Claimed
+			var idx, first int64
+			err := r.Scan(&idx, &first)
+			c.Index, c.FirstLine = int(idx), int(first)
+			return c, err
+		})
+		return err
+	})
+	return out, mapErr(err)
+}
+
+// EndImport implements directory.Store.
+func (s *Store) EndImport(ctx context.Context, run string) error {
+	return s.bulkTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM import_ids WHERE run = $1`, run)
+		return err
+	})
+}

@@ -584,7 +584,7 @@ func TestKeptAfterACrash(t *testing.T) {
 	if ok, err := s.Staged(ctx, "under-way"); err != nil || !ok {
 		t.Fatalf("Staged before the crash = %v, %v", ok, err)
 	}
-	if unlogged, want := pgtest.Crash(t, s.Pool()), []string{"link_kept", "link_own", "link_retired", "link_staging_jobs",
+	if unlogged, want := pgtest.Crash(t, s.Pool()), []string{"import_ids", "link_kept", "link_own", "link_retired", "link_staging_jobs",
 		"link_staging_own", "link_staging_theirs", "link_theirs", "link_unkept"}; !slices.Equal(unlogged, want) {
 		t.Fatalf("unlogged tables %v, want %v", unlogged, want)
 	}

@@ -77,4 +77,18 @@ type Store interface {
 	// LinkElements returns up to limit link elements of the epoch with
 	// account ids after the given one, in account id order.
 	LinkElements(ctx context.Context, epoch uint32, after string, limit int) ([]LinkElement, error)
+	// ClaimIDs notes that import run has read the account ids of ids on
+	// the given lines (in line order), and returns, for each id the run
+	// had read before (on an earlier line, in this call or an earlier
+	// one), the index in ids and the line it was first read on.
+	ClaimIDs(ctx context.Context, run string, ids []string, lines []int) ([]Claimed, error)
+	// EndImport forgets the ids import run claimed.
+	EndImport(ctx context.Context, run string) error
+}
+
+// Claimed is an account id an import had read before: ids[Index] of a
+// ClaimIDs call, first read on FirstLine.
+type Claimed struct {
+	Index     int
+	FirstLine int
 }

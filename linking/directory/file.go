@@ -88,13 +88,53 @@ func NewReader(r io.Reader) (*Reader, error) {
 // io.EOF at the end, or another error that ends reading.
 func (r *Reader) Next() (Row, error) { return r.next() }
 
+// csvRows reads CSV a line at a time: a row of a directory never holds a
+// line break, so a quote that does not close on its line is that line's
+// error, and the lines after it are read as rows of their own (a CSV
+// reader would take them into the quoted field, and drop them unseen).
 func csvRows(br *bufio.Reader) (func() (Row, error), error) {
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	header, err := cr.Read()
+	n := 0
+	record := func() ([]string, int, error) {
+		for {
+			b, tooLong, err := readLine(br)
+			if err != nil {
+				return nil, n, err
+			}
+			n++
+			if tooLong {
+				return nil, n, &RowError{Line: n, Reason: fmt.Sprintf("longer than %d bytes", maxLine)}
+			}
+			b = bytes.TrimSuffix(b, []byte("\r"))
+			if len(bytes.TrimSpace(b)) == 0 {
+				continue
+			}
+			cr := csv.NewReader(bytes.NewReader(b))
+			cr.FieldsPerRecord = -1
+			rec, err := cr.Read()
+			if err != nil {
+				reason := "malformed CSV"
+				var pe *csv.ParseError
+				switch {
+				case bytes.Count(b, []byte{'"'})%2 == 1:
+					reason = "malformed CSV: a quoted field does not close on its line (a stray \")"
+				case errors.As(err, &pe):
+					reason = "malformed CSV: " + pe.Err.Error()
+				}
+				return nil, n, &RowError{Line: n, Reason: reason}
+			}
+			return rec, n, nil
+		}
+	}
+	header, _, err := record()
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading the CSV header: %v", ErrFormat, err)
+		var re *RowError
+		if errors.As(err, &re) {
+			return nil, fmt.Errorf("%w: reading the CSV header: %s", ErrFormat, re.Reason)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: the file is empty", ErrFormat)
+		}
+		return nil, fmt.Errorf("directory: reading: %w", err)
 	}
 	// Header cells are named in errors only when they are known column
 	// names: a file without a header has a phone number in its first line.
@@ -117,19 +157,17 @@ func csvRows(br *bufio.Reader) (func() (Row, error), error) {
 		}
 	}
 	return func() (Row, error) {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			return Row{}, io.EOF
-		}
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			// The CSV reader resynchronizes at the next line.
-			return Row{}, &RowError{Line: pe.StartLine, Reason: "malformed CSV: " + pe.Err.Error()}
-		}
+		rec, line, err := record()
 		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return Row{}, io.EOF
+			}
+			var re *RowError
+			if errors.As(err, &re) {
+				return Row{}, err
+			}
 			return Row{}, fmt.Errorf("directory: reading: %w", err)
 		}
-		line, _ := cr.FieldPos(0)
 		if len(rec) != len(header) {
 			return Row{}, &RowError{Line: line, Reason: fmt.Sprintf("%d fields, the header has %d", len(rec), len(header))}
 		}

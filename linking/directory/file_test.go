@@ -41,12 +41,17 @@ func TestCSV(t *testing.T) {
 		"a4,\"06 12 34 56 78\",FR,maybe,\n" +
 		"a5,0151 23456789,DE,1\n" +
 		"a6,\"bad\"quote,DE,0,\n" +
-		"a7,010 1234 5678,EG,0,\n"
+		"a7,010 1234 5678,EG,0,\n" +
+		// A stray quote opens a field that never closes: its line is bad,
+		// and the rows after it are read, not swallowed into the field.
+		"a8,\"0532 123 45 68,TR,false,\n" +
+		"a9,0532 123 45 69,TR,false,\n" +
+		"a10,0532 123 45 70,TR,false,\r\n"
 	rows, bad, err := readAll(t, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 3 {
+	if len(rows) != 5 || rows[3].AccountID != "a9" || rows[3].Line != 10 || rows[4].AccountID != "a10" || rows[4].AdOptOut {
 		t.Fatalf("rows = %+v", rows)
 	}
 	want := Row{Line: 3, AccountID: "a2", Phone: "+44 7911 123456", Country: "GB", AdOptOut: true, BlockedBusinesses: []string{"acme", "globex"}}
@@ -66,6 +71,7 @@ func TestCSV(t *testing.T) {
 		"line 5: ad_opt_out: want true or false",
 		"line 6: 4 fields, the header has 5",
 		`line 7: malformed CSV: extraneous or missing " in quoted-field`,
+		`line 9: malformed CSV: a quoted field does not close on its line (a stray ")`,
 	}
 	if !slices.Equal(got, wantErrs) {
 		t.Fatalf("errors =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(wantErrs, "\n"))

@@ -2,6 +2,8 @@ package directory
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +43,7 @@ type importBatch struct {
 	rows     []Row
 	errs     []*RowError // parse errors, in line order with the rows
 	accounts []Account
+	lines    []int // the line of each account
 	last     int   // the last line in the batch
 	err      error // the derivation failed: nothing of the batch is stored
 	done     chan struct{}
@@ -105,6 +108,12 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, report func(*RowErr
 		})
 	}()
 
+	// An account id read twice in one import is a bad row, the second
+	// time: the store remembers the ids this run read (ClaimIDs).
+	var runID [12]byte
+	_, _ = rand.Read(runID[:])
+	run := hex.EncodeToString(runID[:])
+	defer func() { _ = im.Store.EndImport(context.WithoutCancel(ctx), run) }()
 	var storeErr error
 	for b := range ordered {
 		<-b.done
@@ -115,6 +124,13 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, report func(*RowErr
 			storeErr = fmt.Errorf("directory: deriving the pseudonyms of rows up to line %d: %w", b.last, b.err)
 			cancel()
 			continue
+		}
+		if len(b.accounts) > 0 {
+			if err := im.dropRepeated(ctx, run, b); err != nil {
+				storeErr = fmt.Errorf("directory: checking the account ids of rows up to line %d: %w", b.last, err)
+				cancel()
+				continue
+			}
 		}
 		for _, e := range b.errs {
 			report(e)
@@ -151,6 +167,33 @@ func (im *Importer) Import(ctx context.Context, r io.Reader, report func(*RowErr
 		}
 	}
 	return st, nil
+}
+
+// dropRepeated moves the batch's accounts whose id the import read
+// before to the batch's errors.
+func (im *Importer) dropRepeated(ctx context.Context, run string, b *importBatch) error {
+	ids := make([]string, len(b.accounts))
+	for i, a := range b.accounts {
+		ids[i] = a.ID
+	}
+	claimed, err := im.Store.ClaimIDs(ctx, run, ids, b.lines)
+	if err != nil || len(claimed) == 0 {
+		return err
+	}
+	var bad []*RowError
+	keep := b.accounts[:0]
+	next := 0
+	for i, a := range b.accounts {
+		if next < len(claimed) && claimed[next].Index == i {
+			bad = append(bad, &RowError{Line: b.lines[i], Reason: fmt.Sprintf("account_id: the same as on line %d", claimed[next].FirstLine)})
+			next++
+			continue
+		}
+		keep = append(keep, a)
+	}
+	b.accounts = keep
+	b.errs = mergeErrors(b.errs, bad)
+	return nil
 }
 
 // readBatches groups rows into batches; parse errors travel with their
@@ -213,6 +256,7 @@ func (im *Importer) derive(b *importBatch, now time.Time) {
 			continue
 		}
 		nums = append(nums, n)
+		b.lines = append(b.lines, row.Line)
 		b.accounts = append(b.accounts, Account{ID: row.AccountID, Country: region, AdOptOut: row.AdOptOut, AdsConsent: row.AdsConsent,
 			BlockedBusinesses: row.BlockedBusinesses, Epoch: im.Deriver.Epoch, UpdatedAt: now})
 	}

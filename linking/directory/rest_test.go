@@ -54,3 +54,13 @@ func TestNoNumberAtRest(t *testing.T) {
 		t.Fatalf("%d hits", hits)
 	}
 }
+
+// pgDirectory is a migrated PostgreSQL store on a schema of its own.
+func pgDirectory(t *testing.T) directory.Store {
+	t.Helper()
+	pool, _ := pgtest.Schema(t)
+	if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	return pgstore.New(pool)
+}
