@@ -27,14 +27,14 @@ type edgeServer struct {
 	keys map[access.Role]string
 }
 
-func newEdgeServer(t testing.TB) *edgeServer {
+// pgParty is the social party's store on a migrated schema of its own,
+// and a deriver of fresh keys.
+func pgParty(t testing.TB) (*pgstore.Store, *pseudonym.Deriver) {
 	t.Helper()
 	pool, _ := pgtest.Schema(t)
-	ctx := context.Background()
-	if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
+	if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
-	st := pgstore.New(pool)
 	ring, err := keyring.NewRing("social", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +43,13 @@ func newEdgeServer(t testing.TB) *edgeServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pgstore.New(pool), d
+}
+
+func newEdgeServer(t testing.TB) *edgeServer {
+	t.Helper()
+	ctx := context.Background()
+	st, d := pgParty(t)
 	e := &edgeServer{keys: map[access.Role]string{}}
 	for _, r := range access.Roles {
 		sec, k, err := access.NewKey("acme", r, time.Now())

@@ -22,14 +22,10 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
-	keyring "github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
-	"github.com/linkd/linkd/internal/pgstore"
-	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
-	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/phone"
 )
 
@@ -76,22 +72,10 @@ func isUser(i int) bool { return i%2 == 0 }
 // on PostgreSQL, with three advertiser keys of tenant acme.
 func newAttackWorld(t testing.TB, noiseSeed byte) *attackWorld {
 	t.Helper()
-	pool, _ := pgtest.Schema(t)
 	ctx := context.Background()
-	if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	st := pgstore.New(pool)
+	st, d := pgParty(t)
 	people := synth.People(2025, baseSize+targetCount)
 	w := &attackWorld{base: people[:baseSize], targets: people[baseSize:], now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
-	ring, err := keyring.NewRing("social", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := pseudonym.NewDeriver(ring, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var b strings.Builder
 	b.WriteString("account_id,phone,country,ad_opt_out\n")
 	for i, p := range w.base {
