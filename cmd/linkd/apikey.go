@@ -172,6 +172,9 @@ func runAudit(e *env, args []string) int {
 			return fail(err)
 		}
 		cp, err := audit.WriteCheckpoint(ctx, st, c, *file, time.Now())
+		if errors.Is(err, store.ErrNotFound) {
+			return fail(errors.New("the audit log is empty: there is no head to sign yet"))
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -181,6 +184,9 @@ func runAudit(e *env, args []string) int {
 	var anchor *audit.Checkpoint
 	if *file != "" {
 		f, err := os.Open(*file)
+		if errors.Is(err, os.ErrNotExist) {
+			return fail(fmt.Errorf("no checkpoint file %s: write one with linkd audit checkpoint --checkpoints %s", *file, *file))
+		}
 		if err != nil {
 			return fail(err)
 		}

@@ -271,8 +271,6 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 	fmt.Fprintf(w, "A role that may not, and its answer (trust and safety never evaluates for advertisers):\n  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/oprf/evaluate\n\n", ks[0][access.RoleTrustSafety], socialAddr)
 	comp := ks[0][access.RoleCompliance]
 	fmt.Fprintf(w, "As compliance, the audit log, where that refusal now stands:\n  curl -s -H 'Authorization: Bearer %s' 'http://%s/v1/audit?decision=deny'\n", comp, socialAddr)
-	fmt.Fprintf(w, "why it was decided so (any entry, by its seq), and the rules in force:\n  bin/linkd policy explain --server http://%s --key %s --audit 1\n", socialAddr, comp)
-	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/policies\n\n", comp, socialAddr)
-	fmt.Fprintln(w, strings.TrimSpace(`
-Flags are not relayed to the other party yet; see the README.`))
+	fmt.Fprintf(w, "why it was decided so (any entry, by the seq the audit log shows), and the rules in force:\n  bin/linkd policy explain --server http://%s --key %s --audit SEQ\n", socialAddr, comp)
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/policies\n", comp, socialAddr)
 }

@@ -61,12 +61,12 @@ func TestDev(t *testing.T) {
 	if st := get(social, keyOf("social", "compliance")); st != 403 {
 		t.Fatalf("compliance on oprf config: %d", st)
 	}
-	// The printed compliance example explains that refusal, entry 1.
-	cmd := "bin/linkd policy explain --server http://" + social + " --key " + keyOf("social", "compliance") + " --audit 1"
+	// The printed compliance example explains that refusal, entry 1 here.
+	cmd := "bin/linkd policy explain --server http://" + social + " --key " + keyOf("social", "compliance") + " --audit SEQ"
 	if !strings.Contains(o, cmd) {
 		t.Fatalf("the explain example is not printed:\n%s", o)
 	}
-	code, out, errs := runCmd(t, nil, strings.Fields(cmd)[1:]...)
+	code, out, errs := runCmd(t, nil, strings.Fields(strings.Replace(cmd, "SEQ", "1", 1))[1:]...)
 	if code != 0 || !strings.Contains(out, "audit entry 1: deny") || !strings.Contains(out, "because: forbid compliance-read-only (roles.cedar:") {
 		t.Fatalf("%s: exit %d\n%s%s", cmd, code, out, errs)
 	}

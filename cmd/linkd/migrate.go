@@ -27,7 +27,7 @@ disable the triggers.`
 
 func runMigrate(e *env, args []string) int {
 	fs := newFlags(e, "migrate", "migrate [--database-url URL] [--down N]", migrateHelp)
-	url := fs.String("database-url", e.getenv("DATABASE_URL"), "PostgreSQL `url` (default $DATABASE_URL)")
+	url := envString(e, fs, "database-url", "DATABASE_URL", "PostgreSQL `url` (default $DATABASE_URL)")
 	down := fs.Int("down", 0, "revert the latest `N` migrations instead")
 	auditOwner := fs.String("audit-owner", "", "hand audit_log to this `role` (a superuser's task; with --app-role)")
 	appRole := fs.String("app-role", "", "the `role` linkd serves as: SELECT and INSERT on audit_log only")

@@ -76,8 +76,8 @@ func runServe(e *env, args []string) int {
 	sf := addStateFlags(e, fs)
 	migrate := fs.Bool("migrate", false, "apply pending database migrations first")
 	janitorEvery := fs.Duration("retention-every", time.Hour, "how often the janitor purges what the catalogue's retention says has expired (0: never)")
-	peerURL := fs.String("peer", e.getenv("LINKD_PEER"), "the other party's `URL`, for linking, extension and the signal relay; its party key in LINKD_PEER_KEY")
-	hookURL := fs.String("signal-webhook", e.getenv("LINKD_SIGNAL_WEBHOOK"), "`URL` told of every signal received from the other party and its revocation (secret in LINKD_SIGNAL_WEBHOOK_SECRET)")
+	peerURL := envString(e, fs, "peer", "LINKD_PEER", "the other party's `URL`, for linking, extension and the signal relay; its party key in LINKD_PEER_KEY")
+	hookURL := envString(e, fs, "signal-webhook", "LINKD_SIGNAL_WEBHOOK", "`URL` told of every signal received from the other party and its revocation (secret in LINKD_SIGNAL_WEBHOOK_SECRET)")
 	checkpoints := fs.String("audit-checkpoints", e.getenv("LINKD_AUDIT_CHECKPOINTS"), "append a signed checkpoint of the audit log's head to this `file` at start and every --audit-checkpoint-every")
 	checkpointEvery := fs.Duration("audit-checkpoint-every", time.Hour, "how often to checkpoint the audit log (with --audit-checkpoints)")
 	policyDir := fs.String("policies", e.getenv("LINKD_POLICIES"), "policy bundle `directory` (default $LINKD_POLICIES, else the built-in bundle)")
@@ -208,7 +208,7 @@ func checkpointAudit(ctx context.Context, st partyStore, c *audit.Chain, file st
 		cp, err := audit.WriteCheckpoint(ctx, st, c, file, time.Now())
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			// An empty log: nothing to sign yet.
+			log.Info("audit checkpoint: the log is empty, nothing to sign yet; trying again at the next tick", "file", file, "every", every.String())
 		case err != nil:
 			log.Error("audit checkpoint failed", "file", file, "error", err)
 		default:

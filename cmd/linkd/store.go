@@ -29,9 +29,17 @@ type stateFlags struct {
 
 func addStateFlags(e *env, fs *flag.FlagSet) stateFlags {
 	return stateFlags{
-		databaseURL: fs.String("database-url", e.getenv("DATABASE_URL"), "PostgreSQL `url` (default $DATABASE_URL; none: the embedded store)"),
+		databaseURL: envString(e, fs, "database-url", "DATABASE_URL", "PostgreSQL `url` (default $DATABASE_URL; none: the embedded store)"),
 		keysPath:    fs.String("keys", e.getenv("LINKD_KEYS"), "key `file` (default $LINKD_KEYS)"),
 	}
+}
+
+// envString is a string flag whose default comes from the environment
+// variable env, never shown by --help: a URL may carry a password.
+func envString(e *env, fs *flag.FlagSet, name, env, usage string) *string {
+	v := fs.String(name, e.getenv(env), usage)
+	fs.Lookup(name).DefValue = ""
+	return v
 }
 
 // openRing reads the key file named by the flags.
