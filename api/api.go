@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -174,6 +175,8 @@ type Server struct {
 
 	metricsHandler http.Handler
 	authFails      authThrottle
+	auditFailures  prometheus.Counter
+	extending      sync.WaitGroup
 }
 
 type route struct {
@@ -268,7 +271,9 @@ func New(cfg Config) *Server {
 		Help: "Accounts matched by link runs (kind link), counted when a run ends."}, []string{"kind"})
 	s.relayed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_signals_received_total",
 		Help: "Signal relay messages from the other party, by outcome (applied, duplicate, unlinked, expired, refused)."}, []string{"outcome"})
-	s.Registry.MustRegister(s.reqs, s.latency, s.batch, s.usage, s.refused, s.matches, s.relayed)
+	s.auditFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "linkd_audit_append_failures_total",
+		Help: "Audit entries that could not be written (each is logged with its request id)."})
+	s.Registry.MustRegister(s.reqs, s.latency, s.batch, s.usage, s.refused, s.matches, s.relayed, s.auditFailures)
 
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
@@ -325,7 +330,9 @@ const (
 
 // Serve serves on addr until ctx ends, then lets requests in flight finish.
 func (s *Server) Serve(ctx context.Context, addr string) error {
-	return Serve(ctx, addr, s.e)
+	err := Serve(ctx, addr, s.e)
+	s.Wait()
+	return err
 }
 
 // Serve serves h on addr with the server limits until ctx ends, then lets
@@ -529,15 +536,22 @@ func (s *Server) consume(c echo.Context, subject, counter string, w access.Windo
 // record appends an audit entry for the decision d on q, with q itself so
 // the entry can be explained later; failing to audit is logged loudly.
 func (s *Server) record(c echo.Context, cl *caller, q policies.Request, decision string, d policies.Decision) {
+	s.recordEntry(c.Request().Context(), requestID(c), c.Path(), cl, q, decision, d)
+}
+
+// recordEntry is record apart from a request's echo context: for work that
+// goes on after the answer (an extension).
+func (s *Server) recordEntry(ctx context.Context, reqID, path string, cl *caller, q policies.Request, decision string, d policies.Decision) {
 	if s.Audit == nil {
 		return
 	}
 	req, _ := json.Marshal(q)
-	_, err := s.Audit.AppendAudit(c.Request().Context(), audit.Entry{Time: time.Now(), Actor: cl.key.ID, Tenant: cl.key.Tenant,
-		Role: string(cl.key.Role), Action: q.Action, Resource: c.Path(), Decision: decision, Rule: d.Rule(),
-		BundleHash: d.BundleHash, RequestID: requestID(c), Request: string(req)}, s.AuditChain)
+	_, err := s.Audit.AppendAudit(ctx, audit.Entry{Time: time.Now(), Actor: cl.key.ID, Tenant: cl.key.Tenant,
+		Role: string(cl.key.Role), Action: q.Action, Resource: path, Decision: decision, Rule: d.Rule(),
+		BundleHash: d.BundleHash, RequestID: reqID, Request: string(req)}, s.AuditChain)
 	if err != nil {
-		s.log.Error("audit append failed", "request_id", requestID(c), "error", err)
+		s.auditFailures.Inc()
+		s.log.Error("audit append failed", "request_id", reqID, "error", err)
 	}
 }
 

@@ -40,11 +40,16 @@ func (s *Server) otherParty() string { return OtherParty(s.Party) }
 // groupDecider decides a flow once per (country, consent) of the people
 // concerned, and audits each decision.
 type groupDecider struct {
-	s       *Server
-	c       echo.Context
-	cl      *caller
-	base    policies.Request
-	decided map[[2]string]bool
+	s           *Server
+	ctx         context.Context
+	reqID, path string
+	cl          *caller
+	base        policies.Request
+	decided     map[[2]string]bool
+}
+
+func newGroupDecider(s *Server, ctx context.Context, c echo.Context, cl *caller, base policies.Request) *groupDecider {
+	return &groupDecider{s: s, ctx: ctx, reqID: requestID(c), path: c.Path(), cl: cl, base: base, decided: map[[2]string]bool{}}
 }
 
 func (g *groupDecider) allow(country string, consent bool) (bool, error) {
@@ -54,7 +59,7 @@ func (g *groupDecider) allow(country string, consent bool) (bool, error) {
 	}
 	q := g.base
 	q.Region, q.Consent = country, consent
-	d, err := g.s.Authorizer.Authorize(g.c.Request().Context(), q)
+	d, err := g.s.Authorizer.Authorize(g.ctx, q)
 	if err != nil {
 		return false, err
 	}
@@ -62,7 +67,7 @@ func (g *groupDecider) allow(country string, consent bool) (bool, error) {
 	if d.Allow {
 		verdict = "allow"
 	}
-	g.s.record(g.c, g.cl, q, verdict, d)
+	g.s.recordEntry(g.ctx, g.reqID, g.path, g.cl, q, verdict, d)
 	g.decided[k] = d.Allow
 	return d.Allow, nil
 }
@@ -78,31 +83,48 @@ type extendResponse struct {
 // through link ids. The route's gate is that the caller may read the
 // audience; each group of members (country, consent) is then a decision of
 // its own on audience.extend, audited, and only the link ids of allowed
-// groups leave. The answer says no count: the advertiser reads the
-// mirror's thresholded size at the other party.
+// groups leave. The work goes on after the answer, 202 with the mirror's
+// id and no count, so that how long it takes (which depends on who has a
+// link) is not the advertiser's to time; the advertiser reads the mirror's
+// size release at the other party.
 func (s *Server) extendAudience(c echo.Context, cl *caller) error {
 	ext, ok := s.Audiences.(Extender)
 	if !ok || s.AudiencePeer == nil {
 		return newError(http.StatusServiceUnavailable, "not_configured", "this server has no peer to extend audiences to (serve --peer)", nil)
 	}
-	ctx := c.Request().Context()
-	a, err := s.Audiences.Audience(ctx, cl.key.Tenant, c.Param("id"))
+	a, err := s.Audiences.Audience(c.Request().Context(), cl.key.Tenant, c.Param("id"))
 	if err != nil {
 		return err
 	}
-	g := &groupDecider{s: s, c: c, cl: cl, decided: map[[2]string]bool{}, base: policies.Request{
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), peerRouteTimeout)
+	g := newGroupDecider(s, ctx, c, cl, policies.Request{
 		Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "audience.extend",
 		Resource: policies.Resource{Kind: "audience", ID: a.ID, Tenant: a.Tenant}, Purpose: a.Purpose,
-		Direction: s.Party + "_to_" + s.otherParty()}}
+		Direction: s.Party + "_to_" + s.otherParty()})
 	session := "extend-" + requestID(c)
+	s.extending.Add(1)
+	go func() {
+		defer s.extending.Done()
+		defer cancel()
+		if err := s.extend(ctx, ext, a, g, session); err != nil {
+			s.log.Error("extension failed", "request_id", g.reqID, "audience", a.ID, "error", err)
+		}
+	}()
+	return c.JSON(http.StatusAccepted, extendResponse{AudienceID: a.ID, OtherParty: s.otherParty(),
+		OtherAudienceID: audience.MirrorID(s.Party, a.ID), Status: "extending"})
+}
+
+// extend sends the allowed members' link ids to the other party, a page a
+// time, and closes the session: the mirror is replaced whole.
+func (s *Server) extend(ctx context.Context, ext Extender, a audience.Audience, g *groupDecider, session string) error {
 	seq := int64(0)
-	send := func(ids []psi.LinkID, last bool) (string, error) {
+	send := func(ids []psi.LinkID, last bool) error {
 		seq++
-		return s.AudiencePeer.Mirror(ctx, audience.Mirror{SourceParty: s.Party, SourceAudience: a.ID, Tenant: a.Tenant,
+		_, err := s.AudiencePeer.Mirror(ctx, audience.Mirror{SourceParty: s.Party, SourceAudience: a.ID, Tenant: a.Tenant,
 			Name: a.Name, Purpose: a.Purpose, LinkIDs: ids, SessionID: session, Seq: seq, Last: last})
+		return err
 	}
 	after := ""
-	var other string
 	for {
 		page, err := ext.LinkedMembers(ctx, a.ID, after, MaxBatch)
 		if err != nil {
@@ -121,17 +143,17 @@ func (s *Server) extendAudience(c echo.Context, cl *caller) error {
 				ids = append(ids, m.LinkID)
 			}
 		}
-		if _, err = send(ids, false); err != nil {
-			return fmt.Errorf("api: extending audience %s: %w", a.ID, err)
+		if err := send(ids, false); err != nil {
+			return err
 		}
 		after = page[len(page)-1].AccountID
 	}
-	// The last batch closes the session: the mirror is replaced whole.
-	if other, err = send(nil, true); err != nil {
-		return fmt.Errorf("api: extending audience %s: %w", a.ID, err)
-	}
-	return c.JSON(http.StatusOK, extendResponse{AudienceID: a.ID, OtherParty: s.otherParty(), OtherAudienceID: other, Status: "extended"})
+	return send(nil, true)
 }
+
+// Wait returns once the extensions under way have ended (a server being
+// stopped, and tests).
+func (s *Server) Wait() { s.extending.Wait() }
 
 // MirrorRequest is the peer's batch of an extension, on the wire.
 type MirrorRequest struct {
@@ -171,10 +193,10 @@ func (s *Server) peerMirror(c echo.Context, cl *caller) error {
 		}
 		ids[i] = id
 	}
-	g := &groupDecider{s: s, c: c, cl: cl, decided: map[[2]string]bool{}, base: policies.Request{
+	g := newGroupDecider(s, c.Request().Context(), c, cl, policies.Request{
 		Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "peer.audience",
 		Resource: policies.Resource{Kind: "audience", ID: audience.MirrorID(s.otherParty(), req.SourceAudience), Tenant: req.Tenant},
-		Purpose:  req.Purpose, Direction: s.otherParty() + "_to_" + s.Party}}
+		Purpose:  req.Purpose, Direction: s.otherParty() + "_to_" + s.Party})
 	id, err := ext.ApplyMirror(c.Request().Context(), audience.Mirror{SourceParty: s.otherParty(), SourceAudience: req.SourceAudience,
 		Tenant: req.Tenant, Name: req.Name, Purpose: req.Purpose, LinkIDs: ids, SessionID: req.SessionID, Seq: req.BatchSeq, Last: req.Last}, g.allow)
 	if errors.Is(err, audience.ErrSessionComplete) {

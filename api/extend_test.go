@@ -90,11 +90,14 @@ func TestExtension(t *testing.T) {
 	soc.tick()
 	st, b = soc.do(t, "POST", "/v1/audiences/"+id+"/extend", soc.keys[access.RoleAdvertiser], "", "")
 	var ext struct {
-		Other string `json:"other_audience_id"`
+		Other  string `json:"other_audience_id"`
+		Status string `json:"status"`
 	}
-	if err := json.Unmarshal(b, &ext); err != nil || st != 200 || ext.Other == "" {
+	// Accepted at once, with the mirror's id; the work goes on after.
+	if err := json.Unmarshal(b, &ext); err != nil || st != 202 || ext.Other == "" || ext.Status != "extending" {
 		t.Fatalf("extend: %d %s", st, b)
 	}
+	soc.api.Wait()
 	m, err := msg.st.Members(ctx, ext.Other)
 	if err != nil || len(m) != 50 { // even and divisible by 3: every sixth of 300
 		t.Fatalf("mirror: %d members, %v", len(m), err)

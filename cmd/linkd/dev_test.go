@@ -164,25 +164,36 @@ func TestDev(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if err := json.Unmarshal(body, &ext); err != nil || resp.StatusCode != 200 || ext.Other == "" || holdsNumber(body, want) {
+	if err := json.Unmarshal(body, &ext); err != nil || resp.StatusCode != 202 || ext.Other == "" || holdsNumber(body, want) {
 		t.Fatalf("extend: %d %s", resp.StatusCode, body)
 	}
-	req, _ = http.NewRequest("GET", "http://"+messenger+"/v1/audiences/"+ext.Other, nil)
-	req.Header.Set("Authorization", "Bearer "+keyOf("messenger", "advertiser"))
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The extension ends in the background: the mirror shows at the
+	// messenger once its session is complete.
 	var mirror struct {
 		Status string `json:"status"`
 		Lower  int    `json:"approximate_count_lower_bound"`
 		Upper  int    `json:"approximate_count_upper_bound"`
 	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		req, _ = http.NewRequest("GET", "http://"+messenger+"/v1/audiences/"+ext.Other, nil)
+		req.Header.Set("Authorization", "Bearer "+keyOf("messenger", "advertiser"))
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := json.Unmarshal(body, &mirror); err == nil && resp.StatusCode == 200 && mirror.Status != "empty" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirror at the messenger: %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	// A release of the mirror's size: too small, or a range near the truth
 	// (as above).
-	if err := json.Unmarshal(body, &mirror); err != nil || (mirror.Status != "ready" && mirror.Status != "too_small") ||
+	if (mirror.Status != "ready" && mirror.Status != "too_small") ||
 		mirror.Status == "ready" && (mirror.Lower > want+200 || mirror.Upper < want-200) {
 		t.Fatalf("the mirror at the messenger (%d members): %s", want, body)
 	}
