@@ -91,11 +91,12 @@ type Keys func(epoch uint32) (*Chain, error)
 
 // Verify walks the whole log and returns how many entries it checked, or a
 // BrokenError for the first entry that is missing, out of order, not
-// keyed, altered or not linked to its predecessor. Given a checkpoint (the
-// newest the caller holds), it also refuses a log that does not reach the
-// checkpoint's entry or holds another there, and a checkpoint whose
-// signature does not verify.
-func Verify(ctx context.Context, s Store, keys Keys, anchor *Checkpoint) (int64, error) {
+// keyed, altered or not linked to its predecessor. Given checkpoints (all
+// the caller holds), it also refuses a checkpoint whose signature does not
+// verify, and a log that does not reach every checkpoint's entry or holds
+// another one there: a log rolled back past any checkpoint fails, even if
+// the server chained new entries onto it since.
+func Verify(ctx context.Context, s Store, keys Keys, checkpoints []Checkpoint) (int64, error) {
 	chains := map[uint32]*Chain{}
 	chain := func(epoch uint32) (*Chain, error) {
 		if c, ok := chains[epoch]; ok {
@@ -108,13 +109,22 @@ func Verify(ctx context.Context, s Store, keys Keys, anchor *Checkpoint) (int64,
 		chains[epoch] = c
 		return c, nil
 	}
-	if anchor != nil {
-		c, err := chain(anchor.KeyEpoch)
+	anchors := map[int64]Checkpoint{}
+	var reach Checkpoint
+	for _, cp := range checkpoints {
+		c, err := chain(cp.KeyEpoch)
 		if err != nil {
-			return 0, fmt.Errorf("audit: the checkpoint's key epoch %d: %w", anchor.KeyEpoch, err)
+			return 0, fmt.Errorf("audit: the checkpoint's key epoch %d: %w", cp.KeyEpoch, err)
 		}
-		if !c.VerifyCheckpoint(*anchor) {
-			return 0, &BrokenError{anchor.Seq, "the checkpoint's signature does not verify under the key file"}
+		if !c.VerifyCheckpoint(cp) {
+			return 0, &BrokenError{cp.Seq, "a checkpoint's signature does not verify under the key file"}
+		}
+		if prev, ok := anchors[cp.Seq]; ok && prev.Hash != cp.Hash {
+			return 0, &BrokenError{cp.Seq, "two signed checkpoints disagree on it: the log was rewritten between them"}
+		}
+		anchors[cp.Seq] = cp
+		if cp.Seq > reach.Seq {
+			reach = cp
 		}
 	}
 	var prev [32]byte
@@ -143,15 +153,15 @@ func Verify(ctx context.Context, s Store, keys Keys, anchor *Checkpoint) (int64,
 			if !c.Check(prev, e) {
 				return seq, &BrokenError{e.Seq, "its content does not match its keyed hash"}
 			}
-			if anchor != nil && e.Seq == anchor.Seq && e.Hash != anchor.Hash {
-				return seq, &BrokenError{e.Seq, "differs from the signed checkpoint of " + anchor.At.UTC().Format(time.RFC3339)}
+			if cp, ok := anchors[e.Seq]; ok && e.Hash != cp.Hash {
+				return seq, &BrokenError{e.Seq, "differs from the signed checkpoint of " + cp.At.UTC().Format(time.RFC3339)}
 			}
 			prev, seq = e.Hash, e.Seq
 		}
 	}
-	if anchor != nil && seq < anchor.Seq {
+	if len(checkpoints) > 0 && seq < reach.Seq {
 		return seq, &BrokenError{seq + 1, fmt.Sprintf("missing: the log ends at entry %d, and the signed checkpoint of %s says it had %d",
-			seq, anchor.At.UTC().Format(time.RFC3339), anchor.Seq)}
+			seq, reach.At.UTC().Format(time.RFC3339), reach.Seq)}
 	}
 	return seq, nil
 }

@@ -170,13 +170,13 @@ func AppendCheckpoint(path string, cp Checkpoint) error {
 	return f.Close()
 }
 
-// NewestCheckpoint reads a checkpoint file and returns its checkpoint of
-// the highest sequence number; a line that is not a checkpoint is an error
-// naming its line.
-func NewestCheckpoint(r io.Reader) (*Checkpoint, error) {
+// ReadCheckpoints reads a checkpoint file: every checkpoint in it, in the
+// file's order; a line that is not a checkpoint is an error naming its
+// line.
+func ReadCheckpoints(r io.Reader) ([]Checkpoint, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 4096)
-	var newest *Checkpoint
+	var out []Checkpoint
 	for line := 1; sc.Scan(); line++ {
 		if len(sc.Bytes()) == 0 {
 			continue
@@ -185,17 +185,15 @@ func NewestCheckpoint(r io.Reader) (*Checkpoint, error) {
 		if err := json.Unmarshal(sc.Bytes(), &cp); err != nil {
 			return nil, fmt.Errorf("audit: checkpoint file, line %d: not a checkpoint: %s", line, strconv.Quote(trim(err.Error())))
 		}
-		if newest == nil || cp.Seq >= newest.Seq {
-			newest = &cp
-		}
+		out = append(out, cp)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("audit: checkpoint file: %w", err)
 	}
-	if newest == nil {
+	if len(out) == 0 {
 		return nil, errors.New("audit: the checkpoint file holds no checkpoint")
 	}
-	return newest, nil
+	return out, nil
 }
 
 func trim(s string) string {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/linkd/linkd/access"
@@ -121,12 +123,13 @@ show a log cut short.
 
   verify [--checkpoints FILE]   walk the log from its first entry: each
                                 entry's keyed hash and its link to the one
-                                before; with FILE, also the newest signed
+                                before; with FILE, also every signed
                                 checkpoint in it, so a log truncated,
-                                shortened or rewritten since fails. Prints
-                                how many entries hold; a broken chain names
-                                the first entry that is missing, out of
-                                order, not keyed or altered, and exits 1.
+                                shortened or rewritten since any of them
+                                fails. Prints how many entries hold; a
+                                broken chain names the first entry that
+                                is missing, out of order, not keyed or
+                                altered, and exits 1.
   checkpoint --checkpoints FILE sign the log's head now and append the
                                 checkpoint to FILE (a JSON line) and to the
                                 log. linkd serve --audit-checkpoints FILE
@@ -181,7 +184,7 @@ func runAudit(e *env, args []string) int {
 		fmt.Fprintf(e.stdout, "checkpoint of entry %d (key epoch %d) appended to %s and to the log\n", cp.Seq, cp.KeyEpoch, *file)
 		return exitOK
 	}
-	var anchor *audit.Checkpoint
+	var checkpoints []audit.Checkpoint
 	if *file != "" {
 		f, err := os.Open(*file)
 		if errors.Is(err, os.ErrNotExist) {
@@ -190,20 +193,21 @@ func runAudit(e *env, args []string) int {
 		if err != nil {
 			return fail(err)
 		}
-		anchor, err = audit.NewestCheckpoint(f)
+		checkpoints, err = audit.ReadCheckpoints(f)
 		f.Close()
 		if err != nil {
 			return fail(err)
 		}
 	}
-	n, err := audit.Verify(ctx, st, auditKeys(ring), anchor)
+	n, err := audit.Verify(ctx, st, auditKeys(ring), checkpoints)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "linkd audit verify: %v (%d entries before it hold)\n", err, n)
 		return exitInput
 	}
-	if anchor != nil {
-		fmt.Fprintf(e.stdout, "audit log verified: %d entries, chain intact, and it holds the checkpoint of entry %d signed %s\n",
-			n, anchor.Seq, anchor.At.Format(time.RFC3339))
+	if len(checkpoints) > 0 {
+		newest := slices.MaxFunc(checkpoints, func(a, b audit.Checkpoint) int { return cmp.Compare(a.Seq, b.Seq) })
+		fmt.Fprintf(e.stdout, "audit log verified: %d entries, chain intact, and it holds every checkpoint in the file (%d), the newest of entry %d signed %s\n",
+			n, len(checkpoints), newest.Seq, newest.At.Format(time.RFC3339))
 		return exitOK
 	}
 	fmt.Fprintf(e.stdout, "audit log verified: %d entries, chain intact (no checkpoint given: a log cut short at its end would not show)\n", n)

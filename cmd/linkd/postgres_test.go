@@ -131,7 +131,7 @@ func TestAuditCommandsPostgres(t *testing.T) {
 		t.Fatalf("checkpoint: %d %s%s", code, out, errs)
 	}
 	appendN(2)
-	if code, out, errs := runCmd(t, environ, "audit", "verify", "--checkpoints", file); code != 0 || !strings.Contains(out, "6 entries, chain intact, and it holds the checkpoint of entry 3") {
+	if code, out, errs := runCmd(t, environ, "audit", "verify", "--checkpoints", file); code != 0 || !strings.Contains(out, "6 entries, chain intact, and it holds every checkpoint in the file (1), the newest of entry 3") {
 		t.Fatalf("verify with the checkpoint: %d %s%s", code, out, errs)
 	}
 	// Without the key file, verify cannot vouch for anything.

@@ -1,8 +1,10 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -46,8 +48,8 @@ func (s *Store) AppendAudit(ctx context.Context, e audit.Entry, c *audit.Chain) 
 type auditWait struct {
 	e     audit.Entry
 	chain *audit.Chain
-	err  error
-	done chan struct{}
+	err   error
+	done  chan struct{}
 }
 
 // auditGroup collects appends for the writer.
@@ -55,7 +57,15 @@ type auditGroup struct {
 	mu      sync.Mutex
 	pending []*auditWait
 	writing bool
+	// last is the last entry this store wrote (the writer's only): the
+	// next append refuses a log whose head is no longer it or after it.
+	last     audit.Entry
+	wroteAny bool
 }
+
+// ErrAuditRolledBack is an append refused because the log no longer holds
+// the last entry this process wrote as it wrote it.
+var ErrAuditRolledBack = errors.New("pgstore: the audit log no longer holds the entries this server wrote: refusing to append")
 
 // maxAuditGroup bounds the entries of one transaction.
 const maxAuditGroup = 500
@@ -77,6 +87,10 @@ func (s *Store) writeAudit() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := s.appendGroup(ctx, group)
 		cancel()
+		if err == nil {
+			// Only the writer goroutine, one at a time, touches last.
+			s.audit.last, s.audit.wroteAny = group[len(group)-1].e, true
+		}
 		for _, w := range group {
 			w.err = err
 			close(w.done)
@@ -95,6 +109,20 @@ func (s *Store) appendGroup(ctx context.Context, group []*auditWait) error {
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
+		if s.audit.wroteAny {
+			// The log must still hold what this server wrote last, as it
+			// wrote it: an entry deleted, or dropped as it was written (a
+			// trigger), would otherwise be chained over unseen.
+			last := s.audit.last
+			var h []byte
+			err := tx.QueryRow(ctx, `SELECT hash FROM audit_log WHERE seq = $1`, last.Seq).Scan(&h)
+			if errors.Is(err, pgx.ErrNoRows) || (err == nil && !bytes.Equal(h, last.Hash[:])) {
+				return fmt.Errorf("%w: entry %d is gone or changed (the head is entry %d)", ErrAuditRolledBack, last.Seq, seq)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		var last [32]byte
 		copy(last[:], prev)
 		rows := make([][]any, len(group))
@@ -108,9 +136,15 @@ func (s *Store) appendGroup(ctx context.Context, group []*auditWait) error {
 			rows[i] = []any{e.Seq, e.Time, e.Actor, e.Tenant, e.Role, e.Action, e.Resource, e.Decision, e.Rule,
 				e.BundleHash, e.RequestID, e.Request, int32(e.KeyEpoch), e.PrevHash[:], e.Hash[:]}
 		}
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, []string{"seq", "time", "actor", "tenant", "role", "action", "resource",
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, []string{"seq", "time", "actor", "tenant", "role", "action", "resource",
 			"decision", "rule", "bundle_hash", "request_id", "request", "key_epoch", "prev_hash", "hash"}, pgx.CopyFromRows(rows))
-		return err
+		if err != nil {
+			return err
+		}
+		if n != int64(len(rows)) {
+			return fmt.Errorf("%w: %d of %d entries were stored", ErrAuditRolledBack, n, len(rows))
+		}
+		return nil
 	})
 }
 

@@ -153,7 +153,7 @@ func TestAuditTamper(t *testing.T) {
 				t.Errorf("%s: allowed to the serving role", q)
 			}
 		}
-		if n, err := audit.Verify(ctx, s, keys, &cp); err != nil || n != 8 {
+		if n, err := audit.Verify(ctx, s, keys, []audit.Checkpoint{cp}); err != nil || n != 8 {
 			t.Fatalf("Verify = %d, %v", n, err)
 		}
 	})
@@ -229,7 +229,7 @@ func TestAuditTamper(t *testing.T) {
 					t.Fatalf("%s: %v", q, err)
 				}
 			}
-			_, err := audit.Verify(ctx, s, keys, &cp)
+			_, err := audit.Verify(ctx, s, keys, []audit.Checkpoint{cp})
 			var be *audit.BrokenError
 			if !errors.As(err, &be) || be.Seq != a.at {
 				t.Fatalf("Verify with the checkpoint = %v, want broken at entry %d", err, a.at)
@@ -244,11 +244,68 @@ func TestAuditTamper(t *testing.T) {
 			// A checkpoint that is not the key file's is refused too.
 			forged := storetest.Chain(t, 1).Sign(audit.Entry{Seq: 1}, time.Now())
 			forged.Signature[0] ^= 1
-			if _, err := audit.Verify(ctx, s, keys, &forged); !errors.Is(err, audit.ErrBroken) {
+			if _, err := audit.Verify(ctx, s, keys, []audit.Checkpoint{forged}); !errors.Is(err, audit.ErrBroken) {
 				t.Fatalf("Verify with a forged checkpoint = %v", err)
 			}
 		})
 	}
+}
+
+// TestAuditRollbackRefused: someone who controls the database deletes
+// entries the server wrote, or makes a trigger drop entries as they are
+// written, so that the server would chain new entries over the gap. The
+// server refuses to append; and a log rolled back past an old checkpoint,
+// then chained on by another server, fails Verify given every checkpoint.
+func TestAuditRollbackRefused(t *testing.T) {
+	ctx := context.Background()
+	keys := storetest.ChainKeys(t)
+	c := storetest.Chain(t, 1)
+	entry := func(tenant string) audit.Entry {
+		return audit.Entry{Time: time.Now(), Actor: "key_1", Tenant: tenant, Action: "audience.create", Decision: "allow"}
+	}
+	t.Run("deleted", func(t *testing.T) {
+		s, admin, cp := auditedStore(t)
+		if _, err := admin.Exec(ctx, `SET session_replication_role = replica; DELETE FROM audit_log WHERE seq >= 5`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendAudit(ctx, entry("after"), c); !errors.Is(err, pgstore.ErrAuditRolledBack) {
+			t.Fatalf("an append after the deletion = %v, want refused", err)
+		}
+		// A fresh server knows nothing of what was written, and chains
+		// on: only the checkpoints show it.
+		fresh := pgstore.New(s.Pool())
+		for range 4 {
+			if _, err := fresh.AppendAudit(ctx, entry("after"), c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		later, err := fresh.LastAudit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cps := []audit.Checkpoint{cp, c.Sign(later, time.Now())}
+		if _, err := audit.Verify(ctx, s, keys, cps[1:]); err != nil {
+			t.Fatalf("Verify with the later checkpoint alone = %v (it cannot see the rollback)", err)
+		}
+		var be *audit.BrokenError
+		if _, err := audit.Verify(ctx, s, keys, cps); !errors.As(err, &be) || be.Seq != 6 {
+			t.Fatalf("Verify with every checkpoint = %v, want broken at entry 6", err)
+		}
+	})
+	t.Run("dropped as written", func(t *testing.T) {
+		s, admin, _ := auditedStore(t)
+		if _, err := admin.Exec(ctx, `CREATE FUNCTION drop_evil() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN IF NEW.tenant = 'evil' THEN RETURN NULL; END IF; RETURN NEW; END $$;
+			CREATE TRIGGER drop_evil BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION drop_evil()`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendAudit(ctx, entry("ok"), c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendAudit(ctx, entry("evil"), c); !errors.Is(err, pgstore.ErrAuditRolledBack) {
+			t.Fatalf("an append the database dropped = %v, want refused", err)
+		}
+	})
 }
 
 // hmacless is the audit chain's hash as it was before it was keyed:
