@@ -448,18 +448,19 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 			return err
 		}
 		addr, now := clientAddr(c.Request()), time.Now()
-		if over, retry := s.authFails.blocked(addr, s.AuthFailuresPerMinute, now); over {
+		if ok, retry := s.authFails.reserve(addr, s.AuthFailuresPerMinute, now); !ok {
 			s.refused.WithLabelValues("authentication").Inc()
 			return throttled(c.Response().Header(), retry)
 		}
 		secret := presentedKey(c)
 		if secret == "" {
-			s.authFails.fail(addr, now)
+			s.authFails.done(addr, true, time.Now())
 			return newError(http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer KEY", nil)
 		}
 		k, err := s.Keys.APIKeyByHash(c.Request().Context(), access.HashKey(secret))
-		if errors.Is(err, store.ErrNotFound) || (err == nil && !k.RevokedAt.IsZero()) {
-			s.authFails.fail(addr, now)
+		bad := errors.Is(err, store.ErrNotFound) || (err == nil && !k.RevokedAt.IsZero())
+		s.authFails.done(addr, bad, time.Now())
+		if bad {
 			return newError(http.StatusUnauthorized, "unauthorized", "the API key is not valid", nil)
 		}
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -426,5 +427,36 @@ func TestFailedAuthenticationsThrottled(t *testing.T) {
 	f.api.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if !strings.Contains(rec.Body.String(), `linkd_limit_refusals_total{counter="authentication"} 2`) {
 		t.Fatalf("the refusals are not counted:\n%s", rec.Body.String())
+	}
+}
+
+// Concurrent bad keys from one address cannot all pass the throttle
+// before any of them fails: no more than the limit and the allowance of
+// authentications under way are looked up.
+func TestFailedAuthenticationsThrottledConcurrently(t *testing.T) {
+	f := newFixture(t)
+	var wg sync.WaitGroup
+	var unauthorized, limited atomic.Int64
+	for i := range 200 {
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", f.srv.URL+"/v1/audiences", nil)
+			req.Header.Set("Authorization", "Bearer key_bogus_"+fmt.Sprint(i))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case 401:
+				unauthorized.Add(1)
+			case 429:
+				limited.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if u := unauthorized.Load(); u < 20 || u > 20+32 || u+limited.Load() != 200 {
+		t.Fatalf("%d answered 401 and %d 429; want 20 to 52 looked up, the rest refused", u, limited.Load())
 	}
 }

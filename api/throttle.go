@@ -13,9 +13,10 @@ import (
 // from that address are refused before their key is looked up, so that
 // guessing keys costs no database work and goes slowly.
 type authThrottle struct {
-	mu     sync.Mutex
-	window time.Time
-	fails  map[string]int
+	mu       sync.Mutex
+	window   time.Time
+	fails    map[string]int
+	inflight map[string]int // authentications under way, across windows
 }
 
 // maxThrottled bounds the addresses a window remembers: past it the
@@ -34,25 +35,49 @@ func clientAddr(r *http.Request) string {
 }
 
 func (a *authThrottle) roll(now time.Time) {
+	if a.inflight == nil {
+		a.inflight = map[string]int{}
+	}
 	if w := now.Truncate(time.Minute); !w.Equal(a.window) || len(a.fails) > maxThrottled {
 		a.window, a.fails = w, map[string]int{}
 	}
 }
 
-// blocked reports whether addr has failed limit times this minute, and
-// when the window ends.
-func (a *authThrottle) blocked(addr string, limit int, now time.Time) (bool, time.Duration) {
+// inflightAllowance is how many authentications of one address may be
+// under way at once beyond its failures left: a client's concurrency (an
+// upload's batches, a link run's) is not slowed, and concurrent bad keys
+// cannot all pass the check before any of them fails.
+const inflightAllowance = 32
+
+// reserve admits an authentication of addr about to be tried, under one
+// lock: refused (with when the window ends) when addr has failed limit
+// times this minute, or has as many under way as it has failures left
+// plus inflightAllowance. done must be called with the outcome.
+func (a *authThrottle) reserve(addr string, limit int, now time.Time) (ok bool, retry time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.roll(now)
-	return a.fails[addr] >= limit, a.window.Add(time.Minute).Sub(now)
+	f := a.fails[addr]
+	if f >= limit || a.inflight[addr] >= limit-f+inflightAllowance {
+		return false, a.window.Add(time.Minute).Sub(now)
+	}
+	a.inflight[addr]++
+	return true, 0
 }
 
-func (a *authThrottle) fail(addr string, now time.Time) {
+// done ends an authentication reserve admitted; failed counts it.
+func (a *authThrottle) done(addr string, failed bool, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.inflight[addr] > 1 {
+		a.inflight[addr]--
+	} else {
+		delete(a.inflight, addr)
+	}
 	a.roll(now)
-	a.fails[addr]++
+	if failed {
+		a.fails[addr]++
+	}
 }
 
 // throttled is the answer to an address over its failures.
