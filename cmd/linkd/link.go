@@ -48,7 +48,7 @@ type linker struct {
 }
 
 func newLinker(ctx context.Context, st partyStore, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger) *linker {
-	p := &linkjob.Party{Directory: st, Links: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch}
+	p := &linkjob.Party{Directory: st, Links: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, Usage: st}
 	return &linker{Responder: linkjob.Responder{P: p}, peer: peer, jobs: st, ctx: ctx, log: log}
 }
 

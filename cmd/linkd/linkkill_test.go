@@ -427,6 +427,27 @@ func TestPeerResponderIsBounded(t *testing.T) {
 			t.Errorf("batch %d of %d elements: %d %v, want 422", c.seq, c.n, st, out)
 		}
 	}
+	// Re-sending a batch number with new elements counts: a job opened
+	// for 10 re-blinds its set, the room, and three batches an opening
+	// may send again (50), then refuses.
+	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", `{"job_id":"resent","link_epoch":1,"set_size":10,"batch_size":10}`, &out); st != 200 {
+		t.Fatalf("open: %d %v", st, out)
+	}
+	for i := range 6 {
+		els := make([]psi.Element, 10)
+		for j := range els {
+			els[j] = k.Blind([]byte(fmt.Sprint("+1202556", i*10+j)))
+		}
+		b, _ := json.Marshal(linkjob.Elements{Elements: linkjob.EncodeElements(els)})
+		var out map[string]any
+		st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs/resent/batches/1/reblind", string(b), &out)
+		if i < 5 && st != 200 {
+			t.Fatalf("sending batch 1 again (%d): %d %v", i, st, out)
+		}
+		if i == 5 && (st != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(out), "re-blinded 50 elements")) {
+			t.Fatalf("batch 1 sent a sixth time: %d %v, want 422", st, out)
+		}
+	}
 	// The daily budget of a party key, from a bundle that sets it to 25
 	// elements: with a key that has used none, two batches of 10, then
 	// 429.

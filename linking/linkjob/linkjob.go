@@ -111,6 +111,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/directory"
@@ -347,6 +348,9 @@ type Party struct {
 	// BatchSize is the elements of a message (default DefaultBatch).
 	BatchSize int
 	Now       func() time.Time
+	// Usage, if set, counts what the responder re-blinds for each job,
+	// re-sent batches included (see Responder).
+	Usage access.Usage
 }
 
 func (p *Party) now() time.Time {

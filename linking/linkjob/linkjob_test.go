@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/linkd/linkd/crypto/keys"
+	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/memstore"
 	"github.com/linkd/linkd/internal/pgstore"
@@ -31,6 +32,7 @@ type partyStore interface {
 	link.Store
 	linkjob.Staging
 	job.Store
+	access.Usage
 }
 
 // side is one party with its directory in a store.
@@ -63,7 +65,7 @@ func newSide(t testing.TB, name string, people []synth.Person, batch int) *side 
 	if _, err := im.Import(context.Background(), strings.NewReader(b.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {
 		t.Fatal(err)
 	}
-	return &side{st: st, d: d, p: &linkjob.Party{Directory: st, Links: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, BatchSize: batch}}
+	return &side{st: st, d: d, p: &linkjob.Party{Directory: st, Links: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, BatchSize: batch, Usage: st}}
 }
 
 // world makes two directories sharing overlap of n people each.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/store"
@@ -63,6 +64,17 @@ func (r Responder) loadJob(ctx context.Context, jobID string) (params, string, e
 	return pr, j.State, nil
 }
 
+// Counters of Party.Usage, per job (subject "linkjob:" and the job's id),
+// in one window from the job's start.
+const (
+	opensCounter     = "link_job_opens"
+	reblindedCounter = "link_job_reblinded"
+	// inFlight is how many batches an attempt may have sent when it
+	// stopped: a resumed job sends them again, perhaps with other
+	// elements (the directory changed).
+	inFlight = 3
+)
+
 // reblindLimit is the most elements a job re-blinds for the initiator:
 // the set size its opening declared, and room for the accounts the
 // initiator's directory gains while the run goes on (a run resumed after
@@ -117,12 +129,18 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 		if err := r.P.whole(ctx, o.JobID); err != nil {
 			return Opened{}, err
 		}
+		if err := r.countOpen(ctx, o.JobID, old); err != nil {
+			return Opened{}, err
+		}
 		return Opened{Size: old.OwnSize, Incremental: old.Incremental, Retired: old.Retired}, nil
 	}
 	if err != nil {
 		return Opened{}, err
 	}
 	if err := r.P.Staging.StartStaging(ctx, o.JobID); err != nil {
+		return Opened{}, err
+	}
+	if err := r.countOpen(ctx, o.JobID, pr); err != nil {
 		return Opened{}, err
 	}
 	return Opened{Size: own, Incremental: pr.Incremental, Retired: pr.Retired}, nil
@@ -144,6 +162,9 @@ func (r Responder) Reblind(ctx context.Context, jobID string, seq int64, element
 	if limit := reblindLimit(pr); seq > limit/int64(pr.BatchSize)+1 || (seq-1)*int64(pr.BatchSize)+int64(len(elements)) > limit {
 		return nil, protocolError("batch %d of %d elements is beyond the set of %d elements the job was opened with (batches of %d)",
 			seq, len(elements), pr.PeerSize, pr.BatchSize)
+	}
+	if err := r.countReblinds(ctx, jobID, pr, len(elements)); err != nil {
+		return nil, err
 	}
 	vals, err := r.P.Key.ReblindBatch(elements)
 	if err != nil {
@@ -249,4 +270,39 @@ func (r Responder) Finish(ctx context.Context, jobID string) (Result, error) {
 		return Result{}, fmt.Errorf("linkjob: %w", err)
 	}
 	return res, nil
+}
+
+// countOpen counts an opening of the job (the first, or a resumed
+// attempt's).
+func (r Responder) countOpen(ctx context.Context, jobID string, pr params) error {
+	if r.P.Usage == nil {
+		return nil
+	}
+	_, _, err := r.P.Usage.Consume(ctx, "linkjob:"+jobID, opensCounter, pr.Started, 1, math.MaxInt64)
+	return err
+}
+
+// countReblinds counts n elements to re-blind for the job, re-sent
+// batches included, and refuses them past the job's limit and the
+// batches each opening may send again: re-sending a batch number with new
+// elements does not make the job an oracle beyond its declared set.
+func (r Responder) countReblinds(ctx context.Context, jobID string, pr params, n int) error {
+	if r.P.Usage == nil {
+		return nil
+	}
+	subject := "linkjob:" + jobID
+	_, opens, err := r.P.Usage.Consume(ctx, subject, opensCounter, pr.Started, 0, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	most := reblindLimit(pr) + max(opens, 1)*inFlight*int64(pr.BatchSize)
+	ok, used, err := r.P.Usage.Consume(ctx, subject, reblindedCounter, pr.Started, int64(n), most)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return protocolError("job %s has re-blinded %d elements, and %d more would pass the %d its set and its openings allow",
+			jobID, used, n, most)
+	}
+	return nil
 }
