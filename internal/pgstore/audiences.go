@@ -274,12 +274,15 @@ func collectLinked(rows pgx.Rows) ([]audience.LinkedMember, error) {
 	return out, mapErr(err)
 }
 
-// SizeContent implements audience.Store: the audience's latest batch and
-// the distinct numbers (hash indexes) among its members.
+// SizeContent implements audience.Store: the sum of the audience's batch
+// order numbers (which any batch committed since adds to, whatever the
+// order concurrent batches commit in; a greatest number would miss a batch
+// that took its number first and committed last) and the distinct numbers
+// (hash indexes) among its members.
 func (s *Store) SizeContent(ctx context.Context, audienceID string) (audience.Content, error) {
 	var c audience.Content
 	err := s.pool.QueryRow(ctx, `SELECT
-			coalesce((SELECT max(applied) FROM upload_batches WHERE audience_id = a.id), 0),
+			coalesce((SELECT sum(applied) FROM upload_batches WHERE audience_id = a.id), 0)::bigint,
 			(SELECT count(DISTINCT ac.index_e164) FROM audience_members m JOIN accounts ac ON ac.id = m.account_id
 				WHERE m.audience_id = a.id)
 		FROM audiences a WHERE a.id = $1`, audienceID).Scan(&c.Version, &c.People)

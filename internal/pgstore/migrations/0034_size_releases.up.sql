@@ -1,7 +1,7 @@
 -- Audience sizes are released under differential privacy (audience,
 -- release.go). A release is answered again until the audience's content
 -- changes: every applied batch takes the next number of upload_batch_order,
--- and an audience's content version is the greatest of its batches'.
+-- and an audience's content version is the sum of its batches' numbers.
 CREATE SEQUENCE upload_batch_order;
 ALTER TABLE upload_batches ADD COLUMN applied bigint NOT NULL DEFAULT nextval('upload_batch_order');
 CREATE INDEX upload_batches_applied ON upload_batches (audience_id, applied);
