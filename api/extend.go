@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/policies"
@@ -192,6 +193,13 @@ func (s *Server) peerMirror(c echo.Context, cl *caller) error {
 			return badRequest(fmt.Sprintf("link_ids[%d]: %d hexadecimal characters", i, 2*psi.LinkIDSize), map[string]any{"index": i})
 		}
 		ids[i] = id
+	}
+	if req.BatchSeq == 1 {
+		// An extension's first batch may create the mirror: the party key
+		// creates no more audiences for a tenant a day than the tenant may.
+		if err := s.consume(c, "party:"+cl.key.ID+":tenant:"+req.Tenant, "audiences_created", access.Day, 1, s.limits().AudiencesPerDay); err != nil {
+			return err
+		}
 	}
 	g := newGroupDecider(s, c.Request().Context(), c, cl, policies.Request{
 		Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "peer.audience",

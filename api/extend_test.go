@@ -130,3 +130,20 @@ func TestExtension(t *testing.T) {
 	st, b = soc.do(t, "POST", "/v1/audiences/"+id+"/extend", soc.keys[access.RoleTrustSafety], "", "")
 	wantError(t, st, b, 403, "forbidden", "")
 }
+
+// The other party's key creates no more mirrors for a tenant a day than
+// the tenant may create audiences.
+func TestPeerMirrorsAreLimited(t *testing.T) {
+	f := newFixtureLimits(t, api.Limits{RequestsPerMinute: 100, AudiencesPerDay: 2})
+	party := f.keys[access.RoleParty]
+	for i := range 3 {
+		body := fmt.Sprintf(`{"source_audience":"aud_%d","tenant":"acme","name":"n","purpose":"ads","link_ids":[],"session_id":"s%d","batch_seq":1,"last_batch_flag":true}`, i, i)
+		st, b := f.do(t, "POST", "/v1/peer/audiences", party, "application/json", body)
+		if i < 2 && st != 200 {
+			t.Fatalf("mirror %d: %d %s", i, st, b)
+		}
+		if i == 2 {
+			wantError(t, st, b, 429, "rate_limited", "audiences_created")
+		}
+	}
+}
