@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -215,13 +216,13 @@ var routes = []route{
 	// party key; every group of people is then its own flow decision.
 	{http.MethodPost, "/v1/audiences/:id/extend", "audience.read", true, (*Server).extendAudience, nil},
 	{http.MethodPost, "/v1/peer/audiences", "peer.link", true, (*Server).peerMirror, nil},
-	{http.MethodPost, "/v1/signals", "signal.create", true, (*Server).flag, nil},
+	{http.MethodPost, "/v1/signals", "signal.create", true, (*Server).flag, assignID("sig_")},
 	{http.MethodGet, "/v1/signals", "signal.read", false, listSignals(signal.Outbound), nil},
 	{http.MethodGet, "/v1/signals/inbound", "signal.read", false, listSignals(signal.Inbound), nil},
 	{http.MethodPost, "/v1/signals/inbound/:id/decision", "signal.decide", true, (*Server).decide, nil},
 	{http.MethodPost, "/v1/signals/:id/revoke", "signal.revoke", true, (*Server).revoke, nil},
 	{http.MethodPost, "/v1/peer/signals", "peer.signal", true, (*Server).peerSignals, nil},
-	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, nil},
+	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, (*Server).prepareLink},
 	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},
 	{http.MethodPost, "/v1/peer/link/jobs", "peer.link", true, (*Server).peerOpen, nil},
 	{http.MethodPost, "/v1/peer/link/jobs/:id/batches/:seq/reblind", "peer.link", false, peerBatchRoute((*Server).peerReblind), nil},
@@ -362,9 +363,28 @@ func ServeListener(ctx context.Context, ln net.Listener, h http.Handler) error {
 }
 
 const (
-	requestIDKey  = "request_id"
-	resourceIDKey = "resource_id"
+	requestIDKey = "request_id"
+	newIDKey     = "new_id"
 )
+
+// assignID prepares a request that creates a resource: its id is chosen
+// before the request is decided and audited, so that the audit entry,
+// written before anything changes, names it.
+func assignID(prefix string) func(*Server, echo.Context, *policies.Request) error {
+	return func(_ *Server, c echo.Context, q *policies.Request) error {
+		q.Resource.ID = newID(prefix)
+		c.Set(newIDKey, q.Resource.ID)
+		return nil
+	}
+}
+
+// assignedID is the id assignID chose (a new one if none was).
+func assignedID(c echo.Context, prefix string) string {
+	if id, ok := c.Get(newIDKey).(string); ok {
+		return id
+	}
+	return newID(prefix)
+}
 
 func requestID(c echo.Context) string {
 	if id, ok := c.Get(requestIDKey).(string); ok {
@@ -497,16 +517,16 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 			return newError(http.StatusForbidden, "forbidden", "the key's role may not "+r.action,
 				map[string]any{"role": string(k.Role), "rule": d.Rule()})
 		}
-		err = r.handle(s, c, cl)
-		if id, ok := c.Get(resourceIDKey).(string); ok {
-			q.Resource.ID = id // a resource the request created
-		}
 		if r.mutates {
-			decision := "allow"
-			if err != nil {
-				decision = "allow_failed"
+			// The decision is in the log before anything changes: a
+			// request whose entry cannot be written is not carried out.
+			if err := s.recordErr(c, cl, q, "allow", d); err != nil {
+				return fmt.Errorf("%w: the audit log could not record the request: %w", store.ErrUnavailable, err)
 			}
-			s.record(c, cl, q, decision, d)
+		}
+		err = r.handle(s, c, cl)
+		if r.mutates && err != nil {
+			s.record(c, cl, q, "allow_failed", d)
 		}
 		return err
 	}
@@ -537,14 +557,19 @@ func (s *Server) consume(c echo.Context, subject, counter string, w access.Windo
 // record appends an audit entry for the decision d on q, with q itself so
 // the entry can be explained later; failing to audit is logged loudly.
 func (s *Server) record(c echo.Context, cl *caller, q policies.Request, decision string, d policies.Decision) {
-	s.recordEntry(c.Request().Context(), requestID(c), c.Path(), cl, q, decision, d)
+	_ = s.recordEntry(c.Request().Context(), requestID(c), c.Path(), cl, q, decision, d)
+}
+
+// recordErr is record that says whether the entry was written.
+func (s *Server) recordErr(c echo.Context, cl *caller, q policies.Request, decision string, d policies.Decision) error {
+	return s.recordEntry(c.Request().Context(), requestID(c), c.Path(), cl, q, decision, d)
 }
 
 // recordEntry is record apart from a request's echo context: for work that
 // goes on after the answer (an extension).
-func (s *Server) recordEntry(ctx context.Context, reqID, path string, cl *caller, q policies.Request, decision string, d policies.Decision) {
+func (s *Server) recordEntry(ctx context.Context, reqID, path string, cl *caller, q policies.Request, decision string, d policies.Decision) error {
 	if s.Audit == nil {
-		return
+		return nil
 	}
 	req, _ := json.Marshal(q)
 	_, err := s.Audit.AppendAudit(ctx, audit.Entry{Time: time.Now(), Actor: cl.key.ID, Tenant: cl.key.Tenant,
@@ -554,6 +579,7 @@ func (s *Server) recordEntry(ctx context.Context, reqID, path string, cl *caller
 		s.auditFailures.Inc()
 		s.log.Error("audit append failed", "request_id", reqID, "error", err)
 	}
+	return err
 }
 
 func (s *Server) healthz(c echo.Context, _ *caller) error {

@@ -460,3 +460,22 @@ func TestFailedAuthenticationsThrottledConcurrently(t *testing.T) {
 		t.Fatalf("%d answered 401 and %d 429; want 20 to 52 looked up, the rest refused", u, limited.Load())
 	}
 }
+
+// A mutating request whose audit entry cannot be written is not carried
+// out: 503, and nothing changed. Reads go on.
+func TestAuditFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	f.api.AuditChain = nil // the store refuses every entry
+	adv := f.keys[access.RoleAdvertiser]
+	resp, b := f.doResp(t, "POST", "/v1/audiences", adv, "application/json", `{"name":"n","purpose":"ads"}`)
+	wantError(t, resp.StatusCode, b, 503, "unavailable", "")
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	if as, _ := f.st.ListAudiences(context.Background(), "acme", "", 10); len(as) != 0 {
+		t.Fatalf("an audience was created without its audit entry: %+v", as)
+	}
+	if st, b := f.do(t, "GET", "/v1/audiences", adv, "", ""); st != 200 {
+		t.Fatalf("a read: %d %s", st, b)
+	}
+}

@@ -97,7 +97,7 @@ func (s *Server) prepareCreate(c echo.Context, q *policies.Request) error {
 	}
 	q.Purpose = req.Purpose
 	c.Set(createKey, req)
-	return nil
+	return assignID("aud_")(s, c, q)
 }
 
 func newID(prefix string) string {
@@ -111,11 +111,10 @@ func (s *Server) createAudience(c echo.Context, cl *caller) error {
 	if err := s.consume(c, "tenant:"+cl.key.Tenant, "audiences_created", access.Day, 1, s.limits().AudiencesPerDay); err != nil {
 		return err
 	}
-	a := audience.Audience{ID: newID("aud_"), Tenant: cl.key.Tenant, Name: req.Name, Purpose: req.Purpose, CreatedAt: s.Now().UTC().Truncate(time.Microsecond)}
+	a := audience.Audience{ID: assignedID(c, "aud_"), Tenant: cl.key.Tenant, Name: req.Name, Purpose: req.Purpose, CreatedAt: s.Now().UTC().Truncate(time.Microsecond)}
 	if err := s.Audiences.CreateAudience(c.Request().Context(), a); err != nil {
 		return err
 	}
-	c.Set(resourceIDKey, a.ID)
 	return c.JSON(http.StatusCreated, view(a))
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/linkjob"
+	"github.com/linkd/linkd/policies"
 )
 
 // Linker is what the api needs of linking: it answers the other party's
@@ -82,13 +83,11 @@ type jobView struct {
 	UpdatedAt time.Time       `json:"updated_at"`
 }
 
-// startLink starts a link run against the other party (admin): a new job,
-// or the job_id of one to resume.
-func (s *Server) startLink(c echo.Context, _ *caller) error {
-	l, err := s.linker()
-	if err != nil {
-		return err
-	}
+const linkKey = "start_link"
+
+// prepareLink reads the request to start a run so that the job's id (the
+// one to resume, or a new one) is in its audit entry.
+func (s *Server) prepareLink(c echo.Context, q *policies.Request) error {
 	if err := requireJSON(c); err != nil {
 		return err
 	}
@@ -98,11 +97,32 @@ func (s *Server) startLink(c echo.Context, _ *caller) error {
 			return err
 		}
 	}
-	if req.JobID == "" {
+	resume := req.JobID != ""
+	if !resume {
 		req.JobID = newID("link_")
 	} else if !jobIDRE.MatchString(req.JobID) {
 		return badRequest("job_id: letters, digits, - and _, at most 64", map[string]any{"field": "job_id"})
-	} else if j, err := l.Job(c.Request().Context(), req.JobID); err != nil || j.Kind != linkjob.Kind {
+	}
+	q.Resource.ID = req.JobID
+	c.Set(linkKey, linkStart{req, resume})
+	return nil
+}
+
+// linkStart is a request to start a run, read by prepareLink.
+type linkStart struct {
+	startLinkRequest
+	resume bool
+}
+
+// startLink starts a link run against the other party (admin): a new job,
+// or the job_id of one to resume.
+func (s *Server) startLink(c echo.Context, _ *caller) error {
+	l, err := s.linker()
+	if err != nil {
+		return err
+	}
+	req := c.Get(linkKey).(linkStart)
+	if j, err := l.Job(c.Request().Context(), req.JobID); req.resume && (err != nil || j.Kind != linkjob.Kind) {
 		// job_id resumes a job; a new run takes no id.
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
@@ -113,7 +133,6 @@ func (s *Server) startLink(c echo.Context, _ *caller) error {
 	if err := l.Start(req.JobID, req.Full); err != nil {
 		return linkError(err)
 	}
-	c.Set(resourceIDKey, req.JobID)
 	return c.JSON(http.StatusAccepted, map[string]string{"id": req.JobID, "state": job.Running})
 }
 

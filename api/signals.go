@@ -111,7 +111,7 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 	if err != nil {
 		return err
 	}
-	sg := signal.Signal{ID: newID("sig_"), Direction: signal.Outbound, AccountID: req.AccountID, Type: req.Type, Confidence: *req.Confidence,
+	sg := signal.Signal{ID: assignedID(c, "sig_"), Direction: signal.Outbound, AccountID: req.AccountID, Type: req.Type, Confidence: *req.Confidence,
 		EvidenceRef: req.EvidenceRef, Note: req.Note, Status: "open", CreatedAt: now, ExpiresAt: req.ExpiresAt.UTC().Truncate(time.Microsecond)}
 	q := policies.Request{Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "signal.cross",
 		Resource: policies.Resource{Kind: "signal", ID: sg.ID}, Purpose: "safety", Region: sub.Country,
@@ -131,7 +131,6 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 	if err := st.CreateSignal(ctx, sg, crosses); err != nil {
 		return err
 	}
-	c.Set(resourceIDKey, sg.ID)
 	v := signalOf(sg)
 	v.Crosses = &crosses
 	return c.JSON(http.StatusCreated, v)
