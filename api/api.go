@@ -143,6 +143,8 @@ type Limits struct {
 	// PeerReblindsPerDay is the elements a party key may have re-blinded
 	// a day.
 	PeerReblindsPerDay int64
+	// PeerLinkJobsPerDay is the new link jobs a party key may open a day.
+	PeerLinkJobsPerDay int64
 }
 
 // limits are the limits in force: the configured ones, else the
@@ -153,7 +155,8 @@ func (s *Server) limits() Limits {
 		v   *int64
 		def int64
 	}{{&l.RequestsPerMinute, c.RequestsPerMinute}, {&l.PeerRequestsPerMinute, c.PeerRequestsPerMinute}, {&l.OPRFPerDay, c.OPRFEvaluationsPerDay},
-		{&l.EntriesPerDay, c.UploadedEntriesPerDay}, {&l.AudiencesPerDay, c.AudiencesCreatedPerDay}, {&l.PeerReblindsPerDay, c.PeerReblindsPerDay}} {
+		{&l.EntriesPerDay, c.UploadedEntriesPerDay}, {&l.AudiencesPerDay, c.AudiencesCreatedPerDay}, {&l.PeerReblindsPerDay, c.PeerReblindsPerDay},
+		{&l.PeerLinkJobsPerDay, c.PeerLinkJobsPerDay}} {
 		if *f.v == 0 {
 			*f.v = f.def
 		}

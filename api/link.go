@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -182,7 +183,7 @@ func seqParam(c echo.Context) (int64, error) {
 	return n, nil
 }
 
-func (s *Server) peerOpen(c echo.Context, _ *caller) error {
+func (s *Server) peerOpen(c echo.Context, cl *caller) error {
 	l, err := s.linker()
 	if err != nil {
 		return err
@@ -193,6 +194,20 @@ func (s *Server) peerOpen(c echo.Context, _ *caller) error {
 	}
 	if !jobIDRE.MatchString(o.JobID) {
 		return newError(http.StatusUnprocessableEntity, "protocol_error", "job_id: letters, digits, - and _, at most 64", nil)
+	}
+	// A job re-blinds no more than its set, and no set more than a day of
+	// the party key's budget could re-blind.
+	if most := s.limits().PeerReblindsPerDay; o.Size > most {
+		return newError(http.StatusUnprocessableEntity, "protocol_error",
+			fmt.Sprintf("set_size %d is more than the %d elements a day the party key may have re-blinded", o.Size, most), nil)
+	}
+	if _, err := l.Job(c.Request().Context(), o.JobID); errors.Is(err, store.ErrNotFound) {
+		// A new job (an attempt resumed opens its job again, uncounted).
+		if err := s.consume(c, cl.key.ID, "peer_link_jobs", access.Day, 1, s.limits().PeerLinkJobsPerDay); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
 	}
 	out, err := l.Open(c.Request().Context(), o)
 	if err != nil {

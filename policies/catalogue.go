@@ -66,6 +66,7 @@ type Limits struct {
 	UploadedEntriesPerDay  int64 `yaml:"uploaded_entries_per_day" json:"uploaded_entries_per_day"`
 	AudiencesCreatedPerDay int64 `yaml:"audiences_created_per_day" json:"audiences_created_per_day"`
 	PeerReblindsPerDay     int64 `yaml:"peer_reblinds_per_day" json:"peer_reblinds_per_day"`
+	PeerLinkJobsPerDay     int64 `yaml:"peer_link_jobs_per_day" json:"peer_link_jobs_per_day"`
 }
 
 // SizePrivacy is the differential privacy of audience sizes: the epsilon

@@ -189,6 +189,7 @@ Audiences with fewer than {{.MinSize}} members report only "too_small".
 - Uploaded entries per tenant per day: {{.Limits.UploadedEntriesPerDay}}
 - Audiences created per tenant per day: {{.Limits.AudiencesCreatedPerDay}}
 - Elements re-blinded for the other party per day: {{.Limits.PeerReblindsPerDay}}
+- Link jobs the other party may open per day: {{.Limits.PeerLinkJobsPerDay}}
 - Audience sizes: differentially private, epsilon {{.Privacy.EpsilonPerRelease}} per release, {{.Privacy.EpsilonPerDay}} per tenant per day
 `
 
@@ -233,6 +234,7 @@ const htmlText = `<!doctype html>
 <li>Uploaded entries per tenant per day: {{.Limits.UploadedEntriesPerDay}}</li>
 <li>Audiences created per tenant per day: {{.Limits.AudiencesCreatedPerDay}}</li>
 <li>Elements re-blinded for the other party per day: {{.Limits.PeerReblindsPerDay}}</li>
+<li>Link jobs the other party may open per day: {{.Limits.PeerLinkJobsPerDay}}</li>
 <li>Audience sizes: differentially private, epsilon {{.Privacy.EpsilonPerRelease}} per release, {{.Privacy.EpsilonPerDay}} per tenant per day</li>
 </ul>
 </body></html>

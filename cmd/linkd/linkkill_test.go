@@ -458,8 +458,9 @@ func TestPeerResponderIsBounded(t *testing.T) {
 	cat := filepath.Join(dir, policies.CatalogueFile)
 	orig, _ := os.ReadFile(cat)
 	low := strings.Replace(string(orig), "peer_reblinds_per_day: 50000000", "peer_reblinds_per_day: 25", 1)
-	if low == string(orig) {
-		t.Fatal("the catalogue has no peer_reblinds_per_day of 50000000")
+	low = strings.Replace(low, "peer_link_jobs_per_day: 24", "peer_link_jobs_per_day: 1", 1)
+	if !strings.Contains(low, "peer_reblinds_per_day: 25") || !strings.Contains(low, "peer_link_jobs_per_day: 1\n") {
+		t.Fatal("the catalogue has no peer_reblinds_per_day of 50000000 or peer_link_jobs_per_day of 24")
 	}
 	if err := os.WriteFile(cat, []byte(low), 0o600); err != nil {
 		t.Fatal(err)
@@ -485,5 +486,19 @@ func TestPeerResponderIsBounded(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "peer_reblinds") {
 		t.Fatalf("batch 4, past the budget: %d %s", resp.StatusCode, body)
+	}
+	// No job declares more than a day's budget; a party key opens one new
+	// job a day under this bundle (opening one again is not new).
+	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", `{"job_id":"big","link_epoch":1,"set_size":26,"batch_size":10}`, &out); st != http.StatusUnprocessableEntity {
+		t.Fatalf("a set of 26 against a budget of 25: %d %v", st, out)
+	}
+	for i, c := range []struct {
+		id   string
+		want int
+	}{{"first", 200}, {"first", 200}, {"second", http.StatusTooManyRequests}} {
+		body := `{"job_id":"` + c.id + `","link_epoch":1,"set_size":10,"batch_size":10}`
+		if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", body, &out); st != c.want {
+			t.Fatalf("open %d (%s): %d %v, want %d", i, c.id, st, out, c.want)
+		}
 	}
 }
