@@ -2,10 +2,13 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -107,6 +110,13 @@ func (s *Server) extendAudience(c echo.Context, cl *caller) error {
 	go func() {
 		defer s.extending.Done()
 		defer cancel()
+		// A random wait first: when the mirror changes at the other party
+		// says nothing useful about how long the work took.
+		select {
+		case <-time.After(extendJitter()):
+		case <-ctx.Done():
+			return
+		}
 		if err := s.extend(ctx, ext, a, g, session); err != nil {
 			s.log.Error("extension failed", "request_id", g.reqID, "audience", a.ID, "error", err)
 		}
@@ -150,6 +160,17 @@ func (s *Server) extend(ctx context.Context, ext Extender, a audience.Audience, 
 		after = page[len(page)-1].AccountID
 	}
 	return send(nil, true)
+}
+
+// maxExtendJitter bounds the random wait before an extension's work.
+const maxExtendJitter = 2 * time.Second
+
+// extendJitter is a wait drawn uniformly, from crypto/rand, below
+// maxExtendJitter.
+func extendJitter() time.Duration {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return time.Duration(binary.LittleEndian.Uint64(b[:]) % uint64(maxExtendJitter))
 }
 
 // Wait returns once the extensions under way have ended (a server being
