@@ -376,6 +376,8 @@ func (s *Server) upload(c echo.Context, cl *caller, remove, replace bool) error 
 	switch {
 	case errors.Is(err, audience.ErrBadUpload):
 		return badRequest(strings.TrimPrefix(err.Error(), audience.ErrBadUpload.Error()+": "), nil)
+	case errors.Is(err, audience.ErrMirror):
+		return newError(http.StatusConflict, "mirror", "this audience is the mirror of an audience at the other party: extend that one to change it", nil)
 	case errors.Is(err, audience.ErrSessionComplete):
 		return newError(http.StatusConflict, "session_complete", "the session's last batch was received: start a new session_id", map[string]any{"session_id": sid})
 	case err != nil:

@@ -105,7 +105,9 @@ func (s *Server) extendAudience(c echo.Context, cl *caller) error {
 		Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "audience.extend",
 		Resource: policies.Resource{Kind: "audience", ID: a.ID, Tenant: a.Tenant}, Purpose: a.Purpose,
 		Direction: s.Party + "_to_" + s.otherParty()})
-	session := "extend-" + requestID(c)
+	// A session id nobody else knows (not the request id the answer
+	// carries).
+	session := newID("extend-")
 	s.extending.Add(1)
 	go func() {
 		defer s.extending.Done()

@@ -109,6 +109,12 @@ func TestExtension(t *testing.T) {
 			t.Fatalf("%s crossed without both consents", acct)
 		}
 	}
+	// The mirror is the other party's to build: the advertiser's key there
+	// uploads nothing to it, nor replays the extension's batches.
+	for _, route := range []string{"users", "usersreplace"} {
+		st, b := msg.do(t, "POST", "/v1/audiences/"+ext.Other+"/"+route, msg.keys[access.RoleAdvertiser], "application/json", uploadJSON(hashes[:1], `"x"`, 2, false))
+		wantError(t, st, b, 409, "mirror", "mirror")
+	}
 	// Each side audited its group decisions, with the deciding rules.
 	es, _ := soc.st.AuditEntries(ctx, audit.Filter{Action: "audience.extend", Limit: 100})
 	var allowed, denied int

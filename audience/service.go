@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/linkd/linkd/access"
@@ -87,6 +88,8 @@ const maxSamples = 10
 var (
 	ErrBadUpload       = errors.New("audience: bad upload")
 	ErrSessionComplete = errors.New("audience: the session is complete: its last batch was received")
+	// ErrMirror: a mirror is built by the other party's extension alone.
+	ErrMirror = errors.New("audience: a mirror is built by the other party's extension and takes no upload")
 )
 
 func badUpload(format string, args ...any) error {
@@ -111,6 +114,9 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 	}
 	if _, err := s.Store.Audience(ctx, u.Tenant, u.AudienceID); err != nil {
 		return res, err
+	}
+	if IsMirror(u.AudienceID) {
+		return res, ErrMirror
 	}
 	invalid := func(i int, reason string) {
 		res.Invalid++
@@ -286,8 +292,15 @@ type Mirror struct {
 	Last           bool
 }
 
+// IsMirror reports whether id is a mirror's (MirrorID's; the ids the api
+// gives audiences it creates never start so).
+func IsMirror(id string) bool { return strings.HasPrefix(id, "ext_") }
+
 // MirrorID is the id of the audience that mirrors another party's
-// audience here: the same for every extension of it.
+// audience here: the same for every extension of it. A mirror's content
+// version (Store.SizeContent) moves only when an extension's session is
+// complete, so that how many batches it took, which depends on who has a
+// link, shows in no release.
 func MirrorID(sourceParty, sourceAudience string) string {
 	sum := sha256.Sum256([]byte("linkd mirror\x00" + sourceParty + "\x00" + sourceAudience))
 	return "ext_" + hex.EncodeToString(sum[:12])

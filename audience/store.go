@@ -88,7 +88,8 @@ type Session struct {
 // Content is what a size release is computed from.
 type Content struct {
 	// Version changes with every upload batch applied to the audience
-	// (matched or not), and is 0 before the first.
+	// (matched or not), and is 0 before the first; a mirror's (IsMirror)
+	// changes when a session of batches is complete, not before.
 	Version int64
 	// People is the number of distinct numbers among the members.
 	People int64

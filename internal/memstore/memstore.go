@@ -530,7 +530,9 @@ func (s *Store) ApplyBatch(_ context.Context, b audience.Batch) (audience.BatchR
 	r := audience.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid}
 	s.batches[batchKey{b.AudienceID, b.SessionID, b.Seq}] = r
 	s.applied++
-	s.versions[b.AudienceID] = s.applied
+	if !audience.IsMirror(b.AudienceID) || b.Last {
+		s.versions[b.AudienceID] = s.applied
+	}
 	r.Matched = matched
 	s.sessions[sk] = audience.Session{AudienceID: b.AudienceID, ID: b.SessionID, Batches: sess.Batches + 1,
 		Complete: b.Last, UpdatedAt: at, StartedAt: started}

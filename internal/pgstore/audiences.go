@@ -278,11 +278,14 @@ func collectLinked(rows pgx.Rows) ([]audience.LinkedMember, error) {
 // order numbers (which any batch committed since adds to, whatever the
 // order concurrent batches commit in; a greatest number would miss a batch
 // that took its number first and committed last) and the distinct numbers
-// (hash indexes) among its members.
+// (hash indexes) among its members. A mirror's batches count once their
+// session is complete (audience.IsMirror).
 func (s *Store) SizeContent(ctx context.Context, audienceID string) (audience.Content, error) {
 	var c audience.Content
 	err := s.pool.QueryRow(ctx, `SELECT
-			coalesce((SELECT sum(applied) FROM upload_batches WHERE audience_id = a.id), 0)::bigint,
+			coalesce((SELECT sum(b.applied) FROM upload_batches b WHERE b.audience_id = a.id
+				AND (left(a.id, 4) <> 'ext_' OR EXISTS (SELECT 1 FROM upload_sessions s
+					WHERE s.audience_id = b.audience_id AND s.session_id = b.session_id AND s.complete))), 0)::bigint,
 			(SELECT count(DISTINCT ac.index_e164) FROM audience_members m JOIN accounts ac ON ac.id = m.account_id
 				WHERE m.audience_id = a.id)
 		FROM audiences a WHERE a.id = $1`, audienceID).Scan(&c.Version, &c.People)

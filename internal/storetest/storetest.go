@@ -1689,4 +1689,21 @@ func testSizeReleases(t *testing.T, s Store) {
 	noErr(t, "DeleteAudience", s.DeleteAudience(ctx, "acme", "aud"))
 	_, err = s.LastRelease(ctx, "aud")
 	wantErr(t, "LastRelease of a deleted audience", err, store.ErrNotFound)
+
+	// A mirror's version moves when its session is complete, once,
+	// however many batches the session took.
+	mirror := audience.MirrorID("messenger", "aud_1")
+	noErr(t, "CreateAudience mirror", s.CreateAudience(ctx, audience.Audience{ID: mirror, Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
+	for seq, add := range [][]string{{"a"}, {"c"}} {
+		_, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: mirror, SessionID: "x", Seq: int64(seq + 1), Add: add, Replace: true})
+		noErr(t, "ApplyBatch mirror", err)
+		if c, _ := s.SizeContent(ctx, mirror); c.Version != 0 {
+			t.Fatalf("a mirror's version moved before its session was complete: %+v", c)
+		}
+	}
+	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: mirror, SessionID: "x", Seq: 3, Last: true, Replace: true})
+	noErr(t, "ApplyBatch mirror last", err)
+	if c, _ := s.SizeContent(ctx, mirror); c.Version == 0 || c.People != 2 {
+		t.Fatalf("a mirror's content after its session = %+v, want a version and 2 people", c)
+	}
 }
