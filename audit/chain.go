@@ -203,21 +203,45 @@ func trim(s string) string {
 	return s
 }
 
-// WriteCheckpoint signs the log's head under c, appends the checkpoint to
-// the file at path, and then to the log itself as an entry of action
-// audit.checkpoint (so that the log says when it was anchored, and a
-// later checkpoint covers this one). An empty log has nothing to sign.
+// WriteCheckpoint anchors the log: it first checks that the log still
+// holds the newest checkpoint in the file at path (a log rolled back past
+// it is refused, not signed), then appends an entry of action
+// audit.checkpoint (through the store's own checks that the log still
+// holds what this process wrote), signs that entry, the log's new head,
+// and appends the checkpoint to the file.
 func WriteCheckpoint(ctx context.Context, s Store, c *Chain, path string, now time.Time) (Checkpoint, error) {
-	head, err := s.LastAudit(ctx)
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("audit: the log's head: %w", err)
+	f, err := os.Open(path)
+	switch {
+	case err == nil:
+		cps, rerr := ReadCheckpoints(f)
+		f.Close()
+		if rerr != nil {
+			return Checkpoint{}, rerr
+		}
+		newest := cps[0]
+		for _, cp := range cps[1:] {
+			if cp.Seq > newest.Seq {
+				newest = cp
+			}
+		}
+		es, err := s.AuditEntries(ctx, Filter{After: newest.Seq - 1, Limit: 1})
+		if err != nil {
+			return Checkpoint{}, err
+		}
+		if len(es) == 0 || es[0].Seq != newest.Seq || es[0].Hash != newest.Hash {
+			return Checkpoint{}, &BrokenError{newest.Seq, "the log no longer holds the newest checkpoint in " + path + ": refusing to sign its head"}
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return Checkpoint{}, fmt.Errorf("audit: the checkpoint file: %w", err)
 	}
-	cp := c.Sign(head, now)
+	e, err := s.AppendAudit(ctx, Entry{Time: now, Actor: "linkd", Action: "audit.checkpoint", Resource: "audit_log", Decision: "allow",
+		Rule: "checkpoint"}, c)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	cp := c.Sign(e, now)
 	if err := AppendCheckpoint(path, cp); err != nil {
 		return Checkpoint{}, err
 	}
-	req, _ := json.Marshal(cp)
-	_, err = s.AppendAudit(ctx, Entry{Time: now, Actor: "linkd", Action: "audit.checkpoint", Resource: "audit_log", Decision: "allow",
-		Rule: "checkpoint", Request: string(req)}, c)
-	return cp, err
+	return cp, nil
 }

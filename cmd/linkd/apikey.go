@@ -130,10 +130,13 @@ show a log cut short.
                                 broken chain names the first entry that
                                 is missing, out of order, not keyed or
                                 altered, and exits 1.
-  checkpoint --checkpoints FILE sign the log's head now and append the
-                                checkpoint to FILE (a JSON line) and to the
-                                log. linkd serve --audit-checkpoints FILE
-                                does this every --audit-checkpoint-every.
+  checkpoint --checkpoints FILE check that the log still holds the newest
+                                checkpoint in FILE, append a checkpoint
+                                entry to the log, sign it (the new head)
+                                and append the signature to FILE (a JSON
+                                line). linkd serve --audit-checkpoints FILE
+                                does this at start and every
+                                --audit-checkpoint-every (5m).
 
 Keep FILE where the database's operators cannot rewrite it.`
 
@@ -175,9 +178,6 @@ func runAudit(e *env, args []string) int {
 			return fail(err)
 		}
 		cp, err := audit.WriteCheckpoint(ctx, st, c, *file, time.Now())
-		if errors.Is(err, store.ErrNotFound) {
-			return fail(errors.New("the audit log is empty: there is no head to sign yet"))
-		}
 		if err != nil {
 			return fail(err)
 		}

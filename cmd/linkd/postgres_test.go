@@ -81,9 +81,9 @@ func TestAPIKeysAndAuditPostgres(t *testing.T) {
 // README says (migrated by the serving role, then handed to an owner of
 // its own by linkd migrate --audit-owner as the administrator), checked
 // and anchored with the key file: verify holds, a checkpoint is written
-// to a file and to the log, and a log whose last entries were deleted by
+// to the log and a file, and a log whose last entries were deleted by
 // someone who controls the database (but not the key file) fails verify
-// against that checkpoint.
+// against that checkpoint, and is not signed again.
 func TestAuditCommandsPostgres(t *testing.T) {
 	ctx := context.Background()
 	s, environ := schemaEnv(t)
@@ -127,11 +127,11 @@ func TestAuditCommandsPostgres(t *testing.T) {
 		t.Fatalf("verify: %d %q", code, out)
 	}
 	file := filepath.Join(t.TempDir(), "checkpoints.jsonl")
-	if code, out, errs := runCmd(t, environ, "audit", "checkpoint", "--checkpoints", file); code != 0 || !strings.Contains(out, "checkpoint of entry 3") {
+	if code, out, errs := runCmd(t, environ, "audit", "checkpoint", "--checkpoints", file); code != 0 || !strings.Contains(out, "checkpoint of entry 4") {
 		t.Fatalf("checkpoint: %d %s%s", code, out, errs)
 	}
 	appendN(2)
-	if code, out, errs := runCmd(t, environ, "audit", "verify", "--checkpoints", file); code != 0 || !strings.Contains(out, "6 entries, chain intact, and it holds every checkpoint in the file (1), the newest of entry 3") {
+	if code, out, errs := runCmd(t, environ, "audit", "verify", "--checkpoints", file); code != 0 || !strings.Contains(out, "6 entries, chain intact, and it holds every checkpoint in the file (1), the newest of entry 4") {
 		t.Fatalf("verify with the checkpoint: %d %s%s", code, out, errs)
 	}
 	// Without the key file, verify cannot vouch for anything.
@@ -148,6 +148,10 @@ func TestAuditCommandsPostgres(t *testing.T) {
 	}
 	if code, _, errs := runCmd(t, environ, "audit", "verify", "--checkpoints", file); code != 1 || !strings.Contains(errs, "chain broken at entry 3: missing") {
 		t.Fatalf("verify with the checkpoint, after the deletion: %d %q", code, errs)
+	}
+	// Nor is the shortened log signed: a checkpoint now is refused.
+	if code, _, errs := runCmd(t, environ, "audit", "checkpoint", "--checkpoints", file); code != 1 || !strings.Contains(errs, "no longer holds the newest checkpoint") {
+		t.Fatalf("checkpoint after the deletion: %d %q", code, errs)
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/internal/pgstore"
-	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
@@ -79,7 +78,7 @@ func runServe(e *env, args []string) int {
 	peerURL := envString(e, fs, "peer", "LINKD_PEER", "the other party's `URL`, for linking, extension and the signal relay; its party key in LINKD_PEER_KEY")
 	hookURL := envString(e, fs, "signal-webhook", "LINKD_SIGNAL_WEBHOOK", "`URL` told of every signal received from the other party and its revocation (secret in LINKD_SIGNAL_WEBHOOK_SECRET)")
 	checkpoints := fs.String("audit-checkpoints", e.getenv("LINKD_AUDIT_CHECKPOINTS"), "append a signed checkpoint of the audit log's head to this `file` at start and every --audit-checkpoint-every")
-	checkpointEvery := fs.Duration("audit-checkpoint-every", time.Hour, "how often to checkpoint the audit log (with --audit-checkpoints)")
+	checkpointEvery := fs.Duration("audit-checkpoint-every", 5*time.Minute, "how often to checkpoint the audit log (with --audit-checkpoints)")
 	policyDir := fs.String("policies", e.getenv("LINKD_POLICIES"), "policy bundle `directory` (default $LINKD_POLICIES, else the built-in bundle)")
 	if code, ok := parse(e, fs, args); !ok {
 		return code
@@ -207,8 +206,6 @@ func checkpointAudit(ctx context.Context, st partyStore, c *audit.Chain, file st
 	for {
 		cp, err := audit.WriteCheckpoint(ctx, st, c, file, time.Now())
 		switch {
-		case errors.Is(err, store.ErrNotFound):
-			log.Info("audit checkpoint: the log is empty, nothing to sign yet; trying again at the next tick", "file", file, "every", every.String())
 		case err != nil:
 			log.Error("audit checkpoint failed", "file", file, "error", err)
 		default:

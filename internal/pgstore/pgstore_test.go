@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -290,6 +292,21 @@ func TestAuditRollbackRefused(t *testing.T) {
 		var be *audit.BrokenError
 		if _, err := audit.Verify(ctx, s, keys, cps); !errors.As(err, &be) || be.Seq != 6 {
 			t.Fatalf("Verify with every checkpoint = %v, want broken at entry 6", err)
+		}
+	})
+	t.Run("checkpoint after a deletion", func(t *testing.T) {
+		// The entries after the newest checkpoint are cut; the server that
+		// wrote them refuses to sign the shortened log.
+		s, admin, _ := auditedStore(t)
+		if _, err := admin.Exec(ctx, `SET session_replication_role = replica; DELETE FROM audit_log WHERE seq >= 7`); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "checkpoints")
+		if _, err := audit.WriteCheckpoint(ctx, s, c, file, time.Now()); !errors.Is(err, pgstore.ErrAuditRolledBack) {
+			t.Fatalf("WriteCheckpoint after the deletion = %v, want refused", err)
+		}
+		if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the shortened log was signed: %v", err)
 		}
 	})
 	t.Run("dropped as written", func(t *testing.T) {
