@@ -448,6 +448,29 @@ func TestPeerResponderIsBounded(t *testing.T) {
 			t.Fatalf("batch 1 sent a sixth time: %d %v, want 422", st, out)
 		}
 	}
+	// Opening the job again buys the room of one more attempt, for ten
+	// openings at most: never more than 10+10+10*30 = 320 in all.
+	total := 50 // re-blinded above
+	for i := range 15 {
+		if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", `{"job_id":"resent","link_epoch":1,"set_size":10,"batch_size":10}`, &out); st != 200 {
+			t.Fatalf("opening again (%d): %d %v", i, st, out)
+		}
+		for j := 0; ; j++ {
+			els := make([]psi.Element, 10)
+			for n := range els {
+				els[n] = k.Blind([]byte(fmt.Sprint("+1202557", i*1000+j*10+n)))
+			}
+			b, _ := json.Marshal(linkjob.Elements{Elements: linkjob.EncodeElements(els)})
+			var out map[string]any
+			if keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs/resent/batches/1/reblind", string(b), &out) != 200 {
+				break
+			}
+			total += 10
+		}
+	}
+	if total > 320 {
+		t.Fatalf("opening a job again and again re-blinded %d elements for a set of 10", total)
+	}
 	// The daily budget of a party key, from a bundle that sets it to 25
 	// elements: with a key that has used none, two batches of 10, then
 	// 429.

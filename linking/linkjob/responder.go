@@ -73,6 +73,10 @@ const (
 	// stopped: a resumed job sends them again, perhaps with other
 	// elements (the directory changed).
 	inFlight = 3
+	// maxResent is how many openings of a job earn that room; maxOpens,
+	// how many openings a job takes at all.
+	maxResent = 10
+	maxOpens  = 50
 )
 
 // reblindLimit is the most elements a job re-blinds for the initiator:
@@ -278,14 +282,18 @@ func (r Responder) countOpen(ctx context.Context, jobID string, pr params) error
 	if r.P.Usage == nil {
 		return nil
 	}
-	_, _, err := r.P.Usage.Consume(ctx, "linkjob:"+jobID, opensCounter, pr.Started, 1, math.MaxInt64)
+	ok, _, err := r.P.Usage.Consume(ctx, "linkjob:"+jobID, opensCounter, pr.Started, 1, maxOpens)
+	if err == nil && !ok {
+		return protocolError("job %s was opened %d times: start a new run", jobID, maxOpens)
+	}
 	return err
 }
 
 // countReblinds counts n elements to re-blind for the job, re-sent
 // batches included, and refuses them past the job's limit and the
-// batches each opening may send again: re-sending a batch number with new
-// elements does not make the job an oracle beyond its declared set.
+// batches each opening may send again (for at most maxResent openings):
+// re-sending a batch number with new elements, or opening the job again,
+// does not make the job an oracle beyond its declared set.
 func (r Responder) countReblinds(ctx context.Context, jobID string, pr params, n int) error {
 	if r.P.Usage == nil {
 		return nil
@@ -295,7 +303,7 @@ func (r Responder) countReblinds(ctx context.Context, jobID string, pr params, n
 	if err != nil {
 		return err
 	}
-	most := reblindLimit(pr) + max(opens, 1)*inFlight*int64(pr.BatchSize)
+	most := reblindLimit(pr) + min(max(opens, 1), maxResent)*inFlight*int64(pr.BatchSize)
 	ok, used, err := r.P.Usage.Consume(ctx, subject, reblindedCounter, pr.Started, int64(n), most)
 	if err != nil {
 		return err
