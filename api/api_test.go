@@ -479,3 +479,18 @@ func TestAuditFailsClosed(t *testing.T) {
 		t.Fatalf("a read: %d %s", st, b)
 	}
 }
+
+// IPv6 clients count by their /64.
+func TestClientAddrIPv6Prefix(t *testing.T) {
+	for in, want := range map[string]string{
+		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ff::1]:80":    "2001:db8:1:2::/64",
+		"192.0.2.7:5000":             "192.0.2.7",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = in
+		if got := api.ClientAddr(r); got != want {
+			t.Errorf("ClientAddr(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -19,17 +19,25 @@ type authThrottle struct {
 	inflight map[string]int // authentications under way, across windows
 }
 
-// maxThrottled bounds the addresses a window remembers: past it the
-// window starts over (an attacker with that many addresses is not slowed
-// by a per-address count anyway).
+// maxThrottled bounds the addresses a window remembers: past it, the
+// addresses with the fewest failures are forgotten, never the ones at the
+// limit.
 const maxThrottled = 100000
 
+// maxFailKept: an address with this many failures is never forgotten
+// within its window (the default limit).
+const maxFailKept = 20
+
 // clientAddr is the address the connection comes from (not a header a
-// client can set).
+// client can set); an IPv6 address counts by its /64, which one client
+// usually holds whole.
 func clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 	}
 	return host
 }
@@ -38,8 +46,15 @@ func (a *authThrottle) roll(now time.Time) {
 	if a.inflight == nil {
 		a.inflight = map[string]int{}
 	}
-	if w := now.Truncate(time.Minute); !w.Equal(a.window) || len(a.fails) > maxThrottled {
+	if w := now.Truncate(time.Minute); !w.Equal(a.window) {
 		a.window, a.fails = w, map[string]int{}
+	}
+	for least := 1; len(a.fails) > maxThrottled && least < maxFailKept; least++ {
+		for addr, n := range a.fails {
+			if n <= least && n < maxFailKept {
+				delete(a.fails, addr)
+			}
+		}
 	}
 }
 
