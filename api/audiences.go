@@ -193,8 +193,6 @@ func sizeView(v audienceView, ans audience.SizeAnswer) audienceView {
 	if ans.Status == audience.StatusReady || ans.Status == audience.StatusTooSmall {
 		at := ans.At
 		v.Release = &releaseView{Epsilon: ans.Epsilon.Float(), ReleasedAt: &at, Fresh: ans.Fresh, Stale: ans.Stale}
-	} else if ans.Stale {
-		v.Release = &releaseView{Stale: true}
 	}
 	v.Budget = &budgetView{EpsilonPerDay: ans.PerDay.Float(), EpsilonRemaining: ans.Remaining.Float(), RenewsAt: ans.RenewsAt}
 	return v

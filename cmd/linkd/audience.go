@@ -277,7 +277,10 @@ func audienceUpload(e *env, args []string) int {
 		if a.Lower != nil && a.Upper != nil {
 			size = fmt.Sprintf("%s, between %d and %d members", a.Status, *a.Lower, *a.Upper)
 		}
-		if a.Release != nil && a.Release.Stale && a.Budget != nil {
+		if a.Status == audience.StatusBudgetSpent && a.Budget != nil {
+			size += fmt.Sprintf(" (the tenant's privacy budget is spent, and this audience has had no release yet; one from %s)",
+				a.Budget.RenewsAt.Format(time.RFC3339))
+		} else if a.Release != nil && a.Release.Stale && a.Budget != nil {
 			size += fmt.Sprintf(" (the tenant's privacy budget is spent: a release from before this upload; a fresh one from %s)",
 				a.Budget.RenewsAt.Format(time.RFC3339))
 		} else if a.Budget != nil {

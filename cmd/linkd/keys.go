@@ -35,7 +35,11 @@ func runKeys(e *env, args []string) int {
 	if !ok {
 		return code
 	}
-	fs = newFlags(e, "keys "+sub, "keys "+sub+" --keys FILE", keysHelp)
+	usage := "keys " + sub + " --keys FILE"
+	if sub == "init" {
+		usage += " --party messenger|social"
+	}
+	fs = newFlags(e, "keys "+sub, usage, keysHelp)
 	path := fs.String("keys", e.getenv("LINKD_KEYS"), "key `file` (default $LINKD_KEYS)")
 	var party *string
 	var short *bool

@@ -183,8 +183,10 @@ func runServe(e *env, args []string) int {
 		if err != nil {
 			return fail(fmt.Errorf("the metrics address: %w", err))
 		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
 		go func() {
-			if err := api.ServeListener(ctx, ln, srv.MetricsHandler()); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := api.ServeListener(ctx, ln, mux); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics server failed", "addr", *metricsAddr, "error", err)
 			}
 		}()
