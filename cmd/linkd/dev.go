@@ -118,6 +118,8 @@ func runDev(e *env, args []string) int {
 	sample, err := writeCustomers(parties[0].people)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "linkd dev: writing the sample customer list: %v\n", err)
+	} else {
+		defer os.RemoveAll(filepath.Dir(sample)) // nothing is kept
 	}
 	printDev(e.stdout, parties[0].addr, parties[1].addr, demoKeys, n, n-shift, time.Since(start), sample)
 	wg.Wait()
@@ -231,7 +233,11 @@ func writeCustomers(people []synth.Person) (string, error) {
 	for _, p := range synth.People(1984, n/3) {
 		fmt.Fprintf(&b, "%s,%s\n", p.National, p.Country)
 	}
-	path := filepath.Join(os.TempDir(), "linkd-dev-customers.csv")
+	dir, err := os.MkdirTemp("", "linkd-dev-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "customers.csv")
 	return path, os.WriteFile(path, []byte(b.String()), 0o644)
 }
 

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -106,7 +104,11 @@ func TestDev(t *testing.T) {
 	// The advertiser's printed commands: an audience, the sample list
 	// uploaded in both modes. 300 of the list are social's users, 34 of
 	// them opted out of ads (every ninth); 100 are no one's.
-	sample := filepath.Join(os.TempDir(), "linkd-dev-customers.csv")
+	m := regexp.MustCompile(`customer list \((\S+customers\.csv): numbers`).FindStringSubmatch(o)
+	if m == nil {
+		t.Fatalf("no sample customer list printed:\n%s", o)
+	}
+	sample := m[1]
 	adv := keyOf("social", "advertiser")
 	for _, want := range []string{"-d '{\"name\":\"Spring buyers\",\"purpose\":\"ads\"}' http://" + social + "/v1/audiences",
 		"bin/linkd audience upload --server http://" + social + " --key " + adv + " --audience ID " + sample,
