@@ -1,12 +1,12 @@
 package api
 
 import (
-	"strconv"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 

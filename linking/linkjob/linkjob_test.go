@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/memstore"
 	"github.com/linkd/linkd/internal/pgstore"
