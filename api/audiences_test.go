@@ -28,11 +28,7 @@ func (f *fixture) people(t *testing.T, seed uint64, n int) []string {
 	out := make([]string, n)
 	for i, p := range ps {
 		fmt.Fprintf(&b, "acct-%d-%04d,%s,%s,false,\n", seed, i, p.E164, p.Country)
-		num, err := phone.Normalize(p.E164, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = num.Hash(phone.SchemaSHA256).Encode(phone.SchemaSHA256)
+		out[i] = p.Hash(phone.SchemaSHA256)
 	}
 	if _, err := f.dir.Import(context.Background(), strings.NewReader(b.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {
 		t.Fatal(err)
@@ -182,12 +178,7 @@ func TestAudienceLifecycle(t *testing.T) {
 
 func (f *fixture) otherHashes(t *testing.T, n int) []string {
 	t.Helper()
-	out := make([]string, n)
-	for i, p := range synth.People(4242, n) {
-		num, _ := phone.Normalize(p.E164, "")
-		out[i] = num.Hash(phone.SchemaSHA256).Encode(phone.SchemaSHA256)
-	}
-	return out
+	return synth.Hashes(synth.People(4242, n), phone.SchemaSHA256)
 }
 
 func TestAudienceRefusals(t *testing.T) {

@@ -77,27 +77,15 @@ func (w *world) want(from, to int) []string {
 	return out
 }
 
-func hashes(t *testing.T, people []synth.Person, s phone.Schema) []string {
-	t.Helper()
-	out := make([]string, len(people))
-	for i, p := range people {
-		n, err := phone.Normalize(p.E164, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = n.Hash(s).Encode(s)
-	}
-	return out
-}
 
 func TestUploadMatchesAndExcludes(t *testing.T) {
 	ctx := context.Background()
 	for _, s := range phone.HashSchemas {
 		t.Run(string(s), func(t *testing.T) {
 			w := newWorld(t)
-			data := hashes(t, w.people[:200], s)
+			data := synth.Hashes(w.people[:200], s)
 			// Numbers that are no user's, and three malformed entries.
-			data = append(data, hashes(t, synth.People(99, 50), s)...)
+			data = append(data, synth.Hashes(synth.People(99, 50), s)...)
 			data = slices.Insert(data, 5, "not a hash")
 			data = slices.Insert(data, 17, strings.Repeat("z", 64))
 			data = append(data, "")
@@ -120,7 +108,7 @@ func TestUploadMatchesAndExcludes(t *testing.T) {
 				t.Fatalf("members: %d, want %d", len(m), len(w.want(0, 200)))
 			}
 			// A retry of the same batch changes nothing and answers the same.
-			u.Data = hashes(t, w.people[200:], s)
+			u.Data = synth.Hashes(w.people[200:], s)
 			again, err := w.svc.Upload(ctx, u)
 			if err != nil || !again.Replayed || again.Received != 253 || again.Invalid != 3 {
 				t.Fatalf("replay: %+v, %v", again, err)
@@ -129,7 +117,7 @@ func TestUploadMatchesAndExcludes(t *testing.T) {
 				t.Fatal("a replayed batch changed the members")
 			}
 			// Removal, as the last batch of another session.
-			rm := audience.Upload{Tenant: "acme", AudienceID: "aud", Schema: string(s), Data: hashes(t, w.people[:100], s),
+			rm := audience.Upload{Tenant: "acme", AudienceID: "aud", Schema: string(s), Data: synth.Hashes(w.people[:100], s),
 				SessionID: "s2", BatchSeq: 1, Last: true, Remove: true}
 			if _, err := w.svc.Upload(ctx, rm); err != nil {
 				t.Fatal(err)
@@ -169,7 +157,7 @@ func TestUploadOPRF(t *testing.T) {
 func TestUploadRefusals(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	good := audience.Upload{Tenant: "acme", AudienceID: "aud", Schema: string(phone.SchemaSHA256), Data: hashes(t, w.people[:3], phone.SchemaSHA256), SessionID: "s", BatchSeq: 1}
+	good := audience.Upload{Tenant: "acme", AudienceID: "aud", Schema: string(phone.SchemaSHA256), Data: synth.Hashes(w.people[:3], phone.SchemaSHA256), SessionID: "s", BatchSeq: 1}
 	for name, tc := range map[string]struct {
 		edit func(u *audience.Upload)
 		want error
@@ -229,7 +217,7 @@ func TestSizeReleases(t *testing.T) {
 		t.Helper()
 		seq++
 		_, err := w.svc.Upload(ctx, audience.Upload{Tenant: "acme", AudienceID: id, Schema: string(phone.SchemaSHA256),
-			Data: hashes(t, people, phone.SchemaSHA256), SessionID: fmt.Sprint("s", seq), BatchSeq: 1})
+			Data: synth.Hashes(people, phone.SchemaSHA256), SessionID: fmt.Sprint("s", seq), BatchSeq: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

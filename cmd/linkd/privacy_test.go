@@ -190,18 +190,6 @@ func (w *attackWorld) size(t testing.TB, key, id string, perDay map[string]int) 
 	return sizeSeen{}
 }
 
-func hashesOf(t testing.TB, people []synth.Person) []string {
-	t.Helper()
-	out := make([]string, len(people))
-	for i, p := range people {
-		n, err := phone.Normalize(p.E164, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[i] = n.Hash(phone.SchemaSHA256).Encode(phone.SchemaSHA256)
-	}
-	return out
-}
 
 // oprfOutputs has the party evaluate the people's numbers through
 // /v1/oprf/evaluate, as a private-mode client does, and finalizes them.
@@ -283,7 +271,7 @@ func TestSizeAttacks(t *testing.T) {
 				schema = audience.SchemaOPRF
 				base, targets = w.oprfOutputs(t, w.keys[0], w.base), w.oprfOutputs(t, w.keys[0], w.targets)
 			} else {
-				base, targets = hashesOf(t, w.base), hashesOf(t, w.targets)
+				base, targets = synth.Hashes(w.base, phone.SchemaSHA256), synth.Hashes(w.targets, phone.SchemaSHA256)
 			}
 			perDay := map[string]int{}
 			ids := make([]string, f.audiences)
@@ -376,7 +364,7 @@ func TestNothingElseTellsMembership(t *testing.T) {
 		if member {
 			target = w.targets[0]
 		}
-		hashes := hashesOf(t, append(w.base[:120:120], target))
+		hashes := synth.Hashes(append(w.base[:120:120], target), phone.SchemaSHA256)
 		for _, r := range []struct{ method, route string }{{"POST", "users"}, {"POST", "usersreplace"}, {"DELETE", "users"}, {"POST", "users"}} {
 			data, _ := json.Marshal(hashes)
 			body := fmt.Sprintf(`{"payload":{"schema":"PHONE_SHA256","data":%s},"session":{"session_id":"m%d","batch_seq":1,"last_batch_flag":true}}`, data, sessions.Add(1))

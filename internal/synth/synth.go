@@ -99,3 +99,22 @@ func (p Person) Forms() []string {
 	}
 	return out
 }
+
+// Hash is what an advertiser uploads for p's number under schema s.
+func (p Person) Hash(s phone.Schema) string {
+	n, err := phone.Normalize(p.E164, "")
+	if err != nil {
+		// People draws only numbers that normalize to themselves.
+		panic("synth: a person's number does not normalize: " + err.Error())
+	}
+	return n.Hash(s).Encode(s)
+}
+
+// Hashes is Hash of each person, in order.
+func Hashes(people []Person, s phone.Schema) []string {
+	out := make([]string, len(people))
+	for i, p := range people {
+		out[i] = p.Hash(s)
+	}
+	return out
+}
