@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -125,28 +124,13 @@ func (e *edgeServer) do(t testing.TB, c textCase, text string) (int, []byte) {
 			path = path[:i] + url.PathEscape(text) + path[i+1:]
 		}
 	}
-	ctype := c.ctype
-	switch {
-	case ctype != "":
+	if c.ctype != "" {
 		body = strings.Replace(body, "X", url.QueryEscape(jsonString(text)), 1)
-	case body != "":
-		body, ctype = strings.Replace(body, "X", jsonString(text), 1), "application/json"
+	} else {
+		body = strings.Replace(body, "X", jsonString(text), 1)
 	}
-	req, err := http.NewRequest(c.method, e.url+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+e.keys[c.role])
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := edgeClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s with %q: %v", c.method, path, text, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	st, _, b := send(t, edgeClient, c.method, e.url+path, e.keys[c.role], c.ctype, body)
+	return st, b
 }
 
 // edgeClient gives up on an answer after 5 seconds: a request that hangs

@@ -96,25 +96,46 @@ func servedParties(t *testing.T, social, messenger []synth.Person, width int) ([
 	return ps, lastLine(out)
 }
 
+// send makes one request with c: key as a bearer token if set, body with
+// its content type (application/json unless ctype says) if set; it
+// returns the status, the headers and the body.
+func send(t testing.TB, c *http.Client, method, url, key, ctype, body string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != "" && ctype == "" {
+		ctype = "application/json"
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the answer: %v", method, url, err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
 // keyedRequest sends a request with key to the server at addr (a JSON
 // body, if not empty) and decodes its JSON answer into into; it returns
 // the status.
 func keyedRequest(t *testing.T, addr, key, method, path, body string, into any) int {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+	st, _, b := send(t, http.DefaultClient, method, "http://"+addr+path, key, "", body)
+	if err := json.Unmarshal(b, into); err != nil {
+		t.Fatalf("%s %s: %d %s: %v", method, path, st, b, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode
+	return st
 }
 
 // stopMidRun starts a full run on the serve at addr and, once the run is

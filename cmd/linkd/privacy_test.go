@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -114,23 +113,7 @@ func newAttackWorld(t testing.TB, noiseSeed byte) *attackWorld {
 
 func (w *attackWorld) do(t testing.TB, method, path, key, body string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, w.url+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, b
+	return send(t, http.DefaultClient, method, w.url+path, key, "", body)
 }
 
 func (w *attackWorld) create(t testing.TB, key string) string {
