@@ -12,8 +12,8 @@
 // log cut short at its end: for that, signed checkpoints (Checkpoint: the
 // head's sequence number and hash, signed with Ed25519 under a key of the
 // same key file) are written to the log and to an append-only file outside
-// the database, and Verify, given the newest checkpoint, refuses a log
-// that no longer reaches it or that differs from it there.
+// the database, and Verify, given the checkpoints, refuses a log that no
+// longer reaches one of them or that differs from one there.
 //
 // Verify walks the log and names the first entry whose stored hash, link
 // or key does not hold.
@@ -110,7 +110,7 @@ func Verify(ctx context.Context, s Store, keys Keys, checkpoints []Checkpoint) (
 		return c, nil
 	}
 	anchors := map[int64]Checkpoint{}
-	var reach Checkpoint
+	reach := Newest(checkpoints)
 	for _, cp := range checkpoints {
 		c, err := chain(cp.KeyEpoch)
 		if err != nil {
@@ -123,9 +123,6 @@ func Verify(ctx context.Context, s Store, keys Keys, checkpoints []Checkpoint) (
 			return 0, &BrokenError{cp.Seq, "two signed checkpoints disagree on it: the log was rewritten between them"}
 		}
 		anchors[cp.Seq] = cp
-		if cp.Seq > reach.Seq {
-			reach = cp
-		}
 	}
 	var prev [32]byte
 	var seq int64

@@ -149,7 +149,7 @@ func (c *Chain) VerifyCheckpoint(cp Checkpoint) bool {
 // AppendCheckpoint appends cp to the checkpoint file at path, one JSON
 // line, creating it with mode 0600; the write is synced before it returns.
 // Keep the file where the database's operators cannot rewrite it (another
-// machine, a WORM bucket): its newest line is what Verify is given.
+// machine, a WORM bucket): its lines are what Verify is given.
 func AppendCheckpoint(path string, cp Checkpoint) error {
 	line, err := json.Marshal(cp)
 	if err != nil {
@@ -196,6 +196,18 @@ func ReadCheckpoints(r io.Reader) ([]Checkpoint, error) {
 	return out, nil
 }
 
+// Newest is the checkpoint of the highest entry (the zero Checkpoint for
+// none).
+func Newest(cps []Checkpoint) Checkpoint {
+	var newest Checkpoint
+	for _, cp := range cps {
+		if cp.Seq > newest.Seq {
+			newest = cp
+		}
+	}
+	return newest
+}
+
 func trim(s string) string {
 	if len(s) > 120 {
 		return s[:120]
@@ -218,12 +230,7 @@ func WriteCheckpoint(ctx context.Context, s Store, c *Chain, path string, now ti
 		if rerr != nil {
 			return Checkpoint{}, rerr
 		}
-		newest := cps[0]
-		for _, cp := range cps[1:] {
-			if cp.Seq > newest.Seq {
-				newest = cp
-			}
-		}
+		newest := Newest(cps)
 		es, err := s.AuditEntries(ctx, Filter{After: newest.Seq - 1, Limit: 1})
 		if err != nil {
 			return Checkpoint{}, err

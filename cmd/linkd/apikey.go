@@ -1,12 +1,10 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/linkd/linkd/access"
@@ -205,7 +203,7 @@ func runAudit(e *env, args []string) int {
 		return exitInput
 	}
 	if len(checkpoints) > 0 {
-		newest := slices.MaxFunc(checkpoints, func(a, b audit.Checkpoint) int { return cmp.Compare(a.Seq, b.Seq) })
+		newest := audit.Newest(checkpoints)
 		fmt.Fprintf(e.stdout, "audit log verified: %d entries, chain intact, and it holds every checkpoint in the file (%d), the newest of entry %d signed %s\n",
 			n, len(checkpoints), newest.Seq, newest.At.Format(time.RFC3339))
 		return exitOK

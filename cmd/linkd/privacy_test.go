@@ -173,7 +173,6 @@ func (w *attackWorld) size(t testing.TB, key, id string, perDay map[string]int) 
 	return sizeSeen{}
 }
 
-
 // oprfOutputs has the party evaluate the people's numbers through
 // /v1/oprf/evaluate, as a private-mode client does, and finalizes them.
 func (w *attackWorld) oprfOutputs(t testing.TB, key string, people []synth.Person) []string {
