@@ -77,7 +77,6 @@ func (w *world) want(from, to int) []string {
 	return out
 }
 
-
 func TestUploadMatchesAndExcludes(t *testing.T) {
 	ctx := context.Background()
 	for _, s := range phone.HashSchemas {
