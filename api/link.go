@@ -195,11 +195,11 @@ func (s *Server) peerOpen(c echo.Context, cl *caller) error {
 	if !jobIDRE.MatchString(o.JobID) {
 		return newError(http.StatusUnprocessableEntity, "protocol_error", "job_id: letters, digits, - and _, at most 64", nil)
 	}
-	// A job re-blinds no more than its set, and no set more than a day of
-	// the party key's budget could re-blind.
-	if most := s.limits().PeerReblindsPerDay; o.Size > most {
+	// A job re-blinds no more than its opening declares, and no opening
+	// declares more than a day of the party key's budget could re-blind.
+	if most := s.limits().PeerReblindsPerDay; max(o.Size, o.Most) > most {
 		return newError(http.StatusUnprocessableEntity, "protocol_error",
-			fmt.Sprintf("set_size %d is more than the %d elements a day the party key may have re-blinded", o.Size, most), nil)
+			fmt.Sprintf("set_size %d (max_elements %d) is more than the %d elements a day the party key may have re-blinded", o.Size, o.Most, most), nil)
 	}
 	if _, err := l.Job(c.Request().Context(), o.JobID); errors.Is(err, store.ErrNotFound) {
 		// A new job (an attempt resumed opens its job again, uncounted).

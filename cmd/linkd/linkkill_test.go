@@ -434,8 +434,8 @@ func TestPeerResponderIsBounded(t *testing.T) {
 	if st := keyedRequest(t, messenger.addr, partyKey, "GET", "/v1/peer/link/jobs/"+ended+"/batches/1", "", &out); st != http.StatusConflict {
 		t.Errorf("the responder's batch of a job that ended: %d %v", st, out)
 	}
-	// A job opened for 80 elements in batches of 10: 80, and the room the
-	// responder leaves for accounts the initiator gains (one batch).
+	// A job opened for 80 elements in batches of 10 (no max_elements):
+	// eight full batches and an empty ninth, nothing past them.
 	open := `{"job_id":"probe","link_epoch":1,"set_size":80,"batch_size":10}`
 	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", open, &out); st != 200 {
 		t.Fatalf("open: %d %v", st, out)
@@ -443,54 +443,85 @@ func TestPeerResponderIsBounded(t *testing.T) {
 	if st, out := reblind("probe", 1, 10); st != 200 {
 		t.Fatalf("batch 1: %d %v", st, out)
 	}
-	for _, c := range []struct{ seq, n int }{{10, 1}, {11, 0}, {1000, 1}, {1, 11}} {
+	for _, c := range []struct{ seq, n int }{{9, 1}, {10, 0}, {1000, 1}, {1, 11}} {
 		if st, out := reblind("probe", c.seq, c.n); st != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(out), "protocol_error") {
 			t.Errorf("batch %d of %d elements: %d %v, want 422", c.seq, c.n, st, out)
 		}
 	}
-	// Re-sending a batch number with new elements counts: a job opened
-	// for 10 re-blinds its set, the room, and three batches an opening
-	// may send again (50), then refuses.
-	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", `{"job_id":"resent","link_epoch":1,"set_size":10,"batch_size":10}`, &out); st != 200 {
+	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", `{"job_id":"small","link_epoch":1,"set_size":10,"max_elements":9,"batch_size":10}`, &out); st != http.StatusUnprocessableEntity {
+		t.Errorf("an opening declaring fewer elements than its set: %d %v", st, out)
+	}
+	// A job declared for 15 elements: whatever batch numbers, re-sendings
+	// and openings the holder of the party key tries, it gets no more
+	// than 15 distinct elements raised to the messenger's key.
+	const declared = `{"job_id":"resent","link_epoch":1,"set_size":12,"max_elements":15,"batch_size":10}`
+	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", declared, &out); st != 200 {
 		t.Fatalf("open: %d %v", st, out)
 	}
-	for i := range 6 {
-		els := make([]psi.Element, 10)
-		for j := range els {
-			els[j] = k.Blind([]byte(fmt.Sprint("+1202556", i*10+j)))
-		}
+	answered := map[string]bool{}
+	next := 0
+	send := func(seq int, els []psi.Element) (int, map[string]any) {
 		b, _ := json.Marshal(linkjob.Elements{Elements: linkjob.EncodeElements(els)})
 		var out map[string]any
-		st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs/resent/batches/1/reblind", string(b), &out)
-		if i < 5 && st != 200 {
-			t.Fatalf("sending batch 1 again (%d): %d %v", i, st, out)
+		st := keyedRequest(t, messenger.addr, partyKey, "POST", fmt.Sprintf("/v1/peer/link/jobs/resent/batches/%d/reblind", seq), string(b), &out)
+		if st == 200 {
+			vals, _ := out["elements"].([]any)
+			for _, v := range vals {
+				answered[v.(string)] = true
+			}
 		}
-		if i == 5 && (st != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(out), "re-blinded 50 elements")) {
-			t.Fatalf("batch 1 sent a sixth time: %d %v, want 422", st, out)
+		return st, out
+	}
+	fresh := func(n int) []psi.Element {
+		els := make([]psi.Element, n)
+		for i := range els {
+			els[i] = k.Blind([]byte(fmt.Sprint("+1202556", next)))
+			next++
+		}
+		return els
+	}
+	first := fresh(10)
+	if st, out := send(1, first); st != 200 {
+		t.Fatalf("batch 1: %d %v", st, out)
+	}
+	// The same batch again, as a resumed attempt sends it, costs nothing,
+	// however often, and after opening the job again.
+	for i := range 5 {
+		if i == 3 {
+			if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", declared, &out); st != 200 {
+				t.Fatalf("opening again: %d %v", st, out)
+			}
+		}
+		if st, out := send(1, first); st != 200 {
+			t.Fatalf("batch 1 sent again (%d): %d %v", i, st, out)
 		}
 	}
-	// Opening the job again buys the room of one more attempt, for ten
-	// openings at most: never more than 10+10+10*30 = 320 in all.
-	total := 50 // re-blinded above
-	for i := range 15 {
-		if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", `{"job_id":"resent","link_epoch":1,"set_size":10,"batch_size":10}`, &out); st != 200 {
-			t.Fatalf("opening again (%d): %d %v", i, st, out)
+	// Five new elements in the second batch are the last the job takes.
+	if st, out := send(2, fresh(5)); st != 200 {
+		t.Fatalf("batch 2 of 5: %d %v", st, out)
+	}
+	// Every way of asking for one more is refused: batch 1 again with one
+	// element changed, batch 2 again with one more, batch 2 again with
+	// batch 1's elements (new to batch 2), and all of it again after
+	// opening the job again.
+	for round := range 2 {
+		if round == 1 {
+			if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", declared, &out); st != 200 {
+				t.Fatalf("opening again: %d %v", st, out)
+			}
 		}
-		for j := 0; ; j++ {
-			els := make([]psi.Element, 10)
-			for n := range els {
-				els[n] = k.Blind([]byte(fmt.Sprint("+1202557", i*1000+j*10+n)))
+		changed := append(append([]psi.Element{}, first[:9]...), fresh(1)...)
+		for i, c := range []struct {
+			seq int
+			els []psi.Element
+		}{{1, changed}, {2, fresh(5)}, {2, first[:5]}, {2, fresh(6)}, {3, fresh(1)}} {
+			if st, out := send(c.seq, c.els); st != http.StatusUnprocessableEntity || !strings.Contains(fmt.Sprint(out), "declared") {
+				t.Errorf("round %d, attempt %d (batch %d of %d): %d %v, want 422 naming what the opening declared", round, i, c.seq, len(c.els), st, out)
 			}
-			b, _ := json.Marshal(linkjob.Elements{Elements: linkjob.EncodeElements(els)})
-			var out map[string]any
-			if keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs/resent/batches/1/reblind", string(b), &out) != 200 {
-				break
-			}
-			total += 10
 		}
 	}
-	if total > 320 {
-		t.Fatalf("opening a job again and again re-blinded %d elements for a set of 10", total)
+	if len(answered) != 15 {
+		t.Errorf("the job raised %d distinct elements to the messenger's key, want the 15 it declared", len(answered))
 	}
 	// The daily budget of a party key, from a bundle that sets it to 25
 	// elements: with a key that has used none, two batches of 10, then

@@ -1198,6 +1198,13 @@ func (s *Store) StageTheirs(_ context.Context, jobID string, seq int64, values [
 	return nil
 }
 
+// TheirBatch implements linkjob.Staging.
+func (s *Store) TheirBatch(_ context.Context, jobID string, seq int64) ([]psi.Element, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.stageTheirs[stageKey{jobID, seq}]), nil
+}
+
 // TrimTheirs implements linkjob.Staging.
 func (s *Store) TrimTheirs(_ context.Context, jobID string, seq int64) error {
 	s.mu.Lock()

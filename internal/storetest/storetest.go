@@ -935,7 +935,18 @@ func testLinkStaging(t *testing.T, s Store) {
 	// A batch 3 that a resumed run no longer has: trimmed, b's value
 	// is not among the other's.
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "j", 3, []psi.Element{el(13)}))
+	if got, err := s.TheirBatch(ctx, "j", 3); err != nil || !slices.Equal(got, []psi.Element{el(13)}) {
+		t.Fatalf("TheirBatch 3 = %v, %v", got, err)
+	}
 	noErr(t, "TrimTheirs", s.TrimTheirs(ctx, "j", 2))
+	for seq, want := range map[int64][]psi.Element{1: {el(12), el(98)}, 2: {el(14), el(11)}, 3: nil} {
+		if got, err := s.TheirBatch(ctx, "j", seq); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("TheirBatch %d = %v, %v; want %v", seq, got, err, want)
+		}
+	}
+	if got, err := s.TheirBatch(ctx, "k", 1); err != nil || len(got) != 0 {
+		t.Fatalf("TheirBatch of a job with none staged = %v, %v", got, err)
+	}
 	matched := func(job string, full bool, limit int) ([]string, int) {
 		t.Helper()
 		return matchedIDs(t, s, linkjob.Keep{JobID: job, Full: full}, limit)

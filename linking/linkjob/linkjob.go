@@ -51,10 +51,11 @@
 // Every batch is checkpointed: a job stopped at any point and run again
 // with the same id skips what was done, and a batch sent twice is applied
 // once (staging is keyed by job, batch and position). The directory may
-// change before the job is resumed: the batches a party kept are always
-// its first ones, the rest are read again as the directory is then, and
-// the last batch tells the other party to drop any later one an earlier
-// attempt sent, so no account counts twice and none is left out.
+// change before the job is resumed: the batches a party staged are sent
+// again as they were (the other party re-blinds nothing new for them),
+// the rest are read as the directory is then, and the last batch tells
+// the other party to drop any later one an earlier attempt sent, so no
+// account counts twice and none is left out.
 // A job outlives its processes, not a crash of a store that empties its
 // staging (PostgreSQL's is unlogged, so that staging writes no log):
 // each party notes when a job's staging starts (Staging.StartStaging),
@@ -154,6 +155,9 @@ type Staging interface {
 	// StageTheirs replaces the other party's doubly blinded values of
 	// batch seq.
 	StageTheirs(ctx context.Context, jobID string, seq int64, values []psi.Element) error
+	// TheirBatch returns the other party's values staged for batch
+	// seq, by position (none if not staged).
+	TheirBatch(ctx context.Context, jobID string, seq int64) ([]psi.Element, error)
 	// TrimTheirs deletes the other party's values staged for the job's
 	// batches after seq.
 	TrimTheirs(ctx context.Context, jobID string, seq int64) error
@@ -276,9 +280,14 @@ type Peer interface {
 // Open starts a job at the responder. Base is the job whose sets the
 // initiator keeps, if it can build on them; Retired its retired values.
 type Open struct {
-	JobID     string   `json:"job_id"`
-	Epoch     uint32   `json:"link_epoch"`
-	Size      int64    `json:"set_size"`
+	JobID string `json:"job_id"`
+	Epoch uint32 `json:"link_epoch"`
+	Size  int64  `json:"set_size"`
+	// Most is the most elements the initiator will send to be
+	// re-blinded in the job: its set and room for the accounts it gains
+	// while the run goes on (see Declared). The responder re-blinds no
+	// more; without it, no more than Size.
+	Most      int64    `json:"max_elements,omitempty"`
 	BatchSize int      `json:"batch_size"`
 	Base      string   `json:"base,omitempty"`
 	Retired   []string `json:"retired,omitempty"`
@@ -375,6 +384,7 @@ type params struct {
 	Epoch       uint32    `json:"link_epoch"`
 	BatchSize   int       `json:"batch_size"`
 	PeerSize    int64     `json:"peer_size"`
+	PeerMost    int64     `json:"peer_max_elements,omitempty"` // the responder's: Open.Most
 	OwnSize     int64     `json:"own_size"`
 	Started     time.Time `json:"started"`
 	Base        string    `json:"base,omitempty"`
@@ -655,8 +665,8 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 	if err := p.whole(ctx, jobID); err != nil {
 		return Result{}, err
 	}
-	opened, err := peer.Open(ctx, Open{JobID: jobID, Epoch: pr.Epoch, Size: pr.OwnSize, BatchSize: pr.BatchSize,
-		Base: pr.Base, Retired: pr.Retired})
+	opened, err := peer.Open(ctx, Open{JobID: jobID, Epoch: pr.Epoch, Size: pr.OwnSize, Most: Declared(pr.OwnSize, pr.BatchSize),
+		BatchSize: pr.BatchSize, Base: pr.Base, Retired: pr.Retired})
 	if err != nil {
 		return Result{}, fmt.Errorf("linkjob: opening the job at the peer: %w", err)
 	}
@@ -711,17 +721,36 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 		Incremental: pr.Incremental, Seconds: p.now().Sub(pr.Started).Seconds(), Changed: changed, PeerMatched: theirs.Matched}, nil
 }
 
+// Declared is the most elements an initiator with a set of size
+// elements declares it will send, in batches of batch: the set, 1% more
+// and one batch, for the accounts it gains while the run goes on (a run
+// resumed after an import sends them too). A directory that grows past
+// it fails the run (ErrGrew): the next run, declaring the new size,
+// links them.
+func Declared(size int64, batch int) int64 {
+	size = max(size, 0)
+	return size + size/100 + int64(batch)
+}
+
+// ErrGrew is the initiator's error when its directory grew, during a
+// run, past the elements the run declared it would send.
+var ErrGrew = errors.New("linkjob: the directory grew past what the run declared")
+
 // sendAll sends this party's elements to be re-blinded by the peer and
-// keeps the doubly blinded values of its rows. Batches are read in order
-// and sent a few at a time, and kept in order: each is checkpointed once
-// its values and every batch's before it are kept. So the batches a
-// stopped run kept are always the first ones, and a resumed run reads on
-// from where the last of them ended (in the store's order, which it asks
-// the staging for): a batch not kept is read again, from the directory as
-// it is then, and no account is sent twice or left out, whatever was
-// imported or erased in between. The last batch, shorter than the batch
-// size, is sent even when empty: it tells the peer that no batch follows,
-// so that the peer drops what an earlier attempt sent after it.
+// keeps the doubly blinded values of its rows. Batches are read in order,
+// staged as they are read, before they are sent, and sent a few at a
+// time; each is checkpointed once its values and every batch's before it
+// are kept. A resumed run sends the batches an earlier attempt staged
+// again as they were (the peer answers them again at no cost to what the
+// job may have re-blinded: see Responder), and reads on from where the
+// last of them ended (in the store's order, which it asks the staging
+// for), from the directory as it is then: no account is sent twice or
+// left out. An account erased or given another number after its batch
+// was staged goes at Keep (see Staging.Changes); one imported among
+// accounts already staged links in the next run. The last batch,
+// shorter than the batch size, is sent even when empty: it tells the
+// peer that no batch follows, so that the peer drops what an earlier
+// attempt sent after it.
 func (p *Party) sendAll(ctx context.Context, peer Peer, jobID string, pr params, t *tracker) error {
 	cps, err := p.Jobs.Checkpoints(ctx, jobID, "sent")
 	if err != nil {
@@ -735,15 +764,22 @@ func (p *Party) sendAll(ctx context.Context, peer Peer, jobID string, pr params,
 	after := ""
 	kept := make(chan struct{}) // closed once the batch before is kept
 	close(kept)
+	most, sent := Declared(pr.OwnSize, pr.BatchSize), int64(0)
 	for seq := int64(1); ; seq++ {
 		var rows []Row
-		var n int
-		var last string
-		if done[seq] {
-			n, last, err = p.Staging.BatchEnd(ctx, jobID, seq)
-		} else {
-			rows, last, err = p.batchAfter(ctx, after, pr.Incremental)
+		n, last, err := p.Staging.BatchEnd(ctx, jobID, seq)
+		switch {
+		case err != nil || done[seq]:
+		case n > 0:
+			rows, err = p.Staging.OwnBatch(ctx, jobID, seq)
+		default:
+			if rows, last, err = p.batchAfter(ctx, after, pr.Incremental); err == nil && len(rows) > 0 {
+				err = p.Staging.StageOwn(ctx, jobID, seq, rows)
+			}
 			n = len(rows)
+		}
+		if sent += int64(n); err == nil && sent > most {
+			err = fmt.Errorf("%w: more than the %d elements it declared: run again", ErrGrew, most)
 		}
 		if err != nil {
 			pl.fail(err)
@@ -785,15 +821,12 @@ func (p *Party) sendBatch(ctx context.Context, pl *pipeline, peer Peer, jobID st
 	if err := psi.CheckElements(vals); err != nil {
 		return protocolError("batch %d: the peer's values: %v", seq, err)
 	}
-	for i := range rows {
-		rows[i].Value = vals[i]
-	}
 	select {
 	case <-before:
 	case <-pl.stopped.Done():
 		return pl.stopped.Err()
 	}
-	if err := p.Staging.StageOwn(ctx, jobID, seq, rows); err != nil {
+	if err := p.Staging.SetOwnValues(ctx, jobID, seq, vals); err != nil {
 		return err
 	}
 	if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "sent", Seq: seq}); err != nil {

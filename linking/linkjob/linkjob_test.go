@@ -823,11 +823,10 @@ func (h *holdBack) Reblind(ctx context.Context, j string, seq int64, e []psi.Ele
 // A job stopped with batch 2 not back and later ones re-blinded by the
 // peer, resumed after the directory changed (an account of batch 2
 // erased, new ones imported among batch 2's, or the last 17 accounts
-// erased, so that the resumed run has fewer batches than the peer saw),
-// sends each account once and leaves out none that were there all along,
-// and the peer keeps none of what the stopped attempt sent after the
-// resumed run's last batch: the links are the intersection, the same on
-// both sides.
+// erased), sends the batches the stopped attempt staged (all five: the
+// run reads ahead) again as they were, so that the peer re-blinds
+// nothing new; the result says accounts changed when some did, and the
+// next run links exactly the intersection, the same on both sides.
 func TestResumeAfterTheDirectoryChanged(t *testing.T) { testResumeAfterTheDirectoryChanged(t) }
 
 func testResumeAfterTheDirectoryChanged(t *testing.T) {
@@ -869,12 +868,52 @@ func testResumeAfterTheDirectoryChanged(t *testing.T) {
 			if err != nil {
 				t.Fatalf("resumed: %v", err)
 			}
-			if want := int64(len(da)); res.Sent != want {
-				t.Fatalf("sent %d, want %d", res.Sent, want)
+			if res.Sent != 40 || res.Changed != (c.name != "imported") {
+				t.Fatalf("resumed: sent %d, changed %v; want the 40 staged, changed if accounts were erased", res.Sent, res.Changed)
+			}
+			if _, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "next", 1); err != nil {
+				t.Fatalf("the next run: %v", err)
 			}
 			checkTruth(t, a, b, da, db)
 		})
 	}
+}
+
+// A job stopped and resumed after the initiator's directory grew past
+// what the job declared (its set, 1% and one batch) fails, saying so,
+// rather than sending more than the peer was told to expect; the next
+// run, declaring the new size, links exactly the intersection.
+func TestResumeAfterTheDirectoryGrewPastTheDeclared(t *testing.T) {
+	ctx := context.Background()
+	people := synth.People(5, 60)
+	country := countries(people)
+	da, db := directory_{}, directory_{}
+	for i := range 40 {
+		da[fmt.Sprintf("a%03d", 10*i)] = people[i].E164
+		db[fmt.Sprintf("b%03d", i)] = people[i].E164
+	}
+	// Batches of 2: the stopped attempt has staged a few of its twenty.
+	a, b := newSide(t, "social", nil, 2), newSide(t, "messenger", nil, 2)
+	a.put(t, da, country)
+	b.put(t, db, country)
+	h := &holdBack{Peer: linkjob.Responder{P: b.p}, until: 3, released: make(chan struct{})}
+	if _, err := a.p.Run(ctx, h, "resumed", 1); !errors.Is(err, errKilled) {
+		t.Fatalf("the stopped run: %v", err)
+	}
+	// 40 accounts declared 42; 10 more, after them, make 50.
+	extra := directory_{}
+	for i := range 10 {
+		extra[fmt.Sprintf("a9%02d", i)] = people[40+i].E164
+	}
+	a.put(t, extra, country)
+	maps.Copy(da, extra)
+	if _, err := a.p.Run(ctx, h, "resumed", 1); !errors.Is(err, linkjob.ErrGrew) {
+		t.Fatalf("resumed after the directory grew by a quarter: %v, want ErrGrew", err)
+	}
+	if _, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "next", 1); err != nil {
+		t.Fatalf("the next run: %v", err)
+	}
+	checkTruth(t, a, b, da, db)
 }
 
 // stopServing is a peer that fails once when batch at of the responder's

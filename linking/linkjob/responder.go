@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/store"
@@ -21,11 +20,10 @@ type Responder struct {
 // A responder is an oracle under this party's key for whoever holds the
 // party key: it raises any element sent to it to its link key. It is
 // bounded by the job: it re-blinds only for a job that is running here,
-// only batches within the set size the job's opening declared (with room
-// for accounts the initiator gains during the run: see reblindLimit), and
-// the api holds the
-// party key to a daily budget of elements (catalogue
-// limits.peer_reblinds_per_day).
+// and never more distinct elements than the job's opening declared
+// (Open.Most), however its batches are numbered, sent again or opened
+// again; the api holds the party key to a daily budget of elements
+// (catalogue limits.peer_reblinds_per_day) and of jobs.
 
 // liveJob loads a running job this party answers: a job done, failed or
 // superseded refuses every batch (ErrEnded, ErrSuperseded).
@@ -69,31 +67,25 @@ func (r Responder) loadJob(ctx context.Context, jobID string) (params, string, e
 const (
 	opensCounter     = "link_job_opens"
 	reblindedCounter = "link_job_reblinded"
-	// inFlight is how many batches an attempt may have sent when it
-	// stopped: a resumed job sends them again, perhaps with other
-	// elements (the directory changed).
-	inFlight = 3
-	// maxResent is how many openings of a job earn that room; maxOpens,
-	// how many openings a job takes at all.
-	maxResent = 10
-	maxOpens  = 50
+	// maxOpens is how many openings a job takes at all.
+	maxOpens = 50
 )
 
-// reblindLimit is the most elements a job re-blinds for the initiator:
-// the set size its opening declared, and room for the accounts the
-// initiator's directory gains while the run goes on (a run resumed after
-// an import sends them too): 1% of the set and one batch.
-func reblindLimit(pr params) int64 {
-	size := max(pr.PeerSize, 0)
-	return size + size/100 + int64(pr.BatchSize)
+// most is the most distinct elements the job re-blinds for the
+// initiator: what its opening declared.
+func (pr params) most() int64 {
+	if pr.PeerMost > 0 {
+		return pr.PeerMost
+	}
+	return max(pr.PeerSize, 0)
 }
 
 // Open implements Peer: it opens the job (again, with the same
 // parameters, for a retry). The run builds on the kept sets when the
 // initiator offers the run this party keeps too, in the job's epoch.
 func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
-	if o.JobID == "" || len(o.JobID) > 100 || o.BatchSize < 1 || o.BatchSize > DefaultBatch || o.Size < 0 {
-		return Opened{}, protocolError("an open needs a job id, a batch size from 1 to %d and a set size", DefaultBatch)
+	if o.JobID == "" || len(o.JobID) > 100 || o.BatchSize < 1 || o.BatchSize > DefaultBatch || o.Size < 0 || (o.Most != 0 && o.Most < o.Size) {
+		return Opened{}, protocolError("an open needs a job id, a batch size from 1 to %d, a set size and, if max_elements, one no smaller", DefaultBatch)
 	}
 	if len(o.Retired) > MaxRetired || len(o.Base) > 100 {
 		return Opened{}, protocolError("an open retires at most %d values and names a base of at most 100 bytes", MaxRetired)
@@ -109,7 +101,7 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 	if err != nil {
 		return Opened{}, err
 	}
-	pr := params{Role: "responder", Epoch: o.Epoch, BatchSize: o.BatchSize, PeerSize: o.Size, OwnSize: own, Started: r.P.now().UTC(),
+	pr := params{Role: "responder", Epoch: o.Epoch, BatchSize: o.BatchSize, PeerSize: o.Size, PeerMost: o.Most, OwnSize: own, Started: r.P.now().UTC(),
 		Base: o.Base, Changes: changes}
 	if o.Base != "" {
 		base, retired, err := r.P.base(ctx, o.Epoch)
@@ -127,7 +119,7 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 		if err != nil {
 			return Opened{}, err
 		}
-		if old.Epoch != o.Epoch || old.BatchSize != o.BatchSize || old.PeerSize != o.Size || old.Base != o.Base {
+		if old.Epoch != o.Epoch || old.BatchSize != o.BatchSize || old.PeerSize != o.Size || old.PeerMost != o.Most || old.Base != o.Base {
 			return Opened{}, protocolError("job %q is open with other parameters", o.JobID)
 		}
 		if err := r.P.whole(ctx, o.JobID); err != nil {
@@ -163,16 +155,22 @@ func (r Responder) Reblind(ctx context.Context, jobID string, seq int64, element
 	// Within the declared set: batch seq holds elements from
 	// (seq-1)*BatchSize, and the batch after the last full one ends the
 	// set (short, or empty).
-	if limit := reblindLimit(pr); seq > limit/int64(pr.BatchSize)+1 || (seq-1)*int64(pr.BatchSize)+int64(len(elements)) > limit {
-		return nil, protocolError("batch %d of %d elements is beyond the set of %d elements the job was opened with (batches of %d)",
-			seq, len(elements), pr.PeerSize, pr.BatchSize)
-	}
-	if err := r.countReblinds(ctx, jobID, pr, len(elements)); err != nil {
-		return nil, err
+	if most := pr.most(); seq > most/int64(pr.BatchSize)+1 || (seq-1)*int64(pr.BatchSize)+int64(len(elements)) > most {
+		return nil, protocolError("batch %d of %d elements is beyond the %d elements the job's opening declared (batches of %d)",
+			seq, len(elements), most, pr.BatchSize)
 	}
 	vals, err := r.P.Key.ReblindBatch(elements)
 	if err != nil {
 		return nil, protocolError("batch %d: %v", seq, err)
+	}
+	// A batch sent again (a resumed attempt) costs only the values its
+	// last answer did not hold.
+	old, err := r.P.Staging.TheirBatch(ctx, jobID, seq)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.countReblinds(ctx, jobID, pr, fresh(vals, old)); err != nil {
+		return nil, err
 	}
 	if err := r.P.Staging.StageTheirs(ctx, jobID, seq, vals); err != nil {
 		return nil, err
@@ -289,27 +287,39 @@ func (r Responder) countOpen(ctx context.Context, jobID string, pr params) error
 	return err
 }
 
-// countReblinds counts n elements to re-blind for the job, re-sent
-// batches included, and refuses them past the job's limit and the
-// batches each opening may send again (for at most maxResent openings):
-// re-sending a batch number with new elements, or opening the job again,
-// does not make the job an oracle beyond its declared set.
+// fresh counts the distinct values of vals that old does not hold.
+func fresh(vals, old []psi.Element) int {
+	seen := make(map[psi.Element]bool, len(old)+len(vals))
+	for _, v := range old {
+		seen[v] = true
+	}
+	n := 0
+	for _, v := range vals {
+		if !seen[v] {
+			seen[v] = true
+			n++
+		}
+	}
+	return n
+}
+
+// countReblinds counts n new elements re-blinded for the job and refuses
+// them past what its opening declared. A value counts each time it is
+// new to its batch number (values answered before the last answer of
+// that batch number, or in another batch, count again): the count never
+// falls short of the distinct elements the job has raised to this
+// party's key.
 func (r Responder) countReblinds(ctx context.Context, jobID string, pr params, n int) error {
-	if r.P.Usage == nil {
+	if r.P.Usage == nil || n == 0 {
 		return nil
 	}
-	subject := "linkjob:" + jobID
-	_, opens, err := r.P.Usage.Consume(ctx, subject, opensCounter, pr.Started, 0, math.MaxInt64)
-	if err != nil {
-		return err
-	}
-	most := reblindLimit(pr) + min(max(opens, 1), maxResent)*inFlight*int64(pr.BatchSize)
-	ok, used, err := r.P.Usage.Consume(ctx, subject, reblindedCounter, pr.Started, int64(n), most)
+	most := pr.most()
+	ok, used, err := r.P.Usage.Consume(ctx, "linkjob:"+jobID, reblindedCounter, pr.Started, int64(n), most)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return protocolError("job %s has re-blinded %d elements, and %d more would pass the %d its set and its openings allow",
+		return protocolError("job %s has re-blinded %d elements, and %d more would pass the %d its opening declared",
 			jobID, used, n, most)
 	}
 	return nil
