@@ -61,7 +61,7 @@ fi
 [ -z "${FULL:-}" ] || full=1
 start_serve() { # party addr peer-addr peer-key
 	DATABASE_URL="$PG/linkd_bench_$1?sslmode=disable" LINKD_KEYS="$work/$1.keys" LINKD_PEER_KEY="$4" \
-		/usr/bin/time -v -o "$work/$1.time" "$work/linkd" serve --party "$1" --addr "$2" --peer "http://$3" 2> "$work/$1.log" &
+		/usr/bin/time -v -o "$work/$1.time" "$work/linkd" serve --party "$1" --addr "$2" --metrics-addr off --peer "http://$3" 2> "$work/$1.log" &
 }
 start_serve social 127.0.0.1:18080 127.0.0.1:18081 "$social_peer"
 start_serve messenger 127.0.0.1:18081 127.0.0.1:18080 "$messenger_peer"
