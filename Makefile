@@ -11,7 +11,7 @@ BENCHTIME ?= 1s
 
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: build run demo test fuzz bench lint clean
+.PHONY: build run demo test test-on-database fuzz bench lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/linkd
@@ -24,8 +24,13 @@ run: build
 demo: build
 	./scripts/demo.sh $(BIN)
 
+# `make test` runs against the server at TEST_DATABASE_URL, or, when none
+# answers there, a throwaway one that scripts/pgrun starts and removes.
 test:
 	$(GO) vet $(PKGS)
+	$(GO) run ./scripts/pgrun $(MAKE) --no-print-directory test-on-database
+
+test-on-database:
 	$(GO) test -count=1 $(PKGS)
 	$(GO) run ./cmd/linkd policy test policies
 	FUZZTIME=$(TEST_FUZZTIME) ./scripts/fuzz.sh

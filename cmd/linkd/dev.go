@@ -13,10 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/internal/pgtemp"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/linkjob"
@@ -28,15 +31,22 @@ func init() {
 }
 
 const devHelp = `
-Runs both parties in one process, each with the embedded store, fresh keys
-that are never written down, and a synthetic directory: --size accounts each
+Runs both parties in one process, each on PostgreSQL with fresh keys that
+are never written down and a synthetic directory: --size accounts each
 (default 100,000), 60% of them on both services, with numbers from the US,
 GB, TR, FR, DE, ID and EG, one in nine opted out of ads. Prints a demo API
-key for each role of each party and example requests. Nothing is kept.`
+key for each role of each party and example requests. Nothing is kept.
+
+Without --database-url (or DATABASE_URL), it starts a throwaway PostgreSQL
+server of its own in a temporary directory, from the PostgreSQL server
+programs on this machine, and removes it at exit. With one, each party
+gets a schema there (linkd_dev_social, linkd_dev_messenger), dropped at
+exit; neither may exist already.`
 
 func runDev(e *env, args []string) int {
-	fs := newFlags(e, "dev", "dev [--size N] [--social-addr HOST:PORT] [--messenger-addr HOST:PORT]", devHelp)
+	fs := newFlags(e, "dev", "dev [--size N] [--social-addr HOST:PORT] [--messenger-addr HOST:PORT] [--database-url URL]", devHelp)
 	size := fs.Int("size", 100000, "accounts in each party's directory")
+	dbURL := envString(e, fs, "database-url", "DATABASE_URL", "PostgreSQL `url` to make the parties' schemas in (default $DATABASE_URL; none: a throwaway server)")
 	socialAddr := fs.String("social-addr", "127.0.0.1:8080", "the social network's `address`")
 	messengerAddr := fs.String("messenger-addr", "127.0.0.1:8081", "the messenger's `address`")
 	if code, ok := parse(e, fs, args); !ok {
@@ -53,6 +63,17 @@ func runDev(e *env, args []string) int {
 	start := time.Now()
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
+	url := *dbURL
+	if url == "" {
+		fmt.Fprintln(e.stdout, "starting a throwaway PostgreSQL server...")
+		pg, err := pgtemp.Start(ctx)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "linkd dev: %v\n", err)
+			return exitInput
+		}
+		defer pg.Stop()
+		url = pg.URL
+	}
 	// 60% overlap: the messenger has people [0, n), the social network
 	// [0.4n, 1.4n).
 	n := *size
@@ -70,7 +91,13 @@ func runDev(e *env, args []string) int {
 	demoKeys := make([]map[access.Role]string, len(parties))
 	linkers := make([]*linker, len(parties))
 	for i, p := range parties {
-		srv, ks, lk, err := devParty(ctx, p.name, p.people, log)
+		st, drop, err := devStore(ctx, url, "linkd_dev_"+p.name)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", p.name, err)
+			return exitInput
+		}
+		defer drop()
+		srv, ks, lk, err := devParty(ctx, st, p.name, p.people, log)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", p.name, err)
 			return exitInput
@@ -133,9 +160,42 @@ func runDev(e *env, args []string) int {
 	return exitOK
 }
 
-// devParty builds one party: keys, a directory imported through the real
-// importer, one demo key per role, and its server.
-func devParty(ctx context.Context, name string, people []synth.Person, log *slog.Logger) (*api.Server, map[access.Role]string, *linker, error) {
+// devStore makes schema in the database at url, migrated, and returns
+// the party's store on it; drop closes the store and drops the schema.
+func devStore(ctx context.Context, url, schema string) (st *pgstore.Store, drop func(), err error) {
+	admin, err := pgstore.Connect(ctx, url, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer admin.Close()
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return nil, nil, fmt.Errorf("creating schema %s (another linkd dev may be using it; if none is, drop it): %w", schema, err)
+	}
+	dropSchema := func() {
+		// The context may be done already: dropping is the last thing.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if admin, err := pgstore.Connect(ctx, url, ""); err == nil {
+			_, _ = admin.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+			admin.Close()
+		}
+	}
+	pool, err := pgstore.Connect(ctx, url, schema)
+	if err != nil {
+		dropSchema()
+		return nil, nil, err
+	}
+	if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
+		pool.Close()
+		dropSchema()
+		return nil, nil, err
+	}
+	return pgstore.New(pool), func() { pool.Close(); dropSchema() }, nil
+}
+
+// devParty builds one party on its store: keys, a directory imported
+// through the real importer, one demo key per role, and its server.
+func devParty(ctx context.Context, st *pgstore.Store, name string, people []synth.Person, log *slog.Logger) (*api.Server, map[access.Role]string, *linker, error) {
 	ring, err := keys.NewRing(name, time.Now())
 	if err != nil {
 		return nil, nil, nil, err
@@ -144,7 +204,6 @@ func devParty(ctx context.Context, name string, people []synth.Person, log *slog
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	st := memstore.New()
 	pr, pw := io.Pipe()
 	go func() {
 		// Every ninth opted out of ads; nine in ten consented to their
@@ -186,7 +245,8 @@ func devParty(ctx context.Context, name string, people []synth.Person, log *slog
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st,
+	ready := func(ctx context.Context) error { return st.Pool().Ping(ctx) }
+	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st, Ready: ready,
 		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk, Signals: st})
 	// The party key the other party links with.
 	sec, k, err := access.NewKey(api.OtherParty(name), access.RoleParty, time.Now())

@@ -1,0 +1,275 @@
+// Package pgtemp runs a throwaway PostgreSQL server: a cluster created by
+// initdb in a temporary directory, served on a loopback port, removed with
+// everything in it by Stop. linkd dev runs on one, and so do the tests
+// when no server answers at TEST_DATABASE_URL.
+//
+// It needs PostgreSQL's server programs (initdb and postgres) on the
+// machine: on PATH, or where the usual distributions put them (see Bin).
+// PostgreSQL refuses to run as root; started by root, the server runs as
+// the "postgres" user if there is one, else as "nobody".
+//
+// The server is tuned for throwaway data: fsync, full-page writes and
+// synchronous commit are off, so a crash of the machine may lose or
+// corrupt it. Never point anything worth keeping at it.
+package pgtemp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Server is a running throwaway server.
+type Server struct {
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the server process has exited
+	// URL reaches the server's postgres database as its superuser,
+	// "postgres", over TCP on 127.0.0.1 without a password.
+	URL string
+}
+
+// ErrNoPostgres is Start's error on a machine without PostgreSQL's
+// server programs.
+var ErrNoPostgres = errors.New("pgtemp: PostgreSQL's server programs (initdb, postgres) are not on this machine: install PostgreSQL's server package, or give a database URL")
+
+// searched are the directories, other than PATH, where distributions
+// install PostgreSQL's server programs: Debian and Ubuntu, Red Hat's
+// packages, source builds and Homebrew. The newest version found wins.
+var searched = []string{
+	"/usr/lib/postgresql/*/bin",
+	"/usr/pgsql-*/bin",
+	"/usr/local/pgsql/bin",
+	"/opt/homebrew/opt/postgresql@*/bin",
+	"/usr/local/opt/postgresql@*/bin",
+	"/opt/homebrew/bin",
+}
+
+// Bin returns the directory that holds initdb and postgres: the one on
+// PATH, else the newest of the usual places.
+func Bin() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		dir := filepath.Dir(p)
+		if isExec(filepath.Join(dir, "postgres")) {
+			return dir, nil
+		}
+	}
+	var found []string
+	for _, pattern := range searched {
+		dirs, _ := filepath.Glob(pattern)
+		for _, d := range dirs {
+			if isExec(filepath.Join(d, "initdb")) && isExec(filepath.Join(d, "postgres")) {
+				found = append(found, d)
+			}
+		}
+	}
+	if len(found) == 0 {
+		return "", ErrNoPostgres
+	}
+	slices.SortStableFunc(found, func(a, b string) int { return version(b) - version(a) })
+	return found[0], nil
+}
+
+func isExec(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+var versionRE = regexp.MustCompile(`\d+`)
+
+// version is the major version a directory's path names, 0 if none.
+func version(dir string) int {
+	n, _ := strconv.Atoi(versionRE.FindString(dir))
+	return n
+}
+
+// Start creates a cluster in a new temporary directory and starts its
+// server; it waits, up to ctx's deadline or a minute, until the server
+// answers. The server is stopped and the directory removed by Stop,
+// which the caller must call.
+func Start(ctx context.Context) (*Server, error) {
+	bin, err := Bin()
+	if err != nil {
+		return nil, err
+	}
+	cred, err := runAs()
+	if err != nil {
+		return nil, err
+	}
+	// The server's user must reach its directory: under a temporary
+	// directory only root may enter, the cluster goes to /tmp.
+	parent := os.TempDir()
+	if cred != nil && !reachable(parent) {
+		parent = "/tmp"
+	}
+	dir, err := os.MkdirTemp(parent, "linkd-pg-")
+	if err != nil {
+		return nil, fmt.Errorf("pgtemp: %w", err)
+	}
+	s := &Server{dir: dir, done: make(chan struct{})}
+	if err := s.start(ctx, bin, cred); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential) error {
+	data := filepath.Join(s.dir, "data")
+	if cred != nil {
+		if err := os.Chown(s.dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return fmt.Errorf("pgtemp: handing %s to the server's user: %w", s.dir, err)
+		}
+	}
+	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "--pgdata", data, "--username", "postgres",
+		"--auth", "trust", "--encoding", "UTF8", "--locale", "C", "--no-sync")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.Dir = s.dir
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return fmt.Errorf("pgtemp: initdb: %w: %s", err, lastLines(string(out), 5))
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(s.dir, "server.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("pgtemp: %w", err)
+	}
+	defer logFile.Close()
+	if cred != nil {
+		if err := logFile.Chown(int(cred.Uid), int(cred.Gid)); err != nil {
+			return fmt.Errorf("pgtemp: %w", err)
+		}
+	}
+	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port),
+		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+s.dir,
+		"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
+		"-c", "max_connections=200")
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	s.cmd.Dir = s.dir
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("pgtemp: starting postgres: %w", err)
+	}
+	go func() {
+		_ = s.cmd.Wait()
+		close(s.done)
+	}()
+	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		conn, err := pgx.Connect(ctx, s.URL)
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		select {
+		case <-s.done:
+			log, _ := os.ReadFile(logPath)
+			return fmt.Errorf("pgtemp: postgres stopped at start: %s", lastLines(string(log), 5))
+		case <-ctx.Done():
+			return fmt.Errorf("pgtemp: postgres did not answer: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// runAs is the user the server runs as: none (this process's) unless
+// this process is root.
+func runAs() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+		if err1 == nil && err2 == nil && uid != 0 {
+			return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+		}
+	}
+	return nil, errors.New(`pgtemp: PostgreSQL will not run as root, and this machine has neither a "postgres" nor a "nobody" user to run it as`)
+}
+
+// reachable says whether any user may pass through dir and each
+// directory above it.
+func reachable(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for {
+		fi, err := os.Stat(dir)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return true
+		}
+		dir = up
+	}
+}
+
+// freePort asks the kernel for a loopback port free at the moment.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pgtemp: finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// Stop stops the server (a fast shutdown, then a kill after ten
+// seconds) and removes its directory. It may be called more than once.
+func (s *Server) Stop() error {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+			<-s.done
+		}
+	}
+	return os.RemoveAll(s.dir)
+}
+
+// CreateDatabase creates database name on the server, owned by its
+// superuser, and returns its URL.
+func (s *Server) CreateDatabase(ctx context.Context, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		return "", fmt.Errorf("pgtemp: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", fmt.Errorf("pgtemp: creating database %s: %w", name, err)
+	}
+	return strings.Replace(s.URL, "/postgres?", "/"+name+"?", 1), nil
+}
