@@ -23,7 +23,8 @@ import (
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
-	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
@@ -34,7 +35,7 @@ type fixture struct {
 	dir     *directory.Importer
 	api     *api.Server
 	srv     *httptest.Server
-	st      *memstore.Store
+	st      *pgstore.Store
 	ev      *oprf.Server
 	keys    map[access.Role]string
 	ready   error
@@ -50,7 +51,7 @@ func newFixture(t *testing.T) *fixture {
 
 func newFixtureLimits(t *testing.T, limits api.Limits) *fixture {
 	t.Helper()
-	f := &fixture{st: memstore.New(), keys: map[access.Role]string{}, now: time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC)}
+	f := &fixture{st: pgtest.Store(t), keys: map[access.Role]string{}, now: time.Date(2026, 11, 24, 12, 0, 30, 0, time.UTC)}
 	f.bundle.Store(policies.Default())
 	var err error
 	f.ev, err = oprf.NewServer(bytes.Repeat([]byte{7}, 32), []byte("test"))

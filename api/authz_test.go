@@ -15,7 +15,7 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audit"
-	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/policies"
 )
@@ -35,7 +35,7 @@ func (r *recorder) Authorize(_ context.Context, q policies.Request) (policies.De
 // Every keyed route asks the configured Authorizer, with the caller's role
 // and tenant, and its answer decides and is audited.
 func TestRoutesAskTheAuthorizer(t *testing.T) {
-	st := memstore.New()
+	st := pgtest.Store(t)
 	sec, k, _ := access.NewKey("acme", access.RoleCompliance, time.Now())
 	_ = st.CreateAPIKey(context.Background(), k)
 	rec := &recorder{allow: true}
@@ -78,7 +78,7 @@ func (failing) Authorize(context.Context, policies.Request) (policies.Decision, 
 // An internal failure is a 500 with the error body and the request id; the
 // cause goes to the log, never to the caller.
 func TestInternalErrorsStayInternal(t *testing.T) {
-	st := memstore.New()
+	st := pgtest.Store(t)
 	sec, k, _ := access.NewKey("acme", access.RoleCompliance, time.Now())
 	_ = st.CreateAPIKey(context.Background(), k)
 	var logs bytes.Buffer

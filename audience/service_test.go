@@ -12,7 +12,8 @@ import (
 
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
@@ -22,7 +23,7 @@ import (
 
 type world struct {
 	svc    *audience.Service
-	st     *memstore.Store
+	st     *pgstore.Store
 	d      *pseudonym.Deriver
 	people []synth.Person
 	// eligible[i]: person i may be in acme's audiences (not opted out,
@@ -42,7 +43,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{st: memstore.New(), d: d, people: synth.People(7, 300)}
+	w := &world{st: pgtest.Store(t), d: d, people: synth.People(7, 300)}
 	var b strings.Builder
 	b.WriteString("account_id,phone,country,ad_opt_out,blocked_businesses\n")
 	for i, p := range w.people {

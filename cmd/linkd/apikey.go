@@ -64,15 +64,12 @@ func runAPIKey(e *env, args []string) int {
 		}
 	}
 	ctx := context.Background()
-	st, closeStore, embedded, err := sf.openStore(ctx)
+	st, closeStore, err := sf.openStore(ctx)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "linkd apikey %s: %v\n", sub, err)
 		return exitInput
 	}
 	defer closeStore()
-	if embedded {
-		fmt.Fprintf(e.stderr, "linkd apikey %s: no --database-url: the embedded store keeps nothing after this command\n", sub)
-	}
 	switch sub {
 	case "create":
 		secret, k, err := access.NewKey(*tenant, r, time.Now())
@@ -165,7 +162,7 @@ func runAudit(e *env, args []string) int {
 		return fail(err)
 	}
 	ctx := context.Background()
-	st, closeStore, _, err := sf.openStore(ctx)
+	st, closeStore, err := sf.openStore(ctx)
 	if err != nil {
 		return fail(err)
 	}

@@ -19,7 +19,8 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
 	keyring "github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
@@ -30,7 +31,7 @@ import (
 // uploadWorld is a party with 1,000 accounts, an advertiser key and an
 // audience, whose server records every request it gets.
 type uploadWorld struct {
-	st     *memstore.Store
+	st     *pgstore.Store
 	url    string
 	key    string
 	people []synth.Person
@@ -40,7 +41,7 @@ type uploadWorld struct {
 
 func newUploadWorld(t *testing.T) *uploadWorld {
 	t.Helper()
-	w := &uploadWorld{st: memstore.New(), people: synth.People(31, 1000)}
+	w := &uploadWorld{st: pgtest.Store(t), people: synth.People(31, 1000)}
 	ring, _ := keyring.NewRing("social", time.Now())
 	d, _ := pseudonym.NewDeriver(ring, 1)
 	var b strings.Builder

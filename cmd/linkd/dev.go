@@ -90,6 +90,7 @@ func runDev(e *env, args []string) int {
 	servers := make([]*api.Server, len(parties))
 	demoKeys := make([]map[access.Role]string, len(parties))
 	linkers := make([]*linker, len(parties))
+	stores := make([]*pgstore.Store, len(parties))
 	for i, p := range parties {
 		st, drop, err := devStore(ctx, url, "linkd_dev_"+p.name)
 		if err != nil {
@@ -102,7 +103,7 @@ func runDev(e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", p.name, err)
 			return exitInput
 		}
-		servers[i], demoKeys[i], linkers[i] = srv, ks, lk
+		servers[i], demoKeys[i], linkers[i], stores[i] = srv, ks, lk, st
 		fmt.Fprintf(e.stdout, "%s: imported %d accounts (%.1fs since start)\n", p.name, len(p.people), time.Since(start).Seconds())
 	}
 
@@ -112,7 +113,7 @@ func runDev(e *env, args []string) int {
 		o := 1 - i
 		linkers[i].peer = newLinkPeer("http://"+parties[o].addr, linkers[o].issued)
 		servers[i].AudiencePeer = newAudiencePeer("http://"+parties[o].addr, linkers[o].issued)
-		stopRelay, err := startRelay(ctx, servers[i].Signals, newSignalPeer("http://"+parties[o].addr, linkers[o].issued), nil, log, nil)
+		stopRelay, err := startRelay(ctx, stores[i], newSignalPeer("http://"+parties[o].addr, linkers[o].issued), nil, log, nil)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", parties[i].name, err)
 			return exitInput

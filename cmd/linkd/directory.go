@@ -72,15 +72,12 @@ func runDirectory(e *env, args []string) int {
 
 	ctx, stop := e.context()
 	defer stop()
-	st, closeStore, embedded, err := sf.openStore(ctx)
+	st, closeStore, err := sf.openStore(ctx)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
 		return exitInput
 	}
 	defer closeStore()
-	if embedded {
-		fmt.Fprintln(e.stderr, "linkd directory import: no --database-url: importing into the embedded store, which keeps nothing after this command (use it to check a file)")
-	}
 
 	var in io.Reader = f
 	if info, err := f.Stat(); err == nil && isTerminal(e.stderr) {

@@ -15,6 +15,7 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/linkjob"
@@ -47,7 +48,7 @@ type linker struct {
 	again   bool          // a start of the running job was asked for
 }
 
-func newLinker(ctx context.Context, st partyStore, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger) *linker {
+func newLinker(ctx context.Context, st *pgstore.Store, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger) *linker {
 	p := &linkjob.Party{Directory: st, Links: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, Usage: st}
 	return &linker{Responder: linkjob.Responder{P: p}, peer: peer, jobs: st, ctx: ctx, log: log}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/policies"
 )
 
@@ -24,9 +25,12 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
-		// Each script finds two copies of the default policy bundle, in
+		// Each script finds a schema in $PGURL and two copies of the default policy bundle, in
 		// $WORK/policies to edit and in $WORK/orig to compare with.
 		Setup: func(e *testscript.Env) error {
+			// $PGURL: a PostgreSQL schema of the script's own.
+			_, schema := pgtest.Schema(t)
+			e.Setenv("PGURL", pgtest.AppURL(t, schema))
 			for _, d := range []string{"policies", "orig"} {
 				if err := os.CopyFS(filepath.Join(e.WorkDir, d), policies.DefaultFS()); err != nil {
 					return err

@@ -19,27 +19,15 @@ import (
 	"github.com/linkd/linkd/audience"
 	keyring "github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
-	"github.com/linkd/linkd/internal/memstore"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/pseudonym"
 )
 
 // TestRouteMatrix sends every keyed route a request from every role,
-// through the real router on each store, and checks the status each must
+// through the real router on PostgreSQL, and checks the status each must
 // get: 200 for the roles allowed, 403 for the others, 401 without a key.
 func TestRouteMatrix(t *testing.T) {
-	stores := map[string]func(t *testing.T) partyStore{
-		"memory": func(*testing.T) partyStore { return memstore.New() },
-		"postgres": func(t *testing.T) partyStore {
-			pool, _ := pgtest.Schema(t)
-			if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
-				t.Fatal(err)
-			}
-			return pgstore.New(pool)
-		},
-	}
 	ev, err := oprf.NewServer(bytes.Repeat([]byte{3}, 32), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -103,59 +91,55 @@ func TestRouteMatrix(t *testing.T) {
 		{"POST", "/v1/peer/link/jobs/m1/finish", "", []access.Role{party}, 0},
 		{"DELETE", "/v1/audiences/aud_own", "", []access.Role{adv}, 204},
 	}
-	for name, open := range stores {
-		t.Run(name, func(t *testing.T) {
-			st := open(t)
-			keys := map[access.Role]string{}
-			for _, r := range access.Roles {
-				sec, k, _ := access.NewKey("acme", r, time.Now())
-				if err := st.CreateAPIKey(context.Background(), k); err != nil {
-					t.Fatal(err)
-				}
-				keys[r] = sec
+	st := pgtest.Store(t)
+	keys := map[access.Role]string{}
+	for _, r := range access.Roles {
+		sec, k, _ := access.NewKey("acme", r, time.Now())
+		if err := st.CreateAPIKey(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+		keys[r] = sec
+	}
+	for _, a := range []audience.Audience{{ID: "aud_own", Tenant: "acme", Name: "o", Purpose: "ads"}, {ID: "aud_other", Tenant: "globex", Name: "x", Purpose: "ads"}} {
+		if err := st.CreateAudience(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ring, _ := keyring.NewRing("social", time.Now())
+	d, _ := pseudonym.NewDeriver(ring, 1)
+	aud := audienceService(st, d)
+	srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, AuditChain: storetest.Chain(t, 1), Usage: st, OPRF: ev, Epoch: 1, Archive: st, AuthFailuresPerMinute: 1 << 30,
+		Audiences: aud, Signals: st, Linking: newLinker(context.Background(), st, d, nil, slog.New(slog.DiscardHandler))}).Handler())
+	defer srv.Close()
+	for _, rq := range requests {
+		for _, role := range append([]access.Role{""}, access.Roles...) {
+			req, _ := http.NewRequest(rq.method, srv.URL+rq.path, strings.NewReader(rq.body))
+			req.Header.Set("Content-Type", "application/json")
+			if role != "" {
+				req.Header.Set("Authorization", "Bearer "+keys[role])
 			}
-			for _, a := range []audience.Audience{{ID: "aud_own", Tenant: "acme", Name: "o", Purpose: "ads"}, {ID: "aud_other", Tenant: "globex", Name: "x", Purpose: "ads"}} {
-				if err := st.CreateAudience(context.Background(), a); err != nil {
-					t.Fatal(err)
-				}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
 			}
-			ring, _ := keyring.NewRing("social", time.Now())
-			d, _ := pseudonym.NewDeriver(ring, 1)
-			aud := audienceService(st, d)
-			srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, AuditChain: storetest.Chain(t, 1), Usage: st, OPRF: ev, Epoch: 1, Archive: st, AuthFailuresPerMinute: 1 << 30,
-				Audiences: aud, Signals: st, Linking: newLinker(context.Background(), st, d, nil, slog.New(slog.DiscardHandler))}).Handler())
-			defer srv.Close()
-			for _, rq := range requests {
-				for _, role := range append([]access.Role{""}, access.Roles...) {
-					req, _ := http.NewRequest(rq.method, srv.URL+rq.path, strings.NewReader(rq.body))
-					req.Header.Set("Content-Type", "application/json")
-					if role != "" {
-						req.Header.Set("Authorization", "Bearer "+keys[role])
-					}
-					resp, err := http.DefaultClient.Do(req)
-					if err != nil {
-						t.Fatal(err)
-					}
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					want := http.StatusForbidden
-					switch {
-					case role == "":
-						want = http.StatusUnauthorized
-					case slices.Contains(rq.allowed, role):
-						want = http.StatusOK
-						if rq.ok != 0 {
-							want = rq.ok
-						}
-					}
-					if resp.StatusCode != want {
-						t.Errorf("%s %s as %q: %d %s, want %d", rq.method, rq.path, role, resp.StatusCode, b, want)
-					}
-					if want >= 400 && !bytes.Contains(b, []byte(`"error":{"code":`)) {
-						t.Errorf("%s %s as %q: not the error body: %s", rq.method, rq.path, role, b)
-					}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := http.StatusForbidden
+			switch {
+			case role == "":
+				want = http.StatusUnauthorized
+			case slices.Contains(rq.allowed, role):
+				want = http.StatusOK
+				if rq.ok != 0 {
+					want = rq.ok
 				}
 			}
-		})
+			if resp.StatusCode != want {
+				t.Errorf("%s %s as %q: %d %s, want %d", rq.method, rq.path, role, resp.StatusCode, b, want)
+			}
+			if want >= 400 && !bytes.Contains(b, []byte(`"error":{"code":`)) {
+				t.Errorf("%s %s as %q: not the error body: %s", rq.method, rq.path, role, b)
+			}
+		}
 	}
 }

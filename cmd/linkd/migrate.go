@@ -38,7 +38,7 @@ func runMigrate(e *env, args []string) int {
 		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
 	}
 	if *url == "" {
-		return usageError(e, fs, "--database-url (or DATABASE_URL) is required: the embedded store needs no migration")
+		return usageError(e, fs, "--database-url (or DATABASE_URL) is required")
 	}
 	if *down < 0 {
 		return usageError(e, fs, "--down must not be negative")

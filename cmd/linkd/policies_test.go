@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/policies"
 )
 
@@ -26,7 +26,7 @@ func TestPolicyReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs syncBuffer
-	st := memstore.New()
+	st := pgtest.Store(t)
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -107,11 +107,13 @@ func TestServeRefusesABadBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(dir, policies.CatalogueFile), "version: 1\nregions: {EU: [FR]}\nsurprise: true\n")
-	environ := map[string]string{"LINKD_PASSPHRASE": "correct horse battery staple", "LINKD_KEYS": filepath.Join(t.TempDir(), "keys.json")}
+	_, schema := pgtest.Schema(t)
+	environ := map[string]string{"LINKD_PASSPHRASE": "correct horse battery staple", "LINKD_KEYS": filepath.Join(t.TempDir(), "keys.json"),
+		"DATABASE_URL": pgtest.AppURL(t, schema)}
 	if code, _, errs := runCmd(t, environ, "keys", "init", "--party", "social"); code != 0 {
 		t.Fatal(errs)
 	}
-	code, _, errs := runCmd(t, environ, "serve", "--party", "social", "--addr", freeAddr(t), "--metrics-addr", "off", "--policies", dir)
+	code, _, errs := runCmd(t, environ, "serve", "--party", "social", "--addr", freeAddr(t), "--metrics-addr", "off", "--migrate", "--policies", dir)
 	if code != exitInput || !strings.Contains(errs, "catalogue.yaml:3:1:") || !strings.Contains(errs, "does not load") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errs)
 	}

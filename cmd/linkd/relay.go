@@ -36,49 +36,20 @@ func (p signalPeer) Deliver(ctx context.Context, msgs []signal.Message) ([]signa
 	return out.Outcomes, nil
 }
 
-// startRelay starts delivering the signal outbox to the other party: on
-// PostgreSQL, River workers (retries with backoff, one drain at a time
-// across processes, a drain taken over if its process dies); on the
-// embedded store, which lives and dies with this one process, a drain
-// every quarter second, backing off while the peer fails. stop waits for
-// a drain in flight.
-func startRelay(ctx context.Context, st signal.Store, peer signal.Peer, hook signal.Hook, log *slog.Logger, reg prometheus.Registerer) (stop func(), err error) {
-	if pg, ok := st.(*pgstore.Store); ok {
-		r, err := pg.StartRelay(ctx, pgstore.RelayConfig{Peer: peer, Webhook: hook, Log: log, Registry: reg})
-		if err != nil {
-			return nil, err
-		}
-		return func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = r.Stop(ctx)
-		}, nil
+// startRelay starts delivering the signal outbox to the other party on
+// River workers (retries with backoff, one drain at a time across
+// processes, a drain taken over if its process dies). stop waits for a
+// drain in flight.
+func startRelay(ctx context.Context, st *pgstore.Store, peer signal.Peer, hook signal.Hook, log *slog.Logger, reg prometheus.Registerer) (stop func(), err error) {
+	r, err := st.StartRelay(ctx, pgstore.RelayConfig{Peer: peer, Webhook: hook, Log: log, Registry: reg})
+	if err != nil {
+		return nil, err
 	}
-	st.KeepEvents(hook != nil)
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		wait := 250 * time.Millisecond
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(wait):
-			}
-			_, _, err := signal.Drain(ctx, st, peer, signal.DrainBatch, time.Now, time.Time{})
-			if err == nil && hook != nil {
-				_, _, err = signal.DrainEvents(ctx, st, hook, signal.DrainBatch, time.Now, time.Time{})
-			}
-			if err != nil && ctx.Err() == nil {
-				log.Warn("signal relay: drain failed, retrying with backoff", "error", err)
-				wait = min(2*wait, 30*time.Second)
-				continue
-			}
-			wait = 250 * time.Millisecond
-		}
-	}()
-	return func() { cancel(); <-done }, nil
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.Stop(ctx)
+	}, nil
 }
 
 // WebhookEvent is one event of the signal webhook on the wire: an inbound

@@ -27,8 +27,7 @@ func init() {
 
 const serveHelp = `
 Runs the HTTP API of one party. State is in PostgreSQL (--database-url or
-DATABASE_URL), or in the embedded store when none is given; keys come from
-the party's key file. Logs are JSON lines on stderr. SIGINT or SIGTERM stops
+DATABASE_URL); keys come from the party's key file. Logs are JSON lines on stderr. SIGINT or SIGTERM stops
 the server after the requests in flight.
 
 Every request is decided by the policy bundle: the one built into linkd, or
@@ -47,7 +46,7 @@ extends audiences to it, and relays the abuse signals its policies let
 cross: each is written to an outbox with the signal and sent by a worker on
 River in PostgreSQL (retried with backoff while the other party is away,
 one drain at a time across processes; linkd_signals_relayed_total counts
-the outcomes). The embedded store relays from this process alone.
+the outcomes).
 
 With --signal-webhook URL (or LINKD_SIGNAL_WEBHOOK), this party's account
 system is told of each signal received and each revocation, the same way:
@@ -108,27 +107,19 @@ func runServe(e *env, args []string) int {
 	defer stop()
 	log := slog.New(slog.NewJSONHandler(e.stderr, nil)).With("party", *party)
 
-	st, closeStore, embedded, err := sf.openStore(ctx)
+	st, closeStore, err := sf.openStore(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	defer closeStore()
-	ready := func(context.Context) error { return nil }
-	if pg, ok := st.(*pgstore.Store); ok {
-		if *migrate {
-			applied, err := pgstore.MigrateUp(ctx, pg.Pool())
-			if err != nil {
-				return fail(err)
-			}
-			log.Info("migrations applied", "versions", applied)
+	if *migrate {
+		applied, err := pgstore.MigrateUp(ctx, st.Pool())
+		if err != nil {
+			return fail(err)
 		}
-		ready = func(ctx context.Context) error { return pg.Pool().Ping(ctx) }
-	} else if *migrate {
-		log.Info("--migrate ignored: the embedded store needs no migration")
+		log.Info("migrations applied", "versions", applied)
 	}
-	if embedded {
-		log.Warn("no database URL: the embedded store keeps nothing across restarts")
-	}
+	ready := func(ctx context.Context) error { return st.Pool().Ping(ctx) }
 	reg := prometheus.NewRegistry()
 	pol, err := loadPolicies(ctx, *policyDir, st, log, reg)
 	if err != nil {
@@ -202,7 +193,7 @@ func runServe(e *env, args []string) int {
 // checkpointAudit signs the audit log's head into file at once and then
 // every interval, until ctx ends; a failure is logged and tried again at
 // the next tick.
-func checkpointAudit(ctx context.Context, st partyStore, c *audit.Chain, file string, every time.Duration, log *slog.Logger) {
+func checkpointAudit(ctx context.Context, st *pgstore.Store, c *audit.Chain, file string, every time.Duration, log *slog.Logger) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {

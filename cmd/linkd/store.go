@@ -2,23 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 
-	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/internal/memstore"
 	"github.com/linkd/linkd/internal/pgstore"
-	"github.com/linkd/linkd/internal/retention"
-	"github.com/linkd/linkd/linking/directory"
-	"github.com/linkd/linkd/linking/job"
-	"github.com/linkd/linkd/linking/link"
-	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
-	"github.com/linkd/linkd/linking/signal"
-	"github.com/linkd/linkd/policies"
 )
 
 // stateFlags are the flags of every command that touches a party's state.
@@ -29,7 +21,7 @@ type stateFlags struct {
 
 func addStateFlags(e *env, fs *flag.FlagSet) stateFlags {
 	return stateFlags{
-		databaseURL: envString(e, fs, "database-url", "DATABASE_URL", "PostgreSQL `url` (default $DATABASE_URL; none: the embedded store)"),
+		databaseURL: envString(e, fs, "database-url", "DATABASE_URL", "PostgreSQL `url` (default $DATABASE_URL)"),
 		keysPath:    fs.String("keys", e.getenv("LINKD_KEYS"), "key `file` (default $LINKD_KEYS)"),
 	}
 }
@@ -54,38 +46,21 @@ func (sf stateFlags) openRing(e *env) (*keys.Ring, error) {
 	return keys.ReadFile(*sf.keysPath, u)
 }
 
-// partyStore is what the commands use of a party's store; both the
-// embedded and the PostgreSQL store provide it.
-type partyStore interface {
-	directory.Store
-	audience.Store
-	access.Store
-	access.Usage
-	audit.Store
-	policies.Archive
-	retention.Store
-	link.Store
-	job.Store
-	linkjob.Staging
-	signal.Store
-}
-
-// openStore opens the store the flags name; close releases it. embedded is
-// true for the in-memory store.
-func (sf stateFlags) openStore(ctx context.Context) (s partyStore, close func(), embedded bool, err error) {
+// openStore opens the PostgreSQL store the flags name; close releases it.
+func (sf stateFlags) openStore(ctx context.Context) (s *pgstore.Store, close func(), err error) {
 	if *sf.databaseURL == "" {
-		return memstore.New(), func() {}, true, nil
+		return nil, nil, errors.New("--database-url (or DATABASE_URL) is required: a party keeps its state in PostgreSQL")
 	}
 	pool, err := pgstore.Connect(ctx, *sf.databaseURL, "")
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, err
 	}
-	return pgstore.New(pool), pool.Close, false, nil
+	return pgstore.New(pool), pool.Close, nil
 }
 
 // audienceService builds the audience service of a party from its store
 // and its keys of the current epoch.
-func audienceService(st partyStore, d *pseudonym.Deriver) *audience.Service {
+func audienceService(st *pgstore.Store, d *pseudonym.Deriver) *audience.Service {
 	return &audience.Service{Store: st, Index: d.IndexKey(), Epoch: d.Epoch, Budget: st}
 }
 

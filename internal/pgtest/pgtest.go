@@ -140,7 +140,9 @@ func Schema(t testing.TB) (*pgxpool.Pool, string) {
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	cfg.MaxConns = 16
+	// Tests of two packages run at once, each with a few stores: their
+	// pools together stay under the server's default 100 connections.
+	cfg.MaxConns = 8
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
@@ -238,4 +240,14 @@ func SecureAudit(t testing.TB, schema string) {
 	if err := pgstore.SecureAudit(context.Background(), Admin(t, schema), AppRole, AuditRole); err != nil {
 		t.Fatalf("pgtest: securing the audit log: %v", err)
 	}
+}
+
+// Store returns a store on a migrated schema of the test's own (Schema).
+func Store(t testing.TB) *pgstore.Store {
+	t.Helper()
+	pool, _ := Schema(t)
+	if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
+		t.Fatalf("pgtest: migrating: %v", err)
+	}
+	return pgstore.New(pool)
 }

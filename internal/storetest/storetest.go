@@ -1,6 +1,5 @@
-// Package storetest is the conformance suite every linkd store passes: the
-// embedded memory store and the PostgreSQL store run the same tests, so
-// that what `make run` shows is what production does.
+// Package storetest is the conformance suite of linkd's store: what each
+// of its methods promises, tested through the method on PostgreSQL.
 package storetest
 
 import (

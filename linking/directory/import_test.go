@@ -12,7 +12,7 @@ import (
 
 	"github.com/linkd/linkd/crypto/hashindex"
 	"github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
@@ -67,7 +67,7 @@ func TestImport(t *testing.T) {
 		151: "bad-3,0532 123 45 67,XX,false,",
 		299: "bad-4,0532 123 45 67,TR,perhaps,",
 	})
-	s := memstore.New()
+	s := pgtest.Store(t)
 	d := deriver(t)
 	im := &directory.Importer{Store: s, Deriver: d, BatchSize: 64}
 	st, reports := runImport(t, im, file)
@@ -123,7 +123,7 @@ func snapshot(t *testing.T, s directory.Store, n int) []directory.Account {
 
 func TestReimportAndChangedNumber(t *testing.T) {
 	people := synth.People(8, 100)
-	s := memstore.New()
+	s := pgtest.Store(t)
 	d := deriver(t)
 	im := &directory.Importer{Store: s, Deriver: d, BatchSize: 32}
 	runImport(t, im, csvFile(people, nil))
@@ -174,11 +174,11 @@ func TestInterruptedImportResumes(t *testing.T) {
 	people := synth.People(10, 200)
 	file := csvFile(people, map[int]string{50: "bad,1,US,false,"})
 	d := deriver(t)
-	clean := memstore.New()
+	clean := pgtest.Store(t)
 	runImport(t, &directory.Importer{Store: clean, Deriver: d, BatchSize: 16}, file)
 	want := snapshot(t, clean, 200)
 	for failAt := 1; failAt <= 13; failAt += 3 {
-		s := memstore.New()
+		s := pgtest.Store(t)
 		fs := &failingStore{Store: s, failAt: failAt}
 		_, err := (&directory.Importer{Store: fs, Deriver: d, BatchSize: 16}).Import(context.Background(), strings.NewReader(file), func(*directory.RowError) {})
 		if err == nil || !strings.Contains(err.Error(), "connection reset") {
@@ -192,7 +192,7 @@ func TestInterruptedImportResumes(t *testing.T) {
 }
 
 func TestImportRefusesNonDirectory(t *testing.T) {
-	im := &directory.Importer{Store: memstore.New(), Deriver: deriver(t)}
+	im := &directory.Importer{Store: pgtest.Store(t), Deriver: deriver(t)}
 	for _, in := range []string{"", "0532 123 45 67\n0532 123 45 68\n"} {
 		_, err := im.Import(context.Background(), bytes.NewReader([]byte(in)), func(*directory.RowError) {})
 		if !errors.Is(err, directory.ErrFormat) {
@@ -211,7 +211,7 @@ func TestImportRefusesNonDirectory(t *testing.T) {
 func TestImportRefusesARepeatedAccountID(t *testing.T) {
 	people := synth.People(41, 40)
 	d := deriver(t)
-	for _, s := range []directory.Store{memstore.New(), pgDirectory(t)} {
+	for _, s := range []directory.Store{pgtest.Store(t), pgDirectory(t)} {
 		other := people[39]
 		file := csvFile(people[:30], map[int]string{
 			2:  fmt.Sprintf("acc-%05d,%s,%s,false,", 1, other.National, other.Country),  // same batch as line 3

@@ -15,7 +15,6 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/memstore"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
@@ -42,10 +41,13 @@ type side struct {
 	d  *pseudonym.Deriver
 }
 
-// newStore makes each side's store (the memory store unless a test says).
-var newStore = func(t testing.TB) partyStore { return memstore.New() }
-
+// newSide is a party on a store of its own with people in its directory.
 func newSide(t testing.TB, name string, people []synth.Person, batch int) *side {
+	t.Helper()
+	return newSideOn(t, pgtest.Store(t), name, people, batch)
+}
+
+func newSideOn(t testing.TB, st partyStore, name string, people []synth.Person, batch int) *side {
 	t.Helper()
 	r, err := keys.NewRing(name, time.Now())
 	if err != nil {
@@ -55,7 +57,6 @@ func newSide(t testing.TB, name string, people []synth.Person, batch int) *side 
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newStore(t)
 	var b strings.Builder
 	b.WriteString("account_id,phone,country,ad_opt_out\n")
 	for _, p := range people {
@@ -238,18 +239,21 @@ func (f *flaky) Finish(ctx context.Context, j string) (linkjob.Result, error) {
 func TestInterruptedRunsResume(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 20 {
-		a, b, common := world(t, 200, 0.5, 32)
-		f := &flaky{Peer: linkjob.Responder{P: b.p}, failAt: 1 + r.IntN(20)}
-		job := fmt.Sprintf("job-%d", i)
-		_, err := a.p.Run(context.Background(), f, job, 1)
-		if err == nil && f.fired {
-			t.Fatalf("run %d: the failure at call %d was not reported", i, f.failAt)
-		}
-		res, err := a.p.Run(context.Background(), f, job, 1)
-		if err != nil {
-			t.Fatalf("run %d (failed at call %d): %v", i, f.failAt, err)
-		}
-		check(t, a, b, common, res, 200)
+		failAt := 1 + r.IntN(20)
+		t.Run(fmt.Sprintf("run %d, stopped at call %d", i, failAt), func(t *testing.T) {
+			a, b, common := world(t, 200, 0.5, 32)
+			f := &flaky{Peer: linkjob.Responder{P: b.p}, failAt: failAt}
+			job := fmt.Sprintf("job-%d", i)
+			_, err := a.p.Run(context.Background(), f, job, 1)
+			if err == nil && f.fired {
+				t.Fatal("the failure was not reported")
+			}
+			res, err := a.p.Run(context.Background(), f, job, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, a, b, common, res, 200)
+		})
 	}
 }
 
@@ -364,33 +368,21 @@ func errOf[T any](_ T, err error) error { return err }
 
 func errOf2[T, U any](_ T, _ U, err error) error { return err }
 
-// pgStore is a party's store on PostgreSQL, in a schema of its own.
-func pgStore(t testing.TB) partyStore {
-	pool, _ := pgtest.Schema(t)
-	if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
-		t.Fatal(err)
-	}
-	return pgstore.New(pool)
-}
-
-// The same run with both parties on PostgreSQL, one schema each, stopped
-// once and resumed.
-func TestLinkOnPostgres(t *testing.T) {
-	newStore = pgStore
-	defer func() { newStore = func(t testing.TB) partyStore { return memstore.New() } }()
-	t.Run("incremental", func(t *testing.T) { testIncremental(t, 300) })
-	t.Run("resumed after the directory changed", testResumeAfterTheDirectoryChanged)
+// A larger run, stopped once at several points and resumed.
+func TestLargerRunsResume(t *testing.T) {
 	for _, failAt := range []int{0, 5, 12} {
-		a, b, common := world(t, 1000, 0.3, 128)
-		f := &flaky{Peer: linkjob.Responder{P: b.p}, failAt: failAt}
-		if _, err := a.p.Run(context.Background(), f, "pg-job", 1); err != nil && !errors.Is(err, errKilled) {
-			t.Fatal(err)
-		}
-		res, err := a.p.Run(context.Background(), f, "pg-job", 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		check(t, a, b, common, res, 1000)
+		t.Run(fmt.Sprintf("stopped at call %d", failAt), func(t *testing.T) {
+			a, b, common := world(t, 1000, 0.3, 128)
+			f := &flaky{Peer: linkjob.Responder{P: b.p}, failAt: failAt}
+			if _, err := a.p.Run(context.Background(), f, "pg-job", 1); err != nil && !errors.Is(err, errKilled) {
+				t.Fatal(err)
+			}
+			res, err := a.p.Run(context.Background(), f, "pg-job", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, a, b, common, res, 1000)
+		})
 	}
 }
 
@@ -398,8 +390,6 @@ func TestLinkOnPostgres(t *testing.T) {
 // run, resumed, is refused by the party that lost it, whichever it is,
 // and links nothing; a new run links as an uninterrupted one does.
 func TestStagingLostInACrash(t *testing.T) {
-	newStore = pgStore
-	defer func() { newStore = func(t testing.TB) partyStore { return memstore.New() } }()
 	ctx := context.Background()
 	for _, lost := range []string{"initiator", "responder"} {
 		t.Run(lost, func(t *testing.T) {
@@ -727,23 +717,18 @@ func TestIncrementalNeedsTheSameKeptRun(t *testing.T) {
 // still starts where the one before ended in the store's own order: no
 // account is skipped or sent twice, and the links are the intersection.
 func TestLinkUnderAnotherCollation(t *testing.T) {
-	newStore = func(t testing.TB) partyStore {
-		pool, _ := pgtest.Schema(t)
-		ctx := context.Background()
-		if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
-			t.Fatal(err)
-		}
+	collated := func() partyStore {
+		st := pgtest.Store(t)
 		for _, q := range []string{
 			`ALTER TABLE accounts ALTER COLUMN id TYPE text COLLATE "en-x-icu"`,
 			`ALTER TABLE link_staging_own ALTER COLUMN account_id TYPE text COLLATE "en-x-icu"`,
 		} {
-			if _, err := pool.Exec(ctx, q); err != nil {
+			if _, err := st.Pool().Exec(context.Background(), q); err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
 		}
-		return pgstore.New(pool)
+		return st
 	}
-	defer func() { newStore = func(t testing.TB) partyStore { return memstore.New() } }()
 	pool := synth.People(41, 90)
 	country := countries(pool)
 	// Ids whose byte order and English order differ: "A-1" < "a-1" <
@@ -754,7 +739,7 @@ func TestLinkUnderAnotherCollation(t *testing.T) {
 		da[fmt.Sprintf(forms[i%len(forms)], i)] = pool[i].E164
 		db[fmt.Sprintf(forms[(i+1)%len(forms)], i)] = pool[30+i].E164
 	}
-	a, b := newSide(t, "social", nil, 4), newSide(t, "messenger", nil, 4)
+	a, b := newSideOn(t, collated(), "social", nil, 4), newSideOn(t, collated(), "messenger", nil, 4)
 	a.put(t, da, country)
 	b.put(t, db, country)
 	res, err := a.p.Run(context.Background(), linkjob.Responder{P: b.p}, "collated", 1)
@@ -827,9 +812,7 @@ func (h *holdBack) Reblind(ctx context.Context, j string, seq int64, e []psi.Ele
 // run reads ahead) again as they were, so that the peer re-blinds
 // nothing new; the result says accounts changed when some did, and the
 // next run links exactly the intersection, the same on both sides.
-func TestResumeAfterTheDirectoryChanged(t *testing.T) { testResumeAfterTheDirectoryChanged(t) }
-
-func testResumeAfterTheDirectoryChanged(t *testing.T) {
+func TestResumeAfterTheDirectoryChanged(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		until int64

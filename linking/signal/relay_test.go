@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/memstore"
+	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/signal"
 )
@@ -26,7 +26,7 @@ func TestDrain(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	st := memstore.New()
+	st := pgtest.Store(t)
 	if err := st.PutAccounts(ctx, []directory.Account{{ID: "a", Country: "TR", Epoch: 1, UpdatedAt: now}}); err != nil {
 		t.Fatal(err)
 	}
