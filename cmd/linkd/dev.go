@@ -241,7 +241,7 @@ func devParty(ctx context.Context, st *pgstore.Store, name string, people []synt
 	}
 	aud := audienceService(st, d)
 	// Linking: the peer is set once both parties exist.
-	lk := newLinker(ctx, st, d, nil, log.With("party", name))
+	lk := newLinker(ctx, st, d, nil, log.With("party", name), 0)
 	chain, err := auditChain(ring)
 	if err != nil {
 		return nil, nil, nil, err

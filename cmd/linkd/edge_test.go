@@ -30,10 +30,7 @@ type edgeServer struct {
 // and a deriver of fresh keys.
 func pgParty(t testing.TB) (*pgstore.Store, *pseudonym.Deriver) {
 	t.Helper()
-	pool, _ := pgtest.Schema(t)
-	if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
-		t.Fatal(err)
-	}
+	pool, _ := pgtest.Database(t)
 	ring, err := keyring.NewRing("social", time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -48,8 +48,10 @@ type linker struct {
 	again   bool          // a start of the running job was asked for
 }
 
-func newLinker(ctx context.Context, st *pgstore.Store, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger) *linker {
-	p := &linkjob.Party{Directory: st, Links: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, Usage: st}
+// newLinker links with peer; the runs it starts send batch elements a
+// message (0: linkjob.DefaultBatch).
+func newLinker(ctx context.Context, st *pgstore.Store, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger, batch int) *linker {
+	p := &linkjob.Party{Directory: st, Links: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, Usage: st, BatchSize: batch}
 	return &linker{Responder: linkjob.Responder{P: p}, peer: peer, jobs: st, ctx: ctx, log: log}
 }
 

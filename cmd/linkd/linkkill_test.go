@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,8 @@ type servedParty struct {
 
 func (p *servedParty) start(t *testing.T) {
 	t.Helper()
-	p.srv = startCmd(p.environ, "serve", "--party", p.name, "--addr", p.addr, "--metrics-addr", "off", "--peer", "http://"+p.peer)
+	p.srv = startCmd(p.environ, "serve", "--party", p.name, "--addr", p.addr, "--metrics-addr", "off", "--peer", "http://"+p.peer,
+		"--link-batch", strconv.Itoa(linkTestBatch))
 	for range 200 {
 		if resp, err := http.Get("http://" + p.addr + "/readyz"); err == nil {
 			resp.Body.Close()
@@ -46,6 +48,9 @@ func (p *servedParty) start(t *testing.T) {
 	}
 	t.Fatalf("%s did not start: %s", p.name, p.srv.logs.String())
 }
+
+// linkTestBatch is the elements a message of the tests' link runs.
+const linkTestBatch = 1000
 
 // lastLine is a command's last line of output (where apikey create puts
 // the key).
@@ -156,7 +161,7 @@ func stopMidRun(t *testing.T, addr, admin string, victim *servedParty, stopped f
 			Progress struct{ Sent, Received int64 }
 		}
 		keyedRequest(t, addr, admin, "GET", "/v1/link/jobs/"+jobID, "", &j)
-		if j.Progress.Sent >= 10000 || j.Progress.Received >= 10000 {
+		if j.Progress.Sent >= linkTestBatch || j.Progress.Received >= linkTestBatch {
 			break
 		}
 		if j.State == "done" || time.Now().After(deadline) {
@@ -176,7 +181,8 @@ func stopMidRun(t *testing.T, addr, admin string, victim *servedParty, stopped f
 // link run on PostgreSQL, starts it again and resumes the job: the links
 // are exactly the common people's, the same ids on both sides.
 func TestLinkServesStopMidRun(t *testing.T) {
-	const n, common, added = 25000, 5000, 100 // three batches a side
+	t.Parallel()
+	const n, common, added = 2500, 500, 100 // three batches a side
 	people := synth.People(91, 2*n-common+added/2)
 	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
 	ctx := context.Background()
@@ -255,6 +261,7 @@ func TestLinkServesStopMidRun(t *testing.T) {
 // run ends, not when the wait is up, and at once for a job that is not
 // running; a bad wait is refused, the parameter named.
 func TestLinkJobWait(t *testing.T) {
+	t.Parallel()
 	const n, common = 3000, 1000
 	people := synth.People(17, 2*n-common)
 	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 4)
@@ -303,7 +310,8 @@ func TestLinkJobWait(t *testing.T) {
 // by the next run to finish: both parties mark it so and drop its
 // staging, and resuming it is refused, by the API and by the command.
 func TestLinkSupersededJob(t *testing.T) {
-	const n, common = 25000, 5000 // three batches a side
+	t.Parallel()
+	const n, common = 2500, 500 // three batches a side
 	people := synth.People(93, 2*n-common)
 	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
 	ctx := context.Background()
@@ -358,7 +366,8 @@ func TestLinkSupersededJob(t *testing.T) {
 // that party's serve is down) is refused when resumed, whichever party
 // it was, with the reason; a new run links as if nothing had happened.
 func TestLinkAfterADatabaseCrash(t *testing.T) {
-	const n, common = 25000, 5000 // three batches a side
+	t.Parallel()
+	const n, common = 2500, 500 // three batches a side
 	people := synth.People(94, 2*n-common)
 	ps, admin := servedParties(t, people[:n], people[n-common:2*n-common], 5)
 	ctx := context.Background()

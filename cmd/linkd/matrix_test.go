@@ -109,7 +109,7 @@ func TestRouteMatrix(t *testing.T) {
 	d, _ := pseudonym.NewDeriver(ring, 1)
 	aud := audienceService(st, d)
 	srv := httptest.NewServer(api.New(api.Config{Party: "social", Keys: st, Audit: st, AuditChain: storetest.Chain(t, 1), Usage: st, OPRF: ev, Epoch: 1, Archive: st, AuthFailuresPerMinute: 1 << 30,
-		Audiences: aud, Signals: st, Linking: newLinker(context.Background(), st, d, nil, slog.New(slog.DiscardHandler))}).Handler())
+		Audiences: aud, Signals: st, Linking: newLinker(context.Background(), st, d, nil, slog.New(slog.DiscardHandler), 0)}).Handler())
 	defer srv.Close()
 	for _, rq := range requests {
 		for _, role := range append([]access.Role{""}, access.Roles...) {

@@ -70,6 +70,7 @@ func runServe(e *env, args []string) int {
 	fs := newFlags(e, "serve", "serve --party messenger|social [--addr HOST:PORT] [--database-url URL] [--keys FILE] [--migrate]", serveHelp)
 	party := fs.String("party", "", "the `party` this server is: messenger or social")
 	addr := fs.String("addr", "127.0.0.1:8080", "`address` to listen on")
+	linkBatch := fs.Int("link-batch", linkjob.DefaultBatch, "elements in each message of a link run this party starts (1 to 10000)")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "`address` serving the Prometheus metrics without a key (off: none; the API serves them to an admin key)")
 	sf := addStateFlags(e, fs)
 	migrate := fs.Bool("migrate", false, "apply pending database migrations first")
@@ -84,6 +85,9 @@ func runServe(e *env, args []string) int {
 	}
 	if fs.NArg() != 0 {
 		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
+	}
+	if *linkBatch < 1 || *linkBatch > linkjob.DefaultBatch {
+		return usageError(e, fs, "--link-batch must be between 1 and %d", linkjob.DefaultBatch)
 	}
 	if *party != "messenger" && *party != "social" {
 		return usageError(e, fs, "--party must be messenger or social")
@@ -165,7 +169,7 @@ func runServe(e *env, args []string) int {
 		}
 		defer stopRelay()
 	}
-	lk := newLinker(ctx, st, d, peer, log)
+	lk := newLinker(ctx, st, d, peer, log, *linkBatch)
 	srv := api.New(api.Config{Party: *party, Audiences: aud, Linking: lk, AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
 		Registry: reg, Policies: pol.Bundle, Archive: st})
 	lk.done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }

@@ -31,10 +31,7 @@ import (
 // newStore returns a migrated store on a fresh schema.
 func newStore(t *testing.T) *pgstore.Store {
 	t.Helper()
-	pool, _ := pgtest.Schema(t)
-	if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
-		t.Fatal(err)
-	}
+	pool, _ := pgtest.Database(t)
 	return pgstore.New(pool)
 }
 

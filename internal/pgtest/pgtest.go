@@ -1,5 +1,7 @@
-// Package pgtest gives each test its own PostgreSQL schema on the server
-// named by TEST_DATABASE_URL, dropped when the test ends.
+// Package pgtest gives each test a PostgreSQL store of its own on the
+// server named by TEST_DATABASE_URL, gone when the test ends: a database
+// copied from a template migrated once (Database, Store), or an empty
+// schema for tests that migrate it themselves (Schema).
 //
 // Tests connect as AppRole, a role without superuser rights that owns its
 // schema, as linkd is run: it cannot skip triggers, and once SecureAudit
@@ -14,7 +16,9 @@ package pgtest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -127,11 +131,7 @@ func Schema(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
 	a := adminPool(t)
 	roles(t, a)
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	name := "linkd_test_" + hex.EncodeToString(b[:])
+	name := "linkd_test_" + randomHex(t)
 	ctx := context.Background()
 	if _, err := a.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()+" AUTHORIZATION "+AppRole); err != nil {
 		t.Fatalf("pgtest: creating schema: %v", err)
@@ -242,12 +242,145 @@ func SecureAudit(t testing.TB, schema string) {
 	}
 }
 
-// Store returns a store on a migrated schema of the test's own (Schema).
+// Store returns a store on a migrated database of the test's own
+// (Database).
 func Store(t testing.TB) *pgstore.Store {
 	t.Helper()
-	pool, _ := Schema(t)
-	if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
-		t.Fatalf("pgtest: migrating: %v", err)
-	}
+	pool, _ := Database(t)
 	return pgstore.New(pool)
+}
+
+// Database creates a database for the test, owned by AppRole and holding
+// the schema pgstore.MigrateUp makes (a copy of a template migrated once
+// for every test of the same migrations), and returns a pool of AppRole's
+// connections to it and its name. The database and the pool go away when
+// the test ends.
+func Database(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	a := adminPool(t)
+	tmpl := template(t, a)
+	name := "linkd_test_" + randomHex(t)
+	ctx := context.Background()
+	if _, err := a.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{tmpl}.Sanitize()+" OWNER "+AppRole); err != nil {
+		t.Fatalf("pgtest: creating database: %v", err)
+	}
+	cfg, err := pgxpool.ParseConfig(databaseURL(t, name))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	cfg.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		if _, err := a.Exec(context.Background(), "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("pgtest: dropping database %s: %v", name, err)
+		}
+	})
+	return pool, name
+}
+
+// databaseURL is TEST_DATABASE_URL as AppRole, to database name.
+func databaseURL(t testing.TB, name string) string {
+	t.Helper()
+	u, err := url.Parse(URL(t))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	u.User = url.User(AppRole)
+	u.Path = "/" + name
+	return u.String()
+}
+
+func randomHex(t testing.TB) string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+var (
+	templateOnce sync.Once
+	templateName string
+	templateErr  error
+)
+
+// template returns the name of the migrated template database, making
+// it if no test process has: one per set of migrations (their hash is in
+// the name), made under an advisory lock, marked a template (no
+// connections) once whole. Templates of other migrations go.
+func template(t testing.TB, a *pgxpool.Pool) string {
+	t.Helper()
+	roles(t, a)
+	templateOnce.Do(func() { templateName, templateErr = makeTemplate(t, a) })
+	if templateErr != nil {
+		t.Fatalf("pgtest: the template database: %v", templateErr)
+	}
+	return templateName
+}
+
+func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
+	ms, err := pgstore.Migrations()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, m := range ms {
+		fmt.Fprintf(h, "%d %s %d:%s\n", m.Version, m.Name, len(m.Up), m.Up)
+	}
+	name := "linkd_tmpl_" + hex.EncodeToString(h.Sum(nil))[:16]
+	ctx := context.Background()
+	conn, err := a.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext('linkd pgtest template'))`); err != nil {
+		return "", err
+	}
+	defer conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtext('linkd pgtest template'))`) //nolint:errcheck // the session ends with the test binary
+	var ready bool
+	err = conn.QueryRow(ctx, `SELECT datistemplate FROM pg_database WHERE datname = $1`, name).Scan(&ready)
+	if err == nil && ready {
+		return name, nil
+	}
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", err
+	}
+	// Templates of other migrations, and one left half made, go.
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'linkd\_tmpl\_%'`)
+	if err != nil {
+		return "", err
+	}
+	old, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", err
+	}
+	for _, o := range old {
+		id := pgx.Identifier{o}.Sanitize()
+		_, _ = conn.Exec(ctx, "ALTER DATABASE "+id+" IS_TEMPLATE false")
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+id+" WITH (FORCE)"); err != nil && o == name {
+			return "", err
+		}
+	}
+	id := pgx.Identifier{name}.Sanitize()
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+id+" OWNER "+AppRole); err != nil {
+		return "", err
+	}
+	pool, err := pgxpool.New(ctx, databaseURL(t, name))
+	if err != nil {
+		return "", err
+	}
+	_, err = pgstore.MigrateUp(ctx, pool)
+	pool.Close()
+	if err != nil {
+		return "", fmt.Errorf("migrating: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+id+" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"); err != nil {
+		return "", err
+	}
+	return name, nil
 }

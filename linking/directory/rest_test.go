@@ -17,11 +17,8 @@ import (
 // and searches the dump and the import's logs for every input number in
 // every form: none may be there.
 func TestNoNumberAtRest(t *testing.T) {
-	pool, _ := pgtest.Schema(t)
+	pool, _ := pgtest.Database(t)
 	ctx := context.Background()
-	if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	people := synth.People(11, 500)
 	var logs bytes.Buffer
 	im := &directory.Importer{Store: pgstore.New(pool), Deriver: deriver(t), BatchSize: 100,
@@ -58,9 +55,6 @@ func TestNoNumberAtRest(t *testing.T) {
 // pgDirectory is a migrated PostgreSQL store on a schema of its own.
 func pgDirectory(t *testing.T) directory.Store {
 	t.Helper()
-	pool, _ := pgtest.Schema(t)
-	if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
-		t.Fatal(err)
-	}
+	pool, _ := pgtest.Database(t)
 	return pgstore.New(pool)
 }

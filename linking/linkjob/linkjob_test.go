@@ -241,6 +241,7 @@ func TestInterruptedRunsResume(t *testing.T) {
 	for i := range 20 {
 		failAt := 1 + r.IntN(20)
 		t.Run(fmt.Sprintf("run %d, stopped at call %d", i, failAt), func(t *testing.T) {
+			t.Parallel()
 			a, b, common := world(t, 200, 0.5, 32)
 			f := &flaky{Peer: linkjob.Responder{P: b.p}, failAt: failAt}
 			job := fmt.Sprintf("job-%d", i)
