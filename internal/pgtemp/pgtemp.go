@@ -1,6 +1,8 @@
 // Package pgtemp runs a throwaway PostgreSQL server: a cluster created by
-// initdb in a temporary directory, served on a loopback port, removed with
-// everything in it by Stop. linkd dev runs on one, and so do the tests
+// initdb in a temporary directory, served on a Unix socket in that
+// directory only (no TCP port, so no other user of the machine reaches
+// it: the directory is the server user's alone), removed with everything
+// in it by Stop. linkd dev runs on one, and so do the tests
 // when no server answers at TEST_DATABASE_URL.
 //
 // It needs PostgreSQL's server programs (initdb and postgres) on the
@@ -17,7 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -38,7 +40,7 @@ type Server struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the server process has exited
 	// URL reaches the server's postgres database as its superuser,
-	// "postgres", over TCP on 127.0.0.1 without a password.
+	// "postgres", over the server's socket, without a password.
 	URL string
 }
 
@@ -141,10 +143,7 @@ func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fmt.Errorf("pgtemp: initdb: %w: %s", err, lastLines(string(out), 5))
 	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
+	const port = 5432 // names the socket file; no TCP port is opened
 	logPath := filepath.Join(s.dir, "server.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -157,7 +156,7 @@ func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential
 		}
 	}
 	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+s.dir,
+		"-c", "listen_addresses=", "-c", "unix_socket_directories="+s.dir, "-c", "unix_socket_permissions=0700",
 		"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
 		"-c", "max_connections=200")
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
@@ -170,7 +169,7 @@ func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential
 		_ = s.cmd.Wait()
 		close(s.done)
 	}()
-	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	s.URL = fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d&sslmode=disable", url.QueryEscape(s.dir), port)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
@@ -230,16 +229,6 @@ func reachable(dir string) bool {
 	}
 }
 
-// freePort asks the kernel for a loopback port free at the moment.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pgtemp: finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
@@ -271,5 +260,5 @@ func (s *Server) CreateDatabase(ctx context.Context, name string) (string, error
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return "", fmt.Errorf("pgtemp: creating database %s: %w", name, err)
 	}
-	return strings.Replace(s.URL, "/postgres?", "/"+name+"?", 1), nil
+	return strings.Replace(s.URL, "@/postgres?", "@/"+url.PathEscape(name)+"?", 1), nil
 }

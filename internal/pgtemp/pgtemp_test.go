@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// A throwaway server answers, takes a database, runs as someone other
-// than root, and leaves nothing behind once stopped.
+// A throwaway server answers on its socket only, takes a database, runs
+// as someone other than root, and leaves nothing behind once stopped.
 func TestStartStop(t *testing.T) {
 	if _, err := Bin(); errors.Is(err, ErrNoPostgres) && os.Getenv("CI") == "" {
 		t.Skip(err)
@@ -34,6 +34,11 @@ func TestStartStop(t *testing.T) {
 	var superuser bool
 	if err := conn.QueryRow(ctx, `SELECT current_database(), rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&db, &superuser); err != nil || db != "linkd_x" || !superuser {
 		t.Fatalf("connected to %q as superuser %v: %v", db, superuser, err)
+	}
+	// No TCP port: only the socket in the server's own directory.
+	var listen string
+	if err := conn.QueryRow(ctx, `SHOW listen_addresses`).Scan(&listen); err != nil || listen != "" {
+		t.Fatalf("listen_addresses = %q, %v; want none", listen, err)
 	}
 	conn.Close(ctx)
 	// Run by root, the cluster belongs to an unprivileged user.
