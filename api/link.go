@@ -78,7 +78,7 @@ type startLinkRequest struct {
 
 type jobView struct {
 	ID        string          `json:"id"`
-	State     string          `json:"state"`
+	State     job.State       `json:"state"`
 	Progress  json.RawMessage `json:"progress,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
@@ -134,7 +134,7 @@ func (s *Server) startLink(c echo.Context, _ *caller) error {
 	if err := l.Start(req.JobID, req.Full); err != nil {
 		return linkError(err)
 	}
-	return c.JSON(http.StatusAccepted, map[string]string{"id": req.JobID, "state": job.Running})
+	return c.JSON(http.StatusAccepted, map[string]string{"id": req.JobID, "state": string(job.Running)})
 }
 
 // getLink shows a link job; with wait (a duration up to 30s, "2s") it

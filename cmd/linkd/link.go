@@ -184,7 +184,7 @@ func runLink(e *env, args []string) int {
 	pause := 20 * time.Millisecond
 	for {
 		var j struct {
-			State    string           `json:"state"`
+			State    job.State        `json:"state"`
 			Progress linkjob.Progress `json:"progress"`
 		}
 		asked := time.Now()

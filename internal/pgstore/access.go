@@ -81,7 +81,7 @@ func (s *Store) Job(ctx context.Context, id string) (job.Job, error) {
 }
 
 // UpdateJob implements job.Store.
-func (s *Store) UpdateJob(ctx context.Context, id, state string, progress []byte, at time.Time) error {
+func (s *Store) UpdateJob(ctx context.Context, id string, state job.State, progress []byte, at time.Time) error {
 	return s.execOne(ctx, `UPDATE jobs SET state = CASE WHEN state = $5 THEN state ELSE $2 END, progress = $3, updated_at = $4
 		WHERE id = $1`, id, state, nonNil(progress), utc(at), job.Superseded)
 }

@@ -462,7 +462,7 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 		if kept == k.JobID {
 			return nil
 		}
-		var state string
+		var state job.State
 		err = tx.QueryRow(ctx, `SELECT state FROM jobs WHERE id = $1`, k.JobID).Scan(&state)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err

@@ -817,8 +817,9 @@ func testLinkSuperseded(t *testing.T, s Store) {
 	el := testElement
 	put(t, s, withLinkElement(t, "a", 1), withLinkElement(t, "b", 2))
 	jobs := []struct {
-		id, state string
-		at        time.Duration
+		id    string
+		state job.State
+		at    time.Duration
 	}{
 		{"old-running", job.Running, 0}, // its process stopped
 		{"old-failed", job.Failed, time.Second},

@@ -7,21 +7,24 @@ import (
 	"time"
 )
 
+// State is where a job stands.
+type State string
+
 // States of a job.
 const (
-	Running = "running"
-	Done    = "done"
-	Failed  = "failed"
+	Running State = "running"
+	Done    State = "done"
+	Failed  State = "failed"
 	// Superseded is a link job that had not finished when a run begun
 	// after it finished: its staging is gone and it cannot be resumed.
-	Superseded = "superseded"
+	Superseded State = "superseded"
 )
 
 // Job is one run of long work.
 type Job struct {
 	ID        string
 	Kind      string
-	State     string
+	State     State
 	Params    []byte // JSON
 	Progress  []byte // JSON
 	CreatedAt time.Time
@@ -44,7 +47,7 @@ type Store interface {
 	Job(ctx context.Context, id string) (Job, error)
 	// UpdateJob sets a job's state and progress; a superseded job stays
 	// superseded (its progress is set).
-	UpdateJob(ctx context.Context, id, state string, progress []byte, at time.Time) error
+	UpdateJob(ctx context.Context, id string, state State, progress []byte, at time.Time) error
 	// PutCheckpoint records a step once per (job, step, seq): applied is
 	// false, and nothing changes, for one recorded before.
 	PutCheckpoint(ctx context.Context, c Checkpoint) (applied bool, err error)

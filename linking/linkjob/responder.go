@@ -44,7 +44,7 @@ func (r Responder) responderJob(ctx context.Context, jobID string) (params, erro
 	return pr, err
 }
 
-func (r Responder) loadJob(ctx context.Context, jobID string) (params, string, error) {
+func (r Responder) loadJob(ctx context.Context, jobID string) (params, job.State, error) {
 	j, err := r.P.Jobs.Job(ctx, jobID)
 	if errors.Is(err, store.ErrNotFound) {
 		return params{}, "", protocolError("no open link job %q", jobID)
