@@ -30,6 +30,7 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/policies"
 )
@@ -59,7 +60,7 @@ type Keys interface {
 
 // Config is what a server is built from.
 type Config struct {
-	Party string
+	Party party.Party
 	Keys  Keys
 	Audit audit.Store
 	// AuditChain keys the audit entries the server appends (required
@@ -586,7 +587,7 @@ func (s *Server) recordEntry(ctx context.Context, reqID, path string, cl *caller
 }
 
 func (s *Server) healthz(c echo.Context, _ *caller) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "party": s.Party})
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "party": string(s.Party)})
 }
 
 // readyTimeout is how long /readyz waits for the database.
@@ -599,5 +600,5 @@ func (s *Server) readyz(c echo.Context, _ *caller) error {
 			return newError(http.StatusServiceUnavailable, "not_ready", "the server is not ready", nil)
 		}
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "party": s.Party})
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "party": string(s.Party)})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/policies"
 )
 
@@ -31,15 +32,7 @@ type Extender interface {
 	ApplyMirror(ctx context.Context, m audience.Mirror, allow func(country string, consent bool) (bool, error)) (string, error)
 }
 
-// OtherParty names the party that is not the given one.
-func OtherParty(party string) string {
-	if party == "social" {
-		return "messenger"
-	}
-	return "social"
-}
-
-func (s *Server) otherParty() string { return OtherParty(s.Party) }
+func (s *Server) otherParty() party.Party { return s.Party.Other() }
 
 // groupDecider decides a flow once per (country, consent) of the people
 // concerned, and audits each decision.
@@ -77,10 +70,10 @@ func (g *groupDecider) allow(country string, consent bool) (bool, error) {
 }
 
 type extendResponse struct {
-	AudienceID      string `json:"audience_id"`
-	OtherParty      string `json:"other_party"`
-	OtherAudienceID string `json:"other_audience_id"`
-	Status          string `json:"status"`
+	AudienceID      string      `json:"audience_id"`
+	OtherParty      party.Party `json:"other_party"`
+	OtherAudienceID string      `json:"other_audience_id"`
+	Status          string      `json:"status"`
 }
 
 // extendAudience asks the other party to build the mirror of an audience
@@ -104,7 +97,7 @@ func (s *Server) extendAudience(c echo.Context, cl *caller) error {
 	g := newGroupDecider(s, ctx, c, cl, policies.Request{
 		Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "audience.extend",
 		Resource: policies.Resource{Kind: "audience", ID: a.ID, Tenant: a.Tenant}, Purpose: a.Purpose,
-		Direction: s.Party + "_to_" + s.otherParty()})
+		Direction: s.Party.Outbound()})
 	// A session id nobody else knows (not the request id the answer
 	// carries).
 	session := newID("extend-")
@@ -124,7 +117,7 @@ func (s *Server) extendAudience(c echo.Context, cl *caller) error {
 		}
 	}()
 	return c.JSON(http.StatusAccepted, extendResponse{AudienceID: a.ID, OtherParty: s.otherParty(),
-		OtherAudienceID: audience.MirrorID(s.Party, a.ID), Status: "extending"})
+		OtherAudienceID: audience.MirrorID(string(s.Party), a.ID), Status: "extending"})
 }
 
 // extend sends the allowed members' link ids to the other party, a page a
@@ -133,7 +126,7 @@ func (s *Server) extend(ctx context.Context, ext Extender, a audience.Audience, 
 	seq := int64(0)
 	send := func(ids []psi.LinkID, last bool) error {
 		seq++
-		_, err := s.AudiencePeer.Mirror(ctx, audience.Mirror{SourceParty: s.Party, SourceAudience: a.ID, Tenant: a.Tenant,
+		_, err := s.AudiencePeer.Mirror(ctx, audience.Mirror{SourceParty: string(s.Party), SourceAudience: a.ID, Tenant: a.Tenant,
 			Name: a.Name, Purpose: a.Purpose, LinkIDs: ids, SessionID: session, Seq: seq, Last: last})
 		return err
 	}
@@ -226,9 +219,9 @@ func (s *Server) peerMirror(c echo.Context, cl *caller) error {
 	}
 	g := newGroupDecider(s, c.Request().Context(), c, cl, policies.Request{
 		Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "peer.audience",
-		Resource: policies.Resource{Kind: "audience", ID: audience.MirrorID(s.otherParty(), req.SourceAudience), Tenant: req.Tenant},
-		Purpose:  req.Purpose, Direction: s.otherParty() + "_to_" + s.Party})
-	id, err := ext.ApplyMirror(c.Request().Context(), audience.Mirror{SourceParty: s.otherParty(), SourceAudience: req.SourceAudience,
+		Resource: policies.Resource{Kind: "audience", ID: audience.MirrorID(string(s.otherParty()), req.SourceAudience), Tenant: req.Tenant},
+		Purpose:  req.Purpose, Direction: s.Party.Inbound()})
+	id, err := ext.ApplyMirror(c.Request().Context(), audience.Mirror{SourceParty: string(s.otherParty()), SourceAudience: req.SourceAudience,
 		Tenant: req.Tenant, Name: req.Name, Purpose: req.Purpose, LinkIDs: ids, SessionID: req.SessionID, Seq: req.BatchSeq, Last: req.Last}, g.allow)
 	if errors.Is(err, audience.ErrSessionComplete) {
 		return newError(http.StatusConflict, "session_complete", "the extension's last batch was received", nil)

@@ -114,7 +114,7 @@ func (s *Server) peerSignals(c echo.Context, cl *caller) error {
 		if !ok {
 			q := policies.Request{Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "peer.signal",
 				Resource: policies.Resource{Kind: "signal", ID: m.ID}, Purpose: "safety",
-				Direction: s.otherParty() + "_to_" + s.Party, SignalType: m.Type, Confidence: m.Confidence}
+				Direction: s.Party.Inbound(), SignalType: m.Type, Confidence: m.Confidence}
 			d, err := s.Authorizer.Authorize(ctx, q)
 			if err != nil {
 				return err

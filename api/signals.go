@@ -115,7 +115,7 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 		EvidenceRef: req.EvidenceRef, Note: req.Note, Status: "open", CreatedAt: now, ExpiresAt: req.ExpiresAt.UTC().Truncate(time.Microsecond)}
 	q := policies.Request{Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "signal.cross",
 		Resource: policies.Resource{Kind: "signal", ID: sg.ID}, Purpose: "safety", Region: sub.Country,
-		Direction: s.Party + "_to_" + s.otherParty(), SignalType: sg.Type, Confidence: sg.Confidence}
+		Direction: s.Party.Outbound(), SignalType: sg.Type, Confidence: sg.Confidence}
 	d, err := s.Authorizer.Authorize(ctx, q)
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/linkjob"
+	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 )
 
@@ -84,8 +85,8 @@ func runDev(e *env, args []string) int {
 		name, addr string
 		people     []synth.Person
 	}{
-		{"social", *socialAddr, people[shift:]},
-		{"messenger", *messengerAddr, people[:n]},
+		{string(party.Social), *socialAddr, people[shift:]},
+		{string(party.Messenger), *messengerAddr, people[:n]},
 	}
 	servers := make([]*api.Server, len(parties))
 	demoKeys := make([]map[access.Role]string, len(parties))
@@ -247,10 +248,10 @@ func devParty(ctx context.Context, st *pgstore.Store, name string, people []synt
 		return nil, nil, nil, err
 	}
 	ready := func(ctx context.Context) error { return st.Pool().Ping(ctx) }
-	srv := api.New(api.Config{Party: name, Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st, Ready: ready,
+	srv := api.New(api.Config{Party: party.Party(name), Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st, Ready: ready,
 		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk, Signals: st})
 	// The party key the other party links with.
-	sec, k, err := access.NewKey(api.OtherParty(name), access.RoleParty, time.Now())
+	sec, k, err := access.NewKey(string(party.Party(name).Other()), access.RoleParty, time.Now())
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 )
 
@@ -34,7 +35,7 @@ func runDirectory(e *env, args []string) int {
 		return code
 	}
 	fs = newFlags(e, "directory import", "directory import --party P [--database-url URL] [--keys FILE] FILE", directoryHelp)
-	party := fs.String("party", "", "the `party` importing: messenger or social")
+	partyName := fs.String("party", "", "the `party` importing: messenger or social")
 	sf := addStateFlags(e, fs)
 	batch := fs.Int("batch", 5000, "rows per database `transaction`")
 	if code, ok := parse(e, fs, args[1:]); !ok {
@@ -43,7 +44,7 @@ func runDirectory(e *env, args []string) int {
 	if fs.NArg() != 1 {
 		return usageError(e, fs, "want exactly one FILE")
 	}
-	if *party != "messenger" && *party != "social" {
+	if _, err := party.Parse(*partyName); err != nil {
 		return usageError(e, fs, "--party must be messenger or social")
 	}
 	if *batch < 1 || *batch > 100000 {
@@ -54,8 +55,8 @@ func runDirectory(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
 		return exitInput
 	}
-	if ring.Party() != *party {
-		fmt.Fprintf(e.stderr, "linkd directory import: the key file belongs to %s, not %s\n", ring.Party(), *party)
+	if ring.Party() != *partyName {
+		fmt.Fprintf(e.stderr, "linkd directory import: the key file belongs to %s, not %s\n", ring.Party(), *partyName)
 		return exitInput
 	}
 	d, err := pseudonym.NewDeriver(ring, ring.Current())
@@ -91,7 +92,7 @@ func runDirectory(e *env, args []string) int {
 		fmt.Fprintln(e.stderr, re.Error())
 	})
 	fmt.Fprintf(e.stdout, "imported %d of %d rows (%d invalid) for party %s, key epoch %d\n",
-		stats.Imported, stats.Rows, stats.Invalid, *party, d.Epoch)
+		stats.Imported, stats.Rows, stats.Invalid, *partyName, d.Epoch)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
 		fmt.Fprintln(e.stderr, "linkd directory import: run the same import again to finish it")

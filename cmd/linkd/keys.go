@@ -10,6 +10,7 @@ import (
 
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
+	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 )
 
@@ -90,14 +91,14 @@ func unlockFromEnv(e *env) (keys.Unlock, error) {
 	return keys.Unlock{}, errors.New("the key file's passphrase is read from LINKD_PASSPHRASE (or a key-encryption key from LINKD_KEK); neither is set")
 }
 
-func keysInit(e *env, fs *flag.FlagSet, path, party string, u keys.Unlock, short bool) int {
-	if party != "messenger" && party != "social" {
+func keysInit(e *env, fs *flag.FlagSet, path, name string, u keys.Unlock, short bool) int {
+	if _, err := party.Parse(name); err != nil {
 		return usageError(e, fs, "--party must be messenger or social")
 	}
 	if n := utf8.RuneCount(u.Passphrase); len(u.Passphrase) > 0 && n < minPassphrase && !short {
 		return usageError(e, fs, "LINKD_PASSPHRASE has %d characters: a key file's passphrase needs at least %d (or --allow-short-passphrase)", n, minPassphrase)
 	}
-	r, err := keys.NewRing(party, time.Now())
+	r, err := keys.NewRing(name, time.Now())
 	if err != nil {
 		fmt.Fprintf(e.stderr, "linkd keys init: %v\n", err)
 		return exitInput
@@ -106,7 +107,7 @@ func keysInit(e *env, fs *flag.FlagSet, path, party string, u keys.Unlock, short
 		fmt.Fprintf(e.stderr, "linkd keys init: %v\n", err)
 		return exitInput
 	}
-	fmt.Fprintf(e.stdout, "created %s for party %s, epoch 1\n", path, party)
+	fmt.Fprintf(e.stdout, "created %s for party %s, epoch 1\n", path, name)
 	return printRing(e, r)
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/link"
+	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/linking/signal"
 )
@@ -104,14 +105,14 @@ func newRelayParty(t testing.TB, name string, linkIDs [][16]byte, wrap func(http
 		tenant string
 		role   access.Role
 		to     *string
-	}{{"tns", access.RoleTrustSafety, &p.ts}, {api.OtherParty(name), access.RoleParty, &p.party}} {
+	}{{"tns", access.RoleTrustSafety, &p.ts}, {string(party.Party(name).Other()), access.RoleParty, &p.party}} {
 		sec, key, _ := access.NewKey(k.tenant, k.role, time.Now())
 		if err := p.st.CreateAPIKey(ctx, key); err != nil {
 			t.Fatal(err)
 		}
 		*k.to = sec
 	}
-	srv := api.New(api.Config{Party: name, Keys: p.st, Audit: p.st, AuditChain: storetest.Chain(t, 1), Usage: p.st, Signals: p.st, Registry: p.reg,
+	srv := api.New(api.Config{Party: party.Party(name), Keys: p.st, Audit: p.st, AuditChain: storetest.Chain(t, 1), Usage: p.st, Signals: p.st, Registry: p.reg,
 		Limits: api.Limits{RequestsPerMinute: 1 << 30, PeerRequestsPerMinute: 1 << 30}})
 	h := srv.Handler()
 	if wrap != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/linkjob"
+	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/policies"
@@ -68,7 +69,7 @@ The routes are in api/openapi.json.`
 
 func runServe(e *env, args []string) int {
 	fs := newFlags(e, "serve", "serve --party messenger|social [--addr HOST:PORT] [--database-url URL] [--keys FILE] [--migrate]", serveHelp)
-	party := fs.String("party", "", "the `party` this server is: messenger or social")
+	partyName := fs.String("party", "", "the `party` this server is: messenger or social")
 	addr := fs.String("addr", "127.0.0.1:8080", "`address` to listen on")
 	linkBatch := fs.Int("link-batch", linkjob.DefaultBatch, "elements in each message of a link run this party starts (1 to 10000)")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "`address` serving the Prometheus metrics without a key (off: none; the API serves them to an admin key)")
@@ -89,7 +90,8 @@ func runServe(e *env, args []string) int {
 	if *linkBatch < 1 || *linkBatch > linkjob.DefaultBatch {
 		return usageError(e, fs, "--link-batch must be between 1 and %d", linkjob.DefaultBatch)
 	}
-	if *party != "messenger" && *party != "social" {
+	self, err := party.Parse(*partyName)
+	if err != nil {
 		return usageError(e, fs, "--party must be messenger or social")
 	}
 	fail := func(err error) int {
@@ -100,8 +102,8 @@ func runServe(e *env, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	if ring.Party() != *party {
-		return fail(fmt.Errorf("the key file belongs to %s, not %s", ring.Party(), *party))
+	if ring.Party() != string(self) {
+		return fail(fmt.Errorf("the key file belongs to %s, not %s", ring.Party(), self))
 	}
 	d, err := pseudonym.NewDeriver(ring, ring.Current())
 	if err != nil {
@@ -109,7 +111,7 @@ func runServe(e *env, args []string) int {
 	}
 	ctx, stop := e.context()
 	defer stop()
-	log := slog.New(slog.NewJSONHandler(e.stderr, nil)).With("party", *party)
+	log := slog.New(slog.NewJSONHandler(e.stderr, nil)).With("party", string(self))
 
 	st, closeStore, err := sf.openStore(ctx)
 	if err != nil {
@@ -170,7 +172,7 @@ func runServe(e *env, args []string) int {
 		defer stopRelay()
 	}
 	lk := newLinker(ctx, st, d, peer, log, *linkBatch)
-	srv := api.New(api.Config{Party: *party, Audiences: aud, Linking: lk, AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
+	srv := api.New(api.Config{Party: self, Audiences: aud, Linking: lk, AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
 		Registry: reg, Policies: pol.Bundle, Archive: st})
 	lk.done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
 	if *metricsAddr != "off" && *metricsAddr != "" {
