@@ -40,15 +40,6 @@ var plans = []plan{
 	{"EG", "20", "10", 8, "0"},
 }
 
-// Countries lists the countries numbers are drawn from.
-func Countries() []string {
-	out := make([]string, len(plans))
-	for i, p := range plans {
-		out[i] = p.country
-	}
-	return out
-}
-
 // People returns n distinct valid numbers drawn with the given seed; the
 // same seed gives the same people.
 func People(seed uint64, n int) []Person {
