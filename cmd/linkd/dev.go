@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,6 +63,10 @@ func runDev(e *env, args []string) int {
 	}
 	ctx, stop := e.context()
 	defer stop()
+	// A closed terminal (SIGHUP) or SIGQUIT stops dev as Ctrl-C does, so
+	// that its PostgreSQL server and files go too.
+	ctx, stopHangup := signal.NotifyContext(ctx, syscall.SIGHUP, syscall.SIGQUIT)
+	defer stopHangup()
 	start := time.Now()
 	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 

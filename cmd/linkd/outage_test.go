@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net"
@@ -59,7 +60,11 @@ func newDBProxy(t *testing.T, target string) *dbProxy {
 			if state == "frozen" {
 				continue // held open, never answered
 			}
-			s, err := net.Dial("tcp", target)
+			network := "tcp"
+			if strings.HasPrefix(target, "/") {
+				network = "unix" // a server on a socket (a throwaway one)
+			}
+			s, err := net.Dial(network, target)
 			if err != nil {
 				c.Close()
 				continue
@@ -122,9 +127,16 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(pgtest.AppURL(t, schema))
-	proxy := newDBProxy(t, u.Host)
-	u.Host = proxy.ln.Addr().String()
 	q := u.Query()
+	target := u.Host
+	if dir := q.Get("host"); strings.HasPrefix(dir, "/") {
+		port := cmp.Or(q.Get("port"), "5432")
+		target = dir + "/.s.PGSQL." + port
+		q.Del("host")
+		q.Del("port")
+	}
+	proxy := newDBProxy(t, target)
+	u.Host = proxy.ln.Addr().String()
 	q.Set("connect_timeout", "1")
 	u.RawQuery = q.Encode()
 	cfg, err := pgxpool.ParseConfig(u.String())

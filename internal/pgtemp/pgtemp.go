@@ -8,7 +8,11 @@
 // It needs PostgreSQL's server programs (initdb and postgres) on the
 // machine: on PATH, or where the usual distributions put them (see Bin).
 // PostgreSQL refuses to run as root; started by root, the server runs as
-// the "postgres" user if there is one, else as "nobody".
+// the "postgres" user if there is one, else as "nobody". Its superuser
+// has a random password held only in URL, so that other processes of
+// that user cannot log in as it; other roles log in without one. On
+// Linux the kernel stops the server if the process that started it dies
+// without Stop (its directory then stays behind).
 //
 // The server is tuned for throwaway data: fsync, full-page writes and
 // synchronous commit are off, so a crash of the machine may lose or
@@ -17,6 +21,8 @@ package pgtemp
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -25,6 +31,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,12 +143,42 @@ func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential
 			return fmt.Errorf("pgtemp: handing %s to the server's user: %w", s.dir, err)
 		}
 	}
+	// The superuser has a password of the moment, given to initdb on
+	// its standard input and kept only in URL: whoever else runs as the
+	// server's user (the machine's own PostgreSQL, say) cannot log in as
+	// it. Other roles (the tests' own) log in without one.
+	var pw [24]byte
+	if _, err := rand.Read(pw[:]); err != nil {
+		return fmt.Errorf("pgtemp: %w", err)
+	}
+	password := hex.EncodeToString(pw[:])
 	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "--pgdata", data, "--username", "postgres",
-		"--auth", "trust", "--encoding", "UTF8", "--locale", "C", "--no-sync")
+		"--pwfile", "/dev/stdin", "--auth", "trust", "--encoding", "UTF8", "--locale", "C", "--no-sync")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	initdb.Dir = s.dir
+	// A pipe, the server's user's to open (initdb opens its path).
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("pgtemp: %w", err)
+	}
+	defer r.Close()
+	if cred != nil {
+		if err := r.Chown(int(cred.Uid), int(cred.Gid)); err != nil {
+			w.Close()
+			return fmt.Errorf("pgtemp: %w", err)
+		}
+	}
+	go func() {
+		_, _ = w.WriteString(password + "\n")
+		w.Close()
+	}()
+	initdb.Stdin = r
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fmt.Errorf("pgtemp: initdb: %w: %s", err, lastLines(string(out), 5))
+	}
+	hba := "local all postgres scram-sha-256\nlocal all all trust\n"
+	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+		return fmt.Errorf("pgtemp: %w", err)
 	}
 	const port = 5432 // names the socket file; no TCP port is opened
 	logPath := filepath.Join(s.dir, "server.log")
@@ -160,16 +197,26 @@ func (s *Server) start(ctx context.Context, bin string, cred *syscall.Credential
 		"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
 		"-c", "max_connections=200")
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	stopWithParent(s.cmd.SysProcAttr)
 	s.cmd.Dir = s.dir
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	if err := s.cmd.Start(); err != nil {
-		return fmt.Errorf("pgtemp: starting postgres: %w", err)
-	}
+	started := make(chan error, 1)
 	go func() {
-		_ = s.cmd.Wait()
+		// The server is told to stop when the thread that started it
+		// ends (stopWithParent): that thread is this goroutine's until
+		// the server has exited.
+		runtime.LockOSThread()
+		err := s.cmd.Start()
+		started <- err
+		if err == nil {
+			_ = s.cmd.Wait()
+		}
 		close(s.done)
 	}()
-	s.URL = fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d&sslmode=disable", url.QueryEscape(s.dir), port)
+	if err := <-started; err != nil {
+		return fmt.Errorf("pgtemp: starting postgres: %w", err)
+	}
+	s.URL = fmt.Sprintf("postgres://postgres:%s@/postgres?host=%s&port=%d&sslmode=disable", password, url.QueryEscape(s.dir), port)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {

@@ -3,6 +3,7 @@ package pgtemp
 import (
 	"context"
 	"errors"
+	neturl "net/url"
 	"os"
 	"syscall"
 	"testing"
@@ -34,6 +35,13 @@ func TestStartStop(t *testing.T) {
 	var superuser bool
 	if err := conn.QueryRow(ctx, `SELECT current_database(), rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&db, &superuser); err != nil || db != "linkd_x" || !superuser {
 		t.Fatalf("connected to %q as superuser %v: %v", db, superuser, err)
+	}
+	// The superuser needs the password only URL holds.
+	u, _ := neturl.Parse(url)
+	u.User = neturl.User("postgres")
+	if c, err := pgx.Connect(ctx, u.String()); err == nil {
+		c.Close(ctx)
+		t.Fatal("the superuser logged in without the password")
 	}
 	// No TCP port: only the socket in the server's own directory.
 	var listen string

@@ -679,7 +679,7 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 	if _, err := decodeValues(opened.Retired); err != nil {
 		return Result{}, err
 	}
-	pr.Incremental, pr.PeerRetired = opened.Incremental, opened.Retired
+	pr.Incremental, pr.PeerRetired, pr.PeerSize = opened.Incremental, opened.Retired, opened.Size
 	// Both directions at once: while the peer re-blinds this party's
 	// batches, this party re-blinds the peer's, and each side's store
 	// work overlaps the other's group operations.
@@ -860,6 +860,11 @@ func (p *Party) receiveAll(ctx context.Context, peer Peer, jobID string, pr para
 	if last {
 		return nil // the last batch came back, and every one before it
 	}
+	// This party is an oracle under its key for the peer's elements as
+	// the peer is for this party's: it re-blinds no more than the set
+	// the peer declared allows (as Declared gives it room for accounts
+	// the peer gains during the run), in full batches but the last.
+	most := Declared(pr.PeerSize, pr.BatchSize)
 	pl := newPipeline(ctx)
 	for seq := int64(1); ; seq++ {
 		if done[seq] {
@@ -870,8 +875,12 @@ func (p *Party) receiveAll(ctx context.Context, peer Peer, jobID string, pr para
 			pl.fail(fmt.Errorf("linkjob: peer batch %d: %w", seq, err))
 			break
 		}
-		if len(els) > pr.BatchSize {
-			pl.fail(protocolError("peer batch %d has %d elements, more than %d", seq, len(els), pr.BatchSize))
+		if len(els) > pr.BatchSize || !last && len(els) != pr.BatchSize {
+			pl.fail(protocolError("peer batch %d has %d elements: want %d, or at most that in the last batch", seq, len(els), pr.BatchSize))
+			break
+		}
+		if received += int64(len(els)); received > most {
+			pl.fail(protocolError("the peer sent more than the %d elements its set of %d allows", most, pr.PeerSize))
 			break
 		}
 		if last {

@@ -1039,3 +1039,75 @@ func TestChangesDuringARun(t *testing.T) {
 		t.Fatalf("a peer that holds another count of links, nothing changed: %v", err)
 	}
 }
+
+// greedy is a responder that serves, after its own elements, as many
+// more of its choosing as the initiator takes, in full batches that never
+// say they are the last (or, with empty, empty batches that never say
+// so): it wants the initiator's key as an oracle. reblinded counts the
+// elements of its choosing the initiator re-blinded.
+type greedy struct {
+	linkjob.Peer
+	empty     bool
+	from      int64 // the first batch with elements of its choosing
+	served    int
+	reblinded int
+}
+
+func (g *greedy) Elements(ctx context.Context, j string, seq int64) ([]psi.Element, bool, error) {
+	var out []psi.Element
+	if g.from == 0 {
+		els, last, err := g.Peer.Elements(ctx, j, seq)
+		if err != nil || !last {
+			return els, last, err
+		}
+		g.from, out = seq, els
+	}
+	if g.empty && seq > g.from {
+		return nil, false, nil
+	}
+	for len(out) < 16 {
+		var e psi.Element
+		b, _ := psi.HashToGroup(fmt.Appendf(nil, "+1202555%04d", g.served)).MarshalBinary()
+		copy(e[:], b)
+		out = append(out, e)
+		g.served++
+	}
+	return out, false, nil
+}
+
+func (g *greedy) Reblinded(ctx context.Context, j string, seq int64, v []psi.Element) error {
+	if g.from != 0 && seq >= g.from {
+		g.reblinded += len(v)
+		return nil
+	}
+	return g.Peer.Reblinded(ctx, j, seq, v)
+}
+
+// The initiator re-blinds no more of the peer's elements than the set the
+// peer declared allows (its set, 1% and one batch), and takes no short
+// batch but the last: a responder that goes on serving is refused, and
+// the run fails.
+func TestInitiatorIsBounded(t *testing.T) {
+	for _, empty := range []bool{false, true} {
+		t.Run(fmt.Sprintf("empty %v", empty), func(t *testing.T) {
+			a, b, _ := world(t, 50, 0.5, 16)
+			g := &greedy{Peer: linkjob.Responder{P: b.p}, empty: empty}
+			_, err := a.p.Run(context.Background(), g, "greedy", 1)
+			if !errors.Is(err, linkjob.ErrProtocol) {
+				t.Fatalf("the run: %v, want a protocol error", err)
+			}
+			// 50 elements declared, 66 allowed: 50 of its own and 16
+			// of its choosing at most (14 fill its last batch).
+			if g.reblinded > 16 {
+				t.Fatalf("the initiator re-blinded %d elements of the peer's choosing past its set, want at most 16", g.reblinded)
+			}
+			want := "more than the 66 elements its set of 50 allows"
+			if empty {
+				want = "has 0 elements: want 16"
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("the refusal: %v, want %q", err, want)
+			}
+		})
+	}
+}
