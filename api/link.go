@@ -51,22 +51,16 @@ func (s *Server) linker() (Linker, error) {
 // batches and counts, never an element), and a superseded job, or one
 // whose staging is lost, to 409.
 func linkError(err error) error {
-	if errors.Is(err, linkjob.ErrNoPeer) {
-		return newError(http.StatusServiceUnavailable, "not_configured", "this server has no peer to link with (serve --peer)", nil)
+	switch code := linkjob.Code(err); code {
+	case "":
+		return err
+	case "not_configured":
+		return newError(http.StatusServiceUnavailable, code, "this server has no peer to link with (serve --peer)", nil)
+	case "protocol_error":
+		return newError(http.StatusUnprocessableEntity, code, err.Error(), nil)
+	default:
+		return newError(http.StatusConflict, code, err.Error(), nil)
 	}
-	if errors.Is(err, linkjob.ErrSuperseded) {
-		return newError(http.StatusConflict, "superseded", err.Error(), nil)
-	}
-	if errors.Is(err, linkjob.ErrLost) {
-		return newError(http.StatusConflict, "staging_lost", err.Error(), nil)
-	}
-	if errors.Is(err, linkjob.ErrEnded) {
-		return newError(http.StatusConflict, "job_ended", err.Error(), nil)
-	}
-	if errors.Is(err, linkjob.ErrProtocol) {
-		return newError(http.StatusUnprocessableEntity, "protocol_error", err.Error(), nil)
-	}
-	return err
 }
 
 type startLinkRequest struct {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -213,7 +212,7 @@ func runLink(e *env, args []string) int {
 		case j.State == job.Superseded:
 			fmt.Fprintf(e.stderr, "linkd link run: job %s was superseded: a run begun after it finished first, and its staging is gone; start a new run\n", started.ID)
 			return exitInput
-		case j.State == job.Failed && strings.Contains(j.Progress.Error, linkjob.ErrLost.Error()):
+		case j.State == job.Failed && j.Progress.Code == linkjob.Code(linkjob.ErrLost):
 			// Resumed, it would fail again: its error says to start anew.
 			fmt.Fprintf(e.stderr, "linkd link run: job %s failed: %s\n", started.ID, j.Progress.Error)
 			return exitInput
@@ -263,22 +262,15 @@ func newLinkPeer(base, key string) linkPeer {
 	return linkPeer{c: newClient(base, key, 5*time.Minute)}
 }
 
-// call is client.call with the peer's protocol errors, and its word that
-// a job's staging is lost, kept as such.
+// call is client.call with the peer's link errors (protocol errors, a
+// staging lost, a job ended or superseded) back as their error values.
 func (p linkPeer) call(ctx context.Context, method, path string, in, out any) error {
 	err := p.c.call(ctx, method, path, in, out)
 	var ae *answerError
-	if errors.As(err, &ae) && ae.Code == "protocol_error" {
-		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrProtocol, ae.Message)
-	}
-	if errors.As(err, &ae) && ae.Code == "staging_lost" {
-		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrLost, strings.TrimPrefix(ae.Message, linkjob.ErrLost.Error()+": "))
-	}
-	if errors.As(err, &ae) && ae.Code == "job_ended" {
-		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrEnded, strings.TrimPrefix(ae.Message, linkjob.ErrEnded.Error()+": "))
-	}
-	if errors.As(err, &ae) && ae.Code == "superseded" {
-		return fmt.Errorf("%w: the peer says: %s", linkjob.ErrSuperseded, strings.TrimPrefix(ae.Message, linkjob.ErrSuperseded.Error()+": "))
+	if errors.As(err, &ae) {
+		if known := linkjob.FromCode(ae.Code, ae.Message); known != nil {
+			return known
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("linkjob: the peer: %w", err)

@@ -107,6 +107,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -340,6 +341,46 @@ var (
 	ErrNoPeer = errors.New("linkjob: this party has no peer configured (serve --peer)")
 )
 
+// codes are the errors that cross between the parties, and to the
+// callers of the API, as codes: each comes back as the same error value
+// (FromCode), never matched by its text.
+var codes = []struct {
+	code string
+	err  error
+}{
+	{"protocol_error", ErrProtocol},
+	{"staging_lost", ErrLost},
+	{"job_ended", ErrEnded},
+	{"superseded", ErrSuperseded},
+	{"stale", ErrStale},
+	{"directory_grew", ErrGrew},
+	{"not_configured", ErrNoPeer},
+}
+
+// Code is the code of err's first error value among the link errors
+// above, "" if none.
+func Code(err error) string {
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return ""
+}
+
+// FromCode is the error of code with the other side's message, wrapping
+// the error value of code (nil if code is none of them).
+func FromCode(code, message string) error {
+	for _, c := range codes {
+		// Not this party's ErrNoPeer: the peer's own want of a peer is
+		// an error of the peer's like any other.
+		if c.code == code && c.err != ErrNoPeer {
+			return fmt.Errorf("%w: the peer says: %s", c.err, strings.TrimPrefix(message, c.err.Error()+": "))
+		}
+	}
+	return nil
+}
+
 func protocolError(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, a...))
 }
@@ -416,6 +457,9 @@ type Progress struct {
 	Received int64   `json:"received"`
 	Result   *Result `json:"result,omitempty"`
 	Error    string  `json:"error,omitempty"`
+	// Code is a failed job's cause as a code (see Code), when it is
+	// one of the link errors.
+	Code string `json:"code,omitempty"`
 }
 
 // shuffle returns a uniformly random permutation of n positions, drawn
@@ -629,7 +673,7 @@ func (p *Party) RunAgainIf(ctx context.Context, peer Peer, jobID string, epoch u
 	prog := Progress{Phase: "done", Result: &res}
 	state := job.Done
 	if err != nil {
-		prog = Progress{Phase: "failed", Error: err.Error()}
+		prog = Progress{Phase: "failed", Error: err.Error(), Code: Code(err)}
 		state = job.Failed
 		if ctx.Err() != nil {
 			state = job.Running // stopped: run it again to resume

@@ -1111,3 +1111,21 @@ func TestInitiatorIsBounded(t *testing.T) {
 		})
 	}
 }
+
+// Each link error has a code, and the code with the other side's message
+// comes back as the same error value, whatever the message says.
+func TestErrorCodes(t *testing.T) {
+	for _, e := range []error{linkjob.ErrProtocol, linkjob.ErrLost, linkjob.ErrEnded, linkjob.ErrSuperseded, linkjob.ErrStale, linkjob.ErrGrew} {
+		code := linkjob.Code(fmt.Errorf("wrapped: %w", e))
+		if code == "" {
+			t.Fatalf("%v has no code", e)
+		}
+		back := linkjob.FromCode(code, "anything at all")
+		if !errors.Is(back, e) || !strings.Contains(back.Error(), "the peer says: anything at all") {
+			t.Errorf("%s came back as %v", code, back)
+		}
+	}
+	if linkjob.Code(errKilled) != "" || linkjob.FromCode("internal", "x") != nil || linkjob.FromCode("not_configured", "x") != nil {
+		t.Error("an error that is not a link error has a code, or a code that is not one maps to one")
+	}
+}
