@@ -37,7 +37,8 @@ const devHelp = `
 Runs both parties in one process, each on PostgreSQL with fresh keys that
 are never written down and a synthetic directory: --size accounts each
 (default 100,000), 60% of them on both services, with numbers from the US,
-GB, TR, FR, DE, ID and EG, one in nine opted out of ads. Prints a demo API
+GB, TR, FR, DE, ID and EG, one in nine opted out of ads, nine in ten
+consenting to their ads data reaching the other service. Prints a demo API
 key for each role of each party and example requests. Nothing is kept.
 
 Without --database-url (or DATABASE_URL), it starts a throwaway PostgreSQL
