@@ -26,11 +26,11 @@ type edgeServer struct {
 	keys map[access.Role]string
 }
 
-// pgParty is the social party's store on a migrated schema of its own,
-// and a deriver of fresh keys.
+// pgParty is the social party's store, migrated, of the test's own, and
+// a deriver of fresh keys.
 func pgParty(t testing.TB) (*pgstore.Store, *pseudonym.Deriver) {
 	t.Helper()
-	pool, _ := pgtest.Database(t)
+	st := pgtest.Store(t)
 	ring, err := keyring.NewRing("social", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func pgParty(t testing.TB) (*pgstore.Store, *pseudonym.Deriver) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pgstore.New(pool), d
+	return st, d
 }
 
 func newEdgeServer(t testing.TB) *edgeServer {

@@ -28,12 +28,8 @@ import (
 	"github.com/linkd/linkd/linking/linkjob"
 )
 
-// newStore returns a migrated store on a fresh schema.
-func newStore(t *testing.T) *pgstore.Store {
-	t.Helper()
-	pool, _ := pgtest.Database(t)
-	return pgstore.New(pool)
-}
+// newStore returns a migrated store of the test's own.
+func newStore(t *testing.T) *pgstore.Store { return pgtest.Store(t) }
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store { return newStore(t) })

@@ -112,15 +112,52 @@ func roles(t testing.TB, a *pgxpool.Pool) {
 // AppURL is TEST_DATABASE_URL as AppRole, with schema as its search path.
 func AppURL(t testing.TB, schema string) string {
 	t.Helper()
+	return appURL(t, "", schema)
+}
+
+// appURL is TEST_DATABASE_URL as AppRole, to database (if set) with
+// schema (if set) as its search path.
+func appURL(t testing.TB, database, schema string) string {
+	t.Helper()
 	u, err := url.Parse(URL(t))
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	u.User = url.User(AppRole)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
+	if database != "" {
+		u.Path = "/" + database
+	}
+	if schema != "" {
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+	}
 	return u.String()
+}
+
+// appPool opens a pool of AppRole's connections to url, closed when the
+// test ends, before drop (a statement of the administrator's that drops
+// what the pool used).
+func appPool(t testing.TB, a *pgxpool.Pool, url, drop string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	// Tests of two packages run at once, each with a few stores: their
+	// pools together stay under the server's default 100 connections.
+	cfg.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		if _, err := a.Exec(context.Background(), drop); err != nil {
+			t.Errorf("pgtest: %s: %v", drop, err)
+		}
+	})
+	return pool
 }
 
 // Schema creates an empty schema for the test, owned by AppRole, and
@@ -136,24 +173,7 @@ func Schema(t testing.TB) (*pgxpool.Pool, string) {
 	if _, err := a.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()+" AUTHORIZATION "+AppRole); err != nil {
 		t.Fatalf("pgtest: creating schema: %v", err)
 	}
-	cfg, err := pgxpool.ParseConfig(AppURL(t, name))
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	// Tests of two packages run at once, each with a few stores: their
-	// pools together stay under the server's default 100 connections.
-	cfg.MaxConns = 8
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	t.Cleanup(func() {
-		pool.Close()
-		if _, err := a.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("pgtest: dropping schema %s: %v", name, err)
-		}
-	})
-	return pool, name
+	return appPool(t, a, AppURL(t, name), "DROP SCHEMA "+pgx.Identifier{name}.Sanitize()+" CASCADE"), name
 }
 
 // Admin returns a pool of the server's administrator (TEST_DATABASE_URL's
@@ -264,34 +284,7 @@ func Database(t testing.TB) (*pgxpool.Pool, string) {
 	if _, err := a.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{tmpl}.Sanitize()+" OWNER "+AppRole); err != nil {
 		t.Fatalf("pgtest: creating database: %v", err)
 	}
-	cfg, err := pgxpool.ParseConfig(databaseURL(t, name))
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	cfg.MaxConns = 8
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	t.Cleanup(func() {
-		pool.Close()
-		if _, err := a.Exec(context.Background(), "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: dropping database %s: %v", name, err)
-		}
-	})
-	return pool, name
-}
-
-// databaseURL is TEST_DATABASE_URL as AppRole, to database name.
-func databaseURL(t testing.TB, name string) string {
-	t.Helper()
-	u, err := url.Parse(URL(t))
-	if err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	u.User = url.User(AppRole)
-	u.Path = "/" + name
-	return u.String()
+	return appPool(t, a, appURL(t, name, ""), "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"), name
 }
 
 func randomHex(t testing.TB) string {
@@ -370,7 +363,7 @@ func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+id+" OWNER "+AppRole); err != nil {
 		return "", err
 	}
-	pool, err := pgxpool.New(ctx, databaseURL(t, name))
+	pool, err := pgxpool.New(ctx, appURL(t, name, ""))
 	if err != nil {
 		return "", err
 	}

@@ -211,28 +211,27 @@ func TestImportRefusesNonDirectory(t *testing.T) {
 func TestImportRefusesARepeatedAccountID(t *testing.T) {
 	people := synth.People(41, 40)
 	d := deriver(t)
-	for _, s := range []directory.Store{pgtest.Store(t), pgDirectory(t)} {
-		other := people[39]
-		file := csvFile(people[:30], map[int]string{
-			2:  fmt.Sprintf("acc-%05d,%s,%s,false,", 1, other.National, other.Country),  // same batch as line 3
-			25: fmt.Sprintf("acc-%05d,%s,%s,false,", 3, other.National, other.Country),  // batches after line 5
-			27: fmt.Sprintf("acc-%05d,%s,%s,false,", 27, other.National, other.Country), // its own line follows
-		})
-		im := &directory.Importer{Store: s, Deriver: d, BatchSize: 8}
-		for range 2 {
-			st, reports := runImport(t, im, file)
-			want := []string{"line 5: account_id: the same as on line 3", "line 29: account_id: the same as on line 6",
-				"line 32: account_id: the same as on line 31"}
-			if st.Rows != 33 || st.Imported != 30 || st.Invalid != 3 || !slices.Equal(reports, want) {
-				t.Fatalf("stats %+v, reports %q, want %q", st, reports, want)
-			}
-			if n, _ := s.CountAccounts(context.Background()); n != 30 {
-				t.Fatalf("%d accounts stored, want 30", n)
-			}
-			a, err := s.Account(context.Background(), "acc-00001")
-			if err != nil || a.Country != people[1].Country {
-				t.Fatalf("acc-00001 = %+v, %v: the first line should have won", a, err)
-			}
+	s := pgtest.Store(t)
+	other := people[39]
+	file := csvFile(people[:30], map[int]string{
+		2:  fmt.Sprintf("acc-%05d,%s,%s,false,", 1, other.National, other.Country),  // same batch as line 3
+		25: fmt.Sprintf("acc-%05d,%s,%s,false,", 3, other.National, other.Country),  // batches after line 5
+		27: fmt.Sprintf("acc-%05d,%s,%s,false,", 27, other.National, other.Country), // its own line follows
+	})
+	im := &directory.Importer{Store: s, Deriver: d, BatchSize: 8}
+	for range 2 {
+		st, reports := runImport(t, im, file)
+		want := []string{"line 5: account_id: the same as on line 3", "line 29: account_id: the same as on line 6",
+			"line 32: account_id: the same as on line 31"}
+		if st.Rows != 33 || st.Imported != 30 || st.Invalid != 3 || !slices.Equal(reports, want) {
+			t.Fatalf("stats %+v, reports %q, want %q", st, reports, want)
+		}
+		if n, _ := s.CountAccounts(context.Background()); n != 30 {
+			t.Fatalf("%d accounts stored, want 30", n)
+		}
+		a, err := s.Account(context.Background(), "acc-00001")
+		if err != nil || a.Country != people[1].Country {
+			t.Fatalf("acc-00001 = %+v, %v: the first line should have won", a, err)
 		}
 	}
 }

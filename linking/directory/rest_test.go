@@ -51,10 +51,3 @@ func TestNoNumberAtRest(t *testing.T) {
 		t.Fatalf("%d hits", hits)
 	}
 }
-
-// pgDirectory is a migrated PostgreSQL store on a schema of its own.
-func pgDirectory(t *testing.T) directory.Store {
-	t.Helper()
-	pool, _ := pgtest.Database(t)
-	return pgstore.New(pool)
-}
