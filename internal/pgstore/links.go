@@ -110,7 +110,7 @@ func (s *Store) DeleteLink(ctx context.Context, id psi.LinkID) error {
 }
 
 // CountLinks implements link.Store: the count the links' triggers keep
-// (migration 0030), one row, not a scan.
+// (links_count), one row, not a scan.
 func (s *Store) CountLinks(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `SELECT links FROM links_count`).Scan(&n)

@@ -5,43 +5,30 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migration is one schema change, applied and reverted in a transaction:
-// SQL from the embedded files, or a function (the job queue's tables,
-// which River migrates itself).
+// Migration is one change of linkd's schema, applied and reverted in a
+// transaction. River's tables (the job queue) are not among them: River's
+// own migrator installs them after linkd's and removes them once none of
+// linkd's is left.
 type Migration struct {
 	Version int
 	Name    string
 	Up      string
 	Down    string
-	up      func(context.Context, pgx.Tx) error
-	down    func(context.Context, pgx.Tx) error
-}
-
-func (m Migration) apply(ctx context.Context, tx pgx.Tx, up bool) error {
-	switch {
-	case up && m.up != nil:
-		return m.up(ctx, tx)
-	case !up && m.down != nil:
-		return m.down(ctx, tx)
-	case up:
-		_, err := tx.Exec(ctx, m.Up)
-		return err
-	default:
-		_, err := tx.Exec(ctx, m.Down)
-		return err
-	}
 }
 
 // Migrations returns the embedded migrations in version order.
@@ -79,21 +66,30 @@ func Migrations() ([]Migration, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range riverMigrations() {
-		if _, dup := byVersion[m.Version]; dup {
-			return nil, fmt.Errorf("pgstore: migration %d is the job queue's", m.Version)
-		}
-		byVersion[m.Version] = &m
-	}
 	out := make([]Migration, 0, len(byVersion))
 	for _, m := range byVersion {
-		if m.up == nil && (m.Up == "" || m.Down == "") {
+		if m.Up == "" || m.Down == "" {
 			return nil, fmt.Errorf("pgstore: migration %d lacks its up or down file", m.Version)
 		}
 		out = append(out, *m)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	slices.SortFunc(out, func(a, b Migration) int { return a.Version - b.Version })
 	return out, nil
+}
+
+// QueueVersion is the version of River's tables that MigrateUp installs:
+// the latest the River linked in knows.
+func QueueVersion() int {
+	m, err := queueMigrator(nil)
+	if err != nil {
+		return 0
+	}
+	all := m.AllVersions()
+	return all[len(all)-1].Version
+}
+
+func queueMigrator(pool *pgxpool.Pool) (*rivermigrate.Migrator[pgx.Tx], error) {
+	return rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
 }
 
 const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -102,101 +98,125 @@ const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	applied_at timestamptz NOT NULL DEFAULT now()
 )`
 
-// lockMigrations serializes migrators of one schema for the transaction.
-const lockMigrations = `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.linkd.migrate'))`
+// lockMigrations serializes the migrators of one schema: held by one
+// connection for the whole run, released when it ends.
+const (
+	lockMigrations   = `SELECT pg_advisory_lock(hashtext(current_schema() || '.linkd.migrate'))`
+	unlockMigrations = `SELECT pg_advisory_unlock(hashtext(current_schema() || '.linkd.migrate'))`
+)
 
-// MigrateUp applies every migration not applied yet, each in its own
-// transaction, and returns the versions it applied.
-func MigrateUp(ctx context.Context, pool *pgxpool.Pool) ([]int, error) {
+// migrating runs fn on a connection that holds the schema's migration
+// lock, with the migrations table made and the versions applied read.
+func migrating(ctx context.Context, pool *pgxpool.Pool, fn func(conn *pgxpool.Conn, ms []Migration, applied map[int]bool) error) error {
 	ms, err := Migrations()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if _, err := pool.Exec(ctx, migrationsTable); err != nil {
-		return nil, fmt.Errorf("pgstore: creating schema_migrations: %w", err)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("pgstore: migrating: %w", mapErr(err))
 	}
-	var applied []int
-	for _, m := range ms {
-		did, err := inTx(ctx, pool, func(tx pgx.Tx) (bool, error) {
-			if _, err := tx.Exec(ctx, lockMigrations); err != nil {
-				return false, err
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, lockMigrations); err != nil {
+		return fmt.Errorf("pgstore: taking the migration lock: %w", mapErr(err))
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), unlockMigrations) //nolint:errcheck // a lost session releases it too
+	if _, err := conn.Exec(ctx, migrationsTable); err != nil {
+		return fmt.Errorf("pgstore: creating schema_migrations: %w", err)
+	}
+	rows, err := conn.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("pgstore: reading schema_migrations: %w", err)
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return fmt.Errorf("pgstore: reading schema_migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	for _, v := range versions {
+		if !slices.ContainsFunc(ms, func(m Migration) bool { return m.Version == int(v) }) {
+			return fmt.Errorf("pgstore: the schema has migration %d, which this linkd does not know: it was made by another version of linkd; migrate it with that one, or start from an empty database", v)
+		}
+		applied[int(v)] = true
+	}
+	return fn(conn, ms, applied)
+}
+
+// MigrateUp applies every migration not applied yet, each in its own
+// transaction, then River's (each in its own transaction too), and
+// returns the versions of linkd's it applied.
+func MigrateUp(ctx context.Context, pool *pgxpool.Pool) ([]int, error) {
+	var done []int
+	err := migrating(ctx, pool, func(conn *pgxpool.Conn, ms []Migration, applied map[int]bool) error {
+		for _, m := range ms {
+			if applied[m.Version] {
+				continue
 			}
-			if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '`+bulkTimeout+`'`); err != nil {
-				return false, err
+			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '`+bulkTimeout+`'`); err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, m.Up); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("pgstore: migration %d (%s): %w", m.Version, m.Name, err)
 			}
-			var n int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
-				return false, err
-			}
-			if n > 0 {
-				return false, nil
-			}
-			if err := m.apply(ctx, tx, true); err != nil {
-				return false, err
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
-			return true, err
-		})
+			done = append(done, m.Version)
+		}
+		q, err := queueMigrator(pool)
+		if err == nil {
+			_, err = q.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		}
 		if err != nil {
-			return applied, fmt.Errorf("pgstore: migration %d (%s): %w", m.Version, m.Name, err)
+			return fmt.Errorf("pgstore: the job queue's tables: %w", err)
 		}
-		if did {
-			applied = append(applied, m.Version)
-		}
-	}
-	return applied, nil
+		return nil
+	})
+	return done, err
 }
 
 // MigrateDown reverts the latest `steps` applied migrations, each in its
-// own transaction, and returns the versions it reverted.
+// own transaction, and returns the versions it reverted. Once none of
+// linkd's is left, River's tables go too.
 func MigrateDown(ctx context.Context, pool *pgxpool.Pool, steps int) ([]int, error) {
-	ms, err := Migrations()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := pool.Exec(ctx, migrationsTable); err != nil {
-		return nil, fmt.Errorf("pgstore: creating schema_migrations: %w", err)
-	}
-	var reverted []int
-	for i := len(ms) - 1; i >= 0 && len(reverted) < steps; i-- {
-		m := ms[i]
-		did, err := inTx(ctx, pool, func(tx pgx.Tx) (bool, error) {
-			if _, err := tx.Exec(ctx, lockMigrations); err != nil {
-				return false, err
+	var done []int
+	err := migrating(ctx, pool, func(conn *pgxpool.Conn, ms []Migration, applied map[int]bool) error {
+		for i := len(ms) - 1; i >= 0 && len(done) < steps; i-- {
+			m := ms[i]
+			if !applied[m.Version] {
+				continue
 			}
-			if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '`+bulkTimeout+`'`); err != nil {
-				return false, err
+			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '`+bulkTimeout+`'`); err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, m.Version); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, m.Down)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("pgstore: reverting migration %d (%s): %w", m.Version, m.Name, err)
 			}
-			tag, err := tx.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, m.Version)
-			if err != nil || tag.RowsAffected() == 0 {
-				return false, err
-			}
-			return true, m.apply(ctx, tx, false)
-		})
+			done = append(done, m.Version)
+			delete(applied, m.Version)
+		}
+		if len(applied) > 0 {
+			return nil
+		}
+		q, err := queueMigrator(pool)
+		if err == nil {
+			_, err = q.Migrate(ctx, rivermigrate.DirectionDown, &rivermigrate.MigrateOpts{TargetVersion: -1})
+		}
 		if err != nil {
-			return reverted, fmt.Errorf("pgstore: reverting migration %d (%s): %w", m.Version, m.Name, err)
+			return fmt.Errorf("pgstore: removing the job queue's tables: %w", err)
 		}
-		if did {
-			reverted = append(reverted, m.Version)
-		}
-	}
-	return reverted, nil
-}
-
-// inTx runs fn in a transaction, committing if it returns no error.
-func inTx[T any](ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) (T, error)) (T, error) {
-	var zero T
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return zero, err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
-	v, err := fn(tx)
-	if err != nil {
-		return zero, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return zero, err
-	}
-	return v, nil
+		return nil
+	})
+	return done, err
 }

@@ -145,8 +145,7 @@ func unavailable(err error) bool {
 
 // tx runs fn in a transaction and maps its error.
 func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
-	_, err := inTx(ctx, s.pool, func(tx pgx.Tx) (struct{}, error) { return struct{}{}, fn(tx) })
-	return mapErr(err)
+	return mapErr(pgx.BeginFunc(ctx, s.pool, fn))
 }
 
 // Statement deadlines on the server: statementTimeout for every statement

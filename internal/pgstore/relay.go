@@ -13,47 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/linkd/linkd/linking/signal"
 )
-
-// riverVersions is how many versions of River's tables the job queue
-// migrations install; a River upgrade that brings new tables gets
-// migrations of its own.
-const riverVersions = 8
-
-// riverMigrations install River's tables, the job queue of the signal
-// relay, in the store's schema: migrations 9 to 16 are River's versions 1
-// to 8, each in its own transaction as River needs (a new enum value is
-// used only after the transaction that adds it).
-func riverMigrations() []Migration {
-	migrator := func() (*rivermigrate.Migrator[pgx.Tx], error) {
-		return rivermigrate.New(riverpgxv5.New(nil), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
-	}
-	out := make([]Migration, riverVersions)
-	for v := 1; v <= riverVersions; v++ {
-		out[v-1] = Migration{Version: 8 + v, Name: fmt.Sprintf("job_queue_%d", v),
-			up: func(ctx context.Context, tx pgx.Tx) error {
-				m, err := migrator()
-				if err == nil {
-					//lint:ignore SA1019 deprecated for running several versions in one transaction; this runs one
-					_, err = m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, &rivermigrate.MigrateOpts{TargetVersion: v})
-				}
-				return err
-			},
-			down: func(ctx context.Context, tx pgx.Tx) error {
-				m, err := migrator()
-				if err == nil {
-					//lint:ignore SA1019 deprecated for running several versions in one transaction; this runs one
-					_, err = m.MigrateTx(ctx, tx, rivermigrate.DirectionDown, &rivermigrate.MigrateOpts{MaxSteps: 1})
-				}
-				return err
-			}}
-	}
-	return out
-}
 
 // relayQueue is the River queue of the signal relay.
 const relayQueue = "signal_relay"

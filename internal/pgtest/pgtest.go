@@ -324,6 +324,7 @@ func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
 	for _, m := range ms {
 		fmt.Fprintf(h, "%d %s %d:%s\n", m.Version, m.Name, len(m.Up), m.Up)
 	}
+	fmt.Fprintf(h, "river %d\n", pgstore.QueueVersion())
 	name := "linkd_tmpl_" + hex.EncodeToString(h.Sum(nil))[:16]
 	ctx := context.Background()
 	conn, err := a.Acquire(ctx)

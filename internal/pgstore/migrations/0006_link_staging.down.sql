@@ -1,2 +1,0 @@
-DROP TABLE link_staging_theirs;
-DROP TABLE link_staging_own;

@@ -1,1 +1,0 @@
-ALTER TABLE upload_sessions DROP COLUMN started_at;

@@ -1,1 +1,0 @@
-CREATE INDEX accounts_epoch ON accounts (epoch, id);

@@ -1,1 +1,0 @@
-CREATE INDEX links_created ON links (created_at);

@@ -1,1 +1,0 @@
-CREATE INDEX link_theirs_value ON link_theirs (value);

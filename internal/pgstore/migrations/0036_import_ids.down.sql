@@ -1,1 +1,0 @@
-DROP TABLE import_ids;
