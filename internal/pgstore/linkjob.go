@@ -73,17 +73,50 @@ func (s *Store) SetOwnValues(ctx context.Context, jobID string, seq int64, value
 
 // StageTheirs implements linkjob.Staging.
 func (s *Store) StageTheirs(ctx context.Context, jobID string, seq int64, values []psi.Element) error {
+	return s.tx(ctx, func(tx pgx.Tx) error { return stageTheirs(ctx, tx, jobID, seq, values) })
+}
+
+func stageTheirs(ctx context.Context, tx pgx.Tx, jobID string, seq int64, values []psi.Element) error {
 	data := make([][]any, len(values))
 	for i := range values {
 		data[i] = []any{jobID, seq, int32(i), values[i][:]}
 	}
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM link_staging_theirs WHERE job_id = $1 AND seq = $2`, jobID, seq); err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM link_staging_theirs WHERE job_id = $1 AND seq = $2`, jobID, seq); err != nil {
+		return err
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"link_staging_theirs"}, []string{"job_id", "seq", "pos", "value"}, pgx.CopyFromRows(data))
+	return err
+}
+
+// StageReblinded implements linkjob.Staging: the job's row of
+// link_staging_jobs, locked, serializes the batches of one job, so that
+// two answers of the same batch (an attempt's, and a resumed one's) count
+// each value once, and a batch is counted if and only if it is staged.
+func (s *Store) StageReblinded(ctx context.Context, jobID string, seq int64, values []psi.Element, most int64) (linkjob.Count, error) {
+	var c linkjob.Count
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT reblinded FROM link_staging_jobs WHERE job_id = $1 FOR UPDATE`, jobID).Scan(&c.Before); err != nil {
 			return err
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"link_staging_theirs"}, []string{"job_id", "seq", "pos", "value"}, pgx.CopyFromRows(data))
-		return err
+		vals := make([][]byte, len(values))
+		for i := range values {
+			vals[i] = values[i][:]
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(DISTINCT v) FROM unnest($3::bytea[]) v
+			WHERE NOT EXISTS (SELECT 1 FROM link_staging_theirs t WHERE t.job_id = $1 AND t.seq = $2 AND t.value = v)`,
+			jobID, seq, vals).Scan(&c.Fresh); err != nil {
+			return err
+		}
+		if c.Before+c.Fresh > most {
+			return nil
+		}
+		c.Staged = true
+		if _, err := tx.Exec(ctx, `UPDATE link_staging_jobs SET reblinded = reblinded + $2 WHERE job_id = $1`, jobID, c.Fresh); err != nil {
+			return err
+		}
+		return stageTheirs(ctx, tx, jobID, seq, values)
 	})
+	return c, err
 }
 
 // TheirBatch implements linkjob.Staging.

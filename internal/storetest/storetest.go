@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"PolicyBundles", testPolicyBundles},
 		{"Retention", testRetention},
 		{"LinkStaging", testLinkStaging},
+		{"StageReblinded", testStageReblinded},
 		{"LinkSharedNumbers", testLinkSharedNumbers},
 		{"Relink", testRelink},
 		{"LinkChanges", testLinkChanges},
@@ -1716,5 +1717,58 @@ func testSizeReleases(t *testing.T, s Store) {
 	noErr(t, "ApplyBatch mirror last", err)
 	if c, _ := s.SizeContent(ctx, mirror); c.Version == 0 || c.People != 2 {
 		t.Fatalf("a mirror's content after its session = %+v, want a version and 2 people", c)
+	}
+}
+
+// testStageReblinded: the values a responder re-blinded are counted per
+// job as they are staged, a value again only when its batch's staging
+// did not hold it; a batch that would pass the most is neither counted
+// nor staged; two answers of one batch at once count its values once;
+// a job whose staging was not started is ErrNotFound.
+func testStageReblinded(t *testing.T, s Store) {
+	ctx, el := context.Background(), testElement
+	noErr(t, "StartStaging", s.StartStaging(ctx, "j"))
+	stage := func(seq int64, most int64, vals ...psi.Element) linkjob.Count {
+		t.Helper()
+		c, err := s.StageReblinded(ctx, "j", seq, vals, most)
+		noErr(t, "StageReblinded", err)
+		return c
+	}
+	if c := stage(1, 10, el(1), el(2), el(2)); c != (linkjob.Count{Before: 0, Fresh: 2, Staged: true}) {
+		t.Fatalf("a first batch: %+v", c)
+	}
+	// The same batch again costs what it did not hold; another batch
+	// with the same values costs them again.
+	if c := stage(1, 10, el(2), el(3)); c != (linkjob.Count{Before: 2, Fresh: 1, Staged: true}) {
+		t.Fatalf("batch 1 again: %+v", c)
+	}
+	if c := stage(2, 10, el(2), el(4)); c != (linkjob.Count{Before: 3, Fresh: 2, Staged: true}) {
+		t.Fatalf("batch 2: %+v", c)
+	}
+	// Past the most: neither counted nor staged.
+	if c := stage(3, 10, el(5), el(6), el(7), el(8), el(9), el(10)); c.Staged || c.Before != 5 || c.Fresh != 6 {
+		t.Fatalf("a batch past the most: %+v", c)
+	}
+	if got, err := s.TheirBatch(ctx, "j", 3); err != nil || len(got) != 0 {
+		t.Fatalf("a refused batch was staged: %v, %v", got, err)
+	}
+	if got, err := s.TheirBatch(ctx, "j", 1); err != nil || !slices.Equal(got, []psi.Element{el(2), el(3)}) {
+		t.Fatalf("batch 1 = %v, %v", got, err)
+	}
+	// Two answers of batch 4 at once: its values count once.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := s.StageReblinded(ctx, "j", 4, []psi.Element{el(11), el(12)}, 10); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if c := stage(5, 10); c.Before != 7 {
+		t.Fatalf("after batch 4 answered twice at once: %+v, want 7 counted", c)
+	}
+	if _, err := s.StageReblinded(ctx, "nobody", 1, []psi.Element{el(1)}, 10); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("StageReblinded of a job not started = %v, want ErrNotFound", err)
 	}
 }

@@ -139,6 +139,14 @@ type Row struct {
 	Value     psi.Element
 }
 
+// Count is what StageReblinded counted: the values the job had
+// re-blinded before, those of the batch that were new to it, and whether
+// they were staged (within the most the job may re-blind).
+type Count struct {
+	Before, Fresh int64
+	Staged        bool
+}
+
 // Staging keeps a job's elements and doubly blinded values.
 type Staging interface {
 	// StageOwn replaces this party's rows of batch seq of the job.
@@ -156,6 +164,14 @@ type Staging interface {
 	// StageTheirs replaces the other party's doubly blinded values of
 	// batch seq.
 	StageTheirs(ctx context.Context, jobID string, seq int64, values []psi.Element) error
+	// StageReblinded stages, as StageTheirs does, the values this party
+	// re-blinded for the peer's batch seq, counting those the batch's
+	// staging did not hold before against the job's count of values
+	// re-blinded; when that count would pass most it stages and counts
+	// nothing. Count and staging are one: a batch is counted if and
+	// only if it is staged. ErrNotFound if the job's staging was not
+	// started, or was lost.
+	StageReblinded(ctx context.Context, jobID string, seq int64, values []psi.Element, most int64) (Count, error)
 	// TheirBatch returns the other party's values staged for batch
 	// seq, by position (none if not staged).
 	TheirBatch(ctx context.Context, jobID string, seq int64) ([]psi.Element, error)

@@ -66,7 +66,6 @@ func (r Responder) loadJob(ctx context.Context, jobID string) (params, job.State
 // in one window from the job's start.
 const (
 	opensCounter     = "link_job_opens"
-	reblindedCounter = "link_job_reblinded"
 	// maxOpens is how many openings a job takes at all.
 	maxOpens = 50
 )
@@ -164,16 +163,21 @@ func (r Responder) Reblind(ctx context.Context, jobID string, seq int64, element
 		return nil, protocolError("batch %d: %v", seq, err)
 	}
 	// A batch sent again (a resumed attempt) costs only the values its
-	// last answer did not hold.
-	old, err := r.P.Staging.TheirBatch(ctx, jobID, seq)
+	// last answer did not hold. A value counts each time it is new to
+	// its batch number (values answered before the last answer of that
+	// batch number, or in another batch, count again): the count never
+	// falls short of the distinct elements the job has raised to this
+	// party's key.
+	c, err := r.P.Staging.StageReblinded(ctx, jobID, seq, vals, pr.most())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, LostError(jobID)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := r.countReblinds(ctx, jobID, pr, fresh(vals, old)); err != nil {
-		return nil, err
-	}
-	if err := r.P.Staging.StageTheirs(ctx, jobID, seq, vals); err != nil {
-		return nil, err
+	if !c.Staged {
+		return nil, protocolError("job %s has re-blinded %d elements, and %d more would pass the %d its opening declared",
+			jobID, c.Before, c.Fresh, pr.most())
 	}
 	if len(elements) < pr.BatchSize {
 		// The last batch: batches after it, staged by an attempt that
@@ -287,40 +291,3 @@ func (r Responder) countOpen(ctx context.Context, jobID string, pr params) error
 	return err
 }
 
-// fresh counts the distinct values of vals that old does not hold.
-func fresh(vals, old []psi.Element) int {
-	seen := make(map[psi.Element]bool, len(old)+len(vals))
-	for _, v := range old {
-		seen[v] = true
-	}
-	n := 0
-	for _, v := range vals {
-		if !seen[v] {
-			seen[v] = true
-			n++
-		}
-	}
-	return n
-}
-
-// countReblinds counts n new elements re-blinded for the job and refuses
-// them past what its opening declared. A value counts each time it is
-// new to its batch number (values answered before the last answer of
-// that batch number, or in another batch, count again): the count never
-// falls short of the distinct elements the job has raised to this
-// party's key.
-func (r Responder) countReblinds(ctx context.Context, jobID string, pr params, n int) error {
-	if r.P.Usage == nil || n == 0 {
-		return nil
-	}
-	most := pr.most()
-	ok, used, err := r.P.Usage.Consume(ctx, "linkjob:"+jobID, reblindedCounter, pr.Started, int64(n), most)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return protocolError("job %s has re-blinded %d elements, and %d more would pass the %d its opening declared",
-			jobID, used, n, most)
-	}
-	return nil
-}

@@ -167,9 +167,11 @@ CREATE UNLOGGED TABLE link_unkept (
 -- staging, and link_staging_jobs with it, where each job notes that its
 -- staging started; a job resumed after a crash finds it not started and
 -- fails on either party rather than finish without the batches its
--- checkpoints say were staged.
+-- checkpoints say were staged. reblinded counts what the job had this
+-- party re-blind for the other (linkjob.Staging.StageReblinded).
 CREATE UNLOGGED TABLE link_staging_jobs (
-    job_id  text PRIMARY KEY
+    job_id     text PRIMARY KEY,
+    reblinded  bigint NOT NULL DEFAULT 0 CHECK (reblinded >= 0)
 );
 CREATE UNLOGGED TABLE link_staging_own (
     job_id      text NOT NULL,
