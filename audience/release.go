@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"time"
+
+	"github.com/linkd/linkd/internal/store"
 )
 
 // Size releases under differential privacy.
@@ -59,10 +60,6 @@ const (
 	StatusBudgetSpent = "budget_spent"
 )
 
-// Epsilon is a privacy loss parameter in thousandths (100 is ε = 0.1):
-// exact, so that budgets add up without rounding.
-type Epsilon int64
-
 // EpsilonOf converts a catalogue value to thousandths; it refuses values
 // that are not positive whole thousandths.
 func EpsilonOf(v float64) (Epsilon, error) {
@@ -71,22 +68,6 @@ func EpsilonOf(v float64) (Epsilon, error) {
 		return 0, fmt.Errorf("audience: epsilon %v is not a positive multiple of 0.001 up to 1000", v)
 	}
 	return Epsilon(m), nil
-}
-
-// Float returns ε as a number.
-func (e Epsilon) Float() float64 { return float64(e) / 1000 }
-
-// Release is a size released to an advertiser.
-type Release struct {
-	AudienceID string
-	// Version is the content version it was computed from (see
-	// Store.SizeContent).
-	Version int64
-	Status  string
-	// Lower and Upper bound the size when Status is StatusReady.
-	Lower, Upper int64
-	Epsilon      Epsilon
-	At           time.Time
 }
 
 // Noise draws the random numbers of releases. The zero value is not
@@ -217,3 +198,9 @@ func round2(v int64, up bool) int64 {
 	}
 	return r
 }
+
+// Epsilon and Release are the store's records.
+type (
+	Epsilon = store.Epsilon
+	Release = store.SizeRelease
+)

@@ -4,96 +4,11 @@ package audience
 
 import (
 	"context"
-	"time"
+
+	"github.com/linkd/linkd/internal/store"
 
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/linking/directory"
 )
-
-// Audience is one advertiser's custom audience on this party.
-type Audience struct {
-	ID        string
-	Tenant    string
-	Name      string
-	Purpose   string
-	CreatedAt time.Time
-}
-
-// Batch is one applied upload batch: the accounts it matched, never what
-// was uploaded.
-type Batch struct {
-	AudienceID string
-	SessionID  string
-	Seq        int64
-	Last       bool
-	Add        []string // account ids to add
-	Remove     []string // account ids to remove
-	// Replace makes the session a replacement of the whole audience: when
-	// its last batch is applied, the members that no batch of the session
-	// added (or re-added) are removed.
-	Replace bool
-	// Match, if set, names the accounts by what was uploaded instead: the
-	// store matches them against the directory in the same step and adds
-	// them (or, with Match.Remove, removes them). Accounts that no longer
-	// match are not an error.
-	Match *Match
-	// Received and Invalid are the counts answered to the uploader, kept so
-	// that a retried batch gets the same answer.
-	Received int
-	Invalid  int
-	// At is when the batch is applied (zero: now): members added or
-	// re-added are kept from then for the catalogue's retention.
-	At time.Time
-}
-
-// Match is an upload batch's entries as the directory indexes them: the
-// keyed hash indexes of a hashed upload, or the OPRF outputs of a private
-// one (exactly one of the two).
-type Match struct {
-	Hash   *directory.HashMatch
-	OPRF   *directory.OPRFMatch
-	Remove bool
-}
-
-// LinkedMember is an account with a link, as an extension sees it.
-type LinkedMember struct {
-	AccountID string
-	Country   string
-	Consent   bool
-	LinkID    psi.LinkID
-}
-
-// BatchResult is what applying a batch did.
-type BatchResult struct {
-	// Applied is false when the batch had been applied before: nothing
-	// changed, and the counts are the first application's.
-	Applied  bool
-	Received int
-	Invalid  int
-	// Matched is how many accounts a batch with Match added or removed
-	// (for operators' metrics; never told to the uploader).
-	Matched int
-}
-
-// Session is an upload session's progress.
-type Session struct {
-	AudienceID string
-	ID         string
-	Batches    int64
-	Complete   bool
-	UpdatedAt  time.Time
-	StartedAt  time.Time // the first batch's time
-}
-
-// Content is what a size release is computed from.
-type Content struct {
-	// Version changes with every upload batch applied to the audience
-	// (matched or not), and is 0 before the first; a mirror's (IsMirror)
-	// changes when a session of batches is complete, not before.
-	Version int64
-	// People is the number of distinct numbers among the members.
-	People int64
-}
 
 // Store keeps audiences, their members and upload sessions.
 type Store interface {
@@ -136,3 +51,14 @@ type Store interface {
 	// their country and consent.
 	LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant string) ([]LinkedMember, error)
 }
+
+// The audience records are the store's.
+type (
+	Audience     = store.Audience
+	Batch        = store.UploadBatch
+	Match        = store.UploadMatch
+	LinkedMember = store.LinkedMember
+	BatchResult  = store.BatchResult
+	Session      = store.UploadSession
+	Content      = store.AudienceContent
+)

@@ -41,7 +41,7 @@ func (p signalPeer) Deliver(ctx context.Context, msgs []signal.Message) ([]signa
 // processes, a drain taken over if its process dies). stop waits for a
 // drain in flight.
 func startRelay(ctx context.Context, st *pgstore.Store, peer signal.Peer, hook signal.Hook, log *slog.Logger, reg prometheus.Registerer) (stop func(), err error) {
-	r, err := st.StartRelay(ctx, pgstore.RelayConfig{Peer: peer, Webhook: hook, Log: log, Registry: reg})
+	r, err := signal.StartRelay(ctx, st, signal.RelayConfig{Peer: peer, Webhook: hook, Log: log, Registry: reg})
 	if err != nil {
 		return nil, err
 	}

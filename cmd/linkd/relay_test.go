@@ -249,7 +249,7 @@ func waitOutbox(t testing.TB, p *relayParty, within time.Duration) {
 	}
 }
 
-var fastRelay = pgstore.RelayConfig{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+var fastRelay = signal.RelayConfig{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 	Sweep: 500 * time.Millisecond, Slice: 2 * time.Second}
 
 // TestRelayFaults relays signals between two parties on PostgreSQL while
@@ -268,7 +268,7 @@ func TestRelayFaults(t *testing.T) {
 	ctx := context.Background()
 	cfg := fastRelay
 	cfg.Peer = newSignalPeer(msg.url, msg.party)
-	relay, err := soc.st.StartRelay(ctx, cfg)
+	relay, err := signal.StartRelay(ctx, soc.st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestRelayFaults(t *testing.T) {
 	close(f.go_)
 	cut := &cutter{}
 	pool2 := cut.pool(t, currentSchema(t, soc.st))
-	relay2, err := pgstore.New(pool2).StartRelay(ctx, cfg)
+	relay2, err := signal.StartRelay(ctx, pgstore.New(pool2), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestRelayFaults(t *testing.T) {
 	})
 	f.mode.Store("")
 	close(f.go_)
-	relay3, err := soc.st.StartRelay(ctx, cfg)
+	relay3, err := signal.StartRelay(ctx, soc.st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,11 +462,11 @@ func BenchmarkRelay(b *testing.B) {
 	msg := newRelayParty(b, "messenger", ids, nil)
 	soc := newRelayParty(b, "social", ids, nil)
 	ctx := context.Background()
-	cfg := pgstore.RelayConfig{Peer: newSignalPeer(msg.url, msg.party)}
+	cfg := signal.RelayConfig{Peer: newSignalPeer(msg.url, msg.party)}
 	var in int64
 	var e2e, raise, alone time.Duration
 	for b.Loop() {
-		relay, err := soc.st.StartRelay(ctx, cfg)
+		relay, err := signal.StartRelay(ctx, soc.st, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -481,7 +481,7 @@ func BenchmarkRelay(b *testing.B) {
 		flagFrom(b, soc, 0, n, 32)
 		in += int64(n)
 		start = time.Now()
-		if relay, err = soc.st.StartRelay(ctx, cfg); err != nil {
+		if relay, err = signal.StartRelay(ctx, soc.st, cfg); err != nil {
 			b.Fatal(err)
 		}
 		waitInbound(b, msg, in, 5*time.Minute)
@@ -539,7 +539,7 @@ func TestWebhook(t *testing.T) {
 	}{{soc, msg, nil}, {msg, soc, newWebhook(hook.URL, secret)}} {
 		cfg := fastRelay
 		cfg.Peer, cfg.Webhook = newSignalPeer(r.to.url, r.to.party), r.hook
-		relay, err := r.from.st.StartRelay(ctx, cfg)
+		relay, err := signal.StartRelay(ctx, r.from.st, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

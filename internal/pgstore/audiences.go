@@ -10,37 +10,36 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/store"
 )
 
 // CreateAudience implements audience.Store.
-func (s *Store) CreateAudience(ctx context.Context, a audience.Audience) error {
+func (s *Store) CreateAudience(ctx context.Context, a store.Audience) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO audiences (id, tenant, name, purpose, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		a.ID, a.Tenant, a.Name, a.Purpose, utc(a.CreatedAt))
 	return mapErr(err)
 }
 
-func scanAudience(r pgx.CollectableRow) (audience.Audience, error) {
-	var a audience.Audience
+func scanAudience(r pgx.CollectableRow) (store.Audience, error) {
+	var a store.Audience
 	err := r.Scan(&a.ID, &a.Tenant, &a.Name, &a.Purpose, &a.CreatedAt)
 	a.CreatedAt = a.CreatedAt.UTC()
 	return a, err
 }
 
 // Audience implements audience.Store.
-func (s *Store) Audience(ctx context.Context, tenant, id string) (audience.Audience, error) {
+func (s *Store) Audience(ctx context.Context, tenant, id string) (store.Audience, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, tenant, name, purpose, created_at FROM audiences WHERE id = $1 AND tenant = $2`, id, tenant)
 	if err != nil {
-		return audience.Audience{}, mapErr(err)
+		return store.Audience{}, mapErr(err)
 	}
 	a, err := pgx.CollectExactlyOneRow(rows, scanAudience)
 	return a, mapErr(err)
 }
 
 // ListAudiences implements audience.Store.
-func (s *Store) ListAudiences(ctx context.Context, tenant, after string, limit int) ([]audience.Audience, error) {
+func (s *Store) ListAudiences(ctx context.Context, tenant, after string, limit int) ([]store.Audience, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, tenant, name, purpose, created_at FROM audiences
 		WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3`, tenant, after, limit)
 	if err != nil {
@@ -77,8 +76,8 @@ var errRaced = errors.New("pgstore: batch applied meanwhile")
 // deletion waits for them), memberships are written in account order (no
 // deadlock between batches), and the session row is updated last, refusing
 // a batch that arrives after the session's last one.
-func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.BatchResult, error) {
-	var res audience.BatchResult
+func (s *Store) ApplyBatch(ctx context.Context, b store.UploadBatch) (store.BatchResult, error) {
+	var res store.BatchResult
 	at := b.At
 	if at.IsZero() {
 		at = time.Now()
@@ -196,12 +195,12 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 				return err
 			}
 		}
-		res = audience.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid, Matched: matched}
+		res = store.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid, Matched: matched}
 		return nil
 	})
 	if errors.Is(err, errRaced) {
 		// The same batch, sent twice at once: the other one applied it.
-		res = audience.BatchResult{}
+		res = store.BatchResult{}
 		err = s.pool.QueryRow(ctx, `SELECT received, invalid FROM upload_batches WHERE audience_id = $1 AND session_id = $2 AND seq = $3`,
 			b.AudienceID, b.SessionID, b.Seq).Scan(&res.Received, &res.Invalid)
 		return res, mapErr(err)
@@ -210,8 +209,8 @@ func (s *Store) ApplyBatch(ctx context.Context, b audience.Batch) (audience.Batc
 }
 
 // Session implements audience.Store.
-func (s *Store) Session(ctx context.Context, audienceID, sessionID string) (audience.Session, error) {
-	ss := audience.Session{AudienceID: audienceID, ID: sessionID}
+func (s *Store) Session(ctx context.Context, audienceID, sessionID string) (store.UploadSession, error) {
+	ss := store.UploadSession{AudienceID: audienceID, ID: sessionID}
 	err := s.pool.QueryRow(ctx, `SELECT batches, complete, updated_at, started_at FROM upload_sessions WHERE audience_id = $1 AND session_id = $2`,
 		audienceID, sessionID).Scan(&ss.Batches, &ss.Complete, &ss.UpdatedAt, &ss.StartedAt)
 	ss.UpdatedAt, ss.StartedAt = ss.UpdatedAt.UTC(), ss.StartedAt.UTC()
@@ -237,7 +236,7 @@ func (s *Store) Members(ctx context.Context, audienceID string) ([]string, error
 
 // LinkedMembers implements audience.Store: one join of the members with
 // their accounts and links, a page at a time.
-func (s *Store) LinkedMembers(ctx context.Context, audienceID, after string, limit int) ([]audience.LinkedMember, error) {
+func (s *Store) LinkedMembers(ctx context.Context, audienceID, after string, limit int) ([]store.LinkedMember, error) {
 	rows, err := s.pool.Query(ctx, `SELECT m.account_id, a.country, a.ads_consent, l.link_id
 		FROM audience_members m JOIN accounts a ON a.id = m.account_id JOIN links l ON l.account_id = m.account_id
 		WHERE m.audience_id = $1 AND m.account_id > $2 ORDER BY m.account_id LIMIT $3`, audienceID, after, limit)
@@ -248,7 +247,7 @@ func (s *Store) LinkedMembers(ctx context.Context, audienceID, after string, lim
 }
 
 // LinkedAccounts implements audience.Store.
-func (s *Store) LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant string) ([]audience.LinkedMember, error) {
+func (s *Store) LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant string) ([]store.LinkedMember, error) {
 	keys := make([][]byte, len(ids))
 	for i := range ids {
 		keys[i] = ids[i][:]
@@ -262,9 +261,9 @@ func (s *Store) LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant str
 	return collectLinked(rows)
 }
 
-func collectLinked(rows pgx.Rows) ([]audience.LinkedMember, error) {
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (audience.LinkedMember, error) {
-		var m audience.LinkedMember
+func collectLinked(rows pgx.Rows) ([]store.LinkedMember, error) {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.LinkedMember, error) {
+		var m store.LinkedMember
 		var id []byte
 		if err := r.Scan(&m.AccountID, &m.Country, &m.Consent, &id); err != nil {
 			return m, err
@@ -280,8 +279,8 @@ func collectLinked(rows pgx.Rows) ([]audience.LinkedMember, error) {
 // that took its number first and committed last) and the distinct numbers
 // (hash indexes) among its members. A mirror's batches count once their
 // session is complete (audience.IsMirror).
-func (s *Store) SizeContent(ctx context.Context, audienceID string) (audience.Content, error) {
-	var c audience.Content
+func (s *Store) SizeContent(ctx context.Context, audienceID string) (store.AudienceContent, error) {
+	var c store.AudienceContent
 	err := s.pool.QueryRow(ctx, `SELECT
 			coalesce((SELECT sum(b.applied) FROM upload_batches b WHERE b.audience_id = a.id
 				AND (left(a.id, 4) <> 'ext_' OR EXISTS (SELECT 1 FROM upload_sessions s
@@ -293,8 +292,8 @@ func (s *Store) SizeContent(ctx context.Context, audienceID string) (audience.Co
 }
 
 // LastRelease implements audience.Store.
-func (s *Store) LastRelease(ctx context.Context, audienceID string) (audience.Release, error) {
-	r := audience.Release{AudienceID: audienceID}
+func (s *Store) LastRelease(ctx context.Context, audienceID string) (store.SizeRelease, error) {
+	r := store.SizeRelease{AudienceID: audienceID}
 	err := s.pool.QueryRow(ctx, `SELECT version, status, lower_bound, upper_bound, epsilon, released_at
 		FROM audience_releases WHERE audience_id = $1`, audienceID).Scan(&r.Version, &r.Status, &r.Lower, &r.Upper, &r.Epsilon, &r.At)
 	r.At = r.At.UTC()
@@ -302,7 +301,7 @@ func (s *Store) LastRelease(ctx context.Context, audienceID string) (audience.Re
 }
 
 // PutRelease implements audience.Store.
-func (s *Store) PutRelease(ctx context.Context, r audience.Release) error {
+func (s *Store) PutRelease(ctx context.Context, r store.SizeRelease) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO audience_releases (audience_id, version, status, lower_bound, upper_bound, epsilon, released_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (audience_id) DO UPDATE SET version = excluded.version, status = excluded.status,

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linkd/linkd/internal/store"
-	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/phone"
 )
 
@@ -19,7 +18,7 @@ var accountColumns = []string{"id", "country", "ad_opt_out", "blocked_businesses
 // PutAccounts implements directory.Store: COPY into a staging table, then
 // one upsert, in one transaction. A later duplicate id in the batch wins; a
 // row whose content is unchanged is not rewritten and keeps its updated_at.
-func (s *Store) PutAccounts(ctx context.Context, accounts []directory.Account) error {
+func (s *Store) PutAccounts(ctx context.Context, accounts []store.Account) error {
 	last := make(map[string]int, len(accounts))
 	for i, a := range accounts {
 		last[a.ID] = i
@@ -152,9 +151,9 @@ func copyTo(dst []byte, src []byte, what string) error {
 }
 
 // Account implements directory.Store.
-func (s *Store) Account(ctx context.Context, id string) (directory.Account, error) {
+func (s *Store) Account(ctx context.Context, id string) (store.Account, error) {
 	var (
-		a                   directory.Account
+		a                   store.Account
 		epoch               int32
 		idig, ie164, o, lnk []byte
 	)
@@ -163,7 +162,7 @@ func (s *Store) Account(ctx context.Context, id string) (directory.Account, erro
 		FROM accounts WHERE id = $1`, id).Scan(&a.ID, &a.Country, &a.AdOptOut, &a.BlockedBusinesses,
 		&epoch, &idig, &ie164, &o, &lnk, &a.UpdatedAt, &a.AdsConsent)
 	if err != nil {
-		return directory.Account{}, mapErr(err)
+		return store.Account{}, mapErr(err)
 	}
 	a.Epoch = uint32(epoch)
 	a.UpdatedAt = a.UpdatedAt.UTC()
@@ -174,7 +173,7 @@ func (s *Store) Account(ctx context.Context, id string) (directory.Account, erro
 		what string
 	}{{p.IndexDigits[:], idig, "index_digits"}, {p.IndexE164[:], ie164, "index_e164"}, {p.OPRF[:], o, "oprf"}, {p.Link[:], lnk, "link_element"}} {
 		if err := copyTo(c.dst, c.src, c.what); err != nil {
-			return directory.Account{}, err
+			return store.Account{}, err
 		}
 	}
 	if len(a.BlockedBusinesses) == 0 {
@@ -239,7 +238,7 @@ func matchSQL(column string, epoch uint32, keys [][]byte, tenant string, eligibl
 }
 
 // hashMatchSQL and oprfMatchSQL build matchSQL for a query.
-func hashMatchSQL(q directory.HashMatch, first int) (string, []any) {
+func hashMatchSQL(q store.HashMatch, first int) (string, []any) {
 	col := "index_e164"
 	if q.Convention == phone.ConventionDigits {
 		col = "index_digits"
@@ -251,7 +250,7 @@ func hashMatchSQL(q directory.HashMatch, first int) (string, []any) {
 	return matchSQL(col, q.Epoch, keys, q.Tenant, q.Eligible, first)
 }
 
-func oprfMatchSQL(q directory.OPRFMatch, first int) (string, []any) {
+func oprfMatchSQL(q store.OPRFMatch, first int) (string, []any) {
 	keys := make([][]byte, len(q.Outputs))
 	for i := range q.Outputs {
 		keys[i] = q.Outputs[i][:]
@@ -269,32 +268,32 @@ func (s *Store) matchIDs(ctx context.Context, sql string, args []any) ([]string,
 }
 
 // MatchHashes implements directory.Store.
-func (s *Store) MatchHashes(ctx context.Context, q directory.HashMatch) ([]string, error) {
+func (s *Store) MatchHashes(ctx context.Context, q store.HashMatch) ([]string, error) {
 	sql, args := hashMatchSQL(q, 1)
 	return s.matchIDs(ctx, sql, args)
 }
 
 // MatchOPRF implements directory.Store.
-func (s *Store) MatchOPRF(ctx context.Context, q directory.OPRFMatch) ([]string, error) {
+func (s *Store) MatchOPRF(ctx context.Context, q store.OPRFMatch) ([]string, error) {
 	sql, args := oprfMatchSQL(q, 1)
 	return s.matchIDs(ctx, sql, args)
 }
 
 // LinkElements implements directory.Store.
-func (s *Store) LinkElements(ctx context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error) {
+func (s *Store) LinkElements(ctx context.Context, epoch uint32, after string, limit int) ([]store.LinkElement, error) {
 	return s.linkElements(ctx, `SELECT id, link_element FROM accounts
 		WHERE epoch = $1 AND id > $2 ORDER BY id LIMIT $3`, epoch, after, limit)
 }
 
 // linkElements reads (account id, link element) rows of query q, whose
 // parameters are the epoch, the id after which to start and the limit.
-func (s *Store) linkElements(ctx context.Context, q string, epoch uint32, after string, limit int) ([]directory.LinkElement, error) {
+func (s *Store) linkElements(ctx context.Context, q string, epoch uint32, after string, limit int) ([]store.LinkElement, error) {
 	rows, err := s.pool.Query(ctx, q, int32(epoch), after, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.LinkElement, error) {
-		var le directory.LinkElement
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.LinkElement, error) {
+		var le store.LinkElement
 		var b []byte
 		if err := r.Scan(&le.AccountID, &b); err != nil {
 			return le, err
@@ -329,7 +328,7 @@ func (s *Store) Analyze(ctx context.Context, imported int) error {
 
 // ClaimIDs implements directory.Store: one statement inserts the ids not
 // claimed yet and answers, for the others, the line that claimed them.
-func (s *Store) ClaimIDs(ctx context.Context, run string, ids []string, lines []int) ([]directory.Claimed, error) {
+func (s *Store) ClaimIDs(ctx context.Context, run string, ids []string, lines []int) ([]store.Claimed, error) {
 	if len(ids) != len(lines) {
 		return nil, errors.New("pgstore: ClaimIDs needs a line for each id")
 	}
@@ -337,7 +336,7 @@ func (s *Store) ClaimIDs(ctx context.Context, run string, ids []string, lines []
 	for i, l := range lines {
 		ls[i] = int64(l)
 	}
-	var out []directory.Claimed
+	var out []store.Claimed
 	err := s.bulkTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `WITH given AS (
 				SELECT id, line, ord FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS g (id, line, ord)
@@ -356,8 +355,8 @@ func (s *Store) ClaimIDs(ctx context.Context, run string, ids []string, lines []
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (directory.Claimed, error) {
-			var c directory.Claimed
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Claimed, error) {
+			var c store.Claimed
 			var idx, first int64
 			err := r.Scan(&idx, &first)
 			c.Index, c.FirstLine = int(idx), int(first)

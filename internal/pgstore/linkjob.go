@@ -9,15 +9,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/linking/directory"
-	"github.com/linkd/linkd/linking/job"
-	"github.com/linkd/linkd/linking/link"
-	"github.com/linkd/linkd/linking/linkjob"
+	"github.com/linkd/linkd/internal/store"
 )
 
 // StageOwn implements linkjob.Staging: the batch replaces what was staged
 // under (job, seq), in one transaction, through COPY.
-func (s *Store) StageOwn(ctx context.Context, jobID string, seq int64, rows []linkjob.Row) error {
+func (s *Store) StageOwn(ctx context.Context, jobID string, seq int64, rows []store.StagedRow) error {
 	data := make([][]any, len(rows))
 	for i, r := range rows {
 		var v any
@@ -36,13 +33,13 @@ func (s *Store) StageOwn(ctx context.Context, jobID string, seq int64, rows []li
 }
 
 // OwnBatch implements linkjob.Staging.
-func (s *Store) OwnBatch(ctx context.Context, jobID string, seq int64) ([]linkjob.Row, error) {
+func (s *Store) OwnBatch(ctx context.Context, jobID string, seq int64) ([]store.StagedRow, error) {
 	rows, err := s.pool.Query(ctx, `SELECT account_id, element, value FROM link_staging_own
 		WHERE job_id = $1 AND seq = $2 ORDER BY pos`, jobID, seq)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (linkjob.Row, error) { return scanStaged(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.StagedRow, error) { return scanStaged(r) })
 	return out, mapErr(err)
 }
 
@@ -92,8 +89,8 @@ func stageTheirs(ctx context.Context, tx pgx.Tx, jobID string, seq int64, values
 // link_staging_jobs, locked, serializes the batches of one job, so that
 // two answers of the same batch (an attempt's, and a resumed one's) count
 // each value once, and a batch is counted if and only if it is staged.
-func (s *Store) StageReblinded(ctx context.Context, jobID string, seq int64, values []psi.Element, most int64) (linkjob.Count, error) {
-	var c linkjob.Count
+func (s *Store) StageReblinded(ctx context.Context, jobID string, seq int64, values []psi.Element, most int64) (store.ReblindCount, error) {
+	var c store.ReblindCount
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT reblinded FROM link_staging_jobs WHERE job_id = $1 FOR UPDATE`, jobID).Scan(&c.Before); err != nil {
 			return err
@@ -147,7 +144,7 @@ func (s *Store) TrimTheirs(ctx context.Context, jobID string, seq int64) error {
 // read as it comes. A value that two rows of either side hold comes out
 // of the join more than once, in a run; eachMatch leaves those out, and
 // their links go.
-func (s *Store) Matched(ctx context.Context, k linkjob.Keep, limit int, each func([]linkjob.Row) error) error {
+func (s *Store) Matched(ctx context.Context, k store.RunKeep, limit int, each func([]store.StagedRow) error) error {
 	q := fullMatch
 	var args []any
 	if !k.Full {
@@ -183,7 +180,7 @@ const fullMatch = `SELECT o.account_id, o.element, o.value FROM link_own o
 // account that keeps a row, is not among them and does not share its
 // value), and then the new ones not held go in. A million matches are
 // not held in memory, and no link is written twice.
-func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row) link.Link) error {
+func (s *Store) Relink(ctx context.Context, k store.RunKeep, mk func(store.StagedRow) store.Link) error {
 	return s.bulkTx(ctx, func(tx pgx.Tx) error {
 		if err := lockKept(ctx, tx); err != nil {
 			return err
@@ -195,15 +192,15 @@ func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row)
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE relinked (LIKE links) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		groups := make(chan []link.Link, 4)
+		groups := make(chan []store.Link, 4)
 		var shared []string
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error {
 			defer close(groups)
 			return s.tx(gctx, func(rtx pgx.Tx) error {
 				var err error
-				shared, err = eachMatch(gctx, rtx, relinkMatch, nil, relinkGroup, func(rows []linkjob.Row) error {
-					ls := make([]link.Link, len(rows))
+				shared, err = eachMatch(gctx, rtx, relinkMatch, nil, relinkGroup, func(rows []store.StagedRow) error {
+					ls := make([]store.Link, len(rows))
 					for i, r := range rows {
 						ls[i] = mk(r)
 					}
@@ -218,7 +215,7 @@ func (s *Store) Relink(ctx context.Context, k linkjob.Keep, mk func(linkjob.Row)
 			})
 		})
 		g.Go(func() error {
-			var group []link.Link
+			var group []store.Link
 			_, err := tx.CopyFrom(gctx, pgx.Identifier{"relinked"}, linkColumns, pgx.CopyFromFunc(func() ([]any, error) {
 				for len(group) == 0 {
 					var ok bool
@@ -305,7 +302,7 @@ const touchedValues = `SELECT value FROM link_staging_own WHERE job_id = $1 AND 
 	UNION SELECT value FROM link_staging_theirs WHERE job_id = $1
 	UNION SELECT unnest($2::bytea[])`
 
-func touchedArgs(k linkjob.Keep) []any {
+func touchedArgs(k store.RunKeep) []any {
 	return []any{k.JobID, append(elementBytes(k.Retired), elementBytes(k.PeerRetired)...)}
 }
 
@@ -314,7 +311,7 @@ func touchedArgs(k linkjob.Keep) []any {
 // once; it returns the accounts of those. It gives tx's queries the
 // memory a hash join of the two kept sets needs (PostgreSQL's default
 // would sort them on disk).
-func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, each func([]linkjob.Row) error) (shared []string, err error) {
+func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, each func([]store.StagedRow) error) (shared []string, err error) {
 	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
 		return nil, err
 	}
@@ -323,8 +320,8 @@ func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, 
 		return nil, err
 	}
 	defer rows.Close()
-	group := make([]linkjob.Row, 0, limit)
-	var held linkjob.Row
+	group := make([]store.StagedRow, 0, limit)
+	var held store.StagedRow
 	holding, sharing := false, false
 	// hand adds the held row to the group, unless its value was shared,
 	// and hands a full group over.
@@ -464,7 +461,7 @@ func (s *Store) Retired(ctx context.Context, limit int) ([]psi.Element, error) {
 // rows stays: link_unkept may still hold an account kept since. Without a
 // kept run, when imports do not fill link_unkept (see unkeptTracked) and
 // no incremental run asks, every account is read.
-func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, limit int) ([]directory.LinkElement, error) {
+func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, limit int) ([]store.LinkElement, error) {
 	kept, _, err := s.Kept(ctx)
 	if err != nil {
 		return nil, err
@@ -482,7 +479,7 @@ func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, lim
 }
 
 // Keep implements linkjob.Staging, in one transaction.
-func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
+func (s *Store) Keep(ctx context.Context, k store.RunKeep) error {
 	return s.bulkTx(ctx, func(tx pgx.Tx) error {
 		if err := lockKept(ctx, tx); err != nil {
 			return err
@@ -495,23 +492,23 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 		if kept == k.JobID {
 			return nil
 		}
-		var state job.State
+		var state store.JobState
 		err = tx.QueryRow(ctx, `SELECT state FROM jobs WHERE id = $1`, k.JobID).Scan(&state)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if state == job.Superseded {
-			return linkjob.SupersededError(k.JobID)
+		if state == store.JobSuperseded {
+			return fmt.Errorf("%w: job %s", store.ErrSuperseded, k.JobID)
 		}
 		var staged bool
 		if err := tx.QueryRow(ctx, stagedJob, k.JobID).Scan(&staged); err != nil {
 			return err
 		}
 		if !staged {
-			return linkjob.LostError(k.JobID)
+			return fmt.Errorf("%w: job %s", store.ErrLost, k.JobID)
 		}
 		if !k.Full && kept != k.Base {
-			return linkjob.StaleError(k, kept)
+			return fmt.Errorf("%w: job %s builds on run %s; run %s is kept", store.ErrStale, k.JobID, k.Base, kept)
 		}
 		var stmts []string
 		var args [][]any
@@ -578,10 +575,10 @@ func (s *Store) Keep(ctx context.Context, k linkjob.Keep) error {
 // jobs with staging are found by walking the staging's primary keys
 // (one probe a job), not by reading the rows: normally k's own are the
 // only ones, a million of them.
-func supersede(ctx context.Context, tx pgx.Tx, k linkjob.Keep) error {
+func supersede(ctx context.Context, tx pgx.Tx, k store.RunKeep) error {
 	if _, err := tx.Exec(ctx, `UPDATE jobs SET state = $3, updated_at = now()
 		WHERE kind = $4 AND id <> $1 AND created_at < $2 AND state IN ($5, $6)`,
-		k.JobID, k.Confirmed, job.Superseded, linkjob.Kind, job.Running, job.Failed); err != nil {
+		k.JobID, k.Confirmed, store.JobSuperseded, store.LinkJobKind, store.JobRunning, store.JobFailed); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM link_staging_jobs s USING jobs j
@@ -610,8 +607,8 @@ func supersede(ctx context.Context, tx pgx.Tx, k linkjob.Keep) error {
 
 // scanStaged reads a staged row: account, element (NULL when the query
 // does not read it) and value (NULL until known).
-func scanStaged(r pgx.Row) (linkjob.Row, error) {
-	var row linkjob.Row
+func scanStaged(r pgx.Row) (store.StagedRow, error) {
+	var row store.StagedRow
 	var el, v []byte
 	if err := r.Scan(&row.AccountID, &el, &v); err != nil {
 		return row, err
@@ -677,7 +674,7 @@ func (s *Store) DropStaging(ctx context.Context, jobID string) error {
 // inserts), in the transaction; the staged rows are read once, split
 // between the kept rows and the retired values, or all kept when
 // unchanged says that no account has changed since the run started.
-func keepFull(add func(string, ...any), k linkjob.Keep, unchanged bool) {
+func keepFull(add func(string, ...any), k store.RunKeep, unchanged bool) {
 	add(`SET LOCAL work_mem = '256MB'`)
 	add(`SET LOCAL maintenance_work_mem = '256MB'`)
 	add(`TRUNCATE link_own, link_theirs, link_retired, link_unkept`)

@@ -8,14 +8,13 @@ import (
 
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/store"
-	"github.com/linkd/linkd/linking/link"
 )
 
 // linkColumns are the columns of a link, as they are copied in.
 var linkColumns = []string{"account_id", "link_id", "epoch", "created_at"}
 
 // linkRow is a link as a row of linkColumns.
-func linkRow(l link.Link) []any {
+func linkRow(l store.Link) []any {
 	return []any{l.AccountID, l.ID[:], int32(l.Epoch), utc(l.CreatedAt)}
 }
 
@@ -25,7 +24,7 @@ func linkRow(l link.Link) []any {
 // upsert, which leaves unchanged links as they are. Either way the batch's
 // accounts are looked up under lockKept, which erasures take too, so that
 // no link is written for an account erased meanwhile.
-func (s *Store) PutLinks(ctx context.Context, links []link.Link, changes int64) error {
+func (s *Store) PutLinks(ctx context.Context, links []store.Link, changes int64) error {
 	rows := make([][]any, len(links))
 	ids := make([]string, len(links))
 	for i, l := range links {
@@ -84,14 +83,14 @@ func knownAccounts(ctx context.Context, tx pgx.Tx, ids []string, changes int64) 
 }
 
 // LinkOf implements link.Store.
-func (s *Store) LinkOf(ctx context.Context, accountID string) (link.Link, error) {
-	var l link.Link
+func (s *Store) LinkOf(ctx context.Context, accountID string) (store.Link, error) {
+	var l store.Link
 	var id []byte
 	var epoch int32
 	err := s.pool.QueryRow(ctx, `SELECT account_id, link_id, epoch, created_at FROM links WHERE account_id = $1`, accountID).
 		Scan(&l.AccountID, &id, &epoch, &l.CreatedAt)
 	if err != nil {
-		return link.Link{}, mapErr(err)
+		return store.Link{}, mapErr(err)
 	}
 	l.Epoch, l.CreatedAt = uint32(epoch), l.CreatedAt.UTC()
 	return l, copyTo(l.ID[:], id, "link_id")

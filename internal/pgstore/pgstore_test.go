@@ -23,6 +23,7 @@ import (
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
+	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/link"
@@ -646,7 +647,7 @@ func TestKeptAfterACrash(t *testing.T) {
 	if ok, err := s.Staged(ctx, "under-way"); err != nil || ok {
 		t.Fatalf("Staged after the crash = %v, %v, want false", ok, err)
 	}
-	if err := s.Keep(ctx, linkjob.Keep{JobID: "under-way", Epoch: 1, Full: true, Confirmed: now}); !errors.Is(err, linkjob.ErrLost) {
+	if err := s.Keep(ctx, linkjob.Keep{JobID: "under-way", Epoch: 1, Full: true, Confirmed: now}); !errors.Is(err, store.ErrLost) {
 		t.Fatalf("Keep of a run whose staging was lost = %v, want ErrLost", err)
 	}
 	if n, err := s.PurgeLinks(ctx, now.Add(-time.Hour)); err != nil || n != 0 {

@@ -8,12 +8,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/internal/store"
 )
 
 const signalColumns = `id, direction, account_id, link_id, type, confidence, evidence_ref, note, status, created_at, expires_at`
 
-func signalArgs(sg signal.Signal) []any {
+func signalArgs(sg store.Signal) []any {
 	var lid []byte
 	if sg.LinkID != (psi.LinkID{}) {
 		lid = sg.LinkID[:]
@@ -26,12 +26,12 @@ func signalArgs(sg signal.Signal) []any {
 // decision on it.
 const signalSelect = signalColumns + `, decision, reviewer, reason, decided_at`
 
-func scanSignal(r pgx.CollectableRow) (signal.Signal, error) { return scanSignalAfter(r) }
+func scanSignal(r pgx.CollectableRow) (store.Signal, error) { return scanSignalAfter(r) }
 
 // scanSignalAfter scans a row of signalSelect's columns that come after
 // the destinations first (an event's sequence and name, say).
-func scanSignalAfter(r pgx.Row, first ...any) (signal.Signal, error) {
-	var sg signal.Signal
+func scanSignalAfter(r pgx.Row, first ...any) (store.Signal, error) {
+	var sg store.Signal
 	var dir string
 	var lid []byte
 	var decided *time.Time
@@ -39,7 +39,7 @@ func scanSignalAfter(r pgx.Row, first ...any) (signal.Signal, error) {
 		&sg.Note, &sg.Status, &sg.CreatedAt, &sg.ExpiresAt, &sg.Decision, &sg.Reviewer, &sg.Reason, &decided)...); err != nil {
 		return sg, err
 	}
-	sg.Direction = signal.Direction(dir)
+	sg.Direction = store.Direction(dir)
 	sg.CreatedAt, sg.ExpiresAt = sg.CreatedAt.UTC(), sg.ExpiresAt.UTC()
 	if decided != nil {
 		sg.DecidedAt = decided.UTC()
@@ -56,8 +56,8 @@ func optLinkID(dst *psi.LinkID, b []byte) error {
 }
 
 // Subject implements signal.Store.
-func (s *Store) Subject(ctx context.Context, accountID string) (signal.Subject, error) {
-	var sub signal.Subject
+func (s *Store) Subject(ctx context.Context, accountID string) (store.SignalSubject, error) {
+	var sub store.SignalSubject
 	var lid []byte
 	err := s.pool.QueryRow(ctx, `SELECT a.country, l.link_id FROM accounts a LEFT JOIN links l ON l.account_id = a.id WHERE a.id = $1`,
 		accountID).Scan(&sub.Country, &lid)
@@ -72,7 +72,7 @@ const insertSignal = `INSERT INTO signals (` + signalColumns + `) VALUES ($1, $2
 
 // CreateSignal implements signal.Store: the signal and its outbox entry
 // in one statement, then a drain queued.
-func (s *Store) CreateSignal(ctx context.Context, sg signal.Signal, relay bool) error {
+func (s *Store) CreateSignal(ctx context.Context, sg store.Signal, relay bool) error {
 	if !relay {
 		_, err := s.pool.Exec(ctx, insertSignal, signalArgs(sg)...)
 		return mapErr(err)
@@ -112,14 +112,14 @@ SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM ins), (SELECT count(*) 
 
 // Receive implements signal.Store: one statement a message, sent in one
 // pipelined batch inside one transaction.
-func (s *Store) Receive(ctx context.Context, msgs []signal.Message) ([]signal.Outcome, error) {
-	out := make([]signal.Outcome, len(msgs))
+func (s *Store) Receive(ctx context.Context, msgs []store.Message) ([]store.Outcome, error) {
+	out := make([]store.Outcome, len(msgs))
 	keep := s.keepEvents.Load()
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, m := range msgs {
 			q := receiveSignal
-			if m.Kind == signal.KindRevoke {
+			if m.Kind == store.KindRevoke {
 				q = receiveRevoke
 			}
 			b.Queue(q, m.ID, m.LinkID[:], m.Type, m.Confidence, utc(m.CreatedAt), utc(m.ExpiresAt), keep)
@@ -133,11 +133,11 @@ func (s *Store) Receive(ctx context.Context, msgs []signal.Message) ([]signal.Ou
 			}
 			switch {
 			case changed > 0:
-				out[i] = signal.Applied
+				out[i] = store.OutcomeApplied
 			case linked == 0:
-				out[i] = signal.Unlinked
+				out[i] = store.OutcomeUnlinked
 			default:
-				out[i] = signal.Duplicate
+				out[i] = store.OutcomeDuplicate
 			}
 		}
 		return br.Close()
@@ -145,7 +145,7 @@ func (s *Store) Receive(ctx context.Context, msgs []signal.Message) ([]signal.Ou
 	if err != nil {
 		return nil, err
 	}
-	if keep && slices.Contains(out, signal.Applied) {
+	if keep && slices.Contains(out, store.OutcomeApplied) {
 		s.nudgeEvents()
 	}
 	return out, nil
@@ -155,14 +155,14 @@ func (s *Store) Receive(ctx context.Context, msgs []signal.Message) ([]signal.Ou
 func (s *Store) KeepEvents(on bool) { s.keepEvents.Store(on) }
 
 // PendingEvents implements signal.Store.
-func (s *Store) PendingEvents(ctx context.Context, limit int) ([]signal.Event, error) {
+func (s *Store) PendingEvents(ctx context.Context, limit int) ([]store.Event, error) {
 	rows, err := s.pool.Query(ctx, `SELECT e.seq, e.name, `+signalSelect+`
 		FROM signal_events e JOIN signals s ON s.id = e.signal_id ORDER BY e.seq LIMIT $1`, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (signal.Event, error) {
-		var e signal.Event
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Event, error) {
+		var e store.Event
 		var err error
 		e.Signal, err = scanSignalAfter(r, &e.Seq, &e.Name)
 		return e, err
@@ -177,17 +177,17 @@ func (s *Store) MarkEventsSent(ctx context.Context, seqs []int64) error {
 }
 
 // Signal implements signal.Store.
-func (s *Store) Signal(ctx context.Context, id string) (signal.Signal, error) {
+func (s *Store) Signal(ctx context.Context, id string) (store.Signal, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+signalSelect+` FROM signals WHERE id = $1`, id)
 	if err != nil {
-		return signal.Signal{}, mapErr(err)
+		return store.Signal{}, mapErr(err)
 	}
 	sg, err := pgx.CollectExactlyOneRow(rows, scanSignal)
 	return sg, mapErr(err)
 }
 
 // ListSignals implements signal.Store.
-func (s *Store) ListSignals(ctx context.Context, f signal.Filter) ([]signal.Signal, error) {
+func (s *Store) ListSignals(ctx context.Context, f store.SignalFilter) ([]store.Signal, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+signalSelect+` FROM signals
 		WHERE direction = $1 AND id > $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR type = $4)
 		ORDER BY id LIMIT $5`, string(f.Direction), f.After, f.Status, f.Type, f.Limit)
@@ -221,14 +221,14 @@ func (s *Store) SetStatus(ctx context.Context, id, status string, relay bool) er
 }
 
 // PendingOutbox implements signal.Store.
-func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]signal.OutboxEntry, error) {
+func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]store.OutboxEntry, error) {
 	rows, err := s.pool.Query(ctx, `SELECT o.id, o.kind, s.id, s.link_id, s.type, s.confidence, s.created_at, s.expires_at
 		FROM signal_outbox o JOIN signals s ON s.id = o.signal_id ORDER BY o.id LIMIT $1`, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (signal.OutboxEntry, error) {
-		var e signal.OutboxEntry
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.OutboxEntry, error) {
+		var e store.OutboxEntry
 		var lid []byte
 		if err := r.Scan(&e.ID, &e.Kind, &e.Message.ID, &lid, &e.Type, &e.Confidence, &e.CreatedAt, &e.ExpiresAt); err != nil {
 			return e, err

@@ -876,7 +876,7 @@ func testLinkSuperseded(t *testing.T, s Store) {
 	if got, _ := s.Job(ctx, "old-running"); got.State != job.Superseded || string(got.Progress) != `{"phase":"exchanging"}` {
 		t.Errorf("a superseded job updated: %s %s, want superseded with the new progress", got.State, got.Progress)
 	}
-	wantErr(t, "Keep of a superseded job", s.Keep(ctx, linkjob.Keep{JobID: "old-running", Epoch: 1, Full: true, Confirmed: t0}), linkjob.ErrSuperseded)
+	wantErr(t, "Keep of a superseded job", s.Keep(ctx, linkjob.Keep{JobID: "old-running", Epoch: 1, Full: true, Confirmed: t0}), store.ErrSuperseded)
 	if id, _, err := s.Kept(ctx); err != nil || id != "new" {
 		t.Errorf("Kept after a superseded job's Keep = %q, %v, want new", id, err)
 	}
@@ -954,7 +954,7 @@ func testLinkStaging(t *testing.T, s Store) {
 	}
 	// A job whose staging was not started, or is lost, is refused and
 	// changes nothing.
-	wantErr(t, "Keep of a job not started", s.Keep(ctx, linkjob.Keep{JobID: "unstarted", Epoch: 7, Full: true}), linkjob.ErrLost)
+	wantErr(t, "Keep of a job not started", s.Keep(ctx, linkjob.Keep{JobID: "unstarted", Epoch: 7, Full: true}), store.ErrLost)
 	if id, _, err := s.Kept(ctx); err != nil || id != "" {
 		t.Fatalf("Kept after a refused Keep = %q, %v", id, err)
 	}
@@ -1046,7 +1046,7 @@ func testLinkStaging(t *testing.T, s Store) {
 	// Built on another run than the one kept, it is refused and changes
 	// nothing.
 	noErr(t, "StartStaging", s.StartStaging(ctx, "inc"))
-	wantErr(t, "Keep on another base", s.Keep(ctx, linkjob.Keep{JobID: "inc", Epoch: 7, Base: "older", PeerRetired: []psi.Element{el(12)}}), linkjob.ErrStale)
+	wantErr(t, "Keep on another base", s.Keep(ctx, linkjob.Keep{JobID: "inc", Epoch: 7, Base: "older", PeerRetired: []psi.Element{el(12)}}), store.ErrStale)
 	if _, err := s.LinkOf(ctx, "a"); err != nil {
 		t.Fatalf("a refused Keep dropped a link: %v", err)
 	}

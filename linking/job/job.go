@@ -5,39 +5,9 @@ package job
 import (
 	"context"
 	"time"
+
+	"github.com/linkd/linkd/internal/store"
 )
-
-// State is where a job stands.
-type State string
-
-// States of a job.
-const (
-	Running State = "running"
-	Done    State = "done"
-	Failed  State = "failed"
-	// Superseded is a link job that had not finished when a run begun
-	// after it finished: its staging is gone and it cannot be resumed.
-	Superseded State = "superseded"
-)
-
-// Job is one run of long work.
-type Job struct {
-	ID        string
-	Kind      string
-	State     State
-	Params    []byte // JSON
-	Progress  []byte // JSON
-	CreatedAt time.Time
-	UpdatedAt time.Time
-}
-
-// Checkpoint marks one finished step of a job.
-type Checkpoint struct {
-	JobID string
-	Step  string
-	Seq   int64
-	Data  []byte
-}
 
 // Store keeps jobs and checkpoints.
 type Store interface {
@@ -54,3 +24,17 @@ type Store interface {
 	// Checkpoints returns a job's checkpoints of one step in seq order.
 	Checkpoints(ctx context.Context, jobID, step string) ([]Checkpoint, error)
 }
+
+// The job records are the store's.
+type (
+	State      = store.JobState
+	Job        = store.Job
+	Checkpoint = store.Checkpoint
+)
+
+const (
+	Running    = store.JobRunning
+	Done       = store.JobDone
+	Failed     = store.JobFailed
+	Superseded = store.JobSuperseded
+)

@@ -4,18 +4,11 @@ package link
 
 import (
 	"context"
-	"time"
+
+	"github.com/linkd/linkd/internal/store"
 
 	"github.com/linkd/linkd/crypto/psi"
 )
-
-// Link ties one of the party's accounts to a person on the other service.
-type Link struct {
-	AccountID string
-	ID        psi.LinkID
-	Epoch     uint32 // linking epoch the id was derived in
-	CreatedAt time.Time
-}
 
 // Store keeps links.
 type Store interface {
@@ -38,3 +31,6 @@ type Store interface {
 	// CountLinks returns how many links the party holds.
 	CountLinks(ctx context.Context) (int64, error)
 }
+
+// Link is the store's record of a link.
+type Link = store.Link

@@ -121,31 +121,12 @@ import (
 	"github.com/linkd/linkd/linking/link"
 )
 
-// Kind is the job kind of a link run.
-const Kind = "link"
-
 // DefaultBatch is how many elements go in one message.
 const DefaultBatch = 10000
 
 // MaxRetired is the most retired values a party hands over when a job
 // opens; with more, the run is full.
 const MaxRetired = DefaultBatch
-
-// Row is one staged element of this party's own: the account, the element
-// sent or received singly blinded, and the doubly blinded value once known.
-type Row struct {
-	AccountID string
-	Element   psi.Element
-	Value     psi.Element
-}
-
-// Count is what StageReblinded counted: the values the job had
-// re-blinded before, those of the batch that were new to it, and whether
-// they were staged (within the most the job may re-blind).
-type Count struct {
-	Before, Fresh int64
-	Staged        bool
-}
 
 // Staging keeps a job's elements and doubly blinded values.
 type Staging interface {
@@ -239,37 +220,19 @@ type Staging interface {
 	Relink(ctx context.Context, k Keep, mk func(Row) link.Link) error
 }
 
-// Keep is what a finished job changes in the kept sets. A full run
-// replaces them by its staging (its links are replaced by Relink); an
-// incremental one takes out one of the other's values for each of its
-// retired values listed, and this party's retired values handed over,
-// adds its staging, and drops the links of the accounts staged and of
-// every row whose value the job touched (Matched links them anew, or
-// not). Staged rows whose account no longer holds the element staged go
-// to the retired values instead. A value two accounts hold is among the
-// other's values, and among the retired ones, twice.
-type Keep struct {
-	JobID string
-	Epoch uint32
-	Full  bool
-	// Base is the run an incremental job builds on.
-	Base string
-	// Confirmed is when the job began (its record's creation): the
-	// links a full run confirms count their retention from then, and
-	// the jobs begun before it are superseded.
-	Confirmed time.Time
-	// Changes is Staging.Changes when the job started (0 if not known):
-	// a store may skip checking the staged rows against the accounts
-	// when it has not changed since.
-	Changes     int64
-	Retired     []psi.Element // this party's, handed over
-	PeerRetired []psi.Element // the other's
-}
-
-// StaleError is Keep's refusal of an incremental job built on a run that
-// is no longer the one kept.
-func StaleError(k Keep, kept string) error {
-	return fmt.Errorf("%w: job %s builds on run %s, and this party has kept run %s since: start a new run", ErrStale, k.JobID, k.Base, kept)
+// keepError is Keep's refusal of the job as this package says it: the
+// store's errors of a stale, lost or superseded run become ErrStale,
+// ErrLost and ErrSuperseded.
+func keepError(k Keep, err error) error {
+	switch {
+	case errors.Is(err, store.ErrStale):
+		return fmt.Errorf("%w: job %s builds on run %s, and this party has kept another run since: start a new run", ErrStale, k.JobID, k.Base)
+	case errors.Is(err, store.ErrLost):
+		return LostError(k.JobID)
+	case errors.Is(err, store.ErrSuperseded):
+		return SupersededError(k.JobID)
+	}
+	return err
 }
 
 // LostError is the refusal of job jobID, whose staging on this party
@@ -1024,6 +987,7 @@ func (p *Party) linkOnce(ctx context.Context, jobID string, pr params) (int64, e
 		}
 	}
 	if err := p.Staging.Keep(ctx, k); err != nil {
+		err = keepError(k, err)
 		if errors.Is(err, ErrStale) || errors.Is(err, ErrSuperseded) {
 			// It can never finish: its staging goes.
 			_ = p.Staging.DropStaging(ctx, jobID)
@@ -1071,3 +1035,13 @@ func decodeValues(in []string) ([]psi.Element, error) {
 	}
 	return els, nil
 }
+
+// The staging's records are the store's.
+type (
+	Row   = store.StagedRow
+	Count = store.ReblindCount
+	Keep  = store.RunKeep
+)
+
+// Kind is the job kind of a link run.
+const Kind = store.LinkJobKind

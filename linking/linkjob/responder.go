@@ -65,7 +65,7 @@ func (r Responder) loadJob(ctx context.Context, jobID string) (params, job.State
 // Counters of Party.Usage, per job (subject "linkjob:" and the job's id),
 // in one window from the job's start.
 const (
-	opensCounter     = "link_job_opens"
+	opensCounter = "link_job_opens"
 	// maxOpens is how many openings a job takes at all.
 	maxOpens = 50
 )
@@ -290,4 +290,3 @@ func (r Responder) countOpen(ctx context.Context, jobID string, pr params) error
 	}
 	return err
 }
-

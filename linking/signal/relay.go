@@ -5,54 +5,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/internal/store"
 )
-
-// Message kinds.
-const (
-	KindSignal = "signal"
-	KindRevoke = "revoke"
-)
-
-// Message is all of a signal that crosses to the other party: its id, the
-// link id of the account, the type, the confidence and its times, and
-// whether it is raised or revoked. The account id, the evidence reference
-// and the note stay with the party that raised it; no number is in it.
-type Message struct {
-	Kind       string
-	ID         string
-	LinkID     psi.LinkID
-	Type       string
-	Confidence float64
-	CreatedAt  time.Time
-	ExpiresAt  time.Time
-}
 
 // MessageOf is the message that carries sg.
 func MessageOf(sg Signal, kind string) Message {
 	return Message{Kind: kind, ID: sg.ID, LinkID: sg.LinkID, Type: sg.Type, Confidence: sg.Confidence,
 		CreatedAt: sg.CreatedAt, ExpiresAt: sg.ExpiresAt}
 }
-
-// Outcome is what the receiver did with one message.
-type Outcome string
-
-const (
-	// Applied: the signal was queued for review, or the revocation
-	// recorded.
-	Applied Outcome = "applied"
-	// Duplicate: the message was applied before (or names a signal the
-	// receiver raised itself); nothing changed.
-	Duplicate Outcome = "duplicate"
-	// Unlinked: the receiver has no account with that link id (the link
-	// was dropped since); nothing is kept.
-	Unlinked Outcome = "unlinked"
-	// Expired: the signal had expired when it arrived; nothing is kept.
-	Expired Outcome = "expired"
-	// Refused: the receiver's policies do not let this signal in; nothing
-	// is kept.
-	Refused Outcome = "refused"
-)
 
 // Peer is the other party's side of the relay.
 type Peer interface {
@@ -119,21 +79,6 @@ func Drain(ctx context.Context, ob Outbox, p Peer, batch int, now func() time.Ti
 	}
 }
 
-// Event names.
-const (
-	EventReceived = "signal.received"
-	EventRevoked  = "signal.revoked"
-)
-
-// Event is news for this party's own account system (the webhook) of a
-// signal the other party sent: received, or revoked. The signal is as this
-// party keeps it: its own account, no number.
-type Event struct {
-	Seq    int64 // order in the outbox
-	Name   string
-	Signal Signal
-}
-
 // EventOutbox holds events for the webhook, written in the transaction
 // that received or revoked the signal.
 type EventOutbox interface {
@@ -183,3 +128,25 @@ func DrainEvents(ctx context.Context, ob EventOutbox, h Hook, batch int, now fun
 		sent += len(evs)
 	}
 }
+
+// The relay's records are the store's.
+type (
+	Message = store.Message
+	Outcome = store.Outcome
+	Event   = store.Event
+)
+
+// Message kinds, outcomes and event names.
+const (
+	KindSignal = store.KindSignal
+	KindRevoke = store.KindRevoke
+
+	Applied   = store.OutcomeApplied
+	Duplicate = store.OutcomeDuplicate
+	Unlinked  = store.OutcomeUnlinked
+	Expired   = store.OutcomeExpired
+	Refused   = store.OutcomeRefused
+
+	EventReceived = store.EventReceived
+	EventRevoked  = store.EventRevoked
+)

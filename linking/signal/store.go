@@ -6,60 +6,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/internal/store"
 )
-
-// Direction says whether a signal was raised here or received from the peer.
-type Direction string
-
-const (
-	Outbound Direction = "outbound"
-	Inbound  Direction = "inbound"
-)
-
-// Signal is a flag on an account.
-type Signal struct {
-	ID          string
-	Direction   Direction
-	AccountID   string     // this party's own account
-	LinkID      psi.LinkID // zero when the account has no link
-	Type        string
-	Confidence  float64
-	EvidenceRef string
-	Note        string
-	Status      string
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
-	// A reviewer's decision on an inbound signal (disable, dismiss or
-	// escalate; the status too until the other party revokes it): who
-	// took it, why and when.
-	Decision  string
-	Reviewer  string
-	Reason    string
-	DecidedAt time.Time
-}
-
-// Filter selects signals to list.
-type Filter struct {
-	Direction Direction
-	Status    string // "" for any
-	Type      string // "" for any
-	After     string // id to list after
-	Limit     int
-}
-
-// OutboxEntry is a message waiting to be delivered to the peer.
-type OutboxEntry struct {
-	ID int64
-	Message
-}
-
-// Subject is what raising a signal needs of the account flagged.
-type Subject struct {
-	Country string     // the account's country, for the policy decision
-	LinkID  psi.LinkID // its link, if Linked
-	Linked  bool
-}
 
 // Store keeps signals and the outbox of their relay.
 type Store interface {
@@ -103,3 +51,18 @@ type Outbox interface {
 	// outbox (delivered already) is no error.
 	MarkDelivered(ctx context.Context, ids []int64) error
 }
+
+// The signal records are the store's.
+type (
+	Direction   = store.Direction
+	Signal      = store.Signal
+	Filter      = store.SignalFilter
+	OutboxEntry = store.OutboxEntry
+	Subject     = store.SignalSubject
+)
+
+// Directions.
+const (
+	Outbound = store.Outbound
+	Inbound  = store.Inbound
+)

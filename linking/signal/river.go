@@ -1,4 +1,4 @@
-package pgstore
+package signal
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,103 +14,15 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/linkd/linkd/linking/signal"
+	store "github.com/linkd/linkd/internal/pgstore"
 )
-
-// relayQueue is the River queue of the signal relay.
-const relayQueue = "signal_relay"
-
-// drainArgs is the job that drains the signal outbox to the other party.
-// It carries nothing: the outbox is the record of what is to be sent, and
-// the job only says "send it". A write to the outbox queues one once it is
-// committed, unless one is already waiting (a drain that is running may
-// have read the outbox before that write, so it does not count); a drain that fails is retried with backoff by River, and while
-// it waits to be retried no other is queued.
-type drainArgs struct{}
-
-func (drainArgs) Kind() string { return "linkd_signal_drain" }
-
-func (drainArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: relayQueue} }
-
-// sweepArgs is the drain queued every RelayConfig.Sweep and when a relay
-// starts, whatever else is queued: it sends what a relay that died left.
-type sweepArgs struct{}
-
-func (sweepArgs) Kind() string { return "linkd_signal_sweep" }
-
-func (sweepArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: relayQueue} }
-
-// eventArgs and eventSweepArgs are the same two for the webhook's outbox:
-// news of inbound signals for this party's own account system.
-type eventArgs struct{}
-
-func (eventArgs) Kind() string { return "linkd_webhook_drain" }
-
-func (eventArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: relayQueue} }
-
-type eventSweepArgs struct{}
-
-func (eventSweepArgs) Kind() string { return "linkd_webhook_sweep" }
-
-func (eventSweepArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: relayQueue} }
-
-// waiting are the states of a drain that has not started.
-var waiting = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
-	rivertype.JobStateRetryable, rivertype.JobStateScheduled}
-
-// nudge queues a drain after the outbox was written to, unless one is
-// waiting already. Writes that come while a nudge is being made share the
-// next one: every write is followed by a look at the queue that began
-// after it committed. A nudge never fails the write: what is in the outbox
-// is sent by the next drain or sweep whatever becomes of it.
-func (s *Store) nudge() { s.nudgeLine(&s.nudges, drainArgs{}) }
-
-// nudgeEvents is nudge for the webhook's outbox.
-func (s *Store) nudgeEvents() { s.nudgeLine(&s.eventNudges, eventArgs{}) }
-
-func (s *Store) nudgeLine(n *nudges, args river.JobArgs) {
-	if s.queueErr != nil {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.pending = true
-	if n.running {
-		return
-	}
-	n.running = true
-	go func() {
-		for {
-			n.mu.Lock()
-			if !n.pending {
-				n.running = false
-				n.mu.Unlock()
-				return
-			}
-			n.pending = false
-			n.mu.Unlock()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			got, err := s.queue.JobList(ctx, river.NewJobListParams().Kinds(args.Kind()).States(waiting...).First(1))
-			if err == nil && len(got.Jobs) == 0 {
-				_, _ = s.queue.Insert(ctx, args, nil)
-			}
-			cancel()
-		}
-	}()
-}
-
-// nudges coalesces nudges.
-type nudges struct {
-	mu               sync.Mutex
-	pending, running bool
-}
 
 // RelayConfig sets up the signal relay.
 type RelayConfig struct {
-	Peer signal.Peer
+	Peer Peer
 	// Webhook, if set, is told of every signal received and revoked,
 	// from an outbox of its own written with them.
-	Webhook signal.Hook
+	Webhook Hook
 	Log     *slog.Logger
 	// Registry receives the relay's metrics (none if nil).
 	Registry prometheus.Registerer
@@ -129,7 +40,7 @@ type RelayConfig struct {
 	// waits before River takes it over (default 2 min).
 	RescueAfter time.Duration
 	// Batch is the number of messages a request (default
-	// signal.DrainBatch).
+	// DrainBatch).
 	Batch int
 }
 
@@ -140,7 +51,7 @@ type Relay struct {
 
 // line is one outbox and where it drains to.
 type line struct {
-	s     *Store
+	s     *store.Store
 	name  string // for the lock and the logs
 	slice time.Duration
 	log   *slog.Logger
@@ -159,7 +70,7 @@ type drainWorker[T river.JobArgs] struct {
 // that one drain runs at a time across every process of the party; a
 // process that dies loses its connection and with it the lock.
 func (l *line) lock(ctx context.Context) (unlock func(), ok bool, err error) {
-	conn, err := l.s.pool.Acquire(ctx)
+	conn, err := l.s.Pool().Acquire(ctx)
 	if err != nil {
 		return nil, false, err
 	}
@@ -229,12 +140,12 @@ func addLine[D, S river.JobArgs](workers *river.Workers, periodic *[]*river.Peri
 	return nil
 }
 
-// StartRelay starts the workers that deliver the signal outbox to the
+// StartRelay starts, on the store's River queue, the workers that deliver the signal outbox to the
 // other party (and the webhook's, if one is set). Stop them with
 // Relay.Stop.
-func (s *Store) StartRelay(ctx context.Context, cfg RelayConfig) (*Relay, error) {
+func StartRelay(ctx context.Context, s *store.Store, cfg RelayConfig) (*Relay, error) {
 	if cfg.Peer == nil {
-		return nil, errors.New("pgstore: the relay needs a peer")
+		return nil, errors.New("signal: the relay needs a peer")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -245,7 +156,7 @@ func (s *Store) StartRelay(ctx context.Context, cfg RelayConfig) (*Relay, error)
 	cfg.Slice = cmpOr(cfg.Slice, 20*time.Second)
 	cfg.RescueAfter = cmpOr(cfg.RescueAfter, 2*time.Minute)
 	if cfg.Batch <= 0 {
-		cfg.Batch = signal.DrainBatch
+		cfg.Batch = DrainBatch
 	}
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_signals_relayed_total",
 		Help: "Signal relay messages sent to the other party, by the outcome it answered (or expired, unsent)."}, []string{"outcome"})
@@ -264,30 +175,30 @@ func (s *Store) StartRelay(ctx context.Context, cfg RelayConfig) (*Relay, error)
 	var periodic []*river.PeriodicJob
 	relay := &line{s: s, name: "signal relay", slice: cfg.Slice, log: cfg.Log, failures: failures.WithLabelValues("peer"),
 		drain: func(ctx context.Context, deadline time.Time) (bool, error) {
-			done, more, err := signal.Drain(ctx, s, cfg.Peer, cfg.Batch, time.Now, deadline)
+			done, more, err := Drain(ctx, s, cfg.Peer, cfg.Batch, time.Now, deadline)
 			for o, n := range done {
 				outcomes.WithLabelValues(string(o)).Add(float64(n))
 			}
 			return more, err
 		}}
-	if err := addLine[drainArgs](workers, &periodic, cfg.Sweep, relay, sweepArgs{}); err != nil {
+	if err := addLine[store.DrainJob](workers, &periodic, cfg.Sweep, relay, store.SweepJob{}); err != nil {
 		return nil, err
 	}
 	s.KeepEvents(cfg.Webhook != nil)
 	if cfg.Webhook != nil {
 		hook := &line{s: s, name: "signal webhook", slice: cfg.Slice, log: cfg.Log, failures: failures.WithLabelValues("webhook"),
 			drain: func(ctx context.Context, deadline time.Time) (bool, error) {
-				n, more, err := signal.DrainEvents(ctx, s, cfg.Webhook, cfg.Batch, time.Now, deadline)
+				n, more, err := DrainEvents(ctx, s, cfg.Webhook, cfg.Batch, time.Now, deadline)
 				events.Add(float64(n))
 				return more, err
 			}}
-		if err := addLine[eventArgs](workers, &periodic, cfg.Sweep, hook, eventSweepArgs{}); err != nil {
+		if err := addLine[store.EventJob](workers, &periodic, cfg.Sweep, hook, store.EventSweepJob{}); err != nil {
 			return nil, err
 		}
 	}
-	client, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
+	client, err := river.NewClient(riverpgxv5.New(s.Pool()), &river.Config{
 		Logger:               cfg.Log,
-		Queues:               map[string]river.QueueConfig{relayQueue: {MaxWorkers: 2}},
+		Queues:               map[string]river.QueueConfig{store.RelayQueue: {MaxWorkers: 2}},
 		Workers:              workers,
 		RetryPolicy:          backoff{cfg.MinBackoff, cfg.MaxBackoff},
 		MaxAttempts:          1000,
@@ -296,20 +207,20 @@ func (s *Store) StartRelay(ctx context.Context, cfg RelayConfig) (*Relay, error)
 		PeriodicJobs:         periodic,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: the relay: %w", err)
+		return nil, fmt.Errorf("signal: the relay: %w", err)
 	}
 	if err := client.Start(ctx); err != nil {
-		return nil, fmt.Errorf("pgstore: starting the relay: %w", err)
+		return nil, fmt.Errorf("signal: starting the relay: %w", err)
 	}
 	// What waited while no relay ran (or was left by one that died) goes
 	// now, not at the next sweep of whichever process leads.
-	start := []river.InsertManyParams{{Args: sweepArgs{}}}
+	start := []river.InsertManyParams{{Args: store.SweepJob{}}}
 	if cfg.Webhook != nil {
-		start = append(start, river.InsertManyParams{Args: eventSweepArgs{}})
+		start = append(start, river.InsertManyParams{Args: store.EventSweepJob{}})
 	}
 	if _, err := client.InsertMany(ctx, start); err != nil {
 		_ = client.StopAndCancel(context.Background())
-		return nil, fmt.Errorf("pgstore: starting the relay: %w", err)
+		return nil, fmt.Errorf("signal: starting the relay: %w", err)
 	}
 	return &Relay{client: client}, nil
 }
