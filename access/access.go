@@ -89,14 +89,14 @@ func HashKey(secret string) Hash { return sha256.Sum256([]byte(secret)) }
 
 // Store keeps API keys.
 type Store interface {
-	// CreateAPIKey stores a new key record; store.ErrConflict on a
+	// CreateAPIKey stores a new key record; storeerr.ErrConflict on a
 	// duplicate id or hash.
 	CreateAPIKey(ctx context.Context, k Key) error
 	// APIKeyByHash returns the key with this hash, revoked or not, or
-	// store.ErrNotFound.
+	// storeerr.ErrNotFound.
 	APIKeyByHash(ctx context.Context, h Hash) (Key, error)
 	// ListAPIKeys returns every key record in creation order.
 	ListAPIKeys(ctx context.Context) ([]Key, error)
-	// RevokeAPIKey marks a key revoked; store.ErrNotFound if there is none.
+	// RevokeAPIKey marks a key revoked; storeerr.ErrNotFound if there is none.
 	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 }

@@ -29,10 +29,10 @@ import (
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audit"
-	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 // openAPI is the OpenAPI 3 document of every route; a test holds it to
@@ -482,7 +482,7 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 			return newError(http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer KEY", nil)
 		}
 		k, err := s.Keys.APIKeyByHash(c.Request().Context(), access.HashKey(secret))
-		bad := errors.Is(err, store.ErrNotFound) || (err == nil && !k.RevokedAt.IsZero())
+		bad := errors.Is(err, storeerr.ErrNotFound) || (err == nil && !k.RevokedAt.IsZero())
 		s.authFails.done(addr, bad, time.Now())
 		if bad {
 			return newError(http.StatusUnauthorized, "unauthorized", "the API key is not valid", nil)
@@ -525,7 +525,7 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 			// The decision is in the log before anything changes: a
 			// request whose entry cannot be written is not carried out.
 			if err := s.recordErr(c, cl, q, "allow", d); err != nil {
-				return fmt.Errorf("%w: the audit log could not record the request: %w", store.ErrUnavailable, err)
+				return fmt.Errorf("%w: the audit log could not record the request: %w", storeerr.ErrUnavailable, err)
 			}
 		}
 		err = r.handle(s, c, cl)

@@ -23,19 +23,19 @@ import (
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
-	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/store"
+	"github.com/linkd/linkd/store/storetest"
 )
 
 type fixture struct {
 	dir     *directory.Importer
 	api     *api.Server
 	srv     *httptest.Server
-	st      *pgstore.Store
+	st      *store.Store
 	ev      *oprf.Server
 	keys    map[access.Role]string
 	ready   error

@@ -16,8 +16,8 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/internal/pgtest"
-	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/store/storetest"
 )
 
 // recorder is an Authorizer that remembers what it was asked and answers

@@ -10,7 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 // Error is what a caller is told: a stable code, a message for a person,
@@ -57,11 +57,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case errors.As(err, &ae):
 	case errors.As(err, &he):
 		ae = fromHTTPError(he)
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, storeerr.ErrNotFound):
 		ae = newError(http.StatusNotFound, "not_found", "no such resource", nil)
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, storeerr.ErrConflict):
 		ae = newError(http.StatusConflict, "conflict", "the request conflicts with the current state", nil)
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, storeerr.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		// The database is down, or did not answer in time: say when to
 		// come back, and log the cause.
 		ae = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable",

@@ -14,10 +14,10 @@ import (
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 // Linker is what the api needs of linking: it answers the other party's
@@ -119,7 +119,7 @@ func (s *Server) startLink(c echo.Context, _ *caller) error {
 	req := c.Get(linkKey).(linkStart)
 	if j, err := l.Job(c.Request().Context(), req.JobID); req.resume && (err != nil || j.Kind != linkjob.Kind) {
 		// job_id resumes a job; a new run takes no id.
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err != nil && !errors.Is(err, storeerr.ErrNotFound) {
 			return err
 		}
 		return newError(http.StatusNotFound, "not_found", "no link job "+req.JobID+" to resume: leave job_id out to start a new run",
@@ -195,7 +195,7 @@ func (s *Server) peerOpen(c echo.Context, cl *caller) error {
 		return newError(http.StatusUnprocessableEntity, "protocol_error",
 			fmt.Sprintf("set_size %d (max_elements %d) is more than the %d elements a day the party key may have re-blinded", o.Size, o.Most, most), nil)
 	}
-	if _, err := l.Job(c.Request().Context(), o.JobID); errors.Is(err, store.ErrNotFound) {
+	if _, err := l.Job(c.Request().Context(), o.JobID); errors.Is(err, storeerr.ErrNotFound) {
 		// A new job (an attempt resumed opens its job again, uncounted).
 		if err := s.consume(c, cl.key.ID, "peer_link_jobs", access.Day, 1, s.limits().PeerLinkJobsPerDay); err != nil {
 			return err

@@ -10,8 +10,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/linkd/linkd/audit"
-	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 type bundleView struct {
@@ -110,7 +110,7 @@ func (s *Server) policyExplain(c echo.Context, _ *caller) error {
 		case s.Archive != nil:
 			files, err := s.Archive.BundleFiles(c.Request().Context(), e.BundleHash)
 			switch {
-			case errors.Is(err, store.ErrNotFound):
+			case errors.Is(err, storeerr.ErrNotFound):
 				out.Note = "the bundle the entry was decided under is not archived here: explained under the bundle in force"
 			case err != nil:
 				return err

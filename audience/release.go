@@ -8,7 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/store"
 )
 
 // Size releases under differential privacy.

@@ -14,9 +14,9 @@ import (
 	"github.com/linkd/linkd/crypto/hashindex"
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/phone"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 // SchemaOPRF is the private-mode upload schema: finalized RFC 9497 OPRF
@@ -170,7 +170,7 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 	b := Batch{AudienceID: u.AudienceID, SessionID: u.SessionID, Seq: u.BatchSeq, Last: u.Last,
 		Received: res.Received, Invalid: res.Invalid, At: now(), Match: m, Replace: u.Replace}
 	r, err := s.Store.ApplyBatch(ctx, b)
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, storeerr.ErrConflict) {
 		return res, ErrSessionComplete
 	}
 	if err != nil {
@@ -227,7 +227,7 @@ func (s *Service) Size(ctx context.Context, tenant, id string, p SizePolicy, all
 	}
 	last, err := s.Store.LastRelease(ctx, id)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, storeerr.ErrNotFound):
 		last = Release{}
 	case err != nil:
 		return ans, err
@@ -313,7 +313,7 @@ func (s *Service) ApplyMirror(ctx context.Context, m Mirror, allow func(country 
 	id := MirrorID(m.SourceParty, m.SourceAudience)
 	if m.Seq == 1 {
 		err := s.Store.CreateAudience(ctx, Audience{ID: id, Tenant: m.Tenant, Name: m.Name, Purpose: m.Purpose, CreatedAt: s.now().UTC()})
-		if err != nil && !errors.Is(err, store.ErrConflict) {
+		if err != nil && !errors.Is(err, storeerr.ErrConflict) {
 			return "", err
 		}
 	}
@@ -336,7 +336,7 @@ func (s *Service) ApplyMirror(ctx context.Context, m Mirror, allow func(country 
 	}
 	_, err = s.Store.ApplyBatch(ctx, Batch{AudienceID: id, SessionID: m.SessionID, Seq: m.Seq, Last: m.Last, Add: add,
 		Received: len(m.LinkIDs), Replace: true, At: s.now()})
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, storeerr.ErrConflict) {
 		return "", ErrSessionComplete
 	}
 	return id, err

@@ -12,18 +12,18 @@ import (
 
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
-	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/phone"
+	"github.com/linkd/linkd/store"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 type world struct {
 	svc    *audience.Service
-	st     *pgstore.Store
+	st     *store.Store
 	d      *pseudonym.Deriver
 	people []synth.Person
 	// eligible[i]: person i may be in acme's audiences (not opted out,
@@ -168,8 +168,8 @@ func TestUploadRefusals(t *testing.T) {
 		"batch_seq 0":         {func(u *audience.Upload) { u.BatchSeq = 0 }, audience.ErrBadUpload, "batch_seq"},
 		"no data":             {func(u *audience.Upload) { u.Data = nil }, audience.ErrBadUpload, "at least one"},
 		"too many":            {func(u *audience.Upload) { u.Data = make([]string, audience.MaxBatch+1) }, audience.ErrBadUpload, "at most 10000"},
-		"another tenant's":    {func(u *audience.Upload) { u.AudienceID = "theirs" }, store.ErrNotFound, ""},
-		"an unknown audience": {func(u *audience.Upload) { u.AudienceID = "nope" }, store.ErrNotFound, ""},
+		"another tenant's":    {func(u *audience.Upload) { u.AudienceID = "theirs" }, storeerr.ErrNotFound, ""},
+		"an unknown audience": {func(u *audience.Upload) { u.AudienceID = "nope" }, storeerr.ErrNotFound, ""},
 	} {
 		u := good
 		tc.edit(&u)
@@ -183,7 +183,7 @@ func TestUploadRefusals(t *testing.T) {
 			t.Fatalf("a refused upload changed %s", id)
 		}
 	}
-	if _, err := w.st.Session(ctx, "aud", "s"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := w.st.Session(ctx, "aud", "s"); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatal("a refused upload opened a session")
 	}
 }
@@ -225,7 +225,7 @@ func TestSizeReleases(t *testing.T) {
 	if a := size("aud"); a.Status != audience.StatusEmpty || a.Fresh || a.Remaining != 1000 || decided != 0 {
 		t.Fatalf("before any upload: %+v", a)
 	}
-	if _, err := w.svc.Size(ctx, "globex", "aud", p, allow); !errors.Is(err, store.ErrNotFound) {
+	if _, err := w.svc.Size(ctx, "globex", "aud", p, allow); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatalf("another tenant's audience: %v", err)
 	}
 	upload("aud", w.people[:250])

@@ -5,17 +5,17 @@ package audience
 import (
 	"context"
 
-	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/store"
 
 	"github.com/linkd/linkd/crypto/psi"
 )
 
 // Store keeps audiences, their members and upload sessions.
 type Store interface {
-	// CreateAudience stores a new audience; store.ErrConflict if its id
+	// CreateAudience stores a new audience; storeerr.ErrConflict if its id
 	// exists.
 	CreateAudience(ctx context.Context, a Audience) error
-	// Audience returns the tenant's audience, or store.ErrNotFound (also
+	// Audience returns the tenant's audience, or storeerr.ErrNotFound (also
 	// when it is another tenant's).
 	Audience(ctx context.Context, tenant, id string) (Audience, error)
 	// ListAudiences returns up to limit of the tenant's audiences with ids
@@ -26,18 +26,18 @@ type Store interface {
 	DeleteAudience(ctx context.Context, tenant, id string) error
 	// ApplyBatch applies a batch once per (audience, session, seq), all or
 	// nothing, in one transaction with the session's record. A complete
-	// session takes no more batches: store.ErrConflict.
+	// session takes no more batches: storeerr.ErrConflict.
 	ApplyBatch(ctx context.Context, b Batch) (BatchResult, error)
-	// Session returns an upload session, or store.ErrNotFound.
+	// Session returns an upload session, or storeerr.ErrNotFound.
 	Session(ctx context.Context, audienceID, sessionID string) (Session, error)
 	// Members returns the audience's member account ids in order.
 	Members(ctx context.Context, audienceID string) ([]string, error)
 	// SizeContent returns the audience's content version and the number
-	// of distinct numbers among its members; store.ErrNotFound if there is
+	// of distinct numbers among its members; storeerr.ErrNotFound if there is
 	// no such audience.
 	SizeContent(ctx context.Context, audienceID string) (Content, error)
 	// LastRelease returns the audience's last size release, or
-	// store.ErrNotFound.
+	// storeerr.ErrNotFound.
 	LastRelease(ctx context.Context, audienceID string) (Release, error)
 	// PutRelease keeps a release as the audience's last, replacing the
 	// one before.

@@ -67,7 +67,7 @@ type Store interface {
 	AppendAudit(ctx context.Context, e Entry, c *Chain) (Entry, error)
 	// AuditEntries returns entries in sequence order.
 	AuditEntries(ctx context.Context, f Filter) ([]Entry, error)
-	// LastAudit returns the newest entry, or store.ErrNotFound.
+	// LastAudit returns the newest entry, or storeerr.ErrNotFound.
 	LastAudit(ctx context.Context) (Entry, error)
 }
 

@@ -1,4 +1,4 @@
-package pgstore
+package store
 
 import (
 	"context"
@@ -11,35 +11,140 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
+// Audience is one advertiser's custom audience on this party.
+type Audience struct {
+	ID        string
+	Tenant    string
+	Name      string
+	Purpose   string
+	CreatedAt time.Time
+}
+
+// UploadBatch is one applied upload batch: the accounts it matched, never what
+// was uploaded.
+type UploadBatch struct {
+	AudienceID string
+	SessionID  string
+	Seq        int64
+	Last       bool
+	Add        []string // account ids to add
+	Remove     []string // account ids to remove
+	// Replace makes the session a replacement of the whole audience: when
+	// its last batch is applied, the members that no batch of the session
+	// added (or re-added) are removed.
+	Replace bool
+	// Match, if set, names the accounts by what was uploaded instead: the
+	// store matches them against the directory in the same step and adds
+	// them (or, with Match.Remove, removes them). Accounts that no longer
+	// match are not an error.
+	Match *UploadMatch
+	// Received and Invalid are the counts answered to the uploader, kept so
+	// that a retried batch gets the same answer.
+	Received int
+	Invalid  int
+	// At is when the batch is applied (zero: now): members added or
+	// re-added are kept from then for the catalogue's retention.
+	At time.Time
+}
+
+// UploadMatch is an upload batch's entries as the directory indexes them: the
+// keyed hash indexes of a hashed upload, or the OPRF outputs of a private
+// one (exactly one of the two).
+type UploadMatch struct {
+	Hash   *HashMatch
+	OPRF   *OPRFMatch
+	Remove bool
+}
+
+// LinkedMember is an account with a link, as an extension sees it.
+type LinkedMember struct {
+	AccountID string
+	Country   string
+	Consent   bool
+	LinkID    psi.LinkID
+}
+
+// BatchResult is what applying a batch did.
+type BatchResult struct {
+	// Applied is false when the batch had been applied before: nothing
+	// changed, and the counts are the first application's.
+	Applied  bool
+	Received int
+	Invalid  int
+	// Matched is how many accounts a batch with Match added or removed
+	// (for operators' metrics; never told to the uploader).
+	Matched int
+}
+
+// UploadSession is an upload session's progress.
+type UploadSession struct {
+	AudienceID string
+	ID         string
+	Batches    int64
+	Complete   bool
+	UpdatedAt  time.Time
+	StartedAt  time.Time // the first batch's time
+}
+
+// AudienceContent is what a size release is computed from.
+type AudienceContent struct {
+	// Version changes with every upload batch applied to the audience
+	// (matched or not), and is 0 before the first; a mirror's (IsMirror)
+	// changes when a session of batches is complete, not before.
+	Version int64
+	// People is the number of distinct numbers among the members.
+	People int64
+}
+
+// Epsilon is a privacy loss parameter in thousandths (100 is ε = 0.1):
+// exact, so that budgets add up without rounding.
+type Epsilon int64
+
+// Float returns ε as a number.
+func (e Epsilon) Float() float64 { return float64(e) / 1000 }
+
+// SizeRelease is a size released to an advertiser.
+type SizeRelease struct {
+	AudienceID string
+	// Version is the content version it was computed from (see
+	// Store.SizeContent).
+	Version int64
+	Status  string
+	// Lower and Upper bound the size when Status is StatusReady.
+	Lower, Upper int64
+	Epsilon      Epsilon
+	At           time.Time
+}
+
 // CreateAudience implements audience.Store.
-func (s *Store) CreateAudience(ctx context.Context, a store.Audience) error {
+func (s *Store) CreateAudience(ctx context.Context, a Audience) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO audiences (id, tenant, name, purpose, created_at) VALUES ($1, $2, $3, $4, $5)`,
 		a.ID, a.Tenant, a.Name, a.Purpose, utc(a.CreatedAt))
 	return mapErr(err)
 }
 
-func scanAudience(r pgx.CollectableRow) (store.Audience, error) {
-	var a store.Audience
+func scanAudience(r pgx.CollectableRow) (Audience, error) {
+	var a Audience
 	err := r.Scan(&a.ID, &a.Tenant, &a.Name, &a.Purpose, &a.CreatedAt)
 	a.CreatedAt = a.CreatedAt.UTC()
 	return a, err
 }
 
 // Audience implements audience.Store.
-func (s *Store) Audience(ctx context.Context, tenant, id string) (store.Audience, error) {
+func (s *Store) Audience(ctx context.Context, tenant, id string) (Audience, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, tenant, name, purpose, created_at FROM audiences WHERE id = $1 AND tenant = $2`, id, tenant)
 	if err != nil {
-		return store.Audience{}, mapErr(err)
+		return Audience{}, mapErr(err)
 	}
 	a, err := pgx.CollectExactlyOneRow(rows, scanAudience)
 	return a, mapErr(err)
 }
 
 // ListAudiences implements audience.Store.
-func (s *Store) ListAudiences(ctx context.Context, tenant, after string, limit int) ([]store.Audience, error) {
+func (s *Store) ListAudiences(ctx context.Context, tenant, after string, limit int) ([]Audience, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, tenant, name, purpose, created_at FROM audiences
 		WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3`, tenant, after, limit)
 	if err != nil {
@@ -59,7 +164,7 @@ func (s *Store) DeleteAudience(ctx context.Context, tenant, id string) error {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return store.ErrNotFound
+			return storeerr.ErrNotFound
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM audience_members WHERE audience_id = $1`, id)
 		return err
@@ -67,7 +172,7 @@ func (s *Store) DeleteAudience(ctx context.Context, tenant, id string) error {
 }
 
 // errRaced is a batch that another transaction applied while this one ran.
-var errRaced = errors.New("pgstore: batch applied meanwhile")
+var errRaced = errors.New("store: batch applied meanwhile")
 
 // ApplyBatch implements audience.Store: the memberships, the batch record
 // and the session change in one transaction; a replayed batch changes
@@ -76,8 +181,8 @@ var errRaced = errors.New("pgstore: batch applied meanwhile")
 // deletion waits for them), memberships are written in account order (no
 // deadlock between batches), and the session row is updated last, refusing
 // a batch that arrives after the session's last one.
-func (s *Store) ApplyBatch(ctx context.Context, b store.UploadBatch) (store.BatchResult, error) {
-	var res store.BatchResult
+func (s *Store) ApplyBatch(ctx context.Context, b UploadBatch) (BatchResult, error) {
+	var res BatchResult
 	at := b.At
 	if at.IsZero() {
 		at = time.Now()
@@ -104,7 +209,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b store.UploadBatch) (store.Batc
 			return err
 		}
 		if complete {
-			return store.ErrConflict
+			return storeerr.ErrConflict
 		}
 		// The session exists before its batch records (which refer to
 		// it); an existing session row is not locked here.
@@ -128,7 +233,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b store.UploadBatch) (store.Batc
 				return err
 			}
 			if tag.RowsAffected() != int64(len(ids)) {
-				return fmt.Errorf("%w: %d of the batch's accounts are not in the directory", store.ErrNotFound, int64(len(ids))-tag.RowsAffected())
+				return fmt.Errorf("%w: %d of the batch's accounts are not in the directory", storeerr.ErrNotFound, int64(len(ids))-tag.RowsAffected())
 			}
 		}
 		if m := b.Match; m != nil {
@@ -146,7 +251,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b store.UploadBatch) (store.Batc
 			case m.OPRF != nil:
 				sql, args = oprfMatchSQL(*m.OPRF, first)
 			default:
-				return errors.New("pgstore: a batch match names no keys")
+				return errors.New("store: a batch match names no keys")
 			}
 			var tag pgconn.CommandTag
 			if m.Remove {
@@ -183,7 +288,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b store.UploadBatch) (store.Batc
 			RETURNING started_at`,
 			b.AudienceID, b.SessionID, b.Last, at).Scan(&started)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return store.ErrConflict // the session's last batch came first
+			return storeerr.ErrConflict // the session's last batch came first
 		}
 		if err != nil {
 			return err
@@ -195,12 +300,12 @@ func (s *Store) ApplyBatch(ctx context.Context, b store.UploadBatch) (store.Batc
 				return err
 			}
 		}
-		res = store.BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid, Matched: matched}
+		res = BatchResult{Applied: true, Received: b.Received, Invalid: b.Invalid, Matched: matched}
 		return nil
 	})
 	if errors.Is(err, errRaced) {
 		// The same batch, sent twice at once: the other one applied it.
-		res = store.BatchResult{}
+		res = BatchResult{}
 		err = s.pool.QueryRow(ctx, `SELECT received, invalid FROM upload_batches WHERE audience_id = $1 AND session_id = $2 AND seq = $3`,
 			b.AudienceID, b.SessionID, b.Seq).Scan(&res.Received, &res.Invalid)
 		return res, mapErr(err)
@@ -209,8 +314,8 @@ func (s *Store) ApplyBatch(ctx context.Context, b store.UploadBatch) (store.Batc
 }
 
 // Session implements audience.Store.
-func (s *Store) Session(ctx context.Context, audienceID, sessionID string) (store.UploadSession, error) {
-	ss := store.UploadSession{AudienceID: audienceID, ID: sessionID}
+func (s *Store) Session(ctx context.Context, audienceID, sessionID string) (UploadSession, error) {
+	ss := UploadSession{AudienceID: audienceID, ID: sessionID}
 	err := s.pool.QueryRow(ctx, `SELECT batches, complete, updated_at, started_at FROM upload_sessions WHERE audience_id = $1 AND session_id = $2`,
 		audienceID, sessionID).Scan(&ss.Batches, &ss.Complete, &ss.UpdatedAt, &ss.StartedAt)
 	ss.UpdatedAt, ss.StartedAt = ss.UpdatedAt.UTC(), ss.StartedAt.UTC()
@@ -224,7 +329,7 @@ func (s *Store) Members(ctx context.Context, audienceID string) ([]string, error
 		return nil, mapErr(err)
 	}
 	if !exists {
-		return nil, store.ErrNotFound
+		return nil, storeerr.ErrNotFound
 	}
 	rows, err := s.pool.Query(ctx, `SELECT account_id FROM audience_members WHERE audience_id = $1 ORDER BY account_id`, audienceID)
 	if err != nil {
@@ -236,7 +341,7 @@ func (s *Store) Members(ctx context.Context, audienceID string) ([]string, error
 
 // LinkedMembers implements audience.Store: one join of the members with
 // their accounts and links, a page at a time.
-func (s *Store) LinkedMembers(ctx context.Context, audienceID, after string, limit int) ([]store.LinkedMember, error) {
+func (s *Store) LinkedMembers(ctx context.Context, audienceID, after string, limit int) ([]LinkedMember, error) {
 	rows, err := s.pool.Query(ctx, `SELECT m.account_id, a.country, a.ads_consent, l.link_id
 		FROM audience_members m JOIN accounts a ON a.id = m.account_id JOIN links l ON l.account_id = m.account_id
 		WHERE m.audience_id = $1 AND m.account_id > $2 ORDER BY m.account_id LIMIT $3`, audienceID, after, limit)
@@ -247,7 +352,7 @@ func (s *Store) LinkedMembers(ctx context.Context, audienceID, after string, lim
 }
 
 // LinkedAccounts implements audience.Store.
-func (s *Store) LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant string) ([]store.LinkedMember, error) {
+func (s *Store) LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant string) ([]LinkedMember, error) {
 	keys := make([][]byte, len(ids))
 	for i := range ids {
 		keys[i] = ids[i][:]
@@ -261,9 +366,9 @@ func (s *Store) LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant str
 	return collectLinked(rows)
 }
 
-func collectLinked(rows pgx.Rows) ([]store.LinkedMember, error) {
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.LinkedMember, error) {
-		var m store.LinkedMember
+func collectLinked(rows pgx.Rows) ([]LinkedMember, error) {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LinkedMember, error) {
+		var m LinkedMember
 		var id []byte
 		if err := r.Scan(&m.AccountID, &m.Country, &m.Consent, &id); err != nil {
 			return m, err
@@ -279,8 +384,8 @@ func collectLinked(rows pgx.Rows) ([]store.LinkedMember, error) {
 // that took its number first and committed last) and the distinct numbers
 // (hash indexes) among its members. A mirror's batches count once their
 // session is complete (audience.IsMirror).
-func (s *Store) SizeContent(ctx context.Context, audienceID string) (store.AudienceContent, error) {
-	var c store.AudienceContent
+func (s *Store) SizeContent(ctx context.Context, audienceID string) (AudienceContent, error) {
+	var c AudienceContent
 	err := s.pool.QueryRow(ctx, `SELECT
 			coalesce((SELECT sum(b.applied) FROM upload_batches b WHERE b.audience_id = a.id
 				AND (left(a.id, 4) <> 'ext_' OR EXISTS (SELECT 1 FROM upload_sessions s
@@ -292,8 +397,8 @@ func (s *Store) SizeContent(ctx context.Context, audienceID string) (store.Audie
 }
 
 // LastRelease implements audience.Store.
-func (s *Store) LastRelease(ctx context.Context, audienceID string) (store.SizeRelease, error) {
-	r := store.SizeRelease{AudienceID: audienceID}
+func (s *Store) LastRelease(ctx context.Context, audienceID string) (SizeRelease, error) {
+	r := SizeRelease{AudienceID: audienceID}
 	err := s.pool.QueryRow(ctx, `SELECT version, status, lower_bound, upper_bound, epsilon, released_at
 		FROM audience_releases WHERE audience_id = $1`, audienceID).Scan(&r.Version, &r.Status, &r.Lower, &r.Upper, &r.Epsilon, &r.At)
 	r.At = r.At.UTC()
@@ -301,7 +406,7 @@ func (s *Store) LastRelease(ctx context.Context, audienceID string) (store.SizeR
 }
 
 // PutRelease implements audience.Store.
-func (s *Store) PutRelease(ctx context.Context, r store.SizeRelease) error {
+func (s *Store) PutRelease(ctx context.Context, r SizeRelease) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO audience_releases (audience_id, version, status, lower_bound, upper_bound, epsilon, released_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (audience_id) DO UPDATE SET version = excluded.version, status = excluded.status,

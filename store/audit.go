@@ -1,4 +1,4 @@
-package pgstore
+package store
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 // one commit for all of them, each answered once it is durable.
 func (s *Store) AppendAudit(ctx context.Context, e audit.Entry, c *audit.Chain) (audit.Entry, error) {
 	if c == nil {
-		return audit.Entry{}, errors.New("pgstore: an audit entry needs the chain key")
+		return audit.Entry{}, errors.New("store: an audit entry needs the chain key")
 	}
 	w := &auditWait{e: e, chain: c, done: make(chan struct{})}
 	s.audit.mu.Lock()
@@ -65,7 +65,7 @@ type auditGroup struct {
 
 // ErrAuditRolledBack is an append refused because the log no longer holds
 // the last entry this process wrote as it wrote it.
-var ErrAuditRolledBack = errors.New("pgstore: the audit log no longer holds the entries this server wrote: refusing to append")
+var ErrAuditRolledBack = errors.New("store: the audit log no longer holds the entries this server wrote: refusing to append")
 
 // maxAuditGroup bounds the entries of one transaction.
 const maxAuditGroup = 500

@@ -1,4 +1,4 @@
-package pgstore
+package store
 
 import (
 	"context"
@@ -8,9 +8,61 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/linkd/linkd/internal/store"
+	"time"
+
+	"github.com/linkd/linkd/crypto/hashindex"
+	"github.com/linkd/linkd/crypto/oprf"
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/phone"
+	"github.com/linkd/linkd/store/storeerr"
 )
+
+// Account is one account of the party's service.
+type Account struct {
+	ID                string
+	Country           string // ISO 3166 code of the record
+	AdOptOut          bool
+	BlockedBusinesses []string // tenants whose ads the user blocked
+	AdsConsent        bool     // consented to ads data reaching the other service
+	Epoch             uint32   // key epoch of the pseudonyms
+	Pseudonyms        pseudonym.Set
+	UpdatedAt         time.Time
+}
+
+// HashMatch asks which accounts an upload of hashes finds: the indexes are
+// the keyed HMACs of the uploaded hashes under the epoch's index key.
+type HashMatch struct {
+	Epoch      uint32
+	Convention phone.Convention
+	Indexes    []hashindex.Index
+	// Tenant, if set, excludes accounts that blocked this advertiser.
+	Tenant string
+	// Eligible, if set, keeps only accounts that may be shown ads: not
+	// opted out.
+	Eligible bool
+}
+
+// OPRFMatch asks which accounts a private-mode upload finds.
+type OPRFMatch struct {
+	Epoch    uint32
+	Outputs  [][oprf.OutputSize]byte
+	Tenant   string
+	Eligible bool
+}
+
+// LinkElement is an account's PSI element for one epoch.
+type LinkElement struct {
+	AccountID string
+	Element   psi.Element
+}
+
+// Claimed is an account id an import had read before: ids[Index] of a
+// ClaimIDs call, first read on FirstLine.
+type Claimed struct {
+	Index     int
+	FirstLine int
+}
 
 var accountColumns = []string{"id", "country", "ad_opt_out", "blocked_businesses", "epoch",
 	"index_digits", "index_e164", "oprf", "link_element", "updated_at", "ads_consent"}
@@ -18,7 +70,7 @@ var accountColumns = []string{"id", "country", "ad_opt_out", "blocked_businesses
 // PutAccounts implements directory.Store: COPY into a staging table, then
 // one upsert, in one transaction. A later duplicate id in the batch wins; a
 // row whose content is unchanged is not rewritten and keeps its updated_at.
-func (s *Store) PutAccounts(ctx context.Context, accounts []store.Account) error {
+func (s *Store) PutAccounts(ctx context.Context, accounts []Account) error {
 	last := make(map[string]int, len(accounts))
 	for i, a := range accounts {
 		last[a.ID] = i
@@ -57,7 +109,7 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []store.Account) error
 		}
 		return addAccounts(ctx, tx, int64(len(rows)))
 	})
-	if !errors.Is(err, store.ErrConflict) {
+	if !errors.Is(err, storeerr.ErrConflict) {
 		return err
 	}
 	return s.bulkTx(ctx, func(tx pgx.Tx) error {
@@ -144,16 +196,16 @@ func addAccounts(ctx context.Context, tx pgx.Tx, n int64) error {
 
 func copyTo(dst []byte, src []byte, what string) error {
 	if len(src) != len(dst) {
-		return fmt.Errorf("pgstore: stored %s has %d bytes, want %d", what, len(src), len(dst))
+		return fmt.Errorf("store: stored %s has %d bytes, want %d", what, len(src), len(dst))
 	}
 	copy(dst, src)
 	return nil
 }
 
 // Account implements directory.Store.
-func (s *Store) Account(ctx context.Context, id string) (store.Account, error) {
+func (s *Store) Account(ctx context.Context, id string) (Account, error) {
 	var (
-		a                   store.Account
+		a                   Account
 		epoch               int32
 		idig, ie164, o, lnk []byte
 	)
@@ -162,7 +214,7 @@ func (s *Store) Account(ctx context.Context, id string) (store.Account, error) {
 		FROM accounts WHERE id = $1`, id).Scan(&a.ID, &a.Country, &a.AdOptOut, &a.BlockedBusinesses,
 		&epoch, &idig, &ie164, &o, &lnk, &a.UpdatedAt, &a.AdsConsent)
 	if err != nil {
-		return store.Account{}, mapErr(err)
+		return Account{}, mapErr(err)
 	}
 	a.Epoch = uint32(epoch)
 	a.UpdatedAt = a.UpdatedAt.UTC()
@@ -173,7 +225,7 @@ func (s *Store) Account(ctx context.Context, id string) (store.Account, error) {
 		what string
 	}{{p.IndexDigits[:], idig, "index_digits"}, {p.IndexE164[:], ie164, "index_e164"}, {p.OPRF[:], o, "oprf"}, {p.Link[:], lnk, "link_element"}} {
 		if err := copyTo(c.dst, c.src, c.what); err != nil {
-			return store.Account{}, err
+			return Account{}, err
 		}
 	}
 	if len(a.BlockedBusinesses) == 0 {
@@ -215,7 +267,7 @@ func (s *Store) EraseAccount(ctx context.Context, id string) error {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return store.ErrNotFound
+			return storeerr.ErrNotFound
 		}
 		if _, err = tx.Exec(ctx, `DELETE FROM audience_members WHERE account_id = $1`, id); err != nil {
 			return err
@@ -238,7 +290,7 @@ func matchSQL(column string, epoch uint32, keys [][]byte, tenant string, eligibl
 }
 
 // hashMatchSQL and oprfMatchSQL build matchSQL for a query.
-func hashMatchSQL(q store.HashMatch, first int) (string, []any) {
+func hashMatchSQL(q HashMatch, first int) (string, []any) {
 	col := "index_e164"
 	if q.Convention == phone.ConventionDigits {
 		col = "index_digits"
@@ -250,7 +302,7 @@ func hashMatchSQL(q store.HashMatch, first int) (string, []any) {
 	return matchSQL(col, q.Epoch, keys, q.Tenant, q.Eligible, first)
 }
 
-func oprfMatchSQL(q store.OPRFMatch, first int) (string, []any) {
+func oprfMatchSQL(q OPRFMatch, first int) (string, []any) {
 	keys := make([][]byte, len(q.Outputs))
 	for i := range q.Outputs {
 		keys[i] = q.Outputs[i][:]
@@ -268,32 +320,32 @@ func (s *Store) matchIDs(ctx context.Context, sql string, args []any) ([]string,
 }
 
 // MatchHashes implements directory.Store.
-func (s *Store) MatchHashes(ctx context.Context, q store.HashMatch) ([]string, error) {
+func (s *Store) MatchHashes(ctx context.Context, q HashMatch) ([]string, error) {
 	sql, args := hashMatchSQL(q, 1)
 	return s.matchIDs(ctx, sql, args)
 }
 
 // MatchOPRF implements directory.Store.
-func (s *Store) MatchOPRF(ctx context.Context, q store.OPRFMatch) ([]string, error) {
+func (s *Store) MatchOPRF(ctx context.Context, q OPRFMatch) ([]string, error) {
 	sql, args := oprfMatchSQL(q, 1)
 	return s.matchIDs(ctx, sql, args)
 }
 
 // LinkElements implements directory.Store.
-func (s *Store) LinkElements(ctx context.Context, epoch uint32, after string, limit int) ([]store.LinkElement, error) {
+func (s *Store) LinkElements(ctx context.Context, epoch uint32, after string, limit int) ([]LinkElement, error) {
 	return s.linkElements(ctx, `SELECT id, link_element FROM accounts
 		WHERE epoch = $1 AND id > $2 ORDER BY id LIMIT $3`, epoch, after, limit)
 }
 
 // linkElements reads (account id, link element) rows of query q, whose
 // parameters are the epoch, the id after which to start and the limit.
-func (s *Store) linkElements(ctx context.Context, q string, epoch uint32, after string, limit int) ([]store.LinkElement, error) {
+func (s *Store) linkElements(ctx context.Context, q string, epoch uint32, after string, limit int) ([]LinkElement, error) {
 	rows, err := s.pool.Query(ctx, q, int32(epoch), after, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.LinkElement, error) {
-		var le store.LinkElement
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LinkElement, error) {
+		var le LinkElement
 		var b []byte
 		if err := r.Scan(&le.AccountID, &b); err != nil {
 			return le, err
@@ -328,15 +380,15 @@ func (s *Store) Analyze(ctx context.Context, imported int) error {
 
 // ClaimIDs implements directory.Store: one statement inserts the ids not
 // claimed yet and answers, for the others, the line that claimed them.
-func (s *Store) ClaimIDs(ctx context.Context, run string, ids []string, lines []int) ([]store.Claimed, error) {
+func (s *Store) ClaimIDs(ctx context.Context, run string, ids []string, lines []int) ([]Claimed, error) {
 	if len(ids) != len(lines) {
-		return nil, errors.New("pgstore: ClaimIDs needs a line for each id")
+		return nil, errors.New("store: ClaimIDs needs a line for each id")
 	}
 	ls := make([]int64, len(lines))
 	for i, l := range lines {
 		ls[i] = int64(l)
 	}
-	var out []store.Claimed
+	var out []Claimed
 	err := s.bulkTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `WITH given AS (
 				SELECT id, line, ord FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS g (id, line, ord)
@@ -355,8 +407,8 @@ func (s *Store) ClaimIDs(ctx context.Context, run string, ids []string, lines []
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Claimed, error) {
-			var c store.Claimed
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Claimed, error) {
+			var c Claimed
 			var idx, first int64
 			err := r.Scan(&idx, &first)
 			c.Index, c.FirstLine = int(idx), int(first)

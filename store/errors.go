@@ -1,19 +1,9 @@
-// Package store holds the errors every storage backend maps its own to, at
-// the driver edge, so that callers above never see a driver's error types.
 package store
 
 import "errors"
 
+// Errors of the link staging, which linking/linkjob answers as its own.
 var (
-	// ErrNotFound: the thing asked for does not exist (or is not the
-	// caller's to see).
-	ErrNotFound = errors.New("store: not found")
-	// ErrConflict: the write contradicts what is stored (a duplicate id,
-	// a replayed batch with other content, a concurrent change).
-	ErrConflict = errors.New("store: conflict")
-	// ErrUnavailable: the store did not answer: it is down, unreachable,
-	// or did not answer before the caller's deadline. Worth a retry later.
-	ErrUnavailable = errors.New("store: unavailable")
 	// ErrStale: an incremental link run builds on a run that is no
 	// longer the one kept.
 	ErrStale = errors.New("store: the link run built on is no longer kept")

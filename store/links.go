@@ -1,4 +1,4 @@
-package pgstore
+package store
 
 import (
 	"context"
@@ -6,15 +6,25 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"time"
+
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/store/storeerr"
 )
+
+// Link ties one of the party's accounts to a person on the other service.
+type Link struct {
+	AccountID string
+	ID        psi.LinkID
+	Epoch     uint32 // linking epoch the id was derived in
+	CreatedAt time.Time
+}
 
 // linkColumns are the columns of a link, as they are copied in.
 var linkColumns = []string{"account_id", "link_id", "epoch", "created_at"}
 
 // linkRow is a link as a row of linkColumns.
-func linkRow(l store.Link) []any {
+func linkRow(l Link) []any {
 	return []any{l.AccountID, l.ID[:], int32(l.Epoch), utc(l.CreatedAt)}
 }
 
@@ -24,7 +34,7 @@ func linkRow(l store.Link) []any {
 // upsert, which leaves unchanged links as they are. Either way the batch's
 // accounts are looked up under lockKept, which erasures take too, so that
 // no link is written for an account erased meanwhile.
-func (s *Store) PutLinks(ctx context.Context, links []store.Link, changes int64) error {
+func (s *Store) PutLinks(ctx context.Context, links []Link, changes int64) error {
 	rows := make([][]any, len(links))
 	ids := make([]string, len(links))
 	for i, l := range links {
@@ -40,7 +50,7 @@ func (s *Store) PutLinks(ctx context.Context, links []store.Link, changes int64)
 		}
 		return knownAccounts(ctx, tx, ids, changes)
 	})
-	if !errors.Is(err, store.ErrConflict) {
+	if !errors.Is(err, storeerr.ErrConflict) {
 		return err
 	}
 	return s.tx(ctx, func(tx pgx.Tx) error {
@@ -64,7 +74,7 @@ func (s *Store) PutLinks(ctx context.Context, links []store.Link, changes int64)
 	})
 }
 
-// knownAccounts is store.ErrNotFound unless every account of ids exists;
+// knownAccounts is storeerr.ErrNotFound unless every account of ids exists;
 // the caller holds lockKept. When the directory's change count is still
 // changes, no account went since they were found, and none is looked up.
 func knownAccounts(ctx context.Context, tx pgx.Tx, ids []string, changes int64) error {
@@ -77,20 +87,20 @@ func knownAccounts(ctx context.Context, tx pgx.Tx, ids []string, changes int64) 
 		return err
 	}
 	if unknown {
-		return store.ErrNotFound
+		return storeerr.ErrNotFound
 	}
 	return nil
 }
 
 // LinkOf implements link.Store.
-func (s *Store) LinkOf(ctx context.Context, accountID string) (store.Link, error) {
-	var l store.Link
+func (s *Store) LinkOf(ctx context.Context, accountID string) (Link, error) {
+	var l Link
 	var id []byte
 	var epoch int32
 	err := s.pool.QueryRow(ctx, `SELECT account_id, link_id, epoch, created_at FROM links WHERE account_id = $1`, accountID).
 		Scan(&l.AccountID, &id, &epoch, &l.CreatedAt)
 	if err != nil {
-		return store.Link{}, mapErr(err)
+		return Link{}, mapErr(err)
 	}
 	l.Epoch, l.CreatedAt = uint32(epoch), l.CreatedAt.UTC()
 	return l, copyTo(l.ID[:], id, "link_id")

@@ -1,4 +1,4 @@
-package pgstore
+package store
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func Migrations() ([]Migration, error) {
 		num, rest, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil {
-			return fmt.Errorf("pgstore: migration file %s: want NNNN_name.up.sql or .down.sql", base)
+			return fmt.Errorf("store: migration file %s: want NNNN_name.up.sql or .down.sql", base)
 		}
 		body, err := migrationFiles.ReadFile(p)
 		if err != nil {
@@ -59,7 +59,7 @@ func Migrations() ([]Migration, error) {
 		case strings.HasSuffix(rest, ".down.sql"):
 			m.Down = string(body)
 		default:
-			return fmt.Errorf("pgstore: migration file %s: want .up.sql or .down.sql", base)
+			return fmt.Errorf("store: migration file %s: want .up.sql or .down.sql", base)
 		}
 		return nil
 	})
@@ -69,7 +69,7 @@ func Migrations() ([]Migration, error) {
 	out := make([]Migration, 0, len(byVersion))
 	for _, m := range byVersion {
 		if m.Up == "" || m.Down == "" {
-			return nil, fmt.Errorf("pgstore: migration %d lacks its up or down file", m.Version)
+			return nil, fmt.Errorf("store: migration %d lacks its up or down file", m.Version)
 		}
 		out = append(out, *m)
 	}
@@ -114,28 +114,28 @@ func migrating(ctx context.Context, pool *pgxpool.Pool, fn func(conn *pgxpool.Co
 	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("pgstore: migrating: %w", mapErr(err))
+		return fmt.Errorf("store: migrating: %w", mapErr(err))
 	}
 	defer conn.Release()
 	if _, err := conn.Exec(ctx, lockMigrations); err != nil {
-		return fmt.Errorf("pgstore: taking the migration lock: %w", mapErr(err))
+		return fmt.Errorf("store: taking the migration lock: %w", mapErr(err))
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), unlockMigrations) //nolint:errcheck // a lost session releases it too
 	if _, err := conn.Exec(ctx, migrationsTable); err != nil {
-		return fmt.Errorf("pgstore: creating schema_migrations: %w", err)
+		return fmt.Errorf("store: creating schema_migrations: %w", err)
 	}
 	rows, err := conn.Query(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
-		return fmt.Errorf("pgstore: reading schema_migrations: %w", err)
+		return fmt.Errorf("store: reading schema_migrations: %w", err)
 	}
 	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
 	if err != nil {
-		return fmt.Errorf("pgstore: reading schema_migrations: %w", err)
+		return fmt.Errorf("store: reading schema_migrations: %w", err)
 	}
 	applied := map[int]bool{}
 	for _, v := range versions {
 		if !slices.ContainsFunc(ms, func(m Migration) bool { return m.Version == int(v) }) {
-			return fmt.Errorf("pgstore: the schema has migration %d, which this linkd does not know: it was made by another version of linkd; migrate it with that one, or start from an empty database", v)
+			return fmt.Errorf("store: the schema has migration %d, which this linkd does not know: it was made by another version of linkd; migrate it with that one, or start from an empty database", v)
 		}
 		applied[int(v)] = true
 	}
@@ -163,7 +163,7 @@ func MigrateUp(ctx context.Context, pool *pgxpool.Pool) ([]int, error) {
 				return err
 			})
 			if err != nil {
-				return fmt.Errorf("pgstore: migration %d (%s): %w", m.Version, m.Name, err)
+				return fmt.Errorf("store: migration %d (%s): %w", m.Version, m.Name, err)
 			}
 			done = append(done, m.Version)
 		}
@@ -172,7 +172,7 @@ func MigrateUp(ctx context.Context, pool *pgxpool.Pool) ([]int, error) {
 			_, err = q.Migrate(ctx, rivermigrate.DirectionUp, nil)
 		}
 		if err != nil {
-			return fmt.Errorf("pgstore: the job queue's tables: %w", err)
+			return fmt.Errorf("store: the job queue's tables: %w", err)
 		}
 		return nil
 	})
@@ -201,7 +201,7 @@ func MigrateDown(ctx context.Context, pool *pgxpool.Pool, steps int) ([]int, err
 				return err
 			})
 			if err != nil {
-				return fmt.Errorf("pgstore: reverting migration %d (%s): %w", m.Version, m.Name, err)
+				return fmt.Errorf("store: reverting migration %d (%s): %w", m.Version, m.Name, err)
 			}
 			done = append(done, m.Version)
 			delete(applied, m.Version)
@@ -214,7 +214,7 @@ func MigrateDown(ctx context.Context, pool *pgxpool.Pool, steps int) ([]int, err
 			_, err = q.Migrate(ctx, rivermigrate.DirectionDown, &rivermigrate.MigrateOpts{TargetVersion: -1})
 		}
 		if err != nil {
-			return fmt.Errorf("pgstore: removing the job queue's tables: %w", err)
+			return fmt.Errorf("store: removing the job queue's tables: %w", err)
 		}
 		return nil
 	})

@@ -1,4 +1,4 @@
-package pgstore
+package store
 
 import (
 	"context"
@@ -8,12 +8,118 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/store"
 )
+
+// Direction says whether a signal was raised here or received from the peer.
+type Direction string
+
+const (
+	Outbound Direction = "outbound"
+	Inbound  Direction = "inbound"
+)
+
+// Signal is a flag on an account.
+type Signal struct {
+	ID          string
+	Direction   Direction
+	AccountID   string     // this party's own account
+	LinkID      psi.LinkID // zero when the account has no link
+	Type        string
+	Confidence  float64
+	EvidenceRef string
+	Note        string
+	Status      string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	// A reviewer's decision on an inbound signal (disable, dismiss or
+	// escalate; the status too until the other party revokes it): who
+	// took it, why and when.
+	Decision  string
+	Reviewer  string
+	Reason    string
+	DecidedAt time.Time
+}
+
+// SignalFilter selects signals to list.
+type SignalFilter struct {
+	Direction Direction
+	Status    string // "" for any
+	Type      string // "" for any
+	After     string // id to list after
+	Limit     int
+}
+
+// OutboxEntry is a message waiting to be delivered to the peer.
+type OutboxEntry struct {
+	ID int64
+	Message
+}
+
+// SignalSubject is what raising a signal needs of the account flagged.
+type SignalSubject struct {
+	Country string     // the account's country, for the policy decision
+	LinkID  psi.LinkID // its link, if Linked
+	Linked  bool
+}
+
+// Message kinds.
+const (
+	KindSignal = "signal"
+	KindRevoke = "revoke"
+)
+
+// Message is all of a signal that crosses to the other party: its id, the
+// link id of the account, the type, the confidence and its times, and
+// whether it is raised or revoked. The account id, the evidence reference
+// and the note stay with the party that raised it; no number is in it.
+type Message struct {
+	Kind       string
+	ID         string
+	LinkID     psi.LinkID
+	Type       string
+	Confidence float64
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+}
+
+// Outcome is what the receiver did with one message.
+type Outcome string
+
+const (
+	// OutcomeApplied: the signal was queued for review, or the revocation
+	// recorded.
+	OutcomeApplied Outcome = "applied"
+	// OutcomeDuplicate: the message was applied before (or names a signal the
+	// receiver raised itself); nothing changed.
+	OutcomeDuplicate Outcome = "duplicate"
+	// OutcomeUnlinked: the receiver has no account with that link id (the link
+	// was dropped since); nothing is kept.
+	OutcomeUnlinked Outcome = "unlinked"
+	// OutcomeExpired: the signal had expired when it arrived; nothing is kept.
+	OutcomeExpired Outcome = "expired"
+	// OutcomeRefused: the receiver's policies do not let this signal in; nothing
+	// is kept.
+	OutcomeRefused Outcome = "refused"
+)
+
+// Event names.
+const (
+	EventReceived = "signal.received"
+	EventRevoked  = "signal.revoked"
+)
+
+// Event is news for this party's own account system (the webhook) of a
+// signal the other party sent: received, or revoked. The signal is as this
+// party keeps it: its own account, no number.
+type Event struct {
+	Seq    int64 // order in the outbox
+	Name   string
+	Signal Signal
+}
 
 const signalColumns = `id, direction, account_id, link_id, type, confidence, evidence_ref, note, status, created_at, expires_at`
 
-func signalArgs(sg store.Signal) []any {
+func signalArgs(sg Signal) []any {
 	var lid []byte
 	if sg.LinkID != (psi.LinkID{}) {
 		lid = sg.LinkID[:]
@@ -26,12 +132,12 @@ func signalArgs(sg store.Signal) []any {
 // decision on it.
 const signalSelect = signalColumns + `, decision, reviewer, reason, decided_at`
 
-func scanSignal(r pgx.CollectableRow) (store.Signal, error) { return scanSignalAfter(r) }
+func scanSignal(r pgx.CollectableRow) (Signal, error) { return scanSignalAfter(r) }
 
 // scanSignalAfter scans a row of signalSelect's columns that come after
 // the destinations first (an event's sequence and name, say).
-func scanSignalAfter(r pgx.Row, first ...any) (store.Signal, error) {
-	var sg store.Signal
+func scanSignalAfter(r pgx.Row, first ...any) (Signal, error) {
+	var sg Signal
 	var dir string
 	var lid []byte
 	var decided *time.Time
@@ -39,7 +145,7 @@ func scanSignalAfter(r pgx.Row, first ...any) (store.Signal, error) {
 		&sg.Note, &sg.Status, &sg.CreatedAt, &sg.ExpiresAt, &sg.Decision, &sg.Reviewer, &sg.Reason, &decided)...); err != nil {
 		return sg, err
 	}
-	sg.Direction = store.Direction(dir)
+	sg.Direction = Direction(dir)
 	sg.CreatedAt, sg.ExpiresAt = sg.CreatedAt.UTC(), sg.ExpiresAt.UTC()
 	if decided != nil {
 		sg.DecidedAt = decided.UTC()
@@ -56,8 +162,8 @@ func optLinkID(dst *psi.LinkID, b []byte) error {
 }
 
 // Subject implements signal.Store.
-func (s *Store) Subject(ctx context.Context, accountID string) (store.SignalSubject, error) {
-	var sub store.SignalSubject
+func (s *Store) Subject(ctx context.Context, accountID string) (SignalSubject, error) {
+	var sub SignalSubject
 	var lid []byte
 	err := s.pool.QueryRow(ctx, `SELECT a.country, l.link_id FROM accounts a LEFT JOIN links l ON l.account_id = a.id WHERE a.id = $1`,
 		accountID).Scan(&sub.Country, &lid)
@@ -72,7 +178,7 @@ const insertSignal = `INSERT INTO signals (` + signalColumns + `) VALUES ($1, $2
 
 // CreateSignal implements signal.Store: the signal and its outbox entry
 // in one statement, then a drain queued.
-func (s *Store) CreateSignal(ctx context.Context, sg store.Signal, relay bool) error {
+func (s *Store) CreateSignal(ctx context.Context, sg Signal, relay bool) error {
 	if !relay {
 		_, err := s.pool.Exec(ctx, insertSignal, signalArgs(sg)...)
 		return mapErr(err)
@@ -112,14 +218,14 @@ SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM ins), (SELECT count(*) 
 
 // Receive implements signal.Store: one statement a message, sent in one
 // pipelined batch inside one transaction.
-func (s *Store) Receive(ctx context.Context, msgs []store.Message) ([]store.Outcome, error) {
-	out := make([]store.Outcome, len(msgs))
+func (s *Store) Receive(ctx context.Context, msgs []Message) ([]Outcome, error) {
+	out := make([]Outcome, len(msgs))
 	keep := s.keepEvents.Load()
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, m := range msgs {
 			q := receiveSignal
-			if m.Kind == store.KindRevoke {
+			if m.Kind == KindRevoke {
 				q = receiveRevoke
 			}
 			b.Queue(q, m.ID, m.LinkID[:], m.Type, m.Confidence, utc(m.CreatedAt), utc(m.ExpiresAt), keep)
@@ -133,11 +239,11 @@ func (s *Store) Receive(ctx context.Context, msgs []store.Message) ([]store.Outc
 			}
 			switch {
 			case changed > 0:
-				out[i] = store.OutcomeApplied
+				out[i] = OutcomeApplied
 			case linked == 0:
-				out[i] = store.OutcomeUnlinked
+				out[i] = OutcomeUnlinked
 			default:
-				out[i] = store.OutcomeDuplicate
+				out[i] = OutcomeDuplicate
 			}
 		}
 		return br.Close()
@@ -145,7 +251,7 @@ func (s *Store) Receive(ctx context.Context, msgs []store.Message) ([]store.Outc
 	if err != nil {
 		return nil, err
 	}
-	if keep && slices.Contains(out, store.OutcomeApplied) {
+	if keep && slices.Contains(out, OutcomeApplied) {
 		s.nudgeEvents()
 	}
 	return out, nil
@@ -155,14 +261,14 @@ func (s *Store) Receive(ctx context.Context, msgs []store.Message) ([]store.Outc
 func (s *Store) KeepEvents(on bool) { s.keepEvents.Store(on) }
 
 // PendingEvents implements signal.Store.
-func (s *Store) PendingEvents(ctx context.Context, limit int) ([]store.Event, error) {
+func (s *Store) PendingEvents(ctx context.Context, limit int) ([]Event, error) {
 	rows, err := s.pool.Query(ctx, `SELECT e.seq, e.name, `+signalSelect+`
 		FROM signal_events e JOIN signals s ON s.id = e.signal_id ORDER BY e.seq LIMIT $1`, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Event, error) {
-		var e store.Event
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Event, error) {
+		var e Event
 		var err error
 		e.Signal, err = scanSignalAfter(r, &e.Seq, &e.Name)
 		return e, err
@@ -177,17 +283,17 @@ func (s *Store) MarkEventsSent(ctx context.Context, seqs []int64) error {
 }
 
 // Signal implements signal.Store.
-func (s *Store) Signal(ctx context.Context, id string) (store.Signal, error) {
+func (s *Store) Signal(ctx context.Context, id string) (Signal, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+signalSelect+` FROM signals WHERE id = $1`, id)
 	if err != nil {
-		return store.Signal{}, mapErr(err)
+		return Signal{}, mapErr(err)
 	}
 	sg, err := pgx.CollectExactlyOneRow(rows, scanSignal)
 	return sg, mapErr(err)
 }
 
 // ListSignals implements signal.Store.
-func (s *Store) ListSignals(ctx context.Context, f store.SignalFilter) ([]store.Signal, error) {
+func (s *Store) ListSignals(ctx context.Context, f SignalFilter) ([]Signal, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+signalSelect+` FROM signals
 		WHERE direction = $1 AND id > $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR type = $4)
 		ORDER BY id LIMIT $5`, string(f.Direction), f.After, f.Status, f.Type, f.Limit)
@@ -221,14 +327,14 @@ func (s *Store) SetStatus(ctx context.Context, id, status string, relay bool) er
 }
 
 // PendingOutbox implements signal.Store.
-func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]store.OutboxEntry, error) {
+func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxEntry, error) {
 	rows, err := s.pool.Query(ctx, `SELECT o.id, o.kind, s.id, s.link_id, s.type, s.confidence, s.created_at, s.expires_at
 		FROM signal_outbox o JOIN signals s ON s.id = o.signal_id ORDER BY o.id LIMIT $1`, limit)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.OutboxEntry, error) {
-		var e store.OutboxEntry
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxEntry, error) {
+		var e OutboxEntry
 		var lid []byte
 		if err := r.Scan(&e.ID, &e.Kind, &e.Message.ID, &lid, &e.Type, &e.Confidence, &e.CreatedAt, &e.ExpiresAt); err != nil {
 			return e, err

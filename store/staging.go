@@ -1,4 +1,4 @@
-package pgstore
+package store
 
 import (
 	"context"
@@ -8,13 +8,60 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"time"
+
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/store"
 )
+
+// LinkJobKind is the job kind of a link run.
+const LinkJobKind = "link"
+
+// StagedRow is one staged element of this party's own: the account, the element
+// sent or received singly blinded, and the doubly blinded value once known.
+type StagedRow struct {
+	AccountID string
+	Element   psi.Element
+	Value     psi.Element
+}
+
+// ReblindCount is what Store.StageReblinded counted: the values the job had
+// re-blinded before, those of the batch that were new to it, and whether
+// they were staged (within the most the job may re-blind).
+type ReblindCount struct {
+	Before, Fresh int64
+	Staged        bool
+}
+
+// RunKeep is what a finished job changes in the kept sets. A full run
+// replaces them by its staging (its links are replaced by Relink); an
+// incremental one takes out one of the other's values for each of its
+// retired values listed, and this party's retired values handed over,
+// adds its staging, and drops the links of the accounts staged and of
+// every row whose value the job touched (Matched links them anew, or
+// not). Staged rows whose account no longer holds the element staged go
+// to the retired values instead. A value two accounts hold is among the
+// other's values, and among the retired ones, twice.
+type RunKeep struct {
+	JobID string
+	Epoch uint32
+	Full  bool
+	// Base is the run an incremental job builds on.
+	Base string
+	// Confirmed is when the job began (its record's creation): the
+	// links a full run confirms count their retention from then, and
+	// the jobs begun before it are superseded.
+	Confirmed time.Time
+	// Changes is the store's Changes when the job started (0 if not known):
+	// a store may skip checking the staged rows against the accounts
+	// when it has not changed since.
+	Changes     int64
+	Retired     []psi.Element // this party's, handed over
+	PeerRetired []psi.Element // the other's
+}
 
 // StageOwn implements linkjob.Staging: the batch replaces what was staged
 // under (job, seq), in one transaction, through COPY.
-func (s *Store) StageOwn(ctx context.Context, jobID string, seq int64, rows []store.StagedRow) error {
+func (s *Store) StageOwn(ctx context.Context, jobID string, seq int64, rows []StagedRow) error {
 	data := make([][]any, len(rows))
 	for i, r := range rows {
 		var v any
@@ -33,13 +80,13 @@ func (s *Store) StageOwn(ctx context.Context, jobID string, seq int64, rows []st
 }
 
 // OwnBatch implements linkjob.Staging.
-func (s *Store) OwnBatch(ctx context.Context, jobID string, seq int64) ([]store.StagedRow, error) {
+func (s *Store) OwnBatch(ctx context.Context, jobID string, seq int64) ([]StagedRow, error) {
 	rows, err := s.pool.Query(ctx, `SELECT account_id, element, value FROM link_staging_own
 		WHERE job_id = $1 AND seq = $2 ORDER BY pos`, jobID, seq)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.StagedRow, error) { return scanStaged(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StagedRow, error) { return scanStaged(r) })
 	return out, mapErr(err)
 }
 
@@ -63,7 +110,7 @@ func (s *Store) SetOwnValues(ctx context.Context, jobID string, seq int64, value
 		return mapErr(err)
 	}
 	if tag.RowsAffected() != int64(len(values)) {
-		return fmt.Errorf("pgstore: batch %d: %d values do not match its staged rows", seq, len(values))
+		return fmt.Errorf("store: batch %d: %d values do not match its staged rows", seq, len(values))
 	}
 	return nil
 }
@@ -89,8 +136,8 @@ func stageTheirs(ctx context.Context, tx pgx.Tx, jobID string, seq int64, values
 // link_staging_jobs, locked, serializes the batches of one job, so that
 // two answers of the same batch (an attempt's, and a resumed one's) count
 // each value once, and a batch is counted if and only if it is staged.
-func (s *Store) StageReblinded(ctx context.Context, jobID string, seq int64, values []psi.Element, most int64) (store.ReblindCount, error) {
-	var c store.ReblindCount
+func (s *Store) StageReblinded(ctx context.Context, jobID string, seq int64, values []psi.Element, most int64) (ReblindCount, error) {
+	var c ReblindCount
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT reblinded FROM link_staging_jobs WHERE job_id = $1 FOR UPDATE`, jobID).Scan(&c.Before); err != nil {
 			return err
@@ -144,7 +191,7 @@ func (s *Store) TrimTheirs(ctx context.Context, jobID string, seq int64) error {
 // read as it comes. A value that two rows of either side hold comes out
 // of the join more than once, in a run; eachMatch leaves those out, and
 // their links go.
-func (s *Store) Matched(ctx context.Context, k store.RunKeep, limit int, each func([]store.StagedRow) error) error {
+func (s *Store) Matched(ctx context.Context, k RunKeep, limit int, each func([]StagedRow) error) error {
 	q := fullMatch
 	var args []any
 	if !k.Full {
@@ -180,7 +227,7 @@ const fullMatch = `SELECT o.account_id, o.element, o.value FROM link_own o
 // account that keeps a row, is not among them and does not share its
 // value), and then the new ones not held go in. A million matches are
 // not held in memory, and no link is written twice.
-func (s *Store) Relink(ctx context.Context, k store.RunKeep, mk func(store.StagedRow) store.Link) error {
+func (s *Store) Relink(ctx context.Context, k RunKeep, mk func(StagedRow) Link) error {
 	return s.bulkTx(ctx, func(tx pgx.Tx) error {
 		if err := lockKept(ctx, tx); err != nil {
 			return err
@@ -192,15 +239,15 @@ func (s *Store) Relink(ctx context.Context, k store.RunKeep, mk func(store.Stage
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE relinked (LIKE links) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		groups := make(chan []store.Link, 4)
+		groups := make(chan []Link, 4)
 		var shared []string
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() error {
 			defer close(groups)
 			return s.tx(gctx, func(rtx pgx.Tx) error {
 				var err error
-				shared, err = eachMatch(gctx, rtx, relinkMatch, nil, relinkGroup, func(rows []store.StagedRow) error {
-					ls := make([]store.Link, len(rows))
+				shared, err = eachMatch(gctx, rtx, relinkMatch, nil, relinkGroup, func(rows []StagedRow) error {
+					ls := make([]Link, len(rows))
 					for i, r := range rows {
 						ls[i] = mk(r)
 					}
@@ -215,7 +262,7 @@ func (s *Store) Relink(ctx context.Context, k store.RunKeep, mk func(store.Stage
 			})
 		})
 		g.Go(func() error {
-			var group []store.Link
+			var group []Link
 			_, err := tx.CopyFrom(gctx, pgx.Identifier{"relinked"}, linkColumns, pgx.CopyFromFunc(func() ([]any, error) {
 				for len(group) == 0 {
 					var ok bool
@@ -302,7 +349,7 @@ const touchedValues = `SELECT value FROM link_staging_own WHERE job_id = $1 AND 
 	UNION SELECT value FROM link_staging_theirs WHERE job_id = $1
 	UNION SELECT unnest($2::bytea[])`
 
-func touchedArgs(k store.RunKeep) []any {
+func touchedArgs(k RunKeep) []any {
 	return []any{k.JobID, append(elementBytes(k.Retired), elementBytes(k.PeerRetired)...)}
 }
 
@@ -311,7 +358,7 @@ func touchedArgs(k store.RunKeep) []any {
 // once; it returns the accounts of those. It gives tx's queries the
 // memory a hash join of the two kept sets needs (PostgreSQL's default
 // would sort them on disk).
-func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, each func([]store.StagedRow) error) (shared []string, err error) {
+func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, each func([]StagedRow) error) (shared []string, err error) {
 	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '256MB'`); err != nil {
 		return nil, err
 	}
@@ -320,8 +367,8 @@ func eachMatch(ctx context.Context, tx pgx.Tx, q string, args []any, limit int, 
 		return nil, err
 	}
 	defer rows.Close()
-	group := make([]store.StagedRow, 0, limit)
-	var held store.StagedRow
+	group := make([]StagedRow, 0, limit)
+	var held StagedRow
 	holding, sharing := false, false
 	// hand adds the held row to the group, unless its value was shared,
 	// and hands a full group over.
@@ -461,7 +508,7 @@ func (s *Store) Retired(ctx context.Context, limit int) ([]psi.Element, error) {
 // rows stays: link_unkept may still hold an account kept since. Without a
 // kept run, when imports do not fill link_unkept (see unkeptTracked) and
 // no incremental run asks, every account is read.
-func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, limit int) ([]store.LinkElement, error) {
+func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, limit int) ([]LinkElement, error) {
 	kept, _, err := s.Kept(ctx)
 	if err != nil {
 		return nil, err
@@ -479,7 +526,7 @@ func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, lim
 }
 
 // Keep implements linkjob.Staging, in one transaction.
-func (s *Store) Keep(ctx context.Context, k store.RunKeep) error {
+func (s *Store) Keep(ctx context.Context, k RunKeep) error {
 	return s.bulkTx(ctx, func(tx pgx.Tx) error {
 		if err := lockKept(ctx, tx); err != nil {
 			return err
@@ -492,23 +539,23 @@ func (s *Store) Keep(ctx context.Context, k store.RunKeep) error {
 		if kept == k.JobID {
 			return nil
 		}
-		var state store.JobState
+		var state JobState
 		err = tx.QueryRow(ctx, `SELECT state FROM jobs WHERE id = $1`, k.JobID).Scan(&state)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if state == store.JobSuperseded {
-			return fmt.Errorf("%w: job %s", store.ErrSuperseded, k.JobID)
+		if state == JobSuperseded {
+			return fmt.Errorf("%w: job %s", ErrSuperseded, k.JobID)
 		}
 		var staged bool
 		if err := tx.QueryRow(ctx, stagedJob, k.JobID).Scan(&staged); err != nil {
 			return err
 		}
 		if !staged {
-			return fmt.Errorf("%w: job %s", store.ErrLost, k.JobID)
+			return fmt.Errorf("%w: job %s", ErrLost, k.JobID)
 		}
 		if !k.Full && kept != k.Base {
-			return fmt.Errorf("%w: job %s builds on run %s; run %s is kept", store.ErrStale, k.JobID, k.Base, kept)
+			return fmt.Errorf("%w: job %s builds on run %s; run %s is kept", ErrStale, k.JobID, k.Base, kept)
 		}
 		var stmts []string
 		var args [][]any
@@ -575,10 +622,10 @@ func (s *Store) Keep(ctx context.Context, k store.RunKeep) error {
 // jobs with staging are found by walking the staging's primary keys
 // (one probe a job), not by reading the rows: normally k's own are the
 // only ones, a million of them.
-func supersede(ctx context.Context, tx pgx.Tx, k store.RunKeep) error {
+func supersede(ctx context.Context, tx pgx.Tx, k RunKeep) error {
 	if _, err := tx.Exec(ctx, `UPDATE jobs SET state = $3, updated_at = now()
 		WHERE kind = $4 AND id <> $1 AND created_at < $2 AND state IN ($5, $6)`,
-		k.JobID, k.Confirmed, store.JobSuperseded, store.LinkJobKind, store.JobRunning, store.JobFailed); err != nil {
+		k.JobID, k.Confirmed, JobSuperseded, LinkJobKind, JobRunning, JobFailed); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM link_staging_jobs s USING jobs j
@@ -607,8 +654,8 @@ func supersede(ctx context.Context, tx pgx.Tx, k store.RunKeep) error {
 
 // scanStaged reads a staged row: account, element (NULL when the query
 // does not read it) and value (NULL until known).
-func scanStaged(r pgx.Row) (store.StagedRow, error) {
-	var row store.StagedRow
+func scanStaged(r pgx.Row) (StagedRow, error) {
+	var row StagedRow
 	var el, v []byte
 	if err := r.Scan(&row.AccountID, &el, &v); err != nil {
 		return row, err
@@ -674,7 +721,7 @@ func (s *Store) DropStaging(ctx context.Context, jobID string) error {
 // inserts), in the transaction; the staged rows are read once, split
 // between the kept rows and the retired values, or all kept when
 // unchanged says that no account has changed since the run started.
-func keepFull(add func(string, ...any), k store.RunKeep, unchanged bool) {
+func keepFull(add func(string, ...any), k RunKeep, unchanged bool) {
 	add(`SET LOCAL work_mem = '256MB'`)
 	add(`SET LOCAL maintenance_work_mem = '256MB'`)
 	add(`TRUNCATE link_own, link_theirs, link_retired, link_unkept`)

@@ -1,8 +1,13 @@
-// Package pgstore is linkd's production store: every storage interface on
-// PostgreSQL through pgx/v5, with bulk work done by COPY into a staging table
-// and set-based SQL, never a round trip per row. Driver errors are mapped to
-// internal/store's at this edge.
-package pgstore
+// Package store is linkd's one store, on PostgreSQL through pgx/v5: the
+// records every flow keeps (one file per area: the directory, links and
+// the link staging, audiences, signals, jobs, API keys, usage, policy
+// bundles, the audit log, retention), with bulk work done by COPY into a
+// staging table and set-based SQL, never a round trip per row. Driver
+// errors are mapped at this edge to package storeerr's, which callers
+// above match. The schema is one embedded migration (migrations/), and
+// River's job queue lives in the same database. Its conformance suite is
+// package storetest.
+package store
 
 import (
 	"context"
@@ -20,7 +25,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 // Store is the PostgreSQL store.
@@ -57,7 +62,7 @@ func Connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The URL may carry a password: say what is wrong without it.
-		return nil, errors.New("pgstore: the database URL is not a valid PostgreSQL connection string")
+		return nil, errors.New("store: the database URL is not a valid PostgreSQL connection string")
 	}
 	if schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
@@ -81,11 +86,11 @@ func Connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: connecting: %w", err)
+		return nil, fmt.Errorf("store: connecting: %w", err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("pgstore: connecting to %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+		return nil, fmt.Errorf("store: connecting to %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
 	return pool, nil
 }
@@ -96,27 +101,27 @@ const (
 	codeForeignKeyViolation = "23503"
 )
 
-// mapErr turns driver errors into internal/store's.
+// mapErr turns driver errors into storeerr's.
 func mapErr(err error) error {
 	if err == nil {
 		return nil
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.ErrNotFound
+		return storeerr.ErrNotFound
 	}
 	if unavailable(err) {
-		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", storeerr.ErrUnavailable, err)
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case codeUniqueViolation:
-			return fmt.Errorf("%w: %s", store.ErrConflict, pe.ConstraintName)
+			return fmt.Errorf("%w: %s", storeerr.ErrConflict, pe.ConstraintName)
 		case codeForeignKeyViolation:
-			return fmt.Errorf("%w: %s", store.ErrNotFound, pe.ConstraintName)
+			return fmt.Errorf("%w: %s", storeerr.ErrNotFound, pe.ConstraintName)
 		}
 	}
-	return fmt.Errorf("pgstore: %w", err)
+	return fmt.Errorf("store: %w", err)
 }
 
 func utc(t time.Time) time.Time { return t.UTC() }
@@ -166,14 +171,14 @@ func (s *Store) bulkTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	})
 }
 
-// execOne runs a statement that must touch a row: store.ErrNotFound if none.
+// execOne runs a statement that must touch a row: storeerr.ErrNotFound if none.
 func (s *Store) execOne(ctx context.Context, sql string, args ...any) error {
 	tag, err := s.pool.Exec(ctx, sql, args...)
 	if err != nil {
 		return mapErr(err)
 	}
 	if tag.RowsAffected() == 0 {
-		return store.ErrNotFound
+		return storeerr.ErrNotFound
 	}
 	return nil
 }

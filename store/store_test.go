@@ -1,4 +1,4 @@
-package pgstore_test
+package store_test
 
 import (
 	"context"
@@ -21,17 +21,16 @@ import (
 
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
-	"github.com/linkd/linkd/internal/store"
-	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/linkjob"
+	"github.com/linkd/linkd/store"
+	"github.com/linkd/linkd/store/storetest"
 )
 
 // newStore returns a migrated store of the test's own.
-func newStore(t *testing.T) *pgstore.Store { return pgtest.Store(t) }
+func newStore(t *testing.T) *store.Store { return pgtest.Store(t) }
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store { return newStore(t) })
@@ -58,11 +57,11 @@ func tables(t *testing.T, pool interface {
 func TestMigrateUpDownUp(t *testing.T) {
 	ctx := context.Background()
 	pool, _ := pgtest.Schema(t)
-	ms, err := pgstore.Migrations()
+	ms, err := store.Migrations()
 	if err != nil || len(ms) == 0 {
 		t.Fatalf("Migrations = %v, %v", ms, err)
 	}
-	up, err := pgstore.MigrateUp(ctx, pool)
+	up, err := store.MigrateUp(ctx, pool)
 	if err != nil || len(up) != len(ms) {
 		t.Fatalf("MigrateUp = %v, %v", up, err)
 	}
@@ -70,18 +69,18 @@ func TestMigrateUpDownUp(t *testing.T) {
 	if len(first) == 0 {
 		t.Fatal("no tables after MigrateUp")
 	}
-	again, err := pgstore.MigrateUp(ctx, pool)
+	again, err := store.MigrateUp(ctx, pool)
 	if err != nil || len(again) != 0 {
 		t.Fatalf("second MigrateUp = %v, %v", again, err)
 	}
-	down, err := pgstore.MigrateDown(ctx, pool, len(ms))
+	down, err := store.MigrateDown(ctx, pool, len(ms))
 	if err != nil || len(down) != len(ms) {
 		t.Fatalf("MigrateDown = %v, %v", down, err)
 	}
 	if left := tables(t, pool); len(left) != 0 {
 		t.Fatalf("tables left after MigrateDown: %v", left)
 	}
-	if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
+	if _, err := store.MigrateUp(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
 	if second := tables(t, pool); !slices.Equal(first, second) {
@@ -94,10 +93,10 @@ func TestMigrateUpDownUp(t *testing.T) {
 	if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES (99, 'later')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pgstore.MigrateUp(ctx, pool); err == nil || !strings.Contains(err.Error(), "migration 99") {
+	if _, err := store.MigrateUp(ctx, pool); err == nil || !strings.Contains(err.Error(), "migration 99") {
 		t.Fatalf("MigrateUp of a schema with an unknown migration = %v, want it refused", err)
 	}
-	if _, err := pgstore.MigrateDown(ctx, pool, 1); err == nil {
+	if _, err := store.MigrateDown(ctx, pool, 1); err == nil {
 		t.Fatal("MigrateDown of a schema with an unknown migration succeeded")
 	}
 	if after := tables(t, pool); !slices.Equal(first, after) {
@@ -112,15 +111,15 @@ func TestMigrateUpDownUp(t *testing.T) {
 // pgtest.AuditRole, with eight entries under the chain of epoch 1 and a
 // checkpoint of entry 6; it returns the store (as the role linkd serves
 // as), an administrator's pool of the schema, and the checkpoint.
-func auditedStore(t *testing.T) (*pgstore.Store, *pgxpool.Pool, audit.Checkpoint) {
+func auditedStore(t *testing.T) (*store.Store, *pgxpool.Pool, audit.Checkpoint) {
 	t.Helper()
 	ctx := context.Background()
 	pool, schema := pgtest.Schema(t)
-	if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
+	if _, err := store.MigrateUp(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
 	pgtest.SecureAudit(t, schema)
-	s := pgstore.New(pool)
+	s := store.New(pool)
 	c := storetest.Chain(t, 1)
 	var cp audit.Checkpoint
 	for i := range 8 {
@@ -281,12 +280,12 @@ func TestAuditRollbackRefused(t *testing.T) {
 		if _, err := admin.Exec(ctx, `SET session_replication_role = replica; DELETE FROM audit_log WHERE seq >= 5`); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.AppendAudit(ctx, entry("after"), c); !errors.Is(err, pgstore.ErrAuditRolledBack) {
+		if _, err := s.AppendAudit(ctx, entry("after"), c); !errors.Is(err, store.ErrAuditRolledBack) {
 			t.Fatalf("an append after the deletion = %v, want refused", err)
 		}
 		// A fresh server knows nothing of what was written, and chains
 		// on: only the checkpoints show it.
-		fresh := pgstore.New(s.Pool())
+		fresh := store.New(s.Pool())
 		for range 4 {
 			if _, err := fresh.AppendAudit(ctx, entry("after"), c); err != nil {
 				t.Fatal(err)
@@ -313,7 +312,7 @@ func TestAuditRollbackRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		file := filepath.Join(t.TempDir(), "checkpoints")
-		if _, err := audit.WriteCheckpoint(ctx, s, c, file, time.Now()); !errors.Is(err, pgstore.ErrAuditRolledBack) {
+		if _, err := audit.WriteCheckpoint(ctx, s, c, file, time.Now()); !errors.Is(err, store.ErrAuditRolledBack) {
 			t.Fatalf("WriteCheckpoint after the deletion = %v, want refused", err)
 		}
 		if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
@@ -330,7 +329,7 @@ func TestAuditRollbackRefused(t *testing.T) {
 		if _, err := s.AppendAudit(ctx, entry("ok"), c); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.AppendAudit(ctx, entry("evil"), c); !errors.Is(err, pgstore.ErrAuditRolledBack) {
+		if _, err := s.AppendAudit(ctx, entry("evil"), c); !errors.Is(err, store.ErrAuditRolledBack) {
 			t.Fatalf("an append the database dropped = %v, want refused", err)
 		}
 	})

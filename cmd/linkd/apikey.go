@@ -9,7 +9,7 @@ import (
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audit"
-	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 func init() {
@@ -97,7 +97,7 @@ func runAPIKey(e *env, args []string) int {
 		}
 	case "revoke":
 		err := st.RevokeAPIKey(ctx, fs.Arg(0), time.Now())
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, storeerr.ErrNotFound) {
 			fmt.Fprintf(e.stderr, "linkd apikey revoke: no key with id %q\n", fs.Arg(0))
 			return exitInput
 		}

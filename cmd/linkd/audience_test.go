@@ -19,19 +19,19 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
 	keyring "github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
-	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/phone"
+	"github.com/linkd/linkd/store"
+	"github.com/linkd/linkd/store/storetest"
 )
 
 // uploadWorld is a party with 1,000 accounts, an advertiser key and an
 // audience, whose server records every request it gets.
 type uploadWorld struct {
-	st     *pgstore.Store
+	st     *store.Store
 	url    string
 	key    string
 	people []synth.Person

@@ -24,11 +24,11 @@ import (
 	"github.com/linkd/linkd/audience"
 	keyring "github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
-	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/store"
+	"github.com/linkd/linkd/store/storetest"
 )
 
 func benchN(b *testing.B, name string, def int) int {
@@ -45,7 +45,7 @@ func benchN(b *testing.B, name string, def int) int {
 // benchParty is a party on PostgreSQL behind a real HTTP server, with an
 // advertiser key.
 type benchParty struct {
-	st  *pgstore.Store
+	st  *store.Store
 	d   *pseudonym.Deriver
 	url string
 	key string
@@ -54,12 +54,12 @@ type benchParty struct {
 func newBenchParty(b *testing.B) *benchParty {
 	b.Helper()
 	pool, _ := pgtest.Schema(b)
-	if _, err := pgstore.MigrateUp(context.Background(), pool); err != nil {
+	if _, err := store.MigrateUp(context.Background(), pool); err != nil {
 		b.Fatal(err)
 	}
 	ring, _ := keyring.NewRing("social", time.Now())
 	d, _ := pseudonym.NewDeriver(ring, 1)
-	p := &benchParty{st: pgstore.New(pool), d: d}
+	p := &benchParty{st: store.New(pool), d: d}
 	sec, k, _ := access.NewKey("acme", access.RoleAdvertiser, time.Now())
 	if err := p.st.CreateAPIKey(context.Background(), k); err != nil {
 		b.Fatal(err)

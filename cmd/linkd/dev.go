@@ -20,13 +20,13 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtemp"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/store"
 )
 
 func init() {
@@ -98,7 +98,7 @@ func runDev(e *env, args []string) int {
 	servers := make([]*api.Server, len(parties))
 	demoKeys := make([]map[access.Role]string, len(parties))
 	linkers := make([]*linker, len(parties))
-	stores := make([]*pgstore.Store, len(parties))
+	stores := make([]*store.Store, len(parties))
 	for i, p := range parties {
 		st, drop, err := devStore(ctx, url, "linkd_dev_"+p.name)
 		if err != nil {
@@ -171,8 +171,8 @@ func runDev(e *env, args []string) int {
 
 // devStore makes schema in the database at url, migrated, and returns
 // the party's store on it; drop closes the store and drops the schema.
-func devStore(ctx context.Context, url, schema string) (st *pgstore.Store, drop func(), err error) {
-	admin, err := pgstore.Connect(ctx, url, "")
+func devStore(ctx context.Context, url, schema string) (st *store.Store, drop func(), err error) {
+	admin, err := store.Connect(ctx, url, "")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -184,27 +184,27 @@ func devStore(ctx context.Context, url, schema string) (st *pgstore.Store, drop 
 		// The context may be done already: dropping is the last thing.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if admin, err := pgstore.Connect(ctx, url, ""); err == nil {
+		if admin, err := store.Connect(ctx, url, ""); err == nil {
 			_, _ = admin.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
 			admin.Close()
 		}
 	}
-	pool, err := pgstore.Connect(ctx, url, schema)
+	pool, err := store.Connect(ctx, url, schema)
 	if err != nil {
 		dropSchema()
 		return nil, nil, err
 	}
-	if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
+	if _, err := store.MigrateUp(ctx, pool); err != nil {
 		pool.Close()
 		dropSchema()
 		return nil, nil, err
 	}
-	return pgstore.New(pool), func() { pool.Close(); dropSchema() }, nil
+	return store.New(pool), func() { pool.Close(); dropSchema() }, nil
 }
 
 // devParty builds one party on its store: keys, a directory imported
 // through the real importer, one demo key per role, and its server.
-func devParty(ctx context.Context, st *pgstore.Store, name string, people []synth.Person, log *slog.Logger) (*api.Server, map[access.Role]string, *linker, error) {
+func devParty(ctx context.Context, st *store.Store, name string, people []synth.Person, log *slog.Logger) (*api.Server, map[access.Role]string, *linker, error) {
 	ring, err := keys.NewRing(name, time.Now())
 	if err != nil {
 		return nil, nil, nil, err

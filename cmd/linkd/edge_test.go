@@ -13,10 +13,10 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
 	keyring "github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
-	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/store"
+	"github.com/linkd/linkd/store/storetest"
 )
 
 // edgeServer is one party on PostgreSQL behind the real router, with a key
@@ -28,7 +28,7 @@ type edgeServer struct {
 
 // pgParty is the social party's store, migrated, of the test's own, and
 // a deriver of fresh keys.
-func pgParty(t testing.TB) (*pgstore.Store, *pseudonym.Deriver) {
+func pgParty(t testing.TB) (*store.Store, *pseudonym.Deriver) {
 	t.Helper()
 	st := pgtest.Store(t)
 	ring, err := keyring.NewRing("social", time.Now())

@@ -14,11 +14,11 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/pgstore"
-	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/store"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 func init() {
@@ -49,7 +49,7 @@ type linker struct {
 
 // newLinker links with peer; the runs it starts send batch elements a
 // message (0: linkjob.DefaultBatch).
-func newLinker(ctx context.Context, st *pgstore.Store, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger, batch int) *linker {
+func newLinker(ctx context.Context, st *store.Store, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger, batch int) *linker {
 	p := &linkjob.Party{Directory: st, Links: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, Usage: st, BatchSize: batch}
 	return &linker{Responder: linkjob.Responder{P: p}, peer: peer, jobs: st, ctx: ctx, log: log}
 }
@@ -68,7 +68,7 @@ func (l *linker) Start(jobID string, full bool) error {
 			l.again = true
 			return nil
 		}
-		return fmt.Errorf("%w: link job %s is running", store.ErrConflict, l.running)
+		return fmt.Errorf("%w: link job %s is running", storeerr.ErrConflict, l.running)
 	}
 	if err := l.Responder.P.Begin(l.ctx, jobID, linkEpoch, full); err != nil {
 		return err

@@ -16,19 +16,19 @@ import (
 	"time"
 
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/store"
 )
 
 // servedParty is one party of a two-serve test: its store, the
 // environment of its commands and its address.
 type servedParty struct {
 	name    string
-	st      *pgstore.Store
+	st      *store.Store
 	environ map[string]string
 	addr    string
 	srv     *running

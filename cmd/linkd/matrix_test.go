@@ -20,8 +20,8 @@ import (
 	keyring "github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/internal/pgtest"
-	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/store/storetest"
 )
 
 // TestRouteMatrix sends every keyed route a request from every role,

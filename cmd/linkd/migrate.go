@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/store"
 )
 
 func init() {
@@ -47,7 +47,7 @@ func runMigrate(e *env, args []string) int {
 		return usageError(e, fs, "--audit-owner and --app-role go together, and not with --down")
 	}
 	ctx := context.Background()
-	pool, err := pgstore.Connect(ctx, *url, "")
+	pool, err := store.Connect(ctx, *url, "")
 	if err != nil {
 		fmt.Fprintf(e.stderr, "linkd migrate: %v\n", err)
 		return exitInput
@@ -57,9 +57,9 @@ func runMigrate(e *env, args []string) int {
 	verb := "applied"
 	if *down > 0 {
 		verb = "reverted"
-		done, err = pgstore.MigrateDown(ctx, pool, *down)
+		done, err = store.MigrateDown(ctx, pool, *down)
 	} else {
-		done, err = pgstore.MigrateUp(ctx, pool)
+		done, err = store.MigrateUp(ctx, pool)
 	}
 	for _, v := range done {
 		fmt.Fprintf(e.stdout, "%s migration %04d\n", verb, v)
@@ -72,7 +72,7 @@ func runMigrate(e *env, args []string) int {
 		fmt.Fprintln(e.stdout, "the schema is up to date")
 	}
 	if *auditOwner != "" {
-		if err := pgstore.SecureAudit(ctx, pool, *appRole, *auditOwner); err != nil {
+		if err := store.SecureAudit(ctx, pool, *appRole, *auditOwner); err != nil {
 			fmt.Fprintf(e.stderr, "linkd migrate: handing the audit log to %s: %v\n", *auditOwner, err)
 			return exitInput
 		}

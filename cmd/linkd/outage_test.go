@@ -18,10 +18,10 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
 	keyring "github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
-	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/store"
+	"github.com/linkd/linkd/store/storetest"
 )
 
 // dbProxy stands between linkd and PostgreSQL and can freeze (accept and
@@ -123,7 +123,7 @@ func (p *dbProxy) set(state string) {
 func TestDatabaseOutage(t *testing.T) {
 	pool, schema := pgtest.Schema(t)
 	ctx := context.Background()
-	if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
+	if _, err := store.MigrateUp(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse(pgtest.AppURL(t, schema))
@@ -148,9 +148,9 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(through.Close)
-	st := pgstore.New(through)
+	st := store.New(through)
 	sec, k, _ := access.NewKey("acme", access.RoleAdvertiser, time.Now())
-	if err := pgstore.New(pool).CreateAPIKey(ctx, k); err != nil {
+	if err := store.New(pool).CreateAPIKey(ctx, k); err != nil {
 		t.Fatal(err)
 	}
 	ring, _ := keyring.NewRing("social", time.Now())

@@ -20,10 +20,10 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audit"
 	keyring "github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/store"
 )
 
 func runCmd(t *testing.T, environ map[string]string, args ...string) (int, string, string) {
@@ -35,10 +35,10 @@ func runCmd(t *testing.T, environ map[string]string, args ...string) (int, strin
 
 // schemaEnv returns a migrated schema and the environment that points the
 // commands at it.
-func schemaEnv(t *testing.T) (*pgstore.Store, map[string]string) {
+func schemaEnv(t *testing.T) (*store.Store, map[string]string) {
 	t.Helper()
 	pool, schema := pgtest.Schema(t)
-	return pgstore.New(pool), map[string]string{"DATABASE_URL": pgtest.AppURL(t, schema), "LINKD_PASSPHRASE": "a passphrase for the tests",
+	return store.New(pool), map[string]string{"DATABASE_URL": pgtest.AppURL(t, schema), "LINKD_PASSPHRASE": "a passphrase for the tests",
 		"LINKD_KEYS": filepath.Join(t.TempDir(), "k")}
 }
 

@@ -22,10 +22,10 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/oprf"
-	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/phone"
+	"github.com/linkd/linkd/store/storetest"
 )
 
 // The attacks of these tests are an advertiser's: ordinary advertiser keys

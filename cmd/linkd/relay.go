@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linkd/linkd/api"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/store"
 )
 
 // signalPeer delivers relay batches to the other party's peer route.
@@ -40,7 +40,7 @@ func (p signalPeer) Deliver(ctx context.Context, msgs []signal.Message) ([]signa
 // River workers (retries with backoff, one drain at a time across
 // processes, a drain taken over if its process dies). stop waits for a
 // drain in flight.
-func startRelay(ctx context.Context, st *pgstore.Store, peer signal.Peer, hook signal.Hook, log *slog.Logger, reg prometheus.Registerer) (stop func(), err error) {
+func startRelay(ctx context.Context, st *store.Store, peer signal.Peer, hook signal.Hook, log *slog.Logger, reg prometheus.Registerer) (stop func(), err error) {
 	r, err := signal.StartRelay(ctx, st, signal.RelayConfig{Peer: peer, Webhook: hook, Log: log, Registry: reg})
 	if err != nil {
 		return nil, err

@@ -21,14 +21,14 @@ import (
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
-	"github.com/linkd/linkd/internal/storetest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/store"
+	"github.com/linkd/linkd/store/storetest"
 )
 
 // faults stands in front of the receiving party and misbehaves on demand.
@@ -70,7 +70,7 @@ func (f *faults) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type relayParty struct {
-	st    *pgstore.Store
+	st    *store.Store
 	reg   *prometheus.Registry
 	url   string
 	ts    string // a trust and safety key
@@ -81,10 +81,10 @@ func newRelayParty(t testing.TB, name string, linkIDs [][16]byte, wrap func(http
 	t.Helper()
 	ctx := context.Background()
 	pool, _ := pgtest.Schema(t)
-	if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
+	if _, err := store.MigrateUp(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	p := &relayParty{st: pgstore.New(pool), reg: prometheus.NewRegistry()}
+	p := &relayParty{st: store.New(pool), reg: prometheus.NewRegistry()}
 	accts := make([]directory.Account, len(linkIDs))
 	links := make([]link.Link, len(linkIDs))
 	for i, id := range linkIDs {
@@ -314,7 +314,7 @@ func TestRelayFaults(t *testing.T) {
 	close(f.go_)
 	cut := &cutter{}
 	pool2 := cut.pool(t, currentSchema(t, soc.st))
-	relay2, err := signal.StartRelay(ctx, pgstore.New(pool2), cfg)
+	relay2, err := signal.StartRelay(ctx, store.New(pool2), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +423,7 @@ func (c *cutter) cut() {
 	}
 }
 
-func currentSchema(t testing.TB, st *pgstore.Store) string {
+func currentSchema(t testing.TB, st *store.Store) string {
 	t.Helper()
 	var s string
 	if err := st.Pool().QueryRow(context.Background(), `SELECT current_schema()`).Scan(&s); err != nil {

@@ -13,13 +13,13 @@ import (
 
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audit"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/store"
 )
 
 func init() {
@@ -119,7 +119,7 @@ func runServe(e *env, args []string) int {
 	}
 	defer closeStore()
 	if *migrate {
-		applied, err := pgstore.MigrateUp(ctx, st.Pool())
+		applied, err := store.MigrateUp(ctx, st.Pool())
 		if err != nil {
 			return fail(err)
 		}
@@ -199,7 +199,7 @@ func runServe(e *env, args []string) int {
 // checkpointAudit signs the audit log's head into file at once and then
 // every interval, until ctx ends; a failure is logged and tried again at
 // the next tick.
-func checkpointAudit(ctx context.Context, st *pgstore.Store, c *audit.Chain, file string, every time.Duration, log *slog.Logger) {
+func checkpointAudit(ctx context.Context, st *store.Store, c *audit.Chain, file string, every time.Duration, log *slog.Logger) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {

@@ -9,8 +9,8 @@ import (
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/store"
 )
 
 // stateFlags are the flags of every command that touches a party's state.
@@ -47,20 +47,20 @@ func (sf stateFlags) openRing(e *env) (*keys.Ring, error) {
 }
 
 // openStore opens the PostgreSQL store the flags name; close releases it.
-func (sf stateFlags) openStore(ctx context.Context) (s *pgstore.Store, close func(), err error) {
+func (sf stateFlags) openStore(ctx context.Context) (s *store.Store, close func(), err error) {
 	if *sf.databaseURL == "" {
 		return nil, nil, errors.New("--database-url (or DATABASE_URL) is required: a party keeps its state in PostgreSQL")
 	}
-	pool, err := pgstore.Connect(ctx, *sf.databaseURL, "")
+	pool, err := store.Connect(ctx, *sf.databaseURL, "")
 	if err != nil {
 		return nil, nil, err
 	}
-	return pgstore.New(pool), pool.Close, nil
+	return store.New(pool), pool.Close, nil
 }
 
 // audienceService builds the audience service of a party from its store
 // and its keys of the current epoch.
-func audienceService(st *pgstore.Store, d *pseudonym.Deriver) *audience.Service {
+func audienceService(st *store.Store, d *pseudonym.Deriver) *audience.Service {
 	return &audience.Service{Store: st, Index: d.IndexKey(), Epoch: d.Epoch, Budget: st}
 }
 

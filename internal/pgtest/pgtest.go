@@ -30,7 +30,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/store"
 )
 
 var (
@@ -253,25 +253,25 @@ func Crash(t testing.TB, pool *pgxpool.Pool) []string {
 }
 
 // SecureAudit hands the schema and its audit log to AuditRole, as linkd
-// migrate --audit-owner does (pgstore.SecureAudit), from the
+// migrate --audit-owner does (store.SecureAudit), from the
 // administrator's connection.
 func SecureAudit(t testing.TB, schema string) {
 	t.Helper()
-	if err := pgstore.SecureAudit(context.Background(), Admin(t, schema), AppRole, AuditRole); err != nil {
+	if err := store.SecureAudit(context.Background(), Admin(t, schema), AppRole, AuditRole); err != nil {
 		t.Fatalf("pgtest: securing the audit log: %v", err)
 	}
 }
 
 // Store returns a store on a migrated database of the test's own
 // (Database).
-func Store(t testing.TB) *pgstore.Store {
+func Store(t testing.TB) *store.Store {
 	t.Helper()
 	pool, _ := Database(t)
-	return pgstore.New(pool)
+	return store.New(pool)
 }
 
 // Database creates a database for the test, owned by AppRole and holding
-// the schema pgstore.MigrateUp makes (a copy of a template migrated once
+// the schema store.MigrateUp makes (a copy of a template migrated once
 // for every test of the same migrations), and returns a pool of AppRole's
 // connections to it and its name. The database and the pool go away when
 // the test ends.
@@ -316,7 +316,7 @@ func template(t testing.TB, a *pgxpool.Pool) string {
 }
 
 func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
-	ms, err := pgstore.Migrations()
+	ms, err := store.Migrations()
 	if err != nil {
 		return "", err
 	}
@@ -324,7 +324,7 @@ func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
 	for _, m := range ms {
 		fmt.Fprintf(h, "%d %s %d:%s\n", m.Version, m.Name, len(m.Up), m.Up)
 	}
-	fmt.Fprintf(h, "river %d\n", pgstore.QueueVersion())
+	fmt.Fprintf(h, "river %d\n", store.QueueVersion())
 	name := "linkd_tmpl_" + hex.EncodeToString(h.Sum(nil))[:16]
 	ctx := context.Background()
 	conn, err := a.Acquire(ctx)
@@ -368,7 +368,7 @@ func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = pgstore.MigrateUp(ctx, pool)
+	_, err = store.MigrateUp(ctx, pool)
 	pool.Close()
 	if err != nil {
 		return "", fmt.Errorf("migrating: %w", err)

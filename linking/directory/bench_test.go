@@ -10,10 +10,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/store"
 )
 
 // BenchmarkImport imports a synthetic directory into PostgreSQL (a fresh
@@ -63,13 +63,13 @@ func BenchmarkImport(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		pool, schema := pgtest.Schema(b)
-		if _, err := pgstore.MigrateUp(ctx, pool); err != nil {
+		if _, err := store.MigrateUp(ctx, pool); err != nil {
 			b.Fatal(err)
 		}
 		// CHECKPOINT is the server administrator's; the tests' own role
 		// may not run it.
 		admin := pgtest.Admin(b, schema)
-		im := &directory.Importer{Store: pgstore.New(pool), Deriver: d}
+		im := &directory.Importer{Store: store.New(pool), Deriver: d}
 		checkpoint(b, admin)
 		before += floor()
 		b.StartTimer()

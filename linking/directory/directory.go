@@ -6,7 +6,7 @@ package directory
 import (
 	"context"
 
-	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/store"
 )
 
 // MaxAccountIDLen bounds an account id.
@@ -18,7 +18,7 @@ type Store interface {
 	// pseudonyms are replaced by those given: a changed number leaves
 	// nothing of the old one.
 	PutAccounts(ctx context.Context, accounts []Account) error
-	// Account returns one account, or store.ErrNotFound.
+	// Account returns one account, or storeerr.ErrNotFound.
 	Account(ctx context.Context, id string) (Account, error)
 	// CountAccounts returns how many accounts the directory holds.
 	CountAccounts(ctx context.Context) (int64, error)

@@ -13,11 +13,11 @@ import (
 	"github.com/linkd/linkd/crypto/hashindex"
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/internal/pgtest"
-	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/phone"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 func deriver(t testing.TB) *pseudonym.Deriver {
@@ -84,7 +84,7 @@ func TestImport(t *testing.T) {
 		t.Fatalf("reports =\n%s", strings.Join(reports, "\n"))
 	}
 	for _, id := range []string{"bad-1", "bad-2", "bad-3", "bad-4"} {
-		if _, err := s.Account(context.Background(), id); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.Account(context.Background(), id); !errors.Is(err, storeerr.ErrNotFound) {
 			t.Fatalf("bad row %s was stored", id)
 		}
 	}

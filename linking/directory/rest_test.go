@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/store"
 )
 
 // TestNoNumberAtRest imports a directory into PostgreSQL, dumps every table,
@@ -21,7 +21,7 @@ func TestNoNumberAtRest(t *testing.T) {
 	ctx := context.Background()
 	people := synth.People(11, 500)
 	var logs bytes.Buffer
-	im := &directory.Importer{Store: pgstore.New(pool), Deriver: deriver(t), BatchSize: 100,
+	im := &directory.Importer{Store: store.New(pool), Deriver: deriver(t), BatchSize: 100,
 		Log: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	var reports []string
 	st, err := im.Import(ctx, strings.NewReader(csvFile(people, map[int]string{3: "bad,0932 123 45 67,TR,false,"})),

@@ -6,14 +6,14 @@ import (
 	"context"
 	"time"
 
-	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/store"
 )
 
 // Store keeps jobs and checkpoints.
 type Store interface {
-	// CreateJob stores a new job; store.ErrConflict if the id exists.
+	// CreateJob stores a new job; storeerr.ErrConflict if the id exists.
 	CreateJob(ctx context.Context, j Job) error
-	// Job returns a job, or store.ErrNotFound.
+	// Job returns a job, or storeerr.ErrNotFound.
 	Job(ctx context.Context, id string) (Job, error)
 	// UpdateJob sets a job's state and progress; a superseded job stays
 	// superseded (its progress is set).

@@ -5,7 +5,7 @@ package link
 import (
 	"context"
 
-	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/store"
 
 	"github.com/linkd/linkd/crypto/psi"
 )
@@ -15,16 +15,16 @@ type Store interface {
 	// PutLinks inserts the links of the given accounts, or replaces an
 	// account's link whose id or epoch differs; a link held already as
 	// given is left as it is (it keeps its creation time). A batch naming
-	// an account that is not stored is store.ErrNotFound and writes
+	// an account that is not stored is storeerr.ErrNotFound and writes
 	// nothing. changes is the directory's count of changes
 	// (linkjob.Staging.Changes) read before the accounts were found, 0 if
 	// unknown: while it has not moved, no account can have gone, and the
 	// store may spare looking them up.
 	PutLinks(ctx context.Context, links []Link, changes int64) error
-	// LinkOf returns the link of an account, or store.ErrNotFound.
+	// LinkOf returns the link of an account, or storeerr.ErrNotFound.
 	LinkOf(ctx context.Context, accountID string) (Link, error)
 	// AccountOf returns the account a link id belongs to, or
-	// store.ErrNotFound.
+	// storeerr.ErrNotFound.
 	AccountOf(ctx context.Context, id psi.LinkID) (string, error)
 	// DeleteLink removes a link by its id (when the peer drops it).
 	DeleteLink(ctx context.Context, id psi.LinkID) error

@@ -115,10 +115,11 @@ import (
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/link"
+	"github.com/linkd/linkd/store"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 // DefaultBatch is how many elements go in one message.
@@ -565,7 +566,7 @@ func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32, full bool
 		raw, _ := json.Marshal(Progress{Phase: "resuming"})
 		return p.Jobs.UpdateJob(ctx, jobID, job.Running, raw, p.now())
 	}
-	if !errors.Is(err, store.ErrNotFound) {
+	if !errors.Is(err, storeerr.ErrNotFound) {
 		return err
 	}
 	own, err := p.count(ctx)
@@ -584,7 +585,7 @@ func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32, full bool
 	raw, _ := json.Marshal(pr)
 	err = p.Jobs.CreateJob(ctx, job.Job{ID: jobID, Kind: Kind, State: job.Running, Params: raw,
 		CreatedAt: pr.Started, UpdatedAt: pr.Started})
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, storeerr.ErrConflict) {
 		return nil // begun meanwhile
 	}
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/pgstore"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
@@ -23,6 +22,7 @@ import (
 	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/store"
 )
 
 // partyStore is everything a party's linking uses.
@@ -403,7 +403,7 @@ func TestStagingLostInACrash(t *testing.T) {
 			if lost == "responder" {
 				crashed = b
 			}
-			pgtest.Crash(t, crashed.st.(*pgstore.Store).Pool())
+			pgtest.Crash(t, crashed.st.(*store.Store).Pool())
 			_, err := a.p.Run(ctx, f, "crashed", 1)
 			if !errors.Is(err, linkjob.ErrLost) || !strings.Contains(err.Error(), "job crashed") {
 				t.Fatalf("resumed after the %s's crash: %v, want ErrLost naming the job", lost, err)

@@ -7,8 +7,8 @@ import (
 	"fmt"
 
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/job"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 // Responder answers the initiator's messages for a party: it is the Peer
@@ -46,7 +46,7 @@ func (r Responder) responderJob(ctx context.Context, jobID string) (params, erro
 
 func (r Responder) loadJob(ctx context.Context, jobID string) (params, job.State, error) {
 	j, err := r.P.Jobs.Job(ctx, jobID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, storeerr.ErrNotFound) {
 		return params{}, "", protocolError("no open link job %q", jobID)
 	}
 	if err != nil {
@@ -113,7 +113,7 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 	}
 	raw, _ := json.Marshal(pr)
 	err = r.P.Jobs.CreateJob(ctx, job.Job{ID: o.JobID, Kind: Kind, State: job.Running, Params: raw, CreatedAt: pr.Started, UpdatedAt: pr.Started})
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, storeerr.ErrConflict) {
 		old, err := r.responderJob(ctx, o.JobID)
 		if err != nil {
 			return Opened{}, err
@@ -169,7 +169,7 @@ func (r Responder) Reblind(ctx context.Context, jobID string, seq int64, element
 	// falls short of the distinct elements the job has raised to this
 	// party's key.
 	c, err := r.P.Staging.StageReblinded(ctx, jobID, seq, vals, pr.most())
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, storeerr.ErrNotFound) {
 		return nil, LostError(jobID)
 	}
 	if err != nil {

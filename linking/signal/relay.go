@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/store"
 )
 
 // MessageOf is the message that carries sg.

@@ -14,7 +14,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
-	store "github.com/linkd/linkd/internal/pgstore"
+	"github.com/linkd/linkd/store"
 )
 
 // RelayConfig sets up the signal relay.

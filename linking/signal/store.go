@@ -6,13 +6,13 @@ import (
 	"context"
 	"time"
 
-	"github.com/linkd/linkd/internal/store"
+	"github.com/linkd/linkd/store"
 )
 
 // Store keeps signals and the outbox of their relay.
 type Store interface {
 	// Subject returns the account's country and link in one lookup, or
-	// store.ErrNotFound for an unknown account.
+	// storeerr.ErrNotFound for an unknown account.
 	Subject(ctx context.Context, accountID string) (Subject, error)
 	// CreateSignal stores a new outbound signal and, if relay is set, its
 	// outbox entry in the same transaction.
@@ -26,12 +26,12 @@ type Store interface {
 	// caller's to check. With KeepEvents on, what it applies is written
 	// to the event outbox in the same transaction.
 	Receive(ctx context.Context, msgs []Message) ([]Outcome, error)
-	// Signal returns one signal, or store.ErrNotFound.
+	// Signal returns one signal, or storeerr.ErrNotFound.
 	Signal(ctx context.Context, id string) (Signal, error)
 	// ListSignals returns signals in id order.
 	ListSignals(ctx context.Context, f Filter) ([]Signal, error)
 	// Decide records a reviewer's decision on an inbound signal: its
-	// status, who, why and when; store.ErrNotFound for no such inbound
+	// status, who, why and when; storeerr.ErrNotFound for no such inbound
 	// signal.
 	Decide(ctx context.Context, id, status, reviewer, reason string, at time.Time) error
 	// SetStatus changes a signal's status; with relay, it also queues a

@@ -7,10 +7,10 @@ import (
 
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/internal/retention"
-	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 // testRetention runs the janitor with a controlled clock and the default
@@ -62,7 +62,7 @@ func testRetention(t *testing.T, s Store) {
 		t.Fatalf("members after the sweep: %v", m)
 	}
 	_, err = s.Session(ctx, "aud", "s-old")
-	wantErr(t, "purged session", err, store.ErrNotFound)
+	wantErr(t, "purged session", err, storeerr.ErrNotFound)
 	if ss, err := s.Session(ctx, "aud", "s-new"); err != nil || ss.Batches != 2 {
 		t.Fatalf("kept session: %+v, %v", ss, err)
 	}
@@ -72,7 +72,7 @@ func testRetention(t *testing.T, s Store) {
 		t.Fatalf("batch of a purged session: %+v, %v", r, err)
 	}
 	_, err = s.Signal(ctx, "sig-old")
-	wantErr(t, "purged signal", err, store.ErrNotFound)
+	wantErr(t, "purged signal", err, storeerr.ErrNotFound)
 	if _, err := s.Signal(ctx, "sig-new"); err != nil {
 		t.Fatalf("kept signal: %v", err)
 	}
@@ -90,7 +90,7 @@ func testRetention(t *testing.T, s Store) {
 		t.Fatalf("purged %v, want one link", got)
 	}
 	_, err = s.LinkOf(ctx, "old")
-	wantErr(t, "purged link", err, store.ErrNotFound)
+	wantErr(t, "purged link", err, storeerr.ErrNotFound)
 	if l, err := s.LinkOf(ctx, "new"); err != nil || l.ID != lNew.ID {
 		t.Fatalf("kept link: %+v, %v", l, err)
 	}

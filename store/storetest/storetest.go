@@ -19,7 +19,6 @@ import (
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/retention"
-	"github.com/linkd/linkd/internal/store"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/link"
@@ -28,6 +27,8 @@ import (
 	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/phone"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/store"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 // Store is every storage interface of linkd.
@@ -151,7 +152,7 @@ func testDirectoryPutGet(t *testing.T, s Store) {
 		t.Fatal("a withdrawn consent was not stored")
 	}
 	_, err = s.Account(ctx, "nobody")
-	wantErr(t, "Account(nobody)", err, store.ErrNotFound)
+	wantErr(t, "Account(nobody)", err, storeerr.ErrNotFound)
 	n, err := s.CountAccounts(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("CountAccounts = %d, %v", n, err)
@@ -184,7 +185,7 @@ func testDirectoryPutGet(t *testing.T, s Store) {
 	}
 	count("after two new accounts", 4)
 	noErr(t, "EraseAccount", s.EraseAccount(ctx, "acc-3"))
-	wantErr(t, "EraseAccount again", s.EraseAccount(ctx, "acc-3"), store.ErrNotFound)
+	wantErr(t, "EraseAccount again", s.EraseAccount(ctx, "acc-3"), storeerr.ErrNotFound)
 	count("after an erasure", 3)
 }
 
@@ -308,14 +309,14 @@ func testErasure(t *testing.T, s Store) {
 	noErr(t, "EraseAccount", s.EraseAccount(ctx, "gone"))
 
 	_, err = s.Account(ctx, "gone")
-	wantErr(t, "Account after erasure", err, store.ErrNotFound)
+	wantErr(t, "Account after erasure", err, storeerr.ErrNotFound)
 	_, err = s.LinkOf(ctx, "gone")
-	wantErr(t, "LinkOf after erasure", err, store.ErrNotFound)
+	wantErr(t, "LinkOf after erasure", err, storeerr.ErrNotFound)
 	_, err = s.AccountOf(ctx, gl.ID)
-	wantErr(t, "AccountOf after erasure", err, store.ErrNotFound)
+	wantErr(t, "AccountOf after erasure", err, storeerr.ErrNotFound)
 	for _, id := range []string{"sig-out", "sig-in"} {
 		_, err = s.Signal(ctx, id)
-		wantErr(t, "Signal after erasure", err, store.ErrNotFound)
+		wantErr(t, "Signal after erasure", err, storeerr.ErrNotFound)
 	}
 	m, err := s.Members(ctx, "aud")
 	noErr(t, "Members", err)
@@ -339,7 +340,7 @@ func testErasure(t *testing.T, s Store) {
 	if _, err := s.Signal(ctx, "sig-kept"); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, "erasing twice", s.EraseAccount(ctx, "gone"), store.ErrNotFound)
+	wantErr(t, "erasing twice", s.EraseAccount(ctx, "gone"), storeerr.ErrNotFound)
 }
 
 func testLinks(t *testing.T, s Store) {
@@ -356,8 +357,8 @@ func testLinks(t *testing.T, s Store) {
 		t.Fatalf("AccountOf = %q, %v", acc, err)
 	}
 	// Another account may not take a link id that is someone's.
-	wantErr(t, "PutLinks duplicate id", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: la.ID, Epoch: 3, CreatedAt: t0}}, 0), store.ErrConflict)
-	wantErr(t, "PutLinks unknown account", s.PutLinks(ctx, []link.Link{{AccountID: "nobody", ID: linkID(t), Epoch: 3, CreatedAt: t0}}, 0), store.ErrNotFound)
+	wantErr(t, "PutLinks duplicate id", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: la.ID, Epoch: 3, CreatedAt: t0}}, 0), storeerr.ErrConflict)
+	wantErr(t, "PutLinks unknown account", s.PutLinks(ctx, []link.Link{{AccountID: "nobody", ID: linkID(t), Epoch: 3, CreatedAt: t0}}, 0), storeerr.ErrNotFound)
 	// The same link again leaves it as it is.
 	same := la
 	same.CreatedAt = t0.Add(time.Hour)
@@ -370,14 +371,14 @@ func testLinks(t *testing.T, s Store) {
 	la2.ID, la2.Epoch = linkID(t), 4
 	noErr(t, "PutLinks replace", s.PutLinks(ctx, []link.Link{la2}, 0))
 	_, err = s.AccountOf(ctx, la.ID)
-	wantErr(t, "old link id", err, store.ErrNotFound)
+	wantErr(t, "old link id", err, storeerr.ErrNotFound)
 	if n, _ := s.CountLinks(ctx); n != 1 {
 		t.Fatalf("CountLinks = %d", n)
 	}
 	noErr(t, "DeleteLink", s.DeleteLink(ctx, la2.ID))
 	_, err = s.LinkOf(ctx, "a")
-	wantErr(t, "LinkOf after delete", err, store.ErrNotFound)
-	wantErr(t, "DeleteLink twice", s.DeleteLink(ctx, la2.ID), store.ErrNotFound)
+	wantErr(t, "LinkOf after delete", err, storeerr.ErrNotFound)
+	wantErr(t, "DeleteLink twice", s.DeleteLink(ctx, la2.ID), storeerr.ErrNotFound)
 }
 
 func testAudiences(t *testing.T, s Store) {
@@ -385,25 +386,25 @@ func testAudiences(t *testing.T, s Store) {
 		noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: fmt.Sprintf("aud-%d", i), Tenant: "acme", Name: "list", Purpose: "ads", CreatedAt: t0}))
 	}
 	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "other", Tenant: "globex", Name: "x", Purpose: "ads", CreatedAt: t0}))
-	wantErr(t, "duplicate audience", s.CreateAudience(ctx, audience.Audience{ID: "aud-1", Tenant: "globex", CreatedAt: t0}), store.ErrConflict)
+	wantErr(t, "duplicate audience", s.CreateAudience(ctx, audience.Audience{ID: "aud-1", Tenant: "globex", CreatedAt: t0}), storeerr.ErrConflict)
 	a, err := s.Audience(ctx, "acme", "aud-1")
 	noErr(t, "Audience", err)
 	if a.Name != "list" || a.Purpose != "ads" || !a.CreatedAt.Equal(t0) {
 		t.Fatalf("Audience = %+v", a)
 	}
 	_, err = s.Audience(ctx, "globex", "aud-1")
-	wantErr(t, "another tenant's audience", err, store.ErrNotFound)
+	wantErr(t, "another tenant's audience", err, storeerr.ErrNotFound)
 	page, err := s.ListAudiences(ctx, "acme", "aud-1", 2)
 	noErr(t, "ListAudiences", err)
 	if len(page) != 2 || page[0].ID != "aud-2" || page[1].ID != "aud-3" {
 		t.Fatalf("ListAudiences = %+v", page)
 	}
-	wantErr(t, "delete another tenant's", s.DeleteAudience(ctx, "globex", "aud-1"), store.ErrNotFound)
+	wantErr(t, "delete another tenant's", s.DeleteAudience(ctx, "globex", "aud-1"), storeerr.ErrNotFound)
 	noErr(t, "DeleteAudience", s.DeleteAudience(ctx, "acme", "aud-1"))
 	_, err = s.Audience(ctx, "acme", "aud-1")
-	wantErr(t, "deleted audience", err, store.ErrNotFound)
+	wantErr(t, "deleted audience", err, storeerr.ErrNotFound)
 	_, err = s.Members(ctx, "aud-1")
-	wantErr(t, "members of deleted audience", err, store.ErrNotFound)
+	wantErr(t, "members of deleted audience", err, storeerr.ErrNotFound)
 }
 
 func testAudienceBatches(t *testing.T, s Store) {
@@ -428,7 +429,7 @@ func testAudienceBatches(t *testing.T, s Store) {
 	}
 	// A batch naming an unknown account is refused whole.
 	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s1", Seq: 2, Add: []string{"c", "nobody"}})
-	wantErr(t, "unknown account", err, store.ErrNotFound)
+	wantErr(t, "unknown account", err, storeerr.ErrNotFound)
 	m, _ = s.Members(ctx, "aud")
 	ss, _ := s.Session(ctx, "aud", "s1")
 	if !slices.Equal(m, []string{"a", "b"}) || ss.Batches != 1 {
@@ -445,11 +446,11 @@ func testAudienceBatches(t *testing.T, s Store) {
 		t.Fatalf("members = %v", m)
 	}
 	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s1", Seq: 3, Add: []string{"a"}})
-	wantErr(t, "batch after the last", err, store.ErrConflict)
+	wantErr(t, "batch after the last", err, storeerr.ErrConflict)
 	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "nope", SessionID: "s1", Seq: 1})
-	wantErr(t, "unknown audience", err, store.ErrNotFound)
+	wantErr(t, "unknown audience", err, storeerr.ErrNotFound)
 	_, err = s.Session(ctx, "aud", "s9")
-	wantErr(t, "unknown session", err, store.ErrNotFound)
+	wantErr(t, "unknown session", err, storeerr.ErrNotFound)
 }
 
 func testSignals(t *testing.T, s Store) {
@@ -460,8 +461,8 @@ func testSignals(t *testing.T, s Store) {
 	s1.ID, s2.ID, s2.Type, s2.LinkID = "sig-1", "sig-2", "scam", psi.LinkID{}
 	noErr(t, "CreateSignal", s.CreateSignal(ctx, s1, true))
 	noErr(t, "CreateSignal", s.CreateSignal(ctx, s2, false))
-	wantErr(t, "duplicate signal", s.CreateSignal(ctx, s1, true), store.ErrConflict)
-	wantErr(t, "signal on unknown account", s.CreateSignal(ctx, signal.Signal{ID: "x", Direction: signal.Outbound, AccountID: "nobody", CreatedAt: t0, ExpiresAt: t0}, true), store.ErrNotFound)
+	wantErr(t, "duplicate signal", s.CreateSignal(ctx, s1, true), storeerr.ErrConflict)
+	wantErr(t, "signal on unknown account", s.CreateSignal(ctx, signal.Signal{ID: "x", Direction: signal.Outbound, AccountID: "nobody", CreatedAt: t0, ExpiresAt: t0}, true), storeerr.ErrNotFound)
 	got, err := s.Signal(ctx, "sig-1")
 	noErr(t, "Signal", err)
 	if got != s1 {
@@ -487,7 +488,7 @@ func testSignals(t *testing.T, s Store) {
 		t.Fatalf("Subject of an unlinked account = %+v, %v", sub, err)
 	}
 	_, err = s.Subject(ctx, "nobody")
-	wantErr(t, "Subject of an unknown account", err, store.ErrNotFound)
+	wantErr(t, "Subject of an unknown account", err, storeerr.ErrNotFound)
 	in := signal.Message{Kind: signal.KindSignal, ID: "peer-1", LinkID: bl.ID, Type: "spam", Confidence: 0.8, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	o, err := s.Receive(ctx, []signal.Message{in, in})
 	noErr(t, "Receive", err)
@@ -522,7 +523,7 @@ func testSignals(t *testing.T, s Store) {
 	if len(list) != 1 || list[0].ID != "sig-2" {
 		t.Fatalf("open = %+v", list)
 	}
-	wantErr(t, "SetStatus unknown", s.SetStatus(ctx, "nope", "x", true), store.ErrNotFound)
+	wantErr(t, "SetStatus unknown", s.SetStatus(ctx, "nope", "x", true), storeerr.ErrNotFound)
 	ob, _ = s.PendingOutbox(ctx, 10)
 	if len(ob) != 2 || ob[1].Kind != "revoke" || ob[0].ID >= ob[1].ID {
 		t.Fatalf("outbox = %+v", ob)
@@ -576,7 +577,7 @@ func testReceive(t *testing.T, s Store, in signal.Message, bl link.Link) {
 	if st := status("sig-1"); st != "open" {
 		t.Fatalf("the peer changed this party's own signal to %s", st)
 	}
-	if _, err := s.Signal(ctx, "peer-3"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Signal(ctx, "peer-3"); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatalf("a signal for an unknown link was kept: %v", err)
 	}
 	noErr(t, "SetStatus", s.SetStatus(ctx, "peer-1", "open", false))
@@ -586,7 +587,7 @@ func testReceive(t *testing.T, s Store, in signal.Message, bl link.Link) {
 	if sg.Status != "escalate" || sg.Decision != "escalate" || sg.Reviewer != "ana" || sg.Reason != "looks coordinated" || !sg.DecidedAt.Equal(at) {
 		t.Fatalf("decided %+v", sg)
 	}
-	wantErr(t, "Decide on an outbound signal", s.Decide(ctx, "sig-1", "dismiss", "ana", "x", at), store.ErrNotFound)
+	wantErr(t, "Decide on an outbound signal", s.Decide(ctx, "sig-1", "dismiss", "ana", "x", at), storeerr.ErrNotFound)
 	noErr(t, "SetStatus", s.SetStatus(ctx, "peer-1", "open", false))
 }
 
@@ -617,7 +618,7 @@ func ChainKeys(t testing.TB) audit.Keys {
 
 func testAudit(t *testing.T, s Store) {
 	_, err := s.LastAudit(ctx)
-	wantErr(t, "LastAudit of an empty log", err, store.ErrNotFound)
+	wantErr(t, "LastAudit of an empty log", err, storeerr.ErrNotFound)
 	_, err = s.AppendAudit(ctx, audit.Entry{Time: t0, Actor: "x"}, nil)
 	if err == nil {
 		t.Fatal("AppendAudit without a chain key succeeded")
@@ -659,7 +660,7 @@ func testAudit(t *testing.T, s Store) {
 // testPolicyBundles: a bundle is kept by hash, saved once, returned whole.
 func testPolicyBundles(t *testing.T, s Store) {
 	_, err := s.BundleFiles(ctx, "nope")
-	wantErr(t, "BundleFiles of an unknown hash", err, store.ErrNotFound)
+	wantErr(t, "BundleFiles of an unknown hash", err, storeerr.ErrNotFound)
 	b := policies.Default()
 	noErr(t, "SaveBundle", s.SaveBundle(ctx, b.Hash(), b.Files()))
 	noErr(t, "SaveBundle again", s.SaveBundle(ctx, b.Hash(), b.Files()))
@@ -675,18 +676,18 @@ func testAPIKeys(t *testing.T, s Store) {
 	sec, k, err := access.NewKey("acme", access.RoleAdvertiser, t0)
 	noErr(t, "NewKey", err)
 	noErr(t, "CreateAPIKey", s.CreateAPIKey(ctx, k))
-	wantErr(t, "duplicate key", s.CreateAPIKey(ctx, k), store.ErrConflict)
+	wantErr(t, "duplicate key", s.CreateAPIKey(ctx, k), storeerr.ErrConflict)
 	got, err := s.APIKeyByHash(ctx, access.HashKey(sec))
 	noErr(t, "APIKeyByHash", err)
 	if got.ID != k.ID || got.Tenant != "acme" || got.Role != access.RoleAdvertiser || !got.RevokedAt.IsZero() || !got.CreatedAt.Equal(t0) {
 		t.Fatalf("APIKeyByHash = %+v", got)
 	}
 	_, err = s.APIKeyByHash(ctx, access.HashKey(sec+"x"))
-	wantErr(t, "unknown key", err, store.ErrNotFound)
+	wantErr(t, "unknown key", err, storeerr.ErrNotFound)
 	_, k2, _ := access.NewKey("ops", access.RoleAdmin, t0.Add(time.Second))
 	noErr(t, "CreateAPIKey", s.CreateAPIKey(ctx, k2))
 	noErr(t, "RevokeAPIKey", s.RevokeAPIKey(ctx, k.ID, t0.Add(time.Hour)))
-	wantErr(t, "revoke unknown", s.RevokeAPIKey(ctx, "key_nope", t0), store.ErrNotFound)
+	wantErr(t, "revoke unknown", s.RevokeAPIKey(ctx, "key_nope", t0), storeerr.ErrNotFound)
 	list, err := s.ListAPIKeys(ctx)
 	noErr(t, "ListAPIKeys", err)
 	if len(list) != 2 || list[0].ID != k.ID || !list[0].RevokedAt.Equal(t0.Add(time.Hour)) || !list[1].RevokedAt.IsZero() {
@@ -697,14 +698,14 @@ func testAPIKeys(t *testing.T, s Store) {
 func testJobs(t *testing.T, s Store) {
 	j := job.Job{ID: "job-1", Kind: "link", State: job.Running, Params: []byte(`{"peer":"x"}`), CreatedAt: t0}
 	noErr(t, "CreateJob", s.CreateJob(ctx, j))
-	wantErr(t, "duplicate job", s.CreateJob(ctx, j), store.ErrConflict)
+	wantErr(t, "duplicate job", s.CreateJob(ctx, j), storeerr.ErrConflict)
 	noErr(t, "UpdateJob", s.UpdateJob(ctx, "job-1", job.Done, []byte(`{"matched":3}`), t0.Add(time.Minute)))
 	got, err := s.Job(ctx, "job-1")
 	noErr(t, "Job", err)
 	if got.State != job.Done || string(got.Progress) != `{"matched":3}` || string(got.Params) != `{"peer":"x"}` || !got.UpdatedAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("Job = %+v", got)
 	}
-	wantErr(t, "UpdateJob unknown", s.UpdateJob(ctx, "nope", job.Done, nil, t0), store.ErrNotFound)
+	wantErr(t, "UpdateJob unknown", s.UpdateJob(ctx, "nope", job.Done, nil, t0), storeerr.ErrNotFound)
 	for _, seq := range []int64{2, 1, 2} {
 		_, err := s.PutCheckpoint(ctx, job.Checkpoint{JobID: "job-1", Step: "send", Seq: seq, Data: []byte{byte(seq)}})
 		noErr(t, "PutCheckpoint", err)
@@ -714,14 +715,14 @@ func testJobs(t *testing.T, s Store) {
 		t.Fatalf("replayed checkpoint: %v, %v", applied, err)
 	}
 	_, err = s.PutCheckpoint(ctx, job.Checkpoint{JobID: "nope", Step: "send", Seq: 1})
-	wantErr(t, "checkpoint of unknown job", err, store.ErrNotFound)
+	wantErr(t, "checkpoint of unknown job", err, storeerr.ErrNotFound)
 	cps, err := s.Checkpoints(ctx, "job-1", "send")
 	noErr(t, "Checkpoints", err)
 	if len(cps) != 2 || cps[0].Seq != 1 || cps[1].Seq != 2 || cps[0].Data[0] != 1 {
 		t.Fatalf("Checkpoints = %+v", cps)
 	}
 	_, err = s.Job(ctx, "nope")
-	wantErr(t, "Job unknown", err, store.ErrNotFound)
+	wantErr(t, "Job unknown", err, storeerr.ErrNotFound)
 }
 
 func testUsage(t *testing.T, s Store) {
@@ -1052,10 +1053,10 @@ func testLinkStaging(t *testing.T, s Store) {
 	}
 	noErr(t, "StartStaging", s.StartStaging(ctx, "inc"))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "inc", Epoch: 7, Base: "j", Retired: []psi.Element{el(13), el(14)}, PeerRetired: []psi.Element{el(12)}}))
-	if _, err := s.LinkOf(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.LinkOf(ctx, "a"); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatalf("the link of a value the other retired: %v", err)
 	}
-	if _, err := s.LinkOf(ctx, "c"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.LinkOf(ctx, "c"); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatalf("the link of a value the other holds twice now: %v", err)
 	}
 	if m, _ := matched("inc", false, 10); !slices.Equal(m, []string{"e"}) {
@@ -1091,7 +1092,7 @@ func testLinkStaging(t *testing.T, s Store) {
 		return link.Link{AccountID: r.AccountID, ID: psi.LinkID{6}, Epoch: 7, CreatedAt: t0.Add(time.Minute)}
 	}
 	relinked(t, s, linkjob.Keep{JobID: "inc", Full: true, Confirmed: t0.Add(time.Second)}, renamed)
-	if _, err := s.LinkOf(ctx, "b"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.LinkOf(ctx, "b"); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatalf("Relink kept an unmatched link created before the run: %v", err)
 	}
 	if l, err := s.LinkOf(ctx, "e"); err != nil || l.ID != (psi.LinkID{6}) || !l.CreatedAt.Equal(t0.Add(time.Minute)) {
@@ -1205,7 +1206,7 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "f", Full: true}, 10); !slices.Equal(m, []string{"d", "e"}) {
 		t.Fatalf("Matched = %v, want d and e (a and b share a number, the other holds c's twice)", m)
 	}
-	if _, err := s.LinkOf(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.LinkOf(ctx, "a"); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatalf("the link of a number two accounts hold now: %v", err)
 	}
 	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "f", Full: true}, 1); !slices.Equal(m, []string{"d", "e"}) {
@@ -1225,7 +1226,7 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	inc := linkjob.Keep{JobID: "g", Epoch: 1, Base: "f", Retired: []psi.Element{el(21)}, PeerRetired: []psi.Element{el(23)}}
 	noErr(t, "StartStaging", s.StartStaging(ctx, inc.JobID))
 	noErr(t, "Keep", s.Keep(ctx, inc))
-	if _, err := s.LinkOf(ctx, "d"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.LinkOf(ctx, "d"); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatalf("the link of a value the other holds twice now: %v", err)
 	}
 	if _, err := s.LinkOf(ctx, "e"); err != nil {
@@ -1249,7 +1250,7 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	if got := relinked(t, s, linkjob.Keep{JobID: "g", Full: true}, byAccount); !slices.Equal(got, []string{"a", "c", "e"}) {
 		t.Fatalf("Relink made links for %v, want a, c and e", got)
 	}
-	if _, err := s.LinkOf(ctx, "d"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.LinkOf(ctx, "d"); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatalf("the link of a value the other holds twice, after Relink: %v", err)
 	}
 	relinked(t, s, linkjob.Keep{JobID: "g", Full: true, Confirmed: t0.Add(time.Second)}, byAccount)
@@ -1350,8 +1351,8 @@ func testLinkChanges(t *testing.T, s Store) {
 	c3 := changes()
 	noErr(t, "EraseAccount", s.EraseAccount(ctx, "b"))
 	wantErr(t, "PutLinks for an account erased since", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: psi.LinkID{2}, Epoch: 1, CreatedAt: t0},
-		{AccountID: "c", ID: psi.LinkID{3}, Epoch: 1, CreatedAt: t0}}, c3), store.ErrNotFound)
-	if _, err := s.LinkOf(ctx, "c"); !errors.Is(err, store.ErrNotFound) {
+		{AccountID: "c", ID: psi.LinkID{3}, Epoch: 1, CreatedAt: t0}}, c3), storeerr.ErrNotFound)
+	if _, err := s.LinkOf(ctx, "c"); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatalf("a refused batch wrote a link: %v", err)
 	}
 	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "c", ID: psi.LinkID{3}, Epoch: 1, CreatedAt: t0}}, changes()))
@@ -1435,7 +1436,7 @@ func testRelink(t *testing.T, s Store) {
 		l, err := s.LinkOf(ctx, id)
 		w, ok := want[id]
 		switch {
-		case !ok && !errors.Is(err, store.ErrNotFound):
+		case !ok && !errors.Is(err, storeerr.ErrNotFound):
 			t.Errorf("%s's link after Relink: %+v, %v, want none", id, l, err)
 		case ok && (err != nil || l != w):
 			t.Errorf("%s's link after Relink: %+v, %v, want %+v", id, l, err, w)
@@ -1469,7 +1470,7 @@ func testRelink(t *testing.T, s Store) {
 		t.Fatalf("w's link in the new epoch: %+v, %v", l, err)
 	}
 	taken := []link.Link{{AccountID: "y", ID: psi.LinkID{14, 2}, Epoch: 2, CreatedAt: made}}
-	wantErr(t, "PutLinks of an id held", s.PutLinks(ctx, taken, 0), store.ErrConflict)
+	wantErr(t, "PutLinks of an id held", s.PutLinks(ctx, taken, 0), storeerr.ErrConflict)
 	noErr(t, "PutLinks over a link held", s.PutLinks(ctx, []link.Link{{AccountID: "w", ID: psi.LinkID{15, 2}, Epoch: 2, CreatedAt: made}}, 0))
 	if a, err := s.AccountOf(ctx, psi.LinkID{15, 2}); err != nil || a != "w" {
 		t.Fatalf("AccountOf w's new id = %q, %v", a, err)
@@ -1656,13 +1657,13 @@ func testSizeReleases(t *testing.T, s Store) {
 	put(t, s, account(t, "a"), b, shared, account(t, "c"))
 	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
 	_, err := s.SizeContent(ctx, "nope")
-	wantErr(t, "SizeContent of no audience", err, store.ErrNotFound)
+	wantErr(t, "SizeContent of no audience", err, storeerr.ErrNotFound)
 	c0, err := s.SizeContent(ctx, "aud")
 	if err != nil || c0.Version != 0 || c0.People != 0 {
 		t.Fatalf("SizeContent before any batch = %+v, %v", c0, err)
 	}
 	_, err = s.LastRelease(ctx, "aud")
-	wantErr(t, "LastRelease before any", err, store.ErrNotFound)
+	wantErr(t, "LastRelease before any", err, storeerr.ErrNotFound)
 
 	_, err = s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Add: []string{"a", "b", "b2"}})
 	noErr(t, "ApplyBatch", err)
@@ -1697,10 +1698,10 @@ func testSizeReleases(t *testing.T, s Store) {
 	if got, _ := s.LastRelease(ctx, "aud"); got != r2 {
 		t.Fatalf("LastRelease after a second = %+v; want %+v", got, r2)
 	}
-	wantErr(t, "PutRelease of no audience", s.PutRelease(ctx, audience.Release{AudienceID: "nope", Status: audience.StatusReady, Epsilon: 1, At: t0}), store.ErrNotFound)
+	wantErr(t, "PutRelease of no audience", s.PutRelease(ctx, audience.Release{AudienceID: "nope", Status: audience.StatusReady, Epsilon: 1, At: t0}), storeerr.ErrNotFound)
 	noErr(t, "DeleteAudience", s.DeleteAudience(ctx, "acme", "aud"))
 	_, err = s.LastRelease(ctx, "aud")
-	wantErr(t, "LastRelease of a deleted audience", err, store.ErrNotFound)
+	wantErr(t, "LastRelease of a deleted audience", err, storeerr.ErrNotFound)
 
 	// A mirror's version moves when its session is complete, once,
 	// however many batches the session took.
@@ -1768,7 +1769,7 @@ func testStageReblinded(t *testing.T, s Store) {
 	if c := stage(5, 10); c.Before != 7 {
 		t.Fatalf("after batch 4 answered twice at once: %+v, want 7 counted", c)
 	}
-	if _, err := s.StageReblinded(ctx, "nobody", 1, []psi.Element{el(1)}, 10); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.StageReblinded(ctx, "nobody", 1, []psi.Element{el(1)}, 10); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatalf("StageReblinded of a job not started = %v, want ErrNotFound", err)
 	}
 }
