@@ -11,13 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkd/linkd/store"
+
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/linking/directory"
-	"github.com/linkd/linkd/linking/link"
 )
 
 // httpMirror is the other party's peer route, as a party key calls it.
@@ -73,7 +74,7 @@ func TestExtension(t *testing.T) {
 			if err := side.f.st.PutAccounts(ctx, []directory.Account{a}); err != nil {
 				t.Fatal(err)
 			}
-			if err := side.f.st.PutLinks(ctx, []link.Link{{AccountID: acct, ID: id, Epoch: 1, CreatedAt: time.Now()}}, 0); err != nil {
+			if err := side.f.st.PutLinks(ctx, []store.Link{{AccountID: acct, ID: id, Epoch: 1, CreatedAt: time.Now()}}, 0); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -10,11 +10,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/linkd/linkd/store"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store/storeerr"
@@ -29,7 +30,7 @@ type Linker interface {
 	// last run unless full; an error says it cannot start (no peer
 	// configured, say).
 	Start(jobID string, full bool) error
-	Job(ctx context.Context, id string) (job.Job, error)
+	Job(ctx context.Context, id string) (store.Job, error)
 	// Wait returns once the job is not running in this process (at once
 	// if it is not), or when ctx ends.
 	Wait(ctx context.Context, id string)
@@ -72,7 +73,7 @@ type startLinkRequest struct {
 
 type jobView struct {
 	ID        string          `json:"id"`
-	State     job.State       `json:"state"`
+	State     store.JobState  `json:"state"`
 	Progress  json.RawMessage `json:"progress,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
@@ -128,7 +129,7 @@ func (s *Server) startLink(c echo.Context, _ *caller) error {
 	if err := l.Start(req.JobID, req.Full); err != nil {
 		return linkError(err)
 	}
-	return c.JSON(http.StatusAccepted, map[string]string{"id": req.JobID, "state": string(job.Running)})
+	return c.JSON(http.StatusAccepted, map[string]string{"id": req.JobID, "state": string(store.JobRunning)})
 }
 
 // getLink shows a link job; with wait (a duration up to 30s, "2s") it

@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkd/linkd/store"
+
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/signal"
 )
 
@@ -29,7 +30,7 @@ func TestFlagDecideRevoke(t *testing.T) {
 	f.people(t, 7, 3)
 	var lid psi.LinkID
 	_, _ = rand.Read(lid[:])
-	if err := f.st.PutLinks(ctx, []link.Link{{AccountID: "acct-7-0000", ID: lid, Epoch: 1, CreatedAt: f.now}}, 0); err != nil {
+	if err := f.st.PutLinks(ctx, []store.Link{{AccountID: "acct-7-0000", ID: lid, Epoch: 1, CreatedAt: f.now}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	ts := f.keys[access.RoleTrustSafety]

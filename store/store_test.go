@@ -23,7 +23,6 @@ import (
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/linking/directory"
-	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/store"
 	"github.com/linkd/linkd/store/storetest"
@@ -538,7 +537,7 @@ func TestLinksCount(t *testing.T) {
 	put := func(ids ...int) {
 		t.Helper()
 		var accts []directory.Account
-		var ls []link.Link
+		var ls []store.Link
 		for _, i := range ids {
 			a := directory.Account{ID: fmt.Sprintf("a%03d", i), Country: "TR", Epoch: 1, UpdatedAt: time.Now()}
 			a.Pseudonyms.OPRF[0], a.Pseudonyms.OPRF[1] = byte(i), byte(i>>8)
@@ -546,7 +545,7 @@ func TestLinksCount(t *testing.T) {
 			accts = append(accts, a)
 			var id psi.LinkID
 			id[0], id[1] = byte(i), byte(i>>8)
-			ls = append(ls, link.Link{AccountID: a.ID, ID: id, Epoch: 1, CreatedAt: time.Now()})
+			ls = append(ls, store.Link{AccountID: a.ID, ID: id, Epoch: 1, CreatedAt: time.Now()})
 		}
 		if err := s.PutAccounts(ctx, accts); err != nil {
 			t.Fatal(err)
@@ -613,8 +612,8 @@ func TestKeptAfterACrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	made := link.Link{AccountID: accts[0].ID, ID: psi.LinkID{1}, Epoch: 1, CreatedAt: now.Add(-48 * time.Hour)}
-	if err := s.PutLinks(ctx, []link.Link{made}, 0); err != nil {
+	made := store.Link{AccountID: accts[0].ID, ID: psi.LinkID{1}, Epoch: 1, CreatedAt: now.Add(-48 * time.Hour)}
+	if err := s.PutLinks(ctx, []store.Link{made}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.StartStaging(ctx, "full"); err != nil {

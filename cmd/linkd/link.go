@@ -14,7 +14,6 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/store"
@@ -33,7 +32,7 @@ const linkEpoch = 1
 type linker struct {
 	linkjob.Responder
 	peer linkjob.Peer // nil without --peer
-	jobs job.Store
+	jobs linkjob.Jobs
 	ctx  context.Context // the server's life
 	log  *slog.Logger
 	// issued is the party key this party issued to the other (linkd dev).
@@ -105,7 +104,7 @@ func (l *linker) Start(jobID string, full bool) error {
 }
 
 // Job implements api.Linker.
-func (l *linker) Job(ctx context.Context, id string) (job.Job, error) { return l.jobs.Job(ctx, id) }
+func (l *linker) Job(ctx context.Context, id string) (store.Job, error) { return l.jobs.Job(ctx, id) }
 
 // Wait implements api.Linker.
 func (l *linker) Wait(ctx context.Context, id string) {
@@ -183,7 +182,7 @@ func runLink(e *env, args []string) int {
 	pause := 20 * time.Millisecond
 	for {
 		var j struct {
-			State    job.State        `json:"state"`
+			State    store.JobState   `json:"state"`
 			Progress linkjob.Progress `json:"progress"`
 		}
 		asked := time.Now()
@@ -196,7 +195,7 @@ func runLink(e *env, args []string) int {
 			return exitInput
 		}
 		switch {
-		case j.State == job.Done && j.Progress.Result != nil:
+		case j.State == store.JobDone && j.Progress.Result != nil:
 			r := j.Progress.Result
 			kind := "a full run"
 			if r.Incremental {
@@ -209,14 +208,14 @@ func runLink(e *env, args []string) int {
 				fmt.Fprintf(e.stdout, "the other party holds %d links: accounts changed number or were erased during the run, and the next run reconciles the two\n", r.PeerMatched)
 			}
 			return exitOK
-		case j.State == job.Superseded:
+		case j.State == store.JobSuperseded:
 			fmt.Fprintf(e.stderr, "linkd link run: job %s was superseded: a run begun after it finished first, and its staging is gone; start a new run\n", started.ID)
 			return exitInput
-		case j.State == job.Failed && j.Progress.Code == linkjob.Code(linkjob.ErrLost):
+		case j.State == store.JobFailed && j.Progress.Code == linkjob.Code(linkjob.ErrLost):
 			// Resumed, it would fail again: its error says to start anew.
 			fmt.Fprintf(e.stderr, "linkd link run: job %s failed: %s\n", started.ID, j.Progress.Error)
 			return exitInput
-		case j.State == job.Failed:
+		case j.State == store.JobFailed:
 			fmt.Fprintf(e.stderr, "linkd link run: job %s failed: %s (resume with --job %s)\n", started.ID, j.Progress.Error, started.ID)
 			return exitInput
 		}

@@ -18,7 +18,6 @@ import (
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
-	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store"
@@ -336,7 +335,7 @@ func TestLinkSupersededJob(t *testing.T) {
 	}
 	for _, p := range ps {
 		j, err := p.st.Job(ctx, abandoned)
-		if err != nil || j.State != job.Superseded {
+		if err != nil || j.State != store.JobSuperseded {
 			t.Errorf("%s: the stopped job is %q (%v), want superseded", p.name, j.State, err)
 		}
 	}

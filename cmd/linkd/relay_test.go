@@ -23,7 +23,6 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/linking/directory"
-	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/linking/signal"
@@ -86,14 +85,14 @@ func newRelayParty(t testing.TB, name string, linkIDs [][16]byte, wrap func(http
 	}
 	p := &relayParty{st: store.New(pool), reg: prometheus.NewRegistry()}
 	accts := make([]directory.Account, len(linkIDs))
-	links := make([]link.Link, len(linkIDs))
+	links := make([]store.Link, len(linkIDs))
 	for i, id := range linkIDs {
 		var ps pseudonym.Set
 		for _, b := range [][]byte{ps.IndexDigits[:], ps.IndexE164[:], ps.OPRF[:], ps.Link[:]} {
 			_, _ = rand.Read(b)
 		}
 		accts[i] = directory.Account{ID: fmt.Sprintf("%s%05d", name[:1], i), Country: "TR", Epoch: 1, Pseudonyms: ps, UpdatedAt: time.Now()}
-		links[i] = link.Link{AccountID: accts[i].ID, ID: id, Epoch: 1, CreatedAt: time.Now()}
+		links[i] = store.Link{AccountID: accts[i].ID, ID: id, Epoch: 1, CreatedAt: time.Now()}
 	}
 	if err := p.st.PutAccounts(ctx, accts); err != nil {
 		t.Fatal(err)

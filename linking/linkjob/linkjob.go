@@ -63,7 +63,7 @@
 // refused by the party that lost it (ErrLost) rather than finish without
 // the batches its checkpoints say were staged; a new run links afresh.
 // A job that is not resumed is superseded by the first run begun after
-// it that finishes: that run's Keep marks it job.Superseded on each party
+// it that finishes: that run's Keep marks it store.JobSuperseded on each party
 // and drops its staging, and the job is refused from then on
 // (ErrSuperseded), so abandoned jobs do not keep their rows.
 //
@@ -116,8 +116,6 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/linking/directory"
-	"github.com/linkd/linkd/linking/job"
-	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/store"
 	"github.com/linkd/linkd/store/storeerr"
 )
@@ -128,6 +126,46 @@ const DefaultBatch = 10000
 // MaxRetired is the most retired values a party hands over when a job
 // opens; with more, the run is full.
 const MaxRetired = DefaultBatch
+
+// Jobs keeps jobs (a link run is one, of kind Kind) and their
+// checkpoints, so that a job stopped at any point resumes where it was.
+type Jobs interface {
+	// CreateJob stores a new job; storeerr.ErrConflict if the id exists.
+	CreateJob(ctx context.Context, j store.Job) error
+	// Job returns a job, or storeerr.ErrNotFound.
+	Job(ctx context.Context, id string) (store.Job, error)
+	// UpdateJob sets a job's state and progress; a superseded job stays
+	// superseded (its progress is set).
+	UpdateJob(ctx context.Context, id string, state store.JobState, progress []byte, at time.Time) error
+	// PutCheckpoint records a step once per (job, step, seq): applied is
+	// false, and nothing changes, for one recorded before.
+	PutCheckpoint(ctx context.Context, c store.Checkpoint) (applied bool, err error)
+	// Checkpoints returns a job's checkpoints of one step in seq order.
+	Checkpoints(ctx context.Context, jobID, step string) ([]store.Checkpoint, error)
+}
+
+// Links keeps the links runs found: for each of the party's accounts
+// that is also on the other service, the link id both parties derived.
+type Links interface {
+	// PutLinks inserts the links of the given accounts, or replaces an
+	// account's link whose id or epoch differs; a link held already as
+	// given is left as it is (it keeps its creation time). A batch naming
+	// an account that is not stored is storeerr.ErrNotFound and writes
+	// nothing. changes is the directory's count of changes
+	// (Staging.Changes) read before the accounts were found, 0 if
+	// unknown: while it has not moved, no account can have gone, and the
+	// store may spare looking them up.
+	PutLinks(ctx context.Context, links []store.Link, changes int64) error
+	// LinkOf returns the link of an account, or storeerr.ErrNotFound.
+	LinkOf(ctx context.Context, accountID string) (store.Link, error)
+	// AccountOf returns the account a link id belongs to, or
+	// storeerr.ErrNotFound.
+	AccountOf(ctx context.Context, id psi.LinkID) (string, error)
+	// DeleteLink removes a link by its id (when the peer drops it).
+	DeleteLink(ctx context.Context, id psi.LinkID) error
+	// CountLinks returns how many links the party holds.
+	CountLinks(ctx context.Context) (int64, error)
+}
 
 // Staging keeps a job's elements and doubly blinded values.
 type Staging interface {
@@ -195,7 +233,7 @@ type Staging interface {
 	// job whose Base is no longer the run kept is refused with ErrStale
 	// (see StaleError): its changes are of that run. In the same transaction
 	// the job supersedes the link jobs begun before it (k.Confirmed) on
-	// this party: each one not done is marked job.Superseded, and the
+	// this party: each one not done is marked store.JobSuperseded, and the
 	// staging of every one goes; a job so marked is refused with
 	// ErrSuperseded (see SupersededError).
 	Keep(ctx context.Context, k Keep) error
@@ -218,7 +256,7 @@ type Staging interface {
 	// is. One pass, as a whole or not at all; mk is called for one row
 	// at a time, and reads only its account and value (a store need not
 	// read the element).
-	Relink(ctx context.Context, k Keep, mk func(Row) link.Link) error
+	Relink(ctx context.Context, k Keep, mk func(Row) store.Link) error
 }
 
 // keepError is Keep's refusal of the job as this package says it: the
@@ -368,9 +406,9 @@ func protocolError(format string, a ...any) error {
 // Party is one side's linking: its directory, keys and stores.
 type Party struct {
 	Directory directory.Store
-	Links     link.Store
+	Links     Links
 	Staging   Staging
-	Jobs      job.Store
+	Jobs      Jobs
 	// Key blinds this party's elements; KeyEpoch is the directory's key
 	// epoch whose link elements are used.
 	Key      psi.Key
@@ -553,18 +591,18 @@ func (p *Party) count(ctx context.Context) (int64, error) {
 // build on the kept sets even if it could.
 func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32, full bool) error {
 	j, err := p.Jobs.Job(ctx, jobID)
-	if err == nil && j.State == job.Superseded {
+	if err == nil && j.State == store.JobSuperseded {
 		return SupersededError(jobID)
 	}
-	if err == nil && j.State != job.Done {
+	if err == nil && j.State != store.JobDone {
 		// Resumed: refused at once if this party lost its staging.
 		if err := p.whole(ctx, jobID); err != nil {
 			return err
 		}
 	}
-	if err == nil && j.State == job.Failed {
+	if err == nil && j.State == store.JobFailed {
 		raw, _ := json.Marshal(Progress{Phase: "resuming"})
-		return p.Jobs.UpdateJob(ctx, jobID, job.Running, raw, p.now())
+		return p.Jobs.UpdateJob(ctx, jobID, store.JobRunning, raw, p.now())
 	}
 	if !errors.Is(err, storeerr.ErrNotFound) {
 		return err
@@ -583,7 +621,7 @@ func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32, full bool
 		}
 	}
 	raw, _ := json.Marshal(pr)
-	err = p.Jobs.CreateJob(ctx, job.Job{ID: jobID, Kind: Kind, State: job.Running, Params: raw,
+	err = p.Jobs.CreateJob(ctx, store.Job{ID: jobID, Kind: Kind, State: store.JobRunning, Params: raw,
 		CreatedAt: pr.Started, UpdatedAt: pr.Started})
 	if errors.Is(err, storeerr.ErrConflict) {
 		return nil // begun meanwhile
@@ -638,7 +676,7 @@ func (p *Party) RunAgainIf(ctx context.Context, peer Peer, jobID string, epoch u
 		if err := json.Unmarshal(j.Params, &pr); err != nil || pr.Role != "initiator" {
 			return Result{}, fmt.Errorf("linkjob: job %s is not a link run started here", jobID)
 		}
-		if j.State == job.Done {
+		if j.State == store.JobDone {
 			var prog Progress
 			_ = json.Unmarshal(j.Progress, &prog)
 			if prog.Result != nil {
@@ -651,12 +689,12 @@ func (p *Party) RunAgainIf(ctx context.Context, peer Peer, jobID string, epoch u
 		res, err = p.run(ctx, peer, jobID, pr)
 	}
 	prog := Progress{Phase: "done", Result: &res}
-	state := job.Done
+	state := store.JobDone
 	if err != nil {
 		prog = Progress{Phase: "failed", Error: err.Error(), Code: Code(err)}
-		state = job.Failed
+		state = store.JobFailed
 		if ctx.Err() != nil {
-			state = job.Running // stopped: run it again to resume
+			state = store.JobRunning // stopped: run it again to resume
 		}
 		// A job superseded meanwhile stays so: the store keeps its state.
 	}
@@ -667,7 +705,7 @@ func (p *Party) RunAgainIf(ctx context.Context, peer Peer, jobID string, epoch u
 
 func (p *Party) progress(ctx context.Context, jobID string, prog Progress) {
 	raw, _ := json.Marshal(prog)
-	_ = p.Jobs.UpdateJob(ctx, jobID, job.Running, raw, p.now())
+	_ = p.Jobs.UpdateJob(ctx, jobID, store.JobRunning, raw, p.now())
 }
 
 // tracker keeps a run's progress, written by both directions at once.
@@ -853,7 +891,7 @@ func (p *Party) sendBatch(ctx context.Context, pl *pipeline, peer Peer, jobID st
 	if err := p.Staging.SetOwnValues(ctx, jobID, seq, vals); err != nil {
 		return err
 	}
-	if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "sent", Seq: seq}); err != nil {
+	if _, err := p.Jobs.PutCheckpoint(ctx, store.Checkpoint{JobID: jobID, Step: "sent", Seq: seq}); err != nil {
 		return err
 	}
 	close(kept)
@@ -944,7 +982,7 @@ func (p *Party) receiveBatch(ctx context.Context, peer Peer, jobID string, seq i
 		}
 	}
 	mark, _ := json.Marshal(receivedMark{Elements: int64(len(els)), Last: last})
-	if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "received", Seq: seq, Data: mark}); err != nil {
+	if _, err := p.Jobs.PutCheckpoint(ctx, store.Checkpoint{JobID: jobID, Step: "received", Seq: seq, Data: mark}); err != nil {
 		return err
 	}
 	t.add(p, ctx, jobID, 0, int64(len(els)))
@@ -996,14 +1034,14 @@ func (p *Party) linkOnce(ctx context.Context, jobID string, pr params) (int64, e
 		return 0, err
 	}
 	now := p.now().UTC()
-	mk := func(r Row) link.Link {
-		return link.Link{AccountID: r.AccountID, ID: psi.DeriveLinkID(r.Value, pr.Epoch), Epoch: pr.Epoch, CreatedAt: now}
+	mk := func(r Row) store.Link {
+		return store.Link{AccountID: r.AccountID, ID: psi.DeriveLinkID(r.Value, pr.Epoch), Epoch: pr.Epoch, CreatedAt: now}
 	}
 	if k.Full {
 		err = p.Staging.Relink(ctx, k, mk)
 	} else {
 		err = p.Staging.Matched(ctx, k, p.batch(), func(rows []Row) error {
-			ls := make([]link.Link, len(rows))
+			ls := make([]store.Link, len(rows))
 			for i, r := range rows {
 				ls[i] = mk(r)
 			}
@@ -1018,7 +1056,7 @@ func (p *Party) linkOnce(ctx context.Context, jobID string, pr params) (int64, e
 		return 0, err
 	}
 	raw, _ := json.Marshal(n)
-	if _, err := p.Jobs.PutCheckpoint(ctx, job.Checkpoint{JobID: jobID, Step: "linked", Seq: 1, Data: raw}); err != nil {
+	if _, err := p.Jobs.PutCheckpoint(ctx, store.Checkpoint{JobID: jobID, Step: "linked", Seq: 1, Data: raw}); err != nil {
 		return 0, err
 	}
 	return n, p.Staging.DropStaging(ctx, jobID)

@@ -18,8 +18,6 @@ import (
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
-	"github.com/linkd/linkd/linking/job"
-	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/store"
@@ -28,9 +26,9 @@ import (
 // partyStore is everything a party's linking uses.
 type partyStore interface {
 	directory.Store
-	link.Store
+	linkjob.Links
 	linkjob.Staging
-	job.Store
+	linkjob.Jobs
 	access.Usage
 }
 
@@ -694,7 +692,7 @@ func TestIncrementalNeedsTheSameKeptRun(t *testing.T) {
 		if rows, _ := s.st.OwnBatch(ctx, "stopped", 1); len(rows) != 0 {
 			t.Fatal("the superseded job's staging was left")
 		}
-		if j, err := s.st.Job(ctx, "stopped"); err != nil || j.State != job.Superseded {
+		if j, err := s.st.Job(ctx, "stopped"); err != nil || j.State != store.JobSuperseded {
 			t.Fatalf("the stopped job after a later run: %s, %v, want superseded", j.State, err)
 		}
 	}
@@ -704,7 +702,7 @@ func TestIncrementalNeedsTheSameKeptRun(t *testing.T) {
 	if after, _ := a.st.CountLinks(ctx); after != before {
 		t.Fatalf("the superseded job changed the links: %d, then %d", before, after)
 	}
-	if j, _ := a.st.Job(ctx, "stopped"); j.State != job.Superseded {
+	if j, _ := a.st.Job(ctx, "stopped"); j.State != store.JobSuperseded {
 		t.Fatalf("the superseded job, resumed, is %s", j.State)
 	}
 	// Another link epoch: full.

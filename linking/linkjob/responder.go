@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/linkd/linkd/store"
+
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/linking/job"
 	"github.com/linkd/linkd/store/storeerr"
 )
 
@@ -32,7 +33,7 @@ func (r Responder) liveJob(ctx context.Context, jobID string) (params, error) {
 	if err != nil {
 		return params{}, err
 	}
-	if state != job.Running {
+	if state != store.JobRunning {
 		return params{}, fmt.Errorf("%w: job %s is %s here: start a new run", ErrEnded, jobID, state)
 	}
 	return pr, nil
@@ -44,7 +45,7 @@ func (r Responder) responderJob(ctx context.Context, jobID string) (params, erro
 	return pr, err
 }
 
-func (r Responder) loadJob(ctx context.Context, jobID string) (params, job.State, error) {
+func (r Responder) loadJob(ctx context.Context, jobID string) (params, store.JobState, error) {
 	j, err := r.P.Jobs.Job(ctx, jobID)
 	if errors.Is(err, storeerr.ErrNotFound) {
 		return params{}, "", protocolError("no open link job %q", jobID)
@@ -56,7 +57,7 @@ func (r Responder) loadJob(ctx context.Context, jobID string) (params, job.State
 	if err := json.Unmarshal(j.Params, &pr); err != nil || pr.Role != "responder" || j.Kind != Kind {
 		return params{}, "", protocolError("job %q is not a link job answered here", jobID)
 	}
-	if j.State == job.Superseded {
+	if j.State == store.JobSuperseded {
 		return params{}, "", SupersededError(jobID)
 	}
 	return pr, j.State, nil
@@ -112,7 +113,7 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 		}
 	}
 	raw, _ := json.Marshal(pr)
-	err = r.P.Jobs.CreateJob(ctx, job.Job{ID: o.JobID, Kind: Kind, State: job.Running, Params: raw, CreatedAt: pr.Started, UpdatedAt: pr.Started})
+	err = r.P.Jobs.CreateJob(ctx, store.Job{ID: o.JobID, Kind: Kind, State: store.JobRunning, Params: raw, CreatedAt: pr.Started, UpdatedAt: pr.Started})
 	if errors.Is(err, storeerr.ErrConflict) {
 		old, err := r.responderJob(ctx, o.JobID)
 		if err != nil {
@@ -252,7 +253,7 @@ func (r Responder) Finish(ctx context.Context, jobID string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if state == job.Done {
+	if state == store.JobDone {
 		j, err := r.P.Jobs.Job(ctx, jobID)
 		if err != nil {
 			return Result{}, err
@@ -262,7 +263,7 @@ func (r Responder) Finish(ctx context.Context, jobID string) (Result, error) {
 			return *prog.Result, nil
 		}
 	}
-	if state != job.Running {
+	if state != store.JobRunning {
 		return Result{}, fmt.Errorf("%w: job %s is %s here: start a new run", ErrEnded, jobID, state)
 	}
 	n, changed, err := r.P.link(ctx, jobID, pr)
@@ -272,7 +273,7 @@ func (r Responder) Finish(ctx context.Context, jobID string) (Result, error) {
 	res := Result{Matched: n, OwnSize: pr.OwnSize, PeerSize: pr.PeerSize, Incremental: pr.Incremental,
 		Seconds: r.P.now().Sub(pr.Started).Seconds(), Changed: changed}
 	raw, _ := json.Marshal(Progress{Phase: "done", Result: &res})
-	if err := r.P.Jobs.UpdateJob(ctx, jobID, job.Done, raw, r.P.now()); err != nil {
+	if err := r.P.Jobs.UpdateJob(ctx, jobID, store.JobDone, raw, r.P.now()); err != nil {
 		return Result{}, fmt.Errorf("linkjob: %w", err)
 	}
 	return res, nil

@@ -5,9 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkd/linkd/store"
+
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/internal/retention"
-	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store/storeerr"
@@ -39,9 +40,9 @@ func testRetention(t *testing.T, s Store) {
 	}
 	sig("sig-old", "old", t0)
 	sig("sig-new", "new", t0.Add(150*day))
-	lOld := link.Link{AccountID: "old", ID: linkID(t), Epoch: 1, CreatedAt: t0}
-	lNew := link.Link{AccountID: "new", ID: linkID(t), Epoch: 1, CreatedAt: t0.Add(170 * day)}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{lOld, lNew}, 0))
+	lOld := store.Link{AccountID: "old", ID: linkID(t), Epoch: 1, CreatedAt: t0}
+	lNew := store.Link{AccountID: "new", ID: linkID(t), Epoch: 1, CreatedAt: t0.Add(170 * day)}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{lOld, lNew}, 0))
 
 	// Day 200: memberships before day 20, sessions before day 193 and
 	// signals before day 110 go; no link is 400 days old.

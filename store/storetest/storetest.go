@@ -20,8 +20,6 @@ import (
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/directory"
-	"github.com/linkd/linkd/linking/job"
-	"github.com/linkd/linkd/linking/link"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/linking/signal"
@@ -34,13 +32,13 @@ import (
 // Store is every storage interface of linkd.
 type Store interface {
 	directory.Store
-	link.Store
+	linkjob.Links
 	audience.Store
 	signal.Store
 	audit.Store
 	access.Store
 	access.Usage
-	job.Store
+	linkjob.Jobs
 	policies.Archive
 	retention.Store
 	linkjob.Staging
@@ -290,8 +288,8 @@ func linkID(t *testing.T) psi.LinkID {
 func testErasure(t *testing.T, s Store) {
 	gone, kept := account(t, "gone"), account(t, "kept")
 	put(t, s, gone, kept)
-	gl, kl := link.Link{AccountID: "gone", ID: linkID(t), Epoch: 1, CreatedAt: t0}, link.Link{AccountID: "kept", ID: linkID(t), Epoch: 1, CreatedAt: t0}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{gl, kl}, 0))
+	gl, kl := store.Link{AccountID: "gone", ID: linkID(t), Epoch: 1, CreatedAt: t0}, store.Link{AccountID: "kept", ID: linkID(t), Epoch: 1, CreatedAt: t0}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{gl, kl}, 0))
 	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
 	_, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Add: []string{"gone", "kept"}})
 	noErr(t, "ApplyBatch", err)
@@ -345,8 +343,8 @@ func testErasure(t *testing.T, s Store) {
 
 func testLinks(t *testing.T, s Store) {
 	put(t, s, account(t, "a"), account(t, "b"))
-	la := link.Link{AccountID: "a", ID: linkID(t), Epoch: 3, CreatedAt: t0}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{la}, 0))
+	la := store.Link{AccountID: "a", ID: linkID(t), Epoch: 3, CreatedAt: t0}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{la}, 0))
 	got, err := s.LinkOf(ctx, "a")
 	noErr(t, "LinkOf", err)
 	if got != la {
@@ -357,19 +355,19 @@ func testLinks(t *testing.T, s Store) {
 		t.Fatalf("AccountOf = %q, %v", acc, err)
 	}
 	// Another account may not take a link id that is someone's.
-	wantErr(t, "PutLinks duplicate id", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: la.ID, Epoch: 3, CreatedAt: t0}}, 0), storeerr.ErrConflict)
-	wantErr(t, "PutLinks unknown account", s.PutLinks(ctx, []link.Link{{AccountID: "nobody", ID: linkID(t), Epoch: 3, CreatedAt: t0}}, 0), storeerr.ErrNotFound)
+	wantErr(t, "PutLinks duplicate id", s.PutLinks(ctx, []store.Link{{AccountID: "b", ID: la.ID, Epoch: 3, CreatedAt: t0}}, 0), storeerr.ErrConflict)
+	wantErr(t, "PutLinks unknown account", s.PutLinks(ctx, []store.Link{{AccountID: "nobody", ID: linkID(t), Epoch: 3, CreatedAt: t0}}, 0), storeerr.ErrNotFound)
 	// The same link again leaves it as it is.
 	same := la
 	same.CreatedAt = t0.Add(time.Hour)
-	noErr(t, "PutLinks again", s.PutLinks(ctx, []link.Link{same}, 0))
+	noErr(t, "PutLinks again", s.PutLinks(ctx, []store.Link{same}, 0))
 	if got, _ := s.LinkOf(ctx, "a"); got != la {
 		t.Fatalf("LinkOf after putting the same link = %+v, want %+v", got, la)
 	}
 	// A new run replaces the account's link.
 	la2 := la
 	la2.ID, la2.Epoch = linkID(t), 4
-	noErr(t, "PutLinks replace", s.PutLinks(ctx, []link.Link{la2}, 0))
+	noErr(t, "PutLinks replace", s.PutLinks(ctx, []store.Link{la2}, 0))
 	_, err = s.AccountOf(ctx, la.ID)
 	wantErr(t, "old link id", err, storeerr.ErrNotFound)
 	if n, _ := s.CountLinks(ctx); n != 1 {
@@ -478,8 +476,8 @@ func testSignals(t *testing.T, s Store) {
 		t.Fatalf("outbox = %+v", ob)
 	}
 	put(t, s, account(t, "b"))
-	bl := link.Link{AccountID: "b", ID: linkID(t), Epoch: 1, CreatedAt: t0}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{bl}, 0))
+	bl := store.Link{AccountID: "b", ID: linkID(t), Epoch: 1, CreatedAt: t0}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{bl}, 0))
 	sub, err := s.Subject(ctx, "b")
 	if err != nil || sub != (signal.Subject{Country: "TR", LinkID: bl.ID, Linked: true}) {
 		t.Fatalf("Subject(b) = %+v, %v", sub, err)
@@ -539,7 +537,7 @@ func testSignals(t *testing.T, s Store) {
 // testReceive holds the receiver's rules: once by id, revocation before
 // or after the signal, unknown links, and the receiver's own signals
 // untouched.
-func testReceive(t *testing.T, s Store, in signal.Message, bl link.Link) {
+func testReceive(t *testing.T, s Store, in signal.Message, bl store.Link) {
 	t.Helper()
 	status := func(id string) string {
 		t.Helper()
@@ -696,25 +694,25 @@ func testAPIKeys(t *testing.T, s Store) {
 }
 
 func testJobs(t *testing.T, s Store) {
-	j := job.Job{ID: "job-1", Kind: "link", State: job.Running, Params: []byte(`{"peer":"x"}`), CreatedAt: t0}
+	j := store.Job{ID: "job-1", Kind: "link", State: store.JobRunning, Params: []byte(`{"peer":"x"}`), CreatedAt: t0}
 	noErr(t, "CreateJob", s.CreateJob(ctx, j))
 	wantErr(t, "duplicate job", s.CreateJob(ctx, j), storeerr.ErrConflict)
-	noErr(t, "UpdateJob", s.UpdateJob(ctx, "job-1", job.Done, []byte(`{"matched":3}`), t0.Add(time.Minute)))
+	noErr(t, "UpdateJob", s.UpdateJob(ctx, "job-1", store.JobDone, []byte(`{"matched":3}`), t0.Add(time.Minute)))
 	got, err := s.Job(ctx, "job-1")
 	noErr(t, "Job", err)
-	if got.State != job.Done || string(got.Progress) != `{"matched":3}` || string(got.Params) != `{"peer":"x"}` || !got.UpdatedAt.Equal(t0.Add(time.Minute)) {
+	if got.State != store.JobDone || string(got.Progress) != `{"matched":3}` || string(got.Params) != `{"peer":"x"}` || !got.UpdatedAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("Job = %+v", got)
 	}
-	wantErr(t, "UpdateJob unknown", s.UpdateJob(ctx, "nope", job.Done, nil, t0), storeerr.ErrNotFound)
+	wantErr(t, "UpdateJob unknown", s.UpdateJob(ctx, "nope", store.JobDone, nil, t0), storeerr.ErrNotFound)
 	for _, seq := range []int64{2, 1, 2} {
-		_, err := s.PutCheckpoint(ctx, job.Checkpoint{JobID: "job-1", Step: "send", Seq: seq, Data: []byte{byte(seq)}})
+		_, err := s.PutCheckpoint(ctx, store.Checkpoint{JobID: "job-1", Step: "send", Seq: seq, Data: []byte{byte(seq)}})
 		noErr(t, "PutCheckpoint", err)
 	}
-	applied, err := s.PutCheckpoint(ctx, job.Checkpoint{JobID: "job-1", Step: "send", Seq: 1, Data: []byte{9}})
+	applied, err := s.PutCheckpoint(ctx, store.Checkpoint{JobID: "job-1", Step: "send", Seq: 1, Data: []byte{9}})
 	if err != nil || applied {
 		t.Fatalf("replayed checkpoint: %v, %v", applied, err)
 	}
-	_, err = s.PutCheckpoint(ctx, job.Checkpoint{JobID: "nope", Step: "send", Seq: 1})
+	_, err = s.PutCheckpoint(ctx, store.Checkpoint{JobID: "nope", Step: "send", Seq: 1})
 	wantErr(t, "checkpoint of unknown job", err, storeerr.ErrNotFound)
 	cps, err := s.Checkpoints(ctx, "job-1", "send")
 	noErr(t, "Checkpoints", err)
@@ -820,22 +818,22 @@ func testLinkSuperseded(t *testing.T, s Store) {
 	put(t, s, withLinkElement(t, "a", 1), withLinkElement(t, "b", 2))
 	jobs := []struct {
 		id    string
-		state job.State
+		state store.JobState
 		at    time.Duration
 	}{
-		{"old-running", job.Running, 0}, // its process stopped
-		{"old-failed", job.Failed, time.Second},
-		{"old-done", job.Done, 2 * time.Second}, // its staging left over
-		{"other-kind", job.Running, 3 * time.Second},
-		{"new", job.Running, 10 * time.Second},
-		{"later", job.Running, 20 * time.Second},
+		{"old-running", store.JobRunning, 0}, // its process stopped
+		{"old-failed", store.JobFailed, time.Second},
+		{"old-done", store.JobDone, 2 * time.Second}, // its staging left over
+		{"other-kind", store.JobRunning, 3 * time.Second},
+		{"new", store.JobRunning, 10 * time.Second},
+		{"later", store.JobRunning, 20 * time.Second},
 	}
 	for i, j := range jobs {
 		kind := linkjob.Kind
 		if j.id == "other-kind" {
 			kind = "other"
 		}
-		noErr(t, "CreateJob", s.CreateJob(ctx, job.Job{ID: j.id, Kind: kind, State: j.state, Params: []byte(`{}`), Progress: []byte(`{}`),
+		noErr(t, "CreateJob", s.CreateJob(ctx, store.Job{ID: j.id, Kind: kind, State: j.state, Params: []byte(`{}`), Progress: []byte(`{}`),
 			CreatedAt: t0.Add(j.at), UpdatedAt: t0.Add(j.at)}))
 		noErr(t, "StartStaging", s.StartStaging(ctx, j.id))
 		noErr(t, "StageOwn", s.StageOwn(ctx, j.id, 1, []linkjob.Row{{AccountID: "a", Element: el(1), Value: el(21)},
@@ -848,7 +846,7 @@ func testLinkSuperseded(t *testing.T, s Store) {
 		noErr(t, "Job", err)
 		want := j.state
 		if j.id == "old-running" || j.id == "old-failed" {
-			want = job.Superseded
+			want = store.JobSuperseded
 		}
 		if got.State != want {
 			t.Errorf("job %s is %s after a later run's Keep, want %s", j.id, got.State, want)
@@ -873,8 +871,8 @@ func testLinkSuperseded(t *testing.T, s Store) {
 	}
 	// Its process, still running, writes its progress: it stays
 	// superseded, and its Keep is refused and changes nothing.
-	noErr(t, "UpdateJob", s.UpdateJob(ctx, "old-running", job.Running, []byte(`{"phase":"exchanging"}`), t0.Add(time.Minute)))
-	if got, _ := s.Job(ctx, "old-running"); got.State != job.Superseded || string(got.Progress) != `{"phase":"exchanging"}` {
+	noErr(t, "UpdateJob", s.UpdateJob(ctx, "old-running", store.JobRunning, []byte(`{"phase":"exchanging"}`), t0.Add(time.Minute)))
+	if got, _ := s.Job(ctx, "old-running"); got.State != store.JobSuperseded || string(got.Progress) != `{"phase":"exchanging"}` {
 		t.Errorf("a superseded job updated: %s %s, want superseded with the new progress", got.State, got.Progress)
 	}
 	wantErr(t, "Keep of a superseded job", s.Keep(ctx, linkjob.Keep{JobID: "old-running", Epoch: 1, Full: true, Confirmed: t0}), store.ErrSuperseded)
@@ -1036,7 +1034,7 @@ func testLinkStaging(t *testing.T, s Store) {
 	if r := retired(); !slices.Equal(r, []psi.Element{el(13), el(14)}) {
 		t.Fatalf("Retired = %v, want b's old value and d's", r)
 	}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "a", ID: psi.LinkID{1}, Epoch: 7, CreatedAt: t0},
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{{AccountID: "a", ID: psi.LinkID{1}, Epoch: 7, CreatedAt: t0},
 		{AccountID: "c", ID: psi.LinkID{2}, Epoch: 7, CreatedAt: t0}}, 0))
 	// The incremental run: b and e sent (and "x", erased meanwhile); the
 	// other retired 12 (a's match) and sent 15 (e's) and 11 (c's: another
@@ -1065,7 +1063,7 @@ func testLinkStaging(t *testing.T, s Store) {
 	if m, _ := matched("inc", true, 10); !slices.Equal(m, []string{"e"}) {
 		t.Fatalf("Matched of the kept sets = %v, want e", m)
 	}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "e", ID: psi.LinkID{5}, Epoch: 7, CreatedAt: t0}}, 0))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{{AccountID: "e", ID: psi.LinkID{5}, Epoch: 7, CreatedAt: t0}}, 0))
 	if ids := newIDs(); len(ids) != 0 {
 		t.Fatalf("NewElements after the incremental run = %v", ids)
 	}
@@ -1075,9 +1073,9 @@ func testLinkStaging(t *testing.T, s Store) {
 	// A full run's links: e's, held as it is, stays as it is; the links
 	// of accounts not matched in the kept sets go (b's: its value is not
 	// the other's), unless created since the run started.
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: psi.LinkID{3}, Epoch: 7, CreatedAt: t0}}, 0))
-	asHeld := func(r linkjob.Row) link.Link {
-		return link.Link{AccountID: r.AccountID, ID: psi.LinkID{5}, Epoch: 7, CreatedAt: t0.Add(time.Minute)}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{{AccountID: "b", ID: psi.LinkID{3}, Epoch: 7, CreatedAt: t0}}, 0))
+	asHeld := func(r linkjob.Row) store.Link {
+		return store.Link{AccountID: r.AccountID, ID: psi.LinkID{5}, Epoch: 7, CreatedAt: t0.Add(time.Minute)}
 	}
 	if got := relinked(t, s, linkjob.Keep{JobID: "inc", Full: true, Confirmed: t0}, asHeld); !slices.Equal(got, []string{"e"}) {
 		t.Fatalf("Relink made links for %v, want e", got)
@@ -1088,8 +1086,8 @@ func testLinkStaging(t *testing.T, s Store) {
 	if l, err := s.LinkOf(ctx, "e"); err != nil || l.ID != (psi.LinkID{5}) || !l.CreatedAt.Equal(t0) {
 		t.Fatalf("a link held as it is, after Relink: %+v, %v", l, err)
 	}
-	renamed := func(r linkjob.Row) link.Link {
-		return link.Link{AccountID: r.AccountID, ID: psi.LinkID{6}, Epoch: 7, CreatedAt: t0.Add(time.Minute)}
+	renamed := func(r linkjob.Row) store.Link {
+		return store.Link{AccountID: r.AccountID, ID: psi.LinkID{6}, Epoch: 7, CreatedAt: t0.Add(time.Minute)}
 	}
 	relinked(t, s, linkjob.Keep{JobID: "inc", Full: true, Confirmed: t0.Add(time.Second)}, renamed)
 	if _, err := s.LinkOf(ctx, "b"); !errors.Is(err, storeerr.ErrNotFound) {
@@ -1202,7 +1200,7 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	noErr(t, "StartStaging", s.StartStaging(ctx, "f"))
 	noErr(t, "Keep", s.Keep(ctx, linkjob.Keep{JobID: "f", Epoch: 1, Full: true}))
 	// a's link, from before b took its number, goes.
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "a", ID: psi.LinkID{1}, Epoch: 1, CreatedAt: t0}}, 0))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{{AccountID: "a", ID: psi.LinkID{1}, Epoch: 1, CreatedAt: t0}}, 0))
 	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "f", Full: true}, 10); !slices.Equal(m, []string{"d", "e"}) {
 		t.Fatalf("Matched = %v, want d and e (a and b share a number, the other holds c's twice)", m)
 	}
@@ -1212,7 +1210,7 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	if m, _ := matchedIDs(t, s, linkjob.Keep{JobID: "f", Full: true}, 1); !slices.Equal(m, []string{"d", "e"}) {
 		t.Fatalf("Matched one by one = %v, want d and e", m)
 	}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "d", ID: psi.LinkID{4}, Epoch: 1, CreatedAt: t0},
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{{AccountID: "d", ID: psi.LinkID{4}, Epoch: 1, CreatedAt: t0},
 		{AccountID: "e", ID: psi.LinkID{5}, Epoch: 1, CreatedAt: t0}}, 0))
 	noErr(t, "DropStaging", s.DropStaging(ctx, "f"))
 
@@ -1243,9 +1241,9 @@ func testLinkSharedNumbers(t *testing.T, s Store) {
 	}
 	// A link of a value the other holds twice goes when a full run's
 	// Relink meets it, whenever it was created; the others are replaced.
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "d", ID: psi.LinkID{4}, Epoch: 1, CreatedAt: t0}}, 0))
-	byAccount := func(r linkjob.Row) link.Link {
-		return link.Link{AccountID: r.AccountID, ID: psi.LinkID{r.AccountID[0]}, Epoch: 1, CreatedAt: t0}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{{AccountID: "d", ID: psi.LinkID{4}, Epoch: 1, CreatedAt: t0}}, 0))
+	byAccount := func(r linkjob.Row) store.Link {
+		return store.Link{AccountID: r.AccountID, ID: psi.LinkID{r.AccountID[0]}, Epoch: 1, CreatedAt: t0}
 	}
 	if got := relinked(t, s, linkjob.Keep{JobID: "g", Full: true}, byAccount); !slices.Equal(got, []string{"a", "c", "e"}) {
 		t.Fatalf("Relink made links for %v, want a, c and e", got)
@@ -1350,12 +1348,12 @@ func testLinkChanges(t *testing.T, s Store) {
 	put(t, s, acct("c", 4))
 	c3 := changes()
 	noErr(t, "EraseAccount", s.EraseAccount(ctx, "b"))
-	wantErr(t, "PutLinks for an account erased since", s.PutLinks(ctx, []link.Link{{AccountID: "b", ID: psi.LinkID{2}, Epoch: 1, CreatedAt: t0},
+	wantErr(t, "PutLinks for an account erased since", s.PutLinks(ctx, []store.Link{{AccountID: "b", ID: psi.LinkID{2}, Epoch: 1, CreatedAt: t0},
 		{AccountID: "c", ID: psi.LinkID{3}, Epoch: 1, CreatedAt: t0}}, c3), storeerr.ErrNotFound)
 	if _, err := s.LinkOf(ctx, "c"); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatalf("a refused batch wrote a link: %v", err)
 	}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "c", ID: psi.LinkID{3}, Epoch: 1, CreatedAt: t0}}, changes()))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{{AccountID: "c", ID: psi.LinkID{3}, Epoch: 1, CreatedAt: t0}}, changes()))
 	if _, err := s.LinkOf(ctx, "c"); err != nil {
 		t.Fatalf("LinkOf c: %v", err)
 	}
@@ -1409,7 +1407,7 @@ func testRelink(t *testing.T, s Store) {
 	since := t0.Add(time.Hour)
 	// x's link is of its old number, which y holds now; z's value does
 	// not match; v keeps no row; u's link was made since the run began.
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{{AccountID: "x", ID: psi.LinkID{12}, Epoch: 1, CreatedAt: t0},
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{{AccountID: "x", ID: psi.LinkID{12}, Epoch: 1, CreatedAt: t0},
 		{AccountID: "z", ID: psi.LinkID{9}, Epoch: 1, CreatedAt: t0}, {AccountID: "w", ID: psi.LinkID{14}, Epoch: 1, CreatedAt: t0},
 		{AccountID: "v", ID: psi.LinkID{7}, Epoch: 1, CreatedAt: since}, {AccountID: "u", ID: psi.LinkID{8}, Epoch: 1, CreatedAt: since}}, 0))
 	noErr(t, "StageOwn", s.StageOwn(ctx, "r", 1, []linkjob.Row{{AccountID: "u", Element: el(5), Value: el(15)},
@@ -1420,13 +1418,13 @@ func testRelink(t *testing.T, s Store) {
 	noErr(t, "StartStaging", s.StartStaging(ctx, k.JobID))
 	noErr(t, "Keep", s.Keep(ctx, k))
 	made := t0.Add(2 * time.Hour)
-	byValue := func(r linkjob.Row) link.Link {
-		return link.Link{AccountID: r.AccountID, ID: psi.LinkID{r.Value[0]}, Epoch: 1, CreatedAt: made}
+	byValue := func(r linkjob.Row) store.Link {
+		return store.Link{AccountID: r.AccountID, ID: psi.LinkID{r.Value[0]}, Epoch: 1, CreatedAt: made}
 	}
 	if got := relinked(t, s, k, byValue); !slices.Equal(got, []string{"w", "x", "y"}) {
 		t.Fatalf("Relink made links for %v, want w, x and y", got)
 	}
-	want := map[string]link.Link{
+	want := map[string]store.Link{
 		"u": {AccountID: "u", ID: psi.LinkID{8}, Epoch: 1, CreatedAt: since},
 		"w": {AccountID: "w", ID: psi.LinkID{14}, Epoch: 1, CreatedAt: t0},
 		"x": {AccountID: "x", ID: psi.LinkID{11}, Epoch: 1, CreatedAt: made},
@@ -1459,8 +1457,8 @@ func testRelink(t *testing.T, s Store) {
 	k = linkjob.Keep{JobID: "s", Epoch: 2, Full: true, Confirmed: t0.Add(3 * time.Hour)}
 	noErr(t, "StartStaging", s.StartStaging(ctx, k.JobID))
 	noErr(t, "Keep", s.Keep(ctx, k))
-	epoch2 := func(r linkjob.Row) link.Link {
-		return link.Link{AccountID: r.AccountID, ID: psi.LinkID{r.Value[0], 2}, Epoch: 2, CreatedAt: made}
+	epoch2 := func(r linkjob.Row) store.Link {
+		return store.Link{AccountID: r.AccountID, ID: psi.LinkID{r.Value[0], 2}, Epoch: 2, CreatedAt: made}
 	}
 	relinked(t, s, k, epoch2)
 	if n, err := s.CountLinks(ctx); err != nil || n != 2 {
@@ -1469,9 +1467,9 @@ func testRelink(t *testing.T, s Store) {
 	if l, err := s.LinkOf(ctx, "w"); err != nil || l.ID != (psi.LinkID{14, 2}) || l.Epoch != 2 {
 		t.Fatalf("w's link in the new epoch: %+v, %v", l, err)
 	}
-	taken := []link.Link{{AccountID: "y", ID: psi.LinkID{14, 2}, Epoch: 2, CreatedAt: made}}
+	taken := []store.Link{{AccountID: "y", ID: psi.LinkID{14, 2}, Epoch: 2, CreatedAt: made}}
 	wantErr(t, "PutLinks of an id held", s.PutLinks(ctx, taken, 0), storeerr.ErrConflict)
-	noErr(t, "PutLinks over a link held", s.PutLinks(ctx, []link.Link{{AccountID: "w", ID: psi.LinkID{15, 2}, Epoch: 2, CreatedAt: made}}, 0))
+	noErr(t, "PutLinks over a link held", s.PutLinks(ctx, []store.Link{{AccountID: "w", ID: psi.LinkID{15, 2}, Epoch: 2, CreatedAt: made}}, 0))
 	if a, err := s.AccountOf(ctx, psi.LinkID{15, 2}); err != nil || a != "w" {
 		t.Fatalf("AccountOf w's new id = %q, %v", a, err)
 	}
@@ -1480,10 +1478,10 @@ func testRelink(t *testing.T, s Store) {
 // relinked runs Relink for k with links made by mk and returns the
 // accounts it asked links of, sorted; each row it hands mk must have its
 // account and value (the element it need not read).
-func relinked(t *testing.T, s Store, k linkjob.Keep, mk func(linkjob.Row) link.Link) []string {
+func relinked(t *testing.T, s Store, k linkjob.Keep, mk func(linkjob.Row) store.Link) []string {
 	t.Helper()
 	var ids []string
-	noErr(t, "Relink", s.Relink(ctx, k, func(r linkjob.Row) link.Link {
+	noErr(t, "Relink", s.Relink(ctx, k, func(r linkjob.Row) store.Link {
 		if r.AccountID == "" || r.Value == (psi.Element{}) {
 			t.Errorf("a matched row without its account or value: %+v", r)
 		}
@@ -1533,9 +1531,9 @@ func testLinkedMembers(t *testing.T, s Store) {
 	c.AdOptOut = true
 	d.BlockedBusinesses = []string{"acme"}
 	put(t, s, a, b, c, d)
-	la, lc, ld := link.Link{AccountID: "a", ID: linkID(t), Epoch: 1, CreatedAt: t0}, link.Link{AccountID: "c", ID: linkID(t), Epoch: 1, CreatedAt: t0},
-		link.Link{AccountID: "d", ID: linkID(t), Epoch: 1, CreatedAt: t0}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{la, lc, ld}, 0))
+	la, lc, ld := store.Link{AccountID: "a", ID: linkID(t), Epoch: 1, CreatedAt: t0}, store.Link{AccountID: "c", ID: linkID(t), Epoch: 1, CreatedAt: t0},
+		store.Link{AccountID: "d", ID: linkID(t), Epoch: 1, CreatedAt: t0}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{la, lc, ld}, 0))
 	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "aud", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
 	_, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Add: []string{"a", "b", "c"}})
 	noErr(t, "ApplyBatch", err)
@@ -1608,8 +1606,8 @@ func testAudienceConcurrentBatches(t *testing.T, s Store) {
 // applies when kept, once, in order, gone with the account.
 func testSignalEvents(t *testing.T, s Store) {
 	put(t, s, account(t, "b"))
-	bl := link.Link{AccountID: "b", ID: linkID(t), Epoch: 1, CreatedAt: t0}
-	noErr(t, "PutLinks", s.PutLinks(ctx, []link.Link{bl}, 0))
+	bl := store.Link{AccountID: "b", ID: linkID(t), Epoch: 1, CreatedAt: t0}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{bl}, 0))
 	msg := func(kind, id string) signal.Message {
 		return signal.Message{Kind: kind, ID: id, LinkID: bl.ID, Type: "scam", Confidence: 0.9, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	}
