@@ -30,7 +30,7 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/linking/party"
-	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store/storeerr"
 )

@@ -8,7 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/policies"
 )
 

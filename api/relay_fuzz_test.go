@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/signal"
 )
 
 // FuzzPeerSignals feeds the relay route's decoding any body: it is refused

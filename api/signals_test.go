@@ -15,7 +15,7 @@ import (
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/signal"
 )
 
 func flagBody(acct, typ string, conf float64, expires time.Time) string {

@@ -24,7 +24,7 @@ func (DrainJob) Kind() string { return "linkd_signal_drain" }
 
 func (DrainJob) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: RelayQueue} }
 
-// SweepJob is the drain queued every sweep (linking/signal's
+// SweepJob is the drain queued every sweep (package signal's
 // RelayConfig.Sweep) and when a relay
 // starts, whatever else is queued: it sends what a relay that died left.
 type SweepJob struct{}

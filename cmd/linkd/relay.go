@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linkd/linkd/api"
-	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store"
 )
 

@@ -25,7 +25,7 @@ import (
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
-	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store"
 	"github.com/linkd/linkd/store/storetest"
 )

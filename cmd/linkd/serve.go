@@ -17,7 +17,7 @@ import (
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
-	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store"
 )

@@ -9,8 +9,8 @@ import (
 
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/internal/retention"
-	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store/storeerr"
 )
 

@@ -22,9 +22,9 @@ import (
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
-	"github.com/linkd/linkd/linking/signal"
 	"github.com/linkd/linkd/phone"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store"
 	"github.com/linkd/linkd/store/storeerr"
 )

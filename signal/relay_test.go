@@ -11,7 +11,7 @@ import (
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/linking/directory"
-	"github.com/linkd/linkd/linking/signal"
+	"github.com/linkd/linkd/signal"
 )
 
 // peerFunc is a receiving party in a function: the tests decide what it
