@@ -75,7 +75,7 @@ func (p PeerSignal) message() (signal.Message, string) {
 // confidence) is refused alone and the refusal audited; an expired one is
 // dropped. The rest go to the store, which maps link ids to accounts.
 func (s *Server) peerSignals(c echo.Context, cl *caller) error {
-	st, err := s.signals()
+	svc, err := s.signals()
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (s *Server) peerSignals(c echo.Context, cl *caller) error {
 		at = append(at, i)
 	}
 	if len(apply) > 0 {
-		got, err := st.Receive(ctx, apply)
+		got, err := svc.Store.Receive(ctx, apply)
 		if err != nil {
 			return err
 		}

@@ -1,18 +1,16 @@
 package api
 
 import (
-	"fmt"
-	"maps"
+	"context"
+	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/signal"
 )
 
 // Signals is what the signal routes need: the signal store.
@@ -67,18 +65,48 @@ func signalOf(sg signal.Signal) signalView {
 	return v
 }
 
-func (s *Server) signals() (Signals, error) {
+func (s *Server) signals() (*signal.Service, error) {
 	if s.Signals == nil {
 		return nil, newError(http.StatusServiceUnavailable, "not_configured", "this server keeps no signals", nil)
 	}
-	return s.Signals, nil
+	return &signal.Service{Store: s.Signals, Catalogue: s.Policies().Catalogue, Party: s.Party, Now: s.Now}, nil
 }
 
-// flag raises a signal on one of this party's accounts. Whether it may
-// reach the other party is a policy decision (type, direction, confidence,
-// the account's region), audited; only a linked account's flag can.
+// signalError answers the service's refusals.
+func signalError(err error) error {
+	var inv *signal.InvalidError
+	switch {
+	case errors.As(err, &inv):
+		return badRequest(inv.Reason, inv.Details)
+	case errors.Is(err, signal.ErrNotInbound):
+		return newError(http.StatusNotFound, "not_found", "no such inbound signal", nil)
+	case errors.Is(err, signal.ErrNotOutbound):
+		return newError(http.StatusNotFound, "not_found", "no such signal raised here", nil)
+	}
+	return err
+}
+
+// authorize is the service's policy decision for this request, audited
+// as the request's.
+func (s *Server) authorize(c echo.Context, cl *caller) signal.Authorize {
+	return func(ctx context.Context, q policies.Request) (policies.Decision, error) {
+		d, err := s.Authorizer.Authorize(ctx, q)
+		if err != nil {
+			return d, err
+		}
+		verdict := "deny"
+		if d.Allow {
+			verdict = "allow"
+		}
+		s.record(c, cl, q, verdict, d)
+		return d, nil
+	}
+}
+
+// flag raises a signal on one of this party's accounts; the service asks
+// the policies whether it may cross.
 func (s *Server) flag(c echo.Context, cl *caller) error {
-	st, err := s.signals()
+	svc, err := s.signals()
 	if err != nil {
 		return err
 	}
@@ -86,50 +114,11 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	cat := s.Policies().Catalogue
-	now := s.Now().UTC().Truncate(time.Microsecond)
-	typ, known := cat.SignalTypes[req.Type]
-	switch {
-	case req.AccountID == "" || len(req.AccountID) > 128:
-		return badRequest("account_id: from 1 to 128 characters", map[string]any{"field": "account_id"})
-	case !known:
-		return badRequest("type: not a signal type of the catalogue", map[string]any{"field": "type", "types": slices.Sorted(maps.Keys(cat.SignalTypes))})
-	case req.Confidence == nil || *req.Confidence < 0 || *req.Confidence > 1:
-		return badRequest("confidence: a number from 0 to 1 is required", map[string]any{"field": "confidence"})
-	case len(req.EvidenceRef) > 200:
-		return badRequest("evidence_ref: at most 200 characters", map[string]any{"field": "evidence_ref"})
-	case len(req.Note) > 2000:
-		return badRequest("note: at most 2000 characters", map[string]any{"field": "note"})
-	case !req.ExpiresAt.After(now):
-		return badRequest("expires_at: a time in the future is required", map[string]any{"field": "expires_at"})
-	case req.ExpiresAt.Sub(now) > time.Duration(typ.MaxExpiryDays)*24*time.Hour:
-		return badRequest(fmt.Sprintf("expires_at: a %s signal lasts at most %d days", req.Type, typ.MaxExpiryDays),
-			map[string]any{"field": "expires_at", "max_expiry_days": typ.MaxExpiryDays})
-	}
-	ctx := c.Request().Context()
-	sub, err := st.Subject(ctx, req.AccountID)
+	sg, crosses, err := svc.Raise(c.Request().Context(), signal.Flag{ID: assignedID(c, "sig_"), AccountID: req.AccountID, Type: req.Type,
+		Confidence: req.Confidence, EvidenceRef: req.EvidenceRef, Note: req.Note, ExpiresAt: req.ExpiresAt,
+		Role: string(cl.key.Role), Tenant: cl.key.Tenant}, s.authorize(c, cl))
 	if err != nil {
-		return err
-	}
-	sg := signal.Signal{ID: assignedID(c, "sig_"), Direction: signal.Outbound, AccountID: req.AccountID, Type: req.Type, Confidence: *req.Confidence,
-		EvidenceRef: req.EvidenceRef, Note: req.Note, Status: "open", CreatedAt: now, ExpiresAt: req.ExpiresAt.UTC().Truncate(time.Microsecond)}
-	q := policies.Request{Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "signal.cross",
-		Resource: policies.Resource{Kind: "signal", ID: sg.ID}, Purpose: "safety", Region: sub.Country,
-		Direction: s.Party.Outbound(), SignalType: sg.Type, Confidence: sg.Confidence}
-	d, err := s.Authorizer.Authorize(ctx, q)
-	if err != nil {
-		return err
-	}
-	verdict := "deny"
-	if d.Allow {
-		verdict = "allow"
-	}
-	s.record(c, cl, q, verdict, d)
-	// Only a linked account's flag has somebody to tell on the other side.
-	crosses := d.Allow && sub.Linked
-	sg.LinkID = sub.LinkID
-	if err := st.CreateSignal(ctx, sg, crosses); err != nil {
-		return err
+		return signalError(err)
 	}
 	v := signalOf(sg)
 	v.Crosses = &crosses
@@ -141,7 +130,7 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 // left out (a page may then hold fewer than limit; next goes on).
 func listSignals(dir signal.Direction) func(*Server, echo.Context, *caller) error {
 	return func(s *Server, c echo.Context, _ *caller) error {
-		st, err := s.signals()
+		svc, err := s.signals()
 		if err != nil {
 			return err
 		}
@@ -149,20 +138,14 @@ func listSignals(dir signal.Direction) func(*Server, echo.Context, *caller) erro
 		if err != nil {
 			return err
 		}
-		got, err := st.ListSignals(c.Request().Context(), signal.Filter{Direction: dir, Status: c.QueryParam("status"),
+		got, next, err := svc.List(c.Request().Context(), signal.Filter{Direction: dir, Status: c.QueryParam("status"),
 			Type: c.QueryParam("type"), After: c.QueryParam("after"), Limit: limit})
 		if err != nil {
 			return err
 		}
-		now := s.Now()
-		page := signalPage{Items: []signalView{}}
-		for _, sg := range got {
-			if sg.ExpiresAt.After(now) {
-				page.Items = append(page.Items, signalOf(sg))
-			}
-		}
-		if len(got) == limit {
-			page.Next = got[len(got)-1].ID
+		page := signalPage{Items: make([]signalView, len(got)), Next: next}
+		for i, sg := range got {
+			page.Items[i] = signalOf(sg)
 		}
 		return c.JSON(http.StatusOK, page)
 	}
@@ -177,7 +160,7 @@ type decisionRequest struct {
 
 // decide records a reviewer's decision on an inbound signal.
 func (s *Server) decide(c echo.Context, cl *caller) error {
-	st, err := s.signals()
+	svc, err := s.signals()
 	if err != nil {
 		return err
 	}
@@ -185,57 +168,26 @@ func (s *Server) decide(c echo.Context, cl *caller) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	switch req.Decision {
-	case "disable", "dismiss", "escalate":
-	default:
-		return badRequest("decision: disable, dismiss or escalate", map[string]any{"field": "decision"})
-	}
-	if strings.TrimSpace(req.Reason) == "" || len(req.Reason) > 2000 {
-		return badRequest("reason: from 1 to 2000 characters", map[string]any{"field": "reason"})
-	}
-	if len(req.Reviewer) > 128 {
-		return badRequest("reviewer: at most 128 characters", map[string]any{"field": "reviewer"})
-	}
 	if strings.TrimSpace(req.Reviewer) == "" {
 		req.Reviewer = cl.key.ID
 	}
-	ctx := c.Request().Context()
-	sg, err := st.Signal(ctx, c.Param("id"))
+	sg, err := svc.Decide(c.Request().Context(), c.Param("id"), req.Decision, req.Reviewer, req.Reason)
 	if err != nil {
-		return err
+		return signalError(err)
 	}
-	if sg.Direction != signal.Inbound {
-		return newError(http.StatusNotFound, "not_found", "no such inbound signal", nil)
-	}
-	now := s.Now().UTC().Truncate(time.Microsecond)
-	if err := st.Decide(ctx, sg.ID, req.Decision, req.Reviewer, req.Reason, now); err != nil {
-		return err
-	}
-	sg.Status, sg.Decision, sg.Reviewer, sg.Reason, sg.DecidedAt = req.Decision, req.Decision, req.Reviewer, req.Reason, now
 	return c.JSON(http.StatusOK, signalOf(sg))
 }
 
 // revoke withdraws an outbound signal (an upheld appeal); the revocation
 // is queued for the other party with the signal.
 func (s *Server) revoke(c echo.Context, _ *caller) error {
-	st, err := s.signals()
+	svc, err := s.signals()
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	sg, err := st.Signal(ctx, c.Param("id"))
+	sg, err := svc.Revoke(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return err
+		return signalError(err)
 	}
-	if sg.Direction != signal.Outbound {
-		return newError(http.StatusNotFound, "not_found", "no such signal raised here", nil)
-	}
-	if sg.Status == "revoked" {
-		return c.JSON(http.StatusOK, signalOf(sg))
-	}
-	if err := st.SetStatus(ctx, sg.ID, "revoked", sg.LinkID != (psi.LinkID{})); err != nil {
-		return err
-	}
-	sg.Status = "revoked"
 	return c.JSON(http.StatusOK, signalOf(sg))
 }
