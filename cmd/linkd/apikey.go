@@ -12,11 +12,6 @@ import (
 	"github.com/linkd/linkd/store/storeerr"
 )
 
-func init() {
-	register(command{"apikey", "create, list and revoke API keys", runAPIKey})
-	register(command{"audit", "verify the audit log's hash chain", runAudit})
-}
-
 const apikeyHelp = `
 Manages the API keys callers present as "Authorization: Bearer KEY". Each key
 has one role (advertiser, trust_safety, compliance, admin, party) and one

@@ -28,10 +28,6 @@ import (
 	"github.com/linkd/linkd/phone"
 )
 
-func init() {
-	register(command{"audience", "upload a customer list to an audience", runAudience})
-}
-
 const audienceHelp = `
 Uploads a customer list to an audience of a linkd server, in batches, as an
 advertiser's tool would.

@@ -29,10 +29,6 @@ import (
 	"github.com/linkd/linkd/store"
 )
 
-func init() {
-	register(command{"dev", "run both parties with synthetic directories, for trying linkd", runDev})
-}
-
 const devHelp = `
 Runs both parties in one process, each on PostgreSQL with fresh keys that
 are never written down and a synthetic directory: --size accounts each
@@ -97,7 +93,8 @@ func runDev(e *env, args []string) int {
 	}
 	servers := make([]*api.Server, len(parties))
 	demoKeys := make([]map[access.Role]string, len(parties))
-	linkers := make([]*linker, len(parties))
+	linkers := make([]*linkjob.Runner, len(parties))
+	issued := make([]string, len(parties))
 	stores := make([]*store.Store, len(parties))
 	for i, p := range parties {
 		st, drop, err := devStore(ctx, url, "linkd_dev_"+p.name)
@@ -106,12 +103,12 @@ func runDev(e *env, args []string) int {
 			return exitInput
 		}
 		defer drop()
-		srv, ks, lk, err := devParty(ctx, st, p.name, p.people, log)
+		srv, ks, lk, sec, err := devParty(ctx, st, p.name, p.people, log)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", p.name, err)
 			return exitInput
 		}
-		servers[i], demoKeys[i], linkers[i], stores[i] = srv, ks, lk, st
+		servers[i], demoKeys[i], linkers[i], issued[i], stores[i] = srv, ks, lk, sec, st
 		fmt.Fprintf(e.stdout, "%s: imported %d accounts (%.1fs since start)\n", p.name, len(p.people), time.Since(start).Seconds())
 	}
 
@@ -119,9 +116,9 @@ func runDev(e *env, args []string) int {
 	// party key the other issued.
 	for i := range parties {
 		o := 1 - i
-		linkers[i].peer = newLinkPeer("http://"+parties[o].addr, linkers[o].issued)
-		servers[i].AudiencePeer = newAudiencePeer("http://"+parties[o].addr, linkers[o].issued)
-		stopRelay, err := startRelay(ctx, stores[i], newSignalPeer("http://"+parties[o].addr, linkers[o].issued), nil, log, nil)
+		linkers[i].Peer = newLinkPeer("http://"+parties[o].addr, issued[o])
+		servers[i].AudiencePeer = newAudiencePeer("http://"+parties[o].addr, issued[o])
+		stopRelay, err := startRelay(ctx, stores[i], newSignalPeer("http://"+parties[o].addr, issued[o]), nil, log, nil)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", parties[i].name, err)
 			return exitInput
@@ -204,14 +201,14 @@ func devStore(ctx context.Context, url, schema string) (st *store.Store, drop fu
 
 // devParty builds one party on its store: keys, a directory imported
 // through the real importer, one demo key per role, and its server.
-func devParty(ctx context.Context, st *store.Store, name string, people []synth.Person, log *slog.Logger) (*api.Server, map[access.Role]string, *linker, error) {
+func devParty(ctx context.Context, st *store.Store, name string, people []synth.Person, log *slog.Logger) (*api.Server, map[access.Role]string, *linkjob.Runner, string, error) {
 	ring, err := keys.NewRing(name, time.Now())
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, "", err
 	}
 	d, err := pseudonym.NewDeriver(ring, ring.Current())
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, "", err
 	}
 	pr, pw := io.Pipe()
 	go func() {
@@ -227,32 +224,32 @@ func devParty(ctx context.Context, st *store.Store, name string, people []synth.
 	stats, err := im.Import(ctx, pr, func(re *directory.RowError) { log.Warn("synthetic row refused", "line", re.Line, "reason", re.Reason) })
 	pr.Close()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, "", err
 	}
 	if stats.Invalid > 0 {
-		return nil, nil, nil, fmt.Errorf("%d synthetic rows refused", stats.Invalid)
+		return nil, nil, nil, "", fmt.Errorf("%d synthetic rows refused", stats.Invalid)
 	}
 	ks := map[access.Role]string{}
 	for _, r := range access.Roles {
 		sec, k, err := access.NewKey("demo", r, time.Now())
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, "", err
 		}
 		if err := st.CreateAPIKey(ctx, k); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, "", err
 		}
 		ks[r] = sec
 	}
 	pol, err := loadPolicies(ctx, "", st, log, nil)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, "", err
 	}
 	aud := audienceService(st, d)
 	// Linking: the peer is set once both parties exist.
 	lk := newLinker(ctx, st, d, nil, log.With("party", name), 0)
 	chain, err := auditChain(ring)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, "", err
 	}
 	ready := func(ctx context.Context) error { return st.Pool().Ping(ctx) }
 	srv := api.New(api.Config{Party: party.Party(name), Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st, Ready: ready,
@@ -260,14 +257,13 @@ func devParty(ctx context.Context, st *store.Store, name string, people []synth.
 	// The party key the other party links with.
 	sec, k, err := access.NewKey(string(party.Party(name).Other()), access.RoleParty, time.Now())
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, "", err
 	}
 	if err := st.CreateAPIKey(ctx, k); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, "", err
 	}
-	lk.issued = sec
-	lk.done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
-	return srv, ks, lk, nil
+	lk.Done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
+	return srv, ks, lk, sec, nil
 }
 
 func waitReady(ctx context.Context, url string) error {

@@ -13,10 +13,6 @@ import (
 	"github.com/linkd/linkd/linking/pseudonym"
 )
 
-func init() {
-	register(command{"directory", "import a party's account list", runDirectory})
-}
-
 const directoryHelp = `
 Imports the party's account list from FILE: CSV with a header naming
 account_id, phone, country, ad_opt_out and optionally blocked_businesses

@@ -14,10 +14,6 @@ import (
 	"github.com/linkd/linkd/linking/pseudonym"
 )
 
-func init() {
-	register(command{"keys", "create, show and rotate a party's key file", runKeys})
-}
-
 const keysHelp = `
 Manages a party's key file: the master secret of each key epoch, encrypted
 at rest. The file is sealed with the passphrase in LINKD_PASSPHRASE (argon2id

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/linkd/linkd/api"
@@ -17,108 +16,16 @@ import (
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/store"
-	"github.com/linkd/linkd/store/storeerr"
 )
-
-func init() {
-	register(command{"link", "link this party's directory with the other party's", runLink})
-}
 
 // linkEpoch is the linking epoch the link ids are derived in.
 const linkEpoch = 1
 
-// linker is a server's linking: the responder for the other party's
-// messages, and the runs it starts against the other party.
-type linker struct {
-	linkjob.Responder
-	peer linkjob.Peer // nil without --peer
-	jobs linkjob.Jobs
-	ctx  context.Context // the server's life
-	log  *slog.Logger
-	// issued is the party key this party issued to the other (linkd dev).
-	issued string
-	// done, if set, is told each finished run's result.
-	done func(linkjob.Result)
-
-	mu      sync.Mutex
-	running string
-	ended   chan struct{} // closed when the running job's goroutine ends
-	again   bool          // a start of the running job was asked for
-}
-
 // newLinker links with peer; the runs it starts send batch elements a
 // message (0: linkjob.DefaultBatch).
-func newLinker(ctx context.Context, st *store.Store, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger, batch int) *linker {
+func newLinker(ctx context.Context, st *store.Store, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger, batch int) *linkjob.Runner {
 	p := &linkjob.Party{Directory: st, Links: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, Usage: st, BatchSize: batch}
-	return &linker{Responder: linkjob.Responder{P: p}, peer: peer, jobs: st, ctx: ctx, log: log}
-}
-
-// Start implements api.Linker: one run at a time, in the background.
-func (l *linker) Start(jobID string, full bool) error {
-	if l.peer == nil {
-		return linkjob.ErrNoPeer
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.running != "" {
-		if l.running == jobID {
-			// Asked again while it runs (the other party restarted,
-			// say): if this attempt fails, the next starts at once.
-			l.again = true
-			return nil
-		}
-		return fmt.Errorf("%w: link job %s is running", storeerr.ErrConflict, l.running)
-	}
-	if err := l.Responder.P.Begin(l.ctx, jobID, linkEpoch, full); err != nil {
-		return err
-	}
-	l.running, l.again = jobID, false
-	ended := make(chan struct{})
-	l.ended = ended
-	again := func() bool {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		a := l.again
-		l.again = false
-		return a
-	}
-	go func() {
-		start := time.Now()
-		res, err := l.Responder.P.RunAgainIf(l.ctx, l.peer, jobID, linkEpoch, full, again)
-		l.mu.Lock()
-		l.running, l.ended = "", nil
-		l.mu.Unlock()
-		close(ended) // the job's state is written: readers see its end
-		if err != nil {
-			l.log.Error("link job failed", "job", jobID, "error", err)
-			return
-		}
-		if l.done != nil {
-			l.done(res)
-		}
-		l.log.Info("link job done", "job", jobID, "matched", res.Matched, "own_size", res.OwnSize, "peer_size", res.PeerSize,
-			"sent", res.Sent, "received", res.Received, "incremental", res.Incremental, "changed", res.Changed, "peer_matched", res.PeerMatched,
-			"seconds", time.Since(start).Seconds())
-	}()
-	return nil
-}
-
-// Job implements api.Linker.
-func (l *linker) Job(ctx context.Context, id string) (store.Job, error) { return l.jobs.Job(ctx, id) }
-
-// Wait implements api.Linker.
-func (l *linker) Wait(ctx context.Context, id string) {
-	l.mu.Lock()
-	ended := l.ended
-	running := l.running == id
-	l.mu.Unlock()
-	if !running {
-		return
-	}
-	select {
-	case <-ended:
-	case <-ctx.Done():
-	}
+	return &linkjob.Runner{Responder: linkjob.Responder{P: p}, Peer: peer, Epoch: linkEpoch, Ctx: ctx, Log: log}
 }
 
 const linkHelp = `

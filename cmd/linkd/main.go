@@ -54,9 +54,21 @@ type command struct {
 	run     func(e *env, args []string) int
 }
 
-var commands []command
-
-func register(c command) { commands = append(commands, c) }
+// commands are linkd's subcommands, in the order help lists them.
+var commands = []command{
+	{"apikey", "create, list and revoke API keys", runAPIKey},
+	{"audit", "verify the audit log's hash chain", runAudit},
+	{"audience", "upload a customer list to an audience", runAudience},
+	{"dev", "run both parties with synthetic directories, for trying linkd", runDev},
+	{"directory", "import a party's account list", runDirectory},
+	{"keys", "create, show and rotate a party's key file", runKeys},
+	{"link", "link this party's directory with the other party's", runLink},
+	{"migrate", "apply (or revert) the PostgreSQL schema migrations", runMigrate},
+	{"normalize", "read phone numbers on stdin, write their E.164 forms", runNormalize},
+	{"hash", "read phone numbers on stdin, write the hashes an advertiser uploads", runHash},
+	{"policy", "lint, test, explain, diff and report the policy bundle", runPolicy},
+	{"serve", "run one party's HTTP API", runServe},
+}
 
 func main() {
 	os.Exit(run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:]))

@@ -7,10 +7,6 @@ import (
 	"github.com/linkd/linkd/store"
 )
 
-func init() {
-	register(command{"migrate", "apply (or revert) the PostgreSQL schema migrations", runMigrate})
-}
-
 const migrateHelp = `
 Applies the schema migrations embedded in linkd that the database has not
 had yet, each in its own transaction. With --down N, reverts the latest N.

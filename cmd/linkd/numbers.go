@@ -11,11 +11,6 @@ import (
 	"github.com/linkd/linkd/phone"
 )
 
-func init() {
-	register(command{"normalize", "read phone numbers on stdin, write their E.164 forms", runNormalize})
-	register(command{"hash", "read phone numbers on stdin, write the hashes an advertiser uploads", runHash})
-}
-
 const normalizeHelp = `
 Reads phone numbers from standard input, one a line, and writes one line per
 input line, in order: the number in E.164 form, or "invalid: REASON". National

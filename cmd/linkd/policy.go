@@ -18,10 +18,6 @@ import (
 	"github.com/linkd/linkd/policies"
 )
 
-func init() {
-	register(command{"policy", "lint, test, explain, diff and report the policy bundle", runPolicy})
-}
-
 const policyHelp = `
 Works on a policy bundle: the directory with the Cedar policies (*.cedar),
 their schema (linkd.cedarschema), catalogue.yaml with its JSON Schema, and

@@ -505,11 +505,11 @@ func TestWebhook(t *testing.T) {
 	}
 	secret := "a shared secret of the account system"
 	var mu sync.Mutex
-	got := map[string]WebhookEvent{}
+	got := map[string]signal.WebhookEvent{}
 	var calls atomic.Int64
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.Header.Get("X-Linkd-Signature") != "sha256="+webhookSignature([]byte(secret), body) {
+		if r.Header.Get("X-Linkd-Signature") != "sha256="+signal.Signature([]byte(secret), body) {
 			t.Errorf("bad signature on %s", body)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
@@ -518,7 +518,7 @@ func TestWebhook(t *testing.T) {
 			http.Error(w, "starting up", http.StatusServiceUnavailable)
 			return
 		}
-		var in struct{ Events []WebhookEvent }
+		var in struct{ Events []signal.WebhookEvent }
 		if err := json.Unmarshal(body, &in); err != nil {
 			t.Errorf("webhook body: %v", err)
 		}
@@ -535,7 +535,7 @@ func TestWebhook(t *testing.T) {
 	for _, r := range []struct {
 		from, to *relayParty
 		hook     signal.Hook
-	}{{soc, msg, nil}, {msg, soc, newWebhook(hook.URL, secret)}} {
+	}{{soc, msg, nil}, {msg, soc, signal.NewWebhook(hook.URL, secret)}} {
 		cfg := fastRelay
 		cfg.Peer, cfg.Webhook = newSignalPeer(r.to.url, r.to.party), r.hook
 		relay, err := signal.StartRelay(ctx, r.from.st, cfg)

@@ -17,14 +17,10 @@ import (
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
-	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store"
 )
-
-func init() {
-	register(command{"serve", "run one party's HTTP API", runServe})
-}
 
 const serveHelp = `
 Runs the HTTP API of one party. State is in PostgreSQL (--database-url or
@@ -163,7 +159,7 @@ func runServe(e *env, args []string) int {
 			if len(secret) < 16 {
 				return usageError(e, fs, "--signal-webhook needs a shared secret of at least 16 characters in LINKD_SIGNAL_WEBHOOK_SECRET")
 			}
-			hook = newWebhook(*hookURL, secret)
+			hook = signal.NewWebhook(*hookURL, secret)
 		}
 		stopRelay, err := startRelay(ctx, st, newSignalPeer(*peerURL, pk), hook, log, reg)
 		if err != nil {
@@ -174,7 +170,7 @@ func runServe(e *env, args []string) int {
 	lk := newLinker(ctx, st, d, peer, log, *linkBatch)
 	srv := api.New(api.Config{Party: self, Audiences: aud, Linking: lk, AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
 		Registry: reg, Policies: pol.Bundle, Archive: st})
-	lk.done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
+	lk.Done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
 	if *metricsAddr != "off" && *metricsAddr != "" {
 		ln, err := net.Listen("tcp", *metricsAddr)
 		if err != nil {
