@@ -30,8 +30,8 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/linking/party"
-	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store/storeerr"
 )
 

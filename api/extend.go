@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/linking/party"
+	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/policies"
 )
 
@@ -172,18 +172,6 @@ func extendJitter() time.Duration {
 // stopped, and tests).
 func (s *Server) Wait() { s.extending.Wait() }
 
-// MirrorRequest is the peer's batch of an extension, on the wire.
-type MirrorRequest struct {
-	SourceAudience string   `json:"source_audience"`
-	Tenant         string   `json:"tenant"`
-	Name           string   `json:"name"`
-	Purpose        string   `json:"purpose"`
-	LinkIDs        []string `json:"link_ids"`
-	SessionID      string   `json:"session_id"`
-	BatchSeq       int64    `json:"batch_seq"`
-	Last           bool     `json:"last_batch_flag"`
-}
-
 // peerMirror builds this party's mirror of the other party's audience. The
 // gate is the party key; each group of this party's own accounts (country,
 // consent) is decided on peer.audience and audited.
@@ -192,7 +180,7 @@ func (s *Server) peerMirror(c echo.Context, cl *caller) error {
 	if !ok {
 		return newError(http.StatusServiceUnavailable, "not_configured", "this server builds no audiences", nil)
 	}
-	var req MirrorRequest
+	var req peer.MirrorRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -230,13 +218,4 @@ func (s *Server) peerMirror(c echo.Context, cl *caller) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"audience_id": id})
-}
-
-// EncodeLinkIDs writes link ids for a MirrorRequest.
-func EncodeLinkIDs(ids []psi.LinkID) []string {
-	out := make([]string, len(ids))
-	for i := range ids {
-		out[i] = hex.EncodeToString(ids[i][:])
-	}
-	return out
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/store"
 
 	"github.com/linkd/linkd/access"
@@ -27,8 +28,8 @@ type httpMirror struct {
 }
 
 func (h httpMirror) Mirror(ctx context.Context, m audience.Mirror) (string, error) {
-	body, _ := json.Marshal(api.MirrorRequest{SourceAudience: m.SourceAudience, Tenant: m.Tenant, Name: m.Name, Purpose: m.Purpose,
-		LinkIDs: api.EncodeLinkIDs(m.LinkIDs), SessionID: m.SessionID, BatchSeq: m.Seq, Last: m.Last})
+	body, _ := json.Marshal(peer.MirrorRequest{SourceAudience: m.SourceAudience, Tenant: m.Tenant, Name: m.Name, Purpose: m.Purpose,
+		LinkIDs: peer.EncodeLinkIDs(m.LinkIDs), SessionID: m.SessionID, BatchSeq: m.Seq, Last: m.Last})
 	req, _ := http.NewRequestWithContext(ctx, "POST", h.url+"/v1/peer/audiences", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+h.key)
 	req.Header.Set("Content-Type", "application/json")

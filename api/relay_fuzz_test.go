@@ -4,12 +4,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/signal"
 )
 
 // FuzzPeerSignals feeds the relay route's decoding any body: it is refused
 // with a 422 that does not quote it, or every message it holds reads as a
-// valid message that writes back, through WireSignals, to itself.
+// valid message that writes back, through peer.WireSignals, to itself.
 func FuzzPeerSignals(f *testing.F) {
 	f.Add(`{"messages":[{"kind":"signal","id":"sig_0a1b","link_id":"00112233445566778899aabbccddeeff","type":"scam","confidence":0.9,` +
 		`"created_at":"2026-11-27T10:00:00Z","expires_at":"2026-12-27T10:00:00Z"}]}`)
@@ -19,13 +20,13 @@ func FuzzPeerSignals(f *testing.F) {
 	f.Add(`{"messages":null}`)
 	f.Add(`{"messages":[{}],"more":1}`)
 	f.Fuzz(func(t *testing.T, body string) {
-		var req PeerSignals
+		var req peer.PeerSignals
 		if err := strictDecode(strings.NewReader(body), &req, "the body", ""); err != nil {
 			checkRefusal(t, err, body)
 			return
 		}
 		for _, p := range req.Messages {
-			m, why := p.message()
+			m, why := p.Message()
 			if why != "" {
 				if len(body) >= 8 && strings.Contains(why, body) {
 					t.Fatalf("the refusal quotes the body: %q", why)
@@ -35,7 +36,7 @@ func FuzzPeerSignals(f *testing.F) {
 			if m.Confidence < 0 || m.Confidence > 1 || !m.ExpiresAt.After(m.CreatedAt) || m.ID == "" {
 				t.Fatalf("accepted %+v", m)
 			}
-			again, why := WireSignals(mustOne(m)).Messages[0].message()
+			again, why := peer.WireSignals(mustOne(m)).Messages[0].Message()
 			if why != "" || again != m {
 				t.Fatalf("round trip: %+v -> %+v (%s)", m, again, why)
 			}

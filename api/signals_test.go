@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/store"
 
 	"github.com/linkd/linkd/access"
-	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/signal"
@@ -105,7 +105,7 @@ func TestFlagDecideRevoke(t *testing.T) {
 	spam.Type, spam.Confidence = "spam", 0.5 // below the catalogue's minimum
 	stray := msg("peer-4", in30)
 	stray.LinkID[0] ^= 1
-	relay, _ := json.Marshal(api.WireSignals([]signal.Message{msg("peer-0", in30), msg("peer-1", f.now.Add(-time.Minute)), msg("peer-0", in30), spam, stray}))
+	relay, _ := json.Marshal(peer.WireSignals([]signal.Message{msg("peer-0", in30), msg("peer-1", f.now.Add(-time.Minute)), msg("peer-0", in30), spam, stray}))
 	st, b = f.do(t, "POST", "/v1/peer/signals", party, "application/json", string(relay))
 	if st != 200 || string(b) != `{"outcomes":["applied","expired","duplicate","refused","unlinked"]}`+"\n" {
 		t.Fatalf("relay: %d %s", st, b)

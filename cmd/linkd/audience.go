@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -24,6 +23,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/linkd/linkd/audience"
+	"github.com/linkd/linkd/client"
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/phone"
 )
@@ -146,14 +146,14 @@ func audienceUpload(e *env, args []string) int {
 
 	ctx, stop := e.context()
 	defer stop()
-	c := newClient(*server, *key, 2*time.Minute)
+	c := client.New(*server, *key, 2*time.Minute)
 	var oc *oprf.Client
 	if *mode == "private" {
 		var cfg struct {
 			PublicKey string `json:"public_key"`
 			Suite     string `json:"suite"`
 		}
-		if err := c.call(ctx, http.MethodGet, "/v1/oprf/config", nil, &cfg); err != nil {
+		if err := c.Call(ctx, http.MethodGet, "/v1/oprf/config", nil, &cfg); err != nil {
 			return fail("%v", err)
 		}
 		pk, err := base64.StdEncoding.DecodeString(cfg.PublicKey)
@@ -233,7 +233,7 @@ func audienceUpload(e *env, args []string) int {
 				// flag unset. Send one entry that matches no one.
 				body["payload"] = map[string]any{"schema": uploadSchema, "data": []string{placeholder(uploadSchema)}}
 			}
-			if err := c.call(ctx, http.MethodPost, "/v1/audiences/"+*aud+"/users", body, &res); err != nil {
+			if err := c.Call(ctx, http.MethodPost, "/v1/audiences/"+*aud+"/users", body, &res); err != nil {
 				return fail("batch %d: %v (run the same command again to resume)", b+1, err)
 			}
 		}
@@ -268,7 +268,7 @@ func audienceUpload(e *env, args []string) int {
 		} `json:"privacy_budget"`
 	}
 	size := "unknown"
-	if err := c.call(ctx, http.MethodGet, "/v1/audiences/"+*aud, nil, &a); err == nil {
+	if err := c.Call(ctx, http.MethodGet, "/v1/audiences/"+*aud, nil, &a); err == nil {
 		size = a.Status
 		if a.Lower != nil && a.Upper != nil {
 			size = fmt.Sprintf("%s, between %d and %d members", a.Status, *a.Lower, *a.Upper)
@@ -484,7 +484,7 @@ func isHash(s string) bool {
 // evaluateParallel evaluates a batch as one part per core, each blinded,
 // evaluated and finalized on its own: the client's blinding and
 // finalizing, serial within a part, then use every core.
-func evaluateParallel(ctx context.Context, c *client, oc *oprf.Client, e164 []string) ([]string, error) {
+func evaluateParallel(ctx context.Context, c *client.Client, oc *oprf.Client, e164 []string) ([]string, error) {
 	parts := min(runtime.GOMAXPROCS(0), (len(e164)+999)/1000)
 	if parts <= 1 {
 		return evaluate(ctx, c, oc, e164)
@@ -512,7 +512,7 @@ func evaluateParallel(ctx context.Context, c *client, oc *oprf.Client, e164 []st
 
 // evaluate turns E.164 numbers into finalized OPRF outputs through the
 // server, checking its proof.
-func evaluate(ctx context.Context, c *client, oc *oprf.Client, e164 []string) ([]string, error) {
+func evaluate(ctx context.Context, c *client.Client, oc *oprf.Client, e164 []string) ([]string, error) {
 	inputs := make([][]byte, len(e164))
 	for i, s := range e164 {
 		inputs[i] = []byte(s)
@@ -531,7 +531,7 @@ func evaluate(ctx context.Context, c *client, oc *oprf.Client, e164 []string) ([
 		Evaluated []string `json:"evaluated"`
 		Proof     string   `json:"proof"`
 	}
-	if err := c.call(ctx, http.MethodPost, "/v1/oprf/evaluate", req, &res); err != nil {
+	if err := c.Call(ctx, http.MethodPost, "/v1/oprf/evaluate", req, &res); err != nil {
 		return nil, err
 	}
 	ev := make([][]byte, len(res.Evaluated))
@@ -553,74 +553,4 @@ func evaluate(ctx context.Context, c *client, oc *oprf.Client, e164 []string) ([
 		hexed[i] = hex.EncodeToString(o)
 	}
 	return hexed, nil
-}
-
-// client calls a linkd server with an API key.
-type client struct {
-	base, key string
-	http      *http.Client
-}
-
-// newClient is a client of the server at base, whose calls each take at
-// most timeout.
-func newClient(base, key string, timeout time.Duration) *client {
-	return &client{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Timeout: timeout}}
-}
-
-// answerError is a server's error answer: the status and, when the body is
-// linkd's error JSON, its code and message.
-type answerError struct {
-	Method, Path  string
-	Status        int
-	Code, Message string
-}
-
-func (e *answerError) Error() string {
-	if e.Message == "" {
-		return fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
-	}
-	return fmt.Sprintf("%s %s: %d %s: %s", e.Method, e.Path, e.Status, e.Code, e.Message)
-}
-
-// call sends in as JSON (if not nil) and decodes the answer into out; an
-// error answer becomes an error with the server's message.
-func (c *client) call(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var eb struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		_ = json.Unmarshal(raw, &eb)
-		return &answerError{Method: method, Path: path, Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("%s %s: the answer is not the expected JSON", method, path)
-		}
-	}
-	return nil
 }

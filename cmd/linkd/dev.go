@@ -26,6 +26,7 @@ import (
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/store"
 )
 
@@ -116,9 +117,9 @@ func runDev(e *env, args []string) int {
 	// party key the other issued.
 	for i := range parties {
 		o := 1 - i
-		linkers[i].Peer = newLinkPeer("http://"+parties[o].addr, issued[o])
-		servers[i].AudiencePeer = newAudiencePeer("http://"+parties[o].addr, issued[o])
-		stopRelay, err := startRelay(ctx, stores[i], newSignalPeer("http://"+parties[o].addr, issued[o]), nil, log, nil)
+		linkers[i].Peer = peer.NewClient("http://"+parties[o].addr, issued[o])
+		servers[i].AudiencePeer = peer.NewClient("http://"+parties[o].addr, issued[o])
+		stopRelay, err := startRelay(ctx, stores[i], peer.NewClient("http://"+parties[o].addr, issued[o]), nil, log, nil)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", parties[i].name, err)
 			return exitInput

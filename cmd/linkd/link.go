@@ -3,16 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/linkd/linkd/api"
-	"github.com/linkd/linkd/audience"
-	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/client"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/store"
@@ -66,7 +62,7 @@ func runLink(e *env, args []string) int {
 	}
 	ctx, stop := e.context()
 	defer stop()
-	c := newClient(*server, *key, time.Minute)
+	c := client.New(*server, *key, time.Minute)
 	var started struct{ ID string }
 	body := map[string]any{}
 	if *jobID != "" {
@@ -75,7 +71,7 @@ func runLink(e *env, args []string) int {
 	if *full {
 		body["full"] = true
 	}
-	if err := c.call(ctx, http.MethodPost, "/v1/link/jobs", body, &started); err != nil {
+	if err := c.Call(ctx, http.MethodPost, "/v1/link/jobs", body, &started); err != nil {
 		fmt.Fprintf(e.stderr, "linkd link run: %v\n", err)
 		return exitInput
 	}
@@ -93,7 +89,7 @@ func runLink(e *env, args []string) int {
 			Progress linkjob.Progress `json:"progress"`
 		}
 		asked := time.Now()
-		if err := c.call(ctx, http.MethodGet, "/v1/link/jobs/"+started.ID+"?wait=1s", nil, &j); err != nil {
+		if err := c.Call(ctx, http.MethodGet, "/v1/link/jobs/"+started.ID+"?wait=1s", nil, &j); err != nil {
 			if ctx.Err() != nil {
 				fmt.Fprintf(e.stderr, "linkd link run: stopped waiting; the job goes on (see it with --job %s)\n", started.ID)
 				return exitInput
@@ -141,87 +137,4 @@ func runLink(e *env, args []string) int {
 		}
 		pause = min(pause*3/2, time.Second)
 	}
-}
-
-// audiencePeer sends extensions to the other party's peer route.
-type audiencePeer struct{ c *client }
-
-func newAudiencePeer(base, key string) audiencePeer {
-	return audiencePeer{c: newClient(base, key, 5*time.Minute)}
-}
-
-// Mirror implements api.AudiencePeer.
-func (p audiencePeer) Mirror(ctx context.Context, m audience.Mirror) (string, error) {
-	var out struct {
-		AudienceID string `json:"audience_id"`
-	}
-	err := p.c.call(ctx, http.MethodPost, "/v1/peer/audiences", api.MirrorRequest{SourceAudience: m.SourceAudience, Tenant: m.Tenant,
-		Name: m.Name, Purpose: m.Purpose, LinkIDs: api.EncodeLinkIDs(m.LinkIDs), SessionID: m.SessionID, BatchSeq: m.Seq, Last: m.Last}, &out)
-	return out.AudienceID, err
-}
-
-// linkPeer is the other party's side of a link run, behind its peer
-// routes, called with the party key it issued to this party.
-type linkPeer struct{ c *client }
-
-func newLinkPeer(base, key string) linkPeer {
-	return linkPeer{c: newClient(base, key, 5*time.Minute)}
-}
-
-// call is client.call with the peer's link errors (protocol errors, a
-// staging lost, a job ended or superseded) back as their error values.
-func (p linkPeer) call(ctx context.Context, method, path string, in, out any) error {
-	err := p.c.call(ctx, method, path, in, out)
-	var ae *answerError
-	if errors.As(err, &ae) {
-		if known := linkjob.FromCode(ae.Code, ae.Message); known != nil {
-			return known
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("linkjob: the peer: %w", err)
-	}
-	return nil
-}
-
-func batchPath(jobID string, seq int64) string {
-	return "/v1/peer/link/jobs/" + jobID + "/batches/" + strconv.FormatInt(seq, 10)
-}
-
-// Open implements linkjob.Peer.
-func (p linkPeer) Open(ctx context.Context, o linkjob.Open) (linkjob.Opened, error) {
-	var out linkjob.Opened
-	err := p.call(ctx, http.MethodPost, "/v1/peer/link/jobs", o, &out)
-	return out, err
-}
-
-// Reblind implements linkjob.Peer.
-func (p linkPeer) Reblind(ctx context.Context, jobID string, seq int64, els []psi.Element) ([]psi.Element, error) {
-	var out linkjob.Elements
-	if err := p.call(ctx, http.MethodPost, batchPath(jobID, seq)+"/reblind", linkjob.Elements{Elements: linkjob.EncodeElements(els)}, &out); err != nil {
-		return nil, err
-	}
-	return linkjob.DecodeElements(out.Elements)
-}
-
-// Elements implements linkjob.Peer.
-func (p linkPeer) Elements(ctx context.Context, jobID string, seq int64) ([]psi.Element, bool, error) {
-	var out linkjob.Elements
-	if err := p.call(ctx, http.MethodGet, batchPath(jobID, seq), nil, &out); err != nil {
-		return nil, false, err
-	}
-	els, err := linkjob.DecodeElements(out.Elements)
-	return els, out.Last, err
-}
-
-// Reblinded implements linkjob.Peer.
-func (p linkPeer) Reblinded(ctx context.Context, jobID string, seq int64, values []psi.Element) error {
-	return p.call(ctx, http.MethodPost, batchPath(jobID, seq)+"/values", linkjob.Elements{Elements: linkjob.EncodeElements(values)}, nil)
-}
-
-// Finish implements linkjob.Peer.
-func (p linkPeer) Finish(ctx context.Context, jobID string) (linkjob.Result, error) {
-	var out linkjob.Result
-	err := p.call(ctx, http.MethodPost, "/v1/peer/link/jobs/"+jobID+"/finish", struct{}{}, &out)
-	return out, err
 }

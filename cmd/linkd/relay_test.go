@@ -25,6 +25,7 @@ import (
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store"
 	"github.com/linkd/linkd/store/storetest"
@@ -266,7 +267,7 @@ func TestRelayFaults(t *testing.T) {
 	soc := newRelayParty(t, "social", ids, nil)
 	ctx := context.Background()
 	cfg := fastRelay
-	cfg.Peer = newSignalPeer(msg.url, msg.party)
+	cfg.Peer = peer.NewClient(msg.url, msg.party)
 	relay, err := signal.StartRelay(ctx, soc.st, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -461,7 +462,7 @@ func BenchmarkRelay(b *testing.B) {
 	msg := newRelayParty(b, "messenger", ids, nil)
 	soc := newRelayParty(b, "social", ids, nil)
 	ctx := context.Background()
-	cfg := signal.RelayConfig{Peer: newSignalPeer(msg.url, msg.party)}
+	cfg := signal.RelayConfig{Peer: peer.NewClient(msg.url, msg.party)}
 	var in int64
 	var e2e, raise, alone time.Duration
 	for b.Loop() {
@@ -537,7 +538,7 @@ func TestWebhook(t *testing.T) {
 		hook     signal.Hook
 	}{{soc, msg, nil}, {msg, soc, signal.NewWebhook(hook.URL, secret)}} {
 		cfg := fastRelay
-		cfg.Peer, cfg.Webhook = newSignalPeer(r.to.url, r.to.party), r.hook
+		cfg.Peer, cfg.Webhook = peer.NewClient(r.to.url, r.to.party), r.hook
 		relay, err := signal.StartRelay(ctx, r.from.st, cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store"
@@ -144,15 +145,15 @@ func runServe(e *env, args []string) int {
 	if *checkpoints != "" && *checkpointEvery > 0 {
 		go checkpointAudit(ctx, st, chain, *checkpoints, *checkpointEvery, log)
 	}
-	var peer linkjob.Peer
+	var other linkjob.Peer
 	var audPeer api.AudiencePeer
 	if *peerURL != "" {
 		pk := e.getenv("LINKD_PEER_KEY")
 		if pk == "" {
 			return usageError(e, fs, "--peer needs the party key the other party issued, in LINKD_PEER_KEY")
 		}
-		peer = newLinkPeer(*peerURL, pk)
-		audPeer = newAudiencePeer(*peerURL, pk)
+		pc := peer.NewClient(*peerURL, pk)
+		other, audPeer = pc, pc
 		var hook signal.Hook
 		if *hookURL != "" {
 			secret := e.getenv("LINKD_SIGNAL_WEBHOOK_SECRET")
@@ -161,13 +162,13 @@ func runServe(e *env, args []string) int {
 			}
 			hook = signal.NewWebhook(*hookURL, secret)
 		}
-		stopRelay, err := startRelay(ctx, st, newSignalPeer(*peerURL, pk), hook, log, reg)
+		stopRelay, err := startRelay(ctx, st, pc, hook, log, reg)
 		if err != nil {
 			return fail(err)
 		}
 		defer stopRelay()
 	}
-	lk := newLinker(ctx, st, d, peer, log, *linkBatch)
+	lk := newLinker(ctx, st, d, other, log, *linkBatch)
 	srv := api.New(api.Config{Party: self, Audiences: aud, Linking: lk, AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
 		Registry: reg, Policies: pol.Bundle, Archive: st})
 	lk.Done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }

@@ -1,4 +1,4 @@
-package main
+package peer_test
 
 import (
 	"context"
@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/linkd/linkd/linking/linkjob"
+	"github.com/linkd/linkd/peer"
 )
 
-// TestLinkPeerErrors: the other party's protocol errors stay protocol
+// TestLinkErrors: the other party's protocol errors stay protocol
 // errors (the run stops and says why), as its word that a job's staging
 // is lost stays that; other failures are neither.
-func TestLinkPeerErrors(t *testing.T) {
+func TestLinkErrors(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer pk" {
 			t.Errorf("no party key: %q", r.Header.Get("Authorization"))
@@ -34,7 +35,7 @@ func TestLinkPeerErrors(t *testing.T) {
 		_, _ = w.Write([]byte(`{"error":{"code":"not_configured","message":"this server does not link"}}`))
 	}))
 	defer srv.Close()
-	p := newLinkPeer(srv.URL+"/", "pk")
+	p := peer.NewClient(srv.URL+"/", "pk")
 	_, err := p.Reblind(context.Background(), "j", 3, nil)
 	if !errors.Is(err, linkjob.ErrProtocol) || !strings.Contains(err.Error(), "batch 3 of 7 elements") {
 		t.Fatalf("reblind: %v", err)

@@ -1,0 +1,109 @@
+// Package peer is the party-to-party side of linkd: the wire form of
+// what one party sends the other (signal relay batches, audience
+// extensions; a link run's messages are package linkjob's) and the client
+// that sends it, with the party key the other party issued.
+//
+//	initiator                               responder
+//	POST /v1/peer/link/jobs              -> open a link run
+//	POST .../batches/{seq}/reblind       -> re-blind this party's batch
+//	GET  .../batches/{seq}               <- the responder's batch
+//	POST .../batches/{seq}/values        -> its values, re-blinded
+//	POST .../finish                      -> both keep the links
+//	POST /v1/peer/signals                -> relayed flags and revocations
+//	POST /v1/peer/audiences              -> an extension's batch of link ids
+//
+// Errors of a link run cross as codes (linkjob.Code) and come back as the
+// same error values (linkjob.FromCode); nothing is matched by its text.
+package peer
+
+import (
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/signal"
+)
+
+// idRE is the form of a signal's id on the wire.
+var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// MaxRelayBatch is the most messages one relay request may carry.
+const MaxRelayBatch = 1000
+
+// PeerSignal is one message of the signal relay on the wire: all of a
+// signal that crosses.
+type PeerSignal struct {
+	Kind       string    `json:"kind"`
+	ID         string    `json:"id"`
+	LinkID     string    `json:"link_id"`
+	Type       string    `json:"type"`
+	Confidence *float64  `json:"confidence"`
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// PeerSignals is the body of POST /v1/peer/signals.
+type PeerSignals struct {
+	Messages []PeerSignal `json:"messages"`
+}
+
+// PeerSignalsResult answers it: one outcome a message, in order.
+type PeerSignalsResult struct {
+	Outcomes []signal.Outcome `json:"outcomes"`
+}
+
+// WireSignals writes messages in their wire form.
+func WireSignals(msgs []signal.Message) PeerSignals {
+	out := PeerSignals{Messages: make([]PeerSignal, len(msgs))}
+	for i, m := range msgs {
+		conf := m.Confidence
+		out.Messages[i] = PeerSignal{Kind: m.Kind, ID: m.ID, LinkID: m.LinkID.String(), Type: m.Type, Confidence: &conf,
+			CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt}
+	}
+	return out
+}
+
+// Message reads one message, or says what is wrong with it (never
+// quoting what was sent).
+func (p PeerSignal) Message() (signal.Message, string) {
+	lid, err := psi.ParseLinkID(p.LinkID)
+	switch {
+	case p.Kind != signal.KindSignal && p.Kind != signal.KindRevoke:
+		return signal.Message{}, "kind: signal or revoke"
+	case !idRE.MatchString(p.ID):
+		return signal.Message{}, "id: 1 to 64 letters, digits, _ or -"
+	case err != nil:
+		return signal.Message{}, fmt.Sprintf("link_id: %d hexadecimal characters", 2*psi.LinkIDSize)
+	case p.Type == "" || len(p.Type) > 64:
+		return signal.Message{}, "type: from 1 to 64 characters"
+	case p.Confidence == nil || *p.Confidence < 0 || *p.Confidence > 1:
+		return signal.Message{}, "confidence: a number from 0 to 1 is required"
+	case p.CreatedAt.IsZero() || !p.ExpiresAt.After(p.CreatedAt):
+		return signal.Message{}, "created_at and expires_at: both required, expiry after creation"
+	}
+	return signal.Message{Kind: p.Kind, ID: p.ID, LinkID: lid, Type: p.Type, Confidence: *p.Confidence,
+		CreatedAt: p.CreatedAt.UTC().Truncate(time.Microsecond), ExpiresAt: p.ExpiresAt.UTC().Truncate(time.Microsecond)}, ""
+}
+
+// MirrorRequest is the peer's batch of an extension, on the wire.
+type MirrorRequest struct {
+	SourceAudience string   `json:"source_audience"`
+	Tenant         string   `json:"tenant"`
+	Name           string   `json:"name"`
+	Purpose        string   `json:"purpose"`
+	LinkIDs        []string `json:"link_ids"`
+	SessionID      string   `json:"session_id"`
+	BatchSeq       int64    `json:"batch_seq"`
+	Last           bool     `json:"last_batch_flag"`
+}
+
+// EncodeLinkIDs writes link ids for a MirrorRequest.
+func EncodeLinkIDs(ids []psi.LinkID) []string {
+	out := make([]string, len(ids))
+	for i := range ids {
+		out[i] = hex.EncodeToString(ids[i][:])
+	}
+	return out
+}
