@@ -18,6 +18,7 @@ import (
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
+	"github.com/linkd/linkd/client"
 	keyring "github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
@@ -107,7 +108,7 @@ func TestUploadResumes(t *testing.T) {
 		done <- run(&env{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, ctx: ctx, getenv: func(string) string { return "" }}, args)
 	}()
 	for {
-		var st uploadState
+		var st client.UploadState
 		if b, err := os.ReadFile(state); err == nil && json.Unmarshal(b, &st) == nil && st.Done >= 5 {
 			break
 		}
@@ -117,7 +118,7 @@ func TestUploadResumes(t *testing.T) {
 	if code := <-done; code == 0 {
 		t.Fatalf("the interrupted upload says it finished:\n%s", out.String())
 	}
-	var st uploadState
+	var st client.UploadState
 	b, _ := os.ReadFile(state)
 	if err := json.Unmarshal(b, &st); err != nil || st.Done == 0 || st.Done >= 61 {
 		t.Fatalf("state after the interruption: %s", b)
@@ -185,37 +186,4 @@ func TestUploadUsage(t *testing.T) {
 			t.Errorf("%v: exit %d %s", tc.args, code, errs)
 		}
 	}
-}
-
-// FuzzEntryReader: any customer-list file reads as entries and per-line
-// problems, one per line, never a panic; a problem never quotes its line.
-func FuzzEntryReader(f *testing.F) {
-	f.Add("phone,country\n0532 123 45 67,TR\n+44 7911 123456,\n")
-	f.Add("+905321234567\nnot a number\n" + strings.Repeat("ab", 32) + "\n")
-	f.Add("\"phone\",x\n\"unterminated\n")
-	f.Fuzz(func(t *testing.T, in string) {
-		r, err := newEntryReaderFrom(strings.NewReader(in), "TR")
-		if err != nil {
-			return
-		}
-		lines := 0
-		for {
-			entries, probs, err := r.next(7)
-			if err != nil {
-				return
-			}
-			if len(entries)+len(probs) == 0 {
-				break
-			}
-			for _, p := range probs {
-				if _, rest, ok := strings.Cut(p, ": "); !ok || (len(rest) > 20 && strings.Contains(in, rest)) {
-					t.Fatalf("problem %q", p)
-				}
-			}
-			lines += len(entries) + len(probs)
-			if lines > strings.Count(in, "\n")+1 {
-				t.Fatalf("%d entries from %d lines", lines, strings.Count(in, "\n")+1)
-			}
-		}
-	})
 }
