@@ -291,16 +291,6 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// Routes lists every route the server serves, as "METHOD /path", as its
-// router has them.
-func (s *Server) Routes() []string {
-	var out []string
-	for _, r := range s.e.Routes() {
-		out = append(out, r.Method+" "+r.Path)
-	}
-	return out
-}
-
 // CountMatches adds n accounts matched by work of the given kind ("link"
 // for link runs, which run beside the server) to linkd_matches_total.
 func (s *Server) CountMatches(kind string, n int64) {

@@ -81,16 +81,6 @@ func parseTests(names []string, contents map[string][]byte) ([]TestCase, Problem
 	return all, probs
 }
 
-// ParseTestFile reads one file of test cases (as `linkd policy explain`
-// and `diff` take them too).
-func ParseTestFile(name string, data []byte) ([]TestCase, error) {
-	cases, probs := parseTestFile(name, data)
-	if len(probs) > 0 {
-		return nil, probs
-	}
-	return cases, nil
-}
-
 func parseTestFile(name string, data []byte) ([]TestCase, Problems) {
 	file, probs := parseYAML(name, data)
 	if probs != nil {

@@ -8,12 +8,6 @@ import (
 	"github.com/linkd/linkd/store"
 )
 
-// MessageOf is the message that carries sg.
-func MessageOf(sg Signal, kind string) Message {
-	return Message{Kind: kind, ID: sg.ID, LinkID: sg.LinkID, Type: sg.Type, Confidence: sg.Confidence,
-		CreatedAt: sg.CreatedAt, ExpiresAt: sg.ExpiresAt}
-}
-
 // Peer is the other party's side of the relay.
 type Peer interface {
 	// Deliver sends messages in one request and returns the receiver's

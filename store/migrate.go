@@ -77,17 +77,6 @@ func Migrations() ([]Migration, error) {
 	return out, nil
 }
 
-// QueueVersion is the version of River's tables that MigrateUp installs:
-// the latest the River linked in knows.
-func QueueVersion() int {
-	m, err := queueMigrator(nil)
-	if err != nil {
-		return 0
-	}
-	all := m.AllVersions()
-	return all[len(all)-1].Version
-}
-
 func queueMigrator(pool *pgxpool.Pool) (*rivermigrate.Migrator[pgx.Tx], error) {
 	return rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
 }

@@ -163,23 +163,6 @@ func (s *Store) StageReblinded(ctx context.Context, jobID string, seq int64, val
 	return c, err
 }
 
-// TheirBatch implements linkjob.Staging.
-func (s *Store) TheirBatch(ctx context.Context, jobID string, seq int64) ([]psi.Element, error) {
-	rows, err := s.pool.Query(ctx, `SELECT value FROM link_staging_theirs WHERE job_id = $1 AND seq = $2 ORDER BY pos`, jobID, seq)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (psi.Element, error) {
-		var e psi.Element
-		var b []byte
-		if err := row.Scan(&b); err != nil {
-			return e, err
-		}
-		return e, copyTo(e[:], b, "value")
-	})
-	return out, mapErr(err)
-}
-
 // TrimTheirs implements linkjob.Staging.
 func (s *Store) TrimTheirs(ctx context.Context, jobID string, seq int64) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM link_staging_theirs WHERE job_id = $1 AND seq > $2`, jobID, seq)

@@ -299,15 +299,6 @@ func WriteFile(path string, r *Ring, u Unlock, create bool) error {
 	return nil
 }
 
-// EpochIDs returns the ring's epoch ids, oldest first.
-func (r *Ring) EpochIDs() []uint32 {
-	ids := make([]uint32, len(r.epochs))
-	for i, e := range r.epochs {
-		ids[i] = e.ID
-	}
-	return ids
-}
-
 // DecodeKEK reads a key-encryption key given as standard base64.
 func DecodeKEK(s string) ([]byte, error) {
 	b, err := base64.StdEncoding.DecodeString(s)

@@ -13,8 +13,9 @@ import (
 	"time"
 
 	"crypto/sha256"
-	xhkdf "golang.org/x/crypto/hkdf"
 	"io"
+
+	xhkdf "golang.org/x/crypto/hkdf"
 )
 
 func init() {

@@ -56,9 +56,6 @@ func (r *Ring) Key(p Purpose, epoch uint32) (Secret, error) {
 	return derive(r.epochs[i].master, p, epoch)
 }
 
-// CurrentKey derives the key for purpose p in the current epoch.
-func (r *Ring) CurrentKey(p Purpose) (Secret, error) { return r.Key(p, r.current) }
-
 // Rotate adds a fresh epoch, numbered one past the highest, and makes it
 // current. Older epochs stay until Retire.
 func (r *Ring) Rotate(now time.Time) (uint32, error) {
@@ -99,6 +96,15 @@ func (r *Ring) find(epoch uint32) (int, bool) {
 		}
 		return 0
 	})
+}
+
+// EpochIDs returns the ring's epoch ids, oldest first.
+func (r *Ring) EpochIDs() []uint32 {
+	ids := make([]uint32, len(r.epochs))
+	for i, e := range r.epochs {
+		ids[i] = e.ID
+	}
+	return ids
 }
 
 // Format implements fmt.Formatter: a ring prints its party and epoch ids,

@@ -142,20 +142,10 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// ParseElement checks that b is the canonical encoding of a group element
-// other than the identity.
-func ParseElement(b []byte) (Element, error) {
-	if _, err := r255.Decode(b); err != nil {
-		return Element{}, &DecodeError{Index: 0, Err: err}
-	}
-	return Element(b), nil
-}
-
 // CheckElements checks, on all cores, that each of els is the canonical
-// encoding of a group element other than the identity, as ParseElement
-// does: for a batch of values received from the peer that are compared,
-// not computed on. The error is a *DecodeError naming the first that is
-// not.
+// encoding of a group element other than the identity: for a batch of
+// values received from the peer that are compared, not computed on. The
+// error is a *DecodeError naming the first that is not.
 func CheckElements(els []Element) error {
 	errs := make([]error, len(els))
 	parallel.For(len(els), func(lo, hi int) {

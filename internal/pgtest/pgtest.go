@@ -29,6 +29,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/linkd/linkd/store"
 )
@@ -324,7 +326,7 @@ func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
 	for _, m := range ms {
 		fmt.Fprintf(h, "%d %s %d:%s\n", m.Version, m.Name, len(m.Up), m.Up)
 	}
-	fmt.Fprintf(h, "river %d\n", store.QueueVersion())
+	fmt.Fprintf(h, "river %d\n", queueVersion())
 	name := "linkd_tmpl_" + hex.EncodeToString(h.Sum(nil))[:16]
 	ctx := context.Background()
 	conn, err := a.Acquire(ctx)
@@ -377,4 +379,15 @@ func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
 		return "", err
 	}
 	return name, nil
+}
+
+// queueVersion is the latest version of River's tables that the River
+// linked in installs.
+func queueVersion() int {
+	m, err := rivermigrate.New(riverpgxv5.New(nil), nil)
+	if err != nil {
+		return 0
+	}
+	all := m.AllVersions()
+	return all[len(all)-1].Version
 }

@@ -62,7 +62,7 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("accepted retired values that do not decode: %v", err)
 		}
 		for i, e := range els {
-			if _, err := psi.ParseElement(e[:]); err != nil || linkjob.EncodeElements(els[i : i+1])[0] != o.Retired[i] {
+			if err := psi.CheckElements([]psi.Element{e}); err != nil || linkjob.EncodeElements(els[i : i+1])[0] != o.Retired[i] {
 				t.Fatalf("retired value %d accepted: %v", i, err)
 			}
 		}

@@ -192,9 +192,6 @@ type Staging interface {
 	// only if it is staged. ErrNotFound if the job's staging was not
 	// started, or was lost.
 	StageReblinded(ctx context.Context, jobID string, seq int64, values []psi.Element, most int64) (Count, error)
-	// TheirBatch returns the other party's values staged for batch
-	// seq, by position (none if not staged).
-	TheirBatch(ctx context.Context, jobID string, seq int64) ([]psi.Element, error)
 	// TrimTheirs deletes the other party's values staged for the job's
 	// batches after seq.
 	TrimTheirs(ctx context.Context, jobID string, seq int64) error

@@ -81,15 +81,6 @@ func (d *Deriver) LinkKey() psi.Key { return d.link }
 // IndexKey returns the epoch's hash index key.
 func (d *Deriver) IndexKey() hashindex.Key { return d.index }
 
-// Derive computes the pseudonyms of one number.
-func (d *Deriver) Derive(n phone.Number) (Set, error) {
-	s, err := d.DeriveBatch([]phone.Number{n})
-	if err != nil {
-		return Set{}, err
-	}
-	return s[0], nil
-}
-
 // DeriveBatch computes the pseudonyms of every number, the group operations
 // on all cores.
 func (d *Deriver) DeriveBatch(ns []phone.Number) ([]Set, error) {

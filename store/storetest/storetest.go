@@ -12,13 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/hashindex"
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/crypto/psi"
-	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
@@ -29,20 +30,8 @@ import (
 	"github.com/linkd/linkd/store/storeerr"
 )
 
-// Store is every storage interface of linkd.
-type Store interface {
-	directory.Store
-	linkjob.Links
-	audience.Store
-	signal.Store
-	audit.Store
-	access.Store
-	access.Usage
-	linkjob.Jobs
-	policies.Archive
-	retention.Store
-	linkjob.Staging
-}
+// Store is the store the suite tests.
+type Store = *store.Store
 
 // Run runs the suite; newStore returns a fresh, empty store for each test.
 func Run(t *testing.T, newStore func(t *testing.T) Store) {
@@ -294,7 +283,7 @@ func testErasure(t *testing.T, s Store) {
 	_, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: "aud", SessionID: "s", Seq: 1, Add: []string{"gone", "kept"}})
 	noErr(t, "ApplyBatch", err)
 	out := signal.Signal{ID: "sig-out", Direction: signal.Outbound, AccountID: "gone", LinkID: gl.ID, Type: "spam", Confidence: 0.9, Status: "open", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-	in := signal.MessageOf(out, signal.KindSignal)
+	in := messageOf(out, signal.KindSignal)
 	in.ID = "sig-in"
 	other := out
 	other.ID, other.AccountID = "sig-kept", "kept"
@@ -472,7 +461,7 @@ func testSignals(t *testing.T, s Store) {
 	}
 	ob, err := s.PendingOutbox(ctx, 10)
 	noErr(t, "PendingOutbox", err)
-	if len(ob) != 1 || ob[0].Message != signal.MessageOf(s1, signal.KindSignal) {
+	if len(ob) != 1 || ob[0].Message != messageOf(s1, signal.KindSignal) {
 		t.Fatalf("outbox = %+v", ob)
 	}
 	put(t, s, account(t, "b"))
@@ -935,16 +924,16 @@ func testLinkStaging(t *testing.T, s Store) {
 	// A batch 3 that a resumed run no longer has: trimmed, b's value
 	// is not among the other's.
 	noErr(t, "StageTheirs", s.StageTheirs(ctx, "j", 3, []psi.Element{el(13)}))
-	if got, err := s.TheirBatch(ctx, "j", 3); err != nil || !slices.Equal(got, []psi.Element{el(13)}) {
+	if got, err := theirBatch(ctx, s, "j", 3); err != nil || !slices.Equal(got, []psi.Element{el(13)}) {
 		t.Fatalf("TheirBatch 3 = %v, %v", got, err)
 	}
 	noErr(t, "TrimTheirs", s.TrimTheirs(ctx, "j", 2))
 	for seq, want := range map[int64][]psi.Element{1: {el(12), el(98)}, 2: {el(14), el(11)}, 3: nil} {
-		if got, err := s.TheirBatch(ctx, "j", seq); err != nil || !slices.Equal(got, want) {
+		if got, err := theirBatch(ctx, s, "j", seq); err != nil || !slices.Equal(got, want) {
 			t.Fatalf("TheirBatch %d = %v, %v; want %v", seq, got, err, want)
 		}
 	}
-	if got, err := s.TheirBatch(ctx, "k", 1); err != nil || len(got) != 0 {
+	if got, err := theirBatch(ctx, s, "k", 1); err != nil || len(got) != 0 {
 		t.Fatalf("TheirBatch of a job with none staged = %v, %v", got, err)
 	}
 	matched := func(job string, full bool, limit int) ([]string, int) {
@@ -1748,10 +1737,10 @@ func testStageReblinded(t *testing.T, s Store) {
 	if c := stage(3, 10, el(5), el(6), el(7), el(8), el(9), el(10)); c.Staged || c.Before != 5 || c.Fresh != 6 {
 		t.Fatalf("a batch past the most: %+v", c)
 	}
-	if got, err := s.TheirBatch(ctx, "j", 3); err != nil || len(got) != 0 {
+	if got, err := theirBatch(ctx, s, "j", 3); err != nil || len(got) != 0 {
 		t.Fatalf("a refused batch was staged: %v, %v", got, err)
 	}
-	if got, err := s.TheirBatch(ctx, "j", 1); err != nil || !slices.Equal(got, []psi.Element{el(2), el(3)}) {
+	if got, err := theirBatch(ctx, s, "j", 1); err != nil || !slices.Equal(got, []psi.Element{el(2), el(3)}) {
 		t.Fatalf("batch 1 = %v, %v", got, err)
 	}
 	// Two answers of batch 4 at once: its values count once.
@@ -1770,4 +1759,24 @@ func testStageReblinded(t *testing.T, s Store) {
 	if _, err := s.StageReblinded(ctx, "nobody", 1, []psi.Element{el(1)}, 10); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatalf("StageReblinded of a job not started = %v, want ErrNotFound", err)
 	}
+}
+
+// theirBatch is the other party's values staged for batch seq, by
+// position.
+func theirBatch(ctx context.Context, s Store, jobID string, seq int64) ([]psi.Element, error) {
+	rows, err := s.Pool().Query(ctx, `SELECT value FROM link_staging_theirs WHERE job_id = $1 AND seq = $2 ORDER BY pos`, jobID, seq)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (psi.Element, error) {
+		var b []byte
+		err := row.Scan(&b)
+		return psi.Element(b), err
+	})
+}
+
+// messageOf is the relay message that carries sg.
+func messageOf(sg signal.Signal, kind string) signal.Message {
+	return signal.Message{Kind: kind, ID: sg.ID, LinkID: sg.LinkID, Type: sg.Type, Confidence: sg.Confidence,
+		CreatedAt: sg.CreatedAt, ExpiresAt: sg.ExpiresAt}
 }
