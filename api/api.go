@@ -1,6 +1,7 @@
-// Package api is linkd's HTTP interface: one route table, request types
-// apart from domain types, one error handler, an API key on every route but
-// the operational ones, and an audit entry for every mutation and denial.
+// Package api is linkd's HTTP interface: one route table (the other
+// party's routes are package peer's, served here), request types apart
+// from domain types, one error handler, an API key on every route but the
+// operational ones, and an audit entry for every mutation and denial.
 //
 // The package does not know the database: it is given interfaces, and
 // cmd/linkd wires the stores behind them.
@@ -17,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -219,20 +221,13 @@ var routes = []route{
 	// Extension: the gate is access to the audience (its owner) or the
 	// party key; every group of people is then its own flow decision.
 	{http.MethodPost, "/v1/audiences/:id/extend", "audience.read", true, (*Server).extendAudience, nil},
-	{http.MethodPost, "/v1/peer/audiences", "peer.link", true, (*Server).peerMirror, nil},
 	{http.MethodPost, "/v1/signals", "signal.create", true, (*Server).flag, assignID("sig_")},
 	{http.MethodGet, "/v1/signals", "signal.read", false, listSignals(signal.Outbound), nil},
 	{http.MethodGet, "/v1/signals/inbound", "signal.read", false, listSignals(signal.Inbound), nil},
 	{http.MethodPost, "/v1/signals/inbound/:id/decision", "signal.decide", true, (*Server).decide, nil},
 	{http.MethodPost, "/v1/signals/:id/revoke", "signal.revoke", true, (*Server).revoke, nil},
-	{http.MethodPost, "/v1/peer/signals", "peer.signal", true, (*Server).peerSignals, nil},
 	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, (*Server).prepareLink},
 	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},
-	{http.MethodPost, "/v1/peer/link/jobs", "peer.link", true, (*Server).peerOpen, nil},
-	{http.MethodPost, "/v1/peer/link/jobs/:id/batches/:seq/reblind", "peer.link", false, peerBatchRoute((*Server).peerReblind), nil},
-	{http.MethodGet, "/v1/peer/link/jobs/:id/batches/:seq", "peer.link", false, peerBatchRoute((*Server).peerBatch), nil},
-	{http.MethodPost, "/v1/peer/link/jobs/:id/batches/:seq/values", "peer.link", false, peerBatchRoute((*Server).peerValues), nil},
-	{http.MethodPost, "/v1/peer/link/jobs/:id/finish", "peer.link", true, (*Server).peerFinish, nil},
 	// The Graph-style paths of the same two, for Marketing API SDKs:
 	// /v21.0/{id}/users and so on.
 	{http.MethodPost, "/:version/:id/users", "audience.upload", true, (*Server).addUsers, nil},
@@ -283,7 +278,7 @@ func New(cfg Config) *Server {
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
 	s.e.Use(s.observe)
-	for _, r := range routes {
+	for _, r := range append(slices.Clone(routes), peerRoutes()...) {
 		s.e.Add(r.method, r.path, s.wrap(r))
 	}
 	s.metricsHandler = promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/store/storeerr"
 )
 
@@ -53,8 +54,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	var ae *Error
 	var he *echo.HTTPError
+	var pe *peer.Error
 	switch {
 	case errors.As(err, &ae):
+	case errors.As(err, &pe):
+		ae = newError(pe.Status, pe.Code, pe.Message, pe.Details)
 	case errors.As(err, &he):
 		ae = fromHTTPError(he)
 	case errors.Is(err, storeerr.ErrNotFound):

@@ -4,18 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/linking/party"
-	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/policies"
 )
 
@@ -171,51 +168,3 @@ func extendJitter() time.Duration {
 // Wait returns once the extensions under way have ended (a server being
 // stopped, and tests).
 func (s *Server) Wait() { s.extending.Wait() }
-
-// peerMirror builds this party's mirror of the other party's audience. The
-// gate is the party key; each group of this party's own accounts (country,
-// consent) is decided on peer.audience and audited.
-func (s *Server) peerMirror(c echo.Context, cl *caller) error {
-	ext, ok := s.Audiences.(Extender)
-	if !ok {
-		return newError(http.StatusServiceUnavailable, "not_configured", "this server builds no audiences", nil)
-	}
-	var req peer.MirrorRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	switch {
-	case req.SourceAudience == "" || req.Tenant == "" || req.SessionID == "" || req.BatchSeq < 1:
-		return badRequest("source_audience, tenant, session_id and batch_seq (from 1) are required", nil)
-	case len(req.LinkIDs) > MaxBatch:
-		return badRequest(fmt.Sprintf("link_ids: at most %d a batch", MaxBatch), nil)
-	}
-	ids := make([]psi.LinkID, len(req.LinkIDs))
-	for i, h := range req.LinkIDs {
-		id, err := psi.ParseLinkID(h)
-		if err != nil {
-			return badRequest(fmt.Sprintf("link_ids[%d]: %d hexadecimal characters", i, 2*psi.LinkIDSize), map[string]any{"index": i})
-		}
-		ids[i] = id
-	}
-	if req.BatchSeq == 1 {
-		// An extension's first batch may create the mirror: the party key
-		// creates no more audiences for a tenant a day than the tenant may.
-		if err := s.consume(c, "party:"+cl.key.ID+":tenant:"+req.Tenant, "audiences_created", access.Day, 1, s.limits().AudiencesPerDay); err != nil {
-			return err
-		}
-	}
-	g := newGroupDecider(s, c.Request().Context(), c, cl, policies.Request{
-		Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "peer.audience",
-		Resource: policies.Resource{Kind: "audience", ID: audience.MirrorID(string(s.otherParty()), req.SourceAudience), Tenant: req.Tenant},
-		Purpose:  req.Purpose, Direction: s.Party.Inbound()})
-	id, err := ext.ApplyMirror(c.Request().Context(), audience.Mirror{SourceParty: string(s.otherParty()), SourceAudience: req.SourceAudience,
-		Tenant: req.Tenant, Name: req.Name, Purpose: req.Purpose, LinkIDs: ids, SessionID: req.SessionID, Seq: req.BatchSeq, Last: req.Last}, g.allow)
-	if errors.Is(err, audience.ErrSessionComplete) {
-		return newError(http.StatusConflict, "session_complete", "the extension's last batch was received", nil)
-	}
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]string{"audience_id": id})
-}

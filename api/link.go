@@ -4,18 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/linkd/linkd/store"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/linkd/linkd/access"
-	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store/storeerr"
@@ -166,128 +162,4 @@ func orNull(b []byte) []byte {
 		return []byte("null")
 	}
 	return b
-}
-
-// The peer routes: the other party's messages, with its party key.
-
-func seqParam(c echo.Context) (int64, error) {
-	n, err := strconv.ParseInt(c.Param("seq"), 10, 64)
-	if err != nil || n < 1 {
-		return 0, newError(http.StatusUnprocessableEntity, "protocol_error", "batch numbers are whole numbers from 1", nil)
-	}
-	return n, nil
-}
-
-func (s *Server) peerOpen(c echo.Context, cl *caller) error {
-	l, err := s.linker()
-	if err != nil {
-		return err
-	}
-	var o linkjob.Open
-	if err := decodeJSON(c, &o); err != nil {
-		return err
-	}
-	if !jobIDRE.MatchString(o.JobID) {
-		return newError(http.StatusUnprocessableEntity, "protocol_error", "job_id: letters, digits, - and _, at most 64", nil)
-	}
-	// A job re-blinds no more than its opening declares, and no opening
-	// declares more than a day of the party key's budget could re-blind.
-	if most := s.limits().PeerReblindsPerDay; max(o.Size, o.Most) > most {
-		return newError(http.StatusUnprocessableEntity, "protocol_error",
-			fmt.Sprintf("set_size %d (max_elements %d) is more than the %d elements a day the party key may have re-blinded", o.Size, o.Most, most), nil)
-	}
-	if _, err := l.Job(c.Request().Context(), o.JobID); errors.Is(err, storeerr.ErrNotFound) {
-		// A new job (an attempt resumed opens its job again, uncounted).
-		if err := s.consume(c, cl.key.ID, "peer_link_jobs", access.Day, 1, s.limits().PeerLinkJobsPerDay); err != nil {
-			return err
-		}
-	} else if err != nil {
-		return err
-	}
-	out, err := l.Open(c.Request().Context(), o)
-	if err != nil {
-		return linkError(err)
-	}
-	return c.JSON(http.StatusOK, out)
-}
-
-// peerBatchBody reads a batch of elements sent by the peer.
-func peerBatchBody(c echo.Context) ([]psi.Element, error) {
-	var in linkjob.Elements
-	if err := decodeJSON(c, &in); err != nil {
-		return nil, err
-	}
-	if len(in.Elements) > linkjob.DefaultBatch {
-		return nil, newError(http.StatusUnprocessableEntity, "protocol_error", "a batch has at most 10000 elements", nil)
-	}
-	els, err := linkjob.DecodeElements(in.Elements)
-	if err != nil {
-		return nil, linkError(err)
-	}
-	return els, nil
-}
-
-// peerBatchRoute is a peer route about one batch of a job: the linker
-// and the batch number are read first.
-func peerBatchRoute(fn func(*Server, echo.Context, *caller, Linker, int64) error) func(*Server, echo.Context, *caller) error {
-	return func(s *Server, c echo.Context, cl *caller) error {
-		l, err := s.linker()
-		if err != nil {
-			return err
-		}
-		seq, err := seqParam(c)
-		if err != nil {
-			return err
-		}
-		return fn(s, c, cl, l, seq)
-	}
-}
-
-// peerReblind re-blinds a batch for the other party, within the party
-// key's daily budget of elements (429 beyond) and the job's bounds.
-func (s *Server) peerReblind(c echo.Context, cl *caller, l Linker, seq int64) error {
-	els, err := peerBatchBody(c)
-	if err != nil {
-		return err
-	}
-	if err := s.consume(c, cl.key.ID, "peer_reblinds", access.Day, int64(len(els)), s.limits().PeerReblindsPerDay); err != nil {
-		return err
-	}
-	s.batch.Observe(float64(len(els)))
-	out, err := l.Reblind(c.Request().Context(), c.Param("id"), seq, els)
-	if err != nil {
-		return linkError(err)
-	}
-	return c.JSON(http.StatusOK, linkjob.Elements{Elements: linkjob.EncodeElements(out)})
-}
-
-func (s *Server) peerBatch(c echo.Context, _ *caller, l Linker, seq int64) error {
-	els, last, err := l.Elements(c.Request().Context(), c.Param("id"), seq)
-	if err != nil {
-		return linkError(err)
-	}
-	return c.JSON(http.StatusOK, linkjob.Elements{Elements: linkjob.EncodeElements(els), Last: last})
-}
-
-func (s *Server) peerValues(c echo.Context, _ *caller, l Linker, seq int64) error {
-	vals, err := peerBatchBody(c)
-	if err != nil {
-		return err
-	}
-	if err := l.Reblinded(c.Request().Context(), c.Param("id"), seq, vals); err != nil {
-		return linkError(err)
-	}
-	return c.NoContent(http.StatusNoContent)
-}
-
-func (s *Server) peerFinish(c echo.Context, _ *caller) error {
-	l, err := s.linker()
-	if err != nil {
-		return err
-	}
-	res, err := l.Finish(c.Request().Context(), c.Param("id"))
-	if err != nil {
-		return linkError(err)
-	}
-	return c.JSON(http.StatusOK, res)
 }

@@ -1,90 +1,85 @@
 package api
 
 import (
-	"fmt"
-	"net/http"
+	"context"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/signal"
 )
 
-// peerSignals applies the other party's relay: each message once by its
-// id. A malformed message refuses the whole batch (nothing applied); a
-// message this party's policies do not let in (type, direction,
-// confidence) is refused alone and the refusal audited; an expired one is
-// dropped. The rest go to the store, which maps link ids to accounts.
-func (s *Server) peerSignals(c echo.Context, cl *caller) error {
-	svc, err := s.signals()
+// peerServer answers the other party's routes (package peer) with this
+// server's link responder, signal store and audience service, as
+// configured at the time of the call.
+func (s *Server) peerServer() *peer.Server {
+	ps := &peer.Server{Party: s.Party, Link: s.Linking, Signals: s.Signals, Now: s.Now,
+		Limits: func() peer.Limits {
+			l := s.limits()
+			return peer.Limits{ReblindsPerDay: l.PeerReblindsPerDay, LinkJobsPerDay: l.PeerLinkJobsPerDay, AudiencesPerDay: l.AudiencesPerDay}
+		},
+		Batch:   func(n int) { s.batch.Observe(float64(n)) },
+		Relayed: func(o signal.Outcome) { s.relayed.WithLabelValues(string(o)).Inc() },
+	}
+	if ext, ok := s.Audiences.(Extender); ok {
+		ps.Mirrors = ext
+	}
+	return ps
+}
+
+// peerRoutes are package peer's routes in the route table: the party
+// key, deadlines and audit are this server's, as on every route.
+func peerRoutes() []route {
+	out := make([]route, len(peer.Routes))
+	for i, pr := range peer.Routes {
+		path := pr.Path
+		for strings.Contains(path, "{") {
+			a, b := strings.Index(path, "{"), strings.Index(path, "}")
+			path = path[:a] + ":" + path[a+1:b] + path[b+1:]
+		}
+		out[i] = route{method: pr.Method, path: path, action: pr.Action, mutates: pr.Audited,
+			handle: func(s *Server, c echo.Context, cl *caller) error {
+				a, err := pr.Serve(s.peerServer(), peerCall{s, c, cl})
+				switch {
+				case err != nil:
+					return err
+				case a.Body == nil:
+					return c.NoContent(a.Status)
+				}
+				return c.JSON(a.Status, a.Body)
+			}}
+	}
+	return out
+}
+
+// peerCall is a call of the other party's, as package peer reads it.
+type peerCall struct {
+	s  *Server
+	c  echo.Context
+	cl *caller
+}
+
+func (p peerCall) Context() context.Context { return p.c.Request().Context() }
+func (p peerCall) Param(name string) string { return p.c.Param(name) }
+func (p peerCall) Decode(v any) error       { return decodeJSON(p.c, v) }
+func (p peerCall) Key() access.Key          { return p.cl.key }
+func (p peerCall) Consume(subject, counter string, w access.Window, n, limit int64) error {
+	return p.s.consume(p.c, subject, counter, w, n, limit)
+}
+
+func (p peerCall) Authorize(q policies.Request, always bool) (bool, error) {
+	d, err := p.s.Authorizer.Authorize(p.Context(), q)
 	if err != nil {
-		return err
+		return false, err
 	}
-	var req peer.PeerSignals
-	if err := decodeJSON(c, &req); err != nil {
-		return err
+	switch {
+	case !d.Allow:
+		p.s.record(p.c, p.cl, q, "deny", d)
+	case always:
+		p.s.record(p.c, p.cl, q, "allow", d)
 	}
-	if len(req.Messages) == 0 || len(req.Messages) > peer.MaxRelayBatch {
-		return badRequest(fmt.Sprintf("messages: from 1 to %d a request", peer.MaxRelayBatch), nil)
-	}
-	msgs := make([]signal.Message, len(req.Messages))
-	for i, p := range req.Messages {
-		m, why := p.Message()
-		if why != "" {
-			return badRequest(fmt.Sprintf("messages[%d]: %s", i, why), map[string]any{"index": i})
-		}
-		msgs[i] = m
-	}
-	ctx := c.Request().Context()
-	now := s.Now()
-	out := make([]signal.Outcome, len(msgs))
-	type key struct {
-		typ  string
-		conf float64
-	}
-	decided := map[key]bool{}
-	var apply []signal.Message
-	var at []int
-	for i, m := range msgs {
-		if !m.ExpiresAt.After(now) {
-			out[i] = signal.Expired
-			continue
-		}
-		k := key{m.Type, m.Confidence}
-		allow, ok := decided[k]
-		if !ok {
-			q := policies.Request{Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "peer.signal",
-				Resource: policies.Resource{Kind: "signal", ID: m.ID}, Purpose: "safety",
-				Direction: s.Party.Inbound(), SignalType: m.Type, Confidence: m.Confidence}
-			d, err := s.Authorizer.Authorize(ctx, q)
-			if err != nil {
-				return err
-			}
-			allow = d.Allow
-			decided[k] = allow
-			if !allow {
-				s.record(c, cl, q, "deny", d)
-			}
-		}
-		if !allow {
-			out[i] = signal.Refused
-			continue
-		}
-		apply = append(apply, m)
-		at = append(at, i)
-	}
-	if len(apply) > 0 {
-		got, err := svc.Store.Receive(ctx, apply)
-		if err != nil {
-			return err
-		}
-		for j, o := range got {
-			out[at[j]] = o
-		}
-	}
-	for _, o := range out {
-		s.relayed.WithLabelValues(string(o)).Inc()
-	}
-	return c.JSON(http.StatusOK, peer.PeerSignalsResult{Outcomes: out})
+	return d.Allow, nil
 }

@@ -86,8 +86,8 @@ func (p *Client) Open(ctx context.Context, o linkjob.Open) (linkjob.Opened, erro
 
 // Reblind implements linkjob.Peer.
 func (p *Client) Reblind(ctx context.Context, jobID string, seq int64, els []psi.Element) ([]psi.Element, error) {
-	var out linkjob.Elements
-	if err := p.link(ctx, http.MethodPost, batchPath(jobID, seq)+"/reblind", linkjob.Elements{Elements: linkjob.EncodeElements(els)}, &out); err != nil {
+	var out Elements
+	if err := p.link(ctx, http.MethodPost, batchPath(jobID, seq)+"/reblind", Elements{Elements: linkjob.EncodeElements(els)}, &out); err != nil {
 		return nil, err
 	}
 	return linkjob.DecodeElements(out.Elements)
@@ -95,7 +95,7 @@ func (p *Client) Reblind(ctx context.Context, jobID string, seq int64, els []psi
 
 // Elements implements linkjob.Peer.
 func (p *Client) Elements(ctx context.Context, jobID string, seq int64) ([]psi.Element, bool, error) {
-	var out linkjob.Elements
+	var out Elements
 	if err := p.link(ctx, http.MethodGet, batchPath(jobID, seq), nil, &out); err != nil {
 		return nil, false, err
 	}
@@ -105,7 +105,7 @@ func (p *Client) Elements(ctx context.Context, jobID string, seq int64) ([]psi.E
 
 // Reblinded implements linkjob.Peer.
 func (p *Client) Reblinded(ctx context.Context, jobID string, seq int64, values []psi.Element) error {
-	return p.link(ctx, http.MethodPost, batchPath(jobID, seq)+"/values", linkjob.Elements{Elements: linkjob.EncodeElements(values)}, nil)
+	return p.link(ctx, http.MethodPost, batchPath(jobID, seq)+"/values", Elements{Elements: linkjob.EncodeElements(values)}, nil)
 }
 
 // Finish implements linkjob.Peer.

@@ -1,7 +1,10 @@
 // Package peer is the party-to-party side of linkd: the wire form of
-// what one party sends the other (signal relay batches, audience
-// extensions; a link run's messages are package linkjob's) and the client
-// that sends it, with the party key the other party issued.
+// what one party sends the other (link batches, signal relay batches,
+// audience extensions), the Client that sends it with the party key the
+// other party issued, and the Server whose Routes answer it. The link
+// run's own messages (opening, result) are package linkjob's; the routes
+// are served inside package api's server, which authenticates the party
+// key, applies its deadlines and audits.
 //
 //	initiator                               responder
 //	POST /v1/peer/link/jobs              -> open a link run
@@ -29,8 +32,19 @@ import (
 // idRE is the form of a signal's id on the wire.
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// MaxRelayBatch is the most messages one relay request may carry.
-const MaxRelayBatch = 1000
+// MaxRelayBatch is the most messages one relay request may carry;
+// MaxMirrorBatch the most link ids one extension batch may.
+const (
+	MaxRelayBatch  = 1000
+	MaxMirrorBatch = 10000
+)
+
+// Elements is the body of a batch of a link run: the elements in their
+// wire form (linkjob.EncodeElements), and whether it is the sender's last.
+type Elements struct {
+	Elements []string `json:"elements"`
+	Last     bool     `json:"last,omitempty"`
+}
 
 // PeerSignal is one message of the signal relay on the wire: all of a
 // signal that crosses.

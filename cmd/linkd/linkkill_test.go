@@ -19,6 +19,7 @@ import (
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/linkjob"
+	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store"
 )
@@ -425,7 +426,7 @@ func TestPeerResponderIsBounded(t *testing.T) {
 		for i := range els {
 			els[i] = k.Blind([]byte(fmt.Sprint("+1202555", 1000+i)))
 		}
-		b, _ := json.Marshal(linkjob.Elements{Elements: linkjob.EncodeElements(els)})
+		b, _ := json.Marshal(peer.Elements{Elements: linkjob.EncodeElements(els)})
 		return string(b)
 	}
 	reblind := func(job string, seq, n int) (int, map[string]any) {
@@ -469,7 +470,7 @@ func TestPeerResponderIsBounded(t *testing.T) {
 	answered := map[string]bool{}
 	next := 0
 	send := func(seq int, els []psi.Element) (int, map[string]any) {
-		b, _ := json.Marshal(linkjob.Elements{Elements: linkjob.EncodeElements(els)})
+		b, _ := json.Marshal(peer.Elements{Elements: linkjob.EncodeElements(els)})
 		var out map[string]any
 		st := keyedRequest(t, messenger.addr, partyKey, "POST", fmt.Sprintf("/v1/peer/link/jobs/resent/batches/%d/reblind", seq), string(b), &out)
 		if st == 200 {

@@ -6,14 +6,8 @@ import (
 	"github.com/linkd/linkd/crypto/psi"
 )
 
-// Elements is the wire form of a batch of elements: standard base64 of
+// EncodeElements writes elements in their wire form: standard base64 of
 // each 32-byte encoding.
-type Elements struct {
-	Elements []string `json:"elements"`
-	Last     bool     `json:"last,omitempty"`
-}
-
-// EncodeElements writes elements in their wire form.
 func EncodeElements(els []psi.Element) []string {
 	out := make([]string, len(els))
 	for i := range els {
