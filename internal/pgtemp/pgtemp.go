@@ -5,8 +5,10 @@
 // in it by Stop. linkd dev runs on one, and so do the tests
 // when no server answers at TEST_DATABASE_URL.
 //
-// It needs PostgreSQL's server programs (initdb and postgres) on the
+// It runs PostgreSQL's server programs (initdb and postgres) of the
 // machine: on PATH, or where the usual distributions put them (see Bin).
+// On a machine without them, Start fetches the official binaries once
+// into a cache directory (see Fetch) and runs those.
 // PostgreSQL refuses to run as root; started by root, the server runs as
 // the "postgres" user if there is one, else as "nobody". Its superuser
 // has a random password held only in URL, so that other processes of
@@ -53,7 +55,7 @@ type Server struct {
 
 // ErrNoPostgres is Start's error on a machine without PostgreSQL's
 // server programs.
-var ErrNoPostgres = errors.New("pgtemp: PostgreSQL's server programs (initdb, postgres) are not on this machine: install PostgreSQL's server package, or give a database URL")
+var ErrNoPostgres = errors.New("pgtemp: PostgreSQL's server programs (initdb, postgres) are not on this machine, nor could they be fetched: install PostgreSQL's server package, or give a database URL")
 
 // searched are the directories, other than PATH, where distributions
 // install PostgreSQL's server programs: Debian and Ubuntu, Red Hat's
@@ -106,14 +108,25 @@ func version(dir string) int {
 }
 
 // Start creates a cluster in a new temporary directory and starts its
-// server; it waits, up to ctx's deadline or a minute, until the server
-// answers. The server is stopped and the directory removed by Stop,
-// which the caller must call.
+// server, from the machine's programs (Bin) or, if it has none, fetched
+// ones (Fetch); it waits, up to ctx's deadline or a minute, until the
+// server answers. The server is stopped and the directory removed by
+// Stop, which the caller must call.
 func Start(ctx context.Context) (*Server, error) {
 	bin, err := Bin()
+	if errors.Is(err, ErrNoPostgres) {
+		if bin, err = Fetch(ctx, "", ""); err != nil {
+			return nil, fmt.Errorf("%w; %w", ErrNoPostgres, err)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
+	return StartBin(ctx, bin)
+}
+
+// StartBin is Start with the programs of the directory bin.
+func StartBin(ctx context.Context, bin string) (*Server, error) {
 	cred, err := runAs()
 	if err != nil {
 		return nil, err

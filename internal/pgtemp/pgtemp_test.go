@@ -1,10 +1,20 @@
 package pgtemp
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	neturl "net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -70,4 +80,143 @@ func TestStartStop(t *testing.T) {
 	if err := s.Stop(); err != nil {
 		t.Fatalf("Stop again: %v", err)
 	}
+}
+
+// On a machine without PostgreSQL's programs, Start fetches them. Here a
+// Maven repository of the test's own serves this machine's programs
+// packaged as the zonky project packages its binaries (a jar holding a
+// .txz of bin/) with the jar's SHA-256: Fetch unpacks them into the cache
+// once, a server runs from there, a second Fetch needs no repository, and
+// a jar that does not match its checksum, or a repository without it, is
+// refused with an error that says so.
+func TestFetch(t *testing.T) {
+	sys, err := Bin()
+	if errors.Is(err, ErrNoPostgres) && os.Getenv("CI") == "" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar := fakeJar(t, sys)
+	sum := sha256.Sum256(jar)
+	var fetched atomic.Int32
+	badSum := false
+	repo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, ".jar"):
+			fetched.Add(1)
+			_, _ = w.Write(jar)
+		case strings.HasSuffix(r.URL.Path, ".jar.sha256") && badSum:
+			_, _ = w.Write([]byte(strings.Repeat("0", 64)))
+		case strings.HasSuffix(r.URL.Path, ".jar.sha256"):
+			_, _ = w.Write([]byte(hex.EncodeToString(sum[:])))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer repo.Close()
+
+	// The cache, reachable by the unprivileged user the server runs as
+	// when the test runs as root.
+	cache, err := os.MkdirTemp("", "pgtemp-cache-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(cache)
+	if err := os.Chmod(cache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	bin, err := Fetch(ctx, repo.URL, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(bin, cache+string(filepath.Separator)) || fetched.Load() != 1 {
+		t.Fatalf("programs at %s, %d downloads; want under %s, one download", bin, fetched.Load(), cache)
+	}
+	s, err := StartBin(ctx, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		s.Stop()
+		t.Fatal(err)
+	}
+	var one int
+	err = conn.QueryRow(ctx, `SELECT 1`).Scan(&one)
+	conn.Close(ctx)
+	s.Stop()
+	if err != nil || one != 1 {
+		t.Fatalf("the fetched server answered %d, %v", one, err)
+	}
+
+	repo.Close()
+	if again, err := Fetch(ctx, repo.URL, cache); err != nil || again != bin {
+		t.Fatalf("second fetch: %s, %v; want %s from the cache", again, err, bin)
+	}
+
+	badSum = true
+	repo2 := httptest.NewServer(repo.Config.Handler)
+	defer repo2.Close()
+	if _, err := Fetch(ctx, repo2.URL, t.TempDir()); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("a jar that does not match its checksum: %v", err)
+	}
+	empty := httptest.NewServer(http.NotFoundHandler())
+	defer empty.Close()
+	if _, err := Fetch(ctx, empty.URL, t.TempDir()); err == nil || !strings.Contains(err.Error(), "fetching PostgreSQL") {
+		t.Fatalf("a repository without the binaries: %v", err)
+	}
+}
+
+// fakeJar packages initdb, postgres and pg_ctl of the directory sys as
+// the zonky project's jars hold its binaries. (The server finds its
+// share files where this machine's build put them.)
+func fakeJar(t *testing.T, sys string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"initdb", "postgres", "pg_ctl"} {
+		b, err := os.ReadFile(filepath.Join(sys, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "bin", p), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The server looks for its modules in lib beside bin: a link to the
+	// machine's, as the archive would carry them.
+	real, err := filepath.EvalSymlinks(filepath.Join(sys, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(filepath.Dir(filepath.Dir(real)), "lib"), filepath.Join(dir, "lib")); err != nil {
+		t.Fatal(err)
+	}
+	txz := filepath.Join(t.TempDir(), "postgres-linux.txz")
+	tar := exec.Command("tar", "-C", dir, "-cJf", txz, "bin", "lib")
+	tar.Env = append(os.Environ(), "XZ_OPT=-0")
+	if out, err := tar.CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v: %s", err, out)
+	}
+	b, err := os.ReadFile(txz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: "postgres-linux-x86_64.txz", Method: zip.Store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
