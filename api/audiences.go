@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"mime"
 	"net/http"
 	"regexp"
@@ -342,16 +341,6 @@ func (s *Server) upload(c echo.Context, cl *caller, remove, replace bool) error 
 		}
 		sid = n.String()
 	}
-	switch {
-	case sid == "" || len(sid) > 100:
-		return badRequest("session.session_id: from 1 to 100 characters", map[string]any{"field": "session.session_id"})
-	case sess.BatchSeq < 1:
-		return badRequest("session.batch_seq: want a whole number from 1", map[string]any{"field": "session.batch_seq"})
-	case len(p.Data) == 0:
-		return badRequest("payload.data: at least one entry is required", map[string]any{"field": "payload.data"})
-	case len(p.Data) > MaxBatch:
-		return badRequest(fmt.Sprintf("payload.data: at most %d entries a batch", MaxBatch), map[string]any{"field": "payload.data", "max": MaxBatch, "got": len(p.Data)})
-	}
 	data := make([]string, len(p.Data))
 	for i, raw := range p.Data {
 		e, ok := oneString(raw)
@@ -360,20 +349,17 @@ func (s *Server) upload(c echo.Context, cl *caller, remove, replace bool) error 
 		}
 		data[i] = e
 	}
-	s.batch.Observe(float64(len(data)))
 	u := audience.Upload{Tenant: cl.key.Tenant, AudienceID: c.Param("id"), Schema: schema, Data: data,
-		SessionID: sid, BatchSeq: sess.BatchSeq, Last: sess.LastBatchFlag, Remove: remove, Replace: replace}
-	// The audience must be the tenant's before anything is counted.
-	if _, err := s.Audiences.Audience(c.Request().Context(), cl.key.Tenant, u.AudienceID); err != nil {
-		return err
-	}
-	if err := s.consume(c, "tenant:"+cl.key.Tenant, "uploaded_entries", access.Day, int64(len(data)), s.limits().EntriesPerDay); err != nil {
-		return err
-	}
+		SessionID: sid, BatchSeq: sess.BatchSeq, Last: sess.LastBatchFlag, Remove: remove, Replace: replace,
+		Charge: func(n int) error {
+			s.batch.Observe(float64(n))
+			return s.consume(c, "tenant:"+cl.key.Tenant, "uploaded_entries", access.Day, int64(n), s.limits().EntriesPerDay)
+		}}
 	res, err := s.Audiences.Upload(c.Request().Context(), u)
+	var inv *audience.InvalidError
 	switch {
-	case errors.Is(err, audience.ErrBadUpload):
-		return badRequest(strings.TrimPrefix(err.Error(), audience.ErrBadUpload.Error()+": "), nil)
+	case errors.As(err, &inv):
+		return badRequest(inv.Reason, inv.Details)
 	case errors.Is(err, audience.ErrMirror):
 		return newError(http.StatusConflict, "mirror", "this audience is the mirror of an audience at the other party: extend that one to change it", nil)
 	case errors.Is(err, audience.ErrSessionComplete):

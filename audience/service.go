@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,10 @@ type Upload struct {
 	// Replace makes the session replace the whole audience: after its
 	// last batch, only the accounts its batches matched remain.
 	Replace bool
+	// Charge, if set, takes the batch's n entries from the tenant's
+	// limits once the batch is valid and the audience known to be the
+	// tenant's; its error refuses the batch.
+	Charge func(n int) error
 }
 
 // InvalidEntry says which entry of a batch was refused and why, never what
@@ -92,9 +97,26 @@ var (
 	ErrMirror = errors.New("audience: a mirror is built by the other party's extension and takes no upload")
 )
 
-func badUpload(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrBadUpload, fmt.Sprintf(format, args...))
+// InvalidError is a batch refused as a whole: what is wrong, and where
+// (details such as the field). It is an ErrBadUpload.
+type InvalidError struct {
+	Reason  string
+	Details map[string]any
 }
+
+func (e *InvalidError) Error() string        { return ErrBadUpload.Error() + ": " + e.Reason }
+func (e *InvalidError) Is(target error) bool { return target == ErrBadUpload }
+
+func badField(field, reason string, details ...any) error {
+	d := map[string]any{"field": field}
+	for i := 0; i+1 < len(details); i += 2 {
+		d[details[i].(string)] = details[i+1]
+	}
+	return &InvalidError{Reason: field + ": " + reason, Details: d}
+}
+
+// MaxSessionID is the longest session id.
+const MaxSessionID = 100
 
 // Upload matches one batch and applies it once per (session, batch_seq).
 // Entries that are not of the schema are counted and sampled, and the
@@ -103,20 +125,28 @@ func badUpload(format string, args ...any) error {
 func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 	res := UploadResult{AudienceID: u.AudienceID, SessionID: u.SessionID, Received: len(u.Data)}
 	switch {
-	case u.SessionID == "":
-		return res, badUpload("session.session_id is required")
+	case u.SessionID == "" || len(u.SessionID) > MaxSessionID:
+		return res, badField("session.session_id", fmt.Sprintf("from 1 to %d characters", MaxSessionID))
 	case u.BatchSeq < 1:
-		return res, badUpload("session.batch_seq: want a whole number from 1")
+		return res, badField("session.batch_seq", "want a whole number from 1")
 	case len(u.Data) == 0:
-		return res, badUpload("payload.data: at least one entry is required")
+		return res, badField("payload.data", "at least one entry is required")
 	case len(u.Data) > MaxBatch:
-		return res, badUpload("payload.data: at most %d entries a batch, got %d", MaxBatch, len(u.Data))
+		return res, badField("payload.data", fmt.Sprintf("at most %d entries a batch", MaxBatch), "max", MaxBatch, "got", len(u.Data))
+	case u.Schema != SchemaOPRF && !slices.Contains(Schemas, u.Schema):
+		return res, badField("payload.schema", "want one of "+strings.Join(Schemas, ", "))
 	}
+	// The audience must be the tenant's before anything is counted.
 	if _, err := s.Store.Audience(ctx, u.Tenant, u.AudienceID); err != nil {
 		return res, err
 	}
 	if IsMirror(u.AudienceID) {
 		return res, ErrMirror
+	}
+	if u.Charge != nil {
+		if err := u.Charge(len(u.Data)); err != nil {
+			return res, err
+		}
 	}
 	invalid := func(i int, reason string) {
 		res.Invalid++
@@ -143,7 +173,7 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 	} else {
 		schema, perr := phone.ParseSchema(u.Schema)
 		if perr != nil {
-			return res, badUpload("payload.schema: %q is not one of %v", u.Schema, Schemas)
+			return res, badField("payload.schema", "want one of "+strings.Join(Schemas, ", "))
 		}
 		q := directory.HashMatch{Epoch: s.Epoch, Convention: schema.Convention(), Tenant: u.Tenant, Eligible: true,
 			Indexes: make([]hashindex.Index, 0, len(u.Data))}

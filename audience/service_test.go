@@ -154,6 +154,8 @@ func TestUploadOPRF(t *testing.T) {
 	}
 }
 
+var errLimit = errors.New("the limit is reached")
+
 func TestUploadRefusals(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
@@ -168,14 +170,26 @@ func TestUploadRefusals(t *testing.T) {
 		"batch_seq 0":         {func(u *audience.Upload) { u.BatchSeq = 0 }, audience.ErrBadUpload, "batch_seq"},
 		"no data":             {func(u *audience.Upload) { u.Data = nil }, audience.ErrBadUpload, "at least one"},
 		"too many":            {func(u *audience.Upload) { u.Data = make([]string, audience.MaxBatch+1) }, audience.ErrBadUpload, "at most 10000"},
+		"long session":        {func(u *audience.Upload) { u.SessionID = strings.Repeat("s", 101) }, audience.ErrBadUpload, "session_id"},
 		"another tenant's":    {func(u *audience.Upload) { u.AudienceID = "theirs" }, storeerr.ErrNotFound, ""},
 		"an unknown audience": {func(u *audience.Upload) { u.AudienceID = "nope" }, storeerr.ErrNotFound, ""},
+		"over the limit":      {func(u *audience.Upload) { u.Charge = func(int) error { return errLimit } }, errLimit, ""},
 	} {
 		u := good
+		charged := 0
+		u.Charge = func(n int) error { charged += n; return nil }
 		tc.edit(&u)
 		_, err := w.svc.Upload(ctx, u)
 		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%s: %v", name, err)
+		}
+		// Nothing is charged for a batch refused for what it is.
+		if charged != 0 {
+			t.Errorf("%s: %d entries charged", name, charged)
+		}
+		var inv *audience.InvalidError
+		if errors.Is(err, audience.ErrBadUpload) && (!errors.As(err, &inv) || inv.Details["field"] == nil) {
+			t.Errorf("%s: %v does not name its field", name, err)
 		}
 	}
 	for _, id := range []string{"aud", "theirs"} {
@@ -185,6 +199,13 @@ func TestUploadRefusals(t *testing.T) {
 	}
 	if _, err := w.st.Session(ctx, "aud", "s"); !errors.Is(err, storeerr.ErrNotFound) {
 		t.Fatal("a refused upload opened a session")
+	}
+	// A valid batch is charged its entries, once.
+	u := good
+	charged := 0
+	u.Charge = func(n int) error { charged += n; return nil }
+	if _, err := w.svc.Upload(ctx, u); err != nil || charged != len(u.Data) {
+		t.Fatalf("charged %d of %d: %v", charged, len(u.Data), err)
 	}
 }
 
