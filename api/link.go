@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/linkd/linkd/store"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/linkd/linkd/linking/linkjob"
@@ -26,7 +24,7 @@ type Linker interface {
 	// last run unless full; an error says it cannot start (no peer
 	// configured, say).
 	Start(jobID string, full bool) error
-	Job(ctx context.Context, id string) (store.Job, error)
+	Job(ctx context.Context, id string) (linkjob.Job, error)
 	// Wait returns once the job is not running in this process (at once
 	// if it is not), or when ctx ends.
 	Wait(ctx context.Context, id string)
@@ -68,11 +66,11 @@ type startLinkRequest struct {
 }
 
 type jobView struct {
-	ID        string          `json:"id"`
-	State     store.JobState  `json:"state"`
-	Progress  json.RawMessage `json:"progress,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	ID        string           `json:"id"`
+	State     linkjob.JobState `json:"state"`
+	Progress  json.RawMessage  `json:"progress,omitempty"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
 }
 
 const linkKey = "start_link"
@@ -125,7 +123,7 @@ func (s *Server) startLink(c echo.Context, _ *caller) error {
 	if err := l.Start(req.JobID, req.Full); err != nil {
 		return linkError(err)
 	}
-	return c.JSON(http.StatusAccepted, map[string]string{"id": req.JobID, "state": string(store.JobRunning)})
+	return c.JSON(http.StatusAccepted, map[string]string{"id": req.JobID, "state": string(linkjob.Running)})
 }
 
 // getLink shows a link job; with wait (a duration up to 30s, "2s") it

@@ -13,9 +13,11 @@ import (
 	"github.com/linkd/linkd/signal"
 )
 
-// Signals is what the signal routes need: the signal store.
+// Signals is what the signal routes need of the signal store: its
+// records, for the signal service, and the relay from the other party.
 type Signals interface {
-	signal.Store
+	signal.Records
+	Receive(ctx context.Context, msgs []signal.Message) ([]signal.Outcome, error)
 }
 
 type flagRequest struct {

@@ -16,7 +16,6 @@ import (
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/signal"
-	"github.com/linkd/linkd/store"
 	"github.com/linkd/linkd/store/storeerr"
 )
 
@@ -84,7 +83,7 @@ func linkError(err error) error {
 // finds its jobs.
 type Responder interface {
 	linkjob.Peer
-	Job(ctx context.Context, id string) (store.Job, error)
+	Job(ctx context.Context, id string) (linkjob.Job, error)
 }
 
 // Receiver applies relayed signals (a signal.Store).

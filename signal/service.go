@@ -18,7 +18,7 @@ import (
 // a revocation, asks the policies whether a flag may cross, and keeps the
 // result in the store.
 type Service struct {
-	Store Store
+	Store Records
 	// Catalogue is the catalogue in force: the signal types and how long
 	// each may last.
 	Catalogue *policies.Catalogue

@@ -9,23 +9,14 @@ import (
 	"github.com/linkd/linkd/store"
 )
 
-// Store keeps signals and the outbox of their relay.
-type Store interface {
+// Records keeps signals: what the Service reads and writes.
+type Records interface {
 	// Subject returns the account's country and link in one lookup, or
 	// storeerr.ErrNotFound for an unknown account.
 	Subject(ctx context.Context, accountID string) (Subject, error)
 	// CreateSignal stores a new outbound signal and, if relay is set, its
 	// outbox entry in the same transaction.
 	CreateSignal(ctx context.Context, s Signal, relay bool) error
-	// Receive applies messages from the peer in order, in one
-	// transaction, each once by its signal id, and says what became of
-	// each (see Outcome). A signal's link id is mapped to this party's
-	// account; a revoke for a signal not received yet is kept as the
-	// signal, revoked, so that the signal arriving later stays revoked.
-	// An id this party raised itself is never touched. Expiry is the
-	// caller's to check. With KeepEvents on, what it applies is written
-	// to the event outbox in the same transaction.
-	Receive(ctx context.Context, msgs []Message) ([]Outcome, error)
 	// Signal returns one signal, or storeerr.ErrNotFound.
 	Signal(ctx context.Context, id string) (Signal, error)
 	// ListSignals returns signals in id order.
@@ -37,6 +28,21 @@ type Store interface {
 	// SetStatus changes a signal's status; with relay, it also queues a
 	// "revoke" (for status "revoked") for the peer in the same transaction.
 	SetStatus(ctx context.Context, id, status string, relay bool) error
+}
+
+// Store keeps signals, applies the other party's relay and holds the
+// outboxes of the relay and of events.
+type Store interface {
+	Records
+	// Receive applies messages from the peer in order, in one
+	// transaction, each once by its signal id, and says what became of
+	// each (see Outcome). A signal's link id is mapped to this party's
+	// account; a revoke for a signal not received yet is kept as the
+	// signal, revoked, so that the signal arriving later stays revoked.
+	// An id this party raised itself is never touched. Expiry is the
+	// caller's to check. With KeepEvents on, what it applies is written
+	// to the event outbox in the same transaction.
+	Receive(ctx context.Context, msgs []Message) ([]Outcome, error)
 	Outbox
 	EventOutbox
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/peer"
+	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store"
 )
 
@@ -241,7 +242,7 @@ func devParty(ctx context.Context, st *store.Store, name string, people []synth.
 		}
 		ks[r] = sec
 	}
-	pol, err := loadPolicies(ctx, "", st, log, nil)
+	pol, err := policies.LoadLive(ctx, "", st, log, nil)
 	if err != nil {
 		return nil, nil, nil, "", err
 	}

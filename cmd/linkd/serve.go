@@ -124,7 +124,7 @@ func runServe(e *env, args []string) int {
 	}
 	ready := func(ctx context.Context) error { return st.Pool().Ping(ctx) }
 	reg := prometheus.NewRegistry()
-	pol, err := loadPolicies(ctx, *policyDir, st, log, reg)
+	pol, err := policies.LoadLive(ctx, *policyDir, st, log, reg)
 	if err != nil {
 		printProblems(e.stderr, *policyDir, err)
 		return fail(fmt.Errorf("the policy bundle does not load"))

@@ -1072,11 +1072,21 @@ func decodeValues(in []string) ([]psi.Element, error) {
 	return els, nil
 }
 
-// The staging's records are the store's.
+// The staging's records and the jobs are the store's.
 type (
-	Row   = store.StagedRow
-	Count = store.ReblindCount
-	Keep  = store.RunKeep
+	Row      = store.StagedRow
+	Count    = store.ReblindCount
+	Keep     = store.RunKeep
+	Job      = store.Job
+	JobState = store.JobState
+)
+
+// The states of a job.
+const (
+	Running    = store.JobRunning
+	Done       = store.JobDone
+	Failed     = store.JobFailed
+	Superseded = store.JobSuperseded
 )
 
 // Kind is the job kind of a link run.

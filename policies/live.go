@@ -1,4 +1,4 @@
-package main
+package policies
 
 import (
 	"context"
@@ -13,19 +13,19 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/linkd/linkd/policies"
 )
 
-// livePolicies is the bundle a server decides under: the built-in one, or
-// the one in a directory, reloaded on SIGHUP and when its files change. A
-// bundle that fails lint or its tests is refused and the running one stays.
-type livePolicies struct {
+// Live is the bundle a server decides under: the built-in one, or the
+// one in a directory, reloaded on SIGHUP and when its files change. A
+// bundle that fails lint or its tests is refused and the running one
+// stays. Its metrics: linkd_policy_reloads_total{result},
+// linkd_policy_reload_failing and linkd_policy_bundle_info{hash}.
+type Live struct {
 	dir     string // "" for the built-in bundle
-	archive policies.Archive
+	archive Archive
 	log     *slog.Logger
 
-	cur atomic.Pointer[policies.Bundle]
+	cur atomic.Pointer[Bundle]
 	mu  sync.Mutex // serializes reloads
 
 	reloads *prometheus.CounterVec // by result
@@ -33,10 +33,11 @@ type livePolicies struct {
 	info    *prometheus.GaugeVec   // the hash in force
 }
 
-// loadPolicies loads the bundle in dir (or the built-in one) and archives
-// it; a bundle with problems is an error, listed by file:line:column.
-func loadPolicies(ctx context.Context, dir string, archive policies.Archive, log *slog.Logger, reg prometheus.Registerer) (*livePolicies, error) {
-	l := &livePolicies{dir: dir, archive: archive, log: log,
+// LoadLive loads the bundle in dir ("" for the built-in one) and
+// archives it; a bundle with problems is an error, listed by
+// file:line:column. reg, if set, receives its metrics.
+func LoadLive(ctx context.Context, dir string, archive Archive, log *slog.Logger, reg prometheus.Registerer) (*Live, error) {
+	l := &Live{dir: dir, archive: archive, log: log,
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_policy_reloads_total",
 			Help: "Policy bundle reloads by result: loaded, unchanged or refused."}, []string{"result"}),
 		failing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "linkd_policy_reload_failing",
@@ -57,15 +58,15 @@ func loadPolicies(ctx context.Context, dir string, archive policies.Archive, log
 	return l, nil
 }
 
-func (l *livePolicies) read() (*policies.Bundle, error) {
+func (l *Live) read() (*Bundle, error) {
 	if l.dir == "" {
-		return policies.Load(policies.DefaultFS())
+		return Load(DefaultFS())
 	}
-	return policies.Load(os.DirFS(l.dir))
+	return Load(os.DirFS(l.dir))
 }
 
 // use archives b and puts it in force.
-func (l *livePolicies) use(ctx context.Context, b *policies.Bundle) error {
+func (l *Live) use(ctx context.Context, b *Bundle) error {
 	if l.archive != nil {
 		if err := l.archive.SaveBundle(ctx, b.Hash(), b.Files()); err != nil {
 			return err
@@ -79,11 +80,11 @@ func (l *livePolicies) use(ctx context.Context, b *policies.Bundle) error {
 }
 
 // Bundle returns the bundle in force.
-func (l *livePolicies) Bundle() *policies.Bundle { return l.cur.Load() }
+func (l *Live) Bundle() *Bundle { return l.cur.Load() }
 
 // Reload reads the bundle again; a bundle with problems is refused, logged
 // and counted, and the one in force stays.
-func (l *livePolicies) Reload(ctx context.Context, why string) error {
+func (l *Live) Reload(ctx context.Context, why string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, err := l.read()
@@ -116,7 +117,7 @@ func (l *livePolicies) Reload(ctx context.Context, why string) error {
 // Watch reloads on SIGHUP and, for a bundle directory, when a file in it
 // or in its tests changes (after the changes settle for settle), until ctx
 // ends.
-func (l *livePolicies) Watch(ctx context.Context, settle time.Duration) error {
+func (l *Live) Watch(ctx context.Context, settle time.Duration) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	var events chan fsnotify.Event
@@ -127,7 +128,7 @@ func (l *livePolicies) Watch(ctx context.Context, settle time.Duration) error {
 			signal.Stop(hup)
 			return err
 		}
-		for _, d := range []string{l.dir, filepath.Join(l.dir, policies.TestsDir)} {
+		for _, d := range []string{l.dir, filepath.Join(l.dir, TestsDir)} {
 			if err := w.Add(d); err != nil && d == l.dir {
 				signal.Stop(hup)
 				w.Close()
