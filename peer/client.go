@@ -42,6 +42,10 @@ func (p *Client) Mirror(ctx context.Context, m audience.Mirror) (string, error) 
 	}
 	err := p.c.Call(ctx, http.MethodPost, "/v1/peer/audiences", MirrorRequest{SourceAudience: m.SourceAudience, Tenant: m.Tenant,
 		Name: m.Name, Purpose: m.Purpose, LinkIDs: EncodeLinkIDs(m.LinkIDs), SessionID: m.SessionID, BatchSeq: m.Seq, Last: m.Last}, &out)
+	var ae *client.AnswerError
+	if errors.As(err, &ae) && ae.Code == codeSessionComplete {
+		return "", fmt.Errorf("%w: the peer says: %s", audience.ErrSessionComplete, ae.Message)
+	}
 	return out.AudienceID, err
 }
 

@@ -55,6 +55,10 @@ type Error struct {
 
 func (e *Error) Error() string { return "peer: " + e.Code + ": " + e.Message }
 
+// codeSessionComplete answers a batch of an extension whose last batch
+// was received; the Client reads it back as audience.ErrSessionComplete.
+const codeSessionComplete = "session_complete"
+
 func invalid(msg string, details map[string]any) *Error {
 	return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid_request", Message: msg, Details: details}
 }
@@ -401,7 +405,7 @@ func (s *Server) mirror(c Call) (Answer, error) {
 	id, err := s.Mirrors.ApplyMirror(c.Context(), audience.Mirror{SourceParty: other, SourceAudience: req.SourceAudience,
 		Tenant: req.Tenant, Name: req.Name, Purpose: req.Purpose, LinkIDs: ids, SessionID: req.SessionID, Seq: req.BatchSeq, Last: req.Last}, allow)
 	if errors.Is(err, audience.ErrSessionComplete) {
-		return Answer{}, &Error{Status: http.StatusConflict, Code: "session_complete", Message: "the extension's last batch was received"}
+		return Answer{}, &Error{Status: http.StatusConflict, Code: codeSessionComplete, Message: "the extension's last batch was received"}
 	}
 	if err != nil {
 		return Answer{}, err
