@@ -162,8 +162,7 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []Account) error {
 // transaction adds: only while a run is kept. Only an incremental run
 // reads the table, and there is none without a kept run; a full run
 // rebuilds it when it keeps its sets. So a directory's first import, before
-// any run, does not fill an index no one reads (a million rows: 0.7 s of
-// the database's time). The table is locked before link_kept is read: a
+// any run, does not fill an index no one reads. The table is locked before link_kept is read: a
 // full run's Keep, which truncates the table, either waits for this
 // transaction and rebuilds the table from the accounts it adds, or has
 // committed its kept run before the read.

@@ -262,8 +262,8 @@ func (s *Store) Relink(ctx context.Context, k RunKeep, mk func(StagedRow) Link) 
 		if err := g.Wait(); err != nil {
 			return err
 		}
-		// Statistics, for the planner to hash the joins below (0.4 s at
-		// half a million links, against 1.8 s sorting them by a guess).
+		// Statistics, for the planner to hash the joins below rather
+		// than sort them by a guess.
 		if _, err := tx.Exec(ctx, `ANALYZE relinked`); err != nil {
 			return err
 		}
@@ -296,9 +296,9 @@ func (s *Store) Relink(ctx context.Context, k RunKeep, mk func(StagedRow) Link) 
 			return err
 		}
 		// Into no links (a first run, a new link epoch), the links go in
-		// without the table's two unique indexes, which are built after:
-		// half a million links in 1.3 s against 3.3-4 s, on the idle
-		// machine. Readers of the links wait for the commit meanwhile.
+		// without the table's two unique indexes, which are built after
+		// (one sorted build instead of an insertion a row). Readers of
+		// the links wait for the commit meanwhile.
 		for _, q := range []string{
 			`SET LOCAL maintenance_work_mem = '256MB'`,
 			`ALTER TABLE links DROP CONSTRAINT links_pkey, DROP CONSTRAINT links_link_id_key`,
@@ -316,7 +316,7 @@ func (s *Store) Relink(ctx context.Context, k RunKeep, mk func(StagedRow) Link) 
 
 // relinkMatch is fullMatch for Relink, whose links are made of a row's
 // account and value: the elements are not read (a third less to sort and
-// send, 0.6 s of PostgreSQL's time at a million kept rows).
+// send).
 const relinkMatch = `SELECT o.account_id, NULL::bytea, o.value FROM link_own o
 	JOIN link_theirs t ON t.value = o.value
 	ORDER BY o.value`
@@ -566,8 +566,7 @@ func (s *Store) Keep(ctx context.Context, k RunKeep) error {
 			// kept; the others' values are retired (the other party has
 			// them). Rows go into the kept sets in the order of their
 			// values, so that the value index takes them leaf after leaf
-			// rather than at random (10,000 values into an index of a
-			// million, its pages not cached: 0.2-0.4 s sorted, 0.8 s not).
+			// rather than at random (fewer pages read into the cache).
 			// The rows kept leave link_unkept in the same statement (one
 			// snapshot: an erased account imported again meanwhile, which
 			// takes no lock, is either kept and taken out or neither).
