@@ -34,7 +34,7 @@ import (
 const devHelp = `
 Runs both parties in one process, each on PostgreSQL with fresh keys that
 are never written down and a synthetic directory: --size accounts each
-(default 100,000), 60% of them on both services, with numbers from the US,
+(default 50,000), 60% of them on both services, with numbers from the US,
 GB, TR, FR, DE, ID and EG, one in nine opted out of ads, nine in ten
 consenting to their ads data reaching the other service. Prints a demo API
 key for each role of each party and example requests. Nothing is kept.
@@ -47,7 +47,7 @@ exit; neither may exist already.`
 
 func runDev(e *env, args []string) int {
 	fs := newFlags(e, "dev", "dev [--size N] [--social-addr HOST:PORT] [--messenger-addr HOST:PORT] [--database-url URL]", devHelp)
-	size := fs.Int("size", 100000, "accounts in each party's directory")
+	size := fs.Int("size", 50000, "accounts in each party's directory")
 	dbURL := envString(e, fs, "database-url", "DATABASE_URL", "PostgreSQL `url` to make the parties' schemas in (default $DATABASE_URL; none: a throwaway server)")
 	socialAddr := fs.String("social-addr", "127.0.0.1:8080", "the social network's `address`")
 	messengerAddr := fs.String("messenger-addr", "127.0.0.1:8081", "the messenger's `address`")
