@@ -346,19 +346,26 @@ func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return "", err
 	}
-	// Templates of other migrations, and one left half made, go.
-	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'linkd\_tmpl\_%'`)
+	// Templates of other migrations go once a day old (another checkout
+	// may be testing on one), and one left half made at once.
+	rows, err := conn.Query(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')
+		FROM pg_database WHERE datname LIKE 'linkd\_tmpl\_%'`)
 	if err != nil {
 		return "", err
 	}
-	old, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type tmpl struct{ name, comment string }
+	old, err := pgx.CollectRows(rows, pgx.RowToStructByPos[tmpl])
 	if err != nil {
 		return "", err
 	}
 	for _, o := range old {
-		id := pgx.Identifier{o}.Sanitize()
+		made, err := time.Parse(time.RFC3339, strings.TrimPrefix(o.comment, templateComment))
+		if o.name != name && err == nil && time.Since(made) < templateLife {
+			continue
+		}
+		id := pgx.Identifier{o.name}.Sanitize()
 		_, _ = conn.Exec(ctx, "ALTER DATABASE "+id+" IS_TEMPLATE false")
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+id+" WITH (FORCE)"); err != nil && o == name {
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+id+" WITH (FORCE)"); err != nil && o.name == name {
 			return "", err
 		}
 	}
@@ -378,8 +385,21 @@ func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+id+" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"); err != nil {
 		return "", err
 	}
+	if _, err := conn.Exec(ctx, "COMMENT ON DATABASE "+id+" IS "+quote(templateComment+time.Now().UTC().Format(time.RFC3339))); err != nil {
+		return "", err
+	}
 	return name, nil
 }
+
+// A template's comment says when it was made; templates of other
+// migrations are dropped after templateLife.
+const (
+	templateComment = "linkd pgtest template, made "
+	templateLife    = 24 * time.Hour
+)
+
+// quote is a SQL string literal of s (COMMENT takes no parameter).
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // queueVersion is the latest version of River's tables that the River
 // linked in installs.
