@@ -39,9 +39,13 @@ type signalView struct {
 	Status      string    `json:"status"`
 	CreatedAt   time.Time `json:"created_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
-	// Crosses says whether the flag goes to the other party: the policies
-	// let it and the account has a link (answered when it is raised).
-	Crosses *bool `json:"crosses,omitempty"`
+	// Crosses says whether a flag raised here goes to the other party:
+	// the policies let it and the account has a link. If not, Reason
+	// says why (below_confidence, not_linked_yet, policy_denied with the
+	// deciding Rule, expired before it could be sent).
+	Crosses *bool  `json:"crosses,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Rule    string `json:"rule,omitempty"`
 	// Decision is a reviewer's, on an inbound signal.
 	Decision *decisionView `json:"decision,omitempty"`
 }
@@ -63,6 +67,10 @@ func signalOf(sg signal.Signal) signalView {
 		Note: sg.Note, Status: sg.Status, CreatedAt: sg.CreatedAt, ExpiresAt: sg.ExpiresAt}
 	if !sg.DecidedAt.IsZero() {
 		v.Decision = &decisionView{Decision: sg.Decision, Reviewer: sg.Reviewer, Reason: sg.Reason, DecidedAt: sg.DecidedAt}
+	}
+	if sg.Direction == signal.Outbound {
+		crosses := sg.Crosses
+		v.Crosses, v.Reason, v.Rule = &crosses, string(sg.CrossReason), sg.CrossRule
 	}
 	return v
 }
@@ -116,15 +124,13 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	sg, crosses, err := svc.Raise(c.Request().Context(), signal.Flag{ID: assignedID(c, "sig_"), AccountID: req.AccountID, Type: req.Type,
+	sg, _, err := svc.Raise(c.Request().Context(), signal.Flag{ID: assignedID(c, "sig_"), AccountID: req.AccountID, Type: req.Type,
 		Confidence: req.Confidence, EvidenceRef: req.EvidenceRef, Note: req.Note, ExpiresAt: req.ExpiresAt,
 		Role: string(cl.key.Role), Tenant: cl.key.Tenant}, s.authorize(c, cl))
 	if err != nil {
 		return signalError(err)
 	}
-	v := signalOf(sg)
-	v.Crosses = &crosses
-	return c.JSON(http.StatusCreated, v)
+	return c.JSON(http.StatusCreated, signalOf(sg))
 }
 
 // listSignals is a queue of signals: inbound (the T&S review queue) or

@@ -39,6 +39,8 @@ func TestFlagDecideRevoke(t *testing.T) {
 		ID      string `json:"id"`
 		Status  string `json:"status"`
 		Crosses *bool  `json:"crosses"`
+		Reason  string `json:"reason"`
+		Rule    string `json:"rule"`
 	}
 	flag := func(body string) flagged {
 		t.Helper()
@@ -51,15 +53,32 @@ func TestFlagDecideRevoke(t *testing.T) {
 	}
 	// Linked, above the minimum: it crosses, and the decision is audited.
 	s1 := flag(flagBody("acct-7-0000", "malicious_link", 0.9, in30))
-	if !*s1.Crosses {
-		t.Fatal("a linked malicious_link flag at 0.9 does not cross")
+	if !*s1.Crosses || s1.Reason != "" {
+		t.Fatalf("a linked malicious_link flag at 0.9: %+v", s1)
 	}
-	// Below the type's minimum confidence, or without a link: it stays.
-	if s := flag(flagBody("acct-7-0000", "spam", 0.5, in30)); *s.Crosses {
-		t.Fatal("a spam flag at 0.5 crosses")
+	// Below the type's minimum confidence, or without a link: it stays,
+	// and says why.
+	if s := flag(flagBody("acct-7-0000", "spam", 0.5, in30)); *s.Crosses || s.Reason != "below_confidence" || s.Rule != "" {
+		t.Fatalf("a spam flag at 0.5: %+v", s)
 	}
-	if s := flag(flagBody("acct-7-0001", "malicious_link", 0.9, in30)); *s.Crosses {
-		t.Fatal("a flag of an unlinked account crosses")
+	if s := flag(flagBody("acct-7-0001", "malicious_link", 0.9, in30)); *s.Crosses || s.Reason != "not_linked_yet" {
+		t.Fatalf("a flag of an unlinked account: %+v", s)
+	}
+	// The list says the same of each.
+	st, b := f.do(t, "GET", "/v1/signals", ts, "", "")
+	var page struct{ Items []flagged }
+	if err := json.Unmarshal(b, &page); err != nil || st != 200 || len(page.Items) != 3 {
+		t.Fatalf("list: %d %s", st, b)
+	}
+	reasons := map[string]string{}
+	for _, it := range page.Items {
+		if it.Crosses == nil || *it.Crosses != (it.Reason == "") {
+			t.Fatalf("listed %+v", it)
+		}
+		reasons[it.ID] = it.Reason
+	}
+	if reasons[s1.ID] != "" || len(reasons) != 3 {
+		t.Fatalf("listed reasons %v", reasons)
 	}
 	es, _ := f.st.AuditEntries(ctx, audit.Filter{Action: "signal.cross", Limit: 10})
 	if len(es) != 3 || es[0].Decision != "allow" || es[0].Rule != "signal-crosses-at-confidence" || es[1].Decision != "deny" {
@@ -80,7 +99,7 @@ func TestFlagDecideRevoke(t *testing.T) {
 		wantError(t, st, b, 422, "invalid_request", msg)
 	}
 	f.tick()
-	st, b := f.do(t, "POST", "/v1/signals", ts, "application/json", flagBody("nobody", "spam", 0.9, in30))
+	st, b = f.do(t, "POST", "/v1/signals", ts, "application/json", flagBody("nobody", "spam", 0.9, in30))
 	wantError(t, st, b, 404, "not_found", "")
 	st, b = f.do(t, "POST", "/v1/signals", f.keys[access.RoleAdvertiser], "application/json", flagBody("acct-7-0000", "spam", 0.9, in30))
 	wantError(t, st, b, 403, "forbidden", "signal.create")
@@ -146,5 +165,33 @@ func TestFlagDecideRevoke(t *testing.T) {
 	st, b = f.do(t, "GET", "/v1/signals?type=spam", ts, "", "")
 	if st != 200 || strings.Count(string(b), `"type":"spam"`) != 1 {
 		t.Fatalf("outbound spam: %d %s", st, b)
+	}
+}
+
+// A flag whose type does not cross in this party's direction is a
+// policy's refusal, with the deciding rule (no permit: default-deny).
+func TestFlagPolicyDenied(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.api.Party = "messenger" // fake_account crosses social to messenger only
+	f.people(t, 8, 1)
+	var lid psi.LinkID
+	_, _ = rand.Read(lid[:])
+	if err := f.st.PutLinks(ctx, []store.Link{{AccountID: "acct-8-0000", ID: lid, Epoch: 1, CreatedAt: f.now}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	st, b := f.do(t, "POST", "/v1/signals", f.keys[access.RoleTrustSafety], "application/json",
+		flagBody("acct-8-0000", "fake_account", 0.99, f.now.Add(24*time.Hour)))
+	var out struct {
+		Crosses *bool  `json:"crosses"`
+		Reason  string `json:"reason"`
+		Rule    string `json:"rule"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || st != 201 || out.Crosses == nil || *out.Crosses ||
+		out.Reason != "policy_denied" || out.Rule != "default-deny" {
+		t.Fatalf("flag: %d %s", st, b)
+	}
+	if ob, _ := f.st.PendingOutbox(ctx, 10); len(ob) != 0 {
+		t.Fatalf("a denied flag is in the outbox: %+v", ob)
 	}
 }

@@ -46,13 +46,14 @@ func Drain(ctx context.Context, ob Outbox, p Peer, batch int, now func() time.Ti
 		}
 		t := now()
 		var send []Message
-		ids := make([]int64, 0, len(entries))
+		var ids, expired []int64
 		for _, e := range entries {
-			ids = append(ids, e.ID)
 			if !e.ExpiresAt.After(t) {
+				expired = append(expired, e.ID)
 				done[Expired]++
 				continue
 			}
+			ids = append(ids, e.ID)
 			send = append(send, e.Message)
 		}
 		if len(send) > 0 {
@@ -67,7 +68,7 @@ func Drain(ctx context.Context, ob Outbox, p Peer, batch int, now func() time.Ti
 				done[o]++
 			}
 		}
-		if err := ob.MarkDelivered(ctx, ids); err != nil {
+		if err := ob.MarkDelivered(ctx, ids, expired); err != nil {
 			return done, false, fmt.Errorf("signal: marking delivered: %w", err)
 		}
 	}

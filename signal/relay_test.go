@@ -97,4 +97,12 @@ func TestDrain(t *testing.T) {
 	if done[signal.Applied] != 4 || done[signal.Expired] != 1 || pending() != 0 {
 		t.Fatalf("delivery %v, %d pending", done, pending())
 	}
+	// The expired one says it did not cross, and why; the others crossed.
+	for i := range 5 {
+		sg, err := st.Signal(ctx, fmt.Sprintf("sig-%d", i))
+		want := i != 2
+		if err != nil || sg.Crosses != want || (sg.CrossReason == signal.ExpiredUnsent) == want {
+			t.Fatalf("sig-%d: crosses %v, reason %q, %v", i, sg.Crosses, sg.CrossReason, err)
+		}
+	}
 }

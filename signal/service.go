@@ -82,8 +82,12 @@ func (s *Service) now() time.Time {
 
 // Raise checks a flag and keeps it. Whether it may reach the other party
 // is a policy decision (type, direction, confidence, the account's
-// region), asked of authorize; only a linked account's flag can. crosses
-// says whether it goes.
+// region), asked of authorize; only a linked account's flag can. The
+// signal's Crosses says whether it goes and, if not, CrossReason why:
+// BelowConfidence when the catalogue lets its type cross this way but
+// not at its confidence, PolicyDenied (with the deciding rule in
+// CrossRule) for any other refusal, NotLinkedYet when the policies would
+// let it cross but the account has no link.
 func (s *Service) Raise(ctx context.Context, f Flag, authorize Authorize) (sg Signal, crosses bool, err error) {
 	now := s.now()
 	typ, known := s.Catalogue.SignalTypes[f.Type]
@@ -118,7 +122,16 @@ func (s *Service) Raise(ctx context.Context, f Flag, authorize Authorize) (sg Si
 	}
 	// Only a linked account's flag has somebody to tell on the other side.
 	crosses = d.Allow && sub.Linked
-	sg.LinkID = sub.LinkID
+	sg.LinkID, sg.Crosses = sub.LinkID, crosses
+	switch min, ok := s.Catalogue.MinConfidence(sg.Type, string(s.Party.Outbound())); {
+	case crosses:
+	case !d.Allow && ok && sg.Confidence < min:
+		sg.CrossReason = BelowConfidence
+	case !d.Allow:
+		sg.CrossReason, sg.CrossRule = PolicyDenied, d.Rule()
+	default:
+		sg.CrossReason = NotLinkedYet
+	}
 	if err := s.Store.CreateSignal(ctx, sg, crosses); err != nil {
 		return Signal{}, false, err
 	}

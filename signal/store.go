@@ -55,7 +55,9 @@ type Outbox interface {
 	PendingOutbox(ctx context.Context, limit int) ([]OutboxEntry, error)
 	// MarkDelivered removes delivered outbox entries; an id not in the
 	// outbox (delivered already) is no error.
-	MarkDelivered(ctx context.Context, ids []int64) error
+	// Expired entries go too, and their signals are marked as not
+	// crossing because they expired.
+	MarkDelivered(ctx context.Context, ids, expired []int64) error
 }
 
 // The signal records are the store's.
@@ -65,10 +67,19 @@ type (
 	Filter      = store.SignalFilter
 	OutboxEntry = store.OutboxEntry
 	Subject     = store.SignalSubject
+	CrossReason = store.CrossReason
 )
 
 // Directions.
 const (
 	Outbound = store.Outbound
 	Inbound  = store.Inbound
+)
+
+// Why a flag does not cross.
+const (
+	BelowConfidence = store.CrossBelowConfidence
+	NotLinkedYet    = store.CrossNotLinkedYet
+	PolicyDenied    = store.CrossPolicyDenied
+	ExpiredUnsent   = store.CrossExpired
 )

@@ -38,7 +38,28 @@ type Signal struct {
 	Reviewer  string
 	Reason    string
 	DecidedAt time.Time
+	// An outbound signal: whether it crosses to the other party and, if
+	// not, why (a CrossReason) and, for a policy's refusal, the rule.
+	Crosses     bool
+	CrossReason CrossReason
+	CrossRule   string
 }
+
+// CrossReason says why an outbound signal does not cross.
+type CrossReason string
+
+// The reasons.
+const (
+	// CrossBelowConfidence: under the catalogue's minimum confidence for its
+	// type and direction.
+	CrossBelowConfidence CrossReason = "below_confidence"
+	// CrossNotLinkedYet: the account has no link to the other party.
+	CrossNotLinkedYet CrossReason = "not_linked_yet"
+	// CrossPolicyDenied: a policy refused it (CrossRule names the rule).
+	CrossPolicyDenied CrossReason = "policy_denied"
+	// CrossExpired: it expired before it could be sent.
+	CrossExpired CrossReason = "expired"
+)
 
 // SignalFilter selects signals to list.
 type SignalFilter struct {
@@ -117,7 +138,8 @@ type Event struct {
 	Signal Signal
 }
 
-const signalColumns = `id, direction, account_id, link_id, type, confidence, evidence_ref, note, status, created_at, expires_at`
+const signalColumns = `id, direction, account_id, link_id, type, confidence, evidence_ref, note, status, created_at, expires_at,
+	crosses, cross_reason, cross_rule`
 
 func signalArgs(sg Signal) []any {
 	var lid []byte
@@ -125,7 +147,7 @@ func signalArgs(sg Signal) []any {
 		lid = sg.LinkID[:]
 	}
 	return []any{sg.ID, string(sg.Direction), sg.AccountID, lid, sg.Type, sg.Confidence, sg.EvidenceRef,
-		sg.Note, sg.Status, utc(sg.CreatedAt), utc(sg.ExpiresAt)}
+		sg.Note, sg.Status, utc(sg.CreatedAt), utc(sg.ExpiresAt), sg.Crosses, string(sg.CrossReason), sg.CrossRule}
 }
 
 // signalSelect is what reading a signal selects: its columns and the
@@ -141,11 +163,13 @@ func scanSignalAfter(r pgx.Row, first ...any) (Signal, error) {
 	var dir string
 	var lid []byte
 	var decided *time.Time
+	var why string
 	if err := r.Scan(append(first, &sg.ID, &dir, &sg.AccountID, &lid, &sg.Type, &sg.Confidence, &sg.EvidenceRef,
-		&sg.Note, &sg.Status, &sg.CreatedAt, &sg.ExpiresAt, &sg.Decision, &sg.Reviewer, &sg.Reason, &decided)...); err != nil {
+		&sg.Note, &sg.Status, &sg.CreatedAt, &sg.ExpiresAt, &sg.Crosses, &why, &sg.CrossRule,
+		&sg.Decision, &sg.Reviewer, &sg.Reason, &decided)...); err != nil {
 		return sg, err
 	}
-	sg.Direction = Direction(dir)
+	sg.Direction, sg.CrossReason = Direction(dir), CrossReason(why)
 	sg.CreatedAt, sg.ExpiresAt = sg.CreatedAt.UTC(), sg.ExpiresAt.UTC()
 	if decided != nil {
 		sg.DecidedAt = decided.UTC()
@@ -174,11 +198,16 @@ func (s *Store) Subject(ctx context.Context, accountID string) (SignalSubject, e
 	return sub, optLinkID(&sub.LinkID, lid)
 }
 
-const insertSignal = `INSERT INTO signals (` + signalColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+const insertSignal = `INSERT INTO signals (` + signalColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 
 // CreateSignal implements signal.Store: the signal and its outbox entry
-// in one statement, then a drain queued.
+// in one statement, then a drain queued. The signal crosses if and only
+// if it is relayed.
 func (s *Store) CreateSignal(ctx context.Context, sg Signal, relay bool) error {
+	sg.Crosses = relay
+	if relay {
+		sg.CrossReason, sg.CrossRule = "", ""
+	}
 	if !relay {
 		_, err := s.pool.Exec(ctx, insertSignal, signalArgs(sg)...)
 		return mapErr(err)
@@ -196,7 +225,7 @@ func (s *Store) CreateSignal(ctx context.Context, sg Signal, relay bool) error {
 // link id, unless the id is known; it answers (inserted, linked).
 const receiveSignal = `WITH acct AS (SELECT account_id FROM links WHERE link_id = $2),
 ins AS (INSERT INTO signals (` + signalColumns + `)
-	SELECT $1, 'inbound', account_id, $2, $3, $4, '', '', 'open', $5, $6 FROM acct
+	SELECT $1, 'inbound', account_id, $2, $3, $4, '', '', 'open', $5, $6, false, '', '' FROM acct
 	ON CONFLICT (id) DO NOTHING RETURNING 1),
 ev AS (INSERT INTO signal_events (signal_id, name) SELECT $1, 'signal.received' FROM ins WHERE $7)
 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM acct)`
@@ -208,7 +237,7 @@ SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM acct)`
 const receiveRevoke = `WITH acct AS (SELECT account_id FROM links WHERE link_id = $2),
 up AS (UPDATE signals SET status = 'revoked' WHERE id = $1 AND direction = 'inbound' AND status <> 'revoked' RETURNING 1),
 ins AS (INSERT INTO signals (` + signalColumns + `)
-	SELECT $1, 'inbound', account_id, $2, $3, $4, '', '', 'revoked', $5, $6 FROM acct
+	SELECT $1, 'inbound', account_id, $2, $3, $4, '', '', 'revoked', $5, $6, false, '', '' FROM acct
 	WHERE NOT EXISTS (SELECT 1 FROM signals WHERE id = $1)
 	ON CONFLICT (id) DO UPDATE SET status = 'revoked'
 		WHERE signals.direction = 'inbound' AND signals.status <> 'revoked' RETURNING (xmax::text <> '0') AS revoked),
@@ -345,8 +374,11 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxEntry, er
 	return out, mapErr(err)
 }
 
-// MarkDelivered implements signal.Store.
-func (s *Store) MarkDelivered(ctx context.Context, ids []int64) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM signal_outbox WHERE id = ANY($1)`, ids)
+// MarkDelivered implements signal.Store: the entries go, and the signals
+// of expired ones are marked as not crossing, expired.
+func (s *Store) MarkDelivered(ctx context.Context, ids, expired []int64) error {
+	_, err := s.pool.Exec(ctx, `WITH gone AS (DELETE FROM signal_outbox WHERE id = ANY($1) OR id = ANY($2) RETURNING id, signal_id, kind)
+		UPDATE signals SET crosses = false, cross_reason = $3
+		WHERE id IN (SELECT signal_id FROM gone WHERE id = ANY($2) AND kind = 'signal')`, ids, expired, string(CrossExpired))
 	return mapErr(err)
 }

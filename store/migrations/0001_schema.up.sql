@@ -291,7 +291,13 @@ CREATE TABLE signals (
     decision      text NOT NULL DEFAULT '',
     reviewer      text NOT NULL DEFAULT '',
     reason        text NOT NULL DEFAULT '',
-    decided_at    timestamptz
+    decided_at    timestamptz,
+    -- An outbound signal: whether it crosses to the other party, and if
+    -- not why (below_confidence, not_linked_yet, policy_denied with the
+    -- deciding rule, expired).
+    crosses       boolean NOT NULL DEFAULT false,
+    cross_reason  text NOT NULL DEFAULT '',
+    cross_rule    text NOT NULL DEFAULT ''
 );
 CREATE INDEX signals_direction ON signals (direction, id);
 CREATE INDEX signals_account ON signals (account_id);

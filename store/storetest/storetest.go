@@ -446,6 +446,7 @@ func testSignals(t *testing.T, s Store) {
 		EvidenceRef: "case-1", Note: "n", Status: "open", CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
 	s1, s2 := base, base
 	s1.ID, s2.ID, s2.Type, s2.LinkID = "sig-1", "sig-2", "scam", psi.LinkID{}
+	s1.Crosses, s2.CrossReason = true, signal.NotLinkedYet
 	noErr(t, "CreateSignal", s.CreateSignal(ctx, s1, true))
 	noErr(t, "CreateSignal", s.CreateSignal(ctx, s2, false))
 	wantErr(t, "duplicate signal", s.CreateSignal(ctx, s1, true), storeerr.ErrConflict)
@@ -456,8 +457,8 @@ func testSignals(t *testing.T, s Store) {
 		t.Fatalf("Signal = %+v, want %+v", got, s1)
 	}
 	got, _ = s.Signal(ctx, "sig-2")
-	if got.LinkID != (psi.LinkID{}) {
-		t.Fatal("a signal without a link gained one")
+	if got.LinkID != (psi.LinkID{}) || got.Crosses || got.CrossReason != signal.NotLinkedYet {
+		t.Fatalf("a signal kept without a link: %+v", got)
 	}
 	ob, err := s.PendingOutbox(ctx, 10)
 	noErr(t, "PendingOutbox", err)
@@ -515,11 +516,30 @@ func testSignals(t *testing.T, s Store) {
 	if len(ob) != 2 || ob[1].Kind != "revoke" || ob[0].ID >= ob[1].ID {
 		t.Fatalf("outbox = %+v", ob)
 	}
-	noErr(t, "MarkDelivered", s.MarkDelivered(ctx, []int64{ob[0].ID}))
-	noErr(t, "MarkDelivered twice", s.MarkDelivered(ctx, []int64{ob[0].ID}))
+	noErr(t, "MarkDelivered", s.MarkDelivered(ctx, []int64{ob[0].ID}, nil))
+	noErr(t, "MarkDelivered twice", s.MarkDelivered(ctx, []int64{ob[0].ID}, nil))
 	ob, _ = s.PendingOutbox(ctx, 10)
 	if len(ob) != 1 || ob[0].Kind != "revoke" || ob[0].Message.ID != "sig-1" || ob[0].LinkID != s1.LinkID {
 		t.Fatalf("outbox = %+v", ob)
+	}
+	// Expired entries go unsent: a revocation changes nothing of its
+	// signal, which crossed; a signal is marked as not crossing, expired.
+	s3 := s1
+	s3.ID = "sig-3"
+	noErr(t, "CreateSignal", s.CreateSignal(ctx, s3, true))
+	ob, _ = s.PendingOutbox(ctx, 10)
+	if len(ob) != 2 || ob[1].Message.ID != "sig-3" {
+		t.Fatalf("outbox = %+v", ob)
+	}
+	noErr(t, "MarkDelivered expired", s.MarkDelivered(ctx, nil, []int64{ob[0].ID, ob[1].ID}))
+	if ob, _ = s.PendingOutbox(ctx, 10); len(ob) != 0 {
+		t.Fatalf("outbox = %+v", ob)
+	}
+	if got, _ = s.Signal(ctx, "sig-1"); !got.Crosses || got.CrossReason != "" {
+		t.Fatalf("a signal whose revocation expired: %+v", got)
+	}
+	if got, _ = s.Signal(ctx, "sig-3"); got.Crosses || got.CrossReason != signal.ExpiredUnsent {
+		t.Fatalf("a signal that expired unsent: %+v", got)
 	}
 }
 
