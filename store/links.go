@@ -35,6 +35,7 @@ func linkRow(l Link) []any {
 // accounts are looked up under lockKept, which erasures take too, so that
 // no link is written for an account erased meanwhile.
 func (s *Store) PutLinks(ctx context.Context, links []Link, changes int64) error {
+	defer s.nudge() // flags waiting for these links may now cross
 	rows := make([][]any, len(links))
 	ids := make([]string, len(links))
 	for i, l := range links {

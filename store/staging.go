@@ -510,6 +510,9 @@ func (s *Store) NewElements(ctx context.Context, epoch uint32, after string, lim
 
 // Keep implements linkjob.Staging, in one transaction.
 func (s *Store) Keep(ctx context.Context, k RunKeep) error {
+	// Flags that waited for a link may have gone into the relay's outbox
+	// with the links (the links_signals trigger): the relay is told.
+	defer s.nudge()
 	return s.bulkTx(ctx, func(tx pgx.Tx) error {
 		if err := lockKept(ctx, tx); err != nil {
 			return err

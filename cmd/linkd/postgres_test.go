@@ -456,12 +456,63 @@ func TestNoNumberAtRestAfterUploads(t *testing.T) {
 func TestLinkTwoServesPostgres(t *testing.T) {
 	people := synth.People(77, 1600) // social [0, 1000), messenger [600, 1600): 400 common
 	ps, admin := servedParties(t, people[:1000], people[600:], 4)
+	_, out, _ := runCmd(t, ps[0].environ, "apikey", "create", "--tenant", "tns", "--role", "trust_safety")
+	flagKey := lastLine(out)
+	_, out, _ = runCmd(t, ps[1].environ, "apikey", "create", "--tenant", "tns", "--role", "trust_safety")
+	reviewKey := lastLine(out)
+	type flagged struct {
+		ID      string `json:"id"`
+		Crosses bool   `json:"crosses"`
+		Reason  string `json:"reason"`
+	}
+	raise := func(acct string) flagged {
+		t.Helper()
+		body := `{"account_id":"` + acct + `","type":"scam","confidence":0.95,"evidence_ref":"case-9","expires_at":"` +
+			time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339) + `"}`
+		req, _ := http.NewRequest("POST", "http://"+ps[0].addr+"/v1/signals", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+flagKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var f flagged
+		if err := json.NewDecoder(resp.Body).Decode(&f); err != nil || resp.StatusCode != 201 {
+			t.Fatalf("flag %s: %d %v", acct, resp.StatusCode, err)
+		}
+		return f
+	}
+	ctx := context.Background()
+	arrives := func(id, acct string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			sg, err := ps[1].st.Signal(ctx, id)
+			if err == nil {
+				if sg.AccountID != acct || sg.Type != "scam" || sg.Status != "open" {
+					t.Fatalf("received %+v", sg)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the flag %s did not reach the messenger: %v", id, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// A flag raised before the link waits for it.
+	early := raise("s0800")
+	if early.Crosses || early.Reason != "not_linked_yet" {
+		t.Fatalf("a flag before the link: %+v", early)
+	}
 	code, out, errs := runCmd(t, nil, "link", "run", "--server", "http://"+ps[0].addr, "--key", admin)
 	if code != 0 || !strings.Contains(out, "matched 400 of 1000") {
 		t.Fatalf("link run: exit %d\n%s%s", code, out, errs)
 	}
+	// Once the run links its account, it crosses by itself.
+	arrives(early.ID, "m0200")
 	// Both parties hold 400 links, the same ids.
-	ctx := context.Background()
 	for _, p := range ps {
 		if n, err := p.st.CountLinks(ctx); err != nil || n != 400 {
 			t.Fatalf("%s: %d links, %v", p.name, n, err)
@@ -479,50 +530,20 @@ func TestLinkTwoServesPostgres(t *testing.T) {
 	}
 	// A flag raised at the social network reaches the messenger's review
 	// queue through the relay serve runs on River, on the linked account.
-	_, out, _ = runCmd(t, ps[0].environ, "apikey", "create", "--tenant", "tns", "--role", "trust_safety")
-	flagKey := lastLine(out)
-	_, out, _ = runCmd(t, ps[1].environ, "apikey", "create", "--tenant", "tns", "--role", "trust_safety")
-	reviewKey := lastLine(out)
-	body := `{"account_id":"s0700","type":"scam","confidence":0.95,"evidence_ref":"case-9","expires_at":"` +
-		time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339) + `"}`
-	req, _ := http.NewRequest("POST", "http://"+ps[0].addr+"/v1/signals", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+flagKey)
-	req.Header.Set("Content-Type", "application/json")
+	f := raise("s0700")
+	if !f.Crosses || f.Reason != "" {
+		t.Fatalf("flag: %+v", f)
+	}
+	arrives(f.ID, "m0100")
+	req, _ := http.NewRequest("GET", "http://"+ps[1].addr+"/v1/signals/inbound?status=open", nil)
+	req.Header.Set("Authorization", "Bearer "+reviewKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var flagged struct {
-		ID      string `json:"id"`
-		Crosses bool   `json:"crosses"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&flagged)
-	resp.Body.Close()
-	if resp.StatusCode != 201 || !flagged.Crosses {
-		t.Fatalf("flag: %d %+v", resp.StatusCode, flagged)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		sg, err := ps[1].st.Signal(ctx, flagged.ID)
-		if err == nil {
-			if sg.AccountID != "m0100" || sg.Type != "scam" || sg.Status != "open" {
-				t.Fatalf("received %+v", sg)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the flag did not reach the messenger: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	req, _ = http.NewRequest("GET", "http://"+ps[1].addr+"/v1/signals/inbound?status=open", nil)
-	req.Header.Set("Authorization", "Bearer "+reviewKey)
-	if resp, err = http.DefaultClient.Do(req); err != nil {
-		t.Fatal(err)
-	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(b), `"id":"`+flagged.ID+`"`) || !strings.Contains(string(b), `"account_id":"m0100"`) {
+	if !strings.Contains(string(b), `"id":"`+f.ID+`"`) || !strings.Contains(string(b), `"account_id":"m0100"`) {
 		t.Fatalf("the messenger's queue: %s", b)
 	}
 }

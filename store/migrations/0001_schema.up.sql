@@ -312,6 +312,34 @@ CREATE TABLE signal_outbox (
 );
 CREATE INDEX signal_outbox_signal ON signal_outbox (signal_id);
 
+-- Flags raised here follow the links, in the transaction that changes
+-- them: a flag in the outbox whose account no longer has the link it
+-- names is taken out to wait for a link again, and an open flag waiting
+-- for its account's link (one the policies let cross) goes into the
+-- outbox with the link once the account has one, unless it has expired.
+CREATE INDEX signals_waiting ON signals (account_id) WHERE cross_reason = 'not_linked_yet';
+CREATE FUNCTION signals_follow_links() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+BEGIN
+    WITH gone AS (
+        DELETE FROM signal_outbox o USING signals s
+        WHERE o.signal_id = s.id AND o.kind = 'signal'
+          AND NOT EXISTS (SELECT 1 FROM links l WHERE l.account_id = s.account_id AND l.link_id = s.link_id)
+        RETURNING s.id)
+    UPDATE signals SET crosses = false, cross_reason = 'not_linked_yet', link_id = NULL
+    WHERE id IN (SELECT id FROM gone);
+    WITH released AS (
+        UPDATE signals s SET crosses = true, cross_reason = '', link_id = l.link_id
+        FROM links l
+        WHERE s.cross_reason = 'not_linked_yet' AND l.account_id = s.account_id
+          AND s.direction = 'outbound' AND s.status = 'open' AND s.expires_at > now()
+        RETURNING s.id)
+    INSERT INTO signal_outbox (signal_id, kind) SELECT id, 'signal' FROM released;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER links_signals AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON links
+    FOR EACH STATEMENT EXECUTE FUNCTION signals_follow_links();
+
 -- News of received and revoked signals for the party's own account system
 -- (the webhook), written with them and removed once sent.
 CREATE TABLE signal_events (

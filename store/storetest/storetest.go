@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"AudienceConcurrentBatches", testAudienceConcurrentBatches},
 		{"LinkedMembers", testLinkedMembers},
 		{"Signals", testSignals},
+		{"SignalsFollowLinks", testSignalsFollowLinks},
 		{"SignalEvents", testSignalEvents},
 		{"Audit", testAudit},
 		{"APIKeys", testAPIKeys},
@@ -286,7 +287,7 @@ func testErasure(t *testing.T, s Store) {
 	in := messageOf(out, signal.KindSignal)
 	in.ID = "sig-in"
 	other := out
-	other.ID, other.AccountID = "sig-kept", "kept"
+	other.ID, other.AccountID, other.LinkID = "sig-kept", "kept", kl.ID
 	noErr(t, "CreateSignal", s.CreateSignal(ctx, out, true))
 	noErr(t, "CreateSignal", s.CreateSignal(ctx, other, true))
 	if o, err := s.Receive(ctx, []signal.Message{in}); err != nil || o[0] != signal.Applied {
@@ -447,6 +448,8 @@ func testSignals(t *testing.T, s Store) {
 	s1, s2 := base, base
 	s1.ID, s2.ID, s2.Type, s2.LinkID = "sig-1", "sig-2", "scam", psi.LinkID{}
 	s1.Crosses, s2.CrossReason = true, signal.NotLinkedYet
+	// A flag that crosses names its account's link.
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{{AccountID: "a", ID: s1.LinkID, Epoch: 1, CreatedAt: t0}}, 0))
 	noErr(t, "CreateSignal", s.CreateSignal(ctx, s1, true))
 	noErr(t, "CreateSignal", s.CreateSignal(ctx, s2, false))
 	wantErr(t, "duplicate signal", s.CreateSignal(ctx, s1, true), storeerr.ErrConflict)
@@ -472,7 +475,8 @@ func testSignals(t *testing.T, s Store) {
 	if err != nil || sub != (signal.Subject{Country: "TR", LinkID: bl.ID, Linked: true}) {
 		t.Fatalf("Subject(b) = %+v, %v", sub, err)
 	}
-	if sub, err := s.Subject(ctx, "a"); err != nil || sub != (signal.Subject{Country: "TR"}) {
+	put(t, s, account(t, "c"))
+	if sub, err := s.Subject(ctx, "c"); err != nil || sub != (signal.Subject{Country: "TR"}) {
 		t.Fatalf("Subject of an unlinked account = %+v, %v", sub, err)
 	}
 	_, err = s.Subject(ctx, "nobody")
@@ -1799,4 +1803,73 @@ func theirBatch(ctx context.Context, s Store, jobID string, seq int64) ([]psi.El
 func messageOf(sg signal.Signal, kind string) signal.Message {
 	return signal.Message{Kind: kind, ID: sg.ID, LinkID: sg.LinkID, Type: sg.Type, Confidence: sg.Confidence,
 		CreatedAt: sg.CreatedAt, ExpiresAt: sg.ExpiresAt}
+}
+
+// testSignalsFollowLinks holds flags raised here to the links: one
+// waiting for its account's link goes into the outbox with the link once
+// there is one (not if revoked or expired meanwhile), and one in the
+// outbox whose account loses its link waits again, for the next.
+func testSignalsFollowLinks(t *testing.T, s Store) {
+	put(t, s, account(t, "a"), account(t, "b"), account(t, "c"), account(t, "d"))
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	flag := func(id, acct string, lid psi.LinkID, exp time.Time) signal.Signal {
+		sg := signal.Signal{ID: id, Direction: signal.Outbound, AccountID: acct, LinkID: lid, Type: "spam", Confidence: 0.9,
+			Status: "open", CreatedAt: now, ExpiresAt: exp}
+		if lid == (psi.LinkID{}) {
+			sg.CrossReason = signal.NotLinkedYet
+		}
+		noErr(t, "CreateSignal", s.CreateSignal(ctx, sg, lid != (psi.LinkID{})))
+		return sg
+	}
+	outbox := func() map[string]psi.LinkID {
+		t.Helper()
+		ob, err := s.PendingOutbox(ctx, 100)
+		noErr(t, "PendingOutbox", err)
+		m := map[string]psi.LinkID{}
+		for _, e := range ob {
+			m[e.Message.ID+"/"+e.Kind] = e.LinkID
+		}
+		return m
+	}
+	link := func(acct string) psi.LinkID {
+		l := store.Link{AccountID: acct, ID: linkID(t), Epoch: 1, CreatedAt: now}
+		noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{l}, 0))
+		return l.ID
+	}
+	flag("wait-a", "a", psi.LinkID{}, now.Add(time.Hour))
+	flag("wait-c", "c", psi.LinkID{}, now.Add(time.Hour))
+	flag("wait-d", "d", psi.LinkID{}, now.Add(time.Millisecond))
+	noErr(t, "SetStatus", s.SetStatus(ctx, "wait-c", "revoked", false))
+	if ob := outbox(); len(ob) != 0 {
+		t.Fatalf("waiting flags in the outbox: %v", ob)
+	}
+	time.Sleep(2 * time.Millisecond) // wait-d expires
+	la, lc, ld := link("a"), link("c"), link("d")
+	_, _ = lc, ld
+	if ob := outbox(); len(ob) != 1 || ob["wait-a/signal"] != la {
+		t.Fatalf("after the links: outbox %v, want wait-a with a's link", ob)
+	}
+	for id, want := range map[string]bool{"wait-a": true, "wait-c": false, "wait-d": false} {
+		got, err := s.Signal(ctx, id)
+		noErr(t, "Signal", err)
+		if got.Crosses != want || (got.CrossReason == signal.NotLinkedYet) == want || (want && got.LinkID != la) {
+			t.Fatalf("%s: %+v", id, got)
+		}
+	}
+
+	// A flag in the outbox whose account loses its link waits again,
+	// and goes with the account's next link.
+	lb := link("b")
+	flag("sent-b", "b", lb, now.Add(time.Hour))
+	noErr(t, "DeleteLink", s.DeleteLink(ctx, lb))
+	if _, in := outbox()["sent-b/signal"]; in {
+		t.Fatal("a flag whose account lost its link is still in the outbox")
+	}
+	if got, _ := s.Signal(ctx, "sent-b"); got.Crosses || got.CrossReason != signal.NotLinkedYet || got.LinkID != (psi.LinkID{}) {
+		t.Fatalf("sent-b after its link went: %+v", got)
+	}
+	lb2 := link("b")
+	if got := outbox()["sent-b/signal"]; got != lb2 {
+		t.Fatalf("sent-b goes with %v, want the new link %v", got, lb2)
+	}
 }
