@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/signal"
 )
@@ -16,6 +17,8 @@ func FuzzPeerSignals(f *testing.F) {
 		`"created_at":"2026-11-27T10:00:00Z","expires_at":"2026-12-27T10:00:00Z"}]}`)
 	f.Add(`{"messages":[{"kind":"revoke","id":"x","link_id":"00112233445566778899AABBCCDDEEFF","type":"t","confidence":1,` +
 		`"created_at":"2026-11-27T10:00:00.123456789+03:00","expires_at":"2026-11-27T10:00:01+03:00"}]}`)
+	f.Add(`{"messages":[{"kind":"outcome","id":"sig_0a1b","outcome":"false_positive","decided_at":"2026-11-28T10:00:00.5+01:00"}]}`)
+	f.Add(`{"messages":[{"kind":"outcome","id":"x","outcome":"disable","decided_at":"2026-11-28T10:00:00Z","type":"spam"}]}`)
 	f.Add(`{"messages":[{"kind":"signal","confidence":-0}]}`)
 	f.Add(`{"messages":null}`)
 	f.Add(`{"messages":[{}],"more":1}`)
@@ -33,7 +36,8 @@ func FuzzPeerSignals(f *testing.F) {
 				}
 				continue
 			}
-			if m.Confidence < 0 || m.Confidence > 1 || !m.ExpiresAt.After(m.CreatedAt) || m.ID == "" {
+			if m.Kind != signal.KindOutcome && (m.Confidence < 0 || m.Confidence > 1 || !m.ExpiresAt.After(m.CreatedAt)) || m.ID == "" ||
+				m.Kind == signal.KindOutcome && (m.DecidedAt.IsZero() || m.LinkID != (psi.LinkID{})) {
 				t.Fatalf("accepted %+v", m)
 			}
 			again, why := peer.WireSignals(mustOne(m)).Messages[0].Message()

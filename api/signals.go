@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,8 +47,18 @@ type signalView struct {
 	Crosses *bool  `json:"crosses,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 	Rule    string `json:"rule,omitempty"`
-	// Decision is a reviewer's, on an inbound signal.
-	Decision *decisionView `json:"decision,omitempty"`
+	// Decision is a reviewer's, on an inbound signal: the latest; on GET
+	// of one signal, Decisions are all of them, oldest first.
+	Decision  *decisionView  `json:"decision,omitempty"`
+	Decisions []decisionView `json:"decisions,omitempty"`
+	// PeerOutcome is the other party's latest decision on a flag raised
+	// here.
+	PeerOutcome *peerOutcomeView `json:"peer_outcome,omitempty"`
+}
+
+type peerOutcomeView struct {
+	Outcome   string    `json:"outcome"`
+	DecidedAt time.Time `json:"decided_at"`
 }
 
 type decisionView struct {
@@ -71,8 +82,29 @@ func signalOf(sg signal.Signal) signalView {
 	if sg.Direction == signal.Outbound {
 		crosses := sg.Crosses
 		v.Crosses, v.Reason, v.Rule = &crosses, string(sg.CrossReason), sg.CrossRule
+		if sg.PeerOutcome != "" {
+			v.PeerOutcome = &peerOutcomeView{Outcome: sg.PeerOutcome, DecidedAt: sg.PeerDecidedAt}
+		}
 	}
 	return v
+}
+
+// getSignal shows one signal of this party's, with an inbound one's
+// decisions and an outbound one's outcome at the other party.
+func (s *Server) getSignal(c echo.Context, _ *caller) error {
+	svc, err := s.signals()
+	if err != nil {
+		return err
+	}
+	sg, ds, err := svc.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	v := signalOf(sg)
+	for _, d := range ds {
+		v.Decisions = append(v.Decisions, decisionView{Decision: d.Decision, Reviewer: d.Reviewer, Reason: d.Reason, DecidedAt: d.DecidedAt})
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 func (s *Server) signals() (*signal.Service, error) {
@@ -146,8 +178,13 @@ func listSignals(dir signal.Direction) func(*Server, echo.Context, *caller) erro
 		if err != nil {
 			return err
 		}
+		po := c.QueryParam("peer_outcome")
+		if po != "" && (dir != signal.Outbound || !slices.Contains(signal.Decisions, po)) {
+			return badRequest("peer_outcome: on the flags raised here, one of "+strings.Join(signal.Decisions, ", "),
+				map[string]any{"parameter": "peer_outcome"})
+		}
 		got, next, err := svc.List(c.Request().Context(), signal.Filter{Direction: dir, Status: c.QueryParam("status"),
-			Type: c.QueryParam("type"), After: c.QueryParam("after"), Limit: limit})
+			Type: c.QueryParam("type"), PeerOutcome: po, After: c.QueryParam("after"), Limit: limit})
 		if err != nil {
 			return err
 		}

@@ -166,6 +166,44 @@ func TestFlagDecideRevoke(t *testing.T) {
 	if st != 200 || strings.Count(string(b), `"type":"spam"`) != 1 {
 		t.Fatalf("outbound spam: %d %s", st, b)
 	}
+
+	// A second decision: GET of the signal shows both, oldest first.
+	st, b = f.do(t, "POST", "/v1/signals/inbound/peer-0/decision", ts, "application/json", `{"decision":"false_positive","reason":"a shared phone","reviewer":"bo"}`)
+	if st != 200 || !strings.Contains(string(b), `"status":"false_positive"`) {
+		t.Fatalf("second decision: %d %s", st, b)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/signals/peer-0", ts, "", "")
+	var one struct {
+		Decisions []struct{ Decision, Reviewer string }
+	}
+	if err := json.Unmarshal(b, &one); err != nil || st != 200 || len(one.Decisions) != 2 ||
+		one.Decisions[0].Reviewer != "ana" || one.Decisions[1].Decision != "false_positive" {
+		t.Fatalf("one signal: %d %s", st, b)
+	}
+	// The other party's outcome on a flag raised here shows on it, and
+	// filters the list.
+	back, _ := json.Marshal(peer.WireSignals([]signal.Message{{Kind: signal.KindOutcome, ID: s1.ID, Outcome: "dismiss", DecidedAt: f.now}}))
+	st, b = f.do(t, "POST", "/v1/peer/signals", party, "application/json", string(back))
+	if st != 200 || string(b) != `{"outcomes":["applied"]}`+"\n" {
+		t.Fatalf("outcome relayed: %d %s", st, b)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/signals/"+s1.ID, ts, "", "")
+	if st != 200 || !strings.Contains(string(b), `"peer_outcome":{"outcome":"dismiss"`) {
+		t.Fatalf("the flag with its outcome: %d %s", st, b)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/signals?peer_outcome=dismiss", ts, "", "")
+	if st != 200 || strings.Count(string(b), `"peer_outcome"`) != 1 || !strings.Contains(string(b), s1.ID) {
+		t.Fatalf("by outcome: %d %s", st, b)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/signals?peer_outcome=upheld", ts, "", "")
+	wantError(t, st, b, 422, "invalid_request", "peer_outcome")
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/signals/nope", ts, "", "")
+	wantError(t, st, b, 404, "not_found", "")
 }
 
 // A flag whose type does not cross in this party's direction is a

@@ -275,7 +275,8 @@ func (s *Server) finish(c Call) (Answer, error) {
 	return Answer{http.StatusOK, res}, nil
 }
 
-// signals applies the other party's relay: each message once by its id.
+// signals applies the other party's relay: each message once by its id
+// (an outcome once by its time: the latest decision stays).
 // A malformed message refuses the whole batch (nothing applied); a
 // message this party's policies do not let in (type, direction,
 // confidence) is refused alone and the refusal audited; an expired one
@@ -310,6 +311,13 @@ func (s *Server) signals(c Call) (Answer, error) {
 	var at []int
 	k := c.Key()
 	for i, m := range msgs {
+		if m.Kind == signal.KindOutcome {
+			// The outcome of a signal this party raised: about no
+			// account, no type; the route's decision covers it.
+			apply = append(apply, m)
+			at = append(at, i)
+			continue
+		}
 		if !m.ExpiresAt.After(now) {
 			out[i] = signal.Expired
 			continue

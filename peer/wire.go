@@ -23,6 +23,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/linkd/linkd/crypto/psi"
@@ -47,15 +49,19 @@ type Elements struct {
 }
 
 // PeerSignal is one message of the signal relay on the wire: all of a
-// signal that crosses.
+// signal that crosses (kind signal or revoke), or the receiver's decision
+// on one, sent back (kind outcome: the id, the outcome and its time
+// alone).
 type PeerSignal struct {
 	Kind       string    `json:"kind"`
 	ID         string    `json:"id"`
-	LinkID     string    `json:"link_id"`
-	Type       string    `json:"type"`
-	Confidence *float64  `json:"confidence"`
-	CreatedAt  time.Time `json:"created_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
+	LinkID     string    `json:"link_id,omitempty"`
+	Type       string    `json:"type,omitempty"`
+	Confidence *float64  `json:"confidence,omitempty"`
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
+	Outcome    string    `json:"outcome,omitempty"`
+	DecidedAt  time.Time `json:"decided_at,omitzero"`
 }
 
 // PeerSignals is the body of POST /v1/peer/signals.
@@ -72,6 +78,10 @@ type PeerSignalsResult struct {
 func WireSignals(msgs []signal.Message) PeerSignals {
 	out := PeerSignals{Messages: make([]PeerSignal, len(msgs))}
 	for i, m := range msgs {
+		if m.Kind == signal.KindOutcome {
+			out.Messages[i] = PeerSignal{Kind: m.Kind, ID: m.ID, Outcome: m.Outcome, DecidedAt: m.DecidedAt}
+			continue
+		}
 		conf := m.Confidence
 		out.Messages[i] = PeerSignal{Kind: m.Kind, ID: m.ID, LinkID: m.LinkID.String(), Type: m.Type, Confidence: &conf,
 			CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt}
@@ -82,10 +92,23 @@ func WireSignals(msgs []signal.Message) PeerSignals {
 // Message reads one message, or says what is wrong with it (never
 // quoting what was sent).
 func (p PeerSignal) Message() (signal.Message, string) {
+	if p.Kind == signal.KindOutcome {
+		switch {
+		case !idRE.MatchString(p.ID):
+			return signal.Message{}, "id: 1 to 64 letters, digits, _ or -"
+		case !slices.Contains(signal.Decisions, p.Outcome):
+			return signal.Message{}, "outcome: one of " + strings.Join(signal.Decisions, ", ")
+		case p.DecidedAt.IsZero():
+			return signal.Message{}, "decided_at: required"
+		case p.LinkID != "" || p.Type != "" || p.Confidence != nil || !p.CreatedAt.IsZero() || !p.ExpiresAt.IsZero():
+			return signal.Message{}, "an outcome carries the id, the outcome and decided_at alone"
+		}
+		return signal.Message{Kind: p.Kind, ID: p.ID, Outcome: p.Outcome, DecidedAt: p.DecidedAt.UTC().Truncate(time.Microsecond)}, ""
+	}
 	lid, err := psi.ParseLinkID(p.LinkID)
 	switch {
 	case p.Kind != signal.KindSignal && p.Kind != signal.KindRevoke:
-		return signal.Message{}, "kind: signal or revoke"
+		return signal.Message{}, "kind: signal, revoke or outcome"
 	case !idRE.MatchString(p.ID):
 		return signal.Message{}, "id: 1 to 64 letters, digits, _ or -"
 	case err != nil:
@@ -96,6 +119,8 @@ func (p PeerSignal) Message() (signal.Message, string) {
 		return signal.Message{}, "confidence: a number from 0 to 1 is required"
 	case p.CreatedAt.IsZero() || !p.ExpiresAt.After(p.CreatedAt):
 		return signal.Message{}, "created_at and expires_at: both required, expiry after creation"
+	case p.Outcome != "" || !p.DecidedAt.IsZero():
+		return signal.Message{}, "outcome and decided_at: only in an outcome"
 	}
 	return signal.Message{Kind: p.Kind, ID: p.ID, LinkID: lid, Type: p.Type, Confidence: *p.Confidence,
 		CreatedAt: p.CreatedAt.UTC().Truncate(time.Microsecond), ExpiresAt: p.ExpiresAt.UTC().Truncate(time.Microsecond)}, ""

@@ -133,8 +133,9 @@ type (
 
 // Message kinds, outcomes and event names.
 const (
-	KindSignal = store.KindSignal
-	KindRevoke = store.KindRevoke
+	KindSignal  = store.KindSignal
+	KindRevoke  = store.KindRevoke
+	KindOutcome = store.KindOutcome
 
 	Applied   = store.OutcomeApplied
 	Duplicate = store.OutcomeDuplicate

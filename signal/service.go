@@ -70,8 +70,9 @@ type Flag struct {
 	Role, Tenant string
 }
 
-// Decisions a reviewer may take on an inbound signal.
-var Decisions = []string{"disable", "dismiss", "escalate"}
+// Decisions a reviewer may take on an inbound signal. Each goes back to
+// the party that raised the signal as its outcome.
+var Decisions = []string{"disable", "dismiss", "escalate", "false_positive"}
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {
@@ -160,11 +161,26 @@ func (s *Service) List(ctx context.Context, f Filter) (page []Signal, next strin
 	return page, next, nil
 }
 
+// Get is one signal of this party's, either way, with its decisions
+// (an inbound signal's history, oldest first; none for an outbound one,
+// whose PeerOutcome is the other party's latest).
+func (s *Service) Get(ctx context.Context, id string) (Signal, []Decision, error) {
+	sg, err := s.Store.Signal(ctx, id)
+	if err != nil {
+		return Signal{}, nil, err
+	}
+	if sg.Direction != Inbound {
+		return sg, nil, nil
+	}
+	ds, err := s.Store.Decisions(ctx, id)
+	return sg, ds, err
+}
+
 // Decide records a reviewer's decision on an inbound signal: one of
 // Decisions, with a reason.
 func (s *Service) Decide(ctx context.Context, id, decision, reviewer, reason string) (Signal, error) {
 	if !slices.Contains(Decisions, decision) {
-		return Signal{}, invalid("decision", "decision: disable, dismiss or escalate")
+		return Signal{}, invalid("decision", "decision: disable, dismiss, escalate or false_positive")
 	}
 	if strings.TrimSpace(reason) == "" || len(reason) > 2000 {
 		return Signal{}, invalid("reason", "reason: from 1 to 2000 characters")

@@ -22,9 +22,12 @@ type Records interface {
 	// ListSignals returns signals in id order.
 	ListSignals(ctx context.Context, f Filter) ([]Signal, error)
 	// Decide records a reviewer's decision on an inbound signal: its
-	// status, who, why and when; storeerr.ErrNotFound for no such inbound
-	// signal.
+	// status, who, why and when, kept in its history, and queues the
+	// outcome for the other party in the same transaction;
+	// storeerr.ErrNotFound for no such inbound signal.
 	Decide(ctx context.Context, id, status, reviewer, reason string, at time.Time) error
+	// Decisions returns an inbound signal's decisions, oldest first.
+	Decisions(ctx context.Context, id string) ([]Decision, error)
 	// SetStatus changes a signal's status; with relay, it also queues a
 	// "revoke" (for status "revoked") for the peer in the same transaction.
 	SetStatus(ctx context.Context, id, status string, relay bool) error
@@ -68,6 +71,7 @@ type (
 	OutboxEntry = store.OutboxEntry
 	Subject     = store.SignalSubject
 	CrossReason = store.CrossReason
+	Decision    = store.Decision
 )
 
 // Directions.

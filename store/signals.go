@@ -43,6 +43,19 @@ type Signal struct {
 	Crosses     bool
 	CrossReason CrossReason
 	CrossRule   string
+	// PeerOutcome is the other party's latest decision on an outbound
+	// signal (disable, dismiss, escalate, false_positive), taken at
+	// PeerDecidedAt; "" until one comes back.
+	PeerOutcome   string
+	PeerDecidedAt time.Time
+}
+
+// Decision is one reviewer's decision on an inbound signal.
+type Decision struct {
+	Decision  string
+	Reviewer  string
+	Reason    string
+	DecidedAt time.Time
 }
 
 // CrossReason says why an outbound signal does not cross.
@@ -66,7 +79,10 @@ type SignalFilter struct {
 	Direction Direction
 	Status    string // "" for any
 	Type      string // "" for any
-	After     string // id to list after
+	// PeerOutcome, if set, keeps outbound signals with that outcome from
+	// the other party.
+	PeerOutcome string
+	After       string // id to list after
 	Limit     int
 }
 
@@ -87,6 +103,9 @@ type SignalSubject struct {
 const (
 	KindSignal = "signal"
 	KindRevoke = "revoke"
+	// KindOutcome carries the receiver's decision back to the sender:
+	// the signal's id, the decision and its time, nothing else.
+	KindOutcome = "outcome"
 )
 
 // Message is all of a signal that crosses to the other party: its id, the
@@ -101,6 +120,9 @@ type Message struct {
 	Confidence float64
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
+	// Outcome and DecidedAt, of a KindOutcome message.
+	Outcome   string
+	DecidedAt time.Time
 }
 
 // Outcome is what the receiver did with one message.
@@ -152,7 +174,7 @@ func signalArgs(sg Signal) []any {
 
 // signalSelect is what reading a signal selects: its columns and the
 // decision on it.
-const signalSelect = signalColumns + `, decision, reviewer, reason, decided_at`
+const signalSelect = signalColumns + `, decision, reviewer, reason, decided_at, peer_outcome, peer_decided_at`
 
 func scanSignal(r pgx.CollectableRow) (Signal, error) { return scanSignalAfter(r) }
 
@@ -162,12 +184,15 @@ func scanSignalAfter(r pgx.Row, first ...any) (Signal, error) {
 	var sg Signal
 	var dir string
 	var lid []byte
-	var decided *time.Time
+	var decided, peerDecided *time.Time
 	var why string
 	if err := r.Scan(append(first, &sg.ID, &dir, &sg.AccountID, &lid, &sg.Type, &sg.Confidence, &sg.EvidenceRef,
 		&sg.Note, &sg.Status, &sg.CreatedAt, &sg.ExpiresAt, &sg.Crosses, &why, &sg.CrossRule,
-		&sg.Decision, &sg.Reviewer, &sg.Reason, &decided)...); err != nil {
+		&sg.Decision, &sg.Reviewer, &sg.Reason, &decided, &sg.PeerOutcome, &peerDecided)...); err != nil {
 		return sg, err
+	}
+	if peerDecided != nil {
+		sg.PeerDecidedAt = peerDecided.UTC()
 	}
 	sg.Direction, sg.CrossReason = Direction(dir), CrossReason(why)
 	sg.CreatedAt, sg.ExpiresAt = sg.CreatedAt.UTC(), sg.ExpiresAt.UTC()
@@ -230,6 +255,13 @@ ins AS (INSERT INTO signals (` + signalColumns + `)
 ev AS (INSERT INTO signal_events (signal_id, name) SELECT $1, 'signal.received' FROM ins WHERE $7)
 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM acct)`
 
+// receiveOutcome records the other party's decision on a signal raised
+// here, unless a later one is recorded; it answers (changed, known), known
+// when the signal is one raised here (else it is answered as unlinked).
+const receiveOutcome = `WITH up AS (UPDATE signals SET peer_outcome = $2, peer_decided_at = $3
+	WHERE id = $1 AND direction = 'outbound' AND (peer_decided_at IS NULL OR peer_decided_at < $3) RETURNING 1)
+SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM signals WHERE id = $1 AND direction = 'outbound')`
+
 // receiveRevoke revokes an inbound signal, or keeps one revoked for the
 // account linked to the link id if it has not arrived yet (a signal
 // inserted meanwhile by another transaction is revoked by the conflict
@@ -253,11 +285,14 @@ func (s *Store) Receive(ctx context.Context, msgs []Message) ([]Outcome, error) 
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, m := range msgs {
-			q := receiveSignal
-			if m.Kind == KindRevoke {
-				q = receiveRevoke
+			switch m.Kind {
+			case KindOutcome:
+				b.Queue(receiveOutcome, m.ID, m.Outcome, utc(m.DecidedAt))
+			case KindRevoke:
+				b.Queue(receiveRevoke, m.ID, m.LinkID[:], m.Type, m.Confidence, utc(m.CreatedAt), utc(m.ExpiresAt), keep)
+			default:
+				b.Queue(receiveSignal, m.ID, m.LinkID[:], m.Type, m.Confidence, utc(m.CreatedAt), utc(m.ExpiresAt), keep)
 			}
-			b.Queue(q, m.ID, m.LinkID[:], m.Type, m.Confidence, utc(m.CreatedAt), utc(m.ExpiresAt), keep)
 		}
 		br := tx.SendBatch(ctx, b)
 		for i := range msgs {
@@ -324,8 +359,8 @@ func (s *Store) Signal(ctx context.Context, id string) (Signal, error) {
 // ListSignals implements signal.Store.
 func (s *Store) ListSignals(ctx context.Context, f SignalFilter) ([]Signal, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+signalSelect+` FROM signals
-		WHERE direction = $1 AND id > $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR type = $4)
-		ORDER BY id LIMIT $5`, string(f.Direction), f.After, f.Status, f.Type, f.Limit)
+		WHERE direction = $1 AND id > $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR type = $4) AND ($6 = '' OR peer_outcome = $6)
+		ORDER BY id LIMIT $5`, string(f.Direction), f.After, f.Status, f.Type, f.Limit, f.PeerOutcome)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -333,10 +368,35 @@ func (s *Store) ListSignals(ctx context.Context, f SignalFilter) ([]Signal, erro
 	return out, mapErr(err)
 }
 
-// Decide implements signal.Store.
+// Decide implements signal.Store: the signal's state, its history and
+// the outcome's outbox entry in one statement, then a drain queued.
 func (s *Store) Decide(ctx context.Context, id, status, reviewer, reason string, at time.Time) error {
-	return s.execOne(ctx, `UPDATE signals SET status = $2, decision = $2, reviewer = $3, reason = $4, decided_at = $5
-		WHERE id = $1 AND direction = 'inbound'`, id, status, reviewer, reason, utc(at))
+	err := s.pool.QueryRow(ctx, `WITH up AS (UPDATE signals SET status = $2, decision = $2, reviewer = $3, reason = $4, decided_at = $5
+			WHERE id = $1 AND direction = 'inbound' RETURNING id),
+		hist AS (INSERT INTO signal_decisions (signal_id, decision, reviewer, reason, decided_at) SELECT id, $2, $3, $4, $5 FROM up)
+		INSERT INTO signal_outbox (signal_id, kind) SELECT id, 'outcome' FROM up RETURNING signal_id`,
+		id, status, reviewer, reason, utc(at)).Scan(&id)
+	if err != nil {
+		return mapErr(err)
+	}
+	s.nudge()
+	return nil
+}
+
+// Decisions implements signal.Store: an inbound signal's decisions, in
+// the order they were taken.
+func (s *Store) Decisions(ctx context.Context, id string) ([]Decision, error) {
+	rows, err := s.pool.Query(ctx, `SELECT decision, reviewer, reason, decided_at FROM signal_decisions WHERE signal_id = $1 ORDER BY seq`, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Decision, error) {
+		var d Decision
+		err := r.Scan(&d.Decision, &d.Reviewer, &d.Reason, &d.DecidedAt)
+		d.DecidedAt = d.DecidedAt.UTC()
+		return d, err
+	})
+	return out, mapErr(err)
 }
 
 // SetStatus implements signal.Store: the status and the outbox entry in
@@ -357,7 +417,7 @@ func (s *Store) SetStatus(ctx context.Context, id, status string, relay bool) er
 
 // PendingOutbox implements signal.Store.
 func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxEntry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT o.id, o.kind, s.id, s.link_id, s.type, s.confidence, s.created_at, s.expires_at
+	rows, err := s.pool.Query(ctx, `SELECT o.id, o.kind, s.id, s.link_id, s.type, s.confidence, s.created_at, s.expires_at, s.decision, s.decided_at
 		FROM signal_outbox o JOIN signals s ON s.id = o.signal_id ORDER BY o.id LIMIT $1`, limit)
 	if err != nil {
 		return nil, mapErr(err)
@@ -365,10 +425,16 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxEntry, er
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxEntry, error) {
 		var e OutboxEntry
 		var lid []byte
-		if err := r.Scan(&e.ID, &e.Kind, &e.Message.ID, &lid, &e.Type, &e.Confidence, &e.CreatedAt, &e.ExpiresAt); err != nil {
+		var decided *time.Time
+		if err := r.Scan(&e.ID, &e.Kind, &e.Message.ID, &lid, &e.Type, &e.Confidence, &e.CreatedAt, &e.ExpiresAt, &e.Outcome, &decided); err != nil {
 			return e, err
 		}
 		e.CreatedAt, e.ExpiresAt = e.CreatedAt.UTC(), e.ExpiresAt.UTC()
+		if e.Kind != KindOutcome {
+			e.Outcome = ""
+		} else if decided != nil {
+			e.DecidedAt = decided.UTC()
+		}
 		return e, optLinkID(&e.LinkID, lid)
 	})
 	return out, mapErr(err)

@@ -546,4 +546,34 @@ func TestLinkTwoServesPostgres(t *testing.T) {
 	if !strings.Contains(string(b), `"id":"`+f.ID+`"`) || !strings.Contains(string(b), `"account_id":"m0100"`) {
 		t.Fatalf("the messenger's queue: %s", b)
 	}
+	// The messenger's decision comes back to the social network's flag
+	// as its outcome: the decision and its time, never who or why.
+	req, _ = http.NewRequest("POST", "http://"+ps[1].addr+"/v1/signals/inbound/"+f.ID+"/decision",
+		strings.NewReader(`{"decision":"disable","reason":"confirmed by case 12","reviewer":"ana"}`))
+	req.Header.Set("Authorization", "Bearer "+reviewKey)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("decide: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ = http.NewRequest("GET", "http://"+ps[0].addr+"/v1/signals/"+f.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+flagKey)
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), `"peer_outcome":{"outcome":"disable"`) {
+			if strings.Contains(string(b), "ana") || strings.Contains(string(b), "case 12") {
+				t.Fatalf("the outcome carried the reviewer or the reason: %s", b)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no outcome at the social network: %d %s", resp.StatusCode, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -5,6 +5,7 @@ DROP TABLE usage_counters;
 DROP TABLE api_keys;
 DROP TABLE signal_events;
 DROP TABLE signal_outbox;
+DROP TABLE signal_decisions;
 DROP TABLE signals;
 DROP TABLE audience_releases;
 DROP TABLE upload_batches;

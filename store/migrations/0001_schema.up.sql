@@ -297,8 +297,22 @@ CREATE TABLE signals (
     -- deciding rule, expired).
     crosses       boolean NOT NULL DEFAULT false,
     cross_reason  text NOT NULL DEFAULT '',
-    cross_rule    text NOT NULL DEFAULT ''
+    cross_rule    text NOT NULL DEFAULT '',
+    -- An outbound signal: the other party's latest decision on it.
+    peer_outcome     text NOT NULL DEFAULT '',
+    peer_decided_at  timestamptz
 );
+-- Every decision on an inbound signal, in order: the signal's own
+-- decision columns are the latest.
+CREATE TABLE signal_decisions (
+    seq         bigserial PRIMARY KEY,
+    signal_id   text NOT NULL REFERENCES signals (id) ON DELETE CASCADE,
+    decision    text NOT NULL,
+    reviewer    text NOT NULL,
+    reason      text NOT NULL,
+    decided_at  timestamptz NOT NULL
+);
+CREATE INDEX signal_decisions_signal ON signal_decisions (signal_id, seq);
 CREATE INDEX signals_direction ON signals (direction, id);
 CREATE INDEX signals_account ON signals (account_id);
 CREATE INDEX signals_created ON signals (created_at);

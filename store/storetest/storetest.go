@@ -599,6 +599,51 @@ func testReceive(t *testing.T, s Store, in signal.Message, bl store.Link) {
 		t.Fatalf("decided %+v", sg)
 	}
 	wantErr(t, "Decide on an outbound signal", s.Decide(ctx, "sig-1", "dismiss", "ana", "x", at), storeerr.ErrNotFound)
+	// A second decision: both are kept, in order; each goes back to the
+	// sender as an outcome (the id, the decision, its time).
+	noErr(t, "Decide", s.Decide(ctx, "peer-1", "false_positive", "bo", "a shared device", at.Add(time.Minute)))
+	ds, err := s.Decisions(ctx, "peer-1")
+	noErr(t, "Decisions", err)
+	if len(ds) != 2 || ds[0].Decision != "escalate" || ds[0].Reviewer != "ana" || ds[1].Decision != "false_positive" ||
+		ds[1].Reason != "a shared device" || !ds[1].DecidedAt.Equal(at.Add(time.Minute)) {
+		t.Fatalf("decisions %+v", ds)
+	}
+	ob, err := s.PendingOutbox(ctx, 100)
+	noErr(t, "PendingOutbox", err)
+	var outcomes []int64
+	for _, e := range ob {
+		if e.Kind == signal.KindOutcome {
+			if e.Message.ID != "peer-1" || e.Outcome != "false_positive" || !e.DecidedAt.Equal(at.Add(time.Minute)) {
+				t.Fatalf("outcome entry %+v", e)
+			}
+			outcomes = append(outcomes, e.ID)
+		}
+	}
+	if len(outcomes) != 2 {
+		t.Fatalf("%d outcome entries, want one a decision", len(outcomes))
+	}
+	noErr(t, "MarkDelivered", s.MarkDelivered(ctx, outcomes, nil))
+
+	// At the sender, an outcome applies to the signal it raised, once by
+	// time: the latest stays.
+	out := func(id, o string, when time.Time) signal.Message {
+		return signal.Message{Kind: signal.KindOutcome, ID: id, Outcome: o, DecidedAt: when}
+	}
+	got, err := s.Receive(ctx, []signal.Message{out("sig-1", "disable", at), out("sig-1", "disable", at),
+		out("sig-1", "dismiss", at.Add(-time.Second)), out("peer-1", "dismiss", at), out("nobody", "dismiss", at)})
+	noErr(t, "Receive outcomes", err)
+	if !slices.Equal(got, []signal.Outcome{signal.Applied, signal.Duplicate, signal.Duplicate, signal.Unlinked, signal.Unlinked}) {
+		t.Fatalf("outcomes received: %v", got)
+	}
+	if sg, _ := s.Signal(ctx, "sig-1"); sg.PeerOutcome != "disable" || !sg.PeerDecidedAt.Equal(at) {
+		t.Fatalf("the sender's signal: %+v", sg)
+	}
+	if l, _ := s.ListSignals(ctx, signal.Filter{Direction: signal.Outbound, PeerOutcome: "disable", Limit: 10}); len(l) != 1 || l[0].ID != "sig-1" {
+		t.Fatalf("by peer outcome: %+v", l)
+	}
+	if l, _ := s.ListSignals(ctx, signal.Filter{Direction: signal.Outbound, PeerOutcome: "dismiss", Limit: 10}); len(l) != 0 {
+		t.Fatalf("by another peer outcome: %+v", l)
+	}
 	noErr(t, "SetStatus", s.SetStatus(ctx, "peer-1", "open", false))
 }
 
