@@ -20,7 +20,8 @@ build:
 run: build
 	./$(BIN) dev
 
-# `make demo`: the identifier pipeline on a sample list, and a key file.
+# `make demo`: the identifier pipeline on a sample list, and a key file
+# made, rotated and shown in a temporary directory.
 demo: build
 	./scripts/demo.sh $(BIN)
 

@@ -16,11 +16,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/internal/pgtemp"
+	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/linkjob"
@@ -120,7 +122,7 @@ func runDev(e *env, args []string) int {
 		o := 1 - i
 		linkers[i].Peer = peer.NewClient("http://"+parties[o].addr, issued[o])
 		servers[i].AudiencePeer = peer.NewClient("http://"+parties[o].addr, issued[o])
-		stopRelay, err := startRelay(ctx, stores[i], peer.NewClient("http://"+parties[o].addr, issued[o]), nil, log, nil)
+		stopRelay, err := startRelay(ctx, stores[i], peer.NewClient("http://"+parties[o].addr, issued[o]), nil, log, servers[i].Registry)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", parties[i].name, err)
 			return exitInput
@@ -242,10 +244,15 @@ func devParty(ctx context.Context, st *store.Store, name string, people []synth.
 		}
 		ks[r] = sec
 	}
-	pol, err := policies.LoadLive(ctx, "", st, log, nil)
+	// The metrics serve has, on the API (admin key).
+	reg := prometheus.NewRegistry()
+	pol, err := policies.LoadLive(ctx, "", st, log, reg)
 	if err != nil {
 		return nil, nil, nil, "", err
 	}
+	j := &retention.Janitor{Store: st, Catalogue: func() *policies.Catalogue { return pol.Bundle().Catalogue }, Log: log}
+	j.Register(reg)
+	go j.Run(ctx, time.Hour)
 	aud := audienceService(st, d)
 	// Linking: the peer is set once both parties exist.
 	lk := newLinker(ctx, st, d, nil, log.With("party", name), 0)
@@ -255,7 +262,7 @@ func devParty(ctx context.Context, st *store.Store, name string, people []synth.
 	}
 	ready := func(ctx context.Context) error { return st.Pool().Ping(ctx) }
 	srv := api.New(api.Config{Party: party.Party(name), Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st, Ready: ready,
-		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk, Signals: st})
+		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk, Signals: st, Registry: reg})
 	// The party key the other party links with.
 	sec, k, err := access.NewKey(string(party.Party(name).Other()), access.RoleParty, time.Now())
 	if err != nil {

@@ -100,6 +100,13 @@ func TestDev(t *testing.T) {
 	if !strings.Contains(string(metrics), `linkd_matches_total{kind="link"} 240`) {
 		t.Fatal("the matches metric does not count the link run")
 	}
+	// The same metrics as serve's: the policy bundle, the retention
+	// janitor, the relay.
+	for _, name := range []string{"linkd_policy_bundle_info", "linkd_retention_purged_total", "linkd_relay_failures_total"} {
+		if !strings.Contains(string(metrics), "# TYPE "+name+" ") {
+			t.Errorf("dev's metrics lack %s", name)
+		}
+	}
 
 	// The advertiser's printed commands: an audience, the sample list
 	// uploaded in both modes. 300 of the list are social's users, 34 of
