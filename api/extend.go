@@ -118,7 +118,11 @@ func (s *Server) extendAudience(c echo.Context, cl *caller) error {
 }
 
 // extend sends the allowed members' link ids to the other party, a page a
-// time, and closes the session: the mirror is replaced whole.
+// time, the last page marked last: the mirror is replaced whole when it
+// arrives. An audience of fewer than a page of linked members is one
+// batch whether it has any or not, so that what the other party's
+// advertiser can watch of the mirror's making (how many batches come)
+// says nothing of whether a given person is a linked member.
 func (s *Server) extend(ctx context.Context, ext Extender, a audience.Audience, g *groupDecider, session string) error {
 	seq := int64(0)
 	send := func(ids []psi.LinkID, last bool) error {
@@ -127,31 +131,43 @@ func (s *Server) extend(ctx context.Context, ext Extender, a audience.Audience, 
 			Name: a.Name, Purpose: a.Purpose, LinkIDs: ids, SessionID: session, Seq: seq, Last: last})
 		return err
 	}
-	after := ""
-	for {
-		page, err := ext.LinkedMembers(ctx, a.ID, after, MaxBatch)
-		if err != nil {
-			return err
-		}
-		if len(page) == 0 {
-			break
-		}
+	// allowed is a page's members the policies let go.
+	allowed := func(page []audience.LinkedMember) ([]psi.LinkID, error) {
 		ids := make([]psi.LinkID, 0, len(page))
 		for _, m := range page {
 			ok, err := g.allow(m.Country, m.Consent)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if ok {
 				ids = append(ids, m.LinkID)
 			}
 		}
-		if err := send(ids, false); err != nil {
+		return ids, nil
+	}
+	page, err := ext.LinkedMembers(ctx, a.ID, "", MaxBatch)
+	if err != nil {
+		return err
+	}
+	for {
+		ids, err := allowed(page)
+		if err != nil {
 			return err
 		}
-		after = page[len(page)-1].AccountID
+		var next []audience.LinkedMember
+		if len(page) == MaxBatch {
+			if next, err = ext.LinkedMembers(ctx, a.ID, page[len(page)-1].AccountID, MaxBatch); err != nil {
+				return err
+			}
+		}
+		if err := send(ids, len(next) == 0); err != nil {
+			return err
+		}
+		if len(next) == 0 {
+			return nil
+		}
+		page = next
 	}
-	return send(nil, true)
 }
 
 // maxExtendJitter bounds the random wait before an extension's work.

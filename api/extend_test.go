@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,5 +154,63 @@ func TestPeerMirrorsAreLimited(t *testing.T) {
 		if i == 2 {
 			wantError(t, st, b, 429, "rate_limited", "audiences_created")
 		}
+	}
+}
+
+// recordMirror records the batches an extension sends.
+type recordMirror struct {
+	mu      sync.Mutex
+	batches []audience.Mirror
+}
+
+func (r *recordMirror) Mirror(_ context.Context, m audience.Mirror) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batches = append(r.batches, m)
+	return "mirror", nil
+}
+
+// An audience with one linked member and one with none each go to the
+// other party as one batch, the last: how many batches come says
+// nothing of whether a given person is a linked member.
+func TestExtensionBatchesSayNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.api.Party = "social"
+	hashes := f.people(t, 6, 2)
+	var lid psi.LinkID
+	_, _ = rand.Read(lid[:])
+	a, err := f.st.Account(ctx, "acct-6-0000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.AdsConsent = true
+	if err := f.st.PutAccounts(ctx, []directory.Account{a}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.PutLinks(ctx, []store.Link{{AccountID: "acct-6-0000", ID: lid, Epoch: 1, CreatedAt: time.Now()}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordMirror{}
+	f.api.AudiencePeer = rec
+	for i, h := range []string{hashes[0], hashes[1]} { // linked, not linked
+		id := f.create(t, fmt.Sprintf("one-%d", i))
+		st, b := f.do(t, "POST", "/v1/audiences/"+id+"/users", f.keys[access.RoleAdvertiser], "application/json", uploadJSON([]string{h}, "1", 1, true))
+		if st != 200 {
+			t.Fatalf("%d %s", st, b)
+		}
+		f.tick()
+		if st, b = f.do(t, "POST", "/v1/audiences/"+id+"/extend", f.keys[access.RoleAdvertiser], "", ""); st != 202 {
+			t.Fatalf("extend: %d %s", st, b)
+		}
+		f.api.Wait()
+		rec.mu.Lock()
+		got := rec.batches
+		rec.batches = nil
+		rec.mu.Unlock()
+		if len(got) != 1 || got[0].Seq != 1 || !got[0].Last || len(got[0].LinkIDs) != 1-i {
+			t.Fatalf("audience %d: batches %+v", i, got)
+		}
+		f.tick()
 	}
 }
