@@ -190,8 +190,11 @@ func (s *Store) ApplyBatch(ctx context.Context, b UploadBatch) (BatchResult, err
 	at = at.UTC()
 	matched := 0
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// The batches of one audience apply one at a time: a batch that
+		// waited on another's locks of the members they share would time
+		// which accounts are members.
 		var one int
-		if err := tx.QueryRow(ctx, `SELECT 1 FROM audiences WHERE id = $1 FOR SHARE`, b.AudienceID).Scan(&one); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM audiences WHERE id = $1 FOR UPDATE`, b.AudienceID).Scan(&one); err != nil {
 			return err
 		}
 		err := tx.QueryRow(ctx, `SELECT received, invalid FROM upload_batches WHERE audience_id = $1 AND session_id = $2 AND seq = $3`,
