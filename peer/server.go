@@ -200,6 +200,9 @@ func batchRoute(fn func(*Server, Call, Responder, int64) (Answer, error)) func(*
 		if err != nil {
 			return Answer{}, err
 		}
+		if !jobIDRE.MatchString(c.Param("id")) {
+			return Answer{}, protocol("job ids are letters, digits, - and _, at most 64")
+		}
 		seq, err := strconv.ParseInt(c.Param("seq"), 10, 64)
 		if err != nil || seq < 1 {
 			return Answer{}, protocol("batch numbers are whole numbers from 1")
@@ -267,6 +270,9 @@ func (s *Server) finish(c Call) (Answer, error) {
 	l, err := s.link()
 	if err != nil {
 		return Answer{}, err
+	}
+	if !jobIDRE.MatchString(c.Param("id")) {
+		return Answer{}, protocol("job ids are letters, digits, - and _, at most 64")
 	}
 	res, err := l.Finish(c.Context(), c.Param("id"))
 	if err != nil {
