@@ -224,6 +224,7 @@ var routes = []route{
 	{http.MethodPost, "/v1/signals", "signal.create", true, (*Server).flag, assignID("sig_")},
 	{http.MethodGet, "/v1/signals", "signal.read", false, listSignals(signal.Outbound), nil},
 	{http.MethodGet, "/v1/signals/inbound", "signal.read", false, listSignals(signal.Inbound), nil},
+	{http.MethodGet, "/v1/signals/report", "signal.report", false, (*Server).signalReport, nil},
 	{http.MethodGet, "/v1/signals/:id", "signal.read", false, (*Server).getSignal, nil},
 	{http.MethodPost, "/v1/signals/inbound/:id/decision", "signal.decide", true, (*Server).decide, nil},
 	{http.MethodPost, "/v1/signals/:id/revoke", "signal.revoke", true, (*Server).revoke, nil},

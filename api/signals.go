@@ -236,3 +236,55 @@ func (s *Server) revoke(c echo.Context, _ *caller) error {
 	}
 	return c.JSON(http.StatusOK, signalOf(sg))
 }
+
+// reportWindow is the report's default period.
+const reportWindow = 30 * 24 * time.Hour
+
+type typeReportView struct {
+	Type string `json:"type"`
+	// Direction is the catalogue's (social_to_messenger, ...); Signals
+	// says whether this party raised them or received them.
+	Direction     string   `json:"direction"`
+	Signals       string   `json:"signals"`
+	Crossed       int64    `json:"crossed"`
+	Upheld        int64    `json:"upheld"`
+	Dismissed     int64    `json:"dismissed"`
+	FalsePositive int64    `json:"false_positive"`
+	Escalated     int64    `json:"escalated"`
+	Revoked       int64    `json:"revoked"`
+	Expired       int64    `json:"expired"`
+	Precision     *float64 `json:"precision"`
+}
+
+// signalReport tallies, per signal type and direction, how the signals
+// created since (default: 30 days) fared: crossed, upheld, dismissed,
+// false positives, escalated, revoked, expired, and the precision.
+func (s *Server) signalReport(c echo.Context, _ *caller) error {
+	svc, err := s.signals()
+	if err != nil {
+		return err
+	}
+	since := s.Now().Add(-reportWindow)
+	if v := c.QueryParam("since"); v != "" {
+		if since, err = time.Parse(time.RFC3339, v); err != nil {
+			return badRequest("since: a time such as 2026-11-01T00:00:00Z", map[string]any{"parameter": "since"})
+		}
+	}
+	rs, err := svc.Report(c.Request().Context(), since)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Since time.Time        `json:"since"`
+		Types []typeReportView `json:"types"`
+	}{Since: since.UTC(), Types: make([]typeReportView, len(rs))}
+	for i, r := range rs {
+		v := typeReportView{Type: r.Type, Direction: string(s.Party.Outbound()), Signals: "raised", Crossed: r.Crossed, Upheld: r.Upheld,
+			Dismissed: r.Dismissed, FalsePositive: r.FalsePositive, Escalated: r.Escalated, Revoked: r.Revoked, Expired: r.Expired, Precision: r.Precision}
+		if r.Direction == signal.Inbound {
+			v.Direction, v.Signals = string(s.Party.Inbound()), "received"
+		}
+		out.Types[i] = v
+	}
+	return c.JSON(http.StatusOK, out)
+}

@@ -233,3 +233,85 @@ func TestFlagPolicyDenied(t *testing.T) {
 		t.Fatalf("a denied flag is in the outbox: %+v", ob)
 	}
 }
+
+// The report tallies, per type and direction, how the flags raised here
+// fared at the other party and how those received here were decided,
+// with the precision; compliance and trust and safety read it, no one
+// else.
+func TestSignalReport(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.api.Party = "social"
+	f.people(t, 9, 6)
+	var lids [6]psi.LinkID
+	for i := range lids {
+		_, _ = rand.Read(lids[i][:])
+		if err := f.st.PutLinks(ctx, []store.Link{{AccountID: fmt.Sprintf("acct-9-%04d", i), ID: lids[i], Epoch: 1, CreatedAt: f.now}}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	later := f.now.Add(24 * time.Hour)
+	// Raised here: four spam flags that crossed (two upheld, one false
+	// positive, one revoked), one that waits for nothing (not crossed).
+	for i, outcome := range []string{"disable", "disable", "false_positive", ""} {
+		sg := signal.Signal{ID: fmt.Sprintf("out-%d", i), Direction: signal.Outbound, AccountID: fmt.Sprintf("acct-9-%04d", i), LinkID: lids[i],
+			Type: "spam", Confidence: 0.9, Status: "open", CreatedAt: f.now, ExpiresAt: later}
+		if err := f.st.CreateSignal(ctx, sg, true); err != nil {
+			t.Fatal(err)
+		}
+		if outcome != "" {
+			o, err := f.st.Receive(ctx, []signal.Message{{Kind: signal.KindOutcome, ID: sg.ID, Outcome: outcome, DecidedAt: f.now}})
+			if err != nil || o[0] != signal.Applied {
+				t.Fatal(o, err)
+			}
+		} else if err := f.st.SetStatus(ctx, sg.ID, "revoked", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stay := signal.Signal{ID: "out-stay", Direction: signal.Outbound, AccountID: "acct-9-0004", Type: "spam", Confidence: 0.5,
+		Status: "open", CreatedAt: f.now, ExpiresAt: later, CrossReason: signal.BelowConfidence}
+	if err := f.st.CreateSignal(ctx, stay, false); err != nil {
+		t.Fatal(err)
+	}
+	// Received here: two scam flags, one dismissed.
+	for i := range 2 {
+		m := signal.Message{Kind: signal.KindSignal, ID: fmt.Sprintf("in-%d", i), LinkID: lids[4+i], Type: "scam", Confidence: 0.9, CreatedAt: f.now, ExpiresAt: later}
+		if _, err := f.st.Receive(ctx, []signal.Message{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.st.Decide(ctx, "in-0", "dismiss", "ana", "not abuse", f.now); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Type, Direction, Signals                                string
+		Crossed, Upheld, Dismissed, Escalated, Revoked, Expired int64
+		FalsePositive                                           int64 `json:"false_positive"`
+		Precision                                               *float64
+	}
+	var rep struct{ Types []row }
+	st, b := f.do(t, "GET", "/v1/signals/report?since="+f.now.Add(-time.Hour).Format(time.RFC3339), f.keys[access.RoleCompliance], "", "")
+	if err := json.Unmarshal(b, &rep); err != nil || st != 200 || len(rep.Types) != 2 {
+		t.Fatalf("report: %d %s", st, b)
+	}
+	scam, spam := rep.Types[0], rep.Types[1]
+	if spam.Type != "spam" || spam.Signals != "raised" || spam.Direction != "social_to_messenger" || spam.Crossed != 4 || spam.Upheld != 2 ||
+		spam.FalsePositive != 1 || spam.Revoked != 1 || spam.Precision == nil || *spam.Precision < 0.66 || *spam.Precision > 0.67 {
+		t.Fatalf("spam: %+v", spam)
+	}
+	if scam.Type != "scam" || scam.Signals != "received" || scam.Direction != "messenger_to_social" || scam.Crossed != 2 || scam.Dismissed != 1 ||
+		scam.Precision == nil || *scam.Precision != 0 {
+		t.Fatalf("scam: %+v", scam)
+	}
+	// Nothing since after they were made.
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/signals/report?since="+f.now.Add(time.Hour).Format(time.RFC3339), f.keys[access.RoleTrustSafety], "", "")
+	if st != 200 || !strings.Contains(string(b), `"types":[]`) {
+		t.Fatalf("a later since: %d %s", st, b)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/signals/report?since=yesterday", f.keys[access.RoleCompliance], "", "")
+	wantError(t, st, b, 422, "invalid_request", "since")
+	st, b = f.do(t, "GET", "/v1/signals/report", f.keys[access.RoleAdvertiser], "", "")
+	wantError(t, st, b, 403, "forbidden", "signal.report")
+}

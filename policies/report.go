@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	texttemplate "text/template"
+	"time"
 )
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
@@ -20,8 +21,46 @@ var ReportFormats = []string{"markdown", "html"}
 // their lawful basis by region, the kinds of data and how long each is
 // kept, the flows between the parties and the rules that decide them, and
 // the limits. format is "markdown" or "html".
-func (b *Bundle) Report(format string) ([]byte, error) {
+func (b *Bundle) Report(format string) ([]byte, error) { return b.ReportWith(format, nil) }
+
+// SignalsFared is how the signals of each type fared at a party since a
+// time, as its API reports them (GET /v1/signals/report), for the report
+// to set beside the catalogue's minimum confidences.
+type SignalsFared struct {
+	// Party names where the figures come from (a server's address, say).
+	Party string        `json:"-"`
+	Since time.Time     `json:"since"`
+	Types []SignalFared `json:"types"`
+}
+
+// SignalFared is one type and direction of SignalsFared.
+type SignalFared struct {
+	Type          string   `json:"type"`
+	Direction     string   `json:"direction"`
+	Signals       string   `json:"signals"` // raised or received
+	Crossed       int64    `json:"crossed"`
+	Upheld        int64    `json:"upheld"`
+	Dismissed     int64    `json:"dismissed"`
+	FalsePositive int64    `json:"false_positive"`
+	Escalated     int64    `json:"escalated"`
+	Revoked       int64    `json:"revoked"`
+	Expired       int64    `json:"expired"`
+	Precision     *float64 `json:"precision"`
+}
+
+// PrecisionText is the precision as the report writes it: "-" while
+// none is decided.
+func (f SignalFared) PrecisionText() string {
+	if f.Precision == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", *f.Precision)
+}
+
+// ReportWith is Report with, if fared is set, how the signals fared.
+func (b *Bundle) ReportWith(format string, fared *SignalsFared) ([]byte, error) {
 	data := b.reportData()
+	data.Fared = fared
 	var buf bytes.Buffer
 	var err error
 	switch format {
@@ -76,6 +115,7 @@ type reportData struct {
 	Limits   Limits
 	Privacy  SizePrivacy
 	Tests    int
+	Fared    *SignalsFared
 }
 
 // flowActions are the actions that move data between the parties or out
@@ -168,7 +208,13 @@ Audiences with fewer than {{.MinSize}} members report only "too_small".
 | Type | Description | Longest expiry (days) | social_to_messenger | messenger_to_social |
 |---|---|---|---|---|
 {{range .Signals}}| {{.Name}} | {{.Description}} | {{.MaxExpiryDays}} |{{range .Directions}} {{index . 1}} |{{end}}
-{{end}}
+{{end}}{{with .Fared}}
+How they fared at {{.Party}} since {{.Since.Format "2006-01-02T15:04:05Z07:00"}} (precision: upheld over upheld, dismissed and false positives):
+
+| Type | Direction | Signals | Crossed | Upheld | Dismissed | False positive | Escalated | Revoked | Expired | Precision |
+|---|---|---|---|---|---|---|---|---|---|---|
+{{range .Types}}| {{.Type}} | {{.Direction}} | {{.Signals}} | {{.Crossed}} | {{.Upheld}} | {{.Dismissed}} | {{.FalsePositive}} | {{.Escalated}} | {{.Revoked}} | {{.Expired}} | {{.PrecisionText}} |
+{{end}}{{end}}
 ## Flows and the rules that decide them
 
 | Action | Rules |
@@ -218,7 +264,11 @@ const htmlText = `<!doctype html>
 <table><tr><th>Type</th><th>Description</th><th>Longest expiry (days)</th><th>social_to_messenger</th><th>messenger_to_social</th></tr>
 {{range .Signals}}<tr><td>{{.Name}}</td><td>{{.Description}}</td><td>{{.MaxExpiryDays}}</td>{{range .Directions}}<td>{{index . 1}}</td>{{end}}</tr>
 {{end}}</table>
-<h2>Flows and the rules that decide them</h2>
+{{with .Fared}}<p>How they fared at {{.Party}} since {{.Since.Format "2006-01-02T15:04:05Z07:00"}} (precision: upheld over upheld, dismissed and false positives):</p>
+<table><tr><th>Type</th><th>Direction</th><th>Signals</th><th>Crossed</th><th>Upheld</th><th>Dismissed</th><th>False positive</th><th>Escalated</th><th>Revoked</th><th>Expired</th><th>Precision</th></tr>
+{{range .Types}}<tr><td>{{.Type}}</td><td>{{.Direction}}</td><td>{{.Signals}}</td><td>{{.Crossed}}</td><td>{{.Upheld}}</td><td>{{.Dismissed}}</td><td>{{.FalsePositive}}</td><td>{{.Escalated}}</td><td>{{.Revoked}}</td><td>{{.Expired}}</td><td>{{.PrecisionText}}</td></tr>
+{{end}}</table>
+{{end}}<h2>Flows and the rules that decide them</h2>
 <table><tr><th>Action</th><th>Rules</th></tr>
 {{range .Flows}}<tr><td>{{.Action}}</td><td>{{.Rules}}</td></tr>
 {{end}}</table>

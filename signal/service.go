@@ -161,6 +161,31 @@ func (s *Service) List(ctx context.Context, f Filter) (page []Signal, next strin
 	return page, next, nil
 }
 
+// TypeReport is how the signals of one type and direction fared (see
+// Tally), with the precision of the decided ones: upheld over upheld,
+// dismissed and false positives (nil while none is decided).
+type TypeReport struct {
+	Tally
+	Precision *float64
+}
+
+// Report tallies the signals created since, by type and direction.
+func (s *Service) Report(ctx context.Context, since time.Time) ([]TypeReport, error) {
+	ts, err := s.Store.SignalReport(ctx, since, s.now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TypeReport, len(ts))
+	for i, t := range ts {
+		out[i].Tally = t
+		if n := t.Upheld + t.Dismissed + t.FalsePositive; n > 0 {
+			p := float64(t.Upheld) / float64(n)
+			out[i].Precision = &p
+		}
+	}
+	return out, nil
+}
+
 // Get is one signal of this party's, either way, with its decisions
 // (an inbound signal's history, oldest first; none for an outbound one,
 // whose PeerOutcome is the other party's latest).

@@ -26,6 +26,9 @@ type Records interface {
 	// outcome for the other party in the same transaction;
 	// storeerr.ErrNotFound for no such inbound signal.
 	Decide(ctx context.Context, id, status, reviewer, reason string, at time.Time) error
+	// SignalReport tallies the signals created since, by type and
+	// direction (expired: by now).
+	SignalReport(ctx context.Context, since, now time.Time) ([]Tally, error)
 	// Decisions returns an inbound signal's decisions, oldest first.
 	Decisions(ctx context.Context, id string) ([]Decision, error)
 	// SetStatus changes a signal's status; with relay, it also queues a
@@ -72,6 +75,7 @@ type (
 	Subject     = store.SignalSubject
 	CrossReason = store.CrossReason
 	Decision    = store.Decision
+	Tally       = store.SignalTally
 )
 
 // Directions.

@@ -448,3 +448,54 @@ func (s *Store) MarkDelivered(ctx context.Context, ids, expired []int64) error {
 		WHERE id IN (SELECT signal_id FROM gone WHERE id = ANY($2) AND kind = 'signal')`, ids, expired, string(CrossExpired))
 	return mapErr(err)
 }
+
+// SignalTally is how the signals of one type and direction raised or
+// received since a time fared: how many crossed (for received ones: how
+// many arrived), and of those, by the receiver's latest decision
+// (disable is upheld), revoked by the sender, or expired undecided
+// (with, for flags raised here, those that expired before they could be
+// sent).
+type SignalTally struct {
+	Type          string
+	Direction     Direction
+	Crossed       int64
+	Upheld        int64
+	Dismissed     int64
+	FalsePositive int64
+	Escalated     int64
+	Revoked       int64
+	Expired       int64
+}
+
+// SignalReport implements signal.Store: the tallies of the signals
+// created since, by type and direction, in that order. An outbound
+// signal's decision is the other party's outcome; an inbound one's is
+// this party's.
+func (s *Store) SignalReport(ctx context.Context, since, now time.Time) ([]SignalTally, error) {
+	rows, err := s.pool.Query(ctx, `WITH d AS (
+			SELECT type, direction, status, expires_at, direction = 'inbound' OR crosses AS crossed,
+				cross_reason = 'expired' AS unsent,
+				CASE direction WHEN 'outbound' THEN peer_outcome ELSE decision END AS decided
+			FROM signals
+			WHERE created_at >= $1 AND (direction = 'inbound' OR crosses OR cross_reason = 'expired'))
+		SELECT type, direction,
+			count(*) FILTER (WHERE crossed),
+			count(*) FILTER (WHERE crossed AND decided = 'disable'),
+			count(*) FILTER (WHERE crossed AND decided = 'dismiss'),
+			count(*) FILTER (WHERE crossed AND decided = 'false_positive'),
+			count(*) FILTER (WHERE crossed AND decided = 'escalate'),
+			count(*) FILTER (WHERE crossed AND status = 'revoked'),
+			count(*) FILTER (WHERE unsent OR crossed AND decided = '' AND status <> 'revoked' AND expires_at <= $2)
+		FROM d GROUP BY type, direction ORDER BY type, direction`, utc(since), utc(now))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SignalTally, error) {
+		var t SignalTally
+		var dir string
+		err := r.Scan(&t.Type, &dir, &t.Crossed, &t.Upheld, &t.Dismissed, &t.FalsePositive, &t.Escalated, &t.Revoked, &t.Expired)
+		t.Direction = Direction(dir)
+		return t, err
+	})
+	return out, mapErr(err)
+}

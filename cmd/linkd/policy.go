@@ -9,12 +9,14 @@ import (
 	"io/fs"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/linkd/linkd/client"
 	"github.com/linkd/linkd/policies"
 )
 
@@ -361,9 +363,12 @@ func verdict(d policies.Decision) string {
 }
 
 func policyReport(e *env, args []string) int {
-	fs := newFlags(e, "policy report", "policy report [--format markdown|html] [DIR]",
-		"Prints the catalogue as a record of processing: purposes and lawful basis, kinds of data and retention,\nflows between the parties and the rules that decide them, limits.")
+	fs := newFlags(e, "policy report", "policy report [--format markdown|html] [--server URL --key KEY [--since TIME]] [DIR]",
+		"Prints the catalogue as a record of processing: purposes and lawful basis, kinds of data and retention,\nflows between the parties and the rules that decide them, limits. With --server, also how the\nsignals of each type fared at that party (GET /v1/signals/report), beside the minimum confidences.")
 	format := fs.String("format", "markdown", "`format` of the report: markdown or html")
+	server := fs.String("server", e.getenv("LINKD_SERVER"), "`URL` of a party's API, for how its signals fared (default $LINKD_SERVER)")
+	key := fs.String("key", e.getenv("LINKD_KEY"), "compliance API `key` for --server (default $LINKD_KEY)")
+	since := fs.String("since", "", "RFC 3339 `time` the signals' figures start at (default: the server's, 30 days ago)")
 	dir, code, ok := oneDir(e, fs, args)
 	if !ok {
 		return code
@@ -371,13 +376,36 @@ func policyReport(e *env, args []string) int {
 	if *format != "markdown" && *format != "html" {
 		return usageError(e, fs, "--format must be markdown or html, not %q", *format)
 	}
+	if *server != "" && *key == "" {
+		return usageError(e, fs, "--server needs --key (or LINKD_KEY)")
+	}
+	if *since != "" {
+		if _, err := time.Parse(time.RFC3339, *since); err != nil {
+			return usageError(e, fs, "--since: a time such as 2026-11-01T00:00:00Z")
+		}
+	}
 	fsys, name := bundleSource(e, dir)
 	b, err := policies.Load(fsys)
 	if err != nil {
 		printProblems(e.stderr, name, err)
 		return exitInput
 	}
-	out, err := b.Report(*format)
+	var fared *policies.SignalsFared
+	if *server != "" {
+		fared = &policies.SignalsFared{Party: *server}
+		path := "/v1/signals/report"
+		if *since != "" {
+			path += "?since=" + url.QueryEscape(*since)
+		}
+		ctx, stop := e.context()
+		err := client.New(*server, *key, 30*time.Second).Call(ctx, http.MethodGet, path, nil, fared)
+		stop()
+		if err != nil {
+			fmt.Fprintf(e.stderr, "linkd policy report: how the signals fared: %v\n", err)
+			return exitInput
+		}
+	}
+	out, err := b.ReportWith(*format, fared)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "linkd policy report: %v\n", err)
 		return exitInput

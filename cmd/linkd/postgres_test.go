@@ -576,4 +576,11 @@ func TestLinkTwoServesPostgres(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Compliance sets how the flags fared beside the catalogue: two scam
+	// flags crossed, one upheld.
+	_, out, _ = runCmd(t, ps[0].environ, "apikey", "create", "--tenant", "tns", "--role", "compliance")
+	code, out, errs = runCmd(t, nil, "policy", "report", "--server", "http://"+ps[0].addr, "--key", lastLine(out))
+	if code != 0 || !strings.Contains(out, "| scam | social_to_messenger | raised | 2 | 1 | 0 | 0 | 0 | 0 | 0 | 1.00 |") {
+		t.Fatalf("policy report: exit %d\n%s%s", code, out, errs)
+	}
 }
