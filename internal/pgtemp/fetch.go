@@ -23,34 +23,51 @@ const FetchVersion = embeddedpostgres.V17
 // first call downloads the official binaries that the zonky project
 // publishes to Maven (repository; "" is Maven Central) through
 // github.com/fergusstrange/embedded-postgres, which checks the archive
-// against its published SHA-256 and unpacks it; later calls find them
-// there. cache "" is CacheDir(). Processes fetching at once wait for one
-// another.
+// against the SHA-256 the repository publishes beside it and unpacks it;
+// later calls find them there. cache "" is CacheDir(). Processes
+// fetching at once wait for one another.
 //
 // The library unpacks the binaries only on the way to starting a server
-// of its own, so Fetch lets it: run by an unprivileged user, that server
-// (on a free loopback port, with a random password, its data in a
-// temporary directory) is stopped at once; run by root, it never starts,
-// as PostgreSQL refuses root, and the programs are unpacked all the same.
+// of its own (on a free loopback port, with a random password, its data
+// in a temporary directory), which Fetch stops at once. So that no
+// downloaded program ever runs as root, root may not fetch: it gets an
+// error, and runs the machine's own PostgreSQL or a database URL.
+//
+// The cache must be this user's: Fetch refuses one that another user
+// owns or may write to (or whose parent directories another user may
+// change, but for sticky ones such as /tmp), so that nobody else can put
+// programs there for this user to run; and it takes programs from the
+// cache only once a fetch has finished (a marker file), so that a fetch
+// cut short is done again.
 func Fetch(ctx context.Context, repository, cache string) (string, error) {
+	if os.Geteuid() == 0 {
+		return "", errors.New("pgtemp: fetching PostgreSQL is not done as root (the library would run the downloaded programs as root): install PostgreSQL's server package, run as another user, or give a database URL")
+	}
 	if cache == "" {
-		cache = CacheDir()
+		var err error
+		if cache, err = CacheDir(); err != nil {
+			return "", err
+		}
 	}
 	dest := filepath.Join(cache, string(FetchVersion))
 	bin := filepath.Join(dest, "bin")
-	if hasPrograms(bin) {
-		return bin, nil
-	}
-	if err := os.MkdirAll(cache, 0o755); err != nil {
+	if err := os.MkdirAll(cache, 0o700); err != nil {
 		return "", fmt.Errorf("pgtemp: %w", err)
+	}
+	if err := private(cache); err != nil {
+		return "", err
 	}
 	unlock, err := lock(ctx, filepath.Join(cache, ".lock"))
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	if hasPrograms(bin) {
+	if fetched(dest) {
 		return bin, nil
+	}
+	// What a fetch cut short left goes.
+	if err := os.RemoveAll(dest); err != nil {
+		return "", fmt.Errorf("pgtemp: %w", err)
 	}
 	runtime, err := os.MkdirTemp("", "linkd-pg-fetch-")
 	if err != nil {
@@ -67,35 +84,76 @@ func Fetch(ctx context.Context, repository, cache string) (string, error) {
 	}
 	cfg := embeddedpostgres.DefaultConfig().Version(FetchVersion).Port(port).
 		Password(hex.EncodeToString(pw[:])).CachePath(cache).BinariesPath(dest).
-		RuntimePath(runtime).DataPath(filepath.Join(runtime, "data")).Logger(io.Discard)
+		RuntimePath(runtime).DataPath(filepath.Join(runtime, "data")).Logger(io.Discard).
+		StartParameters(map[string]string{"unix_socket_directories": runtime, "listen_addresses": "127.0.0.1"})
 	if repository != "" {
 		cfg = cfg.BinaryRepositoryURL(repository)
 	}
 	db := embeddedpostgres.NewDatabase(cfg)
-	startErr := db.Start()
-	if startErr == nil {
-		_ = db.Stop()
+	if err := db.Start(); err != nil {
+		return "", fmt.Errorf("pgtemp: fetching PostgreSQL %s: %w", FetchVersion, err)
 	}
-	if hasPrograms(bin) {
-		return bin, nil
+	_ = db.Stop()
+	if !hasPrograms(bin) {
+		return "", fmt.Errorf("pgtemp: fetching PostgreSQL %s: the archive holds no bin/initdb and bin/postgres", FetchVersion)
 	}
-	if startErr == nil {
-		startErr = errors.New("the archive holds no bin/initdb and bin/postgres")
+	if err := os.WriteFile(filepath.Join(dest, fetchedMarker), []byte(string(FetchVersion)+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("pgtemp: %w", err)
 	}
-	return "", fmt.Errorf("pgtemp: fetching PostgreSQL %s: %w", FetchVersion, startErr)
+	return bin, nil
 }
 
-// CacheDir is where Fetch keeps binaries by default: under the user's
-// cache directory, or, for root, under /var/cache, which the
-// unprivileged user the server then runs as may enter.
-func CacheDir() string {
-	if os.Geteuid() == 0 {
-		return "/var/cache/linkd/postgres"
+// fetchedMarker, in a version's directory, says its fetch finished.
+const fetchedMarker = ".linkd-fetched"
+
+func fetched(dest string) bool {
+	_, err := os.Stat(filepath.Join(dest, fetchedMarker))
+	return err == nil && hasPrograms(filepath.Join(dest, "bin"))
+}
+
+// private refuses dir unless it and the directories above it are this
+// user's (or root's) and no one else may write to them; a directory
+// above it others may write to is allowed if it is sticky (/tmp).
+func private(dir string) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("pgtemp: %w", err)
 	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "linkd", "postgres")
+	uid := uint32(os.Geteuid())
+	for d, first := dir, true; ; first = false {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("pgtemp: %w", err)
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("pgtemp: cannot tell who owns %s", d)
+		}
+		writable := fi.Mode().Perm()&0o022 != 0
+		switch {
+		case st.Uid != uid && st.Uid != 0:
+			return fmt.Errorf("pgtemp: the cache %s is not safe: %s belongs to another user", dir, d)
+		case writable && (first || fi.Mode()&os.ModeSticky == 0):
+			return fmt.Errorf("pgtemp: the cache %s is not safe: others may write to %s", dir, d)
+		}
+		up := filepath.Dir(d)
+		if up == d {
+			return nil
+		}
+		d = up
 	}
-	return filepath.Join(os.TempDir(), "linkd-postgres")
+}
+
+// CacheDir is where Fetch keeps binaries by default: linkd/postgres in
+// the user's cache directory ($XDG_CACHE_HOME, else ~/.cache). There is
+// no default without one: a shared directory would let others plant
+// programs.
+func CacheDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("pgtemp: no cache directory to fetch PostgreSQL into (set HOME or XDG_CACHE_HOME): %w", err)
+	}
+	return filepath.Join(d, "linkd", "postgres"), nil
 }
 
 func hasPrograms(bin string) bool {

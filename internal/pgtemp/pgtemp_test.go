@@ -7,12 +7,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	neturl "net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -82,13 +85,57 @@ func TestStartStop(t *testing.T) {
 	}
 }
 
+// TestMain runs, when PGTEMP_TEST_FETCH names a repository, a fetch into
+// PGTEMP_TEST_CACHE and a server from what it fetched, and exits: the
+// part of TestFetch that must run as an unprivileged user when the tests
+// run as root.
+func TestMain(m *testing.M) {
+	if repo := os.Getenv("PGTEMP_TEST_FETCH"); repo != "" {
+		bin, err := fetchAndServe(repo, os.Getenv("PGTEMP_TEST_CACHE"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Print(bin)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// fetchAndServe fetches into cache from repo and asks a server started
+// from the fetched programs a question.
+func fetchAndServe(repo, cache string) (string, error) {
+	ctx := context.Background()
+	bin, err := Fetch(ctx, repo, cache)
+	if err != nil {
+		return "", err
+	}
+	s, err := StartBin(ctx, bin)
+	if err != nil {
+		return "", err
+	}
+	defer s.Stop()
+	conn, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var one int
+	if err := conn.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil || one != 1 {
+		return "", fmt.Errorf("the fetched server answered %d, %v", one, err)
+	}
+	return bin, nil
+}
+
 // On a machine without PostgreSQL's programs, Start fetches them. Here a
 // Maven repository of the test's own serves this machine's programs
 // packaged as the zonky project packages its binaries (a jar holding a
-// .txz of bin/) with the jar's SHA-256: Fetch unpacks them into the cache
-// once, a server runs from there, a second Fetch needs no repository, and
-// a jar that does not match its checksum, or a repository without it, is
-// refused with an error that says so.
+// .txz of bin/) with the jar's SHA-256. Fetch unpacks them into the cache
+// once and a server runs from there; a second fetch needs no repository;
+// a fetch cut short is done again; a jar that does not match its
+// checksum, a repository without it, a cache others may write to, and a
+// fetch by root are refused with an error that says so. Run as root, the
+// fetches run as "nobody".
 func TestFetch(t *testing.T) {
 	sys, err := Bin()
 	if errors.Is(err, ErrNoPostgres) && os.Getenv("CI") == "" {
@@ -100,13 +147,13 @@ func TestFetch(t *testing.T) {
 	jar := fakeJar(t, sys)
 	sum := sha256.Sum256(jar)
 	var fetched atomic.Int32
-	badSum := false
+	var badSum atomic.Bool
 	repo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case strings.HasSuffix(r.URL.Path, ".jar"):
 			fetched.Add(1)
 			_, _ = w.Write(jar)
-		case strings.HasSuffix(r.URL.Path, ".jar.sha256") && badSum:
+		case strings.HasSuffix(r.URL.Path, ".jar.sha256") && badSum.Load():
 			_, _ = w.Write([]byte(strings.Repeat("0", 64)))
 		case strings.HasSuffix(r.URL.Path, ".jar.sha256"):
 			_, _ = w.Write([]byte(hex.EncodeToString(sum[:])))
@@ -116,55 +163,115 @@ func TestFetch(t *testing.T) {
 	}))
 	defer repo.Close()
 
-	// The cache, reachable by the unprivileged user the server runs as
-	// when the test runs as root.
-	cache, err := os.MkdirTemp("", "pgtemp-cache-")
+	// Where the fetches run: here, or, for root, in this test binary run
+	// as nobody, with a cache of nobody's.
+	root := os.Geteuid() == 0
+	top, err := os.MkdirTemp("", "pgtemp-fetch-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(cache)
-	if err := os.Chmod(cache, 0o755); err != nil {
+	defer os.RemoveAll(top)
+	if err := os.Chmod(top, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	bin, err := Fetch(ctx, repo.URL, cache)
+	var cred *syscall.Credential
+	exe := ""
+	if root {
+		u, err := user.Lookup("nobody")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exe = filepath.Join(top, "pgtemp.test")
+		if err := os.WriteFile(exe, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Fetch(context.Background(), repo.URL, filepath.Join(top, "roots")); err == nil || !strings.Contains(err.Error(), "root") {
+			t.Fatalf("a fetch by root: %v", err)
+		}
+	}
+	newCache := func(name string) string {
+		t.Helper()
+		c := filepath.Join(top, name)
+		if err := os.Mkdir(c, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if cred != nil {
+			if err := os.Chown(c, int(cred.Uid), int(cred.Gid)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return c
+	}
+	fetch := func(repoURL, cache string) (string, error) {
+		t.Helper()
+		if !root {
+			return fetchAndServe(repoURL, cache)
+		}
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), "PGTEMP_TEST_FETCH="+repoURL, "PGTEMP_TEST_CACHE="+cache, "HOME="+cache)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		var out, errs bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errs
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("%v: %s", err, errs.String())
+		}
+		return out.String(), nil
+	}
+
+	cache := newCache("cache")
+	bin, err := fetch(repo.URL, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(bin, cache+string(filepath.Separator)) || fetched.Load() != 1 {
 		t.Fatalf("programs at %s, %d downloads; want under %s, one download", bin, fetched.Load(), cache)
 	}
-	s, err := StartBin(ctx, bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, s.URL)
-	if err != nil {
-		s.Stop()
-		t.Fatal(err)
-	}
-	var one int
-	err = conn.QueryRow(ctx, `SELECT 1`).Scan(&one)
-	conn.Close(ctx)
-	s.Stop()
-	if err != nil || one != 1 {
-		t.Fatalf("the fetched server answered %d, %v", one, err)
-	}
-
-	repo.Close()
-	if again, err := Fetch(ctx, repo.URL, cache); err != nil || again != bin {
+	// From the cache, without the repository.
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	if again, err := fetch(gone.URL, cache); err != nil || again != bin {
 		t.Fatalf("second fetch: %s, %v; want %s from the cache", again, err, bin)
 	}
-
-	badSum = true
-	repo2 := httptest.NewServer(repo.Config.Handler)
-	defer repo2.Close()
-	if _, err := Fetch(ctx, repo2.URL, t.TempDir()); err == nil || !strings.Contains(err.Error(), "checksum") {
+	// A fetch cut short (no marker, something half unpacked) is unpacked
+	// again, from the archive the library keeps once it has checked it.
+	if err := os.Remove(filepath.Join(filepath.Dir(bin), fetchedMarker)); err != nil {
+		t.Fatal(err)
+	}
+	half := filepath.Join(bin, "half-unpacked")
+	if err := os.WriteFile(half, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := fetch(repo.URL, cache); err != nil || again != bin {
+		t.Fatalf("after a fetch cut short: %s, %v", again, err)
+	}
+	if _, err := os.Stat(half); !os.IsNotExist(err) {
+		t.Fatalf("a fetch cut short was taken as it was: %v", err)
+	}
+	// A cache others may write to is refused.
+	if err := os.Chmod(cache, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fetch(repo.URL, cache); err == nil || !strings.Contains(err.Error(), "not safe") {
+		t.Fatalf("a cache others may write to: %v", err)
+	}
+	badSum.Store(true)
+	if _, err := fetch(repo.URL, newCache("bad-sum")); err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Fatalf("a jar that does not match its checksum: %v", err)
 	}
 	empty := httptest.NewServer(http.NotFoundHandler())
 	defer empty.Close()
-	if _, err := Fetch(ctx, empty.URL, t.TempDir()); err == nil || !strings.Contains(err.Error(), "fetching PostgreSQL") {
+	if _, err := fetch(empty.URL, newCache("empty")); err == nil || !strings.Contains(err.Error(), "fetching PostgreSQL") {
 		t.Fatalf("a repository without the binaries: %v", err)
 	}
 }
