@@ -83,7 +83,7 @@ type SignalFilter struct {
 	// the other party.
 	PeerOutcome string
 	After       string // id to list after
-	Limit     int
+	Limit       int
 }
 
 // OutboxEntry is a message waiting to be delivered to the peer.
