@@ -353,19 +353,19 @@ func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	type tmpl struct{ name, comment string }
+	type tmpl struct{ Name, Comment string }
 	old, err := pgx.CollectRows(rows, pgx.RowToStructByPos[tmpl])
 	if err != nil {
 		return "", err
 	}
 	for _, o := range old {
-		made, err := time.Parse(time.RFC3339, strings.TrimPrefix(o.comment, templateComment))
-		if o.name != name && err == nil && time.Since(made) < templateLife {
+		made, err := time.Parse(time.RFC3339, strings.TrimPrefix(o.Comment, templateComment))
+		if o.Name != name && err == nil && time.Since(made) < templateLife {
 			continue
 		}
-		id := pgx.Identifier{o.name}.Sanitize()
+		id := pgx.Identifier{o.Name}.Sanitize()
 		_, _ = conn.Exec(ctx, "ALTER DATABASE "+id+" IS_TEMPLATE false")
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+id+" WITH (FORCE)"); err != nil && o.name == name {
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+id+" WITH (FORCE)"); err != nil && o.Name == name {
 			return "", err
 		}
 	}
