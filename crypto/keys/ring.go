@@ -57,7 +57,8 @@ func (r *Ring) Key(p Purpose, epoch uint32) (Secret, error) {
 }
 
 // Rotate adds a fresh epoch, numbered one past the highest, and makes it
-// current. Older epochs stay until Retire.
+// current. Older epochs stay, so that what was made under them can still
+// be read.
 func (r *Ring) Rotate(now time.Time) (uint32, error) {
 	m, err := NewSecret()
 	if err != nil {
@@ -70,20 +71,6 @@ func (r *Ring) Rotate(now time.Time) (uint32, error) {
 	r.epochs = append(r.epochs, Epoch{ID: id, Created: now.UTC(), master: m})
 	r.current = id
 	return id, nil
-}
-
-// Retire removes an epoch that is not current, once nothing made under it
-// is kept.
-func (r *Ring) Retire(epoch uint32) error {
-	if epoch == r.current {
-		return errors.New("keys: the current epoch cannot be retired")
-	}
-	i, ok := r.find(epoch)
-	if !ok {
-		return fmt.Errorf("%w: %d", ErrUnknownEpoch, epoch)
-	}
-	r.epochs = slices.Delete(r.epochs, i, i+1)
-	return nil
 }
 
 func (r *Ring) find(epoch uint32) (int, bool) {
