@@ -272,7 +272,7 @@ func New(cfg Config) *Server {
 	s.matches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_matches_total",
 		Help: "Accounts matched by link runs (kind link), counted when a run ends."}, []string{"kind"})
 	s.relayed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_signals_received_total",
-		Help: "Signal relay messages from the other party, by outcome (applied, duplicate, unlinked, expired, refused)."}, []string{"outcome"})
+		Help: "Signal relay messages from the other party, by outcome (applied, duplicate, unlinked, expired, refused, quarantined)."}, []string{"outcome"})
 	s.auditFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "linkd_audit_append_failures_total",
 		Help: "Audit entries that could not be written (each is logged with its request id)."})
 	s.Registry.MustRegister(s.reqs, s.latency, s.batch, s.usage, s.refused, s.matches, s.relayed, s.auditFailures)

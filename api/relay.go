@@ -17,6 +17,7 @@ import (
 // configured at the time of the call.
 func (s *Server) peerServer() *peer.Server {
 	ps := &peer.Server{Party: s.Party, Link: s.Linking, Signals: s.Signals, Now: s.Now,
+		Catalogue: func() *policies.Catalogue { return s.Policies().Catalogue },
 		Limits: func() peer.Limits {
 			l := s.limits()
 			return peer.Limits{ReblindsPerDay: l.PeerReblindsPerDay, LinkJobsPerDay: l.PeerLinkJobsPerDay, AudiencesPerDay: l.AudiencesPerDay}

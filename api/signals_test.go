@@ -5,11 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/linkd/linkd/peer"
+	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store"
 
 	"github.com/linkd/linkd/access"
@@ -314,4 +317,58 @@ func TestSignalReport(t *testing.T) {
 	wantError(t, st, b, 422, "invalid_request", "since")
 	st, b = f.do(t, "GET", "/v1/signals/report", f.keys[access.RoleAdvertiser], "", "")
 	wantError(t, st, b, 403, "forbidden", "signal.report")
+}
+
+// Past its type's daily cap (the catalogue's open_per_day), a received
+// flag goes to quarantine, not to the open queue, and is counted.
+func TestRelayQuarantine(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.api.Party = "messenger"
+	f.people(t, 4, 1)
+	var lid psi.LinkID
+	_, _ = rand.Read(lid[:])
+	if err := f.st.PutLinks(ctx, []store.Link{{AccountID: "acct-4-0000", ID: lid, Epoch: 1, CreatedAt: f.now}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{}
+	err := fs.WalkDir(policies.DefaultFS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(policies.DefaultFS(), p)
+		if p == policies.CatalogueFile {
+			b = []byte(strings.Replace(string(b), "open_per_day: 5000", "open_per_day: 1", 1))
+		}
+		fsys[p] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, err := policies.Load(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.api.Policies = func() *policies.Bundle { return b1 }
+	in := f.now.Add(24 * time.Hour)
+	msgs := []signal.Message{
+		{Kind: signal.KindSignal, ID: "flood-1", LinkID: lid, Type: "spam", Confidence: 0.9, CreatedAt: f.now, ExpiresAt: in},
+		{Kind: signal.KindSignal, ID: "flood-2", LinkID: lid, Type: "spam", Confidence: 0.9, CreatedAt: f.now, ExpiresAt: in},
+		{Kind: signal.KindSignal, ID: "other", LinkID: lid, Type: "scam", Confidence: 0.9, CreatedAt: f.now, ExpiresAt: in},
+	}
+	body, _ := json.Marshal(peer.WireSignals(msgs))
+	st, b := f.do(t, "POST", "/v1/peer/signals", f.keys[access.RoleParty], "application/json", string(body))
+	if st != 200 || string(b) != `{"outcomes":["applied","quarantined","applied"]}`+"\n" {
+		t.Fatalf("relay: %d %s", st, b)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/signals/inbound?status=quarantined", f.keys[access.RoleTrustSafety], "", "")
+	if st != 200 || !strings.Contains(string(b), `"id":"flood-2"`) || strings.Contains(string(b), "flood-1") {
+		t.Fatalf("quarantine: %d %s", st, b)
+	}
+	st, b = f.do(t, "GET", "/metrics", f.keys[access.RoleAdmin], "", "")
+	if st != 200 || !strings.Contains(string(b), `linkd_signals_received_total{outcome="quarantined"} 1`) {
+		t.Fatalf("metrics: %d %s", st, b)
+	}
 }

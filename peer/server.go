@@ -122,6 +122,9 @@ type Server struct {
 	Mirrors Mirrors
 	// Limits returns the limits in force.
 	Limits func() Limits
+	// Catalogue returns the catalogue in force, for the signal types'
+	// daily caps on the open queue (nil: none).
+	Catalogue func() *policies.Catalogue
 	Now    func() time.Time
 	// Batch, if set, is told the size of each batch re-blinded for the
 	// other party; Relayed each relayed message's outcome.
@@ -346,6 +349,16 @@ func (s *Server) signals(c Call) (Answer, error) {
 		}
 		apply = append(apply, m)
 		at = append(at, i)
+	}
+	if s.Catalogue != nil {
+		cat := s.Catalogue()
+		day, _ := access.Day.Bounds(now)
+		for i := range apply {
+			if st, ok := cat.SignalTypes[apply[i].Type]; ok && apply[i].Kind == signal.KindSignal {
+				apply[i].OpenCap, apply[i].CapSince = st.OpenPerDay, day
+			}
+			apply[i].ReceivedAt = now
+		}
 	}
 	if len(apply) > 0 {
 		got, err := s.Signals.Receive(c.Context(), apply)

@@ -55,6 +55,10 @@ type SignalType struct {
 	Description   string             `yaml:"description" json:"description"`
 	MaxExpiryDays int                `yaml:"max_expiry_days" json:"max_expiry_days"`
 	MinConfidence map[string]float64 `yaml:"min_confidence" json:"min_confidence"`
+	// OpenPerDay, if set, is the most flags of the type received from
+	// the other party a day (UTC) may bring into the open review queue;
+	// past it, they go to quarantine for bulk review.
+	OpenPerDay int64 `yaml:"open_per_day" json:"open_per_day,omitempty"`
 }
 
 // Limits are per API key (requests) and per tenant (budgets), per day

@@ -142,6 +142,9 @@ const (
 	Unlinked  = store.OutcomeUnlinked
 	Expired   = store.OutcomeExpired
 	Refused   = store.OutcomeRefused
+	// Quarantined: kept out of the open queue (see policies.SignalType's
+	// OpenPerDay).
+	Quarantined = store.OutcomeQuarantined
 
 	EventReceived = store.EventReceived
 	EventRevoked  = store.EventRevoked

@@ -123,6 +123,12 @@ type Message struct {
 	// Outcome and DecidedAt, of a KindOutcome message.
 	Outcome   string
 	DecidedAt time.Time
+	// At the receiver, for a KindSignal: when it arrives, and its type's
+	// cap: if OpenCap is above zero and OpenCap signals of the type went
+	// into the open queue since CapSince, it goes to quarantine instead.
+	ReceivedAt time.Time
+	OpenCap    int64
+	CapSince   time.Time
 }
 
 // Outcome is what the receiver did with one message.
@@ -143,6 +149,9 @@ const (
 	// OutcomeRefused: the receiver's policies do not let this signal in; nothing
 	// is kept.
 	OutcomeRefused Outcome = "refused"
+	// OutcomeQuarantined: kept, but in quarantine for bulk review: its type
+	// brought as many signals into the open queue as the period allows.
+	OutcomeQuarantined Outcome = "quarantined"
 )
 
 // Event names.
@@ -249,18 +258,21 @@ func (s *Store) CreateSignal(ctx context.Context, sg Signal, relay bool) error {
 // receiveSignal inserts an inbound signal for the account linked to the
 // link id, unless the id is known; it answers (inserted, linked).
 const receiveSignal = `WITH acct AS (SELECT account_id FROM links WHERE link_id = $2),
-ins AS (INSERT INTO signals (` + signalColumns + `)
-	SELECT $1, 'inbound', account_id, $2, $3, $4, '', '', 'open', $5, $6, false, '', '' FROM acct
-	ON CONFLICT (id) DO NOTHING RETURNING 1),
+q AS (SELECT $9::bigint > 0 AND (SELECT count(*) FROM signals WHERE direction = 'inbound' AND type = $3
+	AND received_at >= $8 AND NOT quarantined) >= $9 AS over),
+ins AS (INSERT INTO signals (` + signalColumns + `, received_at, quarantined)
+	SELECT $1, 'inbound', account_id, $2, $3, $4, '', '', CASE WHEN q.over THEN 'quarantined' ELSE 'open' END, $5, $6, false, '', '',
+		$10, q.over FROM acct, q
+	ON CONFLICT (id) DO NOTHING RETURNING quarantined),
 ev AS (INSERT INTO signal_events (signal_id, name) SELECT $1, 'signal.received' FROM ins WHERE $7)
-SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM acct)`
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM acct), coalesce((SELECT bool_or(quarantined) FROM ins), false)`
 
 // receiveOutcome records the other party's decision on a signal raised
 // here, unless a later one is recorded; it answers (changed, known), known
 // when the signal is one raised here (else it is answered as unlinked).
 const receiveOutcome = `WITH up AS (UPDATE signals SET peer_outcome = $2, peer_decided_at = $3
 	WHERE id = $1 AND direction = 'outbound' AND (peer_decided_at IS NULL OR peer_decided_at < $3) RETURNING 1)
-SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM signals WHERE id = $1 AND direction = 'outbound')`
+SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM signals WHERE id = $1 AND direction = 'outbound'), false`
 
 // receiveRevoke revokes an inbound signal, or keeps one revoked for the
 // account linked to the link id if it has not arrived yet (a signal
@@ -275,7 +287,7 @@ ins AS (INSERT INTO signals (` + signalColumns + `)
 		WHERE signals.direction = 'inbound' AND signals.status <> 'revoked' RETURNING (xmax::text <> '0') AS revoked),
 ev AS (INSERT INTO signal_events (signal_id, name)
 	SELECT $1, 'signal.revoked' FROM (SELECT true FROM up UNION ALL SELECT true FROM ins WHERE revoked) AS r WHERE $7)
-SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM ins), (SELECT count(*) FROM acct)`
+SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM ins), (SELECT count(*) FROM acct), false`
 
 // Receive implements signal.Store: one statement a message, sent in one
 // pipelined batch inside one transaction.
@@ -291,17 +303,25 @@ func (s *Store) Receive(ctx context.Context, msgs []Message) ([]Outcome, error) 
 			case KindRevoke:
 				b.Queue(receiveRevoke, m.ID, m.LinkID[:], m.Type, m.Confidence, utc(m.CreatedAt), utc(m.ExpiresAt), keep)
 			default:
-				b.Queue(receiveSignal, m.ID, m.LinkID[:], m.Type, m.Confidence, utc(m.CreatedAt), utc(m.ExpiresAt), keep)
+				at := m.ReceivedAt
+				if at.IsZero() {
+					at = time.Now()
+				}
+				b.Queue(receiveSignal, m.ID, m.LinkID[:], m.Type, m.Confidence, utc(m.CreatedAt), utc(m.ExpiresAt), keep,
+					utc(m.CapSince), m.OpenCap, utc(at))
 			}
 		}
 		br := tx.SendBatch(ctx, b)
 		for i := range msgs {
 			var changed, linked int64
-			if err := br.QueryRow().Scan(&changed, &linked); err != nil {
+			var quarantined bool
+			if err := br.QueryRow().Scan(&changed, &linked, &quarantined); err != nil {
 				br.Close()
 				return err
 			}
 			switch {
+			case quarantined:
+				out[i] = OutcomeQuarantined
 			case changed > 0:
 				out[i] = OutcomeApplied
 			case linked == 0:

@@ -300,8 +300,13 @@ CREATE TABLE signals (
     cross_rule    text NOT NULL DEFAULT '',
     -- An outbound signal: the other party's latest decision on it.
     peer_outcome     text NOT NULL DEFAULT '',
-    peer_decided_at  timestamptz
+    peer_decided_at  timestamptz,
+    -- An inbound signal: when it arrived, and whether it went to
+    -- quarantine rather than the open queue (its type's daily cap).
+    received_at      timestamptz,
+    quarantined      boolean NOT NULL DEFAULT false
 );
+CREATE INDEX signals_arrivals ON signals (type, received_at) WHERE direction = 'inbound' AND NOT quarantined;
 -- Every decision on an inbound signal, in order: the signal's own
 -- decision columns are the latest.
 CREATE TABLE signal_decisions (

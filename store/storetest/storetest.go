@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"LinkedMembers", testLinkedMembers},
 		{"Signals", testSignals},
 		{"SignalsFollowLinks", testSignalsFollowLinks},
+		{"SignalsQuarantine", testSignalsQuarantine},
 		{"SignalEvents", testSignalEvents},
 		{"Audit", testAudit},
 		{"APIKeys", testAPIKeys},
@@ -1916,5 +1917,40 @@ func testSignalsFollowLinks(t *testing.T, s Store) {
 	lb2 := link("b")
 	if got := outbox()["sent-b/signal"]; got != lb2 {
 		t.Fatalf("sent-b goes with %v, want the new link %v", got, lb2)
+	}
+}
+
+// testSignalsQuarantine holds a type's daily cap on the open queue: past
+// it, received signals are kept in quarantine; other types, and a new
+// day, are not held to it.
+func testSignalsQuarantine(t *testing.T, s Store) {
+	put(t, s, account(t, "q"))
+	l := store.Link{AccountID: "q", ID: linkID(t), Epoch: 1, CreatedAt: t0}
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{l}, 0))
+	day := t0.Truncate(24 * time.Hour)
+	msg := func(id, typ string, at time.Time) signal.Message {
+		return signal.Message{Kind: signal.KindSignal, ID: id, LinkID: l.ID, Type: typ, Confidence: 0.9, CreatedAt: t0,
+			ExpiresAt: t0.Add(48 * time.Hour), ReceivedAt: at, OpenCap: 2, CapSince: at.Truncate(24 * time.Hour)}
+	}
+	got, err := s.Receive(ctx, []signal.Message{msg("q1", "spam", day.Add(time.Hour)), msg("q2", "spam", day.Add(2*time.Hour)),
+		msg("q3", "spam", day.Add(3*time.Hour)), msg("q4", "scam", day.Add(3*time.Hour)), msg("q3", "spam", day.Add(4*time.Hour))})
+	noErr(t, "Receive", err)
+	if !slices.Equal(got, []signal.Outcome{signal.Applied, signal.Applied, signal.Quarantined, signal.Applied, signal.Duplicate}) {
+		t.Fatalf("outcomes %v", got)
+	}
+	if sg, _ := s.Signal(ctx, "q3"); sg.Status != "quarantined" {
+		t.Fatalf("q3: %+v", sg)
+	}
+	list, _ := s.ListSignals(ctx, signal.Filter{Direction: signal.Inbound, Status: "open", Limit: 10})
+	if len(list) != 3 {
+		t.Fatalf("the open queue: %+v", list)
+	}
+	// A decision on a quarantined signal takes it out; the next day has
+	// room again.
+	noErr(t, "Decide", s.Decide(ctx, "q3", "dismiss", "ana", "part of a flood", day.Add(5*time.Hour)))
+	got, err = s.Receive(ctx, []signal.Message{msg("q5", "spam", day.Add(25*time.Hour))})
+	noErr(t, "Receive", err)
+	if got[0] != signal.Applied {
+		t.Fatalf("the next day: %v", got)
 	}
 }
