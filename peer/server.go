@@ -125,7 +125,7 @@ type Server struct {
 	// Catalogue returns the catalogue in force, for the signal types'
 	// daily caps on the open queue (nil: none).
 	Catalogue func() *policies.Catalogue
-	Now    func() time.Time
+	Now       func() time.Time
 	// Batch, if set, is told the size of each batch re-blinded for the
 	// other party; Relayed each relayed message's outcome.
 	Batch   func(n int)
