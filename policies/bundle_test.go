@@ -264,8 +264,8 @@ func TestDiffListsRequestsThatChangeDecision(t *testing.T) {
 		t.Fatalf("a bundle differs from itself: %+v", d)
 	}
 	cat := strings.Replace(defaultFile(t, CatalogueFile),
-		"min_confidence: { social_to_messenger: 0.8, messenger_to_social: 0.8 }\n  scam",
-		"min_confidence: { social_to_messenger: 0.9, messenger_to_social: 0.9 }\n  scam", 1)
+		"min_confidence: { social_to_messenger: 0.8, messenger_to_social: 0.8 }\n    # A flood of received spam",
+		"min_confidence: { social_to_messenger: 0.9, messenger_to_social: 0.9 }\n    # A flood of received spam", 1)
 	sig := defaultFile(t, "tests/signals.yaml")
 	const moved = "- name: a spam flag crosses messenger to social, EU users included"
 	i := strings.Index(sig, moved)
