@@ -314,8 +314,11 @@ func TestReportRecordsProcessing(t *testing.T) {
 	if !strings.Contains(string(md), "| signal.cross | signal-crosses-at-confidence") {
 		t.Errorf("markdown lacks the signal crossing flow:\n%s", md)
 	}
-	if !strings.Contains(string(md), "| fake_account | The account impersonates a person or is automated. | 60 | at confidence 0.9 or more | never crosses |") {
+	if !strings.Contains(string(md), "| fake_account | The account impersonates a person or is automated. | 60 | no cap | at confidence 0.9 or more | never crosses |") {
 		t.Errorf("markdown lacks fake_account's directions")
+	}
+	if !strings.Contains(string(md), "| spam | The account sent bulk unsolicited messages. | 30 | 5,000 |") {
+		t.Errorf("markdown lacks spam's daily cap on the open queue")
 	}
 	if _, err := b.Report("pdf"); err == nil {
 		t.Error("an unknown format was accepted")

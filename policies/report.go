@@ -91,6 +91,7 @@ type reportKind struct {
 type reportSignal struct {
 	Name, Description string
 	MaxExpiryDays     int
+	OpenPerDay        string // the received flags a day may open, "no cap"
 	Directions        [][2]string // direction, min confidence
 }
 
@@ -141,7 +142,10 @@ func (b *Bundle) reportData() reportData {
 	}
 	for _, name := range sortedKeys(c.SignalTypes) {
 		st := c.SignalTypes[name]
-		rs := reportSignal{Name: name, Description: st.Description, MaxExpiryDays: st.MaxExpiryDays}
+		rs := reportSignal{Name: name, Description: st.Description, MaxExpiryDays: st.MaxExpiryDays, OpenPerDay: "no cap"}
+		if st.OpenPerDay > 0 {
+			rs.OpenPerDay = printer.Sprintf("%d", st.OpenPerDay)
+		}
 		for _, dir := range []string{SocialToMessenger, MessengerToSocial} {
 			v, ok := st.MinConfidence[dir]
 			s := "never crosses"
@@ -205,9 +209,9 @@ Audiences with fewer than {{.MinSize}} members report only "too_small".
 
 ## Abuse signals between the parties
 
-| Type | Description | Longest expiry (days) | social_to_messenger | messenger_to_social |
-|---|---|---|---|---|
-{{range .Signals}}| {{.Name}} | {{.Description}} | {{.MaxExpiryDays}} |{{range .Directions}} {{index . 1}} |{{end}}
+| Type | Description | Longest expiry (days) | Received that open a day (then quarantine) | social_to_messenger | messenger_to_social |
+|---|---|---|---|---|---|
+{{range .Signals}}| {{.Name}} | {{.Description}} | {{.MaxExpiryDays}} | {{.OpenPerDay}} |{{range .Directions}} {{index . 1}} |{{end}}
 {{end}}{{with .Fared}}
 How they fared at {{.Party}} since {{.Since.Format "2006-01-02T15:04:05Z07:00"}} (precision: upheld over upheld, dismissed and false positives):
 
@@ -261,8 +265,8 @@ const htmlText = `<!doctype html>
 {{end}}</table>
 <p>Audiences with fewer than {{.MinSize}} members report only "too_small".</p>
 <h2>Abuse signals between the parties</h2>
-<table><tr><th>Type</th><th>Description</th><th>Longest expiry (days)</th><th>social_to_messenger</th><th>messenger_to_social</th></tr>
-{{range .Signals}}<tr><td>{{.Name}}</td><td>{{.Description}}</td><td>{{.MaxExpiryDays}}</td>{{range .Directions}}<td>{{index . 1}}</td>{{end}}</tr>
+<table><tr><th>Type</th><th>Description</th><th>Longest expiry (days)</th><th>Received that open a day (then quarantine)</th><th>social_to_messenger</th><th>messenger_to_social</th></tr>
+{{range .Signals}}<tr><td>{{.Name}}</td><td>{{.Description}}</td><td>{{.MaxExpiryDays}}</td><td>{{.OpenPerDay}}</td>{{range .Directions}}<td>{{index . 1}}</td>{{end}}</tr>
 {{end}}</table>
 {{with .Fared}}<p>How they fared at {{.Party}} since {{.Since.Format "2006-01-02T15:04:05Z07:00"}} (precision: upheld over upheld, dismissed and false positives):</p>
 <table><tr><th>Type</th><th>Direction</th><th>Signals</th><th>Crossed</th><th>Upheld</th><th>Dismissed</th><th>False positive</th><th>Escalated</th><th>Revoked</th><th>Expired</th><th>Precision</th></tr>
