@@ -586,3 +586,71 @@ func TestWebhook(t *testing.T) {
 		t.Fatalf("revocation event %+v, %d events", e, len(got))
 	}
 }
+
+// TestOutcomesWhileTheSenderIsDown sends the receiver's decisions back
+// while the party that raised the flags is down, then flaky: they wait
+// in the receiver's outbox, and each flag gets its outcome once.
+func TestOutcomesWhileTheSenderIsDown(t *testing.T) {
+	t.Parallel()
+	const n = 300
+	ids := make([][16]byte, n)
+	for i := range ids {
+		_, _ = rand.Read(ids[i][:])
+	}
+	f := &faults{held: make(chan struct{}, 1), go_: make(chan struct{})}
+	soc := newRelayParty(t, "social", ids, func(h http.Handler) http.Handler { f.next = h; return f })
+	msg := newRelayParty(t, "messenger", ids, nil)
+	ctx := context.Background()
+	out := fastRelay
+	out.Peer = peer.NewClient(msg.url, msg.party)
+	r1, err := signal.StartRelay(ctx, soc.st, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r1.Stop(ctx)
+	back := fastRelay
+	back.Peer = peer.NewClient(soc.url, soc.party)
+	r2, err := signal.StartRelay(ctx, msg.st, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Stop(ctx)
+	flagged := flagAll(t, soc, 0, n)
+	waitInbound(t, msg, n, 20*time.Second)
+
+	// The social network goes down; the messenger decides every flag.
+	f.mode.Store("down")
+	for _, id := range flagged {
+		if err := msg.st.Decide(ctx, id, "disable", "ana", "confirmed", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	decided := func() int {
+		l, err := soc.st.ListSignals(ctx, signal.Filter{Direction: signal.Outbound, PeerOutcome: "disable", Limit: n + 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l)
+	}
+	if got := decided(); got != 0 {
+		t.Fatalf("%d outcomes went through a sender that is down", got)
+	}
+	// Back, but losing answers: batches are sent again, each outcome
+	// applied once.
+	f.mode.Store("flaky")
+	deadline := time.Now().Add(20 * time.Second)
+	for decided() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d outcomes came back", decided(), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitOutbox(t, msg, 20*time.Second)
+	if applied := counter(t, soc.reg, "linkd_signals_received_total", "applied"); applied != n {
+		t.Fatalf("%v outcomes applied, want each of %d once", applied, n)
+	}
+	if dup := counter(t, soc.reg, "linkd_signals_received_total", "duplicate"); dup == 0 {
+		t.Fatal("no batch was delivered twice: the flaky sender did not test redelivery")
+	}
+}
