@@ -346,28 +346,8 @@ func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return "", err
 	}
-	// Templates of other migrations go once a day old (another checkout
-	// may be testing on one), and one left half made at once.
-	rows, err := conn.Query(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')
-		FROM pg_database WHERE datname LIKE 'linkd\_tmpl\_%'`)
-	if err != nil {
+	if err := dropStale(ctx, conn.Conn(), name, time.Now()); err != nil {
 		return "", err
-	}
-	type tmpl struct{ Name, Comment string }
-	old, err := pgx.CollectRows(rows, pgx.RowToStructByPos[tmpl])
-	if err != nil {
-		return "", err
-	}
-	for _, o := range old {
-		made, err := time.Parse(time.RFC3339, strings.TrimPrefix(o.Comment, templateComment))
-		if o.Name != name && err == nil && time.Since(made) < templateLife {
-			continue
-		}
-		id := pgx.Identifier{o.Name}.Sanitize()
-		_, _ = conn.Exec(ctx, "ALTER DATABASE "+id+" IS_TEMPLATE false")
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+id+" WITH (FORCE)"); err != nil && o.Name == name {
-			return "", err
-		}
 	}
 	id := pgx.Identifier{name}.Sanitize()
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+id+" OWNER "+AppRole); err != nil {
@@ -389,6 +369,35 @@ func makeTemplate(t testing.TB, a *pgxpool.Pool) (string, error) {
 		return "", err
 	}
 	return name, nil
+}
+
+// dropStale drops, before name is made, the templates of other
+// migrations once they are templateLife old (another checkout may be
+// testing on one), those without a comment saying when they were made,
+// and name itself, left half made.
+func dropStale(ctx context.Context, conn *pgx.Conn, name string, now time.Time) error {
+	rows, err := conn.Query(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')
+		FROM pg_database WHERE datname LIKE 'linkd\_tmpl\_%'`)
+	if err != nil {
+		return err
+	}
+	type tmpl struct{ Name, Comment string }
+	old, err := pgx.CollectRows(rows, pgx.RowToStructByPos[tmpl])
+	if err != nil {
+		return err
+	}
+	for _, o := range old {
+		made, err := time.Parse(time.RFC3339, strings.TrimPrefix(o.Comment, templateComment))
+		if o.Name != name && err == nil && now.Sub(made) < templateLife {
+			continue
+		}
+		id := pgx.Identifier{o.Name}.Sanitize()
+		_, _ = conn.Exec(ctx, "ALTER DATABASE "+id+" IS_TEMPLATE false")
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+id+" WITH (FORCE)"); err != nil && o.Name == name {
+			return err
+		}
+	}
+	return nil
 }
 
 // A template's comment says when it was made; templates of other
