@@ -268,9 +268,6 @@ type Blinding struct {
 // Format implements fmt.Formatter.
 func (*Blinding) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[redacted]")) }
 
-// Len returns the number of inputs blinded.
-func (b *Blinding) Len() int { return b.n }
-
 // Blind blinds the inputs with fresh random scalars.
 func (c *Client) Blind(inputs [][]byte) (*Blinding, [][]byte, error) {
 	return c.blind(inputs, nil)
