@@ -124,6 +124,8 @@ func signalError(err error) error {
 		return newError(http.StatusNotFound, "not_found", "no such inbound signal", nil)
 	case errors.Is(err, signal.ErrNotOutbound):
 		return newError(http.StatusNotFound, "not_found", "no such signal raised here", nil)
+	case errors.Is(err, signal.ErrRevoked):
+		return newError(http.StatusConflict, "revoked", "the other party revoked this signal: it takes no decision", nil)
 	}
 	return err
 }
@@ -264,10 +266,12 @@ func (s *Server) signalReport(c echo.Context, _ *caller) error {
 	if err != nil {
 		return err
 	}
-	since := s.Now().Add(-reportWindow)
+	// Whole days only: two reports a moment apart would otherwise tell
+	// one signal's fate.
+	since := s.Now().UTC().Add(-reportWindow).Truncate(24 * time.Hour)
 	if v := c.QueryParam("since"); v != "" {
-		if since, err = time.Parse(time.RFC3339, v); err != nil {
-			return badRequest("since: a time such as 2026-11-01T00:00:00Z", map[string]any{"parameter": "since"})
+		if since, err = time.Parse(time.DateOnly, v); err != nil {
+			return badRequest("since: a day such as 2026-11-01 (UTC)", map[string]any{"parameter": "since"})
 		}
 	}
 	rs, err := svc.Report(c.Request().Context(), since)

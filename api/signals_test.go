@@ -207,6 +207,19 @@ func TestFlagDecideRevoke(t *testing.T) {
 	f.tick()
 	st, b = f.do(t, "GET", "/v1/signals/nope", ts, "", "")
 	wantError(t, st, b, 404, "not_found", "")
+	// Once the other party revokes it, a signal takes no decision.
+	rv := msg("peer-0", in30)
+	rv.Kind = signal.KindRevoke
+	revoke, _ := json.Marshal(peer.WireSignals([]signal.Message{rv}))
+	if st, b = f.do(t, "POST", "/v1/peer/signals", party, "application/json", string(revoke)); st != 200 {
+		t.Fatalf("revoke relayed: %d %s", st, b)
+	}
+	f.tick()
+	st, b = f.do(t, "POST", "/v1/signals/inbound/peer-0/decision", ts, "application/json", `{"decision":"disable","reason":"again","reviewer":"ana"}`)
+	wantError(t, st, b, 409, "revoked", "revoked")
+	if got, _ := f.st.Signal(ctx, "peer-0"); got.Status != "revoked" {
+		t.Fatalf("a decision undid a revocation: %+v", got)
+	}
 }
 
 // A flag whose type does not cross in this party's direction is a
@@ -293,7 +306,7 @@ func TestSignalReport(t *testing.T) {
 		Precision                                               *float64
 	}
 	var rep struct{ Types []row }
-	st, b := f.do(t, "GET", "/v1/signals/report?since="+f.now.Add(-time.Hour).Format(time.RFC3339), f.keys[access.RoleCompliance], "", "")
+	st, b := f.do(t, "GET", "/v1/signals/report?since="+f.now.Format(time.DateOnly), f.keys[access.RoleCompliance], "", "")
 	if err := json.Unmarshal(b, &rep); err != nil || st != 200 || len(rep.Types) != 2 {
 		t.Fatalf("report: %d %s", st, b)
 	}
@@ -308,7 +321,7 @@ func TestSignalReport(t *testing.T) {
 	}
 	// Nothing since after they were made.
 	f.tick()
-	st, b = f.do(t, "GET", "/v1/signals/report?since="+f.now.Add(time.Hour).Format(time.RFC3339), f.keys[access.RoleTrustSafety], "", "")
+	st, b = f.do(t, "GET", "/v1/signals/report?since="+f.now.Add(24*time.Hour).Format(time.DateOnly), f.keys[access.RoleTrustSafety], "", "")
 	if st != 200 || !strings.Contains(string(b), `"types":[]`) {
 		t.Fatalf("a later since: %d %s", st, b)
 	}

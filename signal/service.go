@@ -50,10 +50,12 @@ func invalid(field, reason string, details ...any) error {
 	return &InvalidError{Field: field, Reason: reason, Details: d}
 }
 
-// Errors of a signal asked of the wrong queue.
+// Errors of a signal asked of the wrong queue, and of a decision on a
+// signal its sender revoked.
 var (
 	ErrNotInbound  = errors.New("signal: no such inbound signal")
 	ErrNotOutbound = errors.New("signal: no such signal raised here")
+	ErrRevoked     = errors.New("signal: the other party revoked this signal: it takes no decision")
 )
 
 // Flag is a flag a trust and safety analyst raises on one of this party's
@@ -219,6 +221,9 @@ func (s *Service) Decide(ctx context.Context, id, decision, reviewer, reason str
 	}
 	if sg.Direction != Inbound {
 		return Signal{}, ErrNotInbound
+	}
+	if sg.Status == "revoked" {
+		return Signal{}, ErrRevoked
 	}
 	now := s.now()
 	if err := s.Store.Decide(ctx, sg.ID, decision, reviewer, reason, now); err != nil {

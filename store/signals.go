@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -268,11 +269,14 @@ ev AS (INSERT INTO signal_events (signal_id, name) SELECT $1, 'signal.received' 
 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM acct), coalesce((SELECT bool_or(quarantined) FROM ins), false)`
 
 // receiveOutcome records the other party's decision on a signal raised
-// here, unless a later one is recorded; it answers (changed, known), known
-// when the signal is one raised here (else it is answered as unlinked).
+// here that crossed, unless a later one is recorded or its time is ahead
+// of this party's clock. Every outcome is answered "applied": an answer
+// that differed would tell the other party whether the flag is still
+// here (an erased account's flags are gone).
 const receiveOutcome = `WITH up AS (UPDATE signals SET peer_outcome = $2, peer_decided_at = $3
-	WHERE id = $1 AND direction = 'outbound' AND (peer_decided_at IS NULL OR peer_decided_at < $3) RETURNING 1)
-SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM signals WHERE id = $1 AND direction = 'outbound'), false`
+	WHERE id = $1 AND direction = 'outbound' AND crosses AND $3 <= now() + interval '5 minutes'
+	  AND (peer_decided_at IS NULL OR peer_decided_at < $3) RETURNING 1)
+SELECT 1, 1, false`
 
 // receiveRevoke revokes an inbound signal, or keeps one revoked for the
 // account linked to the link id if it has not arrived yet (a signal
@@ -295,6 +299,19 @@ func (s *Store) Receive(ctx context.Context, msgs []Message) ([]Outcome, error) 
 	out := make([]Outcome, len(msgs))
 	keep := s.keepEvents.Load()
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// A type's daily cap on the open queue holds across concurrent
+		// relay requests: each counts under the type's lock.
+		capped := map[string]bool{}
+		for _, m := range msgs {
+			if m.Kind == KindSignal && m.OpenCap > 0 && !capped[m.Type] {
+				capped[m.Type] = true
+			}
+		}
+		for _, typ := range slices.Sorted(maps.Keys(capped)) {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('linkd signal cap ' || $1))`, typ); err != nil {
+				return err
+			}
+		}
 		b := &pgx.Batch{}
 		for _, m := range msgs {
 			switch m.Kind {
@@ -392,7 +409,7 @@ func (s *Store) ListSignals(ctx context.Context, f SignalFilter) ([]Signal, erro
 // the outcome's outbox entry in one statement, then a drain queued.
 func (s *Store) Decide(ctx context.Context, id, status, reviewer, reason string, at time.Time) error {
 	err := s.pool.QueryRow(ctx, `WITH up AS (UPDATE signals SET status = $2, decision = $2, reviewer = $3, reason = $4, decided_at = $5
-			WHERE id = $1 AND direction = 'inbound' RETURNING id),
+			WHERE id = $1 AND direction = 'inbound' AND status <> 'revoked' RETURNING id),
 		hist AS (INSERT INTO signal_decisions (signal_id, decision, reviewer, reason, decided_at) SELECT id, $2, $3, $4, $5 FROM up)
 		INSERT INTO signal_outbox (signal_id, kind) SELECT id, 'outcome' FROM up RETURNING signal_id`,
 		id, status, reviewer, reason, utc(at)).Scan(&id)

@@ -368,7 +368,7 @@ func policyReport(e *env, args []string) int {
 	format := fs.String("format", "markdown", "`format` of the report: markdown or html")
 	server := fs.String("server", e.getenv("LINKD_SERVER"), "`URL` of a party's API, for how its signals fared (default $LINKD_SERVER)")
 	key := fs.String("key", e.getenv("LINKD_KEY"), "compliance API `key` for --server (default $LINKD_KEY)")
-	since := fs.String("since", "", "RFC 3339 `time` the signals' figures start at (default: the server's, 30 days ago)")
+	since := fs.String("since", "", "the `day` (UTC, 2026-11-01) the signals' figures start at (default: the server's, 30 days ago)")
 	dir, code, ok := oneDir(e, fs, args)
 	if !ok {
 		return code
@@ -380,8 +380,8 @@ func policyReport(e *env, args []string) int {
 		return usageError(e, fs, "--server needs --key (or LINKD_KEY)")
 	}
 	if *since != "" {
-		if _, err := time.Parse(time.RFC3339, *since); err != nil {
-			return usageError(e, fs, "--since: a time such as 2026-11-01T00:00:00Z")
+		if _, err := time.Parse(time.DateOnly, *since); err != nil {
+			return usageError(e, fs, "--since: a day such as 2026-11-01")
 		}
 	}
 	fsys, name := bundleSource(e, dir)

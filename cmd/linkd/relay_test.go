@@ -647,10 +647,13 @@ func TestOutcomesWhileTheSenderIsDown(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	waitOutbox(t, msg, 20*time.Second)
-	if applied := counter(t, soc.reg, "linkd_signals_received_total", "applied"); applied != n {
-		t.Fatalf("%v outcomes applied, want each of %d once", applied, n)
+	// Outcomes are answered alike ("applied") whether they change the flag
+	// or not: more answers than flags means batches were sent again, and
+	// every flag holds the one outcome.
+	if answered := counter(t, soc.reg, "linkd_signals_received_total", "applied"); answered <= n {
+		t.Fatalf("%v outcome answers for %d flags: the flaky sender did not test redelivery", answered, n)
 	}
-	if dup := counter(t, soc.reg, "linkd_signals_received_total", "duplicate"); dup == 0 {
-		t.Fatal("no batch was delivered twice: the flaky sender did not test redelivery")
+	if got := decided(); got != n {
+		t.Fatalf("%d flags hold the outcome, want %d", got, n)
 	}
 }

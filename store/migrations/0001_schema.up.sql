@@ -340,9 +340,11 @@ CREATE INDEX signals_waiting ON signals (account_id) WHERE cross_reason = 'not_l
 CREATE FUNCTION signals_follow_links() RETURNS trigger LANGUAGE plpgsql
     SET search_path FROM CURRENT AS $$
 BEGIN
+    -- (its revocation, if queued too, goes with it: nothing of it crossed)
     WITH gone AS (
         DELETE FROM signal_outbox o USING signals s
-        WHERE o.signal_id = s.id AND o.kind = 'signal'
+        WHERE o.signal_id = s.id AND o.kind IN ('signal', 'revoke')
+          AND EXISTS (SELECT 1 FROM signal_outbox q WHERE q.signal_id = s.id AND q.kind = 'signal')
           AND NOT EXISTS (SELECT 1 FROM links l WHERE l.account_id = s.account_id AND l.link_id = s.link_id)
         RETURNING s.id)
     UPDATE signals SET crosses = false, cross_reason = 'not_linked_yet', link_id = NULL
