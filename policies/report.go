@@ -91,7 +91,7 @@ type reportKind struct {
 type reportSignal struct {
 	Name, Description string
 	MaxExpiryDays     int
-	OpenPerDay        string // the received flags a day may open, "no cap"
+	OpenPerDay        string      // the received flags a day may open, "no cap"
 	Directions        [][2]string // direction, min confidence
 }
 

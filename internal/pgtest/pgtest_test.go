@@ -27,7 +27,7 @@ func TestDropStale(t *testing.T) {
 	suffix := randomHex(t)[:8]
 	dbs := map[string]string{
 		"young": templateComment + now.Add(-time.Hour).UTC().Format(time.RFC3339),
-		"old":   templateComment + now.Add(-templateLife - time.Hour).UTC().Format(time.RFC3339),
+		"old":   templateComment + now.Add(-templateLife-time.Hour).UTC().Format(time.RFC3339),
 		"bare":  "",
 		"self":  templateComment + now.UTC().Format(time.RFC3339),
 	}
