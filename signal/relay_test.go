@@ -12,6 +12,7 @@ import (
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/signal"
+	"github.com/linkd/linkd/store"
 )
 
 // peerFunc is a receiving party in a function: the tests decide what it
@@ -32,6 +33,9 @@ func TestDrain(t *testing.T) {
 	}
 	var lid psi.LinkID
 	_, _ = rand.Read(lid[:])
+	if err := st.PutLinks(ctx, []store.Link{{AccountID: "a", ID: lid, Epoch: 1, CreatedAt: now}}, 0); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 5 {
 		exp := now.Add(time.Hour)
 		if i == 2 {

@@ -123,22 +123,25 @@ func (s *Service) Raise(ctx context.Context, f Flag, authorize Authorize) (sg Si
 	if err != nil {
 		return Signal{}, false, err
 	}
-	// Only a linked account's flag has somebody to tell on the other side.
-	crosses = d.Allow && sub.Linked
-	sg.LinkID, sg.Crosses = sub.LinkID, crosses
+	// Only a linked account's flag has somebody to tell on the other side:
+	// the store takes the link as it keeps the flag (the link read above
+	// may have changed since), or keeps the flag waiting for one.
 	switch min, ok := s.Catalogue.MinConfidence(sg.Type, string(s.Party.Outbound())); {
-	case crosses:
-	case !d.Allow && ok && sg.Confidence < min:
+	case d.Allow:
+	case ok && sg.Confidence < min:
 		sg.CrossReason = BelowConfidence
-	case !d.Allow:
-		sg.CrossReason, sg.CrossRule = PolicyDenied, d.Rule()
 	default:
-		sg.CrossReason = NotLinkedYet
+		sg.CrossReason, sg.CrossRule = PolicyDenied, d.Rule()
 	}
-	if err := s.Store.CreateSignal(ctx, sg, crosses); err != nil {
+	if err := s.Store.CreateSignal(ctx, sg, d.Allow); err != nil {
 		return Signal{}, false, err
 	}
-	return sg, crosses, nil
+	if d.Allow {
+		if sg, err = s.Store.Signal(ctx, sg.ID); err != nil {
+			return Signal{}, false, err
+		}
+	}
+	return sg, sg.Crosses, nil
 }
 
 // List is a queue of signals: inbound (the review queue) or outbound, by

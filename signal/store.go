@@ -14,8 +14,10 @@ type Records interface {
 	// Subject returns the account's country and link in one lookup, or
 	// storeerr.ErrNotFound for an unknown account.
 	Subject(ctx context.Context, accountID string) (Subject, error)
-	// CreateSignal stores a new outbound signal and, if relay is set, its
-	// outbox entry in the same transaction.
+	// CreateSignal stores a new outbound signal. With relay (the
+	// policies let it cross), it takes the account's link as it stores it
+	// and queues it for the other party in the same statement, or keeps
+	// it waiting for a link (not_linked_yet) if there is none.
 	CreateSignal(ctx context.Context, s Signal, relay bool) error
 	// Signal returns one signal, or storeerr.ErrNotFound.
 	Signal(ctx context.Context, id string) (Signal, error)

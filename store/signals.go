@@ -235,24 +235,33 @@ func (s *Store) Subject(ctx context.Context, accountID string) (SignalSubject, e
 
 const insertSignal = `INSERT INTO signals (` + signalColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 
-// CreateSignal implements signal.Store: the signal and its outbox entry
-// in one statement, then a drain queued. The signal crosses if and only
-// if it is relayed.
+// CreateSignal implements signal.Store. A signal not relayed is kept as
+// it is. One relayed takes its account's link as the statement reads it,
+// the link row locked until the signal and its outbox entry are written,
+// so that a link changed meanwhile waits and its trigger sees the flag;
+// an account without a link keeps the flag waiting (not_linked_yet).
 func (s *Store) CreateSignal(ctx context.Context, sg Signal, relay bool) error {
-	sg.Crosses = relay
-	if relay {
-		sg.CrossReason, sg.CrossRule = "", ""
-	}
 	if !relay {
+		sg.Crosses = false
 		_, err := s.pool.Exec(ctx, insertSignal, signalArgs(sg)...)
 		return mapErr(err)
 	}
-	_, err := s.pool.Exec(ctx, `WITH sg AS (`+insertSignal+` RETURNING id)
-		INSERT INTO signal_outbox (signal_id, kind) SELECT id, 'signal' FROM sg`, signalArgs(sg)...)
+	var crosses bool
+	err := s.pool.QueryRow(ctx, `WITH l AS (SELECT link_id FROM links WHERE account_id = $3 FOR SHARE),
+		sg AS (INSERT INTO signals (`+signalColumns+`)
+			SELECT $1, $2, $3, (SELECT link_id FROM l), $4, $5, $6, $7, $8, $9, $10,
+				EXISTS (SELECT 1 FROM l), CASE WHEN EXISTS (SELECT 1 FROM l) THEN '' ELSE 'not_linked_yet' END, ''
+			RETURNING id, crosses),
+		ob AS (INSERT INTO signal_outbox (signal_id, kind) SELECT id, 'signal' FROM sg WHERE crosses)
+		SELECT crosses FROM sg`,
+		sg.ID, string(sg.Direction), sg.AccountID, sg.Type, sg.Confidence, sg.EvidenceRef, sg.Note, sg.Status,
+		utc(sg.CreatedAt), utc(sg.ExpiresAt)).Scan(&crosses)
 	if err != nil {
 		return mapErr(err)
 	}
-	s.nudge()
+	if crosses {
+		s.nudge()
+	}
 	return nil
 }
 

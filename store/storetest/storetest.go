@@ -1928,15 +1928,32 @@ func testSignalsFollowLinks(t *testing.T, s Store) {
 	if got := outbox()["sent-b/signal"]; got != lb2 {
 		t.Fatalf("sent-b goes with %v, want the new link %v", got, lb2)
 	}
+	// A flag relayed takes its account's link as it is stored, whatever
+	// link the caller read before; without one, it waits.
+	put(t, s, account(t, "e"))
+	le := link("e")
+	stale := linkID(t)
+	flag("taken-e", "e", stale, now.Add(time.Hour))
+	if got := outbox()["taken-e/signal"]; got != le {
+		t.Fatalf("taken-e goes with %v, want the account's link %v", got, le)
+	}
+	put(t, s, account(t, "f"))
+	flag("none-f", "f", stale, now.Add(time.Hour))
+	if got, _ := s.Signal(ctx, "none-f"); got.Crosses || got.CrossReason != signal.NotLinkedYet || got.LinkID != (psi.LinkID{}) {
+		t.Fatalf("a relayed flag on an account without a link: %+v", got)
+	}
+	if _, in := outbox()["none-f/signal"]; in {
+		t.Fatal("a flag without a link is in the outbox")
+	}
 	// A flag revoked before it was sent, whose account then loses its
 	// link: neither it nor its revocation goes.
 	noErr(t, "SetStatus", s.SetStatus(ctx, "sent-b", "revoked", true))
-	if ob := outbox(); len(ob) != 3 {
+	if ob := outbox(); len(ob) != 4 {
 		t.Fatalf("outbox before the link goes: %v", ob)
 	}
 	noErr(t, "DeleteLink", s.DeleteLink(ctx, lb2))
-	if ob := outbox(); len(ob) != 1 {
-		t.Fatalf("outbox after: %v, want wait-a's flag alone", ob)
+	if ob := outbox(); len(ob) != 2 {
+		t.Fatalf("outbox after: %v, want wait-a's and taken-e's flags alone", ob)
 	}
 }
 
