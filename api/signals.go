@@ -242,22 +242,6 @@ func (s *Server) revoke(c echo.Context, _ *caller) error {
 // reportWindow is the report's default period.
 const reportWindow = 30 * 24 * time.Hour
 
-type typeReportView struct {
-	Type string `json:"type"`
-	// Direction is the catalogue's (social_to_messenger, ...); Signals
-	// says whether this party raised them or received them.
-	Direction     string   `json:"direction"`
-	Signals       string   `json:"signals"`
-	Crossed       int64    `json:"crossed"`
-	Upheld        int64    `json:"upheld"`
-	Dismissed     int64    `json:"dismissed"`
-	FalsePositive int64    `json:"false_positive"`
-	Escalated     int64    `json:"escalated"`
-	Revoked       int64    `json:"revoked"`
-	Expired       int64    `json:"expired"`
-	Precision     *float64 `json:"precision"`
-}
-
 // signalReport tallies, per signal type and direction, how the signals
 // created since (default: 30 days) fared: crossed, upheld, dismissed,
 // false positives, escalated, revoked, expired, and the precision.
@@ -278,12 +262,10 @@ func (s *Server) signalReport(c echo.Context, _ *caller) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Since time.Time        `json:"since"`
-		Types []typeReportView `json:"types"`
-	}{Since: since.UTC(), Types: make([]typeReportView, len(rs))}
+	// The wire form is the one `linkd policy report` reads back.
+	out := policies.SignalsFared{Since: since.UTC(), Types: make([]policies.SignalFared, len(rs))}
 	for i, r := range rs {
-		v := typeReportView{Type: r.Type, Direction: string(s.Party.Outbound()), Signals: "raised", Crossed: r.Crossed, Upheld: r.Upheld,
+		v := policies.SignalFared{Type: r.Type, Direction: string(s.Party.Outbound()), Signals: "raised", Crossed: r.Crossed, Upheld: r.Upheld,
 			Dismissed: r.Dismissed, FalsePositive: r.FalsePositive, Escalated: r.Escalated, Revoked: r.Revoked, Expired: r.Expired, Precision: r.Precision}
 		if r.Direction == signal.Inbound {
 			v.Direction, v.Signals = string(s.Party.Inbound()), "received"

@@ -36,8 +36,8 @@ type SignalsFared struct {
 // SignalFared is one type and direction of SignalsFared.
 type SignalFared struct {
 	Type          string   `json:"type"`
-	Direction     string   `json:"direction"`
-	Signals       string   `json:"signals"` // raised or received
+	Direction     string   `json:"direction"` // the catalogue's: social_to_messenger, messenger_to_social
+	Signals       string   `json:"signals"`   // raised or received
 	Crossed       int64    `json:"crossed"`
 	Upheld        int64    `json:"upheld"`
 	Dismissed     int64    `json:"dismissed"`
