@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -32,38 +31,22 @@ type Extender interface {
 func (s *Server) otherParty() party.Party { return s.Party.Other() }
 
 // groupDecider decides a flow once per (country, consent) of the people
-// concerned, and audits each decision.
-type groupDecider struct {
-	s           *Server
-	ctx         context.Context
-	reqID, path string
-	cl          *caller
-	base        policies.Request
-	decided     map[[2]string]bool
-}
-
-func newGroupDecider(s *Server, ctx context.Context, c echo.Context, cl *caller, base policies.Request) *groupDecider {
-	return &groupDecider{s: s, ctx: ctx, reqID: requestID(c), path: c.Path(), cl: cl, base: base, decided: map[[2]string]bool{}}
-}
-
-func (g *groupDecider) allow(country string, consent bool) (bool, error) {
-	k := [2]string{country, fmt.Sprint(consent)}
-	if v, ok := g.decided[k]; ok {
-		return v, nil
-	}
-	q := g.base
-	q.Region, q.Consent = country, consent
-	d, err := g.s.Authorizer.Authorize(g.ctx, q)
-	if err != nil {
-		return false, err
-	}
-	verdict := "deny"
-	if d.Allow {
-		verdict = "allow"
-	}
-	g.s.recordEntry(g.ctx, g.reqID, g.path, g.cl, q, verdict, d)
-	g.decided[k] = d.Allow
-	return d.Allow, nil
+// concerned (audience.PerGroup), and audits each decision under the
+// request that started the work, which may go on after its answer.
+func newGroupDecider(s *Server, ctx context.Context, c echo.Context, cl *caller, base policies.Request) func(string, bool) (bool, error) {
+	reqID, path := requestID(c), c.Path()
+	return audience.PerGroup(base, func(q policies.Request) (bool, error) {
+		d, err := s.Authorizer.Authorize(ctx, q)
+		if err != nil {
+			return false, err
+		}
+		verdict := "deny"
+		if d.Allow {
+			verdict = "allow"
+		}
+		s.recordEntry(ctx, reqID, path, cl, q, verdict, d)
+		return d.Allow, nil
+	})
 }
 
 type extendResponse struct {
@@ -91,7 +74,8 @@ func (s *Server) extendAudience(c echo.Context, cl *caller) error {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), peerRouteTimeout)
-	g := newGroupDecider(s, ctx, c, cl, policies.Request{
+	reqID := requestID(c)
+	allow := newGroupDecider(s, ctx, c, cl, policies.Request{
 		Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "audience.extend",
 		Resource: policies.Resource{Kind: "audience", ID: a.ID, Tenant: a.Tenant}, Purpose: a.Purpose,
 		Direction: s.Party.Outbound()})
@@ -109,8 +93,8 @@ func (s *Server) extendAudience(c echo.Context, cl *caller) error {
 		case <-ctx.Done():
 			return
 		}
-		if err := s.extend(ctx, ext, a, g, session); err != nil {
-			s.log.Error("extension failed", "request_id", g.reqID, "audience", a.ID, "error", err)
+		if err := s.extend(ctx, ext, a, allow, session); err != nil {
+			s.log.Error("extension failed", "request_id", reqID, "audience", a.ID, "error", err)
 		}
 	}()
 	return c.JSON(http.StatusAccepted, extendResponse{AudienceID: a.ID, OtherParty: s.otherParty(),
@@ -123,7 +107,7 @@ func (s *Server) extendAudience(c echo.Context, cl *caller) error {
 // batch whether it has any or not, so that what the other party's
 // advertiser can watch of the mirror's making (how many batches come)
 // says nothing of whether a given person is a linked member.
-func (s *Server) extend(ctx context.Context, ext Extender, a audience.Audience, g *groupDecider, session string) error {
+func (s *Server) extend(ctx context.Context, ext Extender, a audience.Audience, allow func(string, bool) (bool, error), session string) error {
 	seq := int64(0)
 	send := func(ids []psi.LinkID, last bool) error {
 		seq++
@@ -135,7 +119,7 @@ func (s *Server) extend(ctx context.Context, ext Extender, a audience.Audience, 
 	allowed := func(page []audience.LinkedMember) ([]psi.LinkID, error) {
 		ids := make([]psi.LinkID, 0, len(page))
 		for _, m := range page {
-			ok, err := g.allow(m.Country, m.Consent)
+			ok, err := allow(m.Country, m.Consent)
 			if err != nil {
 				return nil, err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/phone"
+	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store/storeerr"
 )
 
@@ -377,4 +378,29 @@ func (s *Service) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+// PerGroup is the allow an extension's sending and receiving sides take:
+// it decides base for each group of people (country, consent) once, by
+// decide (which audits the decision), and answers from memory after.
+func PerGroup(base policies.Request, decide func(policies.Request) (bool, error)) func(country string, consent bool) (bool, error) {
+	type group struct {
+		country string
+		consent bool
+	}
+	decided := map[group]bool{}
+	return func(country string, consent bool) (bool, error) {
+		g := group{country, consent}
+		if v, ok := decided[g]; ok {
+			return v, nil
+		}
+		q := base
+		q.Region, q.Consent = country, consent
+		ok, err := decide(q)
+		if err != nil {
+			return false, err
+		}
+		decided[g] = ok
+		return ok, nil
+	}
 }

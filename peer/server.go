@@ -414,21 +414,7 @@ func (s *Server) mirror(c Call) (Answer, error) {
 	base := policies.Request{Role: string(k.Role), Tenant: k.Tenant, Action: "peer.audience",
 		Resource: policies.Resource{Kind: "audience", ID: audience.MirrorID(other, req.SourceAudience), Tenant: req.Tenant},
 		Purpose:  req.Purpose, Direction: s.Party.Inbound()}
-	decided := map[[2]any]bool{}
-	allow := func(country string, consent bool) (bool, error) {
-		dk := [2]any{country, consent}
-		if v, ok := decided[dk]; ok {
-			return v, nil
-		}
-		q := base
-		q.Region, q.Consent = country, consent
-		ok, err := c.Authorize(q, true)
-		if err != nil {
-			return false, err
-		}
-		decided[dk] = ok
-		return ok, nil
-	}
+	allow := audience.PerGroup(base, func(q policies.Request) (bool, error) { return c.Authorize(q, true) })
 	id, err := s.Mirrors.ApplyMirror(c.Context(), audience.Mirror{SourceParty: other, SourceAudience: req.SourceAudience,
 		Tenant: req.Tenant, Name: req.Name, Purpose: req.Purpose, LinkIDs: ids, SessionID: req.SessionID, Seq: req.BatchSeq, Last: req.Last}, allow)
 	if errors.Is(err, audience.ErrSessionComplete) {
