@@ -158,7 +158,7 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	sg, _, err := svc.Raise(c.Request().Context(), signal.Flag{ID: assignedID(c, "sig_"), AccountID: req.AccountID, Type: req.Type,
+	sg, err := svc.Raise(c.Request().Context(), signal.Flag{ID: assignedID(c, "sig_"), AccountID: req.AccountID, Type: req.Type,
 		Confidence: req.Confidence, EvidenceRef: req.EvidenceRef, Note: req.Note, ExpiresAt: req.ExpiresAt,
 		Role: string(cl.key.Role), Tenant: cl.key.Tenant}, s.authorize(c, cl))
 	if err != nil {

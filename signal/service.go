@@ -91,29 +91,29 @@ func (s *Service) now() time.Time {
 // not at its confidence, PolicyDenied (with the deciding rule in
 // CrossRule) for any other refusal, NotLinkedYet when the policies would
 // let it cross but the account has no link.
-func (s *Service) Raise(ctx context.Context, f Flag, authorize Authorize) (sg Signal, crosses bool, err error) {
+func (s *Service) Raise(ctx context.Context, f Flag, authorize Authorize) (sg Signal, err error) {
 	now := s.now()
 	typ, known := s.Catalogue.SignalTypes[f.Type]
 	switch {
 	case f.AccountID == "" || len(f.AccountID) > 128:
-		return sg, false, invalid("account_id", "account_id: from 1 to 128 characters")
+		return sg, invalid("account_id", "account_id: from 1 to 128 characters")
 	case !known:
-		return sg, false, invalid("type", "type: not a signal type of the catalogue", "types", slices.Sorted(maps.Keys(s.Catalogue.SignalTypes)))
+		return sg, invalid("type", "type: not a signal type of the catalogue", "types", slices.Sorted(maps.Keys(s.Catalogue.SignalTypes)))
 	case f.Confidence == nil || *f.Confidence < 0 || *f.Confidence > 1:
-		return sg, false, invalid("confidence", "confidence: a number from 0 to 1 is required")
+		return sg, invalid("confidence", "confidence: a number from 0 to 1 is required")
 	case len(f.EvidenceRef) > 200:
-		return sg, false, invalid("evidence_ref", "evidence_ref: at most 200 characters")
+		return sg, invalid("evidence_ref", "evidence_ref: at most 200 characters")
 	case len(f.Note) > 2000:
-		return sg, false, invalid("note", "note: at most 2000 characters")
+		return sg, invalid("note", "note: at most 2000 characters")
 	case !f.ExpiresAt.After(now):
-		return sg, false, invalid("expires_at", "expires_at: a time in the future is required")
+		return sg, invalid("expires_at", "expires_at: a time in the future is required")
 	case f.ExpiresAt.Sub(now) > time.Duration(typ.MaxExpiryDays)*24*time.Hour:
-		return sg, false, invalid("expires_at", fmt.Sprintf("expires_at: a %s signal lasts at most %d days", f.Type, typ.MaxExpiryDays),
+		return sg, invalid("expires_at", fmt.Sprintf("expires_at: a %s signal lasts at most %d days", f.Type, typ.MaxExpiryDays),
 			"max_expiry_days", typ.MaxExpiryDays)
 	}
 	sub, err := s.Store.Subject(ctx, f.AccountID)
 	if err != nil {
-		return sg, false, err
+		return sg, err
 	}
 	sg = Signal{ID: f.ID, Direction: Outbound, AccountID: f.AccountID, Type: f.Type, Confidence: *f.Confidence,
 		EvidenceRef: f.EvidenceRef, Note: f.Note, Status: "open", CreatedAt: now, ExpiresAt: f.ExpiresAt.UTC().Truncate(time.Microsecond)}
@@ -121,7 +121,7 @@ func (s *Service) Raise(ctx context.Context, f Flag, authorize Authorize) (sg Si
 		Resource: policies.Resource{Kind: "signal", ID: sg.ID}, Purpose: "safety", Region: sub.Country,
 		Direction: s.Party.Outbound(), SignalType: sg.Type, Confidence: sg.Confidence})
 	if err != nil {
-		return Signal{}, false, err
+		return Signal{}, err
 	}
 	// Only a linked account's flag has somebody to tell on the other side:
 	// the store takes the link as it keeps the flag (the link read above
@@ -134,14 +134,14 @@ func (s *Service) Raise(ctx context.Context, f Flag, authorize Authorize) (sg Si
 		sg.CrossReason, sg.CrossRule = PolicyDenied, d.Rule()
 	}
 	if err := s.Store.CreateSignal(ctx, sg, d.Allow); err != nil {
-		return Signal{}, false, err
+		return Signal{}, err
 	}
 	if d.Allow {
 		if sg, err = s.Store.Signal(ctx, sg.ID); err != nil {
-			return Signal{}, false, err
+			return Signal{}, err
 		}
 	}
-	return sg, sg.Crosses, nil
+	return sg, nil
 }
 
 // List is a queue of signals: inbound (the review queue) or outbound, by
