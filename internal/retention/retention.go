@@ -5,6 +5,7 @@
 //	upload_sessions       last batch before now - days (their batch records go too)
 //	signals               raised or received before now - days (their outbox entries too)
 //	links                 derived or last confirmed by a linking run before now - days
+//	console_sessions      not seen for access.SessionIdle (expired: not the catalogue's)
 //
 // The audit log is not purged here: it is append-only and hash-chained, and
 // its retention is a minimum it is kept for.
@@ -19,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/policies"
 )
 
@@ -29,7 +31,12 @@ type Store interface {
 	PurgeSessions(ctx context.Context, before time.Time) (int64, error)
 	PurgeSignals(ctx context.Context, before time.Time) (int64, error)
 	PurgeLinks(ctx context.Context, before time.Time) (int64, error)
+	PurgeConsoleSessions(ctx context.Context, before time.Time) (int64, error)
 }
+
+// KindConsoleSessions is the janitor's name for expired console sessions,
+// which it purges whatever the catalogue says: they are over.
+const KindConsoleSessions = "console_sessions"
 
 // Kinds the janitor purges, in order.
 var Kinds = []string{policies.KindMemberships, policies.KindSessions, policies.KindSignals, policies.KindLinks}
@@ -66,14 +73,19 @@ func (j *Janitor) Sweep(ctx context.Context) (map[string]int64, error) {
 	t := now()
 	out := map[string]int64{}
 	var errs []error
-	for _, kind := range Kinds {
+	for _, kind := range append(Kinds, KindConsoleSessions) {
 		keep := c.RetentionOf(kind)
+		if kind == KindConsoleSessions {
+			keep = access.SessionIdle
+		}
 		if keep <= 0 {
 			continue
 		}
 		before := t.Add(-keep)
 		var purge func(context.Context, time.Time) (int64, error)
 		switch kind {
+		case KindConsoleSessions:
+			purge = j.Store.PurgeConsoleSessions
 		case policies.KindMemberships:
 			purge = j.Store.PurgeMemberships
 		case policies.KindSessions:

@@ -2,6 +2,7 @@ DROP TABLE audit_log;
 DROP FUNCTION audit_log_append_only();
 DROP TABLE policy_bundles;
 DROP TABLE usage_counters;
+DROP TABLE console_sessions;
 DROP TABLE api_keys;
 DROP TABLE signal_events;
 DROP TABLE signal_outbox;

@@ -382,6 +382,18 @@ CREATE TABLE api_keys (
     revoked_at  timestamptz
 );
 
+-- Console sessions: a person signed in with an API key. Only a hash of
+-- the session's secret (the cookie) is kept; a session is over after its
+-- idle limit, at the latest its maximum age, or with its key's revocation.
+CREATE TABLE console_sessions (
+    hash        bytea PRIMARY KEY,
+    key_id      text NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+    name        text NOT NULL,
+    created_at  timestamptz NOT NULL,
+    seen_at     timestamptz NOT NULL
+);
+CREATE INDEX console_sessions_seen ON console_sessions (seen_at);
+
 -- Usage counters for rate limits and budgets, per subject (an API key or a
 -- tenant), counter and fixed window, shared by every replica.
 CREATE TABLE usage_counters (

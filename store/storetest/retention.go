@@ -7,6 +7,7 @@ import (
 
 	"github.com/linkd/linkd/store"
 
+	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/policies"
@@ -44,12 +45,21 @@ func testRetention(t *testing.T, s Store) {
 	lNew := store.Link{AccountID: "new", ID: linkID(t), Epoch: 1, CreatedAt: t0.Add(170 * day)}
 	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{lOld, lNew}, 0))
 
-	// Day 200: memberships before day 20, sessions before day 193 and
-	// signals before day 110 go; no link is 400 days old.
+	_, k, err := access.NewKey("acme", access.RoleCompliance, t0)
+	noErr(t, "NewKey", err)
+	noErr(t, "CreateAPIKey", s.CreateAPIKey(ctx, k))
+	_, seen, _ := access.NewSession(k.ID, "Ada", t0.Add(200*day-access.SessionIdle+time.Minute))
+	_, idle, _ := access.NewSession(k.ID, "Ada", t0.Add(200*day-access.SessionIdle-time.Minute))
+	noErr(t, "CreateConsoleSession", s.CreateConsoleSession(ctx, seen))
+	noErr(t, "CreateConsoleSession", s.CreateConsoleSession(ctx, idle))
+
+	// Day 200: memberships before day 20, sessions before day 193,
+	// signals before day 110 and the console session idle past its limit
+	// go; no link is 400 days old.
 	now = t0.Add(200 * day)
 	got, err := j.Sweep(ctx)
 	noErr(t, "Sweep", err)
-	want := map[string]int64{policies.KindMemberships: 1, policies.KindSessions: 1, policies.KindSignals: 1, policies.KindLinks: 0}
+	want := map[string]int64{policies.KindMemberships: 1, policies.KindSessions: 1, policies.KindSignals: 1, policies.KindLinks: 0, retention.KindConsoleSessions: 1}
 	if len(got) != len(want) {
 		t.Fatalf("purged %v, want %v", got, want)
 	}

@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"SignalEvents", testSignalEvents},
 		{"Audit", testAudit},
 		{"APIKeys", testAPIKeys},
+		{"ConsoleSessions", testConsoleSessions},
 		{"Jobs", testJobs},
 		{"Usage", testUsage},
 		{"PolicyBundles", testPolicyBundles},
@@ -759,6 +760,69 @@ func testAPIKeys(t *testing.T, s Store) {
 	noErr(t, "ListAPIKeys", err)
 	if len(list) != 2 || list[0].ID != k.ID || !list[0].RevokedAt.Equal(t0.Add(time.Hour)) || !list[1].RevokedAt.IsZero() {
 		t.Fatalf("ListAPIKeys = %+v", list)
+	}
+}
+
+func testConsoleSessions(t *testing.T, s Store) {
+	_, k, err := access.NewKey("acme", access.RoleTrustSafety, t0)
+	noErr(t, "NewKey", err)
+	noErr(t, "CreateAPIKey", s.CreateAPIKey(ctx, k))
+	sec, ss, err := access.NewSession(k.ID, " Ada Lovelace ", t0)
+	noErr(t, "NewSession", err)
+	if ss.Name != "Ada Lovelace" || ss.Hash != access.HashKey(sec) {
+		t.Fatalf("NewSession = %+v", ss)
+	}
+	noErr(t, "CreateConsoleSession", s.CreateConsoleSession(ctx, ss))
+	wantErr(t, "duplicate session", s.CreateConsoleSession(ctx, ss), storeerr.ErrConflict)
+	_, orphan, _ := access.NewSession("key_nope", "x", t0)
+	wantErr(t, "session of no key", s.CreateConsoleSession(ctx, orphan), storeerr.ErrNotFound)
+
+	// Each request within the idle limit keeps the session alive.
+	at := t0
+	for range 3 {
+		at = at.Add(access.SessionIdle - time.Second)
+		got, key, err := s.ConsoleSession(ctx, ss.Hash, at)
+		noErr(t, "ConsoleSession", err)
+		if got.Name != "Ada Lovelace" || got.KeyID != k.ID || !got.SeenAt.Equal(at) || !got.CreatedAt.Equal(t0) || key.ID != k.ID || key.Role != access.RoleTrustSafety || key.Tenant != "acme" {
+			t.Fatalf("ConsoleSession = %+v, %+v", got, key)
+		}
+	}
+	// A request out of order does not move seen_at back.
+	if got, _, err := s.ConsoleSession(ctx, ss.Hash, at.Add(-time.Minute)); err != nil || !got.SeenAt.Equal(at) {
+		t.Fatalf("earlier request: %+v, %v", got, err)
+	}
+	_, _, err = s.ConsoleSession(ctx, ss.Hash, at.Add(access.SessionIdle+time.Second))
+	wantErr(t, "idle session", err, storeerr.ErrNotFound)
+	_, _, err = s.ConsoleSession(ctx, access.HashKey(sec+"x"), at)
+	wantErr(t, "unknown session", err, storeerr.ErrNotFound)
+
+	// A session kept alive still ends at its maximum age.
+	sec2, ss2, _ := access.NewSession(k.ID, "Grace", t0)
+	noErr(t, "CreateConsoleSession", s.CreateConsoleSession(ctx, ss2))
+	for at := t0; at.Before(t0.Add(access.SessionMax - access.SessionIdle)); at = at.Add(access.SessionIdle / 2) {
+		_, _, err := s.ConsoleSession(ctx, access.HashKey(sec2), at)
+		noErr(t, "ConsoleSession kept alive", err)
+	}
+	_, _, err = s.ConsoleSession(ctx, access.HashKey(sec2), t0.Add(access.SessionMax+time.Second))
+	wantErr(t, "session past its maximum age", err, storeerr.ErrNotFound)
+
+	// Revoking the key ends its sessions; sign-out ends one.
+	_, ss3, _ := access.NewSession(k.ID, "Alan", t0)
+	noErr(t, "CreateConsoleSession", s.CreateConsoleSession(ctx, ss3))
+	noErr(t, "EndConsoleSession", s.EndConsoleSession(ctx, ss3.Hash))
+	wantErr(t, "end twice", s.EndConsoleSession(ctx, ss3.Hash), storeerr.ErrNotFound)
+	_, ss4, _ := access.NewSession(k.ID, "Barbara", t0)
+	noErr(t, "CreateConsoleSession", s.CreateConsoleSession(ctx, ss4))
+	_, _, err = s.ConsoleSession(ctx, ss4.Hash, t0.Add(time.Minute))
+	noErr(t, "ConsoleSession", err)
+	noErr(t, "RevokeAPIKey", s.RevokeAPIKey(ctx, k.ID, t0.Add(time.Minute)))
+	_, _, err = s.ConsoleSession(ctx, ss4.Hash, t0.Add(2*time.Minute))
+	wantErr(t, "session of a revoked key", err, storeerr.ErrNotFound)
+
+	n, err := s.PurgeConsoleSessions(ctx, t0.Add(2*time.Minute))
+	noErr(t, "PurgeConsoleSessions", err)
+	if n != 1 { // ss4, last seen at t0+1m; ss and ss2 were seen later
+		t.Fatalf("PurgeConsoleSessions = %d, want 1", n)
 	}
 }
 
