@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -168,7 +169,8 @@ func (s *Server) flag(c echo.Context, cl *caller) error {
 }
 
 // listSignals is a queue of signals: inbound (the T&S review queue) or
-// outbound, filtered by status and type, in id order; expired ones are
+// outbound, filtered by status, type, least confidence and creation time,
+// in id order; expired ones are
 // left out (a page may then hold fewer than limit; next goes on).
 func listSignals(dir signal.Direction) func(*Server, echo.Context, *caller) error {
 	return func(s *Server, c echo.Context, _ *caller) error {
@@ -185,8 +187,24 @@ func listSignals(dir signal.Direction) func(*Server, echo.Context, *caller) erro
 			return badRequest("peer_outcome: on the flags raised here, one of "+strings.Join(signal.Decisions, ", "),
 				map[string]any{"parameter": "peer_outcome"})
 		}
-		got, next, err := svc.List(c.Request().Context(), signal.Filter{Direction: dir, Status: c.QueryParam("status"),
-			Type: c.QueryParam("type"), PeerOutcome: po, After: c.QueryParam("after"), Limit: limit})
+		f := signal.Filter{Direction: dir, Status: c.QueryParam("status"), Type: c.QueryParam("type"), PeerOutcome: po,
+			After: c.QueryParam("after"), Limit: limit}
+		if v := c.QueryParam("min_confidence"); v != "" {
+			if f.MinConfidence, err = strconv.ParseFloat(v, 64); err != nil || !(f.MinConfidence >= 0 && f.MinConfidence <= 1) {
+				return badRequest("min_confidence: a number from 0 to 1", map[string]any{"parameter": "min_confidence"})
+			}
+		}
+		for _, p := range []struct {
+			name string
+			t    *time.Time
+		}{{"created_after", &f.CreatedAfter}, {"created_before", &f.CreatedBefore}} {
+			if v := c.QueryParam(p.name); v != "" {
+				if *p.t, err = time.Parse(time.RFC3339, v); err != nil {
+					return badRequest(p.name+": a time such as 2026-11-01T00:00:00Z (RFC 3339)", map[string]any{"parameter": p.name})
+				}
+			}
+		}
+		got, next, err := svc.List(c.Request().Context(), f)
 		if err != nil {
 			return err
 		}

@@ -204,6 +204,20 @@ func TestFlagDecideRevoke(t *testing.T) {
 	f.tick()
 	st, b = f.do(t, "GET", "/v1/signals?peer_outcome=upheld", ts, "", "")
 	wantError(t, st, b, 422, "invalid_request", "peer_outcome")
+	for q, want := range map[string]int{"min_confidence=0": 1, "min_confidence=1": 0,
+		"created_before=" + f.now.Add(time.Hour).Format(time.RFC3339): 1, "created_after=" + f.now.Add(time.Hour).Format(time.RFC3339): 0} {
+		f.tick()
+		st, b = f.do(t, "GET", "/v1/signals?peer_outcome=dismiss&"+q, ts, "", "")
+		if st != 200 || strings.Count(string(b), `"peer_outcome"`) != want {
+			t.Fatalf("?%s: %d %s", q, st, b)
+		}
+	}
+	for _, q := range []string{"min_confidence=1.5", "min_confidence=x", "min_confidence=NaN", "created_after=yesterday", "created_before=2026-11-01"} {
+		f.tick()
+		st, b = f.do(t, "GET", "/v1/signals/inbound?"+q, ts, "", "")
+		name, _, _ := strings.Cut(q, "=")
+		wantError(t, st, b, 422, "invalid_request", name)
+	}
 	f.tick()
 	st, b = f.do(t, "GET", "/v1/signals/nope", ts, "", "")
 	wantError(t, st, b, 404, "not_found", "")

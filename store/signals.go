@@ -83,8 +83,13 @@ type SignalFilter struct {
 	// PeerOutcome, if set, keeps outbound signals with that outcome from
 	// the other party.
 	PeerOutcome string
-	After       string // id to list after
-	Limit       int
+	// MinConfidence, if above zero, keeps signals at least this confident.
+	MinConfidence float64
+	// CreatedAfter and CreatedBefore, if set, keep signals created in
+	// between (an age in the review queue).
+	CreatedAfter, CreatedBefore time.Time
+	After                       string // id to list after
+	Limit                       int
 }
 
 // OutboxEntry is a message waiting to be delivered to the peer.
@@ -406,7 +411,8 @@ func (s *Store) Signal(ctx context.Context, id string) (Signal, error) {
 func (s *Store) ListSignals(ctx context.Context, f SignalFilter) ([]Signal, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+signalSelect+` FROM signals
 		WHERE direction = $1 AND id > $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR type = $4) AND ($6 = '' OR peer_outcome = $6)
-		ORDER BY id LIMIT $5`, string(f.Direction), f.After, f.Status, f.Type, f.Limit, f.PeerOutcome)
+		  AND confidence >= $7 AND ($8::timestamptz IS NULL OR created_at > $8) AND ($9::timestamptz IS NULL OR created_at < $9)
+		ORDER BY id LIMIT $5`, string(f.Direction), f.After, f.Status, f.Type, f.Limit, f.PeerOutcome, f.MinConfidence, optTime(f.CreatedAfter), optTime(f.CreatedBefore))
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -544,4 +550,13 @@ func (s *Store) SignalReport(ctx context.Context, since, now time.Time) ([]Signa
 		return t, err
 	})
 	return out, mapErr(err)
+}
+
+// optTime is t for a query, NULL when zero.
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }

@@ -504,6 +504,30 @@ func testSignals(t *testing.T, s Store) {
 	if len(list) != 1 || list[0].ID != "sig-2" {
 		t.Fatalf("filtered = %+v", list)
 	}
+	sf := base
+	sf.ID, sf.Confidence, sf.CreatedAt, sf.LinkID, sf.CrossReason, sf.Status = "sig-f", 0.95, t0.Add(time.Hour), psi.LinkID{}, signal.NotLinkedYet, "revoked"
+	noErr(t, "CreateSignal", s.CreateSignal(ctx, sf, false))
+	for _, c := range []struct {
+		f    signal.Filter
+		want []string
+	}{
+		{signal.Filter{MinConfidence: 0.75}, []string{"sig-1", "sig-2", "sig-f"}},
+		{signal.Filter{MinConfidence: 0.76}, []string{"sig-f"}},
+		{signal.Filter{CreatedBefore: t0.Add(time.Hour)}, []string{"sig-1", "sig-2"}},
+		{signal.Filter{CreatedAfter: t0}, []string{"sig-f"}},
+		{signal.Filter{CreatedAfter: t0.Add(-time.Second), CreatedBefore: t0.Add(time.Second), Type: "spam"}, []string{"sig-1"}},
+	} {
+		c.f.Direction, c.f.Limit = signal.Outbound, 10
+		list, err := s.ListSignals(ctx, c.f)
+		noErr(t, "ListSignals", err)
+		var ids []string
+		for _, sg := range list {
+			ids = append(ids, sg.ID)
+		}
+		if !slices.Equal(ids, c.want) {
+			t.Fatalf("ListSignals(%+v) = %v, want %v", c.f, ids, c.want)
+		}
+	}
 	list, _ = s.ListSignals(ctx, signal.Filter{Direction: signal.Inbound, Status: "open", Limit: 10})
 	if len(list) != 1 || list[0].ID != "peer-1" {
 		t.Fatalf("inbound = %+v", list)
