@@ -458,32 +458,15 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		if err := checkText(c); err != nil {
 			return err
 		}
-		addr, now := clientAddr(c.Request()), time.Now()
-		if ok, retry := s.authFails.reserve(addr, s.AuthFailuresPerMinute, now); !ok {
-			s.refused.WithLabelValues("authentication").Inc()
-			return throttled(c.Response().Header(), retry)
-		}
-		secret := presentedKey(c)
-		if secret == "" {
-			s.authFails.done(addr, true, time.Now())
-			return newError(http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer KEY", nil)
-		}
-		k, err := s.Keys.APIKeyByHash(c.Request().Context(), access.HashKey(secret))
-		bad := errors.Is(err, storeerr.ErrNotFound) || (err == nil && !k.RevokedAt.IsZero())
-		s.authFails.done(addr, bad, time.Now())
-		if bad {
-			return newError(http.StatusUnauthorized, "unauthorized", "the API key is not valid", nil)
-		}
-		if err != nil {
-			return err
+		k, signedIn := c.Request().Context().Value(keyContext{}).(access.Key)
+		if !signedIn {
+			var err error
+			if k, err = s.authenticate(c.Request(), presentedKey(c), c.Response().Header()); err != nil {
+				return err
+			}
 		}
 		cl := &caller{key: k}
-		q := policies.Request{Role: string(k.Role), Tenant: k.Tenant, Action: r.action,
-			Resource: policies.Resource{Kind: resourceKind(r.action), ID: c.Param("id")}}
-		if q.Resource.Kind == "audience" {
-			// An audience is found under the key's tenant or not at all.
-			q.Resource.Tenant = k.Tenant
-		}
+		q := requestOf(k, r.action, c.Param("id"))
 		// The other party's key has a rate of its own: a link run of
 		// millions of accounts is thousands of batches.
 		perMinute := s.limits().RequestsPerMinute
@@ -521,6 +504,40 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		}
 		return err
 	}
+}
+
+// authenticate finds the key of secret, presented by the client of r:
+// refused (401) when it is missing, unknown or revoked, and throttled
+// (429) when the client's address has failed too often.
+func (s *Server) authenticate(r *http.Request, secret string, h http.Header) (access.Key, error) {
+	addr, now := clientAddr(r), time.Now()
+	if ok, retry := s.authFails.reserve(addr, s.AuthFailuresPerMinute, now); !ok {
+		s.refused.WithLabelValues("authentication").Inc()
+		return access.Key{}, throttled(h, retry)
+	}
+	if secret == "" {
+		s.authFails.done(addr, true, time.Now())
+		return access.Key{}, newError(http.StatusUnauthorized, "unauthorized", "an API key is required: Authorization: Bearer KEY", nil)
+	}
+	k, err := s.Keys.APIKeyByHash(r.Context(), access.HashKey(secret))
+	bad := errors.Is(err, storeerr.ErrNotFound) || (err == nil && !k.RevokedAt.IsZero())
+	s.authFails.done(addr, bad, time.Now())
+	if bad {
+		return access.Key{}, newError(http.StatusUnauthorized, "unauthorized", "the API key is not valid", nil)
+	}
+	return k, err
+}
+
+// requestOf is the authorization request of key k for action on the
+// resource id.
+func requestOf(k access.Key, action, id string) policies.Request {
+	q := policies.Request{Role: string(k.Role), Tenant: k.Tenant, Action: action,
+		Resource: policies.Resource{Kind: resourceKind(action), ID: id}}
+	if q.Resource.Kind == "audience" {
+		// An audience is found under the key's tenant or not at all.
+		q.Resource.Tenant = k.Tenant
+	}
+	return q
 }
 
 // consume takes n from a limit of subject; over it, the answer is 429 with

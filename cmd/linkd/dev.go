@@ -20,6 +20,7 @@ import (
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/console"
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/internal/pgtemp"
 	"github.com/linkd/linkd/internal/retention"
@@ -272,6 +273,11 @@ func devParty(ctx context.Context, st *store.Store, name string, people []synth.
 		return nil, nil, nil, "", err
 	}
 	lk.Done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
+	con, err := console.New(console.Config{API: srv, Sessions: st, Party: name, Log: log.With("party", name)})
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	srv.Mount(con)
 	return srv, ks, lk, sec, nil
 }
 
@@ -319,7 +325,7 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 	fmt.Fprintf(w, "\nlinkd dev is ready in %.1fs: two parties, %d accounts each, %d on both.\n", took.Seconds(), n, overlap)
 	fmt.Fprintf(w, "Keys are fresh and kept nowhere; everything goes when you press Ctrl-C.\n\n")
 	for i, p := range []struct{ name, addr string }{{"social", socialAddr}, {"messenger", messengerAddr}} {
-		fmt.Fprintf(w, "%s on http://%s\n", p.name, p.addr)
+		fmt.Fprintf(w, "%s on http://%s\n  console       http://%s/console/ (sign in with your name and a key below)\n", p.name, p.addr, p.addr)
 		for _, r := range access.Roles {
 			fmt.Fprintf(w, "  %-13s %s\n", r, ks[i][r])
 		}

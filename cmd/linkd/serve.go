@@ -13,6 +13,7 @@ import (
 
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/console"
 	"github.com/linkd/linkd/internal/retention"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/party"
@@ -172,6 +173,11 @@ func runServe(e *env, args []string) int {
 	srv := api.New(api.Config{Party: self, Audiences: aud, Linking: lk, AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
 		Registry: reg, Policies: pol.Bundle, Archive: st})
 	lk.Done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
+	con, err := console.New(console.Config{API: srv, Sessions: st, Party: string(self), Log: log})
+	if err != nil {
+		return fail(err)
+	}
+	srv.Mount(con)
 	if *metricsAddr != "off" && *metricsAddr != "" {
 		ln, err := net.Listen("tcp", *metricsAddr)
 		if err != nil {

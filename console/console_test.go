@@ -1,0 +1,410 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/api"
+	"github.com/linkd/linkd/audience"
+	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/console"
+	"github.com/linkd/linkd/crypto/keys"
+	"github.com/linkd/linkd/crypto/oprf"
+	"github.com/linkd/linkd/crypto/psi"
+	"github.com/linkd/linkd/internal/pgtest"
+	"github.com/linkd/linkd/internal/synth"
+	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/peer"
+	"github.com/linkd/linkd/signal"
+	"github.com/linkd/linkd/store"
+	"github.com/linkd/linkd/store/storetest"
+)
+
+// party is one party's server with its console, on a real database.
+type party struct {
+	st      *store.Store
+	srv     *httptest.Server
+	keys    map[access.Role]string
+	linked  []string     // accounts with a link
+	links   []psi.LinkID // their links, as the other party knows them
+	numbers []string     // the directory's numbers, which no page may show
+}
+
+func newParty(t testing.TB) *party {
+	t.Helper()
+	ctx := context.Background()
+	p := &party{st: pgtest.Store(t), keys: map[access.Role]string{}}
+	for _, r := range access.Roles {
+		sec, k, err := access.NewKey("acme", r, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.st.CreateAPIKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		p.keys[r] = sec
+	}
+	ring, err := keys.NewRing("social", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := pseudonym.NewDeriver(ring, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var csv strings.Builder
+	csv.WriteString("account_id,phone,country,ad_opt_out,blocked_businesses\n")
+	for i, ps := range synth.People(11, 20) {
+		fmt.Fprintf(&csv, "acct-%02d,%s,%s,false,\n", i, ps.E164, ps.Country)
+		p.numbers = append(p.numbers, ps.E164)
+	}
+	dir := &directory.Importer{Store: p.st, Deriver: d}
+	if _, err := dir.Import(ctx, strings.NewReader(csv.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {
+		t.Fatal(err)
+	}
+	var ls []store.Link
+	for i := range 10 {
+		var id psi.LinkID
+		_, _ = rand.Read(id[:])
+		acct := fmt.Sprintf("acct-%02d", i)
+		ls = append(ls, store.Link{AccountID: acct, ID: id, Epoch: 1, CreatedAt: time.Now()})
+		p.linked, p.links = append(p.linked, acct), append(p.links, id)
+	}
+	if err := p.st.PutLinks(ctx, ls, 0); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := oprf.NewServer(bytes.Repeat([]byte{7}, 32), []byte("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aud := &audience.Service{Store: p.st, Index: d.IndexKey(), Epoch: d.Epoch, Budget: p.st,
+		Noise: audience.NewNoiseFrom(mrand.NewChaCha8([32]byte{9}))}
+	s := api.New(api.Config{Party: "social", Keys: p.st, Audit: p.st, AuditChain: storetest.Chain(t, 1), OPRF: ev, Epoch: 1,
+		Audiences: aud, Signals: p.st, Usage: p.st, Archive: p.st})
+	c, err := console.New(console.Config{API: s, Sessions: p.st, Party: "social"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Mount(c)
+	p.srv = httptest.NewServer(s.Handler())
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// receive delivers flags from the other party, as its relay does: on the
+// linked accounts i, with confidences conf.
+func (p *party) receive(t testing.TB, typ string, conf float64, idx ...int) []string {
+	t.Helper()
+	var msgs []signal.Message
+	var ids []string
+	now := time.Now().UTC().Truncate(time.Second)
+	for _, i := range idx {
+		id := fmt.Sprintf("sig_%s_%d_%d", typ, i, mrand.IntN(1e9))
+		msgs = append(msgs, signal.Message{Kind: signal.KindSignal, ID: id, LinkID: p.links[i], Type: typ, Confidence: conf,
+			CreatedAt: now, ExpiresAt: now.Add(7 * 24 * time.Hour)})
+		ids = append(ids, id)
+	}
+	body, _ := json.Marshal(peer.WireSignals(msgs))
+	st, b := p.apiCall(t, "POST", "/v1/peer/signals", access.RoleParty, string(body))
+	if st != 200 || strings.Count(string(b), "applied") != len(idx) {
+		t.Fatalf("delivering flags: %d %s", st, b)
+	}
+	return ids
+}
+
+// apiCall makes an API request with a role's key.
+func (p *party) apiCall(t testing.TB, method, path string, role access.Role, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, p.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+p.keys[role])
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// browser is a cookie-keeping HTTP client that does not follow
+// redirects.
+type browser struct {
+	t   testing.TB
+	c   *http.Client
+	url string
+}
+
+func (p *party) browser(t testing.TB) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, url: p.srv.URL, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) get(path string) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.url + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func (b *browser) post(path string, form url.Values, header ...string) (*http.Response, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest("POST", b.url+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+var (
+	tokenRE = regexp.MustCompile(`name="token" value="([^"]+)"`)
+	csrfRE  = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+)
+
+func field(t testing.TB, re *regexp.Regexp, page string) string {
+	t.Helper()
+	m := re.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no %s in the page:\n%s", re, page)
+	}
+	return m[1]
+}
+
+// signIn signs in with a role's key and returns the page's CSRF token.
+func (b *browser) signIn(key, name string) string {
+	b.t.Helper()
+	_, page := b.get("/console/signin")
+	resp, body := b.post("/console/signin", url.Values{"token": {field(b.t, tokenRE, page)}, "key": {key}, "name": {name}, "next": {"/console/"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/" {
+		b.t.Fatalf("sign-in: %d %s", resp.StatusCode, body)
+	}
+	_, home := b.get("/console/")
+	return field(b.t, csrfRE, home)
+}
+
+func TestSignIn(t *testing.T) {
+	p := newParty(t)
+	b := p.browser(t)
+	for path, to := range map[string]string{"/": "/console/", "/console": "/console/", "/console/": "/console/signin?next=%2Fconsole%2F",
+		"/console/inbound?status=open": "/console/signin?next=%2Fconsole%2Finbound%3Fstatus%3Dopen"} {
+		if resp, _ := b.get(path); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != to {
+			t.Errorf("GET %s: %d to %q, want %q", path, resp.StatusCode, resp.Header.Get("Location"), to)
+		}
+	}
+	for _, c := range []struct {
+		key, name, token string
+		status           int
+		says             string
+	}{
+		{"lk_nope", "Ada", "", 401, "not valid"},
+		{"", "Ada", "", 401, "required"},
+		{p.keys[access.RoleTrustSafety], "", "", 422, "name"},
+		{p.keys[access.RoleTrustSafety], "Ada", "forged", 403, "out of date"},
+		{p.keys[access.RoleParty], "Ada", "", 403, "party key"},
+	} {
+		_, page := b.get("/console/signin")
+		if c.token == "" {
+			c.token = field(t, tokenRE, page)
+		}
+		resp, body := b.post("/console/signin", url.Values{"token": {c.token}, "key": {c.key}, "name": {c.name}})
+		if resp.StatusCode != c.status || !strings.Contains(body, c.says) || strings.Contains(resp.Header.Get("Set-Cookie"), "linkd_session=lks") {
+			t.Errorf("sign-in as %q with %q: %d, want %d saying %q", c.name, c.key, resp.StatusCode, c.status, c.says)
+		}
+	}
+	_, page := b.get("/console/signin")
+	tok := field(t, tokenRE, page)
+	// Signed in: the cookie is the session's, kept from scripts and other
+	// sites.
+	resp, _ := b.post("/console/signin", url.Values{"token": {tok}, "key": {p.keys[access.RoleTrustSafety]}, "name": {"Ada Lovelace"}, "next": {"https://evil.example/"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/" {
+		t.Fatalf("sign-in: %d to %q (an outside next is not followed)", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var sess *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "linkd_session" {
+			sess = ck
+		}
+	}
+	if sess == nil || !sess.HttpOnly || sess.SameSite != http.SameSiteStrictMode || sess.Path != "/console/" || !strings.HasPrefix(sess.Value, "lks_") {
+		t.Fatalf("session cookie %+v", sess)
+	}
+	_, home := b.get("/console/")
+	if !strings.Contains(home, "Ada Lovelace") || !strings.Contains(home, "Review queue") || strings.Contains(home, "Audit log") {
+		t.Fatalf("home of a T&S analyst:\n%s", home)
+	}
+	// Sign-out ends the session where it is kept: the cookie no longer
+	// opens a page.
+	resp, _ = b.post("/console/signout", url.Values{"csrf": {field(t, csrfRE, home)}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", resp.StatusCode)
+	}
+	stale := &browser{t: t, url: p.srv.URL, c: &http.Client{CheckRedirect: b.c.CheckRedirect}}
+	req, _ := http.NewRequest("GET", p.srv.URL+"/console/", nil)
+	req.AddCookie(sess)
+	r2, err := stale.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r2.Header.Get("Location"), "/console/signin") {
+		t.Fatalf("the session after sign-out: %d", r2.StatusCode)
+	}
+}
+
+// TestRolesSeeTheirOwn: each role's menu and pages are those its key may
+// use through the API; the others are neither shown nor served.
+func TestRolesSeeTheirOwn(t *testing.T) {
+	p := newParty(t)
+	pages := map[string]string{"/console/inbound": "signal.read", "/console/outbound": "signal.read", "/console/inbound.csv": "signal.read"}
+	for _, role := range []access.Role{access.RoleTrustSafety, access.RoleCompliance, access.RoleAdvertiser, access.RoleAdmin} {
+		b := p.browser(t)
+		b.signIn(p.keys[role], "someone")
+		_, home := b.get("/console/")
+		if got := strings.Contains(home, `href="/console/inbound"`); got != (role == access.RoleTrustSafety) {
+			t.Errorf("%s: review queue in the menu: %v", role, got)
+		}
+		for path := range pages {
+			resp, body := b.get(path)
+			if want := role == access.RoleTrustSafety; (resp.StatusCode == 200) != want || (!want && (resp.StatusCode != 403 || !strings.Contains(body, "may not use this page"))) {
+				t.Errorf("%s: GET %s: %d", role, path, resp.StatusCode)
+			}
+		}
+	}
+}
+
+// TestDecideInTheConsole: a flag from the other party is decided in the
+// console, one at a time and in bulk; the API then shows each decision
+// with the person's name, and the audit log has the same entries as the
+// API calls would make.
+func TestDecideInTheConsole(t *testing.T) {
+	p := newParty(t)
+	ids := p.receive(t, "spam", 0.9, 0, 1, 2)
+	b := p.browser(t)
+	csrf := b.signIn(p.keys[access.RoleTrustSafety], "Ada Lovelace")
+	_, queue := b.get("/console/inbound")
+	for _, id := range ids {
+		if !strings.Contains(queue, id) {
+			t.Fatalf("the queue lacks %s:\n%s", id, queue)
+		}
+	}
+	resp, _ := b.post("/console/signals/"+ids[0]+"/decide", url.Values{"csrf": {csrf}, "decision": {"disable"}, "reason": {"confirmed spam run"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/signals/"+ids[0] {
+		t.Fatalf("decide: %d", resp.StatusCode)
+	}
+	_, page := b.get("/console/signals/" + ids[0])
+	if !strings.Contains(page, "Decided: disable.") || !strings.Contains(page, "confirmed spam run") || !strings.Contains(page, "Ada Lovelace") {
+		t.Fatalf("the signal's page after deciding:\n%s", page)
+	}
+	resp, _ = b.post("/console/inbound/decide", url.Values{"csrf": {csrf}, "decision": {"dismiss"}, "reason": {"benign"},
+		"id": {ids[1], ids[2], "sig_nope"}, "back": {"/console/inbound?status=open"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/inbound?status=open" {
+		t.Fatalf("bulk decide: %d", resp.StatusCode)
+	}
+	_, queue = b.get("/console/inbound?status=open")
+	if !strings.Contains(queue, "Decided 2 of 3: dismiss.") || !strings.Contains(queue, "sig_nope") {
+		t.Fatalf("the queue after a bulk decision:\n%s", queue)
+	}
+	for i, want := range []string{"disable", "dismiss", "dismiss"} {
+		st, body := p.apiCall(t, "GET", "/v1/signals/"+ids[i], access.RoleTrustSafety, "")
+		var s struct {
+			Status   string
+			Decision struct{ Decision, Reviewer string }
+		}
+		if err := json.Unmarshal(body, &s); err != nil || st != 200 || s.Status != want || s.Decision.Reviewer != "Ada Lovelace" {
+			t.Fatalf("the API shows %s as %d %s", ids[i], st, body)
+		}
+	}
+	es, err := p.st.AuditEntries(context.Background(), audit.Filter{Action: "signal.decide", Limit: 10})
+	if err != nil || len(es) != 5 { // three taken (allow), one of no signal (allow, allow_failed)
+		t.Fatalf("audit entries of the decisions: %d, %v", len(es), err)
+	}
+	var ts access.Key
+	keys, _ := p.st.ListAPIKeys(context.Background())
+	for _, k := range keys {
+		if k.Role == access.RoleTrustSafety {
+			ts = k
+		}
+	}
+	for _, e := range es {
+		if e.Actor != ts.ID || e.Role != "trust_safety" || e.Resource != "/v1/signals/inbound/:id/decision" {
+			t.Fatalf("audit entry %+v", e)
+		}
+	}
+	// CSV: the queue as it is filtered.
+	resp, csv := b.get("/console/inbound.csv?status=dismiss")
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") || strings.Count(csv, "\n") != 3 || !strings.Contains(csv, ids[1]) || strings.Contains(csv, ids[0]) {
+		t.Fatalf("CSV export: %d\n%s", resp.StatusCode, csv)
+	}
+}
+
+// TestForgedForms: a form without the session's token, with another
+// session's, or posted from another origin changes nothing.
+func TestForgedForms(t *testing.T) {
+	p := newParty(t)
+	ids := p.receive(t, "spam", 0.9, 0)
+	victim, other := p.browser(t), p.browser(t)
+	csrf := victim.signIn(p.keys[access.RoleTrustSafety], "Ada")
+	otherCSRF := other.signIn(p.keys[access.RoleTrustSafety], "Mallory")
+	form := func(tok string) url.Values {
+		return url.Values{"csrf": {tok}, "decision": {"disable"}, "reason": {"forged"}}
+	}
+	for name, c := range map[string]struct {
+		form   url.Values
+		header []string
+	}{
+		"no token":            {url.Values{"decision": {"disable"}, "reason": {"forged"}}, nil},
+		"empty token":         {form(""), nil},
+		"another's token":     {form(otherCSRF), nil},
+		"a token tampered":    {form(csrf[:len(csrf)-2] + "AA"), nil},
+		"from another origin": {form(csrf), []string{"Origin", "https://evil.example"}},
+	} {
+		resp, body := victim.post("/console/signals/"+ids[0]+"/decide", c.form, c.header...)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "nothing was changed") {
+			t.Errorf("%s: %d", name, resp.StatusCode)
+		}
+	}
+	// Without a session, a form is refused outright.
+	anon := p.browser(t)
+	if resp, _ := anon.post("/console/signals/"+ids[0]+"/decide", form(csrf)); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no session: %d", resp.StatusCode)
+	}
+	st, body := p.apiCall(t, "GET", "/v1/signals/"+ids[0], access.RoleTrustSafety, "")
+	if st != 200 || strings.Contains(string(body), `"decision"`) {
+		t.Fatalf("a forged form changed the signal: %s", body)
+	}
+	if es, _ := p.st.AuditEntries(context.Background(), audit.Filter{Action: "signal.decide", Limit: 10}); len(es) != 0 {
+		t.Fatalf("forged forms reached the API: %+v", es)
+	}
+	// The real form, for contrast, is taken.
+	if resp, _ := victim.post("/console/signals/"+ids[0]+"/decide", form(csrf)); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the victim's own form: %d", resp.StatusCode)
+	}
+}
