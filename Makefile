@@ -11,7 +11,7 @@ BENCHTIME ?= 1s
 
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
-.PHONY: build run demo test test-on-database fuzz bench lint clean
+.PHONY: build run demo test test-on-database fuzz bench lint clean console-shots
 
 build:
 	$(GO) build -o $(BIN) ./cmd/linkd
@@ -36,6 +36,13 @@ test-on-database:
 	$(GO) run ./cmd/linkd policy test policies
 	FUZZTIME=$(TEST_FUZZTIME) ./scripts/fuzz.sh
 
+# `make console-shots`: a screenshot of every console page, at 1280 and
+# 390 pixels wide, into console-shots/ (the browser tests, in Chromium).
+console-shots:
+	rm -rf console-shots
+	LINKD_CONSOLE_SHOTS=$(CURDIR)/console-shots $(GO) run ./scripts/pgrun $(GO) test -count=1 -run 'Browser' ./console
+	@ls console-shots
+
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
@@ -48,4 +55,4 @@ lint:
 	$(GO) tool staticcheck $(PKGS)
 
 clean:
-	rm -rf bin bench.txt
+	rm -rf bin bench.txt console-shots

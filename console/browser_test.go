@@ -1,0 +1,217 @@
+package console_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/linkd/linkd/access"
+)
+
+// The browser tests drive the distribution's Chromium, headless. CI
+// installs it (.ci/run); without it they fail under CI=true and are
+// skipped elsewhere.
+
+// chromium finds the browser: LINKD_CHROMIUM, else chromium or
+// chromium-browser on the PATH.
+func chromium(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("LINKD_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no Chromium: install Debian's chromium package (.ci/run does) or set LINKD_CHROMIUM")
+	}
+	t.Skip("no Chromium on this machine: install Debian's chromium package, or set LINKD_CHROMIUM")
+	return ""
+}
+
+// newTab opens a fresh browser (its own profile: no cookies) at the given
+// width, closed at the test's end.
+func newTab(t testing.TB, width int) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.NoSandbox,
+		chromedp.WindowSize(width, 900), chromedp.Flag("lang", "en-US"))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTime := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return ctx
+}
+
+// shotsDir is where screenshots go: LINKD_CONSOLE_SHOTS, else a folder in
+// the system's temporary directory.
+func shotsDir(t testing.TB) string {
+	dir := os.Getenv("LINKD_CONSOLE_SHOTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "linkd-console-shots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// shot saves a screenshot of the whole page as name.png.
+func shot(t testing.TB, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(shotsDir(t), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// run runs browser actions, failing the test with what was asked.
+func run(t testing.TB, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		t.Fatalf("%s (at %s): %v", what, loc, err)
+	}
+}
+
+// value runs one browser action that answers a value.
+func value[T any](t testing.TB, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+// text is the page's visible text.
+func text(t testing.TB, ctx context.Context) string {
+	t.Helper()
+	return value(t, ctx, "reading the page", chromedp.Text(chromedp.CSS("body")))
+}
+
+// signInAs signs in through the form, by keyboard, as a person would.
+func (p *party) signInAs(t testing.TB, ctx context.Context, role access.Role, name string) {
+	t.Helper()
+	run(t, ctx, "signing in as "+string(role),
+		chromedp.Navigate(p.srv.URL+"/"),
+		chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.SendKeys(chromedp.ID("key"), p.keys[role]),
+		chromedp.Submit(chromedp.ID("key")),
+		chromedp.WaitVisible(chromedp.CSS("form.who")),
+	)
+}
+
+func TestBrowserSignInEachRole(t *testing.T) {
+	p := newParty(t)
+	want := map[access.Role][]string{
+		access.RoleTrustSafety: {"Review queue", "Flags raised"},
+		access.RoleCompliance:  {"Audit log", "Policies"},
+		access.RoleAdvertiser:  {"Audiences"},
+		access.RoleAdmin:       {"Operations"},
+	}
+	all := []string{"Review queue", "Flags raised", "Audit log", "Policies", "Audiences", "Operations"}
+	for role, menu := range want {
+		t.Run(string(role), func(t *testing.T) {
+			ctx := newTab(t, 1280)
+			p.signInAs(t, ctx, role, "Pat Doe")
+			items := value(t, ctx, "reading the menu", chromedp.Evaluate[[]string](`[...document.querySelectorAll("header nav a")].map(a => a.textContent)`))
+			if strings.Join(items, ",") != strings.Join(menu, ",") {
+				t.Errorf("menu %v, want %v", items, menu)
+			}
+			page := text(t, ctx)
+			if !strings.Contains(page, "Pat Doe · "+string(role)+" · acme") {
+				t.Errorf("the page does not say who is signed in:\n%s", page)
+			}
+			for _, m := range all {
+				if !strings.Contains(strings.Join(menu, ","), m) && strings.Contains(page, m) {
+					t.Errorf("%s sees %q", role, m)
+				}
+			}
+			shot(t, ctx, "home-"+string(role))
+		})
+	}
+}
+
+// TestBrowserDecideACrossedFlag: a flag that crossed from the other party
+// is decided in the review queue; the API then shows the decision.
+func TestBrowserDecideACrossedFlag(t *testing.T) {
+	p := newParty(t)
+	ids := p.receive(t, "malicious_link", 0.95, 3)
+	p.receive(t, "spam", 0.85, 4, 5)
+	ctx := newTab(t, 1280)
+	p.signInAs(t, ctx, access.RoleTrustSafety, "Ada Lovelace")
+	run(t, ctx, "opening the queue filtered by type",
+		chromedp.Click(chromedp.CSS(`a[href="/console/inbound"]`)),
+		chromedp.WaitVisible(chromedp.CSS("table")),
+		chromedp.SetValue(chromedp.CSS(`input[name="type"]`), "malicious_link"),
+		chromedp.Submit(chromedp.CSS(`input[name="type"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/console/signals/`+ids[0]+`"]`)),
+	)
+	loc := value(t, ctx, "reading the URL", chromedp.Location())
+	if !strings.Contains(loc, "type=malicious_link") {
+		t.Errorf("the filter is not in the URL: %s", loc)
+	}
+	if page := text(t, ctx); strings.Contains(page, "spam") && strings.Contains(page, "sig_spam") {
+		t.Errorf("the filtered queue shows spam flags:\n%s", page)
+	}
+	shot(t, ctx, "review-queue")
+	run(t, ctx, "deciding",
+		chromedp.Click(chromedp.CSS(`a[href="/console/signals/`+ids[0]+`"]`)),
+		chromedp.WaitVisible(chromedp.ID("decision")),
+		chromedp.SetValue(chromedp.ID("decision"), "disable"),
+		chromedp.SendKeys(chromedp.ID("reason"), "phishing kit confirmed"),
+		chromedp.Submit(chromedp.ID("reason")),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	)
+	page := text(t, ctx)
+	if !strings.Contains(page, "Decided: disable.") || !strings.Contains(page, "phishing kit confirmed") || !strings.Contains(page, "Ada Lovelace") {
+		t.Fatalf("the signal's page after deciding:\n%s", page)
+	}
+	shot(t, ctx, "signal-decided")
+	st, body := p.apiCall(t, "GET", "/v1/signals/"+ids[0], access.RoleTrustSafety, "")
+	if st != 200 || !strings.Contains(string(body), `"status":"disable"`) || !strings.Contains(string(body), `"reviewer":"Ada Lovelace"`) {
+		t.Fatalf("the API shows %d %s", st, body)
+	}
+}
+
+// TestBrowserForgedToken: a form whose token was tampered with in the
+// page changes nothing.
+func TestBrowserForgedToken(t *testing.T) {
+	p := newParty(t)
+	ids := p.receive(t, "spam", 0.9, 0)
+	ctx := newTab(t, 1280)
+	p.signInAs(t, ctx, access.RoleTrustSafety, "Ada")
+	run(t, ctx, "posting a tampered form",
+		chromedp.Navigate(p.srv.URL+"/console/signals/"+ids[0]),
+		chromedp.WaitVisible(chromedp.ID("reason")),
+		chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('input[name="csrf"]').forEach(i => i.value = "forged")`),
+		chromedp.SendKeys(chromedp.ID("reason"), "forged"),
+		chromedp.Submit(chromedp.ID("reason")),
+		chromedp.WaitVisible(chromedp.CSS(".error")),
+	)
+	if page := text(t, ctx); !strings.Contains(page, "nothing was changed") {
+		t.Fatalf("the answer to a forged form:\n%s", page)
+	}
+	shot(t, ctx, "forged-form")
+	st, body := p.apiCall(t, "GET", "/v1/signals/"+ids[0], access.RoleTrustSafety, "")
+	if st != 200 || !strings.Contains(string(body), `"status":"open"`) || strings.Contains(string(body), `"decision"`) {
+		t.Fatalf("a forged form changed the signal: %d %s", st, body)
+	}
+}
