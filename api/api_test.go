@@ -308,6 +308,28 @@ func TestAuditLogRoute(t *testing.T) {
 	if st != 200 || !strings.Contains(string(b), `"items":[]`) {
 		t.Fatalf("filtered: %d %s", st, b)
 	}
+	// Newest first, paging back with before.
+	st, b = f.do(t, "GET", "/v1/audit?order=newest&limit=2", comp, "", "")
+	page.Items, page.Next = nil, ""
+	if err := json.Unmarshal(b, &page); err != nil || st != 200 || len(page.Items) != 2 || page.Items[0].Seq != 3 || page.Next != "2" {
+		t.Fatalf("newest: %d %s", st, b)
+	}
+	st, b = f.do(t, "GET", "/v1/audit?order=newest&limit=2&before=2", comp, "", "")
+	page.Items, page.Next = nil, ""
+	if err := json.Unmarshal(b, &page); err != nil || st != 200 || len(page.Items) != 1 || page.Items[0].Seq != 1 {
+		t.Fatalf("newest, page 2: %d %s", st, b)
+	}
+	for q, n := range map[string]int{"since=" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339): 3, "until=" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339): 0} {
+		st, b = f.do(t, "GET", "/v1/audit?"+q, comp, "", "")
+		if st != 200 || strings.Count(string(b), `"seq"`) != n {
+			t.Fatalf("?%s: %d %s", q, st, b)
+		}
+	}
+	for _, q := range []string{"order=sideways", "before=-1", "since=today", "until=2026-01-01"} {
+		st, b = f.do(t, "GET", "/v1/audit?"+q, comp, "", "")
+		name, _, _ := strings.Cut(q, "=")
+		wantError(t, st, b, 422, "invalid_request", name)
+	}
 	st, b = f.do(t, "GET", "/v1/audit?limit=5000", comp, "", "")
 	wantError(t, st, b, 422, "invalid_request", "limit")
 	st, b = f.do(t, "GET", "/v1/audit?after=x", comp, "", "")

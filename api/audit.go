@@ -53,21 +53,44 @@ func pageLimit(c echo.Context) (int, error) {
 }
 
 // auditLog lists the audit log for compliance: filters by actor, tenant,
-// action and decision; pages by the opaque cursor in next.
+// action, decision and time; oldest first (next goes in after) or, with
+// order=newest, newest first (next goes in before).
 func (s *Server) auditLog(c echo.Context, _ *caller) error {
 	limit, err := pageLimit(c)
 	if err != nil {
 		return err
 	}
-	var after int64
-	if cur := c.QueryParam("after"); cur != "" {
-		after, err = strconv.ParseInt(cur, 10, 64)
-		if err != nil || after < 0 {
-			return badRequest("after: not a cursor this server gave", map[string]any{"parameter": "after"})
+	f := audit.Filter{Limit: limit, Actor: c.QueryParam("actor"), Tenant: c.QueryParam("tenant"), Action: c.QueryParam("action"),
+		Decision: c.QueryParam("decision")}
+	switch o := c.QueryParam("order"); o {
+	case "", "oldest":
+	case "newest":
+		f.Newest = true
+	default:
+		return badRequest("order: oldest (the default) or newest", map[string]any{"parameter": "order"})
+	}
+	for _, p := range []struct {
+		name string
+		v    *int64
+	}{{"after", &f.After}, {"before", &f.Before}} {
+		if cur := c.QueryParam(p.name); cur != "" {
+			*p.v, err = strconv.ParseInt(cur, 10, 64)
+			if err != nil || *p.v < 0 {
+				return badRequest(p.name+": not a cursor this server gave", map[string]any{"parameter": p.name})
+			}
 		}
 	}
-	es, err := s.Audit.AuditEntries(c.Request().Context(), audit.Filter{After: after, Limit: limit,
-		Actor: c.QueryParam("actor"), Tenant: c.QueryParam("tenant"), Action: c.QueryParam("action"), Decision: c.QueryParam("decision")})
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := c.QueryParam(p.name); v != "" {
+			if *p.t, err = time.Parse(time.RFC3339, v); err != nil {
+				return badRequest(p.name+": a time such as 2026-11-01T00:00:00Z (RFC 3339)", map[string]any{"parameter": p.name})
+			}
+		}
+	}
+	es, err := s.Audit.AuditEntries(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}

@@ -51,12 +51,18 @@ type Entry struct {
 
 // Filter selects entries to list.
 type Filter struct {
-	After    int64 // list entries with Seq above this
+	After int64 // list entries with Seq above this, oldest first
+	// Newest lists the newest entries first, those with Seq below Before
+	// if it is set (After is then ignored).
+	Newest   bool
+	Before   int64
 	Limit    int
 	Actor    string
 	Tenant   string
 	Action   string
 	Decision string
+	// Since and Until, if set, keep entries with Since <= Time < Until.
+	Since, Until time.Time
 }
 
 // Store keeps the log.

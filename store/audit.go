@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -173,11 +174,20 @@ func scanAudit(r pgx.CollectableRow) (audit.Entry, error) {
 
 // AuditEntries implements audit.Store.
 func (s *Store) AuditEntries(ctx context.Context, f audit.Filter) ([]audit.Entry, error) {
+	where, order := `seq > $1`, `seq`
+	bound := f.After
+	if f.Newest {
+		where, order, bound = `seq < $1`, `seq DESC`, f.Before
+		if bound <= 0 {
+			bound = math.MaxInt64
+		}
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+auditColumns+`
 		FROM audit_log
-		WHERE seq > $1 AND ($2 = '' OR actor = $2) AND ($3 = '' OR tenant = $3)
+		WHERE `+where+` AND ($2 = '' OR actor = $2) AND ($3 = '' OR tenant = $3)
 		  AND ($4 = '' OR action = $4) AND ($5 = '' OR decision = $5)
-		ORDER BY seq LIMIT $6`, f.After, f.Actor, f.Tenant, f.Action, f.Decision, f.Limit)
+		  AND ($7::timestamptz IS NULL OR time >= $7) AND ($8::timestamptz IS NULL OR time < $8)
+		ORDER BY `+order+` LIMIT $6`, bound, f.Actor, f.Tenant, f.Action, f.Decision, f.Limit, optTime(f.Since), optTime(f.Until))
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -747,6 +747,28 @@ func testAudit(t *testing.T, s Store) {
 	if len(page) != 1 || page[0].Seq != 2 || page[0].PrevHash == ([32]byte{}) {
 		t.Fatalf("page = %+v", page)
 	}
+	for _, c := range []struct {
+		f    audit.Filter
+		want []int64
+	}{
+		{audit.Filter{Newest: true}, []int64{3, 2, 1}},
+		{audit.Filter{Newest: true, Before: 3}, []int64{2, 1}},
+		{audit.Filter{Newest: true, Before: 3, Decision: "allow"}, []int64{1}},
+		{audit.Filter{Since: t0.Add(time.Second)}, []int64{2, 3}},
+		{audit.Filter{Until: t0.Add(time.Second)}, []int64{1}},
+		{audit.Filter{Newest: true, Since: t0.Add(time.Second), Until: t0.Add(2 * time.Second)}, []int64{2}},
+	} {
+		c.f.Limit = 10
+		got, err := s.AuditEntries(ctx, c.f)
+		noErr(t, "AuditEntries", err)
+		var seqs []int64
+		for _, e := range got {
+			seqs = append(seqs, e.Seq)
+		}
+		if !slices.Equal(seqs, c.want) {
+			t.Fatalf("AuditEntries(%+v) = %v, want %v", c.f, seqs, c.want)
+		}
+	}
 }
 
 // testPolicyBundles: a bundle is kept by hash, saved once, returned whole.
