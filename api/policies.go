@@ -15,17 +15,48 @@ import (
 )
 
 type bundleView struct {
-	BundleHash string          `json:"bundle_hash"`
-	Rules      []policies.Rule `json:"rules"`
-	Tests      int             `json:"tests"`
-	Files      []policies.File `json:"files"`
+	BundleHash string     `json:"bundle_hash"`
+	Rules      []ruleView `json:"rules"`
+	Tests      int        `json:"tests"`
+	// TestResults are the bundle's own tests, decided under it.
+	TestResults []testResultView    `json:"test_results"`
+	Catalogue   *policies.Catalogue `json:"catalogue"`
+	Files       []policies.File     `json:"files"`
+}
+
+type ruleView struct {
+	policies.Rule
+	// Text is the rule as Cedar, annotations included.
+	Text string `json:"text"`
+}
+
+type testResultView struct {
+	Name     string `json:"name"`
+	File     string `json:"file"`
+	Line     int    `json:"line"`
+	Expect   string `json:"expect"`
+	Decision string `json:"decision"`
+	Pass     bool   `json:"pass"`
+	Why      string `json:"why,omitempty"`
 }
 
 // policyBundle shows compliance the bundle in force: its hash, its rules
-// and its files.
+// with their text, its catalogue, its tests' results and its files.
 func (s *Server) policyBundle(c echo.Context, _ *caller) error {
 	b := s.Policies()
-	return c.JSON(http.StatusOK, bundleView{BundleHash: b.Hash(), Rules: b.Rules(), Tests: len(b.Tests()), Files: b.Files()})
+	v := bundleView{BundleHash: b.Hash(), Tests: len(b.Tests()), Catalogue: b.Catalogue, Files: b.Files()}
+	for _, r := range b.Rules() {
+		v.Rules = append(v.Rules, ruleView{Rule: r, Text: r.Document})
+	}
+	for _, r := range b.RunTests() {
+		d := "deny"
+		if r.Decision.Allow {
+			d = "allow"
+		}
+		v.TestResults = append(v.TestResults, testResultView{Name: r.Case.Name, File: r.Case.File, Line: r.Case.Line,
+			Expect: r.Case.Expect, Decision: d, Pass: r.Pass, Why: r.Why})
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 // explainRequest asks about a request, or about an audit entry.

@@ -57,6 +57,34 @@ func TestPolicyBundleRoute(t *testing.T) {
 	if v.Hash != def.Hash() || len(v.Rules) != len(def.Rules()) || len(v.Files) != len(def.Files()) {
 		t.Fatalf("bundle view: hash %s, %d rules, %d files", v.Hash, len(v.Rules), len(v.Files))
 	}
+	var more struct {
+		Rules []struct {
+			ID   string `json:"id"`
+			Text string `json:"text"`
+		} `json:"rules"`
+		Tests       int `json:"tests"`
+		TestResults []struct {
+			Name string `json:"name"`
+			Pass bool   `json:"pass"`
+		} `json:"test_results"`
+		Catalogue struct {
+			MinAudienceSize int64 `json:"min_audience_size"`
+		} `json:"catalogue"`
+	}
+	if err := json.Unmarshal(b, &more); err != nil || more.Catalogue.MinAudienceSize != def.Catalogue.MinAudienceSize ||
+		len(more.TestResults) != more.Tests || more.Tests == 0 {
+		t.Fatalf("bundle view: %+v, %v", more, err)
+	}
+	for _, r := range more.Rules {
+		if !strings.Contains(r.Text, `@id("`+r.ID+`")`) {
+			t.Fatalf("rule %s's text: %q", r.ID, r.Text)
+		}
+	}
+	for _, r := range more.TestResults {
+		if !r.Pass {
+			t.Fatalf("the default bundle's test %q fails", r.Name)
+		}
+	}
 	st, b = f.do(t, "GET", "/v1/policies", f.keys[access.RoleAdvertiser], "", "")
 	wantError(t, st, b, 403, "forbidden", "policy.read")
 }
