@@ -215,3 +215,39 @@ func TestBrowserForgedToken(t *testing.T) {
 		t.Fatalf("a forged form changed the signal: %d %s", st, body)
 	}
 }
+
+// TestBrowserWhyARefusal: a compliance officer finds a refused request in
+// the audit log and opens why: the deciding rule, with file and line.
+func TestBrowserWhyARefusal(t *testing.T) {
+	p := newParty(t)
+	st, body := p.apiCall(t, "POST", "/v1/audiences", access.RoleTrustSafety, `{"name":"x","purpose":"ads"}`)
+	if st != 403 {
+		t.Fatalf("T&S creating an audience: %d %s", st, body)
+	}
+	ctx := newTab(t, 1280)
+	p.signInAs(t, ctx, access.RoleCompliance, "Carla Compliance")
+	run(t, ctx, "filtering the audit log for refusals",
+		chromedp.Click(chromedp.CSS(`a[href="/console/audit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`select[name="decision"]`)),
+		chromedp.SetValue(chromedp.CSS(`select[name="decision"]`), "deny"),
+		chromedp.Submit(chromedp.CSS(`select[name="decision"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.deny`)),
+	)
+	if page := text(t, ctx); !strings.Contains(page, "audience.create") || strings.Contains(page, "allow\t") {
+		t.Fatalf("the refusals:\n%s", page)
+	}
+	shot(t, ctx, "audit-log")
+	run(t, ctx, "asking why", chromedp.Click(chromedp.CSS(`tr.deny a`)), chromedp.WaitVisible(chromedp.CSS("pre")))
+	page := text(t, ctx)
+	for _, want := range []string{"Decided again: deny", "trust-safety-no-audiences", "roles.cedar line", `"action": "audience.create"`, `"role": "trust_safety"`} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("why lacks %q:\n%s", want, page)
+		}
+	}
+	shot(t, ctx, "audit-why")
+	run(t, ctx, "reading the rule", chromedp.Click(chromedp.CSS(`a[href^="/console/policies#rule-"]`)), chromedp.WaitVisible(chromedp.ID("rule-trust-safety-no-audiences")))
+	if page := text(t, ctx); !strings.Contains(page, `@id("trust-safety-no-audiences")`) || !strings.Contains(page, "pass") {
+		t.Fatalf("the policies page:\n%s", page)
+	}
+	shot(t, ctx, "policies")
+}

@@ -145,6 +145,9 @@ var pageRoutes = []pageRoute{
 	{"GET /console/signals/{id}", []string{"signal.read"}, (*Console).signalPage},
 	{"POST /console/signals/{id}/decide", []string{"signal.decide"}, (*Console).decideOne},
 	{"POST /console/signals/{id}/revoke", []string{"signal.revoke"}, (*Console).revoke},
+	{"GET /console/audit", []string{"audit.read"}, (*Console).auditLog},
+	{"GET /console/audit/{seq}", []string{"audit.read", "policy.explain"}, (*Console).why},
+	{"GET /console/policies", []string{"policy.read"}, (*Console).policies},
 }
 
 // ServeHTTP implements http.Handler.
@@ -478,6 +481,12 @@ func trimPrefix(s string) string {
 var funcs = template.FuncMap{
 	"pct":   func(f float64) string { return strconv.FormatFloat(f*100, 'f', -1, 64) + "%" },
 	"deref": func(b *bool) bool { return b != nil && *b },
+	"short": func(s string) string {
+		if len(s) > 12 {
+			return s[:12]
+		}
+		return s
+	},
 	"statuses": func(inbound bool) []string {
 		if inbound {
 			return []string{"open", "quarantined", "disable", "dismiss", "escalate", "false_positive", "revoked"}

@@ -283,17 +283,27 @@ func TestSignIn(t *testing.T) {
 // use through the API; the others are neither shown nor served.
 func TestRolesSeeTheirOwn(t *testing.T) {
 	p := newParty(t)
-	pages := map[string]string{"/console/inbound": "signal.read", "/console/outbound": "signal.read", "/console/inbound.csv": "signal.read"}
+	// The page, and the one role whose key may use it.
+	pages := map[string]access.Role{"/console/inbound": access.RoleTrustSafety, "/console/outbound": access.RoleTrustSafety,
+		"/console/inbound.csv": access.RoleTrustSafety, "/console/outbound.csv": access.RoleTrustSafety,
+		"/console/audit": access.RoleCompliance, "/console/audit/1": access.RoleCompliance, "/console/policies": access.RoleCompliance}
+	// An entry for "why" to explain.
+	p.apiCall(t, "GET", "/v1/audit", access.RoleAdvertiser, "")
 	for _, role := range []access.Role{access.RoleTrustSafety, access.RoleCompliance, access.RoleAdvertiser, access.RoleAdmin} {
 		b := p.browser(t)
 		b.signIn(p.keys[role], "someone")
 		_, home := b.get("/console/")
-		if got := strings.Contains(home, `href="/console/inbound"`); got != (role == access.RoleTrustSafety) {
-			t.Errorf("%s: review queue in the menu: %v", role, got)
+		for path, owner := range pages {
+			if strings.HasSuffix(path, ".csv") || strings.Count(path, "/") > 2 {
+				continue
+			}
+			if got := strings.Contains(home, `href="`+path+`"`); got != (role == owner) {
+				t.Errorf("%s: %s in the menu: %v", role, path, got)
+			}
 		}
-		for path := range pages {
+		for path, owner := range pages {
 			resp, body := b.get(path)
-			if want := role == access.RoleTrustSafety; (resp.StatusCode == 200) != want || (!want && (resp.StatusCode != 403 || !strings.Contains(body, "may not use this page"))) {
+			if want := role == owner; (resp.StatusCode == 200) != want || (!want && (resp.StatusCode != 403 || !strings.Contains(body, "may not use this page"))) {
 				t.Errorf("%s: GET %s: %d", role, path, resp.StatusCode)
 			}
 		}
