@@ -13,7 +13,10 @@ export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disa
 
 .PHONY: build run demo test test-on-database fuzz bench lint clean console-shots
 
+# The console's upload page runs linkd's own Go code in the browser:
+# go generate builds it to WebAssembly, which the binary embeds.
 build:
+	$(GO) generate ./console
 	$(GO) build -o $(BIN) ./cmd/linkd
 
 # `make run`: both parties with synthetic directories (linkd dev).

@@ -57,12 +57,15 @@ func (e signInError) Error() string { return string(e) }
 
 func (e signInError) Unwrap() error { return ErrSignIn }
 
-// Allowed reports whether the policies in force let key k take action on
-// the resource id (which may be ""): the console shows a page or a control
-// only when the API would take the request. The answer is not audited;
-// the request, when made, is.
-func (s *Server) Allowed(ctx context.Context, k access.Key, action, id string) bool {
-	d, err := s.Authorizer.Authorize(ctx, requestOf(k, action, id))
+// Allowed reports whether the policies in force let key k take action
+// for purpose (which may be ""), as the route of that action decides it
+// before its work: the console shows a page or a control only when the
+// API would take the request. The answer is not audited; the request,
+// when made, is.
+func (s *Server) Allowed(ctx context.Context, k access.Key, action, purpose string) bool {
+	q := requestOf(k, action, "")
+	q.Purpose = purpose
+	d, err := s.Authorizer.Authorize(ctx, q)
 	return err == nil && d.Allow
 }
 

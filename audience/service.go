@@ -23,7 +23,7 @@ import (
 
 // SchemaOPRF is the private-mode upload schema: finalized RFC 9497 OPRF
 // outputs of E.164 numbers under the party's published key, hex.
-const SchemaOPRF = "PHONE_OPRF"
+const SchemaOPRF = string(phone.SchemaOPRF)
 
 // MaxBatch is the most entries one upload batch may carry.
 const MaxBatch = 10000

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -19,7 +20,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/phone"
 )
@@ -37,11 +37,25 @@ type Upload struct {
 	Private  bool
 	Schema   phone.Schema // hash mode's
 	Country  string
-	Batch    int // entries a batch, at most audience.MaxBatch
+	Batch    int // entries a batch, at most the server's (10,000)
 	File     string
 	// StatePath is where the upload keeps its state, to resume after an
 	// interruption (default File + ".upload-state.json").
 	StatePath string
+
+	// Content, when set, is the list itself, read from memory (File then
+	// only names it); Save then keeps the state after each batch instead
+	// of a state file, and Previous is the state an earlier run saved.
+	// A browser page uploads so.
+	Content  []byte
+	Save     func(UploadState) error
+	Previous *UploadState
+}
+
+// Caller makes the upload's API calls: a *Client with a key, or a console
+// page through its session.
+type Caller interface {
+	Call(ctx context.Context, method, path string, in, out any) error
 }
 
 // UploadState is what a resumed upload needs: never a number or a hash.
@@ -80,7 +94,7 @@ func (u Upload) Mode() string {
 
 func (u Upload) schema() string {
 	if u.Private {
-		return audience.SchemaOPRF
+		return string(phone.SchemaOPRF)
 	}
 	return string(u.Schema)
 }
@@ -92,22 +106,35 @@ const maxProblems = 20
 // same upload (audience, file, mode, schema, batch size) resumes from it;
 // another one's state is an error.
 func Prepare(u Upload) (*Plan, error) {
-	if u.StatePath == "" {
+	if u.StatePath == "" && u.Content == nil {
 		u.StatePath = u.File + ".upload-state.json"
 	}
-	sum, lines, err := fileDigest(u.File)
+	in, err := u.open()
+	if err != nil {
+		return nil, err
+	}
+	sum, lines, err := digest(in)
+	in.Close()
 	if err != nil {
 		return nil, err
 	}
 	p := &Plan{Upload: u, Lines: lines, State: UploadState{Audience: u.Audience, File: sum, Mode: u.Mode(), Schema: u.schema(), Batch: u.Batch}}
-	if prev, err := os.ReadFile(u.StatePath); err == nil {
-		var old UploadState
-		st := p.State
-		if json.Unmarshal(prev, &old) != nil || old.Audience != st.Audience || old.File != st.File || old.Mode != st.Mode ||
-			old.Schema != st.Schema || old.Batch != st.Batch {
-			return nil, fmt.Errorf("%s is the state of another upload: remove it, or pass another --state", u.StatePath)
+	var old *UploadState
+	where := "the saved state"
+	if u.Content != nil {
+		old = u.Previous
+	} else if prev, err := os.ReadFile(u.StatePath); err == nil {
+		old, where = &UploadState{}, u.StatePath
+		if json.Unmarshal(prev, old) != nil {
+			old.Audience = "" // unreadable: not this upload's
 		}
-		p.State, p.Resumed = old, true
+	}
+	if old != nil {
+		st := p.State
+		if old.Audience != st.Audience || old.File != st.File || old.Mode != st.Mode || old.Schema != st.Schema || old.Batch != st.Batch {
+			return nil, fmt.Errorf("%s is the state of another upload: remove it, or pass another --state", where)
+		}
+		p.State, p.Resumed = *old, true
 	}
 	if p.State.SessionID == "" {
 		var b [8]byte
@@ -128,7 +155,7 @@ func (p *Plan) Finished() bool { return p.State.Done >= p.Batches }
 // is told each batch sent and how many lines it took. A batch that fails
 // stops the upload: running the same plan again resumes it. Once every
 // batch is sent, the state file goes.
-func (p *Plan) Run(ctx context.Context, c *Client, sent func(batch, lines int)) error {
+func (p *Plan) Run(ctx context.Context, c Caller, sent func(batch, lines int)) error {
 	var oc *oprf.Client
 	if p.Private {
 		var cfg struct {
@@ -146,11 +173,15 @@ func (p *Plan) Run(ctx context.Context, c *Client, sent func(batch, lines int)) 
 			return fmt.Errorf("the server's OPRF key: %w", err)
 		}
 	}
-	r, err := newEntryReader(p.File, p.Country)
+	in, err := p.open()
 	if err != nil {
 		return err
 	}
-	defer r.close()
+	defer in.Close()
+	r, err := newEntryReaderFrom(in, p.Country)
+	if err != nil {
+		return err
+	}
 	schema := p.schema()
 	for b := 0; b < p.Batches; b++ {
 		entries, probs, err := r.next(p.Batch)
@@ -208,21 +239,39 @@ func (p *Plan) Run(ctx context.Context, c *Client, sent func(batch, lines int)) 
 			}
 		}
 		p.State.Done, p.State.Received, p.State.Invalid = b+1, p.State.Received+res.Received, p.State.Invalid+res.Invalid
-		if err := writeState(p.StatePath, p.State); err != nil {
-			return fmt.Errorf("writing the state file: %w", err)
+		if err := p.save(); err != nil {
+			return fmt.Errorf("keeping the upload's state: %w", err)
 		}
 		if sent != nil {
 			sent(b+1, len(entries)+len(probs))
 		}
 	}
-	_ = os.Remove(p.StatePath)
+	if p.Content == nil {
+		_ = os.Remove(p.StatePath)
+	}
 	return nil
+}
+
+// open opens the list.
+func (u Upload) open() (io.ReadCloser, error) {
+	if u.Content != nil {
+		return io.NopCloser(bytes.NewReader(u.Content)), nil
+	}
+	return os.Open(u.File)
+}
+
+// save keeps the upload's state.
+func (p *Plan) save() error {
+	if p.Save != nil {
+		return p.Save(p.State)
+	}
+	return writeState(p.StatePath, p.State)
 }
 
 // placeholder is an entry of the schema that is no one's: the hash of the
 // empty string.
 func placeholder(schema string) string {
-	if schema == audience.SchemaOPRF {
+	if schema == string(phone.SchemaOPRF) {
 		return strings.Repeat("00", oprf.OutputSize)
 	}
 	sum := sha256.Sum256(nil)
@@ -241,14 +290,9 @@ func writeState(path string, st UploadState) error {
 	return os.Rename(tmp, path)
 }
 
-// fileDigest hashes the file (to know a resumed upload is of the same
-// file) and counts its entries.
-func fileDigest(path string) (string, int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
+// digest hashes the list (to know a resumed upload is of the same list)
+// and counts its entries.
+func digest(f io.Reader) (string, int, error) {
 	h := sha256.New()
 	r, err := newEntryReaderFrom(io.TeeReader(f, h), "")
 	if err != nil {
@@ -256,7 +300,7 @@ func fileDigest(path string) (string, int, error) {
 	}
 	n := 0
 	for {
-		entries, probs, err := r.next(audience.MaxBatch)
+		entries, probs, err := r.next(10000)
 		if err != nil {
 			return "", 0, err
 		}
@@ -277,27 +321,12 @@ type entry struct {
 }
 
 type entryReader struct {
-	f       *os.File
 	csv     *csv.Reader
 	lines   *bufio.Scanner
 	phone   int
 	country int
 	region  string
 	line    int
-}
-
-func newEntryReader(path, region string) (*entryReader, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	r, err := newEntryReaderFrom(f, region)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	r.f = f
-	return r, nil
 }
 
 // newEntryReaderFrom reads a CSV with a phone column, or one entry a line.
@@ -322,12 +351,6 @@ func newEntryReaderFrom(in io.Reader, region string) (*entryReader, error) {
 	r.lines = bufio.NewScanner(br)
 	r.lines.Buffer(make([]byte, 64*1024), 1<<20)
 	return r, nil
-}
-
-func (r *entryReader) close() {
-	if r.f != nil {
-		r.f.Close()
-	}
 }
 
 // next reads up to n lines: the good entries, and a message for each bad
@@ -406,7 +429,7 @@ func isHash(s string) bool {
 // evaluateParallel evaluates a batch as one part per core, each blinded,
 // evaluated and finalized on its own: the client's blinding and
 // finalizing, serial within a part, then use every core.
-func evaluateParallel(ctx context.Context, c *Client, oc *oprf.Client, e164 []string) ([]string, error) {
+func evaluateParallel(ctx context.Context, c Caller, oc *oprf.Client, e164 []string) ([]string, error) {
 	parts := min(runtime.GOMAXPROCS(0), (len(e164)+999)/1000)
 	if parts <= 1 {
 		return evaluate(ctx, c, oc, e164)
@@ -434,7 +457,7 @@ func evaluateParallel(ctx context.Context, c *Client, oc *oprf.Client, e164 []st
 
 // evaluate turns E.164 numbers into finalized OPRF outputs through the
 // server, checking its proof.
-func evaluate(ctx context.Context, c *Client, oc *oprf.Client, e164 []string) ([]string, error) {
+func evaluate(ctx context.Context, c Caller, oc *oprf.Client, e164 []string) ([]string, error) {
 	inputs := make([][]byte, len(e164))
 	for i, s := range e164 {
 		inputs[i] = []byte(s)

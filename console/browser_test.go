@@ -2,16 +2,21 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/linkd/linkd/access"
+	"github.com/linkd/linkd/internal/pgtest"
+	"github.com/linkd/linkd/internal/synth"
+	"github.com/linkd/linkd/phone"
 )
 
 // The browser tests drive the distribution's Chromium, headless. CI
@@ -250,4 +255,138 @@ func TestBrowserWhyARefusal(t *testing.T) {
 		t.Fatalf("the policies page:\n%s", page)
 	}
 	shot(t, ctx, "policies")
+}
+
+// buildWASM builds the upload page's WebAssembly, as go generate does,
+// into a temporary folder the parties made after it serve.
+func buildWASM(t testing.TB) {
+	t.Helper()
+	wasmOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "linkd-wasm-")
+		if err != nil {
+			wasmErr = err
+			return
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", filepath.Join(dir, "linkd.wasm"), "./uploader")
+		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			wasmErr = fmt.Errorf("building the uploader: %v\n%s", err, out)
+			return
+		}
+		root, err := exec.Command("go", "env", "GOROOT").Output()
+		if err != nil {
+			wasmErr = err
+			return
+		}
+		js, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(root)), "lib", "wasm", "wasm_exec.js"))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, "wasm_exec.js"), js, 0o644)
+		}
+		wasmErr, wasmFS = err, os.DirFS(dir)
+	})
+	if wasmErr != nil {
+		t.Fatal(wasmErr)
+	}
+}
+
+var (
+	wasmOnce sync.Once
+	wasmErr  error
+)
+
+// TestBrowserUpload: an advertiser uploads a CSV of numbers in the page,
+// hashed and then private; the audience's size shows; the server's logs
+// and database hold none of the numbers, nor a hash of one.
+func TestBrowserUpload(t *testing.T) {
+	buildWASM(t)
+	p := newPartyOf(t, 260)
+	// 200 of the directory's people, in national format with their
+	// country, 40 numbers of no one, and 3 lines that are no number.
+	var list strings.Builder
+	list.WriteString("phone,country\n")
+	var numbers []synth.Person
+	for _, ps := range p.people[:200] {
+		fmt.Fprintf(&list, "%s,%s\n", ps.National, ps.Country)
+		numbers = append(numbers, ps)
+	}
+	for _, ps := range synth.People(77, 40) {
+		fmt.Fprintf(&list, "%s,%s\n", ps.E164, "")
+		numbers = append(numbers, ps)
+	}
+	list.WriteString("not a number,TR\n12,TR\n,DE\n")
+	file := filepath.Join(t.TempDir(), "customers.csv")
+	if err := os.WriteFile(file, []byte(list.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := newTab(t, 1280)
+	p.signInAs(t, ctx, access.RoleAdvertiser, "Avery Advertiser")
+	for _, mode := range []string{"hash", "private"} {
+		name := "Spring buyers " + mode
+		run(t, ctx, "creating an audience",
+			chromedp.Navigate(p.srv.URL+"/console/audiences"),
+			chromedp.SendKeys(chromedp.ID("name"), name),
+			chromedp.Submit(chromedp.ID("name")),
+			chromedp.WaitVisible(chromedp.CSS(`a.button[href$="/upload"]`)),
+		)
+		run(t, ctx, "opening the upload page",
+			chromedp.Click(chromedp.CSS(`a.button[href$="/upload"]`)),
+			chromedp.WaitVisible(chromedp.ID("file")),
+		)
+		run(t, ctx, "uploading",
+			chromedp.SetUploadFiles(chromedp.ID("file"), []string{file}),
+			chromedp.Click(chromedp.CSS(`input[name="mode"][value="`+mode+`"]`)),
+			chromedp.SetValue(chromedp.ID("batch"), "50"),
+			chromedp.Click(chromedp.ID("start")),
+		)
+		waitFor(t, ctx, `!document.getElementById("result").hidden || !document.getElementById("upload-error").hidden`)
+		page := text(t, ctx)
+		if !strings.Contains(page, "Uploaded") || !strings.Contains(page, "line 242") {
+			t.Fatalf("%s upload:\n%s", mode, page)
+		}
+		for id, want := range map[string]string{"r-lines": "243", "r-received": "240", "r-local": "3"} {
+			if got := value(t, ctx, "reading "+id, chromedp.Text(chromedp.ID(id))); got != want {
+				t.Errorf("%s upload: %s = %s, want %s", mode, id, got, want)
+			}
+		}
+		shot(t, ctx, "upload-"+mode)
+		run(t, ctx, "reading the size", chromedp.Click(chromedp.CSS(`#result a`)), chromedp.WaitVisible(chromedp.CSS("dl.facts")))
+		page = text(t, ctx)
+		if !strings.Contains(page, "about ") || !strings.Contains(page, " people") {
+			t.Fatalf("%s audience page:\n%s", mode, page)
+		}
+		shot(t, ctx, "audience-"+mode)
+	}
+	// Nothing at rest or in the logs is a number or a hash of one.
+	dump, logs := pgtest.Dump(t, p.st.Pool()), p.logs.String()
+	if !strings.Contains(logs, "request") || !strings.Contains(dump, "Spring buyers private") {
+		t.Fatalf("the dump or the logs are empty:\n%s", logs)
+	}
+	for _, ps := range numbers {
+		n, err := phone.Normalize(ps.E164, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		forms := []string{n.E164(), n.Digits(), strings.ReplaceAll(ps.National, " ", "")}
+		for _, s := range phone.HashSchemas {
+			forms = append(forms, n.Hash(s).Encode(s))
+		}
+		for _, f := range forms {
+			if strings.Contains(dump, f) || strings.Contains(logs, f) {
+				t.Fatalf("%q (a form of a number of the list) is in the database or the logs", f)
+			}
+		}
+	}
+}
+
+// waitFor waits until a JavaScript condition holds.
+func waitFor(t testing.TB, ctx context.Context, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond)); err == nil && ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("waiting for %s: %s", cond, text(t, ctx))
 }

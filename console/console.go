@@ -52,7 +52,7 @@ var staticFS embed.FS
 type API interface {
 	Handler() http.Handler
 	Authenticate(r *http.Request, secret string, h http.Header) (access.Key, error)
-	Allowed(ctx context.Context, k access.Key, action, id string) bool
+	Allowed(ctx context.Context, k access.Key, action, purpose string) bool
 }
 
 // Sessions keeps console sessions (package store).
@@ -71,6 +71,9 @@ type Config struct {
 	Log   *slog.Logger
 	// Now is the sessions' clock (default time.Now).
 	Now func() time.Time
+	// WASM holds the upload page's linkd.wasm and wasm_exec.js (default:
+	// the embedded static files, when go generate built them).
+	WASM fs.FS
 }
 
 // Console serves the console's pages.
@@ -117,10 +120,24 @@ func New(cfg Config) (*Console, error) {
 		c.pages[base] = t
 	}
 	static, _ := fs.Sub(staticFS, "static")
+	if c.WASM == nil && hasWASM(static) {
+		c.WASM = static
+	}
 	c.mux.Handle("GET /console/static/", http.StripPrefix("/console/static/", cacheFor(http.FileServerFS(static))))
+	c.mux.Handle("GET /console/wasm/{file}", &wasmServer{fsys: c.WASM})
 	c.mux.HandleFunc("GET /console/signin", c.signinPage)
 	c.mux.HandleFunc("POST /console/signin", c.signin)
 	for _, p := range pageRoutes {
+		c.mux.Handle(p.pattern, c.page(p))
+	}
+	// The upload page's API calls, through its session.
+	for _, p := range []pageRoute{
+		{"GET /console/api/v1/oprf/config", []string{"oprf.config"}, c.relayTo(func(*http.Request) string { return "/v1/oprf/config" })},
+		{"POST /console/api/v1/oprf/evaluate", []string{"oprf.evaluate"}, c.relayTo(func(*http.Request) string { return "/v1/oprf/evaluate" })},
+		{"POST /console/api/v1/audiences/{id}/users", []string{"audience.upload"}, c.relayTo(func(r *http.Request) string {
+			return "/v1/audiences/" + url.PathEscape(r.PathValue("id")) + "/users"
+		})},
+	} {
 		c.mux.Handle(p.pattern, c.page(p))
 	}
 	return c, nil
@@ -133,6 +150,11 @@ type pageRoute struct {
 	needs   []string
 	handle  func(*Console, *request) error
 }
+
+// relay says whether the route is an API call of a page's script (under
+// /console/api/), answered as the API's JSON, its token in the
+// X-Linkd-CSRF header.
+func (p pageRoute) relay() bool { return strings.Contains(p.pattern, " /console/api/") }
 
 var pageRoutes = []pageRoute{
 	{"GET /console/{$}", nil, (*Console).home},
@@ -148,6 +170,14 @@ var pageRoutes = []pageRoute{
 	{"GET /console/audit", []string{"audit.read"}, (*Console).auditLog},
 	{"GET /console/audit/{seq}", []string{"audit.read", "policy.explain"}, (*Console).why},
 	{"GET /console/policies", []string{"policy.read"}, (*Console).policies},
+	{"GET /console/audiences", []string{"audience.read"}, (*Console).audiences},
+	// Creation is decided with the purpose chosen: by the API.
+	{"POST /console/audiences", []string{"audience.read"}, (*Console).createAudience},
+	{"GET /console/audiences/{id}", []string{"audience.read"}, (*Console).audience},
+	{"POST /console/audiences/{id}/delete", []string{"audience.delete"}, (*Console).deleteAudience},
+	// Extension is decided for each group of people: by the API.
+	{"POST /console/audiences/{id}/extend", []string{"audience.read"}, (*Console).extendAudience},
+	{"GET /console/audiences/{id}/upload", []string{"audience.upload"}, (*Console).uploadPage},
 }
 
 // ServeHTTP implements http.Handler.
@@ -155,7 +185,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	// The console's pages are its own: no framing, no scripts or styles
 	// of other origins, no referrer leaving with a URL's filters.
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	if r.URL.Path == "/console" {
@@ -180,11 +210,17 @@ type request struct {
 	sess   access.Session
 	key    access.Key
 	c      *Console
+	relay  bool // answered in JSON
 }
 
-// can reports whether the key may take action (on resource id).
+// can reports whether the key may take action.
 func (q *request) can(action string) bool {
 	return q.c.API.Allowed(q.r.Context(), q.key, action, "")
+}
+
+// canFor reports whether the key may take action for purpose.
+func (q *request) canFor(action, purpose string) bool {
+	return q.c.API.Allowed(q.r.Context(), q.key, action, purpose)
 }
 
 // page signs the request in, checks a form's token and the route's
@@ -195,13 +231,20 @@ func (c *Console) page(p pageRoute) http.Handler {
 		defer cancel()
 		r = r.WithContext(ctx)
 		w.Header().Set("Cache-Control", "no-store")
-		q, ok := c.signedIn(w, r)
+		q, ok := c.signedIn(w, r, p.relay())
 		if !ok {
 			return
 		}
+		q.relay = p.relay()
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-			if !sameOrigin(r) || !access.CheckCSRF(q.secret, r.PostFormValue("csrf")) {
+			// A form, or a batch of the upload page's (at most the API's
+			// body limit).
+			r.Body = http.MaxBytesReader(w, r.Body, 4<<20)
+			token := r.Header.Get("X-Linkd-CSRF")
+			if !p.relay() {
+				token = r.PostFormValue("csrf")
+			}
+			if !sameOrigin(r) || !access.CheckCSRF(q.secret, token) {
 				c.fail(q, http.StatusForbidden, "This form is out of date or did not come from this console: nothing was changed. Reload the page and try again.")
 				return
 			}
@@ -220,7 +263,7 @@ func (c *Console) page(p pageRoute) http.Handler {
 
 // signedIn finds the request's session; without one it sends the person
 // to sign in (a page) or refuses (a form).
-func (c *Console) signedIn(w http.ResponseWriter, r *http.Request) (*request, bool) {
+func (c *Console) signedIn(w http.ResponseWriter, r *http.Request, relay bool) (*request, bool) {
 	ck, err := r.Cookie(sessionCookie)
 	if err == nil {
 		s, k, err := c.Sessions.ConsoleSession(r.Context(), access.HashKey(ck.Value), c.Now())
@@ -233,8 +276,13 @@ func (c *Console) signedIn(w http.ResponseWriter, r *http.Request) (*request, bo
 			return nil, false
 		}
 	}
-	if r.Method != http.MethodGet {
-		http.Error(w, "You are not signed in (or your session ended): nothing was changed. Sign in at /console/signin.", http.StatusUnauthorized)
+	if r.Method != http.MethodGet || relay {
+		msg := "You are not signed in (or your session ended): nothing was changed. Sign in at /console/signin."
+		if relay {
+			writeJSONError(w, http.StatusUnauthorized, "unauthorized", msg)
+		} else {
+			http.Error(w, msg, http.StatusUnauthorized)
+		}
 		return nil, false
 	}
 	next := r.URL.RequestURI()
@@ -352,6 +400,10 @@ type failure struct {
 }
 
 func (c *Console) fail(q *request, status int, msg string) {
+	if q.relay {
+		writeJSONError(q.w, status, "console", msg)
+		return
+	}
 	back := q.r.Referer()
 	if u, err := url.Parse(back); err != nil || u.Host != q.r.Host {
 		back = "/console/"
@@ -417,31 +469,50 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.body.Write(b)
 }
 
-// call makes an API request in-process as the signed-in key and decodes
-// its answer into out (unless nil); a refusal is an *apiError.
-func (q *request) call(method, path string, query url.Values, body, out any) error {
+// writeJSONError answers a script's call in the API's error shape.
+func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// forward makes an API request in-process as the signed-in key, with
+// body (JSON) if not nil, and returns the answer as it is.
+func (q *request) forward(method, target string, body []byte) *recorder {
 	var rd io.Reader = http.NoBody
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(body)
 	}
-	u := path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(api.WithKey(q.r.Context(), q.key), method, u, rd)
+	rec := &recorder{h: http.Header{}}
+	req, err := http.NewRequestWithContext(api.WithKey(q.r.Context(), q.key), method, target, rd)
 	if err != nil {
-		return err
+		rec.code = http.StatusBadRequest
+		rec.body.WriteString(`{"error":{"code":"bad_request","message":"the request could not be made"}}`)
+		return rec
 	}
 	req.RemoteAddr = q.r.RemoteAddr
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	rec := &recorder{h: http.Header{}}
 	q.c.API.Handler().ServeHTTP(rec, req)
+	return rec
+}
+
+// call makes an API request in-process as the signed-in key and decodes
+// its answer into out (unless nil); a refusal is an *apiError.
+func (q *request) call(method, path string, query url.Values, body, out any) error {
+	var raw []byte
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return err
+		}
+	}
+	u := path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	rec := q.forward(method, u, raw)
 	if rec.code >= 400 {
 		var e struct {
 			Error *apiError `json:"error"`
@@ -481,6 +552,16 @@ func trimPrefix(s string) string {
 var funcs = template.FuncMap{
 	"pct":   func(f float64) string { return strconv.FormatFloat(f*100, 'f', -1, 64) + "%" },
 	"deref": func(b *bool) bool { return b != nil && *b },
+	"count": func(n *int64) string {
+		if n == nil {
+			return "—"
+		}
+		s := strconv.FormatInt(*n, 10)
+		for i := len(s) - 3; i > 0; i -= 3 {
+			s = s[:i] + "," + s[i:]
+		}
+		return s
+	},
 	"short": func(s string) string {
 		if len(s) > 12 {
 			return s[:12]

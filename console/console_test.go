@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
@@ -14,6 +16,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +26,6 @@ import (
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/console"
 	"github.com/linkd/linkd/crypto/keys"
-	"github.com/linkd/linkd/crypto/oprf"
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
@@ -37,18 +39,40 @@ import (
 
 // party is one party's server with its console, on a real database.
 type party struct {
-	st      *store.Store
-	srv     *httptest.Server
-	keys    map[access.Role]string
-	linked  []string     // accounts with a link
-	links   []psi.LinkID // their links, as the other party knows them
-	numbers []string     // the directory's numbers, which no page may show
+	st     *store.Store
+	srv    *httptest.Server
+	keys   map[access.Role]string
+	linked []string     // accounts with a link
+	links  []psi.LinkID // their links, as the other party knows them
+	people []synth.Person
+	logs   *syncBuffer // the server's logs
 }
 
-func newParty(t testing.TB) *party {
+// syncBuffer is a log's buffer, written by the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newParty(t testing.TB) *party { return newPartyOf(t, 20) }
+
+// newPartyOf is a party whose directory has n people.
+func newPartyOf(t testing.TB, n int) *party {
 	t.Helper()
 	ctx := context.Background()
-	p := &party{st: pgtest.Store(t), keys: map[access.Role]string{}}
+	p := &party{st: pgtest.Store(t), keys: map[access.Role]string{}, logs: &syncBuffer{}}
 	for _, r := range access.Roles {
 		sec, k, err := access.NewKey("acme", r, time.Now())
 		if err != nil {
@@ -69,9 +93,9 @@ func newParty(t testing.TB) *party {
 	}
 	var csv strings.Builder
 	csv.WriteString("account_id,phone,country,ad_opt_out,blocked_businesses\n")
-	for i, ps := range synth.People(11, 20) {
+	p.people = synth.People(11, n)
+	for i, ps := range p.people {
 		fmt.Fprintf(&csv, "acct-%02d,%s,%s,false,\n", i, ps.E164, ps.Country)
-		p.numbers = append(p.numbers, ps.E164)
 	}
 	dir := &directory.Importer{Store: p.st, Deriver: d}
 	if _, err := dir.Import(ctx, strings.NewReader(csv.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {
@@ -88,15 +112,12 @@ func newParty(t testing.TB) *party {
 	if err := p.st.PutLinks(ctx, ls, 0); err != nil {
 		t.Fatal(err)
 	}
-	ev, err := oprf.NewServer(bytes.Repeat([]byte{7}, 32), []byte("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	aud := &audience.Service{Store: p.st, Index: d.IndexKey(), Epoch: d.Epoch, Budget: p.st,
 		Noise: audience.NewNoiseFrom(mrand.NewChaCha8([32]byte{9}))}
-	s := api.New(api.Config{Party: "social", Keys: p.st, Audit: p.st, AuditChain: storetest.Chain(t, 1), OPRF: ev, Epoch: 1,
-		Audiences: aud, Signals: p.st, Usage: p.st, Archive: p.st})
-	c, err := console.New(console.Config{API: s, Sessions: p.st, Party: "social"})
+	log := slog.New(slog.NewJSONHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := api.New(api.Config{Party: "social", Keys: p.st, Audit: p.st, AuditChain: storetest.Chain(t, 1), OPRF: d.OPRF(), Epoch: d.Epoch,
+		Audiences: aud, Signals: p.st, Usage: p.st, Archive: p.st, Log: log})
+	c, err := console.New(console.Config{API: s, Sessions: p.st, Party: "social", Log: log, WASM: wasmFS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +126,10 @@ func newParty(t testing.TB) *party {
 	t.Cleanup(p.srv.Close)
 	return p
 }
+
+// wasmFS holds the upload page's files when a test has built them
+// (buildWASM).
+var wasmFS fs.FS
 
 // receive delivers flags from the other party, as its relay does: on the
 // linked accounts i, with confidences conf.

@@ -21,6 +21,10 @@ const (
 	SchemaE164SHA256 Schema = "PHONE_E164_SHA256"
 	// SchemaE164SHA256B64: the same hash in standard base64 (44 characters).
 	SchemaE164SHA256B64 Schema = "PHONE_E164_SHA256_B64"
+	// SchemaOPRF: the private-mode upload schema, finalized RFC 9497 OPRF
+	// outputs of E.164 numbers under a party's published key, hex. It is
+	// not a hash schema: only the party's key computes it.
+	SchemaOPRF Schema = "PHONE_OPRF"
 )
 
 // HashSchemas lists the schemas whose entries are SHA-256 hashes of numbers.
