@@ -105,6 +105,10 @@ type Config struct {
 	// address may make a minute before it is refused without a lookup
 	// (default 20).
 	AuthFailuresPerMinute int
+	// Status reports, for operators, what the server alone does not know:
+	// key epochs, the relay's backlog, the last policy reload's failure.
+	// Nil answers those parts empty.
+	Status func(ctx context.Context) (Status, error)
 	// RequestTimeout bounds a request's work, database calls included
 	// (default 30s; routes that wait or link longer have their own): past
 	// it the answer is 503 with Retry-After.
@@ -229,7 +233,9 @@ var routes = []route{
 	{http.MethodPost, "/v1/signals/inbound/:id/decision", "signal.decide", true, (*Server).decide, nil},
 	{http.MethodPost, "/v1/signals/:id/revoke", "signal.revoke", true, (*Server).revoke, nil},
 	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, (*Server).prepareLink},
+	{http.MethodGet, "/v1/link/jobs", "link.read", false, (*Server).listLinks, nil},
 	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},
+	{http.MethodGet, "/v1/status", "metrics.read", false, (*Server).status, nil},
 	// The Graph-style paths of the same two, for Marketing API SDKs:
 	// /v21.0/{id}/users and so on.
 	{http.MethodPost, "/:version/:id/users", "audience.upload", true, (*Server).addUsers, nil},

@@ -517,3 +517,37 @@ func TestClientAddrIPv6Prefix(t *testing.T) {
 		}
 	}
 }
+
+// TestStatus: operators read the party's public state; the parts the
+// server is given come from Status; other roles are refused.
+func TestStatus(t *testing.T) {
+	f := newFixture(t)
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	f.api.Status = func(context.Context) (api.Status, error) {
+		return api.Status{KeyEpochs: []api.KeyEpoch{{Epoch: 1, CreatedAt: at}}, Relay: api.RelayBacklog{Pending: 3, Retried: 1, MaxAttempts: 4},
+			PolicyReloadFailure: &api.ReloadFailure{At: at, Problems: "roles.cedar:3:1: syntax error"}}, nil
+	}
+	st, b := f.do(t, "GET", "/v1/status", f.keys[access.RoleAdmin], "", "")
+	var s struct {
+		Party         string `json:"party"`
+		KeyEpoch      uint32 `json:"key_epoch"`
+		OPRFPublicKey string `json:"oprf_public_key"`
+		PolicyBundle  string `json:"policy_bundle"`
+		Relay         struct{ Pending, Retried int64 }
+		Failure       *struct{ Problems string } `json:"policy_reload_failure"`
+		KeyEpochs     []struct{ Epoch uint32 }   `json:"key_epochs"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil || st != 200 || s.Party != "social" || s.KeyEpoch != 1 || s.PolicyBundle != policies.Default().Hash() ||
+		s.OPRFPublicKey != base64.StdEncoding.EncodeToString(f.ev.PublicKey()) || s.Relay.Pending != 3 || s.Relay.Retried != 1 ||
+		s.Failure == nil || s.Failure.Problems == "" || len(s.KeyEpochs) != 1 {
+		t.Fatalf("status: %d %s", st, b)
+	}
+	for _, r := range []access.Role{access.RoleAdvertiser, access.RoleTrustSafety, access.RoleCompliance} {
+		f.tick()
+		st, b = f.do(t, "GET", "/v1/status", f.keys[r], "", "")
+		wantError(t, st, b, 403, "forbidden", "")
+	}
+	// Without a peer there are no link runs to list.
+	st, b = f.do(t, "GET", "/v1/link/jobs", f.keys[access.RoleAdmin], "", "")
+	wantError(t, st, b, 503, "not_configured", "")
+}

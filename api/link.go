@@ -25,6 +25,9 @@ type Linker interface {
 	// configured, say).
 	Start(jobID string, full bool) error
 	Job(ctx context.Context, id string) (linkjob.Job, error)
+	// Jobs lists runs, newest first, those begun before run before if it
+	// is set, at most limit.
+	Jobs(ctx context.Context, before string, limit int) ([]linkjob.Job, error)
 	// Wait returns once the job is not running in this process (at once
 	// if it is not), or when ctx ends.
 	Wait(ctx context.Context, id string)
@@ -153,6 +156,39 @@ func (s *Server) getLink(c echo.Context, _ *caller) error {
 		return newError(http.StatusNotFound, "not_found", "no such link job", nil)
 	}
 	return c.JSON(http.StatusOK, jobView{ID: j.ID, State: j.State, Progress: json.RawMessage(orNull(j.Progress)), CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt})
+}
+
+type jobPage struct {
+	Items []jobView `json:"items"`
+	Next  string    `json:"next"`
+}
+
+// listLinks lists link runs, newest first; next goes in before.
+func (s *Server) listLinks(c echo.Context, _ *caller) error {
+	l, err := s.linker()
+	if err != nil {
+		return err
+	}
+	limit, err := pageLimit(c)
+	if err != nil {
+		return err
+	}
+	before := c.QueryParam("before")
+	if before != "" && !jobIDRE.MatchString(before) {
+		return badRequest("before: not a cursor this server gave", map[string]any{"parameter": "before"})
+	}
+	js, err := l.Jobs(c.Request().Context(), before, limit)
+	if err != nil {
+		return err
+	}
+	page := jobPage{Items: make([]jobView, len(js))}
+	for i, j := range js {
+		page.Items[i] = jobView{ID: j.ID, State: j.State, Progress: json.RawMessage(orNull(j.Progress)), CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
+	}
+	if len(js) == limit {
+		page.Next = js[len(js)-1].ID
+	}
+	return c.JSON(http.StatusOK, page)
 }
 
 func orNull(b []byte) []byte {

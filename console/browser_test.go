@@ -390,3 +390,27 @@ func waitFor(t testing.TB, ctx context.Context, cond string) {
 	}
 	t.Fatalf("waiting for %s: %s", cond, text(t, ctx))
 }
+
+// TestBrowserLinkRun: an operator starts a link run between the two
+// parties in the console and sees it end with the true intersection; the
+// page shows the relay, the bundle in force and the key epochs.
+func TestBrowserLinkRun(t *testing.T) {
+	social, _ := newPair(t)
+	ctx := newTab(t, 1280)
+	social.signInAs(t, ctx, access.RoleAdmin, "Olu Operator")
+	run(t, ctx, "starting a link run",
+		chromedp.Click(chromedp.CSS(`a[href="/console/operations"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/console/operations/link"] button`)),
+		chromedp.Click(chromedp.CSS(`form[action="/console/operations/link"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	)
+	// The page reloads itself while the run is under way.
+	waitFor(t, ctx, `document.body.innerText.includes("30 of 45")`)
+	page := text(t, ctx)
+	for _, want := range []string{"done", "Messages waiting for the other party", "Current epoch", "OPRF public key", "no refusal"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("operations page lacks %q:\n%s", want, page)
+		}
+	}
+	shot(t, ctx, "operations")
+}

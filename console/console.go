@@ -178,6 +178,8 @@ var pageRoutes = []pageRoute{
 	// Extension is decided for each group of people: by the API.
 	{"POST /console/audiences/{id}/extend", []string{"audience.read"}, (*Console).extendAudience},
 	{"GET /console/audiences/{id}/upload", []string{"audience.upload"}, (*Console).uploadPage},
+	{"GET /console/operations", []string{"link.read"}, (*Console).operations},
+	{"POST /console/operations/link", []string{"link.run"}, (*Console).startLink},
 }
 
 // ServeHTTP implements http.Handler.
@@ -561,6 +563,10 @@ var funcs = template.FuncMap{
 			s = s[:i] + "," + s[i:]
 		}
 		return s
+	},
+	"duration": func(from, to time.Time) string { return to.Sub(from).Round(time.Second).String() },
+	"seconds": func(s float64) string {
+		return (time.Duration(s * float64(time.Second))).Round(100 * time.Millisecond).String()
 	},
 	"short": func(s string) string {
 		if len(s) > 12 {

@@ -30,6 +30,8 @@ import (
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/linking/directory"
+	"github.com/linkd/linkd/linking/linkjob"
+	lparty "github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/signal"
@@ -39,13 +41,40 @@ import (
 
 // party is one party's server with its console, on a real database.
 type party struct {
-	st     *store.Store
-	srv    *httptest.Server
-	keys   map[access.Role]string
-	linked []string     // accounts with a link
-	links  []psi.LinkID // their links, as the other party knows them
-	people []synth.Person
-	logs   *syncBuffer // the server's logs
+	st      *store.Store
+	srv     *httptest.Server
+	keys    map[access.Role]string
+	linked  []string     // accounts with a link
+	links   []psi.LinkID // their links, as the other party knows them
+	people  []synth.Person
+	logs    *syncBuffer // the server's logs
+	api     *api.Server
+	deriver *pseudonym.Deriver
+}
+
+// newPair is the two parties, each with people of its own and shared
+// ones, that link through their peer routes.
+func newPair(t testing.TB) (social, messenger *party) {
+	t.Helper()
+	ps := synth.People(21, 60)
+	social = newNamedParty(t, "social", ps[:45], false)
+	messenger = newNamedParty(t, "messenger", ps[15:], false)
+	for _, c := range []struct{ a, b *party }{{social, messenger}, {messenger, social}} {
+		// a's party key, which b uses to call a.
+		sec, k, err := access.NewKey(string(c.b.api.Party), access.RoleParty, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.a.st.CreateAPIKey(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+		pp := &linkjob.Party{Directory: c.b.st, Links: c.b.st, Staging: c.b.st, Jobs: c.b.st, Key: c.b.deriver.LinkKey(),
+			KeyEpoch: c.b.deriver.Epoch, Usage: c.b.st}
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		c.b.api.Linking = &linkjob.Runner{Responder: linkjob.Responder{P: pp}, Peer: peer.NewClient(c.a.srv.URL, sec), Epoch: 1, Ctx: ctx}
+	}
+	return social, messenger
 }
 
 // syncBuffer is a log's buffer, written by the server's goroutines.
@@ -68,11 +97,18 @@ func (b *syncBuffer) String() string {
 
 func newParty(t testing.TB) *party { return newPartyOf(t, 20) }
 
-// newPartyOf is a party whose directory has n people.
+// newPartyOf is the social network, whose directory has n people, the
+// first ten linked (with made-up links: the other party is simulated).
 func newPartyOf(t testing.TB, n int) *party {
+	return newNamedParty(t, "social", synth.People(11, n), true)
+}
+
+// newNamedParty is a party whose directory holds people, with made-up
+// links for the first ten if fakeLinks.
+func newNamedParty(t testing.TB, name string, people []synth.Person, fakeLinks bool) *party {
 	t.Helper()
 	ctx := context.Background()
-	p := &party{st: pgtest.Store(t), keys: map[access.Role]string{}, logs: &syncBuffer{}}
+	p := &party{st: pgtest.Store(t), keys: map[access.Role]string{}, logs: &syncBuffer{}, people: people}
 	for _, r := range access.Roles {
 		sec, k, err := access.NewKey("acme", r, time.Now())
 		if err != nil {
@@ -83,7 +119,7 @@ func newPartyOf(t testing.TB, n int) *party {
 		}
 		p.keys[r] = sec
 	}
-	ring, err := keys.NewRing("social", time.Now())
+	ring, err := keys.NewRing(name, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +129,6 @@ func newPartyOf(t testing.TB, n int) *party {
 	}
 	var csv strings.Builder
 	csv.WriteString("account_id,phone,country,ad_opt_out,blocked_businesses\n")
-	p.people = synth.People(11, n)
 	for i, ps := range p.people {
 		fmt.Fprintf(&csv, "acct-%02d,%s,%s,false,\n", i, ps.E164, ps.Country)
 	}
@@ -103,21 +138,25 @@ func newPartyOf(t testing.TB, n int) *party {
 	}
 	var ls []store.Link
 	for i := range 10 {
+		if !fakeLinks {
+			break
+		}
 		var id psi.LinkID
 		_, _ = rand.Read(id[:])
 		acct := fmt.Sprintf("acct-%02d", i)
 		ls = append(ls, store.Link{AccountID: acct, ID: id, Epoch: 1, CreatedAt: time.Now()})
 		p.linked, p.links = append(p.linked, acct), append(p.links, id)
 	}
-	if err := p.st.PutLinks(ctx, ls, 0); err != nil {
+	if err := p.st.PutLinks(ctx, ls, 0); err != nil && len(ls) > 0 {
 		t.Fatal(err)
 	}
 	aud := &audience.Service{Store: p.st, Index: d.IndexKey(), Epoch: d.Epoch, Budget: p.st,
 		Noise: audience.NewNoiseFrom(mrand.NewChaCha8([32]byte{9}))}
 	log := slog.New(slog.NewJSONHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := api.New(api.Config{Party: "social", Keys: p.st, Audit: p.st, AuditChain: storetest.Chain(t, 1), OPRF: d.OPRF(), Epoch: d.Epoch,
+	s := api.New(api.Config{Party: lparty.Party(name), Keys: p.st, Audit: p.st, AuditChain: storetest.Chain(t, 1), OPRF: d.OPRF(), Epoch: d.Epoch,
 		Audiences: aud, Signals: p.st, Usage: p.st, Archive: p.st, Log: log})
-	c, err := console.New(console.Config{API: s, Sessions: p.st, Party: "social", Log: log, WASM: wasmFS})
+	p.api, p.deriver = s, d
+	c, err := console.New(console.Config{API: s, Sessions: p.st, Party: name, Log: log, WASM: wasmFS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +350,8 @@ func TestRolesSeeTheirOwn(t *testing.T) {
 	// The page, and the one role whose key may use it.
 	pages := map[string]access.Role{"/console/inbound": access.RoleTrustSafety, "/console/outbound": access.RoleTrustSafety,
 		"/console/inbound.csv": access.RoleTrustSafety, "/console/outbound.csv": access.RoleTrustSafety,
-		"/console/audit": access.RoleCompliance, "/console/audit/1": access.RoleCompliance, "/console/policies": access.RoleCompliance}
+		"/console/audit": access.RoleCompliance, "/console/audit/1": access.RoleCompliance, "/console/policies": access.RoleCompliance,
+		"/console/audiences": access.RoleAdvertiser, "/console/operations": access.RoleAdmin}
 	// An entry for "why" to explain.
 	p.apiCall(t, "GET", "/v1/audit", access.RoleAdvertiser, "")
 	for _, role := range []access.Role{access.RoleTrustSafety, access.RoleCompliance, access.RoleAdvertiser, access.RoleAdmin} {

@@ -31,7 +31,19 @@ type Live struct {
 	reloads *prometheus.CounterVec // by result
 	failing prometheus.Gauge       // 1 while the last reload was refused
 	info    *prometheus.GaugeVec   // the hash in force
+
+	failure atomic.Pointer[ReloadFailure] // the last reload's, while it stands
 }
+
+// ReloadFailure is a reload that was refused: when, and its problems.
+type ReloadFailure struct {
+	At       time.Time
+	Problems string
+}
+
+// Failure is the last reload's refusal, nil if the last reload loaded or
+// found nothing new (or none was tried).
+func (l *Live) Failure() *ReloadFailure { return l.failure.Load() }
 
 // LoadLive loads the bundle in dir ("" for the built-in one) and
 // archives it; a bundle with problems is an error, listed by
@@ -94,22 +106,26 @@ func (l *Live) Reload(ctx context.Context, why string) error {
 		l.log.Error("policy bundle refused: the running bundle stays", "trigger", why, "dir", l.dir,
 			"running", l.Bundle().Hash(), "problems", err.Error())
 		l.reloads.WithLabelValues("refused").Inc()
+		l.failure.Store(&ReloadFailure{At: time.Now().UTC(), Problems: err.Error()})
 		l.failing.Set(1)
 		return err
 	}
 	if b.Hash() == l.Bundle().Hash() {
 		l.reloads.WithLabelValues("unchanged").Inc()
+		l.failure.Store(nil)
 		l.failing.Set(0)
 		return nil
 	}
 	if err := l.use(ctx, b); err != nil {
 		l.log.Error("policy bundle not archived: the running bundle stays", "trigger", why, "error", err)
 		l.reloads.WithLabelValues("refused").Inc()
+		l.failure.Store(&ReloadFailure{At: time.Now().UTC(), Problems: "the bundle could not be archived: " + err.Error()})
 		l.failing.Set(1)
 		return err
 	}
 	l.log.Info("policy bundle loaded", "trigger", why, "dir", l.dir, "hash", b.Hash(), "rules", len(b.Rules()), "tests", len(b.Tests()))
 	l.reloads.WithLabelValues("loaded").Inc()
+	l.failure.Store(nil)
 	l.failing.Set(0)
 	return nil
 }

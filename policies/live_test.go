@@ -73,6 +73,9 @@ func TestPolicyReload(t *testing.T) {
 	if l.Bundle().Hash() != first {
 		t.Fatal("a bundle that does not parse was put in force")
 	}
+	if f := l.Failure(); f == nil || !strings.Contains(f.Problems, "roles.cedar:") || f.At.IsZero() {
+		t.Fatalf("the refusal as operators read it: %+v", f)
+	}
 
 	// A good change on disk, picked up by SIGHUP as well.
 	write(t, roles, string(origRoles))
@@ -83,6 +86,9 @@ func TestPolicyReload(t *testing.T) {
 	waitFor("the good bundle was not loaded", func() bool { return l.Bundle().Hash() != first && metric(t, reg, "linkd_policy_reload_failing") == 0 })
 	if l.Bundle().Catalogue.Limits.RequestsPerMinute != 900 {
 		t.Fatal("the loaded bundle is not the one on disk")
+	}
+	if f := l.Failure(); f != nil {
+		t.Fatalf("a refusal stands after a good bundle loaded: %+v", f)
 	}
 	if n, err := testutil.GatherAndCount(reg, "linkd_policy_bundle_info"); err != nil || n != 1 ||
 		metric(t, reg, "linkd_policy_bundle_info", "hash", l.Bundle().Hash()) != 1 {

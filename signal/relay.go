@@ -62,6 +62,9 @@ func Drain(ctx context.Context, ob Outbox, p Peer, batch int, now func() time.Ti
 				err = fmt.Errorf("signal: the peer answered for %d messages of %d", len(out), len(send))
 			}
 			if err != nil {
+				if merr := ob.MarkAttempted(context.WithoutCancel(ctx), ids); merr != nil {
+					err = fmt.Errorf("%w (and counting the attempt: %w)", err, merr)
+				}
 				return done, false, err
 			}
 			for _, o := range out {

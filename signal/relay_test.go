@@ -68,6 +68,11 @@ func TestDrain(t *testing.T) {
 			t.Fatalf("%s: %d left in the outbox, want 5", name, n)
 		}
 	}
+	// Each failed attempt is counted on the batch it was for: the first
+	// two messages (one of them the expired one, never sent).
+	if b, err := st.OutboxBacklog(ctx); err != nil || b.Pending != 5 || b.Retried < 1 || b.MaxAttempts != 2 {
+		t.Fatalf("backlog after two failed drains: %+v, %v", b, err)
+	}
 
 	// Past the deadline, nothing is sent and more is left.
 	if _, more, err := signal.Drain(ctx, st, peerFunc(func([]signal.Message) ([]signal.Outcome, error) {

@@ -66,6 +66,9 @@ type Outbox interface {
 	// Expired entries go too, and their signals are marked as not
 	// crossing because they expired.
 	MarkDelivered(ctx context.Context, ids, expired []int64) error
+	// MarkAttempted counts a failed delivery of the entries, for the
+	// operators' view of the backlog.
+	MarkAttempted(ctx context.Context, ids []int64) error
 }
 
 // The signal records are the store's.

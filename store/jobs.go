@@ -62,6 +62,24 @@ func (s *Store) Job(ctx context.Context, id string) (Job, error) {
 	return j, mapErr(err)
 }
 
+// ListJobs returns jobs of kind, newest first, those created before job
+// before if it is set (a page's cursor), at most limit.
+func (s *Store) ListJobs(ctx context.Context, kind, before string, limit int) ([]Job, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, kind, state, params, progress, created_at, updated_at FROM jobs
+		WHERE kind = $1 AND ($2 = '' OR (created_at, id) < (SELECT created_at, id FROM jobs WHERE id = $2))
+		ORDER BY created_at DESC, id DESC LIMIT $3`, kind, before, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Job, error) {
+		var j Job
+		err := r.Scan(&j.ID, &j.Kind, &j.State, &j.Params, &j.Progress, &j.CreatedAt, &j.UpdatedAt)
+		j.CreatedAt, j.UpdatedAt = j.CreatedAt.UTC(), j.UpdatedAt.UTC()
+		return j, err
+	})
+	return out, mapErr(err)
+}
+
 // UpdateJob implements job.Store.
 func (s *Store) UpdateJob(ctx context.Context, id string, state JobState, progress []byte, at time.Time) error {
 	return s.execOne(ctx, `UPDATE jobs SET state = CASE WHEN state = $5 THEN state ELSE $2 END, progress = $3, updated_at = $4

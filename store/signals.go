@@ -420,6 +420,22 @@ func (s *Store) ListSignals(ctx context.Context, f SignalFilter) ([]Signal, erro
 	return out, mapErr(err)
 }
 
+// OutboxBacklog is the signal outbox's state: messages waiting for the
+// other party, how many of them failed to be delivered at least once, and
+// the most attempts of one.
+type OutboxBacklog struct {
+	Pending, Retried int64
+	MaxAttempts      int
+}
+
+// OutboxBacklog reads the outbox's state.
+func (s *Store) OutboxBacklog(ctx context.Context) (OutboxBacklog, error) {
+	var b OutboxBacklog
+	err := s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE attempts > 0), coalesce(max(attempts), 0) FROM signal_outbox`).
+		Scan(&b.Pending, &b.Retried, &b.MaxAttempts)
+	return b, mapErr(err)
+}
+
 // Decide implements signal.Store: the signal's state, its history and
 // the outcome's outbox entry in one statement, then a drain queued.
 func (s *Store) Decide(ctx context.Context, id, status, reviewer, reason string, at time.Time) error {
@@ -498,6 +514,12 @@ func (s *Store) MarkDelivered(ctx context.Context, ids, expired []int64) error {
 	_, err := s.pool.Exec(ctx, `WITH gone AS (DELETE FROM signal_outbox WHERE id = ANY($1) OR id = ANY($2) RETURNING id, signal_id, kind)
 		UPDATE signals SET crosses = false, cross_reason = $3
 		WHERE id IN (SELECT signal_id FROM gone WHERE id = ANY($2) AND kind = 'signal')`, ids, expired, string(CrossExpired))
+	return mapErr(err)
+}
+
+// MarkAttempted implements signal.Outbox.
+func (s *Store) MarkAttempted(ctx context.Context, ids []int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE signal_outbox SET attempts = attempts + 1 WHERE id = ANY($1)`, ids)
 	return mapErr(err)
 }
 

@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store"
 )
 
@@ -81,3 +83,23 @@ func auditKeys(ring *keys.Ring) audit.Keys {
 
 // auditChain is the audit chain of the ring's current epoch.
 func auditChain(ring *keys.Ring) (*audit.Chain, error) { return auditKeys(ring)(ring.Current()) }
+
+// statusOf reports what a party's operators read at GET /v1/status
+// beyond what the API knows: the ring's epochs, the relay's backlog and
+// a refused policy reload.
+func statusOf(st *store.Store, ring *keys.Ring, pol *policies.Live) func(ctx context.Context) (api.Status, error) {
+	return func(ctx context.Context) (api.Status, error) {
+		b, err := st.OutboxBacklog(ctx)
+		if err != nil {
+			return api.Status{}, err
+		}
+		s := api.Status{Relay: api.RelayBacklog{Pending: b.Pending, Retried: b.Retried, MaxAttempts: b.MaxAttempts}}
+		for _, e := range ring.Epochs() {
+			s.KeyEpochs = append(s.KeyEpochs, api.KeyEpoch{Epoch: e.ID, CreatedAt: e.Created})
+		}
+		if f := pol.Failure(); f != nil {
+			s.PolicyReloadFailure = &api.ReloadFailure{At: f.At, Problems: f.Problems}
+		}
+		return s, nil
+	}
+}

@@ -134,6 +134,9 @@ type Jobs interface {
 	CreateJob(ctx context.Context, j store.Job) error
 	// Job returns a job, or storeerr.ErrNotFound.
 	Job(ctx context.Context, id string) (store.Job, error)
+	// ListJobs returns jobs of a kind, newest first, those created
+	// before job before if it is set, at most limit.
+	ListJobs(ctx context.Context, kind, before string, limit int) ([]store.Job, error)
 	// UpdateJob sets a job's state and progress; a superseded job stays
 	// superseded (its progress is set).
 	UpdateJob(ctx context.Context, id string, state store.JobState, progress []byte, at time.Time) error

@@ -88,6 +88,12 @@ func (l *Runner) Start(jobID string, full bool) error {
 	return nil
 }
 
+// Jobs lists link runs, newest first, those begun before run before if
+// it is set, at most limit.
+func (l *Runner) Jobs(ctx context.Context, before string, limit int) ([]store.Job, error) {
+	return l.Responder.P.Jobs.ListJobs(ctx, Kind, before, limit)
+}
+
 // Job returns a job's record.
 func (l *Runner) Job(ctx context.Context, id string) (store.Job, error) {
 	return l.Responder.P.Jobs.Job(ctx, id)

@@ -470,6 +470,14 @@ func testSignals(t *testing.T, s Store) {
 	if len(ob) != 1 || ob[0].Message != messageOf(s1, signal.KindSignal) {
 		t.Fatalf("outbox = %+v", ob)
 	}
+	if b, err := s.OutboxBacklog(ctx); err != nil || b != (store.OutboxBacklog{Pending: 1}) {
+		t.Fatalf("OutboxBacklog = %+v, %v", b, err)
+	}
+	noErr(t, "MarkAttempted", s.MarkAttempted(ctx, []int64{ob[0].ID}))
+	noErr(t, "MarkAttempted", s.MarkAttempted(ctx, []int64{ob[0].ID, 999}))
+	if b, err := s.OutboxBacklog(ctx); err != nil || b != (store.OutboxBacklog{Pending: 1, Retried: 1, MaxAttempts: 2}) {
+		t.Fatalf("OutboxBacklog after two failed attempts = %+v, %v", b, err)
+	}
 	put(t, s, account(t, "b"))
 	bl := store.Link{AccountID: "b", ID: linkID(t), Epoch: 1, CreatedAt: t0}
 	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{bl}, 0))
@@ -883,6 +891,25 @@ func testJobs(t *testing.T, s Store) {
 		t.Fatalf("Job = %+v", got)
 	}
 	wantErr(t, "UpdateJob unknown", s.UpdateJob(ctx, "nope", store.JobDone, nil, t0), storeerr.ErrNotFound)
+	for i, id := range []string{"job-2", "job-3", "job-4"} {
+		noErr(t, "CreateJob", s.CreateJob(ctx, store.Job{ID: id, Kind: "link", State: store.JobRunning, CreatedAt: t0.Add(time.Duration(i+1) * time.Minute)}))
+	}
+	noErr(t, "CreateJob", s.CreateJob(ctx, store.Job{ID: "other", Kind: "export", State: store.JobRunning, CreatedAt: t0}))
+	for _, c := range []struct {
+		before string
+		limit  int
+		want   []string
+	}{{"", 10, []string{"job-4", "job-3", "job-2", "job-1"}}, {"", 2, []string{"job-4", "job-3"}}, {"job-3", 10, []string{"job-2", "job-1"}}} {
+		js, err := s.ListJobs(ctx, "link", c.before, c.limit)
+		noErr(t, "ListJobs", err)
+		var ids []string
+		for _, j := range js {
+			ids = append(ids, j.ID)
+		}
+		if !slices.Equal(ids, c.want) {
+			t.Fatalf("ListJobs(before %q, %d) = %v, want %v", c.before, c.limit, ids, c.want)
+		}
+	}
 	for _, seq := range []int64{2, 1, 2} {
 		_, err := s.PutCheckpoint(ctx, store.Checkpoint{JobID: "job-1", Step: "send", Seq: seq, Data: []byte{byte(seq)}})
 		noErr(t, "PutCheckpoint", err)
