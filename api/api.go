@@ -105,6 +105,10 @@ type Config struct {
 	// address may make a minute before it is refused without a lookup
 	// (default 20).
 	AuthFailuresPerMinute int
+	// VerifyAudit walks the audit log's chain under the party's keys (and
+	// its checkpoints) and returns how many entries hold, with an
+	// *audit.BrokenError where it breaks; nil answers 503.
+	VerifyAudit func(ctx context.Context) (int64, error)
 	// Status reports, for operators, what the server alone does not know:
 	// key epochs, the relay's backlog, the last policy reload's failure.
 	// Nil answers those parts empty.
@@ -213,7 +217,10 @@ var routes = []route{
 	{http.MethodGet, "/v1/oprf/config", "oprf.config", false, (*Server).oprfConfig, nil},
 	{http.MethodPost, "/v1/oprf/evaluate", "oprf.evaluate", true, (*Server).oprfEvaluate, nil},
 	{http.MethodGet, "/v1/audit", "audit.read", false, (*Server).auditLog, nil},
+	{http.MethodGet, "/v1/audit/verification", "audit.read", false, (*Server).auditVerification, nil},
 	{http.MethodGet, "/v1/policies", "policy.read", false, (*Server).policyBundle, nil},
+	{http.MethodGet, "/v1/policies/bundles", "policy.read", false, (*Server).policyBundles, nil},
+	{http.MethodGet, "/v1/policies/diff", "policy.read", false, (*Server).policyDiff, nil},
 	{http.MethodPost, "/v1/policies/explain", "policy.explain", false, (*Server).policyExplain, nil},
 	{http.MethodPost, "/v1/audiences", "audience.create", true, (*Server).createAudience, (*Server).prepareCreate},
 	{http.MethodGet, "/v1/audiences", "audience.read", false, (*Server).listAudiences, nil},

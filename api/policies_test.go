@@ -171,3 +171,67 @@ func TestExplainAnAuditEntry(t *testing.T) {
 		t.Fatalf("explanation without the archive: %+v", e)
 	}
 }
+
+// TestBundleHistoryAndDiff: compliance lists the bundles this party has
+// run and compares two; the requests whose decision changes are named.
+func TestBundleHistoryAndDiff(t *testing.T) {
+	f := newFixture(t)
+	comp := f.keys[access.RoleCompliance]
+	old := policies.Default()
+	if err := f.st.SaveBundle(context.Background(), old.Hash(), old.Files()); err != nil {
+		t.Fatal(err)
+	}
+	// A new bundle with a larger minimum audience size, put in force.
+	files := old.Files()
+	for i := range files {
+		if files[i].Name == "catalogue.yaml" {
+			files[i].Content = strings.Replace(files[i].Content, "min_audience_size: 100", "min_audience_size: 5000", 1)
+		}
+	}
+	next, probs := policies.FromFiles(files)
+	if next == nil || next.Hash() == old.Hash() {
+		t.Fatalf("the new bundle: %v", probs)
+	}
+	if err := f.st.SaveBundle(context.Background(), next.Hash(), next.Files()); err != nil {
+		t.Fatal(err)
+	}
+	f.bundle.Store(next)
+	st, b := f.do(t, "GET", "/v1/policies/bundles", comp, "", "")
+	var list struct {
+		Items []struct {
+			Hash    string `json:"hash"`
+			InForce bool   `json:"in_force"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil || st != 200 || len(list.Items) != 2 || list.Items[0].Hash != next.Hash() || !list.Items[0].InForce || list.Items[1].InForce {
+		t.Fatalf("bundles: %d %s", st, b)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/policies/diff?old="+old.Hash()+"&new="+next.Hash(), comp, "", "")
+	var diff struct {
+		Changes []struct {
+			Name string
+			Old  struct{ Allow bool }
+			New  struct{ Allow bool }
+		}
+	}
+	if err := json.Unmarshal(b, &diff); err != nil || st != 200 || len(diff.Changes) == 0 {
+		t.Fatalf("diff: %d %s", st, b)
+	}
+	for _, c := range diff.Changes {
+		if c.Old.Allow == c.New.Allow && c.Name == "" {
+			t.Fatalf("a change that changes nothing: %+v", c)
+		}
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/policies/diff?old="+old.Hash()+"&new="+old.Hash(), comp, "", "")
+	if st != 200 || !strings.Contains(string(b), `"changes":[]`) {
+		t.Fatalf("a bundle against itself: %d %s", st, b)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/policies/diff?old=nope&new="+old.Hash(), comp, "", "")
+	wantError(t, st, b, 404, "not_found", "old")
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/policies/diff?new="+old.Hash(), comp, "", "")
+	wantError(t, st, b, 422, "invalid_request", "old")
+}

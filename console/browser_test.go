@@ -2,21 +2,25 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/internal/synth"
 	"github.com/linkd/linkd/phone"
+	"github.com/linkd/linkd/policies"
 )
 
 // The browser tests drive the distribution's Chromium, headless. CI
@@ -42,20 +46,59 @@ func chromium(t testing.TB) string {
 	return ""
 }
 
-// newTab opens a fresh browser (its own profile: no cookies) at the given
-// width, closed at the test's end.
+// newTab opens a tab of its own browser context (no cookies shared) at
+// the given width, in a browser shared by the tests of that width, closed
+// at the test's end.
 func newTab(t testing.TB, width int) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.NoSandbox,
-		chromedp.WindowSize(width, 900), chromedp.Flag("lang", "en-US"))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTime := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
+	root := browserAt(t, width)
+	ctx, cancelTab := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
+	ctx, cancelTime := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTime(); cancelTab() })
+	// The viewport, emulated: a window cannot be narrower than 500
+	// pixels in headless Chromium.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), 900)); err != nil {
+		t.Fatalf("opening a tab: %v", err)
 	}
 	return ctx
+}
+
+// browsers are the running browsers, by width, kept for the package's
+// tests (TestMain closes them).
+var browsers = struct {
+	sync.Mutex
+	m     map[int]context.Context
+	close []func()
+}{m: map[int]context.Context{}}
+
+func browserAt(t testing.TB, width int) context.Context {
+	t.Helper()
+	path := chromium(t)
+	browsers.Lock()
+	defer browsers.Unlock()
+	if ctx, ok := browsers.m[width]; ok {
+		return ctx
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+		chromedp.WindowSize(max(width, 500), 900), chromedp.Flag("lang", "en-US"))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		cancelAlloc()
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	browsers.m[width] = ctx
+	browsers.close = append(browsers.close, func() { cancel(); cancelAlloc() })
+	return ctx
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, c := range browsers.close {
+		c()
+	}
+	os.Exit(code)
 }
 
 // shotsDir is where screenshots go: LINKD_CONSOLE_SHOTS, else a folder in
@@ -124,6 +167,7 @@ func (p *party) signInAs(t testing.TB, ctx context.Context, role access.Role, na
 }
 
 func TestBrowserSignInEachRole(t *testing.T) {
+	t.Parallel()
 	p := newParty(t)
 	want := map[access.Role][]string{
 		access.RoleTrustSafety: {"Review queue", "Flags raised"},
@@ -157,6 +201,7 @@ func TestBrowserSignInEachRole(t *testing.T) {
 // TestBrowserDecideACrossedFlag: a flag that crossed from the other party
 // is decided in the review queue; the API then shows the decision.
 func TestBrowserDecideACrossedFlag(t *testing.T) {
+	t.Parallel()
 	p := newParty(t)
 	ids := p.receive(t, "malicious_link", 0.95, 3)
 	p.receive(t, "spam", 0.85, 4, 5)
@@ -199,6 +244,7 @@ func TestBrowserDecideACrossedFlag(t *testing.T) {
 // TestBrowserForgedToken: a form whose token was tampered with in the
 // page changes nothing.
 func TestBrowserForgedToken(t *testing.T) {
+	t.Parallel()
 	p := newParty(t)
 	ids := p.receive(t, "spam", 0.9, 0)
 	ctx := newTab(t, 1280)
@@ -224,6 +270,7 @@ func TestBrowserForgedToken(t *testing.T) {
 // TestBrowserWhyARefusal: a compliance officer finds a refused request in
 // the audit log and opens why: the deciding rule, with file and line.
 func TestBrowserWhyARefusal(t *testing.T) {
+	t.Parallel()
 	p := newParty(t)
 	st, body := p.apiCall(t, "POST", "/v1/audiences", access.RoleTrustSafety, `{"name":"x","purpose":"ads"}`)
 	if st != 403 {
@@ -298,6 +345,7 @@ var (
 // hashed and then private; the audience's size shows; the server's logs
 // and database hold none of the numbers, nor a hash of one.
 func TestBrowserUpload(t *testing.T) {
+	t.Parallel()
 	buildWASM(t)
 	p := newPartyOf(t, 260)
 	// 200 of the directory's people, in national format with their
@@ -395,6 +443,7 @@ func waitFor(t testing.TB, ctx context.Context, cond string) {
 // parties in the console and sees it end with the true intersection; the
 // page shows the relay, the bundle in force and the key epochs.
 func TestBrowserLinkRun(t *testing.T) {
+	t.Parallel()
 	social, _ := newPair(t)
 	ctx := newTab(t, 1280)
 	social.signInAs(t, ctx, access.RoleAdmin, "Olu Operator")
@@ -413,4 +462,122 @@ func TestBrowserLinkRun(t *testing.T) {
 		}
 	}
 	shot(t, ctx, "operations")
+}
+
+// pageChecks finds, in the page, the controls a keyboard or a screen
+// reader could not use: every visible control has a name, and the page
+// is no wider than the window (tables scroll in their own box).
+const pageChecks = `(() => {
+  const bad = [];
+  const visible = el => el.offsetParent !== null || el.getClientRects().length > 0;
+  for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea, button, a[href]")) {
+    if (!visible(el)) continue;
+    const named = (el.labels && el.labels.length > 0) || el.getAttribute("aria-label") || el.textContent.trim() !== "" && el.tagName !== "INPUT" && el.tagName !== "SELECT";
+    if (!named) bad.push("no name: " + el.outerHTML.slice(0, 80));
+    if (el.tabIndex < 0) bad.push("not reachable by Tab: " + el.outerHTML.slice(0, 80));
+  }
+  if (document.documentElement.scrollWidth > window.innerWidth + 1) bad.push("wider than the window: " + document.documentElement.scrollWidth);
+  return bad;
+})()`
+
+// tabWalk presses Tab through the page and reports the visible controls
+// it never reached.
+func tabWalk(t testing.TB, ctx context.Context) []string {
+	t.Helper()
+	n := value(t, ctx, "numbering the controls", chromedp.Evaluate[int](`(() => {
+	  let i = 0;
+	  for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea, button, a[href]")) {
+	    if (el.offsetParent === null && el.getClientRects().length === 0) continue;
+	    // A group of radio buttons is one stop, at its checked button;
+	    // the arrow keys move within it.
+	    if (el.type === "radio" && !el.checked) continue;
+	    el.dataset.walk = String(i++);
+	  }
+	  document.activeElement && document.activeElement.blur();
+	  return i;
+	})()`))
+	// The page notes each control that takes the focus; a date field
+	// takes three stops (day, month, year).
+	run(t, ctx, "walking by Tab",
+		chromedp.Evaluate[chromedp.Void](`window.walked = []; document.addEventListener("focusin", e => e.target.dataset.walk && walked.push(e.target.dataset.walk))`),
+		chromedp.KeyEvent(strings.Repeat(kb.Tab, 3*n+3)))
+	seen := map[string]bool{}
+	for _, i := range value(t, ctx, "reading the walk", chromedp.Evaluate[[]string](`walked`)) {
+		seen[i] = true
+	}
+	var missed []string
+	for i := range n {
+		if !seen[strconv.Itoa(i)] {
+			missed = append(missed, value(t, ctx, "naming a control", chromedp.Evaluate[string](`document.querySelector('[data-walk="`+strconv.Itoa(i)+`"]').outerHTML.slice(0, 80)`)))
+		}
+	}
+	return missed
+}
+
+// TestBrowserEveryPage visits every page of each role at 1280 and 390
+// pixels wide: each is reachable by keyboard, labelled and no wider than
+// the window; a screenshot of each is saved (make console-shots).
+func TestBrowserEveryPage(t *testing.T) {
+	t.Parallel()
+	social, _ := newPair(t)
+	social.linked = nil
+	// Flags to review, an audience, an audit entry to explain.
+	st, b := social.apiCall(t, "POST", "/v1/audiences", access.RoleAdvertiser, `{"name":"Spring buyers","purpose":"ads"}`)
+	var a struct{ ID string }
+	if err := json.Unmarshal(b, &a); err != nil || st != 201 {
+		t.Fatalf("an audience: %d %s", st, b)
+	}
+	social.apiCall(t, "POST", "/v1/oprf/evaluate", access.RoleTrustSafety, `{"blinded":[]}`)
+	in30 := time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	st, b = social.apiCall(t, "POST", "/v1/signals", access.RoleTrustSafety,
+		`{"account_id":"acct-00","type":"malicious_link","confidence":0.9,"evidence_ref":"case-1","expires_at":"`+in30+`"}`)
+	var flag struct{ ID string }
+	if err := json.Unmarshal(b, &flag); err != nil || st != 201 {
+		t.Fatalf("a flag: %d %s", st, b)
+	}
+	pages := map[access.Role][]string{
+		access.RoleTrustSafety: {"/console/", "/console/inbound", "/console/outbound", "/console/signals/" + flag.ID},
+		access.RoleCompliance:  {"/console/", "/console/audit", "/console/audit/1", "/console/audit/verification", "/console/policies", "/console/policies/bundles?old=" + policies.Default().Hash()},
+		access.RoleAdvertiser:  {"/console/", "/console/audiences", "/console/audiences/" + a.ID, "/console/audiences/" + a.ID + "/upload"},
+		access.RoleAdmin:       {"/console/", "/console/operations"},
+	}
+	for _, width := range []int{1280, 390} {
+		anon := newTab(t, width)
+		run(t, anon, "opening the sign-in page", chromedp.Navigate(social.srv.URL+"/console/signin"), chromedp.WaitVisible(chromedp.ID("key")))
+		checkPage(t, anon, fmt.Sprintf("signin-%d", width), width > 1000)
+		for role, paths := range pages {
+			ctx := newTab(t, width)
+			social.signInAs(t, ctx, role, "Pat Doe")
+			for _, path := range paths {
+				run(t, ctx, "opening "+path, chromedp.Navigate(social.srv.URL+path), chromedp.WaitVisible(chromedp.CSS("main h1")))
+				name := strings.Trim(strings.NewReplacer("/console/", "", "/", "-", "?", "-", "=", "-").Replace(path), "-")
+				if len(name) > 40 {
+					name = name[:40]
+				}
+				if name == "" {
+					name = "home"
+				}
+				// The keyboard's order is the same at either width.
+				checkPage(t, ctx, fmt.Sprintf("%s-%s-%d", role, name, width), width > 1000)
+			}
+		}
+	}
+}
+
+// checkPage runs the page checks, walks it by keyboard if walk, and
+// saves its screenshot.
+func checkPage(t *testing.T, ctx context.Context, name string, walk bool) {
+	t.Helper()
+	if h1 := text(t, ctx); strings.Contains(h1, "Forbidden") || strings.Contains(h1, "Internal Server Error") {
+		t.Errorf("%s: %s", name, h1)
+	}
+	if bad := value(t, ctx, "checking the page", chromedp.Evaluate[[]string](pageChecks)); len(bad) > 0 {
+		t.Errorf("%s: %s", name, strings.Join(bad, "; "))
+	}
+	if walk {
+		if missed := tabWalk(t, ctx); len(missed) > 0 {
+			t.Errorf("%s: Tab never reaches %s", name, strings.Join(missed, "; "))
+		}
+	}
+	shot(t, ctx, name)
 }

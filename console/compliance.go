@@ -242,3 +242,78 @@ func jsonText(x any) string {
 	b, _ := json.Marshal(x)
 	return string(b)
 }
+
+type verificationView struct {
+	Entries int64  `json:"entries"`
+	Intact  bool   `json:"intact"`
+	Problem string `json:"problem"`
+	// Unavailable says why the server cannot verify, if it cannot.
+	Unavailable string `json:"-"`
+}
+
+// verification walks the audit log's chain (a page of its own: it reads
+// the whole log).
+func (c *Console) verification(q *request) error {
+	var v verificationView
+	if err := q.call(http.MethodGet, "/v1/audit/verification", nil, nil, &v); err != nil {
+		ae, ok := err.(*apiError)
+		if !ok || ae.Status != http.StatusServiceUnavailable {
+			return err
+		}
+		v.Unavailable = ae.text()
+	}
+	return c.render(q, http.StatusOK, "verification", "Audit chain", v)
+}
+
+type archived struct {
+	Hash      string    `json:"hash"`
+	FirstUsed time.Time `json:"first_used"`
+	InForce   bool      `json:"in_force"`
+}
+
+type diffView struct {
+	Bundles  []archived
+	Old, New string
+	Changes  []struct {
+		Name     string          `json:"name"`
+		File     string          `json:"file"`
+		Line     int             `json:"line"`
+		Request  json.RawMessage `json:"request"`
+		Old, New struct {
+			Allow bool     `json:"allow"`
+			Rules []string `json:"rules"`
+		}
+	}
+	Compared bool
+}
+
+// bundles lists the bundles this party has run, and compares two of
+// them: the test requests whose decision changes.
+func (c *Console) bundles(q *request) error {
+	var list struct {
+		Items []archived `json:"items"`
+	}
+	if err := q.call(http.MethodGet, "/v1/policies/bundles", nil, nil, &list); err != nil {
+		return err
+	}
+	v := diffView{Bundles: list.Items, Old: q.r.URL.Query().Get("old"), New: q.r.URL.Query().Get("new")}
+	if v.Old == "" && len(v.Bundles) > 1 {
+		v.Old = v.Bundles[1].Hash
+	}
+	if v.New == "" && len(v.Bundles) > 0 {
+		v.New = v.Bundles[0].Hash
+	}
+	if q.r.URL.Query().Has("old") {
+		var d struct {
+			Changes json.RawMessage `json:"changes"`
+		}
+		if err := q.call(http.MethodGet, "/v1/policies/diff", url.Values{"old": {v.Old}, "new": {v.New}}, nil, &d); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(d.Changes, &v.Changes); err != nil {
+			return err
+		}
+		v.Compared = true
+	}
+	return c.render(q, http.StatusOK, "bundles", "Policy bundles run here", v)
+}

@@ -169,6 +169,8 @@ var pageRoutes = []pageRoute{
 	{"POST /console/signals/{id}/revoke", []string{"signal.revoke"}, (*Console).revoke},
 	{"GET /console/audit", []string{"audit.read"}, (*Console).auditLog},
 	{"GET /console/audit/{seq}", []string{"audit.read", "policy.explain"}, (*Console).why},
+	{"GET /console/audit/verification", []string{"audit.read"}, (*Console).verification},
+	{"GET /console/policies/bundles", []string{"policy.read"}, (*Console).bundles},
 	{"GET /console/policies", []string{"policy.read"}, (*Console).policies},
 	{"GET /console/audiences", []string{"audience.read"}, (*Console).audiences},
 	// Creation is decided with the purpose chosen: by the API.

@@ -34,6 +34,7 @@ import (
 	lparty "github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/peer"
+	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store"
 	"github.com/linkd/linkd/store/storetest"
@@ -154,7 +155,11 @@ func newNamedParty(t testing.TB, name string, people []synth.Person, fakeLinks b
 		Noise: audience.NewNoiseFrom(mrand.NewChaCha8([32]byte{9}))}
 	log := slog.New(slog.NewJSONHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := api.New(api.Config{Party: lparty.Party(name), Keys: p.st, Audit: p.st, AuditChain: storetest.Chain(t, 1), OPRF: d.OPRF(), Epoch: d.Epoch,
-		Audiences: aud, Signals: p.st, Usage: p.st, Archive: p.st, Log: log})
+		Audiences: aud, Signals: p.st, Usage: p.st, Archive: p.st, Log: log,
+		VerifyAudit: func(ctx context.Context) (int64, error) { return audit.Verify(ctx, p.st, storetest.ChainKeys(t), nil) }})
+	if err := p.st.SaveBundle(ctx, policies.Default().Hash(), policies.Default().Files()); err != nil {
+		t.Fatal(err)
+	}
 	p.api, p.deriver = s, d
 	c, err := console.New(console.Config{API: s, Sessions: p.st, Party: name, Log: log, WASM: wasmFS})
 	if err != nil {
@@ -351,7 +356,8 @@ func TestRolesSeeTheirOwn(t *testing.T) {
 	pages := map[string]access.Role{"/console/inbound": access.RoleTrustSafety, "/console/outbound": access.RoleTrustSafety,
 		"/console/inbound.csv": access.RoleTrustSafety, "/console/outbound.csv": access.RoleTrustSafety,
 		"/console/audit": access.RoleCompliance, "/console/audit/1": access.RoleCompliance, "/console/policies": access.RoleCompliance,
-		"/console/audiences": access.RoleAdvertiser, "/console/operations": access.RoleAdmin}
+		"/console/audiences": access.RoleAdvertiser, "/console/operations": access.RoleAdmin,
+		"/console/audit/verification": access.RoleCompliance, "/console/policies/bundles": access.RoleCompliance}
 	// An entry for "why" to explain.
 	p.apiCall(t, "GET", "/v1/audit", access.RoleAdvertiser, "")
 	for _, role := range []access.Role{access.RoleTrustSafety, access.RoleCompliance, access.RoleAdvertiser, access.RoleAdmin} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path"
 	"testing/fstest"
+	"time"
 )
 
 // Archive keeps every bundle a server has run under, by hash, so that a
@@ -16,6 +17,15 @@ type Archive interface {
 	// BundleFiles returns the files of the bundle with hash h, or an error
 	// wrapping the store's not-found error.
 	BundleFiles(ctx context.Context, h string) ([]File, error)
+	// Bundles lists the bundles kept, the newest first use first.
+	Bundles(ctx context.Context) ([]Archived, error)
+}
+
+// Archived is a bundle the party has run: its hash and when it first
+// decided.
+type Archived struct {
+	Hash      string
+	FirstUsed time.Time
 }
 
 // FromFiles rebuilds a bundle from its files (as Files returns them and an

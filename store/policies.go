@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/linkd/linkd/policies"
 )
 
@@ -30,4 +32,19 @@ func (s *Store) BundleFiles(ctx context.Context, h string) ([]policies.File, err
 		return nil, mapErr(err)
 	}
 	return files, nil
+}
+
+// Bundles implements policies.Archive.
+func (s *Store) Bundles(ctx context.Context) ([]policies.Archived, error) {
+	rows, err := s.pool.Query(ctx, `SELECT hash, first_used FROM policy_bundles ORDER BY first_used DESC, hash`)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (policies.Archived, error) {
+		var a policies.Archived
+		err := r.Scan(&a.Hash, &a.FirstUsed)
+		a.FirstUsed = a.FirstUsed.UTC()
+		return a, err
+	})
+	return out, mapErr(err)
 }

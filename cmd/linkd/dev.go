@@ -263,7 +263,8 @@ func devParty(ctx context.Context, st *store.Store, name string, people []synth.
 	}
 	ready := func(ctx context.Context) error { return st.Pool().Ping(ctx) }
 	srv := api.New(api.Config{Party: party.Party(name), Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st, Ready: ready,
-		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk, Signals: st, Registry: reg, Status: statusOf(st, ring, pol)})
+		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk, Signals: st, Registry: reg, Status: statusOf(st, ring, pol),
+		VerifyAudit: verifierOf(st, ring, "")})
 	// The party key the other party links with.
 	sec, k, err := access.NewKey(string(party.Party(name).Other()), access.RoleParty, time.Now())
 	if err != nil {

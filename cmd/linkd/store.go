@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
@@ -101,5 +102,29 @@ func statusOf(st *store.Store, ring *keys.Ring, pol *policies.Live) func(ctx con
 			s.PolicyReloadFailure = &api.ReloadFailure{At: f.At, Problems: f.Problems}
 		}
 		return s, nil
+	}
+}
+
+// verifierOf walks a party's audit log under its key ring and, if file is
+// set, against the checkpoints written there (none yet is no failure: a
+// server writes its first at start).
+func verifierOf(st *store.Store, ring *keys.Ring, file string) func(ctx context.Context) (int64, error) {
+	return func(ctx context.Context) (int64, error) {
+		var cps []audit.Checkpoint
+		if file != "" {
+			f, err := os.Open(file)
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+			case err != nil:
+				return 0, err
+			default:
+				cps, err = audit.ReadCheckpoints(f)
+				f.Close()
+				if err != nil {
+					return 0, err
+				}
+			}
+		}
+		return audit.Verify(ctx, st, auditKeys(ring), cps)
 	}
 }

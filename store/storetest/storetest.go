@@ -792,6 +792,12 @@ func testPolicyBundles(t *testing.T, s Store) {
 	if len(probs) > 0 || again.Hash() != b.Hash() {
 		t.Fatalf("rebuilt bundle: %v, hash %v", probs, again)
 	}
+	noErr(t, "SaveBundle", s.SaveBundle(ctx, "later", b.Files()))
+	list, err := s.Bundles(ctx)
+	noErr(t, "Bundles", err)
+	if len(list) != 2 || list[0].Hash != "later" || list[1].Hash != b.Hash() || list[1].FirstUsed.After(list[0].FirstUsed) {
+		t.Fatalf("Bundles = %+v", list)
+	}
 }
 
 func testAPIKeys(t *testing.T, s Store) {
