@@ -212,7 +212,7 @@ func (p *Plan) Run(ctx context.Context, c Caller, sent func(batch, lines int)) e
 		}
 		if p.Private && len(data) > 0 {
 			if data, err = evaluateParallel(ctx, c, oc, data); err != nil {
-				return fmt.Errorf("batch %d: %w (run the same command again to resume)", b+1, err)
+				return fmt.Errorf("batch %d: %w", b+1, err)
 			}
 		}
 		if len(data) == 0 {
@@ -235,7 +235,7 @@ func (p *Plan) Run(ctx context.Context, c Caller, sent func(batch, lines int)) e
 				body["payload"] = map[string]any{"schema": schema, "data": []string{placeholder(schema)}}
 			}
 			if err := c.Call(ctx, http.MethodPost, "/v1/audiences/"+p.Audience+"/users", body, &res); err != nil {
-				return fmt.Errorf("batch %d: %w (run the same command again to resume)", b+1, err)
+				return fmt.Errorf("batch %d: %w", b+1, err)
 			}
 		}
 		p.State.Done, p.State.Received, p.State.Invalid = b+1, p.State.Received+res.Received, p.State.Invalid+res.Invalid
@@ -250,6 +250,21 @@ func (p *Plan) Run(ctx context.Context, c Caller, sent func(batch, lines int)) e
 		_ = os.Remove(p.StatePath)
 	}
 	return nil
+}
+
+// Resumable says whether an upload that stopped with err may go on by
+// running it again as it was: not when the server refused the key, the
+// audience or the request itself (401, 403, 404, 422), which running it
+// again does not change.
+func Resumable(err error) bool {
+	var ae *AnswerError
+	if errors.As(err, &ae) {
+		switch ae.Status {
+		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusBadRequest:
+			return false
+		}
+	}
+	return true
 }
 
 // open opens the list.

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -36,4 +38,16 @@ func FuzzEntryReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestResumable(t *testing.T) {
+	for status, want := range map[int]bool{401: false, 403: false, 404: false, 422: false, 400: false, 429: true, 500: true, 503: true} {
+		err := fmt.Errorf("batch 3: %w", &AnswerError{Method: "POST", Path: "/v1/audiences/a/users", Status: status})
+		if got := Resumable(err); got != want {
+			t.Errorf("Resumable after %d = %v, want %v", status, got, want)
+		}
+	}
+	if !Resumable(errors.New("connection refused")) {
+		t.Error("an upload cut by the network is not resumable")
+	}
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -580,4 +584,89 @@ func checkPage(t *testing.T, ctx context.Context, name string, walk bool) {
 		}
 	}
 	shot(t, ctx, name)
+}
+
+// TestBrowserUploadResumes: an upload the server stops half-way (the
+// tenant's daily entries are spent) says so, keeps its place in the
+// browser, and, once it may go on, the same file resumes where it
+// stopped: the batches sent are not sent again.
+func TestBrowserUploadResumes(t *testing.T) {
+	t.Parallel()
+	buildWASM(t)
+	p := newParty(t)
+	p.api.Limits.EntriesPerDay = 120
+	var list strings.Builder
+	for _, ps := range synth.People(5, 230) {
+		fmt.Fprintln(&list, ps.E164)
+	}
+	file := filepath.Join(t.TempDir(), "list.txt")
+	if err := os.WriteFile(file, []byte(list.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, b := p.apiCall(t, "POST", "/v1/audiences", access.RoleAdvertiser, `{"name":"Resumed","purpose":"ads"}`)
+	var a struct{ ID string }
+	if err := json.Unmarshal(b, &a); err != nil || st != 201 {
+		t.Fatalf("an audience: %d %s", st, b)
+	}
+	ctx := newTab(t, 1280)
+	p.signInAs(t, ctx, access.RoleAdvertiser, "Avery")
+	upload := func() {
+		run(t, ctx, "uploading",
+			chromedp.Navigate(p.srv.URL+"/console/audiences/"+a.ID+"/upload"),
+			chromedp.WaitVisible(chromedp.ID("file")),
+			chromedp.SetUploadFiles(chromedp.ID("file"), []string{file}),
+			chromedp.SetValue(chromedp.ID("batch"), "50"),
+			chromedp.Click(chromedp.ID("start")),
+		)
+		waitFor(t, ctx, `!document.getElementById("result").hidden || !document.getElementById("upload-error").hidden`)
+	}
+	upload()
+	if page := text(t, ctx); !strings.Contains(page, "The upload stopped") || !strings.Contains(page, "limit") {
+		t.Fatalf("an upload past the limit:\n%s", page)
+	}
+	saved := value(t, ctx, "reading the saved state", chromedp.Evaluate[string](`localStorage.getItem("linkd-upload:`+a.ID+`") || ""`))
+	var state struct {
+		Done     int `json:"batches_done"`
+		Received int `json:"num_received"`
+	}
+	if err := json.Unmarshal([]byte(saved), &state); err != nil || state.Done != 2 || state.Received != 100 || strings.Contains(saved, "+") {
+		t.Fatalf("the state kept in the browser: %s", saved)
+	}
+	shot(t, ctx, "upload-stopped")
+	p.api.Limits.EntriesPerDay = 0 // the catalogue's again
+	upload()
+	page := text(t, ctx)
+	if !strings.Contains(page, "resumed where the last attempt stopped") {
+		t.Fatalf("the upload again:\n%s", page)
+	}
+	if got := value(t, ctx, "reading received", chromedp.Text(chromedp.ID("r-received"))); got != "230" {
+		t.Fatalf("received %s in all, want 230", got)
+	}
+	if left := value(t, ctx, "reading the state", chromedp.Evaluate[string](`localStorage.getItem("linkd-upload:`+a.ID+`") || ""`)); left != "" {
+		t.Fatalf("state left after the upload: %s", left)
+	}
+	shot(t, ctx, "upload-resumed")
+}
+
+// TestSecureCookieUnderTLS: served over TLS, the session's cookie is
+// Secure.
+func TestSecureCookieUnderTLS(t *testing.T) {
+	p := newParty(t)
+	srv := httptest.NewTLSServer(p.srv.Config.Handler)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	c := srv.Client()
+	c.Jar, c.CheckRedirect = jar, func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	b := &browser{t: t, url: srv.URL, c: c}
+	_, page := b.get("/console/signin")
+	resp, _ := b.post("/console/signin", url.Values{"token": {field(t, tokenRE, page)}, "key": {p.keys[access.RoleCompliance]}, "name": {"Ada"}})
+	var sess *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "linkd_session" {
+			sess = ck
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || sess == nil || !sess.Secure || !sess.HttpOnly || sess.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("sign-in over TLS: %d, cookie %+v", resp.StatusCode, sess)
+	}
 }

@@ -108,6 +108,9 @@ func audienceUpload(e *env, args []string) int {
 		}
 	})
 	if err != nil {
+		if client.Resumable(err) {
+			return fail("%v (run the same command again to resume)", err)
+		}
 		return fail("%v", err)
 	}
 	if bar != nil {

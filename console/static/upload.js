@@ -65,7 +65,7 @@
       text.textContent = r.resumed ? "Done (resumed where the last attempt stopped)." : "Done.";
       result.hidden = false;
     }).catch(function (e) {
-      errBox.textContent = "The upload stopped: " + e.message + ". Choose the same file and upload again to resume.";
+      errBox.textContent = "The upload stopped: " + e.message + ".";
       errBox.hidden = false;
     }).finally(function () { form.start.disabled = false; });
   });

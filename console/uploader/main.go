@@ -120,7 +120,13 @@ func run(o options, list []byte, progress, state js.Value) (result, error) {
 		progress.Invoke(batch, p.Batches, lines, p.Lines)
 	})
 	res.Received, res.Invalid, res.Local, res.Problems = p.State.Received, p.State.Invalid, p.State.Local, p.Problems
-	return res, err
+	if err != nil {
+		if client.Resumable(err) {
+			return res, fmt.Errorf("%w. Choose the same file and upload again to resume", err)
+		}
+		return res, fmt.Errorf("%w. Uploading again will not change that", err)
+	}
+	return res, nil
 }
 
 // relay calls the API through the console, as the signed-in person.
@@ -161,12 +167,10 @@ func (r relay) Call(ctx context.Context, method, path string, in, out any) error
 		}
 		_ = json.Unmarshal(raw, &eb)
 		if resp.StatusCode == http.StatusUnauthorized {
-			return errors.New("your session ended: sign in again in another tab, then upload the same file to resume")
+			// The session, not the key: signing in again lets it go on.
+			return errors.New("your session ended: sign in again in another tab")
 		}
-		if eb.Error.Message == "" {
-			return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, http.StatusText(resp.StatusCode))
-		}
-		return fmt.Errorf("%s (%s)", eb.Error.Message, eb.Error.Code)
+		return &client.AnswerError{Method: method, Path: path, Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
 	}
 	if out != nil {
 		return json.Unmarshal(raw, out)
