@@ -545,6 +545,7 @@ func TestBrowserEveryPage(t *testing.T) {
 		access.RoleAdvertiser:  {"/console/", "/console/audiences", "/console/audiences/" + a.ID, "/console/audiences/" + a.ID + "/upload"},
 		access.RoleAdmin:       {"/console/", "/console/operations"},
 	}
+	var last context.Context
 	for _, width := range []int{1280, 390} {
 		anon := newTab(t, width)
 		run(t, anon, "opening the sign-in page", chromedp.Navigate(social.srv.URL+"/console/signin"), chromedp.WaitVisible(chromedp.ID("key")))
@@ -563,9 +564,11 @@ func TestBrowserEveryPage(t *testing.T) {
 				}
 				// The keyboard's order is the same at either width.
 				checkPage(t, ctx, fmt.Sprintf("%s-%s-%d", role, name, width), width > 1000)
+				last = ctx
 			}
 		}
 	}
+	shot(t, last, "every-page-last")
 }
 
 // checkPage runs the page checks, walks it by keyboard if walk, and
@@ -583,7 +586,11 @@ func checkPage(t *testing.T, ctx context.Context, name string, walk bool) {
 			t.Errorf("%s: Tab never reaches %s", name, strings.Join(missed, "; "))
 		}
 	}
-	shot(t, ctx, name)
+	// A screenshot of every page for make console-shots; the test's
+	// own run keeps the last one only.
+	if os.Getenv("LINKD_CONSOLE_SHOTS") != "" {
+		shot(t, ctx, name)
+	}
 }
 
 // TestBrowserUploadResumes: an upload the server stops half-way (the
