@@ -164,6 +164,7 @@ var pageRoutes = []pageRoute{
 	{"POST /console/inbound/decide", []string{"signal.decide"}, (*Console).decideMany},
 	{"GET /console/outbound", []string{"signal.read"}, (*Console).outbound},
 	{"GET /console/outbound.csv", []string{"signal.read"}, (*Console).outboundCSV},
+	{"POST /console/outbound", []string{"signal.create"}, (*Console).raise},
 	{"GET /console/signals/{id}", []string{"signal.read"}, (*Console).signalPage},
 	{"POST /console/signals/{id}/decide", []string{"signal.decide"}, (*Console).decideOne},
 	{"POST /console/signals/{id}/revoke", []string{"signal.revoke"}, (*Console).revoke},

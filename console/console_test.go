@@ -489,3 +489,41 @@ func TestForgedForms(t *testing.T) {
 		t.Fatalf("the victim's own form: %d", resp.StatusCode)
 	}
 }
+
+// TestRaiseInTheConsole: a flag raised in the console is the API's: it
+// says whether it crosses, and why not; bad input changes nothing.
+func TestRaiseInTheConsole(t *testing.T) {
+	p := newParty(t)
+	b := p.browser(t)
+	csrf := b.signIn(p.keys[access.RoleTrustSafety], "Ada")
+	raise := func(acct, conf, days string) (*http.Response, string) {
+		return b.post("/console/outbound", url.Values{"csrf": {csrf}, "account_id": {acct}, "type": {"malicious_link"},
+			"confidence": {conf}, "days": {days}, "evidence_ref": {"case-7"}})
+	}
+	resp, _ := raise("acct-00", "0.9", "30")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/console/signals/sig_") {
+		t.Fatalf("raise: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, page := b.get(resp.Header.Get("Location"))
+	if !strings.Contains(page, "Flag raised: it crosses to the other party.") || !strings.Contains(page, "case-7") {
+		t.Fatalf("the flag's page:\n%s", page)
+	}
+	resp, _ = raise("acct-15", "0.9", "30")
+	_, page = b.get(resp.Header.Get("Location"))
+	if !strings.Contains(page, "it does not cross to the other party: not_linked_yet.") {
+		t.Fatalf("an unlinked account's flag:\n%s", page)
+	}
+	for _, c := range []struct{ acct, conf, days, says string }{
+		{"acct-00", "high", "30", "confidence"}, {"acct-00", "0.9", "0", "expires in"}, {"acct-00", "0.9", "400", "at most"},
+		{"nobody", "0.9", "30", ""}, {"acct-00", "1.5", "30", "confidence"},
+	} {
+		resp, page := raise(c.acct, c.conf, c.days)
+		if resp.StatusCode < 400 || !strings.Contains(strings.ToLower(page), c.says) {
+			t.Errorf("raise %+v: %d\n%s", c, resp.StatusCode, page)
+		}
+	}
+	st, body := p.apiCall(t, "GET", "/v1/signals", access.RoleTrustSafety, "")
+	if st != 200 || strings.Count(string(body), `"id"`) != 2 {
+		t.Fatalf("signals after bad input: %d %s", st, body)
+	}
+}

@@ -152,7 +152,7 @@ func (c *Console) list(q *request, inbound bool) error {
 		return err
 	}
 	v := queueView{Inbound: inbound, Filter: f, Items: p.Items, Ages: ages, Decisions: decisions,
-		CanDecide: inbound && q.can("signal.decide"), CanRevoke: !inbound && q.can("signal.revoke"),
+		CanDecide: inbound && q.can("signal.decide"), CanRevoke: !inbound && q.can("signal.revoke"), CanRaise: !inbound && q.can("signal.create"),
 		Here: q.r.URL.RequestURI(), CSV: f.link(page+".csv", "after", "")}
 	if p.Next != "" {
 		v.Next = f.link(page, "after", p.Next)
@@ -336,4 +336,38 @@ func (c *Console) revoke(q *request) error {
 		return err
 	}
 	return q.redirect("/console/signals/"+url.PathEscape(id), "Revoked: the other party is told.")
+}
+
+// raise flags an account of this party's, as POST /v1/signals does: the
+// answer says whether the flag crosses to the other party, and if not
+// why.
+func (c *Console) raise(q *request) error {
+	f := q.r.PostForm
+	conf, err := strconv.ParseFloat(strings.TrimSpace(f.Get("confidence")), 64)
+	if err != nil {
+		return &apiError{Status: http.StatusUnprocessableEntity, Message: "confidence: a number from 0 to 1, such as 0.9"}
+	}
+	days, err := strconv.Atoi(strings.TrimSpace(f.Get("days")))
+	if err != nil || days < 1 {
+		return &apiError{Status: http.StatusUnprocessableEntity, Message: "expires in: a whole number of days, from 1"}
+	}
+	body := map[string]any{"account_id": strings.TrimSpace(f.Get("account_id")), "type": strings.TrimSpace(f.Get("type")), "confidence": conf,
+		"evidence_ref": strings.TrimSpace(f.Get("evidence_ref")), "note": strings.TrimSpace(f.Get("note")),
+		"expires_at": c.Now().Add(time.Duration(days) * 24 * time.Hour).UTC().Format(time.RFC3339)}
+	var s sig
+	if err := q.call(http.MethodPost, "/v1/signals", nil, body, &s); err != nil {
+		return err
+	}
+	msg := "Flag raised: it crosses to the other party."
+	if s.Crosses == nil || !*s.Crosses {
+		msg = "Flag raised; it does not cross to the other party"
+		if s.Reason != "" {
+			msg += ": " + s.Reason
+		}
+		if s.Rule != "" {
+			msg += " (rule " + s.Rule + ")"
+		}
+		msg += "."
+	}
+	return q.redirect("/console/signals/"+url.PathEscape(s.ID), msg)
 }
