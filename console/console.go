@@ -33,6 +33,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +75,10 @@ type Config struct {
 	// WASM holds the upload page's linkd.wasm and wasm_exec.js (default:
 	// the embedded static files, when go generate built them).
 	WASM fs.FS
+	// SecureCookies marks the cookies Secure even on a request that came
+	// in plain HTTP (TLS ended at a proxy that does not say so): what a
+	// deployment wants; linkd dev, on plain HTTP, does not.
+	SecureCookies bool
 }
 
 // Console serves the console's pages.
@@ -306,24 +311,51 @@ func sameOrigin(r *http.Request) bool {
 	return err == nil && u.Host == r.Host
 }
 
-// localPath keeps a redirect target on the console.
+// localPath keeps a redirect target on the console: a path and query of
+// its own, no control character, nothing a browser could read as
+// another host.
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/console/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.ContainsAny(p, "\\") ||
+		strings.IndexFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return "/console/"
 	}
-	return p
+	clean := path.Clean(u.Path)
+	if strings.HasSuffix(u.Path, "/") && clean != "/" {
+		clean += "/"
+	}
+	if !strings.HasPrefix(clean, "/console/") || strings.HasPrefix(clean, "//") {
+		return "/console/"
+	}
+	u.Path = clean
+	return u.String()
 }
 
-// setCookie sets a console cookie: HttpOnly, SameSite=Strict, Secure
-// under TLS.
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: cookiePath, MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+// secure says whether the console's cookies are Secure: always when the
+// console is configured so (linkd serve, unless told it is plain HTTP),
+// and whenever the request came over TLS, here or at a proxy in front.
+// A client can only make them stricter this way.
+func (c *Console) secure(r *http.Request) bool {
+	return c.SecureCookies || r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
+
+// setCookie sets a console cookie: HttpOnly, SameSite=Strict, and Secure
+// (see secure).
+func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: cookiePath, MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: c.secure(r)})
+}
+
+// maxNotice bounds a notice, in bytes, so that its cookie stays well
+// under a browser's limit.
+const maxNotice = 1500
 
 // notice leaves a message for the next page the person sees.
 func (q *request) notice(msg string) {
-	setCookie(q.w, q.r, noticeCookie, url.QueryEscape(msg), 60)
+	if len(msg) > maxNotice {
+		msg = msg[:maxNotice] + "…"
+	}
+	q.c.setCookie(q.w, q.r, noticeCookie, url.QueryEscape(msg), 60)
 }
 
 // redirect ends a form with a notice and the page to show next.
@@ -382,7 +414,7 @@ func (c *Console) render(q *request, status int, page, title string, data any) e
 	}
 	if ck, err := q.r.Cookie(noticeCookie); err == nil {
 		v.Notice, _ = url.QueryUnescape(ck.Value)
-		setCookie(q.w, q.r, noticeCookie, "", -1)
+		c.setCookie(q.w, q.r, noticeCookie, "", -1)
 	}
 	if e, ok := data.(failure); ok {
 		v.Error = e.Message

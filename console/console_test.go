@@ -527,3 +527,90 @@ func TestRaiseInTheConsole(t *testing.T) {
 		t.Fatalf("signals after bad input: %d %s", st, body)
 	}
 }
+
+func TestLocalPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/console/inbound?status=open": "/console/inbound?status=open",
+		"/console/":                    "/console/",
+		"/console/../evil":             "/console/",
+		"/console/..//evil.com":        "/console/",
+		"//evil.com/console/":          "/console/",
+		"https://evil.com/console/":    "/console/",
+		"/console/\t/../..//evil.com":  "/console/",
+		"/console/\x7f":                "/console/",
+		"/console\\evil":               "/console/",
+		"/console/a/./b/":              "/console/a/b/",
+		"":                             "/console/",
+	} {
+		if got := console.LocalPath(in); got != want {
+			t.Errorf("LocalPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestBulkDecisionStopsAtTheLimit: a bulk decision stops at the key's
+// rate limit instead of spending the rest of the minute's requests; its
+// size and ids are checked before any is taken.
+func TestBulkDecisionStopsAtTheLimit(t *testing.T) {
+	p := newParty(t)
+	ids := p.receive(t, "spam", 0.9, 0, 1, 2, 3, 4, 5, 6, 7)
+	b := p.browser(t)
+	csrf := b.signIn(p.keys[access.RoleTrustSafety], "Ada")
+	for _, bad := range [][]string{make([]string, 101), {"sig_ok", strings.Repeat("x", 65)}, {"../x"}} {
+		for i := range bad {
+			if bad[i] == "" {
+				bad[i] = fmt.Sprintf("sig_%d", i)
+			}
+		}
+		resp, page := b.post("/console/inbound/decide", url.Values{"csrf": {csrf}, "decision": {"dismiss"}, "reason": {"r"}, "id": bad})
+		if low := strings.ToLower(page); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(low, "at most 100") && !strings.Contains(low, "a signal id is") {
+			t.Fatalf("bulk of %d: %d", len(bad), resp.StatusCode)
+		}
+	}
+	// A fresh minute (a clock of its own) with three requests to it.
+	p.api.Now = func() time.Time { return time.Date(2030, 1, 1, 12, 0, 30, 0, time.UTC) }
+	p.api.Limits.RequestsPerMinute = 3
+	resp, _ := b.post("/console/inbound/decide", url.Values{"csrf": {csrf}, "decision": {"dismiss"}, "reason": {"r"}, "id": ids, "back": {"/console/inbound"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("bulk decision: %d", resp.StatusCode)
+	}
+	p.api.Limits.RequestsPerMinute = 0
+	_, page := b.get("/console/inbound?status=open")
+	if !strings.Contains(page, "Decided 3 of 8: dismiss. The other 5 were not decided: The requests limit is reached") {
+		t.Fatalf("the notice:\n%s", page)
+	}
+	es, _ := p.st.AuditEntries(context.Background(), audit.Filter{Action: "signal.decide", Limit: 100})
+	if len(es) != 4 { // three taken, one refused by the limit
+		t.Fatalf("%d audit entries for the bulk decision", len(es))
+	}
+}
+
+// TestSecureCookiesBehindAProxy: a console told its cookies are Secure
+// (linkd serve's default) marks them so on plain HTTP too, and its
+// sign-in page warns when that will stop a browser off this machine.
+func TestSecureCookiesBehindAProxy(t *testing.T) {
+	p := newParty(t)
+	c, err := console.New(console.Config{API: p.api, Sessions: p.st, Party: "social", SecureCookies: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(host, proto string) (*httptest.ResponseRecorder, string) {
+		req := httptest.NewRequest("GET", "/console/signin", nil)
+		req.Host = host
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, req)
+		return rec, rec.Body.String()
+	}
+	for _, h := range []struct {
+		host, proto string
+		warn        bool
+	}{{"console.example:8080", "", true}, {"console.example", "https", false}, {"127.0.0.1:8080", "", false}, {"localhost:8080", "", false}, {"[::1]:8080", "", false}} {
+		rec, page := get(h.host, h.proto)
+		if strings.Contains(page, "came over plain HTTP") != h.warn || !strings.Contains(rec.Header().Get("Set-Cookie"), "; Secure") {
+			t.Errorf("%s %s: warning %v, cookie %q", h.host, h.proto, !h.warn, rec.Header().Get("Set-Cookie"))
+		}
+	}
+}

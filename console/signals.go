@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -299,6 +300,13 @@ func (c *Console) decideOne(q *request) error {
 	return q.redirect("/console/signals/"+url.PathEscape(id), "Decided: "+body["decision"]+".")
 }
 
+// maxBulk is the most signals one bulk decision takes: each is an API
+// call of its own, against the key's limit.
+const maxBulk = 100
+
+// signalIDRE is what a signal id looks like.
+var signalIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
 // decideMany takes one decision on every signal ticked, each as its own
 // API call (each audited); the decision and reason are checked before
 // the first.
@@ -311,20 +319,42 @@ func (c *Console) decideMany(q *request) error {
 	if len(ids) == 0 {
 		return &apiError{Status: http.StatusUnprocessableEntity, Message: "tick at least one signal"}
 	}
-	if len(ids) > 1000 {
-		return &apiError{Status: http.StatusUnprocessableEntity, Message: "at most 1,000 signals at once"}
+	if len(ids) > maxBulk {
+		return &apiError{Status: http.StatusUnprocessableEntity, Message: fmt.Sprintf("at most %d signals at once (a page's worth)", maxBulk)}
 	}
-	var failed []string
 	for _, id := range ids {
-		if err := q.call(http.MethodPost, "/v1/signals/inbound/"+url.PathEscape(id)+"/decision", nil, body, nil); err != nil {
-			if _, ok := err.(*apiError); !ok {
-				return err
-			}
-			failed = append(failed, id+" ("+err.(*apiError).Message+")")
+		if !signalIDRE.MatchString(id) {
+			return &apiError{Status: http.StatusUnprocessableEntity, Message: "id: a signal id is 1 to 64 letters, digits, _ or -"}
 		}
 	}
-	msg := fmt.Sprintf("Decided %d of %d: %s.", len(ids)-len(failed), len(ids), body["decision"])
+	var failed []string
+	done, stopped := 0, ""
+	for _, id := range ids {
+		err := q.call(http.MethodPost, "/v1/signals/inbound/"+url.PathEscape(id)+"/decision", nil, body, nil)
+		ae, refused := err.(*apiError)
+		switch {
+		case err == nil:
+			done++
+			continue
+		case !refused:
+			return err
+		case ae.Status == http.StatusTooManyRequests || ae.Status >= 500:
+			// The key's limit, or the server: the rest would fare the same.
+			stopped = ae.text()
+		default:
+			failed = append(failed, id+" ("+ae.Message+")")
+			continue
+		}
+		break
+	}
+	msg := fmt.Sprintf("Decided %d of %d: %s.", done, len(ids), body["decision"])
+	if stopped != "" {
+		msg += fmt.Sprintf(" The other %d were not decided: %s", len(ids)-done-len(failed), stopped)
+	}
 	if len(failed) > 0 {
+		if len(failed) > 10 {
+			failed = append(failed[:10], fmt.Sprintf("and %d more", len(failed)-10))
+		}
 		msg += " Not decided: " + strings.Join(failed, "; ") + "."
 	}
 	return q.redirect(q.r.PostFormValue("back"), msg)

@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/api"
@@ -16,6 +18,10 @@ type signinForm struct {
 	Name  string
 	Token string
 	Error string
+	// Plain says the page came over plain HTTP to a host other than this
+	// machine while the cookies are Secure: the browser will not keep
+	// them.
+	Plain bool
 }
 
 // signinPage shows the sign-in form. Its token is also set in a cookie:
@@ -30,7 +36,14 @@ func (c *Console) showSignin(w http.ResponseWriter, r *http.Request, status int,
 	_, _ = rand.Read(raw[:])
 	f.Token = base64.RawURLEncoding.EncodeToString(raw[:])
 	f.Next = localPath(f.Next)
-	setCookie(w, r, signinCookie, f.Token, 3600)
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	ip := net.ParseIP(host)
+	f.Plain = c.SecureCookies && r.TLS == nil && !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") &&
+		host != "localhost" && (ip == nil || !ip.IsLoopback())
+	c.setCookie(w, r, signinCookie, f.Token, 3600)
 	w.Header().Set("Cache-Control", "no-store")
 	q := &request{w: w, r: r, c: c}
 	if err := c.render(q, status, "signin", "Sign in", f); err != nil {
@@ -85,8 +98,8 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.Log.Info("console sign-in", "key_id", k.ID, "role", string(k.Role))
-	setCookie(w, r, signinCookie, "", -1)
-	setCookie(w, r, sessionCookie, secret, int(access.SessionMax.Seconds()))
+	c.setCookie(w, r, signinCookie, "", -1)
+	c.setCookie(w, r, sessionCookie, secret, int(access.SessionMax.Seconds()))
 	http.Redirect(w, r, f.Next, http.StatusSeeOther)
 }
 
@@ -95,7 +108,7 @@ func (c *Console) signout(q *request) error {
 	if err := c.Sessions.EndConsoleSession(q.r.Context(), q.sess.Hash); err != nil {
 		return err
 	}
-	setCookie(q.w, q.r, sessionCookie, "", -1)
+	c.setCookie(q.w, q.r, sessionCookie, "", -1)
 	http.Redirect(q.w, q.r, "/console/signin", http.StatusSeeOther)
 	return nil
 }

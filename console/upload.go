@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -51,7 +52,7 @@ type gzipped struct {
 
 func (s *wasmServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("file")
-	if !strings.Contains(strings.Join(wasmFiles, " "), name) || name == "" || s.fsys == nil {
+	if !slices.Contains(wasmFiles, name) || s.fsys == nil {
 		http.NotFound(w, r)
 		return
 	}

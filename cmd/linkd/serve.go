@@ -70,6 +70,7 @@ func runServe(e *env, args []string) int {
 	partyName := fs.String("party", "", "the `party` this server is: messenger or social")
 	addr := fs.String("addr", "127.0.0.1:8080", "`address` to listen on")
 	linkBatch := fs.Int("link-batch", linkjob.DefaultBatch, "elements in each message of a link run this party starts (1 to 10000)")
+	insecureCookies := fs.Bool("insecure-cookies", false, "the console's cookies without Secure, for a console reached over plain HTTP on a trusted network (never behind TLS)")
 	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "`address` serving the Prometheus metrics without a key (off: none; the API serves them to an admin key)")
 	sf := addStateFlags(e, fs)
 	migrate := fs.Bool("migrate", false, "apply pending database migrations first")
@@ -174,7 +175,7 @@ func runServe(e *env, args []string) int {
 		Registry: reg, Policies: pol.Bundle, Archive: st, Status: statusOf(st, ring, pol),
 		VerifyAudit: verifierOf(st, ring, *checkpoints)})
 	lk.Done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
-	con, err := console.New(console.Config{API: srv, Sessions: st, Party: string(self), Log: log})
+	con, err := console.New(console.Config{API: srv, Sessions: st, Party: string(self), Log: log, SecureCookies: !*insecureCookies})
 	if err != nil {
 		return fail(err)
 	}

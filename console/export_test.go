@@ -1,0 +1,4 @@
+package console
+
+// LocalPath is localPath, for the tests.
+var LocalPath = localPath
