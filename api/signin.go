@@ -45,7 +45,7 @@ func (s *Server) Authenticate(r *http.Request, secret string, h http.Header) (ac
 			if strings.TrimSpace(secret) == "" {
 				return k, signInError("an API key is required")
 			}
-			return k, signInError("this API key is not valid: it is unknown or revoked")
+			return k, signInError("this API key is not valid here: it is unknown or revoked (a key of the other party signs in at the other party's console)")
 		}
 	}
 	return k, err

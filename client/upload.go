@@ -227,8 +227,10 @@ func (p *Plan) Run(ctx context.Context, c Caller, sent func(batch, lines int)) e
 			Invalid  int  `json:"num_invalid_entries"`
 			Replayed bool `json:"replayed"`
 		}
+		placeholderSent := false
 		if len(data) > 0 || b == p.Batches-1 {
 			if len(data) == 0 {
+				placeholderSent = true
 				// A last batch must carry an entry: an empty one would be
 				// refused, so the session ends with the previous batch's
 				// flag unset. Send one entry that matches no one.
@@ -237,6 +239,9 @@ func (p *Plan) Run(ctx context.Context, c Caller, sent func(batch, lines int)) e
 			if err := c.Call(ctx, http.MethodPost, "/v1/audiences/"+p.Audience+"/users", body, &res); err != nil {
 				return fmt.Errorf("batch %d: %w", b+1, err)
 			}
+		}
+		if placeholderSent && res.Received > 0 {
+			res.Received-- // the placeholder is no one's entry
 		}
 		p.State.Done, p.State.Received, p.State.Invalid = b+1, p.State.Received+res.Received, p.State.Invalid+res.Invalid
 		if err := p.save(); err != nil {
@@ -362,6 +367,11 @@ func newEntryReaderFrom(in io.Reader, region string) (*entryReader, error) {
 		}
 		r.phone, r.country, r.line = i, slices.Index(cols, "country"), 1
 		return r, nil
+	}
+	if strings.Contains(head, ",") {
+		// A CSV whose header names no phone column: reading it as one
+		// number a line would refuse every line for the wrong reason.
+		return nil, errors.New("line 1 looks like a CSV header but names no phone column: name the column of numbers \"phone\" (and of their countries \"country\"), or give one number a line")
 	}
 	r.lines = bufio.NewScanner(br)
 	r.lines.Buffer(make([]byte, 64*1024), 1<<20)

@@ -51,3 +51,14 @@ func TestResumable(t *testing.T) {
 		t.Error("an upload cut by the network is not resumable")
 	}
 }
+
+func TestHeaderWithoutPhoneColumn(t *testing.T) {
+	if _, err := newEntryReaderFrom(strings.NewReader("name,tel\nann,+447911123456\n"), "GB"); err == nil || !strings.Contains(err.Error(), `"phone"`) {
+		t.Fatalf("a CSV without a phone column: %v", err)
+	}
+	for _, ok := range []string{"phone\n+447911123456\n", "Phone,Country\n07911 123456,GB\n", "+447911123456\n07911 123456\n"} {
+		if _, err := newEntryReaderFrom(strings.NewReader(ok), "GB"); err != nil {
+			t.Fatalf("%q: %v", ok, err)
+		}
+	}
+}

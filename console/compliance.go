@@ -74,6 +74,10 @@ func (c *Console) auditLog(q *request) error {
 	v := q.r.URL.Query()
 	f := auditFilter{Action: v.Get("action"), Decision: v.Get("decision"), Tenant: v.Get("tenant"), Actor: v.Get("actor"),
 		From: v.Get("from"), To: v.Get("to"), Before: v.Get("before"), Limit: auditLimits[0]}
+	if strings.HasPrefix(f.Actor, "lk_") {
+		// A key itself, not its id: it goes no further than this.
+		return &apiError{Status: http.StatusUnprocessableEntity, Message: "key: that is an API key, a secret; filter by the key's id (key_…), as the Key column shows it. Revoke the key if others may have seen this page's address"}
+	}
 	if n, err := strconv.Atoi(v.Get("limit")); err == nil && slices.Contains(auditLimits, n) {
 		f.Limit = n
 	}
@@ -118,9 +122,10 @@ func (c *Console) auditLog(q *request) error {
 type explanation struct {
 	Request  json.RawMessage `json:"request"`
 	Decision struct {
-		Allow      bool     `json:"allow"`
-		Rules      []string `json:"rules"`
-		BundleHash string   `json:"bundle_hash"`
+		Allow      bool           `json:"allow"`
+		Rules      []string       `json:"rules"`
+		BundleHash string         `json:"bundle_hash"`
+		Catalogue  map[string]any `json:"catalogue"`
 	} `json:"decision"`
 	Rules []struct {
 		ID          string `json:"id"`
@@ -137,6 +142,8 @@ type explanation struct {
 type whyView struct {
 	E       explanation
 	Request string // indented
+	// Values are the catalogue values the decision used, by name.
+	Values []kv
 }
 
 // why explains an audit entry: the deciding rules with file and line,
@@ -158,6 +165,10 @@ func (c *Console) why(q *request) error {
 		buf.Write(b)
 	}
 	v.Request = buf.String()
+	for k, x := range e.Decision.Catalogue {
+		v.Values = append(v.Values, kv{k, strings.Trim(jsonText(x), `"`)})
+	}
+	sort.Slice(v.Values, func(i, j int) bool { return v.Values[i].K < v.Values[j].K })
 	return c.render(q, http.StatusOK, "why", "Why entry "+strconv.FormatInt(seq, 10), v)
 }
 
@@ -285,6 +296,8 @@ type diffView struct {
 		}
 	}
 	Compared bool
+	// Single: only one bundle has run here.
+	Single bool
 }
 
 // bundles lists the bundles this party has run, and compares two of
@@ -296,7 +309,7 @@ func (c *Console) bundles(q *request) error {
 	if err := q.call(http.MethodGet, "/v1/policies/bundles", nil, nil, &list); err != nil {
 		return err
 	}
-	v := diffView{Bundles: list.Items, Old: q.r.URL.Query().Get("old"), New: q.r.URL.Query().Get("new")}
+	v := diffView{Bundles: list.Items, Old: q.r.URL.Query().Get("old"), New: q.r.URL.Query().Get("new"), Single: len(list.Items) < 2}
 	if v.Old == "" && len(v.Bundles) > 1 {
 		v.Old = v.Bundles[1].Hash
 	}

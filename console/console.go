@@ -135,6 +135,7 @@ func New(cfg Config) (*Console, error) {
 	for _, p := range pageRoutes {
 		c.mux.Handle(p.pattern, c.page(p))
 	}
+	c.mux.HandleFunc("/console/", c.notFound)
 	// The upload page's API calls, through its session.
 	for _, p := range []pageRoute{
 		{"GET /console/api/v1/oprf/config", []string{"oprf.config"}, c.relayTo(func(*http.Request) string { return "/v1/oprf/config" })},
@@ -569,6 +570,15 @@ func (q *request) call(method, path string, query url.Values, body, out any) err
 	return nil
 }
 
+// notFound answers an address the console does not have, as a page.
+func (c *Console) notFound(w http.ResponseWriter, r *http.Request) {
+	q := &request{w: w, r: r, c: c}
+	if err := c.render(q, http.StatusNotFound, "error", "Not found", failure{Status: http.StatusNotFound,
+		Message: "The console has no page at this address.", Back: "/console/"}); err != nil {
+		c.Log.Error("console: rendering not found", "error", err)
+	}
+}
+
 // home is the first page after sign-in: what the key may do here.
 func (c *Console) home(q *request) error {
 	return c.render(q, http.StatusOK, "home", "Home", nil)
@@ -600,6 +610,7 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"duration": func(from, to time.Time) string { return to.Sub(from).Round(time.Second).String() },
+	"since":    func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
 	"seconds": func(s float64) string {
 		return (time.Duration(s * float64(time.Second))).Round(100 * time.Millisecond).String()
 	},

@@ -614,3 +614,28 @@ func TestSecureCookiesBehindAProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleAnswers: an address the console lacks is a page of its own;
+// a confidence typed as the table shows it (90, 90%) filters as 0.9; a
+// key typed where its id belongs goes no further.
+func TestConsoleAnswers(t *testing.T) {
+	p := newParty(t)
+	p.receive(t, "malicious_link", 0.95, 0)
+	p.receive(t, "malicious_link", 0.85, 1)
+	b := p.browser(t)
+	b.signIn(p.keys[access.RoleTrustSafety], "Ada")
+	if resp, page := b.get("/console/flags"); resp.StatusCode != 404 || !strings.Contains(page, "no page at this address") || !strings.Contains(page, `href="/console/"`) {
+		t.Fatalf("an unknown page: %d\n%s", resp.StatusCode, page)
+	}
+	for _, q := range []string{"90", "90%", "0.9"} {
+		resp, page := b.get("/console/inbound?min_confidence=" + url.QueryEscape(q))
+		if resp.StatusCode != 200 || strings.Count(page, `href="/console/signals/`) != 1 {
+			t.Fatalf("min_confidence=%s: %d\n%s", q, resp.StatusCode, page)
+		}
+	}
+	c := p.browser(t)
+	c.signIn(p.keys[access.RoleCompliance], "Carla")
+	if resp, page := c.get("/console/audit?actor=" + url.QueryEscape(p.keys[access.RoleTrustSafety])); resp.StatusCode != 422 || !strings.Contains(page, "a secret") {
+		t.Fatalf("a key as a filter: %d", resp.StatusCode)
+	}
+}

@@ -69,6 +69,10 @@ func filterOf(r *http.Request, defaultStatus string) queueFilter {
 	if !v.Has("status") {
 		f.Status = defaultStatus
 	}
+	// The table shows confidence as a percentage: 80 or 80% is 0.8.
+	if c, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(f.MinConfidence), "%"), 64); err == nil && (c > 1 || strings.HasSuffix(f.MinConfidence, "%")) && c <= 100 {
+		f.MinConfidence = strconv.FormatFloat(c/100, 'f', -1, 64)
+	}
 	if n, err := strconv.Atoi(v.Get("limit")); err == nil && n > 0 {
 		f.Limit = n
 	}

@@ -187,3 +187,25 @@ func TestUploadUsage(t *testing.T) {
 		}
 	}
 }
+
+// A list of nothing but bad lines: the server is sent one entry that is
+// no one's, to end the session, and the count says none was received.
+func TestUploadNothingValid(t *testing.T) {
+	w := newUploadWorld(t)
+	list := filepath.Join(t.TempDir(), "bad.txt")
+	if err := os.WriteFile(list, []byte("not a number\n12\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, nil, "audience", "upload", "--server", w.url, "--key", w.key, "--audience", "aud_1", "--country", "GB", list)
+	if code != 1 || !strings.Contains(out, "0 received, 0 invalid at the server, 2 invalid here") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	csv := filepath.Join(t.TempDir(), "nophone.csv")
+	if err := os.WriteFile(csv, []byte("name,tel\nann,+447911123456\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCmd(t, nil, "audience", "upload", "--server", w.url, "--key", w.key, "--audience", "aud_1", csv)
+	if code == 0 || !strings.Contains(errs, `names no phone column`) {
+		t.Fatalf("a CSV without a phone column: exit %d\n%s%s", code, out, errs)
+	}
+}

@@ -7,6 +7,11 @@ document.addEventListener("DOMContentLoaded", function () {
     var d = new Date(t.getAttribute("datetime"));
     if (!isNaN(d)) { t.textContent = fmt.format(d); }
   });
+  document.querySelectorAll("form[data-confirm]").forEach(function (f) {
+    f.addEventListener("submit", function (ev) {
+      if (!window.confirm(f.dataset.confirm)) { ev.preventDefault(); }
+    });
+  });
   document.querySelectorAll("input.all").forEach(function (all) {
     all.addEventListener("change", function () {
       all.form.querySelectorAll('input[type="checkbox"][name="id"]').forEach(function (b) { b.checked = all.checked; });
