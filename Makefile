@@ -34,16 +34,10 @@ test:
 	$(GO) vet $(PKGS)
 	$(GO) run ./scripts/pgrun $(MAKE) --no-print-directory test-on-database
 
-# The tests spend much of their time waiting (servers starting, link runs
-# between processes, timeouts), so four packages run at once, and the
-# short fuzz pass runs beside them; both must pass.
-TESTP ?= 4
 test-on-database:
+	$(GO) test -count=1 $(PKGS)
 	$(GO) run ./cmd/linkd policy test policies
-	@FUZZTIME=$(TEST_FUZZTIME) ./scripts/fuzz.sh > fuzz.log 2>&1 & fuzz=$$!; \
-	$(GO) test -p $(TESTP) -count=1 $(PKGS); tests=$$?; \
-	wait $$fuzz; fuzzed=$$?; cat fuzz.log; rm -f fuzz.log; \
-	test $$tests -eq 0 && test $$fuzzed -eq 0
+	FUZZTIME=$(TEST_FUZZTIME) ./scripts/fuzz.sh
 
 # `make console-shots`: a screenshot of every console page, at 1280 and
 # 390 pixels wide, into console-shots/ (the browser tests, in Chromium).

@@ -59,6 +59,11 @@ func (j *Janitor) Register(reg prometheus.Registerer) {
 	j.purged = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_retention_purged_total",
 		Help: "Rows purged by the retention janitor, by kind of data."}, []string{"kind"})
 	reg.MustRegister(j.purged)
+	// Every kind from the start, at 0: a dashboard sees them before the
+	// first sweep ends.
+	for _, kind := range append(Kinds, KindConsoleSessions) {
+		j.purged.WithLabelValues(kind).Add(0)
+	}
 }
 
 // Sweep purges every kind once and returns what it purged, by kind. A
