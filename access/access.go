@@ -25,10 +25,13 @@ const (
 	RoleCompliance  Role = "compliance"
 	RoleAdmin       Role = "admin"
 	RoleParty       Role = "party"
+	// RoleSubjectRequests is the party's own account system, asking on
+	// behalf of the person behind an account (data-subject requests).
+	RoleSubjectRequests Role = "subject_requests"
 )
 
 // Roles lists every role.
-var Roles = []Role{RoleAdvertiser, RoleTrustSafety, RoleCompliance, RoleAdmin, RoleParty}
+var Roles = []Role{RoleAdvertiser, RoleTrustSafety, RoleCompliance, RoleAdmin, RoleParty, RoleSubjectRequests}
 
 // ParseRole checks a role name.
 func ParseRole(s string) (Role, error) {
@@ -37,7 +40,7 @@ func ParseRole(s string) (Role, error) {
 			return r, nil
 		}
 	}
-	return "", fmt.Errorf("access: unknown role %q: want advertiser, trust_safety, compliance, admin or party", s)
+	return "", fmt.Errorf("access: unknown role %q: want advertiser, trust_safety, compliance, admin, party or subject_requests", s)
 }
 
 // Hash is the stored form of an API key.

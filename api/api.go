@@ -35,6 +35,7 @@ import (
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store/storeerr"
+	"github.com/linkd/linkd/subject"
 )
 
 // openAPI is the OpenAPI 3 document of every route; a test holds it to
@@ -90,6 +91,8 @@ type Config struct {
 	Audiences Audiences
 	// Signals keeps abuse signals; nil answers 503 on the signal routes.
 	Signals Signals
+	// Subjects answers data-subject requests; nil answers 503.
+	Subjects subject.Store
 	// AudiencePeer is the other party for audience extension; nil answers
 	// 503 on extend.
 	AudiencePeer AudiencePeer
@@ -239,6 +242,9 @@ var routes = []route{
 	{http.MethodGet, "/v1/signals/:id", "signal.read", false, (*Server).getSignal, nil},
 	{http.MethodPost, "/v1/signals/inbound/:id/decision", "signal.decide", true, (*Server).decide, nil},
 	{http.MethodPost, "/v1/signals/:id/revoke", "signal.revoke", true, (*Server).revoke, nil},
+	// A data-subject request reads, but is audited as a change is: who
+	// asked about whom.
+	{http.MethodGet, "/v1/subjects/:id", "subject.read", true, (*Server).subjectHeld, nil},
 	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, (*Server).prepareLink},
 	{http.MethodGet, "/v1/link/jobs", "link.read", false, (*Server).listLinks, nil},
 	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},

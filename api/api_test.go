@@ -3,7 +3,9 @@ package api_test
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,10 +25,12 @@ import (
 	"github.com/linkd/linkd/audit"
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
+	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store"
 	"github.com/linkd/linkd/store/storetest"
 )
@@ -563,4 +567,64 @@ func TestStatus(t *testing.T) {
 	// Without a peer there are no link runs to list.
 	st, b = f.do(t, "GET", "/v1/link/jobs", f.keys[access.RoleAdmin], "", "")
 	wantError(t, st, b, 503, "not_configured", "")
+}
+
+// TestSubjectHeld: the account system asks what is held about the person
+// behind an account: linked (never to which account), consent and
+// opt-out, audiences by tenant and purpose, open signals; the request is
+// audited; no other role may ask.
+func TestSubjectHeld(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.api.Subjects = f.st
+	f.people(t, 7, 3)
+	var lid psi.LinkID
+	_, _ = crand.Read(lid[:])
+	if err := f.st.PutLinks(ctx, []store.Link{{AccountID: "acct-7-0000", ID: lid, Epoch: 1, CreatedAt: f.now}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.CreateAudience(ctx, audience.Audience{ID: "aud_1", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: f.now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.ApplyBatch(ctx, audience.Batch{AudienceID: "aud_1", SessionID: "s", Seq: 1, Add: []string{"acct-7-0000", "acct-7-0001"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.CreateSignal(ctx, signal.Signal{ID: "sig_1", Direction: signal.Outbound, AccountID: "acct-7-0000", Type: "spam", Confidence: 0.9,
+		Status: "open", CreatedAt: f.now, ExpiresAt: time.Now().Add(time.Hour)}, false); err != nil {
+		t.Fatal(err)
+	}
+	sr := f.keys[access.RoleSubjectRequests]
+	st, b := f.do(t, "GET", "/v1/subjects/acct-7-0000", sr, "", "")
+	var h struct {
+		Linked    bool `json:"linked"`
+		Audiences []struct {
+			Tenant, Purpose string
+			Audiences       int
+		} `json:"audiences"`
+		Signals []struct{ Direction, Type string } `json:"open_signals"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil || st != 200 || !h.Linked || len(h.Audiences) != 1 || h.Audiences[0].Tenant != "acme" ||
+		h.Audiences[0].Purpose != "ads" || h.Audiences[0].Audiences != 1 || len(h.Signals) != 1 || h.Signals[0].Type != "spam" {
+		t.Fatalf("held: %d %s", st, b)
+	}
+	if strings.Contains(string(b), hex.EncodeToString(lid[:])) || strings.Contains(string(b), base64.StdEncoding.EncodeToString(lid[:])) {
+		t.Fatalf("the answer shows the link id: %s", b)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/subjects/acct-7-0002", sr, "", "")
+	if st != 200 || !strings.Contains(string(b), `"linked":false`) || !strings.Contains(string(b), `"audiences":[]`) {
+		t.Fatalf("an unlinked account: %d %s", st, b)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/subjects/nobody", sr, "", "")
+	wantError(t, st, b, 404, "not_found", "")
+	for _, r := range []access.Role{access.RoleAdvertiser, access.RoleTrustSafety, access.RoleCompliance, access.RoleParty} {
+		f.tick()
+		st, b = f.do(t, "GET", "/v1/subjects/acct-7-0000", f.keys[r], "", "")
+		wantError(t, st, b, 403, "forbidden", "")
+	}
+	es, err := f.st.AuditEntries(ctx, audit.Filter{Action: "subject.read", Decision: "allow", Limit: 10})
+	if err != nil || len(es) != 3 || es[0].Role != "subject_requests" || !strings.Contains(es[0].Request, `"id":"acct-7-0000"`) {
+		t.Fatalf("audit entries of the requests: %+v, %v", es, err)
+	}
 }

@@ -263,7 +263,7 @@ func devParty(ctx context.Context, st *store.Store, name string, people []synth.
 	}
 	ready := func(ctx context.Context) error { return st.Pool().Ping(ctx) }
 	srv := api.New(api.Config{Party: party.Party(name), Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Log: log.With("party", name), Usage: st, Ready: ready,
-		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk, Signals: st, Registry: reg, Status: statusOf(st, ring, pol),
+		Policies: pol.Bundle, Archive: st, Audiences: aud, Linking: lk, Signals: st, Registry: reg, Status: statusOf(st, ring, pol), Subjects: st,
 		VerifyAudit: verifierOf(st, ring, "")})
 	// The party key the other party links with.
 	sec, k, err := access.NewKey(string(party.Party(name).Other()), access.RoleParty, time.Now())
@@ -326,9 +326,9 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 	fmt.Fprintf(w, "\nlinkd dev is ready in %.1fs: two parties, %d accounts each, %d on both.\n", took.Seconds(), n, overlap)
 	fmt.Fprintf(w, "Keys are fresh and kept nowhere; everything goes when you press Ctrl-C.\n\n")
 	for i, p := range []struct{ name, addr string }{{"social", socialAddr}, {"messenger", messengerAddr}} {
-		fmt.Fprintf(w, "%s on http://%s\n  console       http://%s/console/ (sign in with your name and a key below)\n", p.name, p.addr, p.addr)
+		fmt.Fprintf(w, "%s on http://%s\n  console           http://%s/console/ (sign in with your name and a key below)\n", p.name, p.addr, p.addr)
 		for _, r := range access.Roles {
-			fmt.Fprintf(w, "  %-13s %s\n", r, ks[i][r])
+			fmt.Fprintf(w, "  %-17s %s\n", r, ks[i][r])
 		}
 		fmt.Fprintln(w)
 	}

@@ -172,7 +172,7 @@ func runServe(e *env, args []string) int {
 	}
 	lk := newLinker(ctx, st, d, other, log, *linkBatch)
 	srv := api.New(api.Config{Party: self, Audiences: aud, Linking: lk, AudiencePeer: audPeer, Signals: st, Keys: st, Audit: st, AuditChain: chain, OPRF: d.OPRF(), Epoch: d.Epoch, Ready: ready, Log: log, Usage: st,
-		Registry: reg, Policies: pol.Bundle, Archive: st, Status: statusOf(st, ring, pol),
+		Registry: reg, Policies: pol.Bundle, Archive: st, Status: statusOf(st, ring, pol), Subjects: st,
 		VerifyAudit: verifierOf(st, ring, *checkpoints)})
 	lk.Done = func(r linkjob.Result) { srv.CountMatches("link", r.Matched) }
 	con, err := console.New(console.Config{API: srv, Sessions: st, Party: string(self), Log: log, SecureCookies: !*insecureCookies})

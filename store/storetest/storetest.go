@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Audit", testAudit},
 		{"APIKeys", testAPIKeys},
 		{"ConsoleSessions", testConsoleSessions},
+		{"HeldFor", testHeldFor},
 		{"Jobs", testJobs},
 		{"Usage", testUsage},
 		{"PolicyBundles", testPolicyBundles},
@@ -884,6 +885,39 @@ func testConsoleSessions(t *testing.T, s Store) {
 	if n != 1 { // ss4, last seen at t0+1m; ss and ss2 were seen later
 		t.Fatalf("PurgeConsoleSessions = %d, want 1", n)
 	}
+}
+
+// testHeldFor: what is held about one account, and nothing of another's.
+func testHeldFor(t *testing.T, s Store) {
+	a, b := account(t, "a"), account(t, "b")
+	a.AdOptOut, a.AdsConsent, a.BlockedBusinesses = true, true, []string{"acme", "globex"}
+	put(t, s, a, b)
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{{AccountID: "a", ID: linkID(t), Epoch: 1, CreatedAt: t0}}, 0))
+	for _, au := range []audience.Audience{{ID: "x1", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0},
+		{ID: "x2", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}, {ID: "y", Tenant: "globex", Name: "n", Purpose: "safety", CreatedAt: t0}} {
+		noErr(t, "CreateAudience", s.CreateAudience(ctx, au))
+		_, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: au.ID, SessionID: "s", Seq: 1, Add: []string{"a", "b"}})
+		noErr(t, "ApplyBatch", err)
+	}
+	for i, st := range []string{"open", "open", "dismiss"} {
+		sg := signal.Signal{ID: fmt.Sprintf("sig-%d", i), Direction: signal.Inbound, AccountID: "a", Type: "spam", Confidence: 0.9, Status: st,
+			CreatedAt: t0, ExpiresAt: t0.Add(time.Duration(i+1) * time.Hour)}
+		noErr(t, "CreateSignal", s.CreateSignal(ctx, sg, false))
+	}
+	h, err := s.HeldFor(ctx, "a", t0.Add(90*time.Minute))
+	noErr(t, "HeldFor", err)
+	want := []store.HeldAudiences{{Tenant: "acme", Purpose: "ads", Audiences: 2}, {Tenant: "globex", Purpose: "safety", Audiences: 1}}
+	if h.AccountID != "a" || !h.AdOptOut || !h.AdsConsent || h.BlockedBusinesses != 2 || !h.Linked || !h.LinkedAt.Equal(t0) ||
+		!slices.Equal(h.Audiences, want) || len(h.Signals) != 1 || h.Signals[0].ExpiresAt != t0.Add(2*time.Hour) {
+		t.Fatalf("HeldFor(a) = %+v", h)
+	}
+	h, err = s.HeldFor(ctx, "b", t0)
+	noErr(t, "HeldFor", err)
+	if h.Linked || len(h.Signals) != 0 || len(h.Audiences) != 2 {
+		t.Fatalf("HeldFor(b) = %+v", h)
+	}
+	_, err = s.HeldFor(ctx, "nobody", t0)
+	wantErr(t, "HeldFor of no account", err, storeerr.ErrNotFound)
 }
 
 func testJobs(t *testing.T, s Store) {
