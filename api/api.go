@@ -245,6 +245,7 @@ var routes = []route{
 	// A data-subject request reads, but is audited as a change is: who
 	// asked about whom.
 	{http.MethodGet, "/v1/subjects/:id", "subject.read", true, (*Server).subjectHeld, nil},
+	{http.MethodPost, "/v1/subjects/:id/objection", "subject.object", true, (*Server).object, (*Server).prepareObjection},
 	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, (*Server).prepareLink},
 	{http.MethodGet, "/v1/link/jobs", "link.read", false, (*Server).listLinks, nil},
 	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},

@@ -627,4 +627,43 @@ func TestSubjectHeld(t *testing.T) {
 	if err != nil || len(es) != 3 || es[0].Role != "subject_requests" || !strings.Contains(es[0].Request, `"id":"acct-7-0000"`) {
 		t.Fatalf("audit entries of the requests: %+v, %v", es, err)
 	}
+
+	// An objection to ads: out of the tenant's ads audience at once, with
+	// a receipt, which the next read shows.
+	f.tick()
+	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0000/objection", sr, "application/json", `{"purpose":"ads"}`)
+	var rc struct {
+		ID      string     `json:"id"`
+		Kind    string     `json:"kind"`
+		Removed *int64     `json:"removed_from_audiences"`
+		Ack     *time.Time `json:"peer_acknowledged_at"`
+	}
+	if err := json.Unmarshal(b, &rc); err != nil || st != 201 || !strings.HasPrefix(rc.ID, "sr_") || rc.Kind != "objection" || rc.Removed == nil || *rc.Removed != 1 || rc.Ack != nil {
+		t.Fatalf("objection: %d %s", st, b)
+	}
+	if m, _ := f.st.Members(ctx, "aud_1"); len(m) != 1 || m[0] != "acct-7-0001" {
+		t.Fatalf("members after the objection: %v", m)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/subjects/acct-7-0000", sr, "", "")
+	if st != 200 || !strings.Contains(string(b), `"ad_opt_out":true`) || !strings.Contains(string(b), `"id":"`+rc.ID+`"`) || !strings.Contains(string(b), `"audiences":[]`) {
+		t.Fatalf("held after the objection: %d %s", st, b)
+	}
+	for _, c := range []struct {
+		path, body string
+		status     int
+	}{{"/v1/subjects/acct-7-0001/objection", `{"purpose":"astrology"}`, 422}, {"/v1/subjects/nobody/objection", `{"purpose":"ads"}`, 404},
+		{"/v1/subjects/acct-7-0001/objection", `{}`, 422}} {
+		f.tick()
+		st, b = f.do(t, "POST", c.path, sr, "application/json", c.body)
+		if st != c.status {
+			t.Fatalf("%s %s: %d %s", c.path, c.body, st, b)
+		}
+	}
+	if m, _ := f.st.Members(ctx, "aud_1"); len(m) != 1 {
+		t.Fatalf("a refused objection changed the audience: %v", m)
+	}
+	f.tick()
+	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0001/objection", f.keys[access.RoleAdvertiser], "application/json", `{"purpose":"ads"}`)
+	wantError(t, st, b, 403, "forbidden", "")
 }

@@ -27,6 +27,51 @@ type Held struct {
 	Audiences []HeldAudiences
 	// Signals are the open, unexpired signals about it.
 	Signals []HeldSignal
+	// Requests are the data-subject requests made for it, oldest first.
+	Requests []SubjectRequest
+}
+
+// SubjectRequest is a data-subject request's receipt.
+type SubjectRequest struct {
+	ID        string
+	AccountID string
+	Kind      string // objection
+	Purpose   string
+	At        time.Time
+	// AcknowledgedAt is when the other party acknowledged it (zero: not
+	// yet).
+	AcknowledgedAt time.Time
+	// Removed is how many audience memberships the request ended here.
+	Removed int64
+}
+
+// Object records the objection r of the person behind r.AccountID to
+// r.Purpose and, in the same transaction, takes the account out of every
+// audience of that purpose; an objection to ads also opts the account
+// out of ads, which later imports keep. storeerr.ErrNotFound if there is
+// no such account.
+func (s *Store) Object(ctx context.Context, r SubjectRequest) (SubjectRequest, error) {
+	r.Kind, r.At = "objection", r.At.UTC()
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, r.AccountID).Scan(&one); err != nil {
+			return err // pgx.ErrNoRows: no such account
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO subject_requests (id, account_id, kind, purpose, requested_at) VALUES ($1, $2, $3, $4, $5)`,
+			r.ID, r.AccountID, r.Kind, r.Purpose, r.At); err != nil {
+			return err
+		}
+		if r.Purpose == "ads" {
+			if _, err := tx.Exec(ctx, `UPDATE accounts SET ad_opt_out = true WHERE id = $1`, r.AccountID); err != nil {
+				return err
+			}
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM audience_members m USING audiences a
+			WHERE m.audience_id = a.id AND a.purpose = $2 AND m.account_id = $1`, r.AccountID, r.Purpose)
+		r.Removed = tag.RowsAffected()
+		return err
+	})
+	return r, mapErr(err)
 }
 
 // HeldAudiences counts an account's audiences of one tenant and purpose.
@@ -65,6 +110,23 @@ func (s *Store) HeldFor(ctx context.Context, id string, now time.Time) (Held, er
 		if h.Audiences, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (HeldAudiences, error) {
 			var a HeldAudiences
 			return a, r.Scan(&a.Tenant, &a.Purpose, &a.Audiences)
+		}); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT id, account_id, kind, purpose, requested_at, acknowledged_at FROM subject_requests
+			WHERE account_id = $1 ORDER BY requested_at, id`, id)
+		if err != nil {
+			return err
+		}
+		if h.Requests, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (SubjectRequest, error) {
+			var q SubjectRequest
+			var ack *time.Time
+			err := r.Scan(&q.ID, &q.AccountID, &q.Kind, &q.Purpose, &q.At, &ack)
+			q.At = q.At.UTC()
+			if ack != nil {
+				q.AcknowledgedAt = ack.UTC()
+			}
+			return q, err
 		}); err != nil {
 			return err
 		}

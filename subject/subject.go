@@ -21,6 +21,7 @@ type (
 	Held          = store.Held
 	HeldAudiences = store.HeldAudiences
 	HeldSignal    = store.HeldSignal
+	Request       = store.SubjectRequest
 )
 
 // Store reads what is held about an account.
@@ -28,4 +29,8 @@ type Store interface {
 	// HeldFor reads it in one snapshot at now; storeerr.ErrNotFound if
 	// there is no such account.
 	HeldFor(ctx context.Context, id string, now time.Time) (Held, error)
+	// Object records an objection and ends the account's memberships of
+	// audiences of its purpose; storeerr.ErrNotFound if there is no such
+	// account.
+	Object(ctx context.Context, r Request) (Request, error)
 }

@@ -382,6 +382,20 @@ CREATE TABLE api_keys (
     revoked_at  timestamptz
 );
 
+-- Data-subject requests, each kept as its receipt: which account, what
+-- was asked for which purpose, when, and when the other party
+-- acknowledged it. An objection stays in force: an import does not undo
+-- it.
+CREATE TABLE subject_requests (
+    id               text PRIMARY KEY,
+    account_id       text NOT NULL,
+    kind             text NOT NULL CHECK (kind IN ('objection')),
+    purpose          text NOT NULL,
+    requested_at     timestamptz NOT NULL,
+    acknowledged_at  timestamptz
+);
+CREATE INDEX subject_requests_account ON subject_requests (account_id, requested_at);
+
 -- Console sessions: a person signed in with an API key. Only a hash of
 -- the session's secret (the cookie) is kept; a session is over after its
 -- idle limit, at the latest its maximum age, or with its key's revocation.

@@ -918,6 +918,34 @@ func testHeldFor(t *testing.T, s Store) {
 	}
 	_, err = s.HeldFor(ctx, "nobody", t0)
 	wantErr(t, "HeldFor of no account", err, storeerr.ErrNotFound)
+
+	// An objection to ads: out of the ads audiences at once, opted out,
+	// kept as a receipt; the safety audience stays.
+	r, err := s.Object(ctx, store.SubjectRequest{ID: "sr_1", AccountID: "b", Purpose: "ads", At: t0.Add(time.Hour)})
+	noErr(t, "Object", err)
+	if r.Removed != 2 || r.Kind != "objection" {
+		t.Fatalf("Object = %+v", r)
+	}
+	h, err = s.HeldFor(ctx, "b", t0.Add(2*time.Hour))
+	noErr(t, "HeldFor", err)
+	if !h.AdOptOut || len(h.Audiences) != 1 || h.Audiences[0].Purpose != "safety" || len(h.Requests) != 1 ||
+		h.Requests[0].ID != "sr_1" || !h.Requests[0].At.Equal(t0.Add(time.Hour)) || !h.Requests[0].AcknowledgedAt.IsZero() {
+		t.Fatalf("HeldFor(b) after the objection = %+v", h)
+	}
+	// An import that says otherwise keeps the objection.
+	b2 := b
+	b2.AdOptOut, b2.UpdatedAt = false, t0.Add(3*time.Hour)
+	put(t, s, b2)
+	if h, _ := s.HeldFor(ctx, "b", t0.Add(3*time.Hour)); !h.AdOptOut {
+		t.Fatal("an import undid an objection to ads")
+	}
+	_, err = s.Object(ctx, store.SubjectRequest{ID: "sr_2", AccountID: "nobody", Purpose: "ads", At: t0})
+	wantErr(t, "Object of no account", err, storeerr.ErrNotFound)
+	_, err = s.Object(ctx, store.SubjectRequest{ID: "sr_1", AccountID: "a", Purpose: "ads", At: t0})
+	wantErr(t, "Object with a used id", err, storeerr.ErrConflict)
+	if h, _ := s.HeldFor(ctx, "a", t0); h.AdOptOut != true || len(h.Audiences) != 2 {
+		t.Fatalf("a refused request changed the account: %+v", h)
+	}
 }
 
 func testJobs(t *testing.T, s Store) {
