@@ -26,6 +26,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
 
@@ -296,6 +297,14 @@ func New(cfg Config) *Server {
 	s.auditFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "linkd_audit_append_failures_total",
 		Help: "Audit entries that could not be written (each is logged with its request id)."})
 	s.Registry.MustRegister(s.reqs, s.latency, s.batch, s.usage, s.refused, s.matches, s.relayed, s.auditFailures)
+	// The process's own: goroutines, memory, file descriptors, CPU. A
+	// registry that has them already keeps its own.
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		var are prometheus.AlreadyRegisteredError
+		if err := s.Registry.Register(c); err != nil && !errors.As(err, &are) {
+			panic(err)
+		}
+	}
 
 	s.e.HideBanner, s.e.HidePort = true, true
 	s.e.HTTPErrorHandler = s.handleError
@@ -425,8 +434,13 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		s.reqs.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
 		s.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		// The path is logged as the route pattern, never the raw URL: query
-		// strings may carry an access_token.
-		s.log.Info("request", "request_id", id, "method", c.Request().Method, "route", route,
+		// strings may carry an access_token. Probes and scrapes that
+		// succeed are debug: they come every few seconds.
+		level := slog.LevelInfo
+		if (route == "/healthz" || route == "/readyz" || route == "/metrics") && status < 400 {
+			level = slog.LevelDebug
+		}
+		s.log.Log(c.Request().Context(), level, "request", "request_id", id, "method", c.Request().Method, "route", route,
 			"status", status, "duration_ms", time.Since(start).Milliseconds())
 		return nil
 	}

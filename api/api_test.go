@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -667,3 +668,48 @@ func TestSubjectHeld(t *testing.T) {
 	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0001/objection", f.keys[access.RoleAdvertiser], "application/json", `{"purpose":"ads"}`)
 	wantError(t, st, b, 403, "forbidden", "")
 }
+
+// TestProbesLogAtDebug: probes and scrapes that succeed are not logged at
+// info (they come every few seconds); other requests are, and a failing
+// probe is too. The metrics include the process's own.
+func TestProbesLogAtDebug(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) })
+	st := pgtest.Store(t)
+	ready := error(nil)
+	s := api.New(api.Config{Party: "social", Keys: st, Log: slog.New(slog.NewJSONHandler(w, nil)),
+		Ready: func(context.Context) error { return ready }})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	get := func(path string) int {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	get("/readyz")
+	get("/healthz")
+	get("/v1/audit")
+	ready = errors.New("down")
+	get("/readyz")
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if strings.Count(out, `"msg":"request"`) != 2 || !strings.Contains(out, `"route":"/v1/audit","status":401`) || !strings.Contains(out, `"route":"/readyz","status":503`) {
+		t.Fatalf("logs:\n%s", out)
+	}
+	rec := httptest.NewRecorder()
+	s.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, m := range []string{"go_goroutines", "process_resident_memory_bytes"} {
+		if !strings.Contains(rec.Body.String(), m) {
+			t.Errorf("the metrics lack %s", m)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

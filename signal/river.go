@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -164,8 +165,20 @@ func StartRelay(ctx context.Context, s *store.Store, cfg RelayConfig) (*Relay, e
 		Help: "Drains that failed (the other party or the webhook unreachable or refusing), by line; each is retried."}, []string{"line"})
 	events := prometheus.NewCounter(prometheus.CounterOpts{Name: "linkd_webhook_events_total",
 		Help: "Events of received and revoked signals delivered to the webhook."})
+	// The backlog, read at each scrape (NaN if the database does not
+	// answer within a second).
+	backlog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linkd_signal_outbox_pending",
+		Help: "Signal relay messages waiting for the other party."}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		b, err := s.OutboxBacklog(ctx)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(b.Pending)
+	})
 	if cfg.Registry != nil {
-		for _, c := range []prometheus.Collector{outcomes, failures, events} {
+		for _, c := range []prometheus.Collector{outcomes, failures, events, backlog} {
 			if err := cfg.Registry.Register(c); err != nil {
 				return nil, err
 			}

@@ -101,8 +101,9 @@ func TestDev(t *testing.T) {
 		t.Fatal("the matches metric does not count the link run")
 	}
 	// The same metrics as serve's: the policy bundle, the retention
-	// janitor, the relay.
-	for _, name := range []string{"linkd_policy_bundle_info", "linkd_retention_purged_total", "linkd_relay_failures_total"} {
+	// janitor, the relay and its backlog, the process's own.
+	for _, name := range []string{"linkd_policy_bundle_info", "linkd_retention_purged_total", "linkd_relay_failures_total",
+		"linkd_signal_outbox_pending", "go_goroutines", "process_resident_memory_bytes"} {
 		if !strings.Contains(string(metrics), "# TYPE "+name+" ") {
 			t.Errorf("dev's metrics lack %s", name)
 		}
