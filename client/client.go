@@ -17,13 +17,24 @@ import (
 // Client calls a linkd server with an API key.
 type Client struct {
 	base, key string
+	header    http.Header
 	http      *http.Client
 }
 
 // New is a client of the server at base, whose calls each take at most
-// timeout.
+// timeout. With key "", calls carry no Authorization header (a console
+// page's calls go with its session's cookie).
 func New(base, key string, timeout time.Duration) *Client {
-	return &Client{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Timeout: timeout}}
+	return &Client{base: strings.TrimRight(base, "/"), key: key, header: http.Header{}, http: &http.Client{Timeout: timeout}}
+}
+
+// WithHeader returns the client with header name set to value on every
+// call.
+func (c *Client) WithHeader(name, value string) *Client {
+	cp := *c
+	cp.header = c.header.Clone()
+	cp.header.Set(name, value)
+	return &cp
 }
 
 // AnswerError is a server's error answer: the status and, when the body
@@ -56,7 +67,12 @@ func (c *Client) Call(ctx context.Context, method, path string, in, out any) err
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
+	for name, vs := range c.header {
+		req.Header[name] = vs
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -1,10 +1,14 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzEntryReader: any customer-list file reads as entries and per-line
@@ -60,5 +64,28 @@ func TestHeaderWithoutPhoneColumn(t *testing.T) {
 		if _, err := newEntryReaderFrom(strings.NewReader(ok), "GB"); err != nil {
 			t.Fatalf("%q: %v", ok, err)
 		}
+	}
+}
+
+// TestClientHeaders: a client with a key sends it; one without sends no
+// Authorization header; WithHeader adds a header to every call and
+// leaves the client it came from as it was.
+func TestClientHeaders(t *testing.T) {
+	var got []http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Clone())
+		w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	base := New(srv.URL, "", time.Second)
+	token := base.WithHeader("X-Linkd-CSRF", "tok")
+	for _, c := range []*Client{New(srv.URL, "lk_k", time.Second), base, token, base} {
+		if err := c.Call(context.Background(), "POST", "/v1/x", map[string]int{"a": 1}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got[0].Get("Authorization") != "Bearer lk_k" || got[1].Get("Authorization") != "" || got[2].Get("X-Linkd-CSRF") != "tok" ||
+		got[2].Get("Authorization") != "" || got[3].Get("X-Linkd-CSRF") != "" || got[2].Get("Content-Type") != "application/json" {
+		t.Fatalf("headers sent: %v", got)
 	}
 }

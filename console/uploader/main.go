@@ -12,12 +12,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"syscall/js"
@@ -115,7 +113,7 @@ func run(o options, list []byte, progress, state js.Value) (result, error) {
 	}
 	res := result{Lines: p.Lines, Batches: p.Batches, Resumed: p.Resumed}
 	lines := 0
-	err = p.Run(context.Background(), relay{csrf: o.CSRF}, func(batch, n int) {
+	err = p.Run(context.Background(), newRelay(o.CSRF), func(batch, n int) {
 		lines += n
 		progress.Invoke(batch, p.Batches, lines, p.Lines)
 	})
@@ -129,51 +127,22 @@ func run(o options, list []byte, progress, state js.Value) (result, error) {
 	return res, nil
 }
 
-// relay calls the API through the console, as the signed-in person.
-type relay struct{ csrf string }
+// relay calls the API through the console, as the signed-in person: a
+// client of the console's relay routes, its session's cookie going with
+// each call, and the page's form token.
+type relay struct{ c *client.Client }
+
+func newRelay(csrf string) relay {
+	origin := js.Global().Get("location").Get("origin").String()
+	return relay{client.New(origin+"/console/api", "", 5*time.Minute).WithHeader("X-Linkd-CSRF", csrf)}
+}
 
 func (r relay) Call(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+	err := r.c.Call(ctx, method, path, in, out)
+	var ae *client.AnswerError
+	if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+		// The session, not the key: signing in again lets it go on.
+		return errors.New("your session ended: sign in again in another tab")
 	}
-	origin := js.Global().Get("location").Get("origin").String()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, origin+"/console/api"+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-Linkd-CSRF", r.csrf)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var eb struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		_ = json.Unmarshal(raw, &eb)
-		if resp.StatusCode == http.StatusUnauthorized {
-			// The session, not the key: signing in again lets it go on.
-			return errors.New("your session ended: sign in again in another tab")
-		}
-		return &client.AnswerError{Method: method, Path: path, Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
-	}
-	if out != nil {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
+	return err
 }
