@@ -247,6 +247,8 @@ var routes = []route{
 	// asked about whom.
 	{http.MethodGet, "/v1/subjects/:id", "subject.read", true, (*Server).subjectHeld, nil},
 	{http.MethodPost, "/v1/subjects/:id/objection", "subject.object", true, (*Server).object, (*Server).prepareObjection},
+	{http.MethodPost, "/v1/subjects/:id/erasure", "subject.erase", true, (*Server).erase, nil},
+	{http.MethodGet, "/v1/subject-requests/:id", "subject.read", false, (*Server).receipt, nil},
 	{http.MethodPost, "/v1/link/jobs", "link.run", true, (*Server).startLink, (*Server).prepareLink},
 	{http.MethodGet, "/v1/link/jobs", "link.read", false, (*Server).listLinks, nil},
 	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},
@@ -501,6 +503,13 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		}
 		cl := &caller{key: k}
 		q := requestOf(k, r.action, c.Param("id"))
+		if q.Resource.Kind == "subject" && strings.HasPrefix(r.path, "/v1/subjects/") {
+			// A data-subject request is audited under an id of its own,
+			// the receipt's, never the account's: an erasure leaves no
+			// row that names the account, the audit log's included.
+			q.Resource.ID = newID("sr_")
+			c.Set(newIDKey, q.Resource.ID)
+		}
 		// The other party's key has a rate of its own: a link run of
 		// millions of accounts is thousands of batches.
 		perMinute := s.limits().RequestsPerMinute

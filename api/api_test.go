@@ -625,7 +625,7 @@ func TestSubjectHeld(t *testing.T) {
 		wantError(t, st, b, 403, "forbidden", "")
 	}
 	es, err := f.st.AuditEntries(ctx, audit.Filter{Action: "subject.read", Decision: "allow", Limit: 10})
-	if err != nil || len(es) != 3 || es[0].Role != "subject_requests" || !strings.Contains(es[0].Request, `"id":"acct-7-0000"`) {
+	if err != nil || len(es) != 3 || es[0].Role != "subject_requests" || !strings.Contains(es[0].Request, `"id":"sr_`) {
 		t.Fatalf("audit entries of the requests: %+v, %v", es, err)
 	}
 
@@ -633,13 +633,17 @@ func TestSubjectHeld(t *testing.T) {
 	// a receipt, which the next read shows.
 	f.tick()
 	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0000/objection", sr, "application/json", `{"purpose":"ads"}`)
-	var rc struct {
-		ID      string     `json:"id"`
-		Kind    string     `json:"kind"`
-		Removed *int64     `json:"removed_from_audiences"`
-		Ack     *time.Time `json:"peer_acknowledged_at"`
+	type receipt struct {
+		ID        string     `json:"id"`
+		AccountID string     `json:"account_id"`
+		Kind      string     `json:"kind"`
+		Peer      string     `json:"peer"`
+		Removed   *int64     `json:"removed_from_audiences"`
+		Ack       *time.Time `json:"peer_acknowledged_at"`
 	}
-	if err := json.Unmarshal(b, &rc); err != nil || st != 201 || !strings.HasPrefix(rc.ID, "sr_") || rc.Kind != "objection" || rc.Removed == nil || *rc.Removed != 1 || rc.Ack != nil {
+	var rc receipt
+	if err := json.Unmarshal(b, &rc); err != nil || st != 201 || !strings.HasPrefix(rc.ID, "sr_") || rc.Kind != "objection" || rc.Removed == nil ||
+		*rc.Removed != 1 || rc.Ack != nil || rc.Peer != "pending" || rc.AccountID != "acct-7-0000" {
 		t.Fatalf("objection: %d %s", st, b)
 	}
 	if m, _ := f.st.Members(ctx, "aud_1"); len(m) != 1 || m[0] != "acct-7-0001" {
@@ -667,6 +671,57 @@ func TestSubjectHeld(t *testing.T) {
 	f.tick()
 	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0001/objection", f.keys[access.RoleAdvertiser], "application/json", `{"purpose":"ads"}`)
 	wantError(t, st, b, 403, "forbidden", "")
+
+	// An erasure: the account, its link, memberships and signals go at
+	// once; the receipt names no account, and its id reads it back.
+	f.tick()
+	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0001/erasure", f.keys[access.RoleTrustSafety], "", "")
+	wantError(t, st, b, 403, "forbidden", "")
+	f.tick()
+	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0001/erasure", sr, "", "")
+	var er receipt
+	if err := json.Unmarshal(b, &er); err != nil || st != 201 || er.Kind != "erasure" || er.AccountID != "" || er.Peer != "not_linked" ||
+		er.Removed == nil || *er.Removed != 1 || strings.Contains(string(b), "acct-7-0001") {
+		t.Fatalf("erasure: %d %s", st, b)
+	}
+	if m, _ := f.st.Members(ctx, "aud_1"); len(m) != 0 {
+		t.Fatalf("members after the erasure: %v", m)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/subjects/acct-7-0001", sr, "", "")
+	wantError(t, st, b, 404, "not_found", "")
+	f.tick()
+	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0001/erasure", sr, "", "")
+	wantError(t, st, b, 404, "not_found", "")
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/subject-requests/"+er.ID, sr, "", "")
+	if st != 200 || !strings.Contains(string(b), `"kind":"erasure"`) || strings.Contains(string(b), "account_id") {
+		t.Fatalf("the erasure's receipt: %d %s", st, b)
+	}
+	// The linked account's erasure waits in the subject outbox for the
+	// other party, with its link; its objection's receipt loses its id.
+	f.tick()
+	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0000/erasure", sr, "", "")
+	if err := json.Unmarshal(b, &er); err != nil || st != 201 || er.Peer != "pending" {
+		t.Fatalf("erasure of a linked account: %d %s", st, b)
+	}
+	f.tick()
+	st, b = f.do(t, "GET", "/v1/subject-requests/"+rc.ID, sr, "", "")
+	if st != 200 || strings.Contains(string(b), "acct-7-0000") || !strings.Contains(string(b), `"peer":"pending"`) {
+		t.Fatalf("the objection's receipt after the erasure: %d %s", st, b)
+	}
+	if p, err := f.st.PendingSubjects(ctx, 10); err != nil || len(p) != 2 || p[0].ID != rc.ID || p[1].ID != er.ID || p[1].LinkID != lid {
+		t.Fatalf("the subject outbox: %+v, %v", p, err)
+	}
+	all, err := f.st.AuditEntries(ctx, audit.Filter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range all {
+		if strings.Contains(e.Request, "acct-7-0000") || strings.Contains(e.Request, "acct-7-0001") {
+			t.Fatalf("an audit entry names an account a person asked about: %+v", e)
+		}
+	}
 }
 
 // TestProbesLogAtDebug: probes and scrapes that succeed are not logged at

@@ -28,6 +28,9 @@ func (s *Server) peerServer() *peer.Server {
 	if ext, ok := s.Audiences.(Extender); ok {
 		ps.Mirrors = ext
 	}
+	if r, ok := s.Subjects.(peer.SubjectReceiver); ok {
+		ps.Subjects = r
+	}
 	return ps
 }
 

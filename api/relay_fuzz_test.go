@@ -7,6 +7,7 @@ import (
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/signal"
+	"github.com/linkd/linkd/subject"
 )
 
 // FuzzPeerSignals feeds the relay route's decoding any body: it is refused
@@ -49,3 +50,41 @@ func FuzzPeerSignals(f *testing.F) {
 }
 
 func mustOne(m signal.Message) []signal.Message { return []signal.Message{m} }
+
+// FuzzPeerSubjects feeds the data-subject relay route's decoding any
+// body: it is refused without being quoted, or every request it holds
+// reads as a valid request that writes back, through peer.WireSubjects,
+// to itself.
+func FuzzPeerSubjects(f *testing.F) {
+	f.Add(`{"requests":[{"kind":"objection","id":"sr_0a1b","link_id":"00112233445566778899aabbccddeeff","purpose":"ads",` +
+		`"requested_at":"2026-12-04T10:00:00Z"}]}`)
+	f.Add(`{"requests":[{"kind":"erasure","id":"sr_2","link_id":"00112233445566778899AABBCCDDEEFF","requested_at":"2026-12-04T10:00:00.123456789+03:00"}]}`)
+	f.Add(`{"requests":[{"kind":"erasure","id":"sr_2","link_id":"00112233445566778899aabbccddeeff","purpose":"ads","requested_at":"2026-12-04T10:00:00Z"}]}`)
+	f.Add(`{"requests":[{"kind":"objection","id":"sr_3","link_id":"0011","purpose":"ads"}]}`)
+	f.Add(`{"requests":null}`)
+	f.Add(`{"requests":[{}],"more":1}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var req peer.PeerSubjects
+		if err := strictDecode(strings.NewReader(body), &req, "the body", ""); err != nil {
+			checkRefusal(t, err, body)
+			return
+		}
+		for _, p := range req.Requests {
+			m, why := p.Message()
+			if why != "" {
+				if len(body) >= 8 && strings.Contains(why, body) {
+					t.Fatalf("the refusal quotes the body: %q", why)
+				}
+				continue
+			}
+			if m.ID == "" || m.At.IsZero() || m.LinkID == (psi.LinkID{}) && p.LinkID == "" ||
+				m.Kind == subject.KindErasure && m.Purpose != "" || m.Kind == subject.KindObjection && m.Purpose == "" {
+				t.Fatalf("accepted %+v", m)
+			}
+			again, why := peer.WireSubjects([]subject.Message{m}).Requests[0].Message()
+			if why != "" || again != m {
+				t.Fatalf("round trip: %+v -> %+v (%s)", m, again, why)
+			}
+		}
+	})
+}

@@ -28,13 +28,23 @@ type heldView struct {
 
 // receiptView is a data-subject request's receipt.
 type receiptView struct {
-	ID        string    `json:"id"`
-	AccountID string    `json:"account_id"`
-	Kind      string    `json:"kind"`
-	Purpose   string    `json:"purpose"`
-	At        time.Time `json:"requested_at"`
+	ID string `json:"id"`
+	// AccountID is an objection's account; an erasure's receipt names
+	// none (the account system keeps its id with the receipt's).
+	AccountID string `json:"account_id,omitempty"`
+	Kind      string `json:"kind"`
+	Purpose   string `json:"purpose,omitempty"`
+	// Origin: "here" (asked of this party) or "other_party" (relayed by
+	// the other party, whose id it keeps).
+	Origin string    `json:"origin"`
+	At     time.Time `json:"requested_at"`
+	// Peer is, for a request made here, where it stands with the other
+	// party: "not_linked" (the account had no link: nothing to relay),
+	// "pending" or "acknowledged".
+	Peer string `json:"peer,omitempty"`
 	// PeerAcknowledgedAt is when the other party acknowledged it (null:
-	// not yet).
+	// not yet); for a request the other party relayed, when this party
+	// applied it.
 	PeerAcknowledgedAt *time.Time `json:"peer_acknowledged_at"`
 	// RemovedFromAudiences is, in the answer to the request, how many
 	// audience memberships it ended here.
@@ -42,10 +52,20 @@ type receiptView struct {
 }
 
 func receiptOf(r subject.Request) receiptView {
-	v := receiptView{ID: r.ID, AccountID: r.AccountID, Kind: r.Kind, Purpose: r.Purpose, At: r.At}
+	v := receiptView{ID: r.ID, AccountID: r.AccountID, Kind: r.Kind, Purpose: r.Purpose, Origin: "here", At: r.At}
 	if !r.AcknowledgedAt.IsZero() {
 		at := r.AcknowledgedAt
 		v.PeerAcknowledgedAt = &at
+	}
+	switch {
+	case r.Peer:
+		v.Origin = "other_party"
+	case !r.Relayed:
+		v.Peer = "not_linked"
+	case r.AcknowledgedAt.IsZero():
+		v.Peer = "pending"
+	default:
+		v.Peer = "acknowledged"
 	}
 	return v
 }
@@ -67,7 +87,7 @@ func (s *Server) prepareObjection(c echo.Context, q *policies.Request) error {
 	}
 	q.Purpose = req.Purpose
 	c.Set(objectionKey, req)
-	return assignID("sr_")(s, c, q)
+	return nil
 }
 
 // object records the objection of the person behind an account to a
@@ -86,6 +106,37 @@ func (s *Server) object(c echo.Context, _ *caller) error {
 	v := receiptOf(r)
 	v.RemovedFromAudiences = &r.Removed
 	return c.JSON(http.StatusCreated, v)
+}
+
+// erase erases the account at the request of the person behind it: its
+// link, memberships, signals and its id in earlier receipts, at once
+// here, and through the relay the other party's side of its link. The
+// answer is the receipt, which names no account: keep its id.
+func (s *Server) erase(c echo.Context, _ *caller) error {
+	if s.Subjects == nil {
+		return newError(http.StatusServiceUnavailable, "not_configured", "this server answers no data-subject requests", nil)
+	}
+	r, err := s.Subjects.Erase(c.Request().Context(), subject.Request{ID: assignedID(c, "sr_"), AccountID: c.Param("id"),
+		At: s.Now().UTC().Truncate(time.Microsecond)})
+	if err != nil {
+		return err
+	}
+	v := receiptOf(r)
+	v.RemovedFromAudiences = &r.Removed
+	return c.JSON(http.StatusCreated, v)
+}
+
+// receipt answers a data-subject request's receipt by its id: where it
+// stands with the other party.
+func (s *Server) receipt(c echo.Context, _ *caller) error {
+	if s.Subjects == nil {
+		return newError(http.StatusServiceUnavailable, "not_configured", "this server answers no data-subject requests", nil)
+	}
+	r, err := s.Subjects.SubjectRequest(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, receiptOf(r))
 }
 
 type heldAudiencesView struct {

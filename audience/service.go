@@ -351,7 +351,7 @@ func (s *Service) ApplyMirror(ctx context.Context, m Mirror, allow func(country 
 	if _, err := s.Store.Audience(ctx, m.Tenant, id); err != nil {
 		return "", err
 	}
-	accts, err := s.Store.LinkedAccounts(ctx, m.LinkIDs, m.Tenant)
+	accts, err := s.Store.LinkedAccounts(ctx, m.LinkIDs, m.Tenant, m.Purpose)
 	if err != nil {
 		return "", err
 	}

@@ -47,9 +47,10 @@ type Store interface {
 	// what extending the audience asks of them.
 	LinkedMembers(ctx context.Context, audienceID, after string, limit int) ([]LinkedMember, error)
 	// LinkedAccounts returns the accounts of the given link ids that may
-	// be shown ads (not opted out, not blocking tenant), in order, with
-	// their country and consent.
-	LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant string) ([]LinkedMember, error)
+	// be shown ads (not opted out, not blocking tenant, no objection to
+	// purpose relayed by the other party), in order, with their country
+	// and consent.
+	LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant, purpose string) ([]LinkedMember, error)
 }
 
 // The audience records are the store's.

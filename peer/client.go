@@ -13,11 +13,12 @@ import (
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/signal"
+	"github.com/linkd/linkd/subject"
 )
 
 // Client is the other party as this one calls it, with the party key the
-// other issued to this party. It is a linkjob.Peer, a signal.Peer and
-// the receiver of audience extensions.
+// other issued to this party. It is a linkjob.Peer, a signal.Peer, a
+// subject.Peer and the receiver of audience extensions.
 type Client struct {
 	c *client.Client
 }
@@ -58,6 +59,25 @@ func (p *Client) Deliver(ctx context.Context, msgs []signal.Message) ([]signal.O
 		return nil, fmt.Errorf("signal relay: %w", err)
 	}
 	return out.Outcomes, nil
+}
+
+// DeliverSubjects implements subject.Peer.
+func (p *Client) DeliverSubjects(ctx context.Context, msgs []subject.Message) ([]subject.Ack, error) {
+	ctx, cancel := context.WithTimeout(ctx, relayTimeout)
+	defer cancel()
+	var out PeerSubjectsResult
+	if err := p.c.Call(ctx, http.MethodPost, "/v1/peer/subjects", WireSubjects(msgs), &out); err != nil {
+		return nil, fmt.Errorf("subject relay: %w", err)
+	}
+	acks := make([]subject.Ack, len(out.Acknowledgements))
+	for i, a := range out.Acknowledgements {
+		ack, why := a.Ack()
+		if why != "" {
+			return nil, fmt.Errorf("subject relay: the peer's acknowledgements[%d]: %s", i, why)
+		}
+		acks[i] = ack
+	}
+	return acks, nil
 }
 
 // link is a call of a link run, with the peer's link errors (protocol

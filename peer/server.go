@@ -17,6 +17,7 @@ import (
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store/storeerr"
+	"github.com/linkd/linkd/subject"
 )
 
 // Call is one request of the other party as the HTTP server around the
@@ -95,6 +96,12 @@ type Receiver interface {
 	Receive(ctx context.Context, msgs []signal.Message) ([]signal.Outcome, error)
 }
 
+// SubjectReceiver applies the other party's data-subject requests (the
+// store's ReceiveSubjects).
+type SubjectReceiver interface {
+	ReceiveSubjects(ctx context.Context, msgs []subject.Message, now time.Time) ([]subject.Ack, error)
+}
+
 // Mirrors builds this party's mirrors of the other party's audiences
 // (the audience service).
 type Mirrors interface {
@@ -113,13 +120,14 @@ type Limits struct {
 	AudiencesPerDay int64
 }
 
-// Server answers the other party's calls. A nil Link, Signals or
-// Mirrors answers 503 on its routes.
+// Server answers the other party's calls. A nil Link, Signals, Mirrors
+// or Subjects answers 503 on its routes.
 type Server struct {
-	Party   party.Party
-	Link    Responder
-	Signals Receiver
-	Mirrors Mirrors
+	Party    party.Party
+	Link     Responder
+	Signals  Receiver
+	Mirrors  Mirrors
+	Subjects SubjectReceiver
 	// Limits returns the limits in force.
 	Limits func() Limits
 	// Catalogue returns the catalogue in force, for the signal types'
@@ -145,6 +153,7 @@ type Route struct {
 var Routes = []Route{
 	{http.MethodPost, "/v1/peer/audiences", "peer.link", true, (*Server).mirror},
 	{http.MethodPost, "/v1/peer/signals", "peer.signal", true, (*Server).signals},
+	{http.MethodPost, "/v1/peer/subjects", "peer.subject", true, (*Server).subjects},
 	{http.MethodPost, "/v1/peer/link/jobs", "peer.link", true, (*Server).open},
 	{http.MethodPost, "/v1/peer/link/jobs/{id}/batches/{seq}/reblind", "peer.link", false, batchRoute((*Server).reblind)},
 	{http.MethodGet, "/v1/peer/link/jobs/{id}/batches/{seq}", "peer.link", false, batchRoute((*Server).batch)},
@@ -424,4 +433,50 @@ func (s *Server) mirror(c Call) (Answer, error) {
 		return Answer{}, err
 	}
 	return Answer{http.StatusOK, map[string]string{"audience_id": id}}, nil
+}
+
+// subjects applies the other party's data-subject requests, each once by
+// its id, and acknowledges each. A malformed request refuses the whole
+// batch (nothing applied). Each request is decided on peer.subject and
+// audited under its id, whatever the decision: the receipt on this
+// party's side.
+func (s *Server) subjects(c Call) (Answer, error) {
+	if s.Subjects == nil {
+		return Answer{}, &Error{Status: http.StatusServiceUnavailable, Code: "not_configured", Message: "this server answers no data-subject requests"}
+	}
+	var req PeerSubjects
+	if err := c.Decode(&req); err != nil {
+		return Answer{}, err
+	}
+	if len(req.Requests) == 0 || len(req.Requests) > MaxSubjectBatch {
+		return Answer{}, invalid(fmt.Sprintf("requests: from 1 to %d a request", MaxSubjectBatch), nil)
+	}
+	msgs := make([]subject.Message, len(req.Requests))
+	for i, p := range req.Requests {
+		m, why := p.Message()
+		if why != "" {
+			return Answer{}, invalid(fmt.Sprintf("requests[%d]: %s", i, why), map[string]any{"index": i})
+		}
+		msgs[i] = m
+	}
+	k := c.Key()
+	for _, m := range msgs {
+		ok, err := c.Authorize(policies.Request{Role: string(k.Role), Tenant: k.Tenant, Action: "peer.subject",
+			Resource: policies.Resource{Kind: "subject", ID: m.ID}, Purpose: m.Purpose}, true)
+		if err != nil {
+			return Answer{}, err
+		}
+		if !ok {
+			return Answer{}, &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "this party's policies refuse the data-subject request " + m.ID}
+		}
+	}
+	acks, err := s.Subjects.ReceiveSubjects(c.Context(), msgs, s.Now())
+	if err != nil {
+		return Answer{}, err
+	}
+	out := PeerSubjectsResult{Acknowledgements: make([]PeerSubjectAck, len(acks))}
+	for i, a := range acks {
+		out.Acknowledgements[i] = PeerSubjectAck{Outcome: a.Outcome, AcknowledgedAt: a.At}
+	}
+	return Answer{http.StatusOK, out}, nil
 }

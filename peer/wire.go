@@ -14,6 +14,7 @@
 //	POST .../finish                      -> both keep the links
 //	POST /v1/peer/signals                -> relayed flags and revocations
 //	POST /v1/peer/audiences              -> an extension's batch of link ids
+//	POST /v1/peer/subjects               -> objections and erasures
 //
 // Errors of a link run cross as codes (linkjob.Code) and come back as the
 // same error values (linkjob.FromCode); nothing is matched by its text.
@@ -29,16 +30,19 @@ import (
 
 	"github.com/linkd/linkd/crypto/psi"
 	"github.com/linkd/linkd/signal"
+	"github.com/linkd/linkd/subject"
 )
 
 // idRE is the form of a signal's id on the wire.
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // MaxRelayBatch is the most messages one relay request may carry;
-// MaxMirrorBatch the most link ids one extension batch may.
+// MaxMirrorBatch the most link ids one extension batch may;
+// MaxSubjectBatch the most data-subject requests one request may.
 const (
-	MaxRelayBatch  = 1000
-	MaxMirrorBatch = 10000
+	MaxRelayBatch   = 1000
+	MaxMirrorBatch  = 10000
+	MaxSubjectBatch = 1000
 )
 
 // Elements is the body of a batch of a link run: the elements in their
@@ -145,4 +149,76 @@ func EncodeLinkIDs(ids []psi.LinkID) []string {
 		out[i] = hex.EncodeToString(ids[i][:])
 	}
 	return out
+}
+
+// PeerSubject is a data-subject request on the wire: its id, kind
+// (objection or erasure), the link it names, an objection's purpose and
+// when the person asked. Nothing else about the person crosses.
+type PeerSubject struct {
+	Kind        string    `json:"kind"`
+	ID          string    `json:"id"`
+	LinkID      string    `json:"link_id"`
+	Purpose     string    `json:"purpose,omitempty"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// PeerSubjects is the body of POST /v1/peer/subjects.
+type PeerSubjects struct {
+	Requests []PeerSubject `json:"requests"`
+}
+
+// PeerSubjectAck is the acknowledgement of one request: applied,
+// duplicate (applied before, at its first time) or unlinked (no account
+// here has that link: nothing to do).
+type PeerSubjectAck struct {
+	Outcome        string    `json:"outcome"`
+	AcknowledgedAt time.Time `json:"acknowledged_at"`
+}
+
+// PeerSubjectsResult answers POST /v1/peer/subjects: one
+// acknowledgement a request, in order.
+type PeerSubjectsResult struct {
+	Acknowledgements []PeerSubjectAck `json:"acknowledgements"`
+}
+
+// WireSubjects writes requests in their wire form.
+func WireSubjects(msgs []subject.Message) PeerSubjects {
+	out := PeerSubjects{Requests: make([]PeerSubject, len(msgs))}
+	for i, m := range msgs {
+		out.Requests[i] = PeerSubject{Kind: m.Kind, ID: m.ID, LinkID: m.LinkID.String(), Purpose: m.Purpose, RequestedAt: m.At}
+	}
+	return out
+}
+
+// Message reads one request, or says what is wrong with it (never
+// quoting what was sent).
+func (p PeerSubject) Message() (subject.Message, string) {
+	lid, err := psi.ParseLinkID(p.LinkID)
+	switch {
+	case p.Kind != subject.KindObjection && p.Kind != subject.KindErasure:
+		return subject.Message{}, "kind: objection or erasure"
+	case !idRE.MatchString(p.ID):
+		return subject.Message{}, "id: 1 to 64 letters, digits, _ or -"
+	case err != nil:
+		return subject.Message{}, fmt.Sprintf("link_id: %d hexadecimal characters", 2*psi.LinkIDSize)
+	case p.Kind == subject.KindObjection && !idRE.MatchString(p.Purpose):
+		return subject.Message{}, "purpose: required in an objection, 1 to 64 letters, digits, _ or -"
+	case p.Kind == subject.KindErasure && p.Purpose != "":
+		return subject.Message{}, "purpose: only in an objection"
+	case p.RequestedAt.IsZero():
+		return subject.Message{}, "requested_at: required"
+	}
+	return subject.Message{Kind: p.Kind, ID: p.ID, LinkID: lid, Purpose: p.Purpose,
+		At: p.RequestedAt.UTC().Truncate(time.Microsecond)}, ""
+}
+
+// Ack reads an acknowledgement, or says what is wrong with it.
+func (a PeerSubjectAck) Ack() (subject.Ack, string) {
+	switch {
+	case a.Outcome != subject.Applied && a.Outcome != subject.Duplicate && a.Outcome != subject.Unlinked:
+		return subject.Ack{}, "outcome: applied, duplicate or unlinked"
+	case a.AcknowledgedAt.IsZero():
+		return subject.Ack{}, "acknowledged_at: required"
+	}
+	return subject.Ack{Outcome: a.Outcome, At: a.AcknowledgedAt.UTC().Truncate(time.Microsecond)}, ""
 }

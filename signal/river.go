@@ -24,7 +24,11 @@ type RelayConfig struct {
 	// Webhook, if set, is told of every signal received and revoked,
 	// from an outbox of its own written with them.
 	Webhook Hook
-	Log     *slog.Logger
+	// Subjects, if set, drains the data-subject relay's outbox (package
+	// subject's Drain) on a line of its own, until it is empty or the
+	// deadline; more says it stopped at the deadline with some left.
+	Subjects func(ctx context.Context, deadline time.Time) (more bool, err error)
+	Log      *slog.Logger
 	// Registry receives the relay's metrics (none if nil).
 	Registry prometheus.Registerer
 	// Backoff after a failed drain: MinBackoff doubling up to MaxBackoff,
@@ -162,7 +166,7 @@ func StartRelay(ctx context.Context, s *store.Store, cfg RelayConfig) (*Relay, e
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_signals_relayed_total",
 		Help: "Signal relay messages sent to the other party, by the outcome it answered (or expired, unsent)."}, []string{"outcome"})
 	failures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linkd_relay_failures_total",
-		Help: "Drains that failed (the other party or the webhook unreachable or refusing), by line; each is retried."}, []string{"line"})
+		Help: "Drains that failed (the other party or the webhook unreachable or refusing), by line (peer, webhook, subjects); each is retried."}, []string{"line"})
 	events := prometheus.NewCounter(prometheus.CounterOpts{Name: "linkd_webhook_events_total",
 		Help: "Events of received and revoked signals delivered to the webhook."})
 	// The backlog, read at each scrape (NaN if the database does not
@@ -209,6 +213,13 @@ func StartRelay(ctx context.Context, s *store.Store, cfg RelayConfig) (*Relay, e
 			return nil, err
 		}
 	}
+	if cfg.Subjects != nil {
+		subjects := &line{s: s, name: "subject relay", slice: cfg.Slice, log: cfg.Log, failures: failures.WithLabelValues("subjects"),
+			drain: cfg.Subjects}
+		if err := addLine[store.SubjectJob](workers, &periodic, cfg.Sweep, subjects, store.SubjectSweepJob{}); err != nil {
+			return nil, err
+		}
+	}
 	client, err := river.NewClient(riverpgxv5.New(s.Pool()), &river.Config{
 		Logger:               cfg.Log,
 		Queues:               map[string]river.QueueConfig{store.RelayQueue: {MaxWorkers: 2}},
@@ -230,6 +241,9 @@ func StartRelay(ctx context.Context, s *store.Store, cfg RelayConfig) (*Relay, e
 	start := []river.InsertManyParams{{Args: store.SweepJob{}}}
 	if cfg.Webhook != nil {
 		start = append(start, river.InsertManyParams{Args: store.EventSweepJob{}})
+	}
+	if cfg.Subjects != nil {
+		start = append(start, river.InsertManyParams{Args: store.SubjectSweepJob{}})
 	}
 	if _, err := client.InsertMany(ctx, start); err != nil {
 		_ = client.StopAndCancel(context.Background())

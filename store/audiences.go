@@ -355,14 +355,16 @@ func (s *Store) LinkedMembers(ctx context.Context, audienceID, after string, lim
 }
 
 // LinkedAccounts implements audience.Store.
-func (s *Store) LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant string) ([]LinkedMember, error) {
+func (s *Store) LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant, purpose string) ([]LinkedMember, error) {
 	keys := make([][]byte, len(ids))
 	for i := range ids {
 		keys[i] = ids[i][:]
 	}
 	rows, err := s.pool.Query(ctx, `SELECT DISTINCT a.id, a.country, a.ads_consent, l.link_id
 		FROM unnest($1::bytea[]) k JOIN links l ON l.link_id = k JOIN accounts a ON a.id = l.account_id
-		WHERE NOT a.ad_opt_out AND NOT ($2 = ANY (a.blocked_businesses)) ORDER BY a.id`, keys, tenant)
+		WHERE NOT a.ad_opt_out AND NOT ($2 = ANY (a.blocked_businesses))
+		  AND NOT EXISTS (SELECT 1 FROM subject_requests r WHERE r.account_id = a.id AND r.kind = 'objection' AND r.purpose = $3)
+		ORDER BY a.id`, keys, tenant, purpose)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -250,34 +250,37 @@ func (s *Store) CountAccounts(ctx context.Context) (int64, error) {
 // deleted here, under a SHARE lock that waits for upload batches in flight
 // and holds new ones back until the account is gone.
 func (s *Store) EraseAccount(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `LOCK TABLE audience_members IN SHARE MODE`); err != nil {
-			return err
-		}
-		// The value kept for the account's number is retired, without
-		// the account: the next link run hands it to the other party,
-		// which drops its link.
-		if err := retireKept(ctx, tx, `DELETE FROM link_own WHERE account_id = $1 RETURNING value`, id); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM links WHERE account_id = $1`, id); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM link_unkept WHERE account_id = $1`, id); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `DELETE FROM accounts WHERE id = $1`, id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return storeerr.ErrNotFound
-		}
-		if _, err = tx.Exec(ctx, `DELETE FROM audience_members WHERE account_id = $1`, id); err != nil {
-			return err
-		}
-		return addAccounts(ctx, tx, -1)
-	})
+	return s.tx(ctx, func(tx pgx.Tx) error { return eraseAccount(ctx, tx, id) })
+}
+
+// eraseAccount is EraseAccount in the transaction tx.
+func eraseAccount(ctx context.Context, tx pgx.Tx, id string) error {
+	if _, err := tx.Exec(ctx, `LOCK TABLE audience_members IN SHARE MODE`); err != nil {
+		return err
+	}
+	// The value kept for the account's number is retired, without
+	// the account: the next link run hands it to the other party,
+	// which drops its link.
+	if err := retireKept(ctx, tx, `DELETE FROM link_own WHERE account_id = $1 RETURNING value`, id); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM links WHERE account_id = $1`, id); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM link_unkept WHERE account_id = $1`, id); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `DELETE FROM accounts WHERE id = $1`, id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return storeerr.ErrNotFound
+	}
+	if _, err = tx.Exec(ctx, `DELETE FROM audience_members WHERE account_id = $1`, id); err != nil {
+		return err
+	}
+	return addAccounts(ctx, tx, -1)
 }
 
 // matchSQL is the query of the accounts whose column equals one of the

@@ -47,6 +47,20 @@ func (EventSweepJob) Kind() string { return "linkd_webhook_sweep" }
 
 func (EventSweepJob) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: RelayQueue} }
 
+// SubjectJob and SubjectSweepJob are the same two for the data-subject
+// relay's outbox: objections and erasures for the other party.
+type SubjectJob struct{}
+
+func (SubjectJob) Kind() string { return "linkd_subject_drain" }
+
+func (SubjectJob) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: RelayQueue} }
+
+type SubjectSweepJob struct{}
+
+func (SubjectSweepJob) Kind() string { return "linkd_subject_sweep" }
+
+func (SubjectSweepJob) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: RelayQueue} }
+
 // waiting are the states of a drain that has not started.
 var waiting = []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending,
 	rivertype.JobStateRetryable, rivertype.JobStateScheduled}

@@ -399,7 +399,7 @@ func (s *Store) MarkEventsSent(ctx context.Context, seqs []int64) error {
 
 // Signal implements signal.Store.
 func (s *Store) Signal(ctx context.Context, id string) (Signal, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+signalSelect+` FROM signals WHERE id = $1`, id)
+	rows, err := s.pool.Query(ctx, `SELECT `+signalSelect+` FROM signals WHERE id = $1 AND status <> 'erased'`, id)
 	if err != nil {
 		return Signal{}, mapErr(err)
 	}
@@ -410,7 +410,7 @@ func (s *Store) Signal(ctx context.Context, id string) (Signal, error) {
 // ListSignals implements signal.Store.
 func (s *Store) ListSignals(ctx context.Context, f SignalFilter) ([]Signal, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+signalSelect+` FROM signals
-		WHERE direction = $1 AND id > $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR type = $4) AND ($6 = '' OR peer_outcome = $6)
+		WHERE direction = $1 AND id > $2 AND status <> 'erased' AND ($3 = '' OR status = $3) AND ($4 = '' OR type = $4) AND ($6 = '' OR peer_outcome = $6)
 		  AND confidence >= $7 AND ($8::timestamptz IS NULL OR created_at > $8) AND ($9::timestamptz IS NULL OR created_at < $9)
 		ORDER BY id LIMIT $5`, string(f.Direction), f.After, f.Status, f.Type, f.Limit, f.PeerOutcome, f.MinConfidence, optTime(f.CreatedAfter), optTime(f.CreatedBefore))
 	if err != nil {
@@ -440,7 +440,7 @@ func (s *Store) OutboxBacklog(ctx context.Context) (OutboxBacklog, error) {
 // the outcome's outbox entry in one statement, then a drain queued.
 func (s *Store) Decide(ctx context.Context, id, status, reviewer, reason string, at time.Time) error {
 	err := s.pool.QueryRow(ctx, `WITH up AS (UPDATE signals SET status = $2, decision = $2, reviewer = $3, reason = $4, decided_at = $5
-			WHERE id = $1 AND direction = 'inbound' AND status <> 'revoked' RETURNING id),
+			WHERE id = $1 AND direction = 'inbound' AND status NOT IN ('revoked', 'erased') RETURNING id),
 		hist AS (INSERT INTO signal_decisions (signal_id, decision, reviewer, reason, decided_at) SELECT id, $2, $3, $4, $5 FROM up)
 		INSERT INTO signal_outbox (signal_id, kind) SELECT id, 'outcome' FROM up RETURNING signal_id`,
 		id, status, reviewer, reason, utc(at)).Scan(&id)
@@ -551,7 +551,7 @@ func (s *Store) SignalReport(ctx context.Context, since, now time.Time) ([]Signa
 				cross_reason = 'expired' AS unsent,
 				CASE direction WHEN 'outbound' THEN peer_outcome ELSE decision END AS decided
 			FROM signals
-			WHERE created_at >= $1 AND (direction = 'inbound' OR crosses OR cross_reason = 'expired'))
+			WHERE created_at >= $1 AND status <> 'erased' AND (direction = 'inbound' OR crosses OR cross_reason = 'expired'))
 		SELECT type, direction,
 			count(*) FILTER (WHERE crossed),
 			count(*) FILTER (WHERE crossed AND decided = 'disable'),

@@ -40,6 +40,8 @@ type Store struct {
 	// keepEvents: a webhook is set, Receive writes events.
 	keepEvents  atomic.Bool
 	eventNudges nudges
+	// subjectNudges: the data-subject relay's.
+	subjectNudges nudges
 }
 
 // New returns a store on an open pool whose search_path names the schema

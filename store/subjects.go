@@ -2,9 +2,14 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/linkd/linkd/crypto/psi"
 )
 
 // Held is what the party holds about one account, for the person behind
@@ -33,33 +38,53 @@ type Held struct {
 
 // SubjectRequest is a data-subject request's receipt.
 type SubjectRequest struct {
-	ID        string
+	ID string
+	// AccountID is the account an objection is about (an erasure's
+	// receipt names none).
 	AccountID string
-	Kind      string // objection
-	Purpose   string
-	At        time.Time
+	Kind      string // objection or erasure
+	// Peer says the other party relayed the request (ID is its id).
+	Peer    bool
+	Purpose string // an objection's
+	At      time.Time
+	// Relayed says the request goes to the other party: the account had
+	// a link when it was made.
+	Relayed bool
 	// AcknowledgedAt is when the other party acknowledged it (zero: not
-	// yet).
+	// yet); for a relayed request, when it was applied here.
 	AcknowledgedAt time.Time
 	// Removed is how many audience memberships the request ended here.
 	Removed int64
 }
 
+// Request kinds.
+const (
+	KindObjection = "objection"
+	KindErasure   = "erasure"
+)
+
 // Object records the objection r of the person behind r.AccountID to
 // r.Purpose and, in the same transaction, takes the account out of every
 // audience of that purpose; an objection to ads also opts the account
-// out of ads, which later imports keep. storeerr.ErrNotFound if there is
-// no such account.
+// out of ads, which later imports keep. If the account has a link, the
+// request goes into the subject outbox for the other party. storeerr.
+// ErrNotFound if there is no such account.
 func (s *Store) Object(ctx context.Context, r SubjectRequest) (SubjectRequest, error) {
-	r.Kind, r.At = "objection", r.At.UTC()
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		var one int
-		if err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, r.AccountID).Scan(&one); err != nil {
-			return err // pgx.ErrNoRows: no such account
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO subject_requests (id, account_id, kind, purpose, requested_at) VALUES ($1, $2, $3, $4, $5)`,
-			r.ID, r.AccountID, r.Kind, r.Purpose, r.At); err != nil {
+	r.Kind, r.At, r.Peer = KindObjection, r.At.UTC(), false
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		link, err := lockSubject(ctx, tx, r.AccountID)
+		if err != nil {
 			return err
+		}
+		r.Relayed = link != nil
+		if _, err := tx.Exec(ctx, `INSERT INTO subject_requests (id, account_id, kind, purpose, requested_at, relayed) VALUES ($1, $2, $3, $4, $5, $6)`,
+			r.ID, r.AccountID, r.Kind, r.Purpose, r.At, r.Relayed); err != nil {
+			return err
+		}
+		if link != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO subject_outbox (request_id, link_id) VALUES ($1, $2)`, r.ID, link); err != nil {
+				return err
+			}
 		}
 		if r.Purpose == "ads" {
 			if _, err := tx.Exec(ctx, `UPDATE accounts SET ad_opt_out = true WHERE id = $1`, r.AccountID); err != nil {
@@ -71,7 +96,256 @@ func (s *Store) Object(ctx context.Context, r SubjectRequest) (SubjectRequest, e
 		r.Removed = tag.RowsAffected()
 		return err
 	})
+	if err == nil && r.Relayed {
+		s.nudgeLine(&s.subjectNudges, SubjectJob{})
+	}
+	return r, err
+}
+
+// lockSubject locks the account's row and reads its link id (nil: none);
+// pgx.ErrNoRows if there is no such account.
+func lockSubject(ctx context.Context, tx pgx.Tx, id string) ([]byte, error) {
+	var link []byte
+	err := tx.QueryRow(ctx, `SELECT l.link_id FROM accounts a LEFT JOIN links l ON l.account_id = a.id WHERE a.id = $1 FOR UPDATE OF a`, id).Scan(&link)
+	return link, err
+}
+
+// Erase erases the account r.AccountID at the request of the person
+// behind it, in one transaction: the account, its link, memberships and
+// signals (EraseAccount), and its id from the receipts of its earlier
+// requests; r's receipt names no account. If the account had a link, the
+// erasure goes into the subject outbox with it, for the other party to
+// drop its side. storeerr.ErrNotFound if there is no such account.
+func (s *Store) Erase(ctx context.Context, r SubjectRequest) (SubjectRequest, error) {
+	id := r.AccountID
+	r.Kind, r.At, r.Peer, r.AccountID, r.Purpose = KindErasure, r.At.UTC(), false, "", ""
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		link, err := lockSubject(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		r.Relayed = link != nil
+		if _, err := tx.Exec(ctx, `INSERT INTO subject_requests (id, kind, requested_at, relayed) VALUES ($1, $2, $3, $4)`,
+			r.ID, r.Kind, r.At, r.Relayed); err != nil {
+			return err
+		}
+		if link != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO subject_outbox (request_id, link_id) VALUES ($1, $2)`, r.ID, link); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE subject_requests SET account_id = NULL WHERE account_id = $1`, id); err != nil {
+			return err
+		}
+		var n int64
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM audience_members WHERE account_id = $1`, id).Scan(&n); err != nil {
+			return err
+		}
+		r.Removed = n
+		return eraseAccount(ctx, tx, id)
+	})
+	if err == nil && r.Relayed {
+		s.nudgeLine(&s.subjectNudges, SubjectJob{})
+	}
 	return r, mapErr(err)
+}
+
+const requestColumns = `id, coalesce(account_id, ''), kind, origin = 'peer', purpose, requested_at, relayed, acknowledged_at`
+
+func scanRequest(r pgx.CollectableRow) (SubjectRequest, error) {
+	var q SubjectRequest
+	var ack *time.Time
+	err := r.Scan(&q.ID, &q.AccountID, &q.Kind, &q.Peer, &q.Purpose, &q.At, &q.Relayed, &ack)
+	q.At = q.At.UTC()
+	if ack != nil {
+		q.AcknowledgedAt = ack.UTC()
+	}
+	return q, err
+}
+
+// SubjectRequest reads a request's receipt; storeerr.ErrNotFound if
+// there is none.
+func (s *Store) SubjectRequest(ctx context.Context, id string) (SubjectRequest, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+requestColumns+` FROM subject_requests WHERE id = $1`, id)
+	if err != nil {
+		return SubjectRequest{}, mapErr(err)
+	}
+	r, err := pgx.CollectExactlyOneRow(rows, scanRequest)
+	return r, mapErr(err)
+}
+
+// SubjectMessage is a data-subject request on the relay: the request's
+// id, kind, purpose and time, and the link it names. Seq is its place in
+// this party's outbox.
+type SubjectMessage struct {
+	Seq               int64
+	ID, Kind, Purpose string
+	LinkID            psi.LinkID
+	At                time.Time
+}
+
+// Acknowledgement outcomes of a relayed request.
+const (
+	SubjectApplied   = "applied"
+	SubjectDuplicate = "duplicate"
+	SubjectUnlinked  = "unlinked"
+)
+
+// SubjectAck is the other party's acknowledgement of a relayed request:
+// what it did (SubjectApplied, SubjectDuplicate, SubjectUnlinked) and
+// when it first applied it.
+type SubjectAck struct {
+	Outcome string
+	At      time.Time
+}
+
+// PendingSubjects returns up to limit requests of the subject outbox,
+// oldest first.
+func (s *Store) PendingSubjects(ctx context.Context, limit int) ([]SubjectMessage, error) {
+	rows, err := s.pool.Query(ctx, `SELECT o.seq, r.id, r.kind, r.purpose, r.requested_at, o.link_id
+		FROM subject_outbox o JOIN subject_requests r ON r.id = o.request_id ORDER BY o.seq LIMIT $1`, limit)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SubjectMessage, error) {
+		var m SubjectMessage
+		var link []byte
+		if err := r.Scan(&m.Seq, &m.ID, &m.Kind, &m.Purpose, &m.At, &link); err != nil {
+			return m, err
+		}
+		m.At = m.At.UTC()
+		return m, copyTo(m.LinkID[:], link, "link_id")
+	})
+	return out, mapErr(err)
+}
+
+// AcknowledgeSubjects records the other party's acknowledgements of the
+// outbox's messages seqs (in order) and takes them out of the outbox,
+// link ids with them. It returns the receipts acknowledged, for the
+// audit log.
+func (s *Store) AcknowledgeSubjects(ctx context.Context, seqs []int64, acks []SubjectAck) ([]SubjectRequest, error) {
+	if len(seqs) != len(acks) {
+		return nil, fmt.Errorf("store: %d acknowledgements for %d messages", len(acks), len(seqs))
+	}
+	times := make([]time.Time, len(acks))
+	for i, a := range acks {
+		times[i] = a.At.UTC()
+	}
+	var out []SubjectRequest
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `WITH a AS (SELECT * FROM unnest($1::bigint[], $2::timestamptz[]) AS a (seq, at)),
+				gone AS (DELETE FROM subject_outbox o USING a WHERE o.seq = a.seq RETURNING o.request_id, a.at)
+			UPDATE subject_requests r SET acknowledged_at = coalesce(r.acknowledged_at, gone.at)
+			FROM gone WHERE r.id = gone.request_id
+			RETURNING `+strings.ReplaceAll(requestColumns, "id, coalesce(account_id", "r.id, coalesce(r.account_id"), seqs, times)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, scanRequest)
+		return err
+	})
+	return out, mapErr(err)
+}
+
+// MarkSubjectsAttempted counts a failed delivery of the outbox's
+// messages seqs.
+func (s *Store) MarkSubjectsAttempted(ctx context.Context, seqs []int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE subject_outbox SET attempts = attempts + 1 WHERE seq = ANY($1)`, seqs)
+	return mapErr(err)
+}
+
+// ReceiveSubjects applies the other party's relayed requests at now, in
+// one transaction, each once by its id (a request seen before answers
+// SubjectDuplicate with the time it was first applied). The link id
+// names this party's account, if it has one here (SubjectUnlinked if
+// not: nothing to do). An objection is kept against the account and takes
+// it out of the mirrors of the other party's audiences of its purpose;
+// mirrors built later leave it out (LinkedAccounts). An erasure drops the
+// link, takes the account out of every mirror, marks the signals the
+// other party relayed about it erased (shown no more, their outcomes not
+// sent), and takes the link id off this party's own signals and requests
+// about it: afterwards no row here holds that link id.
+func (s *Store) ReceiveSubjects(ctx context.Context, msgs []SubjectMessage, now time.Time) ([]SubjectAck, error) {
+	now = now.UTC()
+	out := make([]SubjectAck, len(msgs))
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE audience_members IN SHARE MODE`); err != nil {
+			return err
+		}
+		for i, m := range msgs {
+			var at time.Time
+			err := tx.QueryRow(ctx, `SELECT acknowledged_at FROM subject_requests WHERE id = $1 AND origin = 'peer'`, m.ID).Scan(&at)
+			if err == nil {
+				out[i] = SubjectAck{Outcome: SubjectDuplicate, At: at.UTC()}
+				continue
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			var acct *string
+			if err := tx.QueryRow(ctx, `SELECT account_id FROM links WHERE link_id = $1 FOR UPDATE`, m.LinkID[:]).Scan(&acct); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			out[i] = SubjectAck{Outcome: SubjectApplied, At: now}
+			if acct == nil {
+				out[i].Outcome = SubjectUnlinked
+			}
+			keep := acct
+			if m.Kind == KindErasure {
+				keep = nil // the receipt of an erasure names no account
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO subject_requests (id, account_id, kind, origin, purpose, requested_at, acknowledged_at)
+				VALUES ($1, $2, $3, 'peer', $4, $5, $6)`, m.ID, keep, m.Kind, m.Purpose, m.At.UTC(), now); err != nil {
+				return err
+			}
+			if acct == nil {
+				continue
+			}
+			switch m.Kind {
+			case KindObjection:
+				if _, err := tx.Exec(ctx, `DELETE FROM audience_members m USING audiences a
+					WHERE m.audience_id = a.id AND a.id LIKE 'ext\_%' AND a.purpose = $2 AND m.account_id = $1`, *acct, m.Purpose); err != nil {
+					return err
+				}
+			case KindErasure:
+				if err := receiveErasure(ctx, tx, *acct, m.LinkID[:]); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("store: a relayed request of kind %q", m.Kind)
+			}
+		}
+		return nil
+	})
+	return out, mapErr(err)
+}
+
+// receiveErasure drops this party's side of the link the other party's
+// erased account had with account acct.
+func receiveErasure(ctx context.Context, tx pgx.Tx, acct string, link []byte) error {
+	for _, q := range []string{
+		// Outcomes not yet sent of the signals about the erased account.
+		`DELETE FROM signal_outbox o USING signals s WHERE o.signal_id = s.id AND s.direction = 'inbound' AND s.link_id = $2 AND s.account_id = $1`,
+		`DELETE FROM signal_events e USING signals s WHERE e.signal_id = s.id AND s.direction = 'inbound' AND s.link_id = $2 AND s.account_id = $1`,
+		`UPDATE signals SET status = 'erased', link_id = NULL WHERE direction = 'inbound' AND link_id = $2 AND account_id = $1`,
+		// Dropping the link sends this party's flags on the account that
+		// have not crossed back to wait for a link (signals_follow_links).
+		`DELETE FROM links WHERE link_id = $2 AND account_id = $1`,
+		`UPDATE signals SET link_id = NULL WHERE link_id = $2 AND account_id = $1`,
+	} {
+		if _, err := tx.Exec(ctx, q, acct, link); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM audience_members m USING audiences a
+		WHERE m.audience_id = a.id AND a.id LIKE 'ext\_%' AND m.account_id = $1`, acct); err != nil {
+		return err
+	}
+	// This party's own requests about the account that were still to go:
+	// the other side is gone, and the link id goes with them.
+	_, err := tx.Exec(ctx, `WITH gone AS (DELETE FROM subject_outbox WHERE link_id = $1 RETURNING request_id)
+		UPDATE subject_requests SET relayed = false WHERE id IN (SELECT request_id FROM gone)`, link)
+	return err
 }
 
 // HeldAudiences counts an account's audiences of one tenant and purpose.
@@ -113,21 +387,12 @@ func (s *Store) HeldFor(ctx context.Context, id string, now time.Time) (Held, er
 		}); err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT id, account_id, kind, purpose, requested_at, acknowledged_at FROM subject_requests
+		rows, err = tx.Query(ctx, `SELECT `+requestColumns+` FROM subject_requests
 			WHERE account_id = $1 ORDER BY requested_at, id`, id)
 		if err != nil {
 			return err
 		}
-		if h.Requests, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (SubjectRequest, error) {
-			var q SubjectRequest
-			var ack *time.Time
-			err := r.Scan(&q.ID, &q.AccountID, &q.Kind, &q.Purpose, &q.At, &ack)
-			q.At = q.At.UTC()
-			if ack != nil {
-				q.AcknowledgedAt = ack.UTC()
-			}
-			return q, err
-		}); err != nil {
+		if h.Requests, err = pgx.CollectRows(rows, scanRequest); err != nil {
 			return err
 		}
 		rows, err = tx.Query(ctx, `SELECT direction, type, created_at, expires_at FROM signals

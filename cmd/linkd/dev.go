@@ -123,7 +123,7 @@ func runDev(e *env, args []string) int {
 		o := 1 - i
 		linkers[i].Peer = peer.NewClient("http://"+parties[o].addr, issued[o])
 		servers[i].AudiencePeer = peer.NewClient("http://"+parties[o].addr, issued[o])
-		stopRelay, err := startRelay(ctx, stores[i], peer.NewClient("http://"+parties[o].addr, issued[o]), nil, log, servers[i].Registry)
+		stopRelay, err := startRelay(ctx, stores[i], peer.NewClient("http://"+parties[o].addr, issued[o]), nil, servers[i].AuditChain, log, servers[i].Registry)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", parties[i].name, err)
 			return exitInput

@@ -164,7 +164,7 @@ func runServe(e *env, args []string) int {
 			}
 			hook = signal.NewWebhook(*hookURL, secret)
 		}
-		stopRelay, err := startRelay(ctx, st, pc, hook, log, reg)
+		stopRelay, err := startRelay(ctx, st, pc, hook, chain, log, reg)
 		if err != nil {
 			return fail(err)
 		}

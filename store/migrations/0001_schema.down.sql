@@ -3,6 +3,7 @@ DROP FUNCTION audit_log_append_only();
 DROP TABLE policy_bundles;
 DROP TABLE usage_counters;
 DROP TABLE console_sessions;
+DROP TABLE subject_outbox;
 DROP TABLE subject_requests;
 DROP TABLE api_keys;
 DROP TABLE signal_events;

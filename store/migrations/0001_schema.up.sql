@@ -382,19 +382,37 @@ CREATE TABLE api_keys (
     revoked_at  timestamptz
 );
 
--- Data-subject requests, each kept as its receipt: which account, what
--- was asked for which purpose, when, and when the other party
--- acknowledged it. An objection stays in force: an import does not undo
--- it.
+-- Data-subject requests, each kept as its receipt: what was asked for
+-- which purpose, when, and when the other party acknowledged it. origin
+-- says whether the person asked here or the other party relayed it (its
+-- id is then the other party's). An objection names its account, and
+-- stays in force: an import does not undo it, and a relayed objection
+-- keeps the account out of mirrors of the other party's audiences of its
+-- purpose. An erasure names no account: the account system that asked
+-- keeps its id with the receipt's, and an erasure takes the account out
+-- of the receipts of its earlier requests too. relayed says the request
+-- went to the other party (the account had a link).
 CREATE TABLE subject_requests (
     id               text PRIMARY KEY,
-    account_id       text NOT NULL,
-    kind             text NOT NULL CHECK (kind IN ('objection')),
-    purpose          text NOT NULL,
+    account_id       text,
+    kind             text NOT NULL CHECK (kind IN ('objection', 'erasure')),
+    origin           text NOT NULL DEFAULT 'here' CHECK (origin IN ('here', 'peer')),
+    purpose          text NOT NULL DEFAULT '',
     requested_at     timestamptz NOT NULL,
+    relayed          boolean NOT NULL DEFAULT false,
     acknowledged_at  timestamptz
 );
 CREATE INDEX subject_requests_account ON subject_requests (account_id, requested_at);
+
+-- The outbox of the data-subject relay: requests made here for a linked
+-- account, with the link they name, until the other party acknowledges
+-- them. The link id is kept here alone, and only until then.
+CREATE TABLE subject_outbox (
+    seq         bigserial PRIMARY KEY,
+    request_id  text NOT NULL REFERENCES subject_requests (id) ON DELETE CASCADE,
+    link_id     bytea NOT NULL,
+    attempts    integer NOT NULL DEFAULT 0
+);
 
 -- Console sessions: a person signed in with an API key. Only a hash of
 -- the session's secret (the cookie) is kept; a session is over after its

@@ -75,6 +75,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
 	}
+	// Two parties' stores.
+	t.Run("SubjectRelay", func(t *testing.T) { testSubjectRelay(t, newStore(t), newStore(t)) })
 }
 
 var (
@@ -1820,12 +1822,12 @@ func testLinkedMembers(t *testing.T, s Store) {
 	if got, _ := s.LinkedMembers(ctx, "aud", "a", 10); len(got) != 1 || got[0].AccountID != "c" {
 		t.Fatalf("LinkedMembers after a = %+v", got)
 	}
-	acc, err := s.LinkedAccounts(ctx, []psi.LinkID{ld.ID, lc.ID, la.ID, linkID(t), la.ID}, "acme")
+	acc, err := s.LinkedAccounts(ctx, []psi.LinkID{ld.ID, lc.ID, la.ID, linkID(t), la.ID}, "acme", "ads")
 	noErr(t, "LinkedAccounts", err)
 	if len(acc) != 1 || acc[0] != want[0] {
 		t.Fatalf("LinkedAccounts = %+v, want only a (c opted out, d blocked acme)", acc)
 	}
-	if acc, _ := s.LinkedAccounts(ctx, []psi.LinkID{ld.ID}, "globex"); len(acc) != 1 || acc[0].AccountID != "d" {
+	if acc, _ := s.LinkedAccounts(ctx, []psi.LinkID{ld.ID}, "globex", "ads"); len(acc) != 1 || acc[0].AccountID != "d" {
 		t.Fatalf("LinkedAccounts for globex = %+v", acc)
 	}
 }
@@ -2212,5 +2214,156 @@ func testSignalsQuarantine(t *testing.T, s Store) {
 	var open int
 	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM signals WHERE type = 'fake_account' AND status = 'open'`).Scan(&open); err != nil || open != 2 {
 		t.Fatalf("%d fake_account signals opened at once, want the cap of 2: %v", open, err)
+	}
+}
+
+// testSubjectRelay: an objection and an erasure made at one party (a)
+// go through its subject outbox to the other (b), which applies each
+// once; the acknowledgement completes the receipt; afterwards neither
+// side holds the erased account or its link.
+func testSubjectRelay(t *testing.T, a, b Store) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	put(t, a, account(t, "a1"), account(t, "a2"))
+	put(t, b, account(t, "b1"), account(t, "b2"))
+	l1 := linkID(t)
+	noErr(t, "PutLinks a", a.PutLinks(ctx, []store.Link{{AccountID: "a1", ID: l1, Epoch: 1, CreatedAt: t0}}, 0))
+	noErr(t, "PutLinks b", b.PutLinks(ctx, []store.Link{{AccountID: "b1", ID: l1, Epoch: 1, CreatedAt: t0}}, 0))
+	// At b: a mirror of one of a's audiences and an audience of b's own,
+	// b1 in both; a signal from a about b1, decided (its outcome queued),
+	// and one of b's own about b1, relayed.
+	mirror := audience.MirrorID("a", "aud_a")
+	for _, id := range []string{mirror, "aud_b"} {
+		noErr(t, "CreateAudience", b.CreateAudience(ctx, audience.Audience{ID: id, Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0}))
+		_, err := b.ApplyBatch(ctx, audience.Batch{AudienceID: id, SessionID: "s", Seq: 1, Add: []string{"b1", "b2"}})
+		noErr(t, "ApplyBatch", err)
+	}
+	out, err := b.Receive(ctx, []store.Message{{Kind: store.KindSignal, ID: "in1", LinkID: l1, Type: "spam", Confidence: 0.9,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour), ReceivedAt: now}})
+	if err != nil || out[0] != store.OutcomeApplied {
+		t.Fatalf("Receive: %v, %v", out, err)
+	}
+	noErr(t, "Decide", b.Decide(ctx, "in1", "disable", "rev", "why", now))
+	noErr(t, "CreateSignal", b.CreateSignal(ctx, signal.Signal{ID: "out1", Direction: signal.Outbound, AccountID: "b1", Type: "spam",
+		Confidence: 0.9, Status: "open", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, true))
+
+	// An objection at a: relayed for the linked account, not for the other.
+	r1, err := a.Object(ctx, store.SubjectRequest{ID: "sr_1", AccountID: "a1", Purpose: "ads", At: now})
+	noErr(t, "Object", err)
+	r2, err := a.Object(ctx, store.SubjectRequest{ID: "sr_2", AccountID: "a2", Purpose: "ads", At: now})
+	noErr(t, "Object", err)
+	if !r1.Relayed || r2.Relayed {
+		t.Fatalf("relayed: linked %v, unlinked %v", r1.Relayed, r2.Relayed)
+	}
+	msgs, err := a.PendingSubjects(ctx, 10)
+	noErr(t, "PendingSubjects", err)
+	if len(msgs) != 1 || msgs[0].ID != "sr_1" || msgs[0].Kind != store.KindObjection || msgs[0].Purpose != "ads" || msgs[0].LinkID != l1 || !msgs[0].At.Equal(now) {
+		t.Fatalf("PendingSubjects = %+v", msgs)
+	}
+	noErr(t, "MarkSubjectsAttempted", a.MarkSubjectsAttempted(ctx, []int64{msgs[0].Seq}))
+
+	// b applies it once: b1 leaves the mirror, not b's own audience, and
+	// no later mirror takes it.
+	at := now.Add(time.Second)
+	acks, err := b.ReceiveSubjects(ctx, msgs, at)
+	noErr(t, "ReceiveSubjects", err)
+	if len(acks) != 1 || acks[0].Outcome != store.SubjectApplied || !acks[0].At.Equal(at) {
+		t.Fatalf("acks = %+v", acks)
+	}
+	if m, _ := b.Members(ctx, mirror); !slices.Equal(m, []string{"b2"}) {
+		t.Fatalf("mirror after the objection: %v", m)
+	}
+	if m, _ := b.Members(ctx, "aud_b"); !slices.Equal(m, []string{"b1", "b2"}) {
+		t.Fatalf("b's own audience after the objection: %v", m)
+	}
+	if acc, _ := b.LinkedAccounts(ctx, []psi.LinkID{l1}, "acme", "ads"); len(acc) != 0 {
+		t.Fatalf("a mirror would take the objector: %+v", acc)
+	}
+	if acc, _ := b.LinkedAccounts(ctx, []psi.LinkID{l1}, "acme", "safety"); len(acc) != 1 {
+		t.Fatalf("the objection to ads holds for another purpose: %+v", acc)
+	}
+	again, err := b.ReceiveSubjects(ctx, msgs, at.Add(time.Minute))
+	if err != nil || again[0].Outcome != store.SubjectDuplicate || !again[0].At.Equal(at) {
+		t.Fatalf("the objection again: %+v, %v", again, err)
+	}
+	h, err := b.HeldFor(ctx, "b1", at)
+	noErr(t, "HeldFor", err)
+	if len(h.Requests) != 1 || !h.Requests[0].Peer || h.Requests[0].ID != "sr_1" {
+		t.Fatalf("b1's receipts: %+v", h.Requests)
+	}
+	if h.AdOptOut {
+		t.Fatal("the other party's objection opted b1 out of b's own ads")
+	}
+
+	// a records the acknowledgement; the outbox is empty.
+	rs, err := a.AcknowledgeSubjects(ctx, []int64{msgs[0].Seq}, acks)
+	noErr(t, "AcknowledgeSubjects", err)
+	if len(rs) != 1 || rs[0].ID != "sr_1" || !rs[0].AcknowledgedAt.Equal(at) {
+		t.Fatalf("acknowledged = %+v", rs)
+	}
+	if p, _ := a.PendingSubjects(ctx, 10); len(p) != 0 {
+		t.Fatalf("outbox after the acknowledgement: %+v", p)
+	}
+	if rs, err := a.AcknowledgeSubjects(ctx, []int64{msgs[0].Seq}, acks); err != nil || len(rs) != 0 {
+		t.Fatalf("acknowledged twice: %+v, %v", rs, err)
+	}
+
+	// An erasure at a: gone there at once, its receipt and the earlier
+	// one name no account; the link waits in the outbox alone.
+	er, err := a.Erase(ctx, store.SubjectRequest{ID: "sr_3", AccountID: "a1", At: now})
+	noErr(t, "Erase", err)
+	if er.AccountID != "" || !er.Relayed || er.Kind != store.KindErasure {
+		t.Fatalf("erasure receipt = %+v", er)
+	}
+	wantErr(t, "Erase again", func() error {
+		_, err := a.Erase(ctx, store.SubjectRequest{ID: "sr_4", AccountID: "a1", At: now})
+		return err
+	}(), storeerr.ErrNotFound)
+	if r, err := a.SubjectRequest(ctx, "sr_1"); err != nil || r.AccountID != "" || !r.AcknowledgedAt.Equal(at) {
+		t.Fatalf("the objection's receipt after the erasure: %+v, %v", r, err)
+	}
+	wantErr(t, "SubjectRequest sr_4", func() error { _, err := a.SubjectRequest(ctx, "sr_4"); return err }(), storeerr.ErrNotFound)
+	msgs, err = a.PendingSubjects(ctx, 10)
+	noErr(t, "PendingSubjects", err)
+	if len(msgs) != 1 || msgs[0].Kind != store.KindErasure || msgs[0].LinkID != l1 || msgs[0].Purpose != "" {
+		t.Fatalf("PendingSubjects = %+v", msgs)
+	}
+	// b drops its side; an erasure of a link b never had is acknowledged
+	// as unlinked.
+	other := msgs[0]
+	other.ID, other.LinkID = "sr_9", linkID(t)
+	acks, err = b.ReceiveSubjects(ctx, []store.SubjectMessage{msgs[0], other}, at)
+	noErr(t, "ReceiveSubjects", err)
+	if acks[0].Outcome != store.SubjectApplied || acks[1].Outcome != store.SubjectUnlinked {
+		t.Fatalf("acks = %+v", acks)
+	}
+	if _, err := b.LinkOf(ctx, "b1"); !errors.Is(err, storeerr.ErrNotFound) {
+		t.Fatalf("b1's link after the erasure: %v", err)
+	}
+	wantErr(t, "the erased account's signal", func() error { _, err := b.Signal(ctx, "in1"); return err }(), storeerr.ErrNotFound)
+	if l, _ := b.ListSignals(ctx, store.SignalFilter{Direction: signal.Inbound, Limit: 10}); len(l) != 0 {
+		t.Fatalf("inbound signals shown after the erasure: %+v", l)
+	}
+	if sg, err := b.Signal(ctx, "out1"); err != nil || sg.LinkID != (psi.LinkID{}) {
+		t.Fatalf("b's own signal on b1: %+v, %v", sg, err)
+	}
+	if ob, _ := b.PendingOutbox(ctx, 10); len(ob) != 0 {
+		t.Fatalf("b's signal outbox after the erasure: %+v", ob)
+	}
+	if m, _ := b.Members(ctx, mirror); !slices.Equal(m, []string{"b2"}) {
+		t.Fatalf("mirror after the erasure: %v", m)
+	}
+	if m, _ := b.Members(ctx, "aud_b"); !slices.Equal(m, []string{"b1", "b2"}) {
+		t.Fatalf("b's own audience after the erasure: %v", m)
+	}
+	for _, st := range []Store{a, b} {
+		var n int
+		noErr(t, "counting", st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM links WHERE link_id = $1) + (SELECT count(*) FROM signals WHERE link_id = $1)
+			+ (SELECT count(*) FROM subject_outbox WHERE link_id = $1) + (SELECT count(*) FROM subject_requests WHERE account_id = 'a1')`, l1[:]).Scan(&n))
+		if st == a {
+			n-- // the erasure's own message, until acknowledged
+		}
+		if n != 0 {
+			t.Fatalf("%d rows still name the erased account or its link", n)
+		}
 	}
 }
