@@ -61,7 +61,8 @@ func lastLine(s string) string {
 
 // servedParties sets up the social network and the messenger on
 // PostgreSQL, each with its keys, its directory of the people given (ids:
-// the party's initial and the index in width digits) and the party key the
+// the party's initial and the index in width digits; each consented to
+// ads data reaching the other service) and the party key the
 // other issued to it, and starts both serves (stopped when the test ends).
 // It returns them and an admin key of the social network.
 func servedParties(t *testing.T, social, messenger []synth.Person, width int) ([]*servedParty, string) {
@@ -76,9 +77,9 @@ func servedParties(t *testing.T, social, messenger []synth.Person, width int) ([
 			}
 		}
 		var b strings.Builder
-		b.WriteString("account_id,phone,country,ad_opt_out\n")
+		b.WriteString("account_id,phone,country,ad_opt_out,ads_consent\n")
 		for k, q := range [][]synth.Person{social, messenger}[i] {
-			fmt.Fprintf(&b, "%s%0*d,%s,%s,false\n", p.name[:1], width, k, q.National, q.Country)
+			fmt.Fprintf(&b, "%s%0*d,%s,%s,false,true\n", p.name[:1], width, k, q.National, q.Country)
 		}
 		file := filepath.Join(t.TempDir(), "dir.csv")
 		if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {

@@ -215,6 +215,7 @@ type running struct {
 	out, logs syncBuffer
 	cancel    context.CancelFunc
 	done      chan int
+	stopped   bool
 }
 
 // startCmd runs a long-running command (serve, dev) in the background; stop
@@ -229,9 +230,14 @@ func startCmd(environ map[string]string, args ...string) *running {
 	return r
 }
 
-// stop ends the command and fails the test unless it exits 0 within 10 s.
+// stop ends the command and fails the test unless it exits 0 within 10 s;
+// stopping it again does nothing.
 func (r *running) stop(t *testing.T) {
 	t.Helper()
+	if r.stopped {
+		return
+	}
+	r.stopped = true
 	r.cancel()
 	select {
 	case code := <-r.done:
