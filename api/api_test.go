@@ -85,7 +85,7 @@ func newFixtureLimits(t *testing.T, limits api.Limits) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.dir = &directory.Importer{Store: f.st, Deriver: d}
+	f.dir = &directory.Importer{Store: f.st, Deriver: d, Now: func() time.Time { return f.now }}
 	aud := &audience.Service{Store: f.st, Index: d.IndexKey(), Epoch: d.Epoch, Budget: f.st,
 		Noise: audience.NewNoiseFrom(rand.NewChaCha8([32]byte{9}))}
 	s := api.New(api.Config{Party: "social", Keys: f.st, Audit: f.st, AuditChain: storetest.Chain(t, 1), OPRF: f.ev, Epoch: 1, Audiences: aud, Signals: f.st,
@@ -653,6 +653,20 @@ func TestSubjectHeld(t *testing.T) {
 	st, b = f.do(t, "GET", "/v1/subjects/acct-7-0000", sr, "", "")
 	if st != 200 || !strings.Contains(string(b), `"ad_opt_out":true`) || !strings.Contains(string(b), `"id":"`+rc.ID+`"`) || !strings.Contains(string(b), `"audiences":[]`) {
 		t.Fatalf("held after the objection: %d %s", st, b)
+	}
+	// The ledger: the import's grant, then the objection's withdrawal,
+	// which is the consent now.
+	type consentEntry struct{ Purpose, State, Source, RequestID string }
+	var hc struct {
+		Consents []consentEntry `json:"consents"`
+		History  []struct {
+			Purpose, State, Source string
+			RequestID              string `json:"request_id"`
+		} `json:"consent_history"`
+	}
+	if err := json.Unmarshal(b, &hc); err != nil || len(hc.Consents) != 1 || hc.Consents[0].State != "withdrawn" || hc.Consents[0].Source != "objection" ||
+		len(hc.History) != 2 || hc.History[0].RequestID != rc.ID || hc.History[1].State != "granted" || hc.History[1].Source != "directory" {
+		t.Fatalf("consents after the objection: %s", b)
 	}
 	for _, c := range []struct {
 		path, body string

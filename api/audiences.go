@@ -351,6 +351,7 @@ func (s *Server) upload(c echo.Context, cl *caller, remove, replace bool) error 
 	}
 	u := audience.Upload{Tenant: cl.key.Tenant, AudienceID: c.Param("id"), Schema: schema, Data: data,
 		SessionID: sid, BatchSeq: sess.BatchSeq, Last: sess.LastBatchFlag, Remove: remove, Replace: replace,
+		Catalogue: s.Policies().Catalogue,
 		Charge: func(n int) error {
 			s.batch.Observe(float64(n))
 			return s.consume(c, "tenant:"+cl.key.Tenant, "uploaded_entries", access.Day, int64(n), s.limits().EntriesPerDay)

@@ -18,16 +18,16 @@ import (
 	"github.com/linkd/linkd/phone"
 )
 
-// people imports n synthetic accounts (acct-000...) and returns their
-// PHONE_SHA256 hashes.
+// people imports n synthetic accounts (acct-000...), each consenting to
+// ads, and returns their PHONE_SHA256 hashes.
 func (f *fixture) people(t *testing.T, seed uint64, n int) []string {
 	t.Helper()
 	ps := synth.People(seed, n)
 	var b strings.Builder
-	b.WriteString("account_id,phone,country,ad_opt_out,blocked_businesses\n")
+	b.WriteString("account_id,phone,country,ad_opt_out,blocked_businesses,ads_consent\n")
 	out := make([]string, n)
 	for i, p := range ps {
-		fmt.Fprintf(&b, "acct-%d-%04d,%s,%s,false,\n", seed, i, p.E164, p.Country)
+		fmt.Fprintf(&b, "acct-%d-%04d,%s,%s,false,,granted\n", seed, i, p.E164, p.Country)
 		out[i] = p.Hash(phone.SchemaSHA256)
 	}
 	if _, err := f.dir.Import(context.Background(), strings.NewReader(b.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {

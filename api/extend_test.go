@@ -72,7 +72,8 @@ func TestExtension(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a.AdsConsent = side.consent
+			a.Consents = []store.Consent{{Purpose: "ads", Granted: side.consent}}
+			a.UpdatedAt = time.Now()
 			if err := side.f.st.PutAccounts(ctx, []directory.Account{a}); err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +185,7 @@ func TestExtensionBatchesSayNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.AdsConsent = true
+	a.Consents = []store.Consent{{Purpose: "ads", Granted: true}}
 	if err := f.st.PutAccounts(ctx, []directory.Account{a}); err != nil {
 		t.Fatal(err)
 	}

@@ -11,12 +11,15 @@ import (
 )
 
 type heldView struct {
-	AccountID         string    `json:"account_id"`
-	Country           string    `json:"country"`
-	AdOptOut          bool      `json:"ad_opt_out"`
-	AdsConsent        bool      `json:"ads_consent"`
-	BlockedBusinesses int       `json:"blocked_businesses"`
-	UpdatedAt         time.Time `json:"updated_at"`
+	AccountID string `json:"account_id"`
+	Country   string `json:"country"`
+	AdOptOut  bool   `json:"ad_opt_out"`
+	// Consents is the consent of each purpose in the ledger (its latest
+	// entry); ConsentHistory the ledger, latest first.
+	Consents          []consentView `json:"consents"`
+	ConsentHistory    []consentView `json:"consent_history"`
+	BlockedBusinesses int           `json:"blocked_businesses"`
+	UpdatedAt         time.Time     `json:"updated_at"`
 	// Linked says whether the account is linked to one of the other
 	// party's, never which.
 	Linked    bool                `json:"linked"`
@@ -24,6 +27,19 @@ type heldView struct {
 	Audiences []heldAudiencesView `json:"audiences"`
 	Signals   []heldSignalView    `json:"open_signals"`
 	Requests  []receiptView       `json:"requests"`
+}
+
+// consentView is an entry of the consent ledger.
+type consentView struct {
+	Purpose string `json:"purpose"`
+	// State is "granted" or "withdrawn".
+	State  string    `json:"state"`
+	Notice string    `json:"notice,omitempty"`
+	At     time.Time `json:"at"`
+	// Source is "directory" (the account system's import) or "objection"
+	// (the request RequestID).
+	Source    string `json:"source"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // receiptView is a data-subject request's receipt.
@@ -162,9 +178,22 @@ func (s *Server) subjectHeld(c echo.Context, _ *caller) error {
 	if err != nil {
 		return err
 	}
-	v := heldView{AccountID: h.AccountID, Country: h.Country, AdOptOut: h.AdOptOut, AdsConsent: h.AdsConsent,
+	v := heldView{AccountID: h.AccountID, Country: h.Country, AdOptOut: h.AdOptOut,
 		BlockedBusinesses: h.BlockedBusinesses, UpdatedAt: h.UpdatedAt, Linked: h.Linked,
+		Consents: []consentView{}, ConsentHistory: []consentView{},
 		Audiences: []heldAudiencesView{}, Signals: []heldSignalView{}, Requests: []receiptView{}}
+	seen := map[string]bool{}
+	for _, e := range h.Consents {
+		cv := consentView{Purpose: e.Purpose, State: "withdrawn", Notice: e.Notice, At: e.At, Source: e.Source, RequestID: e.RequestID}
+		if e.Granted {
+			cv.State = "granted"
+		}
+		v.ConsentHistory = append(v.ConsentHistory, cv)
+		if !seen[e.Purpose] {
+			seen[e.Purpose] = true
+			v.Consents = append(v.Consents, cv)
+		}
+	}
 	if h.Linked {
 		at := h.LinkedAt
 		v.LinkedAt = &at

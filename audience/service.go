@@ -62,6 +62,9 @@ type Upload struct {
 	// Replace makes the session replace the whole audience: after its
 	// last batch, only the accounts its batches matched remain.
 	Replace bool
+	// Catalogue, if set, says where the audience's purpose rests on
+	// consent: there, only accounts whose consent is granted match.
+	Catalogue *policies.Catalogue
 	// Charge, if set, takes the batch's n entries from the tenant's
 	// limits once the batch is valid and the audience known to be the
 	// tenant's; its error refuses the batch.
@@ -138,8 +141,17 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 		return res, badField("payload.schema", "want one of "+strings.Join(Schemas, ", "))
 	}
 	// The audience must be the tenant's before anything is counted.
-	if _, err := s.Store.Audience(ctx, u.Tenant, u.AudienceID); err != nil {
+	aud, err := s.Store.Audience(ctx, u.Tenant, u.AudienceID)
+	if err != nil {
 		return res, err
+	}
+	consent := directory.ConsentRule{Purpose: aud.Purpose}
+	if u.Catalogue != nil {
+		for _, c := range phone.Regions() {
+			if u.Catalogue.NeedsConsent(aud.Purpose, c) {
+				consent.Countries = append(consent.Countries, c)
+			}
+		}
 	}
 	if IsMirror(u.AudienceID) {
 		return res, ErrMirror
@@ -157,7 +169,7 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 	}
 	m := &Match{Remove: u.Remove}
 	if u.Schema == SchemaOPRF {
-		q := directory.OPRFMatch{Epoch: s.Epoch, Tenant: u.Tenant, Eligible: true, Outputs: make([][oprf.OutputSize]byte, 0, len(u.Data))}
+		q := directory.OPRFMatch{Epoch: s.Epoch, Tenant: u.Tenant, Eligible: true, Consent: consent, Outputs: make([][oprf.OutputSize]byte, 0, len(u.Data))}
 		for i, e := range u.Data {
 			var out [oprf.OutputSize]byte
 			if len(e) != 2*oprf.OutputSize {
@@ -176,7 +188,7 @@ func (s *Service) Upload(ctx context.Context, u Upload) (UploadResult, error) {
 		if perr != nil {
 			return res, badField("payload.schema", "want one of "+strings.Join(Schemas, ", "))
 		}
-		q := directory.HashMatch{Epoch: s.Epoch, Convention: schema.Convention(), Tenant: u.Tenant, Eligible: true,
+		q := directory.HashMatch{Epoch: s.Epoch, Convention: schema.Convention(), Tenant: u.Tenant, Eligible: true, Consent: consent,
 			Indexes: make([]hashindex.Index, 0, len(u.Data))}
 		h := s.Index.NewHasher()
 		for i, e := range u.Data {

@@ -17,6 +17,7 @@ import (
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/phone"
+	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store"
 	"github.com/linkd/linkd/store/storeerr"
 )
@@ -283,5 +284,57 @@ func TestSizeReleases(t *testing.T) {
 	now = now.Add(24 * time.Hour)
 	if a := size("aud"); !a.Fresh || a.Remaining != 700 || a.Version == last.Version {
 		t.Fatalf("the next day: %+v", a)
+	}
+}
+
+// Where the catalogue rests the audience's purpose on consent (the EU
+// and the UK for ads), only people whose latest consent is granted match;
+// elsewhere consent is not asked.
+func TestUploadHonoursConsent(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	cat := policies.Default().Catalogue
+	// Every third person granted consent, every fifth withdrew it.
+	var b strings.Builder
+	b.WriteString("account_id,phone,country,ad_opt_out,blocked_businesses,ads_consent,ads_consent_notice\n")
+	var want []string
+	for i, p := range w.people {
+		c := ""
+		switch {
+		case i%3 == 0:
+			c = "granted"
+		case i%5 == 0:
+			c = "withdrawn"
+		}
+		blocked := ""
+		if i%7 == 0 {
+			blocked = "acme"
+		}
+		fmt.Fprintf(&b, "acct-%03d,%s,%s,%v,%s,%s,%s\n", i, p.E164, p.Country, i%10 == 0, blocked, c, map[bool]string{true: "v2"}[c != ""])
+		if w.eligible[i] && (c == "granted" || !cat.NeedsConsent("ads", p.Country)) {
+			want = append(want, fmt.Sprintf("acct-%03d", i))
+		}
+	}
+	im := &directory.Importer{Store: w.st, Deriver: w.d}
+	if _, err := im.Import(ctx, strings.NewReader(b.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	needs := 0
+	for _, p := range w.people {
+		if cat.NeedsConsent("ads", p.Country) {
+			needs++
+		}
+	}
+	if needs == 0 || needs == len(w.people) {
+		t.Fatalf("%d of %d people live where ads need consent: the test proves nothing", needs, len(w.people))
+	}
+	u := audience.Upload{Tenant: "acme", AudienceID: "aud", Schema: string(phone.SchemaE164SHA256), Data: synth.Hashes(w.people, phone.SchemaE164SHA256),
+		SessionID: "s1", BatchSeq: 1, Last: true, Catalogue: cat}
+	if _, err := w.svc.Upload(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := w.st.Members(ctx, "aud"); !slices.Equal(m, want) {
+		t.Fatalf("members: %d, want %d", len(m), len(want))
 	}
 }

@@ -129,9 +129,9 @@ func newNamedParty(t testing.TB, name string, people []synth.Person, fakeLinks b
 		t.Fatal(err)
 	}
 	var csv strings.Builder
-	csv.WriteString("account_id,phone,country,ad_opt_out,blocked_businesses\n")
+	csv.WriteString("account_id,phone,country,ad_opt_out,blocked_businesses,ads_consent\n")
 	for i, ps := range p.people {
-		fmt.Fprintf(&csv, "acct-%02d,%s,%s,false,\n", i, ps.E164, ps.Country)
+		fmt.Fprintf(&csv, "acct-%02d,%s,%s,false,,granted\n", i, ps.E164, ps.Country)
 	}
 	dir := &directory.Importer{Store: p.st, Deriver: d}
 	if _, err := dir.Import(ctx, strings.NewReader(csv.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {

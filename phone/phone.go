@@ -15,6 +15,8 @@ package phone
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -104,6 +106,12 @@ func CheckRegion(region string) (string, error) {
 		return "", ErrUnknownRegion
 	}
 	return r, nil
+}
+
+// Regions lists the ISO 3166 country codes with a numbering plan, which
+// CheckRegion accepts, in order.
+func Regions() []string {
+	return slices.Sorted(maps.Keys(phonenumbers.GetSupportedRegions()))
 }
 
 // Normalize reads one number as a person typed it and returns its E.164

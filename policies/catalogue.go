@@ -135,6 +135,12 @@ func (c *Catalogue) LawfulBasis(purpose, country string) string {
 	return p.LawfulBasis["default"]
 }
 
+// NeedsConsent says whether purpose rests on the consent of people in
+// country: their consent must be granted before their data serves it.
+func (c *Catalogue) NeedsConsent(purpose, country string) bool {
+	return c.LawfulBasis(purpose, country) == "consent"
+}
+
 // RetentionOf is how long data of kind is kept (0 when the catalogue does
 // not say).
 func (c *Catalogue) RetentionOf(kind string) time.Duration {

@@ -345,8 +345,9 @@ func (s *Store) Members(ctx context.Context, audienceID string) ([]string, error
 // LinkedMembers implements audience.Store: one join of the members with
 // their accounts and links, a page at a time.
 func (s *Store) LinkedMembers(ctx context.Context, audienceID, after string, limit int) ([]LinkedMember, error) {
-	rows, err := s.pool.Query(ctx, `SELECT m.account_id, a.country, a.ads_consent, l.link_id
-		FROM audience_members m JOIN accounts a ON a.id = m.account_id JOIN links l ON l.account_id = m.account_id
+	rows, err := s.pool.Query(ctx, `SELECT m.account_id, a.country, `+grantedSQL("a.id", "au.purpose")+`, l.link_id
+		FROM audience_members m JOIN audiences au ON au.id = m.audience_id
+			JOIN accounts a ON a.id = m.account_id JOIN links l ON l.account_id = m.account_id
 		WHERE m.audience_id = $1 AND m.account_id > $2 ORDER BY m.account_id LIMIT $3`, audienceID, after, limit)
 	if err != nil {
 		return nil, mapErr(err)
@@ -360,7 +361,7 @@ func (s *Store) LinkedAccounts(ctx context.Context, ids []psi.LinkID, tenant, pu
 	for i := range ids {
 		keys[i] = ids[i][:]
 	}
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT a.id, a.country, a.ads_consent, l.link_id
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT a.id, a.country, `+grantedSQL("a.id", "$3")+`, l.link_id
 		FROM unnest($1::bytea[]) k JOIN links l ON l.link_id = k JOIN accounts a ON a.id = l.account_id
 		WHERE NOT a.ad_opt_out AND NOT ($2 = ANY (a.blocked_businesses))
 		  AND NOT EXISTS (SELECT 1 FROM subject_requests r WHERE r.account_id = a.id AND r.kind = 'objection' AND r.purpose = $3)

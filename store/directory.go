@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -24,10 +25,22 @@ type Account struct {
 	Country           string // ISO 3166 code of the record
 	AdOptOut          bool
 	BlockedBusinesses []string // tenants whose ads the user blocked
-	AdsConsent        bool     // consented to ads data reaching the other service
-	Epoch             uint32   // key epoch of the pseudonyms
-	Pseudonyms        pseudonym.Set
-	UpdatedAt         time.Time
+	// Consents are the account system's consents of the person, at
+	// most one per purpose: the import adds them to the ledger.
+	Consents   []Consent
+	Epoch      uint32 // key epoch of the pseudonyms
+	Pseudonyms pseudonym.Set
+	UpdatedAt  time.Time
+}
+
+// Consent is a person's consent to a purpose (a purpose of the
+// catalogue, such as ads): granted or withdrawn, under a version of the
+// notice they were shown, at a time (zero: the import's).
+type Consent struct {
+	Purpose string
+	Granted bool
+	Notice  string
+	At      time.Time
 }
 
 // HashMatch asks which accounts an upload of hashes finds: the indexes are
@@ -41,6 +54,17 @@ type HashMatch struct {
 	// Eligible, if set, keeps only accounts that may be shown ads: not
 	// opted out.
 	Eligible bool
+	// Consent keeps, of the accounts of its countries, only those whose
+	// consent is granted.
+	Consent ConsentRule
+}
+
+// ConsentRule says where a match needs consent: the accounts of
+// Countries match only if the latest entry of their consent ledger for
+// Purpose grants it.
+type ConsentRule struct {
+	Purpose   string
+	Countries []string
 }
 
 // OPRFMatch asks which accounts a private-mode upload finds.
@@ -49,6 +73,7 @@ type OPRFMatch struct {
 	Outputs  [][oprf.OutputSize]byte
 	Tenant   string
 	Eligible bool
+	Consent  ConsentRule
 }
 
 // LinkElement is an account's PSI element for one epoch.
@@ -65,7 +90,9 @@ type Claimed struct {
 }
 
 var accountColumns = []string{"id", "country", "ad_opt_out", "blocked_businesses", "epoch",
-	"index_digits", "index_e164", "oprf", "link_element", "updated_at", "ads_consent"}
+	"index_digits", "index_e164", "oprf", "link_element", "updated_at"}
+
+var consentColumns = []string{"account_id", "purpose", "granted", "notice", "given_at", "dated"}
 
 // PutAccounts implements directory.Store: COPY into a staging table, then
 // one upsert, in one transaction. A later duplicate id in the batch wins; a
@@ -76,9 +103,17 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []Account) error {
 		last[a.ID] = i
 	}
 	rows := make([][]any, 0, len(last))
+	var consents [][]any
 	for i, a := range accounts {
 		if last[a.ID] != i {
 			continue
+		}
+		for _, c := range a.Consents {
+			at, dated := c.At, !c.At.IsZero()
+			if !dated {
+				at = a.UpdatedAt
+			}
+			consents = append(consents, []any{a.ID, c.Purpose, c.Granted, c.Notice, utc(at), dated})
 		}
 		p := a.Pseudonyms
 		bb := a.BlockedBusinesses
@@ -86,7 +121,7 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []Account) error {
 			bb = []string{}
 		}
 		rows = append(rows, []any{a.ID, a.Country, a.AdOptOut, bb, int32(a.Epoch),
-			p.IndexDigits[:], p.IndexE164[:], p.OPRF[:], p.Link[:], utc(a.UpdatedAt), a.AdsConsent})
+			p.IndexDigits[:], p.IndexE164[:], p.OPRF[:], p.Link[:], utc(a.UpdatedAt)})
 	}
 	// A batch of accounts new to the store (a first import) is copied
 	// straight in; one that holds an account already stored (a re-import,
@@ -99,6 +134,15 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []Account) error {
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"accounts"}, accountColumns, pgx.CopyFromRows(rows)); err != nil {
 			return err
+		}
+		// New accounts have no consent entry yet.
+		if len(consents) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"consents"}, []string{"account_id", "purpose", "granted", "notice", "given_at", "source"},
+				pgx.CopyFromSlice(len(consents), func(i int) ([]any, error) {
+					return append(slices.Clone(consents[i][:5]), "directory"), nil
+				})); err != nil {
+				return err
+			}
 		}
 		// New accounts have no kept row.
 		if tracked {
@@ -151,16 +195,46 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []Account) error {
 				blocked_businesses = s.blocked_businesses, epoch = s.epoch,
 				index_digits = s.index_digits, index_e164 = s.index_e164,
 				oprf = s.oprf, link_element = s.link_element,
-				updated_at = s.updated_at, ads_consent = s.ads_consent
+				updated_at = s.updated_at
 			FROM accounts_staging s
 			WHERE a.id = s.id AND (a.country, a.ad_opt_out, a.blocked_businesses, a.epoch,
-					a.index_digits, a.index_e164, a.oprf, a.link_element, a.ads_consent)
+					a.index_digits, a.index_e164, a.oprf, a.link_element)
 				IS DISTINCT FROM (s.country, s.ad_opt_out, s.blocked_businesses, s.epoch,
-					s.index_digits, s.index_e164, s.oprf, s.link_element, s.ads_consent)`); err != nil {
+					s.index_digits, s.index_e164, s.oprf, s.link_element)`); err != nil {
+			return err
+		}
+		if err := addConsents(ctx, tx, consents); err != nil {
 			return err
 		}
 		return addAccounts(ctx, tx, tag.RowsAffected())
 	})
+}
+
+// addConsents adds to the ledger the consents of an import that changed
+// since the directory's last entry for the account and purpose: another
+// grant or withdrawal, another notice, or, when the file dates it, a later
+// time. An entry the file does not date is dated by the import, so a file
+// that says the same again adds nothing, and a request's later withdrawal
+// stays the latest entry.
+func addConsents(ctx context.Context, tx pgx.Tx, consents [][]any) error {
+	if len(consents) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE consents_staging (account_id text, purpose text, granted boolean,
+		notice text, given_at timestamptz, dated boolean) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"consents_staging"}, consentColumns, pgx.CopyFromRows(consents)); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO consents (account_id, purpose, granted, notice, given_at, source)
+		SELECT s.account_id, s.purpose, s.granted, s.notice, s.given_at, 'directory' FROM consents_staging s
+		WHERE NOT EXISTS (SELECT 1 FROM (SELECT c.granted, c.notice, c.given_at FROM consents c
+				WHERE c.account_id = s.account_id AND c.purpose = s.purpose AND c.source = 'directory'
+				ORDER BY c.given_at DESC, c.seq DESC LIMIT 1) d
+			WHERE d.granted = s.granted AND d.notice = s.notice AND (NOT s.dated OR s.given_at <= d.given_at))
+		ORDER BY s.account_id, s.given_at`)
+	return err
 }
 
 // unkeptTracked says whether link_unkept must list the accounts the
@@ -214,11 +288,14 @@ func (s *Store) Account(ctx context.Context, id string) (Account, error) {
 		idig, ie164, o, lnk []byte
 	)
 	err := s.pool.QueryRow(ctx, `SELECT id, country, ad_opt_out, blocked_businesses, epoch,
-			index_digits, index_e164, oprf, link_element, updated_at, ads_consent
+			index_digits, index_e164, oprf, link_element, updated_at
 		FROM accounts WHERE id = $1`, id).Scan(&a.ID, &a.Country, &a.AdOptOut, &a.BlockedBusinesses,
-		&epoch, &idig, &ie164, &o, &lnk, &a.UpdatedAt, &a.AdsConsent)
+		&epoch, &idig, &ie164, &o, &lnk, &a.UpdatedAt)
 	if err != nil {
 		return Account{}, mapErr(err)
+	}
+	if a.Consents, err = s.consents(ctx, id); err != nil {
+		return Account{}, err
 	}
 	a.Epoch = uint32(epoch)
 	a.UpdatedAt = a.UpdatedAt.UTC()
@@ -288,12 +365,17 @@ func eraseAccount(ctx context.Context, tx pgx.Tx, id string) error {
 // parameters are numbered from first. (An upload batch is at most 10,000
 // keys: an array is cheaper than COPY into a temporary table, whose
 // creation on every batch also churns the system catalogs.)
-func matchSQL(column string, epoch uint32, keys [][]byte, tenant string, eligible bool, first int) (string, []any) {
+func matchSQL(column string, epoch uint32, keys [][]byte, tenant string, eligible bool, consent ConsentRule, first int) (string, []any) {
 	n := func(i int) string { return "$" + strconv.Itoa(first+i) }
+	countries := consent.Countries
+	if countries == nil {
+		countries = []string{}
+	}
 	return `SELECT DISTINCT a.id FROM unnest(` + n(0) + `::bytea[]) k JOIN accounts a ON a.` + column + ` = k
 		WHERE a.epoch = ` + n(1) + ` AND (NOT ` + n(2) + ` OR NOT a.ad_opt_out)
-		  AND (` + n(3) + ` = '' OR NOT (` + n(3) + ` = ANY (a.blocked_businesses)))`,
-		[]any{keys, int32(epoch), eligible, tenant}
+		  AND (` + n(3) + ` = '' OR NOT (` + n(3) + ` = ANY (a.blocked_businesses)))
+		  AND (NOT (a.country = ANY (` + n(4) + `::text[])) OR ` + grantedSQL("a.id", n(5)+"::text") + `)`,
+		[]any{keys, int32(epoch), eligible, tenant, countries, consent.Purpose}
 }
 
 // hashMatchSQL and oprfMatchSQL build matchSQL for a query.
@@ -306,7 +388,7 @@ func hashMatchSQL(q HashMatch, first int) (string, []any) {
 	for i := range q.Indexes {
 		keys[i] = q.Indexes[i][:]
 	}
-	return matchSQL(col, q.Epoch, keys, q.Tenant, q.Eligible, first)
+	return matchSQL(col, q.Epoch, keys, q.Tenant, q.Eligible, q.Consent, first)
 }
 
 func oprfMatchSQL(q OPRFMatch, first int) (string, []any) {
@@ -314,7 +396,7 @@ func oprfMatchSQL(q OPRFMatch, first int) (string, []any) {
 	for i := range q.Outputs {
 		keys[i] = q.Outputs[i][:]
 	}
-	return matchSQL("oprf", q.Epoch, keys, q.Tenant, q.Eligible, first)
+	return matchSQL("oprf", q.Epoch, keys, q.Tenant, q.Eligible, q.Consent, first)
 }
 
 func (s *Store) matchIDs(ctx context.Context, sql string, args []any) ([]string, error) {

@@ -19,9 +19,9 @@ type Held struct {
 	AccountID string
 	Country   string
 	AdOptOut  bool
-	// AdsConsent is the consent, imported with the directory, to ads data
-	// reaching the other service.
-	AdsConsent        bool
+	// Consents is the account's consent ledger, latest first: the first
+	// entry of each purpose is its consent.
+	Consents          []ConsentEntry
 	BlockedBusinesses int
 	UpdatedAt         time.Time
 	// Linked says the account has a link to an account of the other
@@ -64,9 +64,10 @@ const (
 )
 
 // Object records the objection r of the person behind r.AccountID to
-// r.Purpose and, in the same transaction, takes the account out of every
-// audience of that purpose; an objection to ads also opts the account
-// out of ads, which later imports keep. If the account has a link, the
+// r.Purpose and, in the same transaction, withdraws the account's consent
+// to it in the consent ledger and takes the account out of every audience
+// of that purpose; an objection to ads also opts the account out of ads,
+// which later imports keep. If the account has a link, the
 // request goes into the subject outbox for the other party. storeerr.
 // ErrNotFound if there is no such account.
 func (s *Store) Object(ctx context.Context, r SubjectRequest) (SubjectRequest, error) {
@@ -85,6 +86,10 @@ func (s *Store) Object(ctx context.Context, r SubjectRequest) (SubjectRequest, e
 			if _, err := tx.Exec(ctx, `INSERT INTO subject_outbox (request_id, link_id) VALUES ($1, $2)`, r.ID, link); err != nil {
 				return err
 			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO consents (account_id, purpose, granted, given_at, source, request_id)
+			VALUES ($1, $2, false, $3, $4, $5)`, r.AccountID, r.Purpose, r.At, ConsentObjection, r.ID); err != nil {
+			return err
 		}
 		if r.Purpose == "ads" {
 			if _, err := tx.Exec(ctx, `UPDATE accounts SET ad_opt_out = true WHERE id = $1`, r.AccountID); err != nil {
@@ -367,9 +372,13 @@ func (s *Store) HeldFor(ctx context.Context, id string, now time.Time) (Held, er
 	var h Held
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var linkedAt *time.Time
-		if err := tx.QueryRow(ctx, `SELECT a.id, a.country, a.ad_opt_out, a.ads_consent, cardinality(a.blocked_businesses), a.updated_at, l.created_at
+		if err := tx.QueryRow(ctx, `SELECT a.id, a.country, a.ad_opt_out, cardinality(a.blocked_businesses), a.updated_at, l.created_at
 			FROM accounts a LEFT JOIN links l ON l.account_id = a.id WHERE a.id = $1`, id).
-			Scan(&h.AccountID, &h.Country, &h.AdOptOut, &h.AdsConsent, &h.BlockedBusinesses, &h.UpdatedAt, &linkedAt); err != nil {
+			Scan(&h.AccountID, &h.Country, &h.AdOptOut, &h.BlockedBusinesses, &h.UpdatedAt, &linkedAt); err != nil {
+			return err
+		}
+		var err error
+		if h.Consents, err = consentHistory(ctx, tx, id); err != nil {
 			return err
 		}
 		h.UpdatedAt = h.UpdatedAt.UTC()

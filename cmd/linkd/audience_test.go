@@ -46,9 +46,9 @@ func newUploadWorld(t *testing.T) *uploadWorld {
 	ring, _ := keyring.NewRing("social", time.Now())
 	d, _ := pseudonym.NewDeriver(ring, 1)
 	var b strings.Builder
-	b.WriteString("account_id,phone,country,ad_opt_out\n")
+	b.WriteString("account_id,phone,country,ad_opt_out,ads_consent\n")
 	for i, p := range w.people {
-		fmt.Fprintf(&b, "a%04d,%s,%s,false\n", i, p.E164, p.Country)
+		fmt.Fprintf(&b, "a%04d,%s,%s,false,granted\n", i, p.E164, p.Country)
 	}
 	im := &directory.Importer{Store: w.st, Deriver: d}
 	if _, err := im.Import(context.Background(), strings.NewReader(b.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {

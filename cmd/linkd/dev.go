@@ -39,7 +39,7 @@ Runs both parties in one process, each on PostgreSQL with fresh keys that
 are never written down and a synthetic directory: --size accounts each
 (default 50,000), 60% of them on both services, with numbers from the US,
 GB, TR, FR, DE, ID and EG, one in nine opted out of ads, nine in ten
-consenting to their ads data reaching the other service. Prints a demo API
+consenting to ads under notice v1 (the rest withdrew it). Prints a demo API
 key for each role of each party and example requests. Nothing is kept.
 
 Without --database-url (or DATABASE_URL), it starts a throwaway PostgreSQL
@@ -217,11 +217,11 @@ func devParty(ctx context.Context, st *store.Store, name string, people []synth.
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		// Every ninth opted out of ads; nine in ten consented to their
-		// ads data reaching the other service.
-		fmt.Fprintln(pw, "account_id,phone,country,ad_opt_out,ads_consent")
+		// Every ninth opted out of ads; nine in ten consented to ads.
+		fmt.Fprintln(pw, "account_id,phone,country,ad_opt_out,ads_consent,ads_consent_notice")
 		for i, p := range people {
-			fmt.Fprintf(pw, "%s-%06d,%s,%s,%v,%v\n", name[:1], i, p.National, p.Country, i%9 == 0, i%10 != 0)
+			consent := map[bool]string{true: "granted", false: "withdrawn"}[i%10 != 0]
+			fmt.Fprintf(pw, "%s-%06d,%s,%s,%v,%s,v1\n", name[:1], i, p.National, p.Country, i%9 == 0, consent)
 		}
 		pw.Close()
 	}()

@@ -385,9 +385,9 @@ func TestNoNumberAtRestAfterUploads(t *testing.T) {
 	runOK("keys", "init", "--party", "social")
 	users, strangers := synth.People(41, 500), synth.People(42, 100)
 	var b strings.Builder
-	b.WriteString("account_id,phone,country,ad_opt_out\n")
+	b.WriteString("account_id,phone,country,ad_opt_out,ads_consent\n")
 	for i, p := range users {
-		fmt.Fprintf(&b, "s%04d,%s,%s,%v\n", i, p.National, p.Country, i%5 == 0)
+		fmt.Fprintf(&b, "s%04d,%s,%s,%v,granted\n", i, p.National, p.Country, i%5 == 0)
 	}
 	file := filepath.Join(dir, "dir.csv")
 	if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {

@@ -45,6 +45,8 @@ type Store interface {
 // The directory's records are the store's.
 type (
 	Account     = store.Account
+	Consent     = store.Consent
+	ConsentRule = store.ConsentRule
 	HashMatch   = store.HashMatch
 	OPRFMatch   = store.OPRFMatch
 	LinkElement = store.LinkElement

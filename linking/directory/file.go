@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -23,9 +26,9 @@ type Row struct {
 	Country           string
 	AdOptOut          bool
 	BlockedBusinesses []string
-	// AdsConsent: the person consented to their ads data reaching the
-	// other service (optional column, default false).
-	AdsConsent bool
+	// Consents are the person's consents as the account system holds
+	// them, one per purpose given (optional columns).
+	Consents []Consent
 }
 
 // RowError is a row that is not imported. Its reason names the field and
@@ -42,11 +45,20 @@ const (
 	maxLine     = 64 << 10
 	maxBlocked  = 1000
 	maxTenantID = 64
+	maxNotice   = 64
 )
 
-// The CSV header's column names. blocked_businesses and ads_consent are
-// optional; in CSV blocked_businesses holds tenant ids separated by ";".
-var csvColumns = []string{"account_id", "phone", "country", "ad_opt_out", "blocked_businesses", "ads_consent"}
+// The CSV header's column names. blocked_businesses and the consent
+// columns are optional; in CSV blocked_businesses holds tenant ids
+// separated by ";". A purpose's consent takes up to three columns:
+// PURPOSE_consent (granted or withdrawn; true and false too; empty: none
+// given), PURPOSE_consent_notice (the notice's version) and
+// PURPOSE_consent_at (RFC 3339).
+var csvColumns = []string{"account_id", "phone", "country", "ad_opt_out", "blocked_businesses"}
+
+// consentColumn matches the consent columns' names: the purpose, and the
+// column's part.
+var consentColumn = regexp.MustCompile(`^([a-z][a-z0-9_]{0,31}?)_consent(|_notice|_at)$`)
 
 // Reader reads a directory file: CSV with a header line, or NDJSON (one
 // JSON object a line), told apart by the file's first non-blank byte.
@@ -141,14 +153,25 @@ func csvRows(br *bufio.Reader) (func() (Row, error), error) {
 	col := map[string]int{}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
-		if !slices.Contains(csvColumns, h) {
-			return nil, fmt.Errorf("%w: column %d of the CSV header is not one of %s",
+		if !slices.Contains(csvColumns, h) && !consentColumn.MatchString(h) {
+			return nil, fmt.Errorf("%w: column %d of the CSV header is not one of %s or PURPOSE_consent, PURPOSE_consent_notice, PURPOSE_consent_at",
 				ErrFormat, i+1, strings.Join(csvColumns, ", "))
 		}
 		if _, dup := col[h]; dup {
 			return nil, fmt.Errorf("%w: column %q appears twice in the header", ErrFormat, h)
 		}
 		col[h] = i
+	}
+	// The purposes with consent columns, in the header's order.
+	var purposes []string
+	for _, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if m := consentColumn.FindStringSubmatch(h); m != nil && !slices.Contains(purposes, m[1]) {
+			if _, ok := col[m[1]+"_consent"]; !ok {
+				return nil, fmt.Errorf("%w: column %q needs a %q column", ErrFormat, h, m[1]+"_consent")
+			}
+			purposes = append(purposes, m[1])
+		}
 	}
 	for _, need := range csvColumns[:4] {
 		if _, ok := col[need]; !ok {
@@ -180,10 +203,25 @@ func csvRows(br *bufio.Reader) (func() (Row, error), error) {
 		if i, ok := col["blocked_businesses"]; ok && strings.TrimSpace(rec[i]) != "" {
 			row.BlockedBusinesses = strings.Split(rec[i], ";")
 		}
-		if i, ok := col["ads_consent"]; ok {
-			if row.AdsConsent, err = parseBool(rec[i]); err != nil {
-				return Row{}, &RowError{Line: line, Reason: "ads_consent: " + err.Error()}
+		for _, p := range purposes {
+			cell := func(part string) string {
+				if i, ok := col[p+"_consent"+part]; ok {
+					return strings.TrimSpace(rec[i])
+				}
+				return ""
 			}
+			granted := cell("")
+			if granted == "" {
+				if cell("_notice") != "" || cell("_at") != "" {
+					return Row{}, &RowError{Line: line, Reason: p + "_consent: empty, but its notice or time is given"}
+				}
+				continue
+			}
+			c, err := parseConsent(p, granted, cell("_notice"), cell("_at"))
+			if err != nil {
+				return Row{}, &RowError{Line: line, Reason: err.Error()}
+			}
+			row.Consents = append(row.Consents, c)
 		}
 		return row, checkRow(&row)
 	}, nil
@@ -199,13 +237,43 @@ func parseBool(s string) (bool, error) {
 	return false, errors.New("want true or false")
 }
 
+// parseConsent reads a consent's fields; its errors name the field.
+func parseConsent(purpose, granted, notice, at string) (Consent, error) {
+	c := Consent{Purpose: purpose, Notice: notice}
+	switch strings.ToLower(granted) {
+	case "granted", "true", "1", "yes", "y", "t":
+		c.Granted = true
+	case "withdrawn", "false", "0", "no", "n", "f":
+	default:
+		return c, errors.New(purpose + "_consent: want granted or withdrawn")
+	}
+	if len(notice) > maxNotice || strings.ContainsFunc(notice, unicode.IsControl) {
+		return c, fmt.Errorf("%s_consent_notice: at most %d characters, none a control character", purpose, maxNotice)
+	}
+	if at != "" {
+		t, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			return c, errors.New(purpose + "_consent_at: want an RFC 3339 time")
+		}
+		c.At = t.UTC()
+	}
+	return c, nil
+}
+
+// jsonConsent is a consent in NDJSON: "consents": {"ads": {...}}.
+type jsonConsent struct {
+	Granted *bool  `json:"granted"`
+	Notice  string `json:"notice"`
+	At      string `json:"at"`
+}
+
 type jsonRow struct {
-	AccountID         *string  `json:"account_id"`
-	Phone             *string  `json:"phone"`
-	Country           *string  `json:"country"`
-	AdOptOut          *bool    `json:"ad_opt_out"`
-	BlockedBusinesses []string `json:"blocked_businesses"`
-	AdsConsent        bool     `json:"ads_consent"`
+	AccountID         *string                `json:"account_id"`
+	Phone             *string                `json:"phone"`
+	Country           *string                `json:"country"`
+	AdOptOut          *bool                  `json:"ad_opt_out"`
+	BlockedBusinesses []string               `json:"blocked_businesses"`
+	Consents          map[string]jsonConsent `json:"consents"`
 }
 
 func ndjsonRows(br *bufio.Reader) func() (Row, error) {
@@ -241,7 +309,21 @@ func ndjsonRows(br *bufio.Reader) func() (Row, error) {
 				return Row{}, &RowError{Line: line, Reason: "missing field ad_opt_out"}
 			}
 			row := Row{Line: line, AccountID: *jr.AccountID, Phone: *jr.Phone, Country: *jr.Country,
-				AdOptOut: *jr.AdOptOut, BlockedBusinesses: jr.BlockedBusinesses, AdsConsent: jr.AdsConsent}
+				AdOptOut: *jr.AdOptOut, BlockedBusinesses: jr.BlockedBusinesses}
+			for _, p := range slices.Sorted(maps.Keys(jr.Consents)) {
+				jc := jr.Consents[p]
+				if !consentColumn.MatchString(p + "_consent") {
+					return Row{}, &RowError{Line: line, Reason: "consents: a purpose is lower-case letters, digits and _, at most 32"}
+				}
+				if jc.Granted == nil {
+					return Row{}, &RowError{Line: line, Reason: "consents." + p + ": missing field granted"}
+				}
+				c, err := parseConsent(p, strconv.FormatBool(*jc.Granted), jc.Notice, jc.At)
+				if err != nil {
+					return Row{}, &RowError{Line: line, Reason: "consents." + err.Error()}
+				}
+				row.Consents = append(row.Consents, c)
+			}
 			return row, checkRow(&row)
 		}
 	}
@@ -259,7 +341,7 @@ func jsonReason(err error) string {
 		return fmt.Sprintf("field %s: want a JSON %s", te.Field, te.Type)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// The field's name is not repeated: it may be anything, a number too.
-		return "unknown field: the fields are " + strings.Join(csvColumns, ", ")
+		return "unknown field: the fields are " + strings.Join(csvColumns, ", ") + ", consents"
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return "not valid JSON (cut short)"
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func readAll(t testing.TB, in string) ([]Row, []*RowError, error) {
@@ -94,20 +95,43 @@ func TestCSVHeader(t *testing.T) {
 	}
 }
 
-// ads_consent is optional in both formats; a value that is not a bool
-// refuses the row.
-func TestAdsConsent(t *testing.T) {
-	rows, bad, err := readAll(t, "account_id,phone,country,ad_opt_out,ads_consent\n"+
-		"a1,+905321234567,TR,false,yes\n"+
-		"a2,+905321234568,TR,false,\n"+
-		"a3,+905321234569,TR,false,maybe\n")
-	if err != nil || len(rows) != 2 || !rows[0].AdsConsent || rows[1].AdsConsent || len(bad) != 1 ||
-		bad[0].Error() != "line 4: ads_consent: want true or false" {
+// Consent columns are optional in both formats: granted or withdrawn,
+// with a notice version and a time; a bad one refuses the row and names
+// the field.
+func TestConsents(t *testing.T) {
+	at := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	rows, bad, err := readAll(t, "account_id,phone,country,ad_opt_out,ads_consent,ads_consent_notice,ads_consent_at\n"+
+		"a1,+905321234567,TR,false,granted,v3,2026-03-01T09:30:00Z\n"+
+		"a2,+905321234568,TR,false,,,\n"+
+		"a3,+905321234569,TR,false,maybe,,\n"+
+		"a4,+905321234560,TR,false,false,,\n"+
+		"a5,+905321234561,TR,false,true,v3,yesterday\n"+
+		"a6,+905321234562,TR,false,,v3,\n")
+	want := [][]Consent{{{Purpose: "ads", Granted: true, Notice: "v3", At: at}}, nil, {{Purpose: "ads"}}}
+	if err != nil || len(rows) != 3 || len(bad) != 3 {
 		t.Fatalf("csv: %+v %v %v", rows, bad, err)
 	}
-	rows, bad, err = readAll(t, `{"account_id":"a1","phone":"+905321234567","country":"TR","ad_opt_out":false,"ads_consent":true}`+"\n"+
-		`{"account_id":"a2","phone":"+905321234568","country":"TR","ad_opt_out":false}`+"\n")
-	if err != nil || len(rows) != 2 || !rows[0].AdsConsent || rows[1].AdsConsent || len(bad) != 0 {
+	for i := range want {
+		if !slices.Equal(rows[i].Consents, want[i]) {
+			t.Errorf("csv row %d: consents %+v, want %+v", i, rows[i].Consents, want[i])
+		}
+	}
+	for i, w := range []string{"line 4: ads_consent: want granted or withdrawn", "line 6: ads_consent_at: want an RFC 3339 time",
+		"line 7: ads_consent: empty, but its notice or time is given"} {
+		if bad[i].Error() != w {
+			t.Errorf("csv: %q, want %q", bad[i], w)
+		}
+	}
+	if _, _, err := readAll(t, "account_id,phone,country,ad_opt_out,ads_consent_at\n"); !errors.Is(err, ErrFormat) ||
+		!strings.Contains(err.Error(), `needs a "ads_consent" column`) {
+		t.Errorf("a time column without its consent column: %v", err)
+	}
+	rows, bad, err = readAll(t, `{"account_id":"a1","phone":"+905321234567","country":"TR","ad_opt_out":false,"consents":{"ads":{"granted":true,"notice":"v3","at":"2026-03-01T09:30:00Z"}}}`+"\n"+
+		`{"account_id":"a2","phone":"+905321234568","country":"TR","ad_opt_out":false}`+"\n"+
+		`{"account_id":"a3","phone":"+905321234569","country":"TR","ad_opt_out":false,"consents":{"ads":{"notice":"v3"}}}`+"\n"+
+		`{"account_id":"a4","phone":"+905321234560","country":"TR","ad_opt_out":false,"consents":{"Ads!":{"granted":true}}}`+"\n")
+	if err != nil || len(rows) != 2 || !slices.Equal(rows[0].Consents, want[0]) || rows[1].Consents != nil || len(bad) != 2 ||
+		bad[0].Error() != "line 3: consents.ads: missing field granted" || !strings.HasPrefix(bad[1].Error(), "line 4: consents: a purpose is") {
 		t.Fatalf("ndjson: %+v %v %v", rows, bad, err)
 	}
 }
@@ -136,7 +160,7 @@ func TestNDJSON(t *testing.T) {
 	wantErrs := []string{
 		"line 4: missing field ad_opt_out",
 		"line 5: field ad_opt_out: want a JSON bool",
-		"line 6: unknown field: the fields are account_id, phone, country, ad_opt_out, blocked_businesses, ads_consent",
+		"line 6: unknown field: the fields are account_id, phone, country, ad_opt_out, blocked_businesses, consents",
 		"line 7: not valid JSON (cut short)",
 		"line 8: more than one JSON value on the line",
 	}
@@ -155,6 +179,8 @@ func FuzzReader(f *testing.F) {
 	f.Add("account_id,phone,country,ad_opt_out,blocked_businesses\n\"a\",\"05321234567\",TR,yes,\"x;y\"\n")
 	f.Add(`{"account_id":"a","phone":"+905321234567","country":"TR","ad_opt_out":false}` + "\n")
 	f.Add(`{"account_id":"a","phone":905321234567}` + "\n{}\n")
+	f.Add("account_id,phone,country,ad_opt_out,ads_consent,ads_consent_notice,ads_consent_at\na,0532 123 45 67,TR,false,granted,v1,2026-01-02T03:04:05Z\n")
+	f.Add(`{"account_id":"a","phone":"+905321234567","country":"TR","ad_opt_out":false,"consents":{"ads":{"granted":false,"at":"2026-01-02T03:04:05+01:00"}}}` + "\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		rd, err := NewReader(strings.NewReader(in))
 		if err != nil {

@@ -257,7 +257,7 @@ func (im *Importer) derive(b *importBatch, now time.Time) {
 		}
 		nums = append(nums, n)
 		b.lines = append(b.lines, row.Line)
-		b.accounts = append(b.accounts, Account{ID: row.AccountID, Country: region, AdOptOut: row.AdOptOut, AdsConsent: row.AdsConsent,
+		b.accounts = append(b.accounts, Account{ID: row.AccountID, Country: region, AdOptOut: row.AdOptOut, Consents: row.Consents,
 			BlockedBusinesses: row.BlockedBusinesses, Epoch: im.Deriver.Epoch, UpdatedAt: now})
 	}
 	// The whole batch's group operations run back to back, not one row's

@@ -28,6 +28,7 @@ DROP TABLE link_own;
 DROP TABLE link_kept;
 DROP TABLE link_confirmed;
 DROP TABLE links;
+DROP TABLE consents;
 DROP FUNCTION signals_follow_links();
 DROP FUNCTION links_counted();
 DROP TABLE links_count;

@@ -11,9 +11,6 @@ CREATE TABLE accounts (
     id                  text PRIMARY KEY,
     country             text NOT NULL,
     ad_opt_out          boolean NOT NULL DEFAULT false,
-    -- Whether the person consented to their ads data reaching the other
-    -- service: the policies ask it before an audience is extended there.
-    ads_consent         boolean NOT NULL DEFAULT false,
     blocked_businesses  text[] NOT NULL DEFAULT '{}',
     epoch               integer NOT NULL,
     index_digits        bytea NOT NULL,  -- HMAC(k_idx, SHA-256(digits))
@@ -28,6 +25,23 @@ CREATE TABLE accounts (
 CREATE INDEX accounts_index_digits ON accounts USING hash (index_digits);
 CREATE INDEX accounts_index_e164 ON accounts USING hash (index_e164);
 CREATE INDEX accounts_oprf ON accounts USING hash (oprf);
+
+-- The consent ledger: per account and purpose, each consent granted or
+-- withdrawn, with the version of the notice the person saw and when. The
+-- entry with the latest time (then the latest seq) is the consent. An
+-- import adds an entry when the directory's consent of an account changed
+-- since its last one; an objection adds a withdrawal (request_id).
+CREATE TABLE consents (
+    seq         bigserial PRIMARY KEY,
+    account_id  text NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    purpose     text NOT NULL,
+    granted     boolean NOT NULL,
+    notice      text NOT NULL DEFAULT '',
+    given_at    timestamptz NOT NULL,
+    source      text NOT NULL CHECK (source IN ('directory', 'objection')),
+    request_id  text
+);
+CREATE INDEX consents_latest ON consents (account_id, purpose, given_at DESC, seq DESC);
 
 -- How many accounts the directory holds, kept by the statements that add
 -- and delete them, so that a link run reads its set size from one row.

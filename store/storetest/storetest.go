@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"APIKeys", testAPIKeys},
 		{"ConsoleSessions", testConsoleSessions},
 		{"HeldFor", testHeldFor},
+		{"ConsentLedger", testConsentLedger},
 		{"Jobs", testJobs},
 		{"Usage", testUsage},
 		{"PolicyBundles", testPolicyBundles},
@@ -123,26 +124,28 @@ func noErr(t *testing.T, what string, err error) {
 func testDirectoryPutGet(t *testing.T, s Store) {
 	a := account(t, "acc-1")
 	a.AdOptOut = true
-	a.AdsConsent = true
+	a.Consents = []store.Consent{{Purpose: "ads", Granted: true, Notice: "v1"}}
 	a.BlockedBusinesses = []string{"acme", "globex"}
 	b := account(t, "acc-2")
 	put(t, s, a, b)
 	got, err := s.Account(ctx, "acc-1")
 	noErr(t, "Account", err)
-	if got.ID != a.ID || got.Country != "TR" || !got.AdOptOut || !got.AdsConsent || !slices.Equal(got.BlockedBusinesses, a.BlockedBusinesses) ||
+	granted := []store.Consent{{Purpose: "ads", Granted: true, Notice: "v1", At: t0}}
+	if got.ID != a.ID || got.Country != "TR" || !got.AdOptOut || !slices.Equal(got.Consents, granted) || !slices.Equal(got.BlockedBusinesses, a.BlockedBusinesses) ||
 		got.Epoch != 1 || got.Pseudonyms != a.Pseudonyms || !got.UpdatedAt.Equal(t0) {
 		t.Fatalf("Account = %+v, want %+v", got, a)
 	}
 	got, err = s.Account(ctx, "acc-2")
 	noErr(t, "Account", err)
-	if got.BlockedBusinesses != nil || got.AdOptOut || got.AdsConsent {
+	if got.BlockedBusinesses != nil || got.AdOptOut || got.Consents != nil {
 		t.Fatalf("acc-2 = %+v", got)
 	}
 	// A change of consent alone is stored.
-	a.AdsConsent = false
+	a.Consents[0].Granted = false
+	a.UpdatedAt = t0.Add(time.Hour)
 	put(t, s, a)
-	if got, _ := s.Account(ctx, "acc-1"); got.AdsConsent {
-		t.Fatal("a withdrawn consent was not stored")
+	if got, _ := s.Account(ctx, "acc-1"); len(got.Consents) != 1 || got.Consents[0].Granted || !got.Consents[0].At.Equal(a.UpdatedAt) {
+		t.Fatalf("a withdrawn consent was not stored: %+v", got.Consents)
 	}
 	_, err = s.Account(ctx, "nobody")
 	wantErr(t, "Account(nobody)", err, storeerr.ErrNotFound)
@@ -892,7 +895,8 @@ func testConsoleSessions(t *testing.T, s Store) {
 // testHeldFor: what is held about one account, and nothing of another's.
 func testHeldFor(t *testing.T, s Store) {
 	a, b := account(t, "a"), account(t, "b")
-	a.AdOptOut, a.AdsConsent, a.BlockedBusinesses = true, true, []string{"acme", "globex"}
+	a.AdOptOut, a.BlockedBusinesses = true, []string{"acme", "globex"}
+	a.Consents = []store.Consent{{Purpose: "ads", Granted: true}}
 	put(t, s, a, b)
 	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{{AccountID: "a", ID: linkID(t), Epoch: 1, CreatedAt: t0}}, 0))
 	for _, au := range []audience.Audience{{ID: "x1", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0},
@@ -909,7 +913,7 @@ func testHeldFor(t *testing.T, s Store) {
 	h, err := s.HeldFor(ctx, "a", t0.Add(90*time.Minute))
 	noErr(t, "HeldFor", err)
 	want := []store.HeldAudiences{{Tenant: "acme", Purpose: "ads", Audiences: 2}, {Tenant: "globex", Purpose: "safety", Audiences: 1}}
-	if h.AccountID != "a" || !h.AdOptOut || !h.AdsConsent || h.BlockedBusinesses != 2 || !h.Linked || !h.LinkedAt.Equal(t0) ||
+	if h.AccountID != "a" || !h.AdOptOut || len(h.Consents) != 1 || !h.Consents[0].Granted || h.Consents[0].Source != store.ConsentDirectory || h.BlockedBusinesses != 2 || !h.Linked || !h.LinkedAt.Equal(t0) ||
 		!slices.Equal(h.Audiences, want) || len(h.Signals) != 1 || h.Signals[0].ExpiresAt != t0.Add(2*time.Hour) {
 		t.Fatalf("HeldFor(a) = %+v", h)
 	}
@@ -1803,7 +1807,7 @@ func testAudienceReplace(t *testing.T, s Store) {
 // and consent; accounts by link id, without the opted out and blocking.
 func testLinkedMembers(t *testing.T, s Store) {
 	a, b, c, d := account(t, "a"), account(t, "b"), account(t, "c"), account(t, "d")
-	a.AdsConsent, a.Country = true, "DE"
+	a.Consents, a.Country = []store.Consent{{Purpose: "ads", Granted: true}}, "DE"
 	c.AdOptOut = true
 	d.BlockedBusinesses = []string{"acme"}
 	put(t, s, a, b, c, d)
@@ -2365,5 +2369,82 @@ func testSubjectRelay(t *testing.T, a, b Store) {
 		if n != 0 {
 			t.Fatalf("%d rows still name the erased account or its link", n)
 		}
+	}
+}
+
+// testConsentLedger: imports add an entry only when the directory's
+// consent changed; an objection withdraws; the latest entry is the
+// consent, which matches in the countries that need it honour.
+func testConsentLedger(t *testing.T, s Store) {
+	a, b := account(t, "a"), account(t, "b")
+	a.Consents = []store.Consent{{Purpose: "ads", Granted: true, Notice: "v1"}}
+	put(t, s, a, b)
+	history := func(want ...string) []store.ConsentEntry {
+		t.Helper()
+		h, err := s.HeldFor(ctx, "a", t0)
+		noErr(t, "HeldFor", err)
+		var got []string
+		for _, e := range h.Consents {
+			got = append(got, fmt.Sprintf("%s %t %s %s", e.Source, e.Granted, e.Notice, e.At.Sub(t0)))
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("ledger (latest first) = %q, want %q", got, want)
+		}
+		return h.Consents
+	}
+	history("directory true v1 0s")
+	// The same again, at a later import, adds nothing.
+	a.UpdatedAt = t0.Add(time.Hour)
+	put(t, s, a)
+	history("directory true v1 0s")
+	// An objection withdraws; the unchanged directory does not grant again.
+	_, err := s.Object(ctx, store.SubjectRequest{ID: "sr_c", AccountID: "a", Purpose: "ads", At: t0.Add(2 * time.Hour)})
+	noErr(t, "Object", err)
+	a.UpdatedAt = t0.Add(3 * time.Hour)
+	put(t, s, a)
+	if h := history("objection false  2h0m0s", "directory true v1 0s"); h[0].RequestID != "sr_c" {
+		t.Fatalf("the objection's entry names request %q", h[0].RequestID)
+	}
+	// A grant dated later (a new notice) is the consent; one dated earlier
+	// is history only.
+	a.Consents = []store.Consent{{Purpose: "ads", Granted: true, Notice: "v2", At: t0.Add(4 * time.Hour)}}
+	put(t, s, a)
+	a.Consents = []store.Consent{{Purpose: "ads", Granted: false, Notice: "v0", At: t0.Add(-time.Hour)}}
+	put(t, s, a)
+	history("directory true v2 4h0m0s", "objection false  2h0m0s", "directory true v1 0s", "directory false v0 -1h0m0s")
+	got, err := s.Account(ctx, "a")
+	noErr(t, "Account", err)
+	if !slices.Equal(got.Consents, []store.Consent{{Purpose: "ads", Granted: true, Notice: "v2", At: t0.Add(4 * time.Hour)}}) {
+		t.Fatalf("Account(a).Consents = %+v", got.Consents)
+	}
+	// Where the purpose needs consent, only granted accounts match; b has
+	// no entry.
+	match := func(countries []string) []string {
+		t.Helper()
+		ids, err := s.MatchHashes(ctx, directory.HashMatch{Epoch: 1, Convention: phone.ConventionE164,
+			Indexes: []hashindex.Index{a.Pseudonyms.IndexE164, b.Pseudonyms.IndexE164}, Consent: directory.ConsentRule{Purpose: "ads", Countries: countries}})
+		noErr(t, "MatchHashes", err)
+		slices.Sort(ids)
+		return ids
+	}
+	if got := match(nil); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("no country needs consent: matched %v", got)
+	}
+	if got := match([]string{"DE", "TR"}); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("TR needs consent: matched %v, want a alone", got)
+	}
+	if _, err := s.Object(ctx, store.SubjectRequest{ID: "sr_d", AccountID: "a", Purpose: "ads", At: t0.Add(5 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := match([]string{"TR"}); len(got) != 0 {
+		t.Fatalf("after a withdrawal, matched %v", got)
+	}
+	// Erasure takes the ledger with the account.
+	_, err = s.Erase(ctx, store.SubjectRequest{ID: "sr_e", AccountID: "a", At: t0.Add(6 * time.Hour)})
+	noErr(t, "Erase", err)
+	var n int
+	noErr(t, "count", s.Pool().QueryRow(ctx, `SELECT count(*) FROM consents WHERE account_id = 'a'`).Scan(&n))
+	if n != 0 {
+		t.Fatalf("%d ledger entries of the erased account remain", n)
 	}
 }
