@@ -101,6 +101,7 @@ func Connect(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
 const (
 	codeUniqueViolation     = "23505"
 	codeForeignKeyViolation = "23503"
+	codeUndefinedTable      = "42P01"
 )
 
 // mapErr turns driver errors into storeerr's.
@@ -121,7 +122,12 @@ func mapErr(err error) error {
 			return fmt.Errorf("%w: %s", storeerr.ErrConflict, pe.ConstraintName)
 		case codeForeignKeyViolation:
 			return fmt.Errorf("%w: %s", storeerr.ErrNotFound, pe.ConstraintName)
+		case codeUndefinedTable:
+			return fmt.Errorf("%w (%s)", storeerr.ErrNoSchema, pe.Message)
 		}
+	}
+	if strings.HasPrefix(err.Error(), "store: ") {
+		return err // mapped before
 	}
 	return fmt.Errorf("store: %w", err)
 }

@@ -1,24 +1,36 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/policies"
+	"github.com/linkd/linkd/store/storeerr"
 )
 
 const directoryHelp = `
 Imports the party's account list from FILE: CSV with a header naming
 account_id, phone, country, ad_opt_out and optionally blocked_businesses
-(tenant ids separated by ";"), or NDJSON with the same fields. Each number is
-normalized with the row's country as default region, its pseudonyms are
-derived under the key file's current epoch, and the number is dropped.
+(tenant ids separated by ";") and, for each purpose of the catalogue the
+person consented to or withdrew from, PURPOSE_consent (granted or
+withdrawn), PURPOSE_consent_notice (the notice's version) and
+PURPOSE_consent_at (RFC 3339); or NDJSON with the same fields, consents as
+"consents": {"ads": {"granted": true, "notice": "v2", "at": "..."}}. Each
+number is normalized with the row's country as default region, its
+pseudonyms are derived under the key file's current epoch, and the number
+is dropped. A consent adds an entry to the account's consent ledger when
+it changed since the directory's last one. The purposes are those of the
+bundle in --policies DIR (default $LINKD_POLICIES, else the built-in one).
 
 Each bad row is reported as "line N: REASON" on stderr and nothing of it is
 stored; good rows are stored. The exit status is 1 if any row was bad.
@@ -34,6 +46,7 @@ func runDirectory(e *env, args []string) int {
 	partyName := fs.String("party", "", "the `party` importing: messenger or social")
 	sf := addStateFlags(e, fs)
 	batch := fs.Int("batch", 5000, "rows per database `transaction`")
+	policyDir := fs.String("policies", "", "policy bundle `directory` whose catalogue names the purposes (default $LINKD_POLICIES, else the built-in bundle)")
 	if code, ok := parse(e, fs, args[1:]); !ok {
 		return code
 	}
@@ -67,6 +80,14 @@ func runDirectory(e *env, args []string) int {
 	}
 	defer f.Close()
 
+	fsys, name := bundleSource(e, *policyDir)
+	bundle, err := policies.Load(fsys)
+	if err != nil {
+		printProblems(e.stderr, name, err)
+		return exitInput
+	}
+	purposes := slices.Sorted(maps.Keys(bundle.Catalogue.Purposes))
+
 	ctx, stop := e.context()
 	defer stop()
 	st, closeStore, err := sf.openStore(ctx)
@@ -82,7 +103,7 @@ func runDirectory(e *env, args []string) int {
 		in = io.TeeReader(f, bar)
 		defer bar.Finish() //nolint:errcheck // display only
 	}
-	im := &directory.Importer{Store: st, Deriver: d, BatchSize: *batch,
+	im := &directory.Importer{Store: st, Deriver: d, BatchSize: *batch, Purposes: purposes,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 	stats, err := im.Import(ctx, in, func(re *directory.RowError) {
 		fmt.Fprintln(e.stderr, re.Error())
@@ -91,7 +112,9 @@ func runDirectory(e *env, args []string) int {
 		stats.Imported, stats.Rows, stats.Invalid, *partyName, d.Epoch)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
-		fmt.Fprintln(e.stderr, "linkd directory import: run the same import again to finish it")
+		if !errors.Is(err, directory.ErrFormat) && !errors.Is(err, storeerr.ErrNoSchema) {
+			fmt.Fprintln(e.stderr, "linkd directory import: run the same import again to finish it")
+		}
 		return exitInput
 	}
 	if stats.Invalid > 0 {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +32,9 @@ type Importer struct {
 	Log *slog.Logger
 	// Now stamps imported accounts (default time.Now).
 	Now func() time.Time
+	// Purposes, if set, are the purposes a consent may be to (the
+	// catalogue's): a row with a consent to another is refused.
+	Purposes []string
 }
 
 // Stats counts what an import did.
@@ -242,6 +247,11 @@ func (im *Importer) derive(b *importBatch, now time.Time) {
 		region, err := phone.CheckRegion(row.Country)
 		if err != nil || region == "" {
 			bad = append(bad, &RowError{Line: row.Line, Reason: "country: not an ISO 3166 country code with a numbering plan"})
+			continue
+		}
+		if i := slices.IndexFunc(row.Consents, func(c Consent) bool { return !slices.Contains(im.Purposes, c.Purpose) }); i >= 0 && im.Purposes != nil {
+			bad = append(bad, &RowError{Line: row.Line, Reason: fmt.Sprintf("%s_consent: %q is not a purpose of the catalogue (%s)",
+				row.Consents[i].Purpose, row.Consents[i].Purpose, strings.Join(im.Purposes, ", "))})
 			continue
 		}
 		n, err := phone.Normalize(row.Phone, region)

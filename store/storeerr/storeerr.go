@@ -14,4 +14,7 @@ var ( // ErrNotFound: the thing asked for does not exist (or is not the
 	// ErrUnavailable: the store did not answer: it is down, unreachable,
 	// or did not answer before the caller's deadline. Worth a retry later.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrNoSchema: the database lacks a table linkd uses: it was never
+	// migrated, or by an older linkd.
+	ErrNoSchema = errors.New("store: the database has no linkd schema, or an older one: run linkd migrate")
 )
