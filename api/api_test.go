@@ -618,7 +618,7 @@ func TestSubjectHeld(t *testing.T) {
 	}
 	f.tick()
 	st, b = f.do(t, "GET", "/v1/subjects/nobody", sr, "", "")
-	wantError(t, st, b, 404, "not_found", "")
+	wantError(t, st, b, 404, "not_found", "no such account: nobody")
 	for _, r := range []access.Role{access.RoleAdvertiser, access.RoleTrustSafety, access.RoleCompliance, access.RoleParty} {
 		f.tick()
 		st, b = f.do(t, "GET", "/v1/subjects/acct-7-0000", f.keys[r], "", "")
@@ -706,7 +706,7 @@ func TestSubjectHeld(t *testing.T) {
 	wantError(t, st, b, 404, "not_found", "")
 	f.tick()
 	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0001/erasure", sr, "", "")
-	wantError(t, st, b, 404, "not_found", "")
+	wantError(t, st, b, 404, "not_found", "no such account: acct-7-0001")
 	f.tick()
 	st, b = f.do(t, "GET", "/v1/subject-requests/"+er.ID, sr, "", "")
 	if st != 200 || !strings.Contains(string(b), `"kind":"erasure"`) || strings.Contains(string(b), "account_id") {

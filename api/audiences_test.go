@@ -168,7 +168,7 @@ func TestAudienceLifecycle(t *testing.T) {
 		t.Fatalf("delete: %d %s", st, b)
 	}
 	st, b = f.do(t, "GET", "/v1/audiences/"+id, adv, "", "")
-	wantError(t, st, b, 404, "not_found", "")
+	wantError(t, st, b, 404, "not_found", "no such audience of the tenant: "+id)
 	// Creation and deletion are audited with the audience id.
 	es, _ = f.st.AuditEntries(context.Background(), audit.Filter{Action: "audience.create", Limit: 10})
 	if len(es) != 1 || !strings.Contains(es[0].Request, `"id":"`+id+`"`) || es[0].Rule != "advertiser-own-audiences" {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -46,6 +47,28 @@ type errorBody struct {
 	Error *Error `json:"error"`
 }
 
+// notFound names, from the route, what a request found missing.
+func notFound(c echo.Context) string {
+	p := c.Path()
+	switch {
+	case p == "/v1/signals" && c.Request().Method == http.MethodPost:
+		return "no such account: account_id names no account of this party's directory"
+	case strings.HasPrefix(p, "/v1/signals/inbound/"):
+		return "no such inbound signal: " + c.Param("id")
+	case strings.HasPrefix(p, "/v1/signals/"):
+		return "no such signal: " + c.Param("id")
+	case strings.HasPrefix(p, "/v1/subjects/"):
+		return "no such account: " + c.Param("id")
+	case strings.HasPrefix(p, "/v1/subject-requests/"):
+		return "no such request receipt: " + c.Param("id")
+	case strings.HasPrefix(p, "/v1/audiences/"), strings.HasPrefix(p, "/:version/"):
+		return "no such audience of the tenant: " + c.Param("id")
+	case strings.HasPrefix(p, "/v1/link/jobs/"):
+		return "no such link run: " + c.Param("id")
+	}
+	return "no such resource"
+}
+
 // handleError is the one error handler: every failure of every route,
 // echo's own (404, 405, 413, ...) included, leaves as the error body.
 func (s *Server) handleError(err error, c echo.Context) {
@@ -62,7 +85,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case errors.As(err, &he):
 		ae = fromHTTPError(he)
 	case errors.Is(err, storeerr.ErrNotFound):
-		ae = newError(http.StatusNotFound, "not_found", "no such resource", nil)
+		ae = newError(http.StatusNotFound, "not_found", notFound(c), nil)
 	case errors.Is(err, storeerr.ErrConflict):
 		ae = newError(http.StatusConflict, "conflict", "the request conflicts with the current state", nil)
 	case errors.Is(err, storeerr.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):

@@ -103,7 +103,7 @@ func TestFlagDecideRevoke(t *testing.T) {
 	}
 	f.tick()
 	st, b = f.do(t, "POST", "/v1/signals", ts, "application/json", flagBody("nobody", "spam", 0.9, in30))
-	wantError(t, st, b, 404, "not_found", "")
+	wantError(t, st, b, 404, "not_found", "account_id names no account")
 	st, b = f.do(t, "POST", "/v1/signals", f.keys[access.RoleAdvertiser], "application/json", flagBody("acct-7-0000", "spam", 0.9, in30))
 	wantError(t, st, b, 403, "forbidden", "signal.create")
 
@@ -220,7 +220,7 @@ func TestFlagDecideRevoke(t *testing.T) {
 	}
 	f.tick()
 	st, b = f.do(t, "GET", "/v1/signals/nope", ts, "", "")
-	wantError(t, st, b, 404, "not_found", "")
+	wantError(t, st, b, 404, "not_found", "no such signal: nope")
 	// Once the other party revokes it, a signal takes no decision.
 	rv := msg("peer-0", in30)
 	rv.Kind = signal.KindRevoke
