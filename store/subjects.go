@@ -92,7 +92,7 @@ func (s *Store) Object(ctx context.Context, r SubjectRequest) (SubjectRequest, e
 			return err
 		}
 		if r.Purpose == "ads" {
-			if _, err := tx.Exec(ctx, `UPDATE accounts SET ad_opt_out = true WHERE id = $1`, r.AccountID); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE accounts SET ad_opt_out = true, updated_at = $2 WHERE id = $1 AND NOT ad_opt_out`, r.AccountID, r.At); err != nil {
 				return err
 			}
 		}

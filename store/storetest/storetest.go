@@ -934,7 +934,7 @@ func testHeldFor(t *testing.T, s Store) {
 	}
 	h, err = s.HeldFor(ctx, "b", t0.Add(2*time.Hour))
 	noErr(t, "HeldFor", err)
-	if !h.AdOptOut || len(h.Audiences) != 1 || h.Audiences[0].Purpose != "safety" || len(h.Requests) != 1 ||
+	if !h.AdOptOut || !h.UpdatedAt.Equal(t0.Add(time.Hour)) || len(h.Audiences) != 1 || h.Audiences[0].Purpose != "safety" || len(h.Requests) != 1 ||
 		h.Requests[0].ID != "sr_1" || !h.Requests[0].At.Equal(t0.Add(time.Hour)) || !h.Requests[0].AcknowledgedAt.IsZero() {
 		t.Fatalf("HeldFor(b) after the objection = %+v", h)
 	}
