@@ -178,9 +178,10 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []Account) error {
 				return err
 			}
 		}
-		// An objection to ads stays in force whatever the file says.
+		// An objection to ads made here stays in force whatever the file
+		// says (one the other party relayed concerns its own processing).
 		if _, err := tx.Exec(ctx, `UPDATE accounts_staging s SET ad_opt_out = true WHERE NOT s.ad_opt_out AND EXISTS
-			(SELECT 1 FROM subject_requests r WHERE r.account_id = s.id AND r.kind = 'objection' AND r.purpose = 'ads')`); err != nil {
+			(SELECT 1 FROM subject_requests r WHERE r.account_id = s.id AND r.kind = 'objection' AND r.origin = 'here' AND r.purpose = 'ads')`); err != nil {
 			return err
 		}
 		// The new accounts, then the changed ones (an account another

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Row is one account as the service's account system exports it. Phone is
@@ -237,6 +238,9 @@ func parseBool(s string) (bool, error) {
 	return false, errors.New("want true or false")
 }
 
+// minConsentAt is the earliest time a consent may be dated.
+var minConsentAt = time.Unix(0, 0)
+
 // parseConsent reads a consent's fields; its errors name the field.
 func parseConsent(purpose, granted, notice, at string) (Consent, error) {
 	c := Consent{Purpose: purpose, Notice: notice}
@@ -247,13 +251,16 @@ func parseConsent(purpose, granted, notice, at string) (Consent, error) {
 	default:
 		return c, errors.New(purpose + "_consent: want granted or withdrawn")
 	}
-	if len(notice) > maxNotice || strings.ContainsFunc(notice, unicode.IsControl) {
-		return c, fmt.Errorf("%s_consent_notice: at most %d characters, none a control character", purpose, maxNotice)
+	if len(notice) > maxNotice || !printable(notice) {
+		return c, fmt.Errorf("%s_consent_notice: at most %d bytes of printable UTF-8", purpose, maxNotice)
 	}
 	if at != "" {
 		t, err := time.Parse(time.RFC3339, at)
 		if err != nil {
 			return c, errors.New(purpose + "_consent_at: want an RFC 3339 time")
+		}
+		if t.Before(minConsentAt) {
+			return c, errors.New(purpose + "_consent_at: before 1970")
 		}
 		c.At = t.UTC()
 	}
@@ -369,6 +376,12 @@ func readLine(br *bufio.Reader) (b []byte, tooLong bool, err error) {
 
 // checkRow validates the fields that are not the phone number, trimming
 // them; the number is checked when it is normalized.
+// printable says s is valid UTF-8 of printable characters (no control,
+// format such as a bidirectional override, or replacement character).
+func printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(c rune) bool { return !unicode.IsPrint(c) || c == unicode.ReplacementChar })
+}
+
 func checkRow(r *Row) error {
 	r.AccountID = strings.TrimSpace(r.AccountID)
 	r.Country = strings.ToUpper(strings.TrimSpace(r.Country))
@@ -377,7 +390,7 @@ func checkRow(r *Row) error {
 		return &RowError{Line: r.Line, Reason: "account_id is empty"}
 	case len(r.AccountID) > MaxAccountIDLen:
 		return &RowError{Line: r.Line, Reason: fmt.Sprintf("account_id is longer than %d bytes", MaxAccountIDLen)}
-	case strings.ContainsFunc(r.AccountID, func(c rune) bool { return !unicode.IsPrint(c) || c == unicode.ReplacementChar }):
+	case !printable(r.AccountID):
 		return &RowError{Line: r.Line, Reason: "account_id has a control or invalid character"}
 	case len(r.BlockedBusinesses) > maxBlocked:
 		return &RowError{Line: r.Line, Reason: fmt.Sprintf("more than %d blocked businesses", maxBlocked)}
@@ -388,7 +401,7 @@ func checkRow(r *Row) error {
 		if b == "" {
 			continue
 		}
-		if len(b) > maxTenantID || strings.ContainsFunc(b, func(c rune) bool { return !unicode.IsPrint(c) || unicode.IsSpace(c) }) {
+		if len(b) > maxTenantID || !printable(b) || strings.ContainsFunc(b, unicode.IsSpace) {
 			return &RowError{Line: r.Line, Reason: "blocked_businesses: a tenant id is 1 to 64 printable characters without spaces"}
 		}
 		out = append(out, b)

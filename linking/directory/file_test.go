@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func readAll(t testing.TB, in string) ([]Row, []*RowError, error) {
@@ -122,6 +123,17 @@ func TestConsents(t *testing.T) {
 			t.Errorf("csv: %q, want %q", bad[i], w)
 		}
 	}
+	// Text that PostgreSQL or a reader would take otherwise than shown.
+	_, bad, err = readAll(t, "account_id,phone,country,ad_opt_out,blocked_businesses,ads_consent,ads_consent_notice,ads_consent_at\n"+
+		"b1,+905321234567,TR,false,,granted,v\xff1,\n"+
+		"b2,+905321234568,TR,false,ac\xffme,,,\n"+
+		"b3,+905321234569,TR,false,,granted,v\u202e1,\n"+
+		"b4,+905321234560,TR,false,,granted,v1,0001-01-01T00:00:00Z\n")
+	if err != nil || len(bad) != 4 || !strings.Contains(bad[0].Error(), "ads_consent_notice: at most 64 bytes of printable UTF-8") ||
+		!strings.Contains(bad[1].Error(), "blocked_businesses") || !strings.Contains(bad[2].Error(), "ads_consent_notice") ||
+		!strings.Contains(bad[3].Error(), "ads_consent_at: before 1970") {
+		t.Fatalf("unprintable or out of range: %v %v", bad, err)
+	}
 	if _, _, err := readAll(t, "account_id,phone,country,ad_opt_out,ads_consent_at\n"); !errors.Is(err, ErrFormat) ||
 		!strings.Contains(err.Error(), `needs a "ads_consent" column`) {
 		t.Errorf("a time column without its consent column: %v", err)
@@ -208,6 +220,17 @@ func FuzzReader(f *testing.F) {
 			}
 			if r.AccountID == "" || r.Line < 1 {
 				t.Fatalf("row without id or line: %+v", r)
+			}
+			// What a row keeps must be storable: PostgreSQL refuses
+			// text that is not UTF-8, and would fail the whole batch.
+			texts := append([]string{r.AccountID}, r.BlockedBusinesses...) // the country is checked by the import
+			for _, c := range r.Consents {
+				texts = append(texts, c.Purpose, c.Notice)
+			}
+			for _, s := range texts {
+				if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+					t.Fatalf("row keeps text PostgreSQL refuses: %q", s)
+				}
 			}
 		}
 	})

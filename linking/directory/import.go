@@ -236,6 +236,11 @@ func readBatches(ctx context.Context, rd *Reader, size int, emit func(*importBat
 	}
 }
 
+// maxClockSkew is how far ahead of the import's clock a consent may be
+// dated: the account system's clock may run a little ahead; a consent
+// dated later would outrank every withdrawal until then.
+const maxClockSkew = 5 * time.Minute
+
 // derive normalizes and derives a batch; rows whose number is refused join
 // the batch's errors, in line order. The raw numbers are dropped here.
 func (im *Importer) derive(b *importBatch, now time.Time) {
@@ -247,6 +252,10 @@ func (im *Importer) derive(b *importBatch, now time.Time) {
 		region, err := phone.CheckRegion(row.Country)
 		if err != nil || region == "" {
 			bad = append(bad, &RowError{Line: row.Line, Reason: "country: not an ISO 3166 country code with a numbering plan"})
+			continue
+		}
+		if i := slices.IndexFunc(row.Consents, func(c Consent) bool { return c.At.After(now.Add(maxClockSkew)) }); i >= 0 {
+			bad = append(bad, &RowError{Line: row.Line, Reason: row.Consents[i].Purpose + "_consent_at: later than the import"})
 			continue
 		}
 		if i := slices.IndexFunc(row.Consents, func(c Consent) bool { return !slices.Contains(im.Purposes, c.Purpose) }); i >= 0 && im.Purposes != nil {
