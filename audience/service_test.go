@@ -289,7 +289,7 @@ func TestSizeReleases(t *testing.T) {
 
 // Where the catalogue rests the audience's purpose on consent (the EU
 // and the UK for ads), only people whose latest consent is granted match;
-// elsewhere consent is not asked.
+// elsewhere, everyone but those who withdrew it.
 func TestUploadHonoursConsent(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
@@ -311,7 +311,7 @@ func TestUploadHonoursConsent(t *testing.T) {
 			blocked = "acme"
 		}
 		fmt.Fprintf(&b, "acct-%03d,%s,%s,%v,%s,%s,%s\n", i, p.E164, p.Country, i%10 == 0, blocked, c, map[bool]string{true: "v2"}[c != ""])
-		if w.eligible[i] && (c == "granted" || !cat.NeedsConsent("ads", p.Country)) {
+		if w.eligible[i] && (c == "granted" || c == "" && !cat.NeedsConsent("ads", p.Country)) {
 			want = append(want, fmt.Sprintf("acct-%03d", i))
 		}
 	}

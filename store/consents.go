@@ -21,12 +21,17 @@ const (
 	ConsentObjection = "objection"
 )
 
-// grantedSQL is the expression of whether the latest ledger entry of the
+// latestSQL is the expression of whether the latest ledger entry of the
 // account (an SQL expression of its id) for the purpose (an SQL
-// expression) grants consent: false without an entry.
+// expression) grants consent: NULL without an entry.
+func latestSQL(account, purpose string) string {
+	return `(SELECT c.granted FROM consents c WHERE c.account_id = ` + account + ` AND c.purpose = ` + purpose + `
+		ORDER BY c.given_at DESC, c.seq DESC LIMIT 1)`
+}
+
+// grantedSQL is latestSQL, false without an entry.
 func grantedSQL(account, purpose string) string {
-	return `coalesce((SELECT c.granted FROM consents c WHERE c.account_id = ` + account + ` AND c.purpose = ` + purpose + `
-		ORDER BY c.given_at DESC, c.seq DESC LIMIT 1), false)`
+	return `coalesce(` + latestSQL(account, purpose) + `, false)`
 }
 
 // consents is the latest entry of each purpose of the account's ledger,

@@ -54,14 +54,15 @@ type HashMatch struct {
 	// Eligible, if set, keeps only accounts that may be shown ads: not
 	// opted out.
 	Eligible bool
-	// Consent keeps, of the accounts of its countries, only those whose
-	// consent is granted.
+	// Consent keeps only accounts whose consent to its purpose is
+	// granted, or, in the countries that do not need it, not withdrawn.
 	Consent ConsentRule
 }
 
-// ConsentRule says where a match needs consent: the accounts of
-// Countries match only if the latest entry of their consent ledger for
-// Purpose grants it.
+// ConsentRule says how a match honours consent: an account whose latest
+// ledger entry for Purpose withdraws consent never matches; one without
+// an entry matches only outside Countries, where the purpose rests on
+// consent.
 type ConsentRule struct {
 	Purpose   string
 	Countries []string
@@ -216,7 +217,8 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []Account) error {
 // grant or withdrawal, another notice, or, when the file dates it, a later
 // time. An entry the file does not date is dated by the import, so a file
 // that says the same again adds nothing, and a request's later withdrawal
-// stays the latest entry.
+// stays the latest entry. An account whose consent is now withdrawn
+// leaves the audiences of the purpose.
 func addConsents(ctx context.Context, tx pgx.Tx, consents [][]any) error {
 	if len(consents) == 0 {
 		return nil
@@ -228,13 +230,20 @@ func addConsents(ctx context.Context, tx pgx.Tx, consents [][]any) error {
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"consents_staging"}, consentColumns, pgx.CopyFromRows(consents)); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO consents (account_id, purpose, granted, notice, given_at, source)
+	if _, err := tx.Exec(ctx, `INSERT INTO consents (account_id, purpose, granted, notice, given_at, source)
 		SELECT s.account_id, s.purpose, s.granted, s.notice, s.given_at, 'directory' FROM consents_staging s
 		WHERE NOT EXISTS (SELECT 1 FROM (SELECT c.granted, c.notice, c.given_at FROM consents c
 				WHERE c.account_id = s.account_id AND c.purpose = s.purpose AND c.source = 'directory'
 				ORDER BY c.given_at DESC, c.seq DESC LIMIT 1) d
 			WHERE d.granted = s.granted AND d.notice = s.notice AND (NOT s.dated OR s.given_at <= d.given_at))
-		ORDER BY s.account_id, s.given_at`)
+		ORDER BY s.account_id, s.given_at`); err != nil {
+		return err
+	}
+	// A withdrawal that is now the consent takes the account out of the
+	// audiences of its purpose at once, as an objection does.
+	_, err := tx.Exec(ctx, `DELETE FROM audience_members m USING audiences au, consents_staging s
+		WHERE m.account_id = s.account_id AND au.id = m.audience_id AND au.purpose = s.purpose
+		  AND NOT s.granted AND NOT `+grantedSQL("s.account_id", "s.purpose"))
 	return err
 }
 
@@ -375,7 +384,7 @@ func matchSQL(column string, epoch uint32, keys [][]byte, tenant string, eligibl
 	return `SELECT DISTINCT a.id FROM unnest(` + n(0) + `::bytea[]) k JOIN accounts a ON a.` + column + ` = k
 		WHERE a.epoch = ` + n(1) + ` AND (NOT ` + n(2) + ` OR NOT a.ad_opt_out)
 		  AND (` + n(3) + ` = '' OR NOT (` + n(3) + ` = ANY (a.blocked_businesses)))
-		  AND (NOT (a.country = ANY (` + n(4) + `::text[])) OR ` + grantedSQL("a.id", n(5)+"::text") + `)`,
+		  AND coalesce(` + latestSQL("a.id", n(5)+"::text") + `, NOT (a.country = ANY (` + n(4) + `::text[])))`,
 		[]any{keys, int32(epoch), eligible, tenant, countries, consent.Purpose}
 }
 

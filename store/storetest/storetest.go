@@ -2439,6 +2439,28 @@ func testConsentLedger(t *testing.T, s Store) {
 	if got := match([]string{"TR"}); len(got) != 0 {
 		t.Fatalf("after a withdrawal, matched %v", got)
 	}
+	if got := match(nil); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("a withdrawal counts where consent is not needed too: matched %v", got)
+	}
+	// A withdrawal the directory brings takes the account out of the
+	// audiences of its purpose at once, and of no other purpose's.
+	c := account(t, "c")
+	c.Consents = []store.Consent{{Purpose: "ads", Granted: true}}
+	put(t, s, c)
+	for _, au := range []audience.Audience{{ID: "ca", Tenant: "acme", Name: "n", Purpose: "ads", CreatedAt: t0},
+		{ID: "cs", Tenant: "acme", Name: "n", Purpose: "safety", CreatedAt: t0}} {
+		noErr(t, "CreateAudience", s.CreateAudience(ctx, au))
+		_, err := s.ApplyBatch(ctx, audience.Batch{AudienceID: au.ID, SessionID: "s", Seq: 1, Add: []string{"b", "c"}})
+		noErr(t, "ApplyBatch", err)
+	}
+	c.Consents[0].Granted, c.UpdatedAt = false, t0.Add(time.Hour)
+	put(t, s, c)
+	if m, _ := s.Members(ctx, "ca"); !slices.Equal(m, []string{"b"}) {
+		t.Fatalf("ads audience after c withdrew: %v", m)
+	}
+	if m, _ := s.Members(ctx, "cs"); !slices.Equal(m, []string{"b", "c"}) {
+		t.Fatalf("safety audience after c withdrew from ads: %v", m)
+	}
 	// Erasure takes the ledger with the account.
 	_, err = s.Erase(ctx, store.SubjectRequest{ID: "sr_e", AccountID: "a", At: t0.Add(6 * time.Hour)})
 	noErr(t, "Erase", err)
