@@ -176,18 +176,22 @@ func (s *Store) TrimTheirs(ctx context.Context, jobID string, seq int64) error {
 // their links go.
 func (s *Store) Matched(ctx context.Context, k RunKeep, limit int, each func([]StagedRow) error) error {
 	q := fullMatch
-	var args []any
+	args := []any{k.Confirmed.UTC()}
 	if !k.Full {
 		q = `WITH touched AS (` + touchedValues + `)
 			SELECT o.account_id, o.element, o.value FROM touched x
 			JOIN link_own o ON o.value = x.value
 			JOIN link_theirs t ON t.value = o.value
+			WHERE ` + notHeld("$3") + `
 			ORDER BY o.value`
-		args = touchedArgs(k)
+		args = append(touchedArgs(k), k.Confirmed.UTC())
 	}
 	return s.bulkTx(ctx, func(tx pgx.Tx) error {
 		shared, err := eachMatch(ctx, tx, q, args, limit, each)
-		if err != nil || len(shared) == 0 {
+		if err != nil {
+			return err
+		}
+		if err := forgetHeld(ctx, tx, k); err != nil || len(shared) == 0 {
 			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM links WHERE account_id = ANY($1)`, shared)
@@ -195,10 +199,26 @@ func (s *Store) Matched(ctx context.Context, k RunKeep, limit int, each func([]S
 	})
 }
 
+// notHeld is the condition that the kept row o's account is not held
+// from a run that began at began (an SQL parameter): the other party
+// erased its link since (link_held).
+func notHeld(began string) string {
+	return `NOT EXISTS (SELECT 1 FROM link_held h WHERE h.account_id = o.account_id AND h.held_at >= ` + began + `)`
+}
+
+// forgetHeld forgets the accounts held before run k began: the sets k
+// exchanged no longer match them.
+func forgetHeld(ctx context.Context, tx pgx.Tx, k RunKeep) error {
+	_, err := tx.Exec(ctx, `DELETE FROM link_held WHERE held_at < $1`, k.Confirmed.UTC())
+	return err
+}
+
 // fullMatch is Matched's join for a full run: every kept row whose value
-// is among the other's, in the order of their values.
-const fullMatch = `SELECT o.account_id, o.element, o.value FROM link_own o
+// is among the other's and whose account is not held from the run ($1,
+// when it began), in the order of their values.
+var fullMatch = `SELECT o.account_id, o.element, o.value FROM link_own o
 	JOIN link_theirs t ON t.value = o.value
+	WHERE ` + notHeld("$1") + `
 	ORDER BY o.value`
 
 // Relink implements linkjob.Staging in one transaction, under lockKept
@@ -229,7 +249,7 @@ func (s *Store) Relink(ctx context.Context, k RunKeep, mk func(StagedRow) Link) 
 			defer close(groups)
 			return s.tx(gctx, func(rtx pgx.Tx) error {
 				var err error
-				shared, err = eachMatch(gctx, rtx, relinkMatch, nil, relinkGroup, func(rows []StagedRow) error {
+				shared, err = eachMatch(gctx, rtx, relinkMatch, []any{k.Confirmed.UTC()}, relinkGroup, func(rows []StagedRow) error {
 					ls := make([]Link, len(rows))
 					for i, r := range rows {
 						ls[i] = mk(r)
@@ -260,6 +280,9 @@ func (s *Store) Relink(ctx context.Context, k RunKeep, mk func(StagedRow) Link) 
 			return err
 		})
 		if err := g.Wait(); err != nil {
+			return err
+		}
+		if err := forgetHeld(ctx, tx, k); err != nil {
 			return err
 		}
 		// Statistics, for the planner to hash the joins below rather
@@ -317,8 +340,9 @@ func (s *Store) Relink(ctx context.Context, k RunKeep, mk func(StagedRow) Link) 
 // relinkMatch is fullMatch for Relink, whose links are made of a row's
 // account and value: the elements are not read (a third less to sort and
 // send).
-const relinkMatch = `SELECT o.account_id, NULL::bytea, o.value FROM link_own o
+var relinkMatch = `SELECT o.account_id, NULL::bytea, o.value FROM link_own o
 	JOIN link_theirs t ON t.value = o.value
+	WHERE ` + notHeld("$1") + `
 	ORDER BY o.value`
 
 // relinkGroup is how many links Relink hands from its reader to its copy

@@ -313,7 +313,7 @@ func (s *Store) ReceiveSubjects(ctx context.Context, msgs []SubjectMessage, now 
 					return err
 				}
 			case KindErasure:
-				if err := receiveErasure(ctx, tx, *acct, m.LinkID[:]); err != nil {
+				if err := receiveErasure(ctx, tx, *acct, m.LinkID[:], now); err != nil {
 					return err
 				}
 			default:
@@ -327,7 +327,7 @@ func (s *Store) ReceiveSubjects(ctx context.Context, msgs []SubjectMessage, now 
 
 // receiveErasure drops this party's side of the link the other party's
 // erased account had with account acct.
-func receiveErasure(ctx context.Context, tx pgx.Tx, acct string, link []byte) error {
+func receiveErasure(ctx context.Context, tx pgx.Tx, acct string, link []byte, now time.Time) error {
 	for _, q := range []string{
 		// Outcomes not yet sent of the signals about the erased account.
 		`DELETE FROM signal_outbox o USING signals s WHERE o.signal_id = s.id AND s.direction = 'inbound' AND s.link_id = $2 AND s.account_id = $1`,
@@ -344,6 +344,12 @@ func receiveErasure(ctx context.Context, tx pgx.Tx, acct string, link []byte) er
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM audience_members m USING audiences a
 		WHERE m.audience_id = a.id AND a.id LIKE 'ext\_%' AND m.account_id = $1`, acct); err != nil {
+		return err
+	}
+	// A link run under way may hold the sets exchanged before the
+	// erasure, where the account still matches: it must not link it again.
+	if _, err := tx.Exec(ctx, `INSERT INTO link_held (account_id, held_at) VALUES ($1, $2)
+		ON CONFLICT (account_id) DO UPDATE SET held_at = excluded.held_at`, acct, now.UTC()); err != nil {
 		return err
 	}
 	// This party's own requests about the account that were still to go:

@@ -22,6 +22,7 @@ DROP TABLE link_staging_theirs;
 DROP TABLE link_staging_own;
 DROP TABLE link_staging_jobs;
 DROP TABLE link_unkept;
+DROP TABLE link_held;
 DROP TABLE link_retired;
 DROP TABLE link_theirs;
 DROP TABLE link_own;

@@ -165,6 +165,15 @@ CREATE UNLOGGED TABLE link_retired (
     value  bytea PRIMARY KEY,
     n      integer NOT NULL DEFAULT 1 CHECK (n > 0)
 );
+-- link_held: accounts of this party whose link the other party erased
+-- (its account's erasure), since held_at. A link run that began before
+-- then may still find them matched, in sets exchanged before the erasure:
+-- it does not link them again. The first run that began after forgets
+-- them.
+CREATE TABLE link_held (
+    account_id  text PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+    held_at     timestamptz NOT NULL
+);
 -- link_unkept: the accounts whose link element has no kept row (new
 -- accounts, changed numbers, a new key epoch). An incremental run reads
 -- its new elements from here, in proportion to what changed. It may hold

@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"StageReblinded", testStageReblinded},
 		{"LinkSharedNumbers", testLinkSharedNumbers},
 		{"Relink", testRelink},
+		{"LinkHeld", testLinkHeld},
 		{"LinkChanges", testLinkChanges},
 		{"NewElements", testNewElements},
 		{"LinkSuperseded", testLinkSuperseded},
@@ -2468,5 +2469,65 @@ func testConsentLedger(t *testing.T, s Store) {
 	noErr(t, "count", s.Pool().QueryRow(ctx, `SELECT count(*) FROM consents WHERE account_id = 'a'`).Scan(&n))
 	if n != 0 {
 		t.Fatalf("%d ledger entries of the erased account remain", n)
+	}
+}
+
+// testLinkHeld: an account whose link the other party erased during a
+// run is not linked again by that run, full or incremental; the first run
+// begun after the erasure forgets it.
+func testLinkHeld(t *testing.T, s Store) {
+	el := testElement
+	put(t, s, withLinkElement(t, "a", 1), withLinkElement(t, "b", 2))
+	noErr(t, "PutLinks", s.PutLinks(ctx, []store.Link{{AccountID: "a", ID: psi.LinkID{21}, Epoch: 1, CreatedAt: t0},
+		{AccountID: "b", ID: psi.LinkID{22}, Epoch: 1, CreatedAt: t0}}, 0))
+	stage := func(job string, began time.Time, full bool) linkjob.Keep {
+		t.Helper()
+		noErr(t, "StageOwn", s.StageOwn(ctx, job, 1, []linkjob.Row{{AccountID: "a", Element: el(1), Value: el(11)},
+			{AccountID: "b", Element: el(2), Value: el(12)}}))
+		noErr(t, "StageTheirs", s.StageTheirs(ctx, job, 1, []psi.Element{el(11), el(12)}))
+		k := linkjob.Keep{JobID: job, Epoch: 1, Full: full, Confirmed: began}
+		noErr(t, "StartStaging", s.StartStaging(ctx, job))
+		return k
+	}
+	byValue := func(r linkjob.Row) store.Link {
+		return store.Link{AccountID: r.AccountID, ID: psi.LinkID{r.Value[0]}, Epoch: 1, CreatedAt: t0.Add(3 * time.Hour)}
+	}
+	k := stage("r", t0.Add(30*time.Minute), true)
+	// The other party's erasure of a's counterpart arrives mid-run.
+	acks, err := s.ReceiveSubjects(ctx, []store.SubjectMessage{{ID: "sr_x", Kind: store.KindErasure, LinkID: psi.LinkID{21}, At: t0.Add(time.Hour)}}, t0.Add(time.Hour))
+	if err != nil || len(acks) != 1 || acks[0].Outcome != store.SubjectApplied {
+		t.Fatalf("ReceiveSubjects = %+v, %v", acks, err)
+	}
+	noErr(t, "Keep", s.Keep(ctx, k))
+	if got := relinked(t, s, k, byValue); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("the run under way linked %v, want b alone", got)
+	}
+	if _, err := s.LinkOf(ctx, "a"); !errors.Is(err, storeerr.ErrNotFound) {
+		t.Fatalf("a is linked again by the run that began before the erasure: %v", err)
+	}
+	// An incremental run begun before the erasure does not link it either.
+	ki := stage("i", t0.Add(45*time.Minute), false)
+	ki.Base = "r"
+	noErr(t, "Keep", s.Keep(ctx, ki))
+	var got []string
+	noErr(t, "Matched", s.Matched(ctx, ki, 10, func(rows []linkjob.Row) error {
+		for _, r := range rows {
+			got = append(got, r.AccountID)
+		}
+		return nil
+	}))
+	if slices.Contains(got, "a") {
+		t.Fatalf("the incremental run under way matched %v", got)
+	}
+	// A run begun after: the hold is forgotten.
+	k = stage("s", t0.Add(2*time.Hour), true)
+	noErr(t, "Keep", s.Keep(ctx, k))
+	if got := relinked(t, s, k, byValue); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("a run begun after the erasure linked %v", got)
+	}
+	var n int
+	noErr(t, "count", s.Pool().QueryRow(ctx, `SELECT count(*) FROM link_held`).Scan(&n))
+	if n != 0 {
+		t.Fatalf("%d accounts still held after a run begun after their erasure", n)
 	}
 }
