@@ -30,10 +30,12 @@ import (
 	"github.com/linkd/linkd/internal/pgtest"
 	"github.com/linkd/linkd/linking/directory"
 	"github.com/linkd/linkd/linking/pseudonym"
+	"github.com/linkd/linkd/peer"
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/signal"
 	"github.com/linkd/linkd/store"
 	"github.com/linkd/linkd/store/storetest"
+	"github.com/linkd/linkd/subject"
 )
 
 type fixture struct {
@@ -685,6 +687,31 @@ func TestSubjectHeld(t *testing.T) {
 	f.tick()
 	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0001/objection", f.keys[access.RoleAdvertiser], "application/json", `{"purpose":"ads"}`)
 	wantError(t, st, b, 403, "forbidden", "")
+
+	// The other party's requests: an objection to a purpose this party's
+	// catalogue does not know is refused alone; one whose id is this
+	// party's own receipt's too; the rest applies.
+	var lid1 psi.LinkID
+	_, _ = crand.Read(lid1[:])
+	if err := f.st.PutLinks(ctx, []store.Link{{AccountID: "acct-7-0002", ID: lid1, Epoch: 1, CreatedAt: f.now}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	relay, _ := json.Marshal(peer.WireSubjects([]subject.Message{
+		{ID: "sr_p1", Kind: subject.KindObjection, Purpose: "astrology", LinkID: lid1, At: f.now},
+		{ID: rc.ID, Kind: subject.KindErasure, LinkID: lid1, At: f.now},
+		{ID: "sr_p2", Kind: subject.KindObjection, Purpose: "safety", LinkID: lid1, At: f.now}}))
+	f.tick()
+	st, b = f.do(t, "POST", "/v1/peer/subjects", f.keys[access.RoleParty], "application/json", string(relay))
+	var pr struct {
+		Acks []struct{ Outcome string } `json:"acknowledgements"`
+	}
+	if err := json.Unmarshal(b, &pr); err != nil || st != 200 || len(pr.Acks) != 3 || pr.Acks[0].Outcome != "refused" ||
+		pr.Acks[1].Outcome != "refused" || pr.Acks[2].Outcome != "applied" {
+		t.Fatalf("the other party's requests: %d %s", st, b)
+	}
+	if _, err := f.st.LinkOf(ctx, "acct-7-0002"); err != nil {
+		t.Fatalf("a refused erasure dropped the link: %v", err)
+	}
 
 	// An erasure: the account, its link, memberships and signals go at
 	// once; the receipt names no account, and its id reads it back.

@@ -22,12 +22,19 @@ import (
 // ads, and returns their PHONE_SHA256 hashes.
 func (f *fixture) people(t *testing.T, seed uint64, n int) []string {
 	t.Helper()
+	return f.peopleWith(t, seed, n, func(int) string { return "granted" })
+}
+
+// peopleWith is people with person i's ads consent consent(i): granted,
+// withdrawn or "" (none given).
+func (f *fixture) peopleWith(t *testing.T, seed uint64, n int, consent func(i int) string) []string {
+	t.Helper()
 	ps := synth.People(seed, n)
 	var b strings.Builder
 	b.WriteString("account_id,phone,country,ad_opt_out,blocked_businesses,ads_consent\n")
 	out := make([]string, n)
 	for i, p := range ps {
-		fmt.Fprintf(&b, "acct-%d-%04d,%s,%s,false,,granted\n", seed, i, p.E164, p.Country)
+		fmt.Fprintf(&b, "acct-%d-%04d,%s,%s,false,,%s\n", seed, i, p.E164, p.Country, consent(i))
 		out[i] = p.Hash(phone.SchemaSHA256)
 	}
 	if _, err := f.dir.Import(context.Background(), strings.NewReader(b.String()), func(re *directory.RowError) { t.Fatal(re) }); err != nil {

@@ -56,28 +56,18 @@ func TestExtension(t *testing.T) {
 	ctx := context.Background()
 	soc, msg := newFixture(t), newFixture(t)
 	soc.api.Party, msg.api.Party = "social", "messenger"
-	hashes := soc.people(t, 5, 300)
-	msg.people(t, 5, 300)
-	// Consent: social has it for even accounts, the messenger for those
-	// divisible by 3; the two record the same link id for each person.
+	// Consent: social has it for even accounts and none given for the
+	// others (who, outside the EU and the UK, are in its audiences); the
+	// messenger has it for those divisible by 3, withdrawn for the
+	// others. The two record the same link id for each person.
+	hashes := soc.peopleWith(t, 5, 300, func(i int) string { return map[bool]string{true: "granted"}[i%2 == 0] })
+	msg.peopleWith(t, 5, 300, func(i int) string { return map[bool]string{true: "granted", false: "withdrawn"}[i%3 == 0] })
 	for i := range 300 {
 		var id psi.LinkID
 		_, _ = rand.Read(id[:])
-		for _, side := range []struct {
-			f       *fixture
-			consent bool
-		}{{soc, i%2 == 0}, {msg, i%3 == 0}} {
+		for _, f := range []*fixture{soc, msg} {
 			acct := fmt.Sprintf("acct-5-%04d", i)
-			a, err := side.f.st.Account(ctx, acct)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a.Consents = []store.Consent{{Purpose: "ads", Granted: side.consent}}
-			a.UpdatedAt = time.Now()
-			if err := side.f.st.PutAccounts(ctx, []directory.Account{a}); err != nil {
-				t.Fatal(err)
-			}
-			if err := side.f.st.PutLinks(ctx, []store.Link{{AccountID: acct, ID: id, Epoch: 1, CreatedAt: time.Now()}}, 0); err != nil {
+			if err := f.st.PutLinks(ctx, []store.Link{{AccountID: acct, ID: id, Epoch: 1, CreatedAt: time.Now()}}, 0); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -62,6 +62,11 @@ type receiptView struct {
 	// not yet); for a request the other party relayed, when this party
 	// applied it.
 	PeerAcknowledgedAt *time.Time `json:"peer_acknowledged_at"`
+	// PeerOutcome is what the other party did with a request made here,
+	// once acknowledged: "applied", "duplicate", "unlinked" (it holds no
+	// link with that id any more) or "refused" (not applied, and never
+	// will be there).
+	PeerOutcome string `json:"peer_outcome,omitempty"`
 	// RemovedFromAudiences is, in the answer to the request, how many
 	// audience memberships it ended here.
 	RemovedFromAudiences *int64 `json:"removed_from_audiences,omitempty"`
@@ -81,7 +86,7 @@ func receiptOf(r subject.Request) receiptView {
 	case r.AcknowledgedAt.IsZero():
 		v.Peer = "pending"
 	default:
-		v.Peer = "acknowledged"
+		v.Peer, v.PeerOutcome = "acknowledged", r.PeerOutcome
 	}
 	return v
 }

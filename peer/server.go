@@ -470,13 +470,29 @@ func (s *Server) subjects(c Call) (Answer, error) {
 			return Answer{}, &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "this party's policies refuse the data-subject request " + m.ID}
 		}
 	}
-	acks, err := s.Subjects.ReceiveSubjects(c.Context(), msgs, s.Now())
-	if err != nil {
-		return Answer{}, err
+	// An objection to a purpose this party's catalogue does not know is
+	// refused alone: the rest of the batch goes on.
+	apply, at := make([]subject.Message, 0, len(msgs)), make([]int, 0, len(msgs))
+	out := PeerSubjectsResult{Acknowledgements: make([]PeerSubjectAck, len(msgs))}
+	now := s.Now()
+	for i, m := range msgs {
+		if m.Kind == subject.KindObjection && s.Catalogue != nil {
+			if _, ok := s.Catalogue().Purposes[m.Purpose]; !ok {
+				out.Acknowledgements[i] = PeerSubjectAck{Outcome: subject.Refused, AcknowledgedAt: now}
+				continue
+			}
+		}
+		apply, at = append(apply, m), append(at, i)
 	}
-	out := PeerSubjectsResult{Acknowledgements: make([]PeerSubjectAck, len(acks))}
-	for i, a := range acks {
-		out.Acknowledgements[i] = PeerSubjectAck{Outcome: a.Outcome, AcknowledgedAt: a.At}
+	var acks []subject.Ack
+	if len(apply) > 0 {
+		var err error
+		if acks, err = s.Subjects.ReceiveSubjects(c.Context(), apply, now); err != nil {
+			return Answer{}, err
+		}
+	}
+	for j, a := range acks {
+		out.Acknowledgements[at[j]] = PeerSubjectAck{Outcome: a.Outcome, AcknowledgedAt: a.At}
 	}
 	return Answer{http.StatusOK, out}, nil
 }

@@ -215,8 +215,8 @@ func (p PeerSubject) Message() (subject.Message, string) {
 // Ack reads an acknowledgement, or says what is wrong with it.
 func (a PeerSubjectAck) Ack() (subject.Ack, string) {
 	switch {
-	case a.Outcome != subject.Applied && a.Outcome != subject.Duplicate && a.Outcome != subject.Unlinked:
-		return subject.Ack{}, "outcome: applied, duplicate or unlinked"
+	case a.Outcome != subject.Applied && a.Outcome != subject.Duplicate && a.Outcome != subject.Unlinked && a.Outcome != subject.Refused:
+		return subject.Ack{}, "outcome: applied, duplicate, unlinked or refused"
 	case a.AcknowledgedAt.IsZero():
 		return subject.Ack{}, "acknowledged_at: required"
 	}

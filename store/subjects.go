@@ -53,6 +53,10 @@ type SubjectRequest struct {
 	// AcknowledgedAt is when the other party acknowledged it (zero: not
 	// yet); for a relayed request, when it was applied here.
 	AcknowledgedAt time.Time
+	// PeerOutcome is, for a request made here, what the other party did
+	// with it: SubjectApplied, SubjectDuplicate, SubjectUnlinked or
+	// SubjectRefused ("" until acknowledged).
+	PeerOutcome string
 	// Removed is how many audience memberships the request ended here.
 	Removed int64
 }
@@ -155,12 +159,12 @@ func (s *Store) Erase(ctx context.Context, r SubjectRequest) (SubjectRequest, er
 	return r, mapErr(err)
 }
 
-const requestColumns = `id, coalesce(account_id, ''), kind, origin = 'peer', purpose, requested_at, relayed, acknowledged_at`
+const requestColumns = `id, coalesce(account_id, ''), kind, origin = 'peer', purpose, requested_at, relayed, acknowledged_at, peer_outcome`
 
 func scanRequest(r pgx.CollectableRow) (SubjectRequest, error) {
 	var q SubjectRequest
 	var ack *time.Time
-	err := r.Scan(&q.ID, &q.AccountID, &q.Kind, &q.Peer, &q.Purpose, &q.At, &q.Relayed, &ack)
+	err := r.Scan(&q.ID, &q.AccountID, &q.Kind, &q.Peer, &q.Purpose, &q.At, &q.Relayed, &ack, &q.PeerOutcome)
 	q.At = q.At.UTC()
 	if ack != nil {
 		q.AcknowledgedAt = ack.UTC()
@@ -194,6 +198,10 @@ const (
 	SubjectApplied   = "applied"
 	SubjectDuplicate = "duplicate"
 	SubjectUnlinked  = "unlinked"
+	// SubjectRefused: not applied, and never will be here: its id is one
+	// of this party's own receipts, or its purpose is not one this
+	// party's catalogue knows.
+	SubjectRefused = "refused"
 )
 
 // SubjectAck is the other party's acknowledgement of a relayed request:
@@ -233,16 +241,18 @@ func (s *Store) AcknowledgeSubjects(ctx context.Context, seqs []int64, acks []Su
 		return nil, fmt.Errorf("store: %d acknowledgements for %d messages", len(acks), len(seqs))
 	}
 	times := make([]time.Time, len(acks))
+	outcomes := make([]string, len(acks))
 	for i, a := range acks {
-		times[i] = a.At.UTC()
+		times[i], outcomes[i] = a.At.UTC(), a.Outcome
 	}
 	var out []SubjectRequest
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `WITH a AS (SELECT * FROM unnest($1::bigint[], $2::timestamptz[]) AS a (seq, at)),
-				gone AS (DELETE FROM subject_outbox o USING a WHERE o.seq = a.seq RETURNING o.request_id, a.at)
-			UPDATE subject_requests r SET acknowledged_at = coalesce(r.acknowledged_at, gone.at)
+		rows, err := tx.Query(ctx, `WITH a AS (SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS a (seq, at, outcome)),
+				gone AS (DELETE FROM subject_outbox o USING a WHERE o.seq = a.seq RETURNING o.request_id, a.at, a.outcome)
+			UPDATE subject_requests r SET acknowledged_at = coalesce(r.acknowledged_at, gone.at),
+				peer_outcome = CASE WHEN r.acknowledged_at IS NULL THEN gone.outcome ELSE r.peer_outcome END
 			FROM gone WHERE r.id = gone.request_id
-			RETURNING `+strings.ReplaceAll(requestColumns, "id, coalesce(account_id", "r.id, coalesce(r.account_id"), seqs, times)
+			RETURNING `+strings.ReplaceAll(requestColumns, "id, coalesce(account_id", "r.id, coalesce(r.account_id"), seqs, times, outcomes)
 		if err != nil {
 			return err
 		}
@@ -278,10 +288,15 @@ func (s *Store) ReceiveSubjects(ctx context.Context, msgs []SubjectMessage, now 
 			return err
 		}
 		for i, m := range msgs {
-			var at time.Time
-			err := tx.QueryRow(ctx, `SELECT acknowledged_at FROM subject_requests WHERE id = $1 AND origin = 'peer'`, m.ID).Scan(&at)
+			var at *time.Time
+			var origin string
+			err := tx.QueryRow(ctx, `SELECT origin, acknowledged_at FROM subject_requests WHERE id = $1`, m.ID).Scan(&origin, &at)
 			if err == nil {
-				out[i] = SubjectAck{Outcome: SubjectDuplicate, At: at.UTC()}
+				if origin != "peer" || at == nil {
+					out[i] = SubjectAck{Outcome: SubjectRefused, At: now}
+				} else {
+					out[i] = SubjectAck{Outcome: SubjectDuplicate, At: at.UTC()}
+				}
 				continue
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {

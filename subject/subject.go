@@ -59,6 +59,7 @@ const (
 	Applied   = store.SubjectApplied
 	Duplicate = store.SubjectDuplicate
 	Unlinked  = store.SubjectUnlinked
+	Refused   = store.SubjectRefused
 )
 
 // Store keeps what is held about accounts and the requests' receipts.

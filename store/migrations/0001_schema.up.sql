@@ -423,7 +423,10 @@ CREATE TABLE subject_requests (
     purpose          text NOT NULL DEFAULT '',
     requested_at     timestamptz NOT NULL,
     relayed          boolean NOT NULL DEFAULT false,
-    acknowledged_at  timestamptz
+    acknowledged_at  timestamptz,
+    -- What the other party did with a request relayed from here: applied,
+    -- duplicate, unlinked or refused.
+    peer_outcome     text NOT NULL DEFAULT ''
 );
 CREATE INDEX subject_requests_account ON subject_requests (account_id, requested_at);
 

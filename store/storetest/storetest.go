@@ -2298,11 +2298,33 @@ func testSubjectRelay(t *testing.T, a, b Store) {
 	if h.AdOptOut {
 		t.Fatal("the other party's objection opted b1 out of b's own ads")
 	}
+	// Nor does b's next import of b1.
+	b1, err := b.Account(ctx, "b1")
+	noErr(t, "Account", err)
+	b1.BlockedBusinesses, b1.UpdatedAt = []string{"globex"}, at
+	put(t, b, b1)
+	if h, _ := b.HeldFor(ctx, "b1", at); h.AdOptOut {
+		t.Fatal("the other party's objection opted b1 out of b's own ads at b's next import")
+	}
+	// A request whose id is one of b's own receipts is refused, alone.
+	own, err := b.Object(ctx, store.SubjectRequest{ID: "sr_own", AccountID: "b2", Purpose: "safety", At: at})
+	noErr(t, "Object", err)
+	forged := []store.SubjectMessage{{ID: own.ID, Kind: store.KindErasure, LinkID: l1, At: at}, {ID: "sr_other", Kind: store.KindObjection, Purpose: "ads", LinkID: l1, At: at}}
+	acks2, err := b.ReceiveSubjects(ctx, forged, at)
+	if err != nil || len(acks2) != 2 || acks2[0].Outcome != store.SubjectRefused || acks2[1].Outcome != store.SubjectApplied {
+		t.Fatalf("a request with one of b's own ids: %+v, %v", acks2, err)
+	}
+	if r, err := b.SubjectRequest(ctx, own.ID); err != nil || r.Peer || r.AccountID != "b2" {
+		t.Fatalf("b's own receipt after the forged request: %+v, %v", r, err)
+	}
+	if _, err := b.LinkOf(ctx, "b1"); err != nil {
+		t.Fatalf("the refused erasure dropped b1's link: %v", err)
+	}
 
 	// a records the acknowledgement; the outbox is empty.
 	rs, err := a.AcknowledgeSubjects(ctx, []int64{msgs[0].Seq}, acks)
 	noErr(t, "AcknowledgeSubjects", err)
-	if len(rs) != 1 || rs[0].ID != "sr_1" || !rs[0].AcknowledgedAt.Equal(at) {
+	if len(rs) != 1 || rs[0].ID != "sr_1" || !rs[0].AcknowledgedAt.Equal(at) || rs[0].PeerOutcome != store.SubjectApplied {
 		t.Fatalf("acknowledged = %+v", rs)
 	}
 	if p, _ := a.PendingSubjects(ctx, 10); len(p) != 0 {
