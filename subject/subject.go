@@ -5,7 +5,7 @@
 //
 // What it answers never holds a number, a pseudonym, a link id or an
 // account of the other party: whether the account is linked, its consent
-// and opt-out as imported, the audiences it is in counted by tenant and
+// ledger and opt-out, the audiences it is in counted by tenant and
 // purpose (why an advertiser reaches the person), the open signals about
 // it, and the receipts of its requests.
 //
@@ -15,20 +15,33 @@
 //
 //	this party                              the other party
 //	POST /v1/subjects/{id}/objection        (purpose ads)
+//	  consent withdrawn in the ledger,
 //	  out of this party's ads audiences
 //	  receipt, subject outbox
 //	Drain  -- POST /v1/peer/subjects -->    the linked account out of the
 //	                                         mirrors of this party's ads
 //	                                         audiences, now and later
-//	       <-- applied, acknowledged_at     receipt, audit entry
+//	       <-- outcome, acknowledged_at     receipt, audit entry
 //	receipt acknowledged, audit entry
 //
 // An erasure goes the same way: this party erases the account (its link,
 // memberships, signals and its id in earlier receipts) at once; the
 // other party drops the link, the linked account's memberships of the
 // mirrors, and marks the signals it received about the erased account
-// erased. The link id lives in the outbox only until the acknowledgement:
-// afterwards no row on either side names the erased account or its link.
+// erased; a link run under way there does not link the account again.
+// The link id lives in the outbox only until the acknowledgement:
+// afterwards no row on either side names the erased account or holds its
+// link id. Two caches of the link protocol remain until the next link
+// run completes, as they do for a changed number: the pseudonymous PSI
+// values of the last run's kept sets (from which the link id can be
+// derived again: the erasing party's retired value is what tells the
+// other party's next run to drop its side), and the staging of a run
+// that was under way, which the run's end moves to the retired values.
+//
+// An outcome other than applied: duplicate (applied before), unlinked
+// (the other party holds no link with that id any more) or refused (an
+// id that is one of its own receipts, or a purpose its catalogue does not
+// know); the receipt shows it.
 package subject
 
 import (

@@ -212,8 +212,11 @@ func TestSubjectRequestsTwoServes(t *testing.T) {
 		}
 		return n
 	}
-	if got := audited(soc, "peer.subject", queued.ID); got != 1 {
-		t.Fatalf("the social network audited the messenger's objection %d times", got)
+	// Each delivery is decided and audited where it arrives, and a
+	// delivery may repeat (a reply lost on the way); the acknowledgement
+	// is audited once where the request was made.
+	if got := audited(soc, "peer.subject", queued.ID); got < 1 {
+		t.Fatal("the social network did not audit the messenger's objection")
 	}
 	if got := audited(msg, "subject.acknowledged", queued.ID); got != 1 {
 		t.Fatalf("the messenger audited the acknowledgement %d times", got)
@@ -253,8 +256,13 @@ func TestSubjectRequestsTwoServes(t *testing.T) {
 		if e.at == soc {
 			other = msg
 		}
-		if got := audited(other, "peer.subject", receipts[i].ID); got != 1 {
-			t.Fatalf("%s audited the erasure %d times", other.name, got)
+		if got := audited(other, "peer.subject", receipts[i].ID); got < 1 {
+			t.Fatalf("%s did not audit the erasure", other.name)
+		}
+		var n int
+		if err := other.st.Pool().QueryRow(ctx, `SELECT count(*) FROM subject_requests WHERE id = $1 AND origin = 'peer' AND account_id IS NULL`,
+			receipts[i].ID).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%s holds the erasure's receipt %d times, %v", other.name, n, err)
 		}
 		if got := audited(e.at, "subject.acknowledged", receipts[i].ID); got != 1 {
 			t.Fatalf("%s audited the acknowledgement %d times", e.at.name, got)
