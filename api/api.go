@@ -531,8 +531,7 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		}
 		if !d.Allow {
 			s.record(c, cl, q, "deny", d)
-			return newError(http.StatusForbidden, "forbidden", "the key's role may not "+r.action,
-				map[string]any{"role": string(k.Role), "rule": d.Rule()})
+			return s.refusal(q, d)
 		}
 		if r.mutates {
 			// The decision is in the log before anything changes: a
@@ -547,6 +546,44 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		}
 		return err
 	}
+}
+
+// refusal is the 403 of a request the policies denied: the deciding rule
+// with where it stands and what it is for or, when no rule permitted the
+// request, the roles that a rule would let do it.
+func (s *Server) refusal(q policies.Request, d policies.Decision) *Error {
+	details := map[string]any{"role": q.Role, "rule": d.Rule()}
+	if len(d.Catalogue) > 0 {
+		details["catalogue"] = d.Catalogue // the values the rule read
+	}
+	if d.DefaultDeny || len(d.Rules) == 0 {
+		b := s.Policies()
+		var roles []string
+		for _, r := range access.Roles {
+			other := q
+			other.Role = string(r)
+			if string(r) != q.Role && b.Decide(other).Allow {
+				roles = append(roles, string(r))
+			}
+		}
+		details["allowed_roles"] = roles
+		msg := fmt.Sprintf("no policy lets the %s role %s (default-deny)", q.Role, q.Action)
+		if len(roles) > 0 {
+			msg += "; the roles that may: " + strings.Join(roles, ", ")
+		}
+		return newError(http.StatusForbidden, "forbidden", msg, details)
+	}
+	for _, r := range s.Policies().Rules() {
+		if r.ID == d.Rules[0] {
+			details["rule_file"], details["rule_line"] = r.File, r.Line
+			msg := fmt.Sprintf("refused by the policy %s (%s:%d)", r.ID, r.File, r.Line)
+			if r.Why != "" {
+				msg += ": " + r.Why
+			}
+			return newError(http.StatusForbidden, "forbidden", msg, details)
+		}
+	}
+	return newError(http.StatusForbidden, "forbidden", "refused by the policy "+d.Rule(), details)
 }
 
 // authenticate finds the key of secret, presented by the client of r:
@@ -594,15 +631,26 @@ func (s *Server) consume(c echo.Context, subject, counter string, w access.Windo
 	if err != nil {
 		return err
 	}
+	retry := int64(end.Sub(s.Now()).Seconds()) + 1
+	rateLimitHeaders(c.Response().Header(), counter, w, max, used, retry)
 	if ok {
 		s.usage.WithLabelValues(counter).Add(float64(n))
 		return nil
 	}
 	s.refused.WithLabelValues(counter).Inc()
-	retry := int64(end.Sub(s.Now()).Seconds()) + 1
 	c.Response().Header().Set("Retry-After", strconv.FormatInt(retry, 10))
 	return newError(http.StatusTooManyRequests, "rate_limited", "the "+counter+" limit is reached; retry after the window ends",
 		map[string]any{"limit": max, "used": used, "requested": n, "retry_after_seconds": retry})
+}
+
+// rateLimitHeaders advertises a limit the request was counted against,
+// as the IETF's RateLimit header fields (draft-ietf-httpapi-ratelimit-
+// headers-10) do: the policy (quota q in a window of w seconds) and where
+// the caller stands (r remaining, the window ending in t seconds). One
+// item for each limit a request counts against.
+func rateLimitHeaders(h http.Header, counter string, w access.Window, quota, used, reset int64) {
+	h.Add("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", counter, quota, int64(time.Duration(w)/time.Second)))
+	h.Add("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", counter, max(0, quota-used), reset))
 }
 
 // record appends an audit entry for the decision d on q, with q itself so

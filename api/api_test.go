@@ -195,10 +195,15 @@ func TestAuthentication(t *testing.T) {
 	}
 	// A role that may not: 403, and the denial is audited.
 	st, b = f.do(t, "POST", "/v1/oprf/evaluate", f.keys[access.RoleCompliance], "application/json", `{"blinded":[]}`)
-	wantError(t, st, b, 403, "forbidden", "may not oprf.evaluate")
+	wantError(t, st, b, 403, "forbidden", "refused by the policy compliance-read-only (roles.cedar:")
+	// No rule permits it: the answer names the roles that may.
+	f.tick()
+	st, b = f.do(t, "POST", "/v1/oprf/evaluate", f.keys[access.RoleTrustSafety], "application/json", `{"blinded":[]}`)
+	wantError(t, st, b, 403, "forbidden", "no policy lets the trust_safety role oprf.evaluate (default-deny); the roles that may: advertiser")
+	f.tick()
 	es, _ := f.st.AuditEntries(context.Background(), audit.Filter{Decision: "deny", Limit: 10})
-	if len(es) != 1 || es[0].Action != "oprf.evaluate" || es[0].Role != "compliance" || es[0].RequestID == "" ||
-		es[0].Rule != "compliance-read-only" || es[0].BundleHash != policies.Default().Hash() {
+	if len(es) != 2 || es[0].Action != "oprf.evaluate" || es[0].Role != "compliance" || es[0].RequestID == "" ||
+		es[0].Rule != "compliance-read-only" || es[0].BundleHash != policies.Default().Hash() || es[1].Rule != "default-deny" {
 		t.Fatalf("audit = %+v", es)
 	}
 }
@@ -270,9 +275,11 @@ func TestOPRFEvaluateRefuses(t *testing.T) {
 		{"application/json", `{"blinded":["` + good + `"]}`, 422, "invalid_request", "blinded[0]: want 32 bytes, got 31"},
 		{"application/json", `{"blinded":["` + ident + `"]}`, 422, "invalid_request", "blinded[0]: the identity element"},
 		{"application/json", `{"blinded":"x"}`, 422, "invalid_request", "blinded: want a JSON []string"},
-		{"application/json", `{"blinded":[], "x":1}`, 422, "invalid_request", "unknown field"},
-		{"application/json", `{"blinded":[`, 422, "invalid_request", "JSON"},
-		{"application/json", ``, 422, "invalid_request", "empty"},
+		{"application/json", `{"blinded":[], "x":1}`, 422, "invalid_request", "x: not a field of the body"},
+		{"application/json", `{"blinded":[], "905321234567":1}`, 422, "invalid_request", "the body has a field it does not take"},
+		{"application/json", `{"blinded":[`, 400, "malformed_request", "cut short"},
+		{"application/json", `{"blinded":]`, 400, "malformed_request", "not valid JSON (at byte 12)"},
+		{"application/json", ``, 400, "malformed_request", "empty"},
 		{"text/plain", `{"blinded":[]}`, 415, "unsupported_media_type", "JSON"},
 		{"application/json", many, 422, "invalid_request", "at most 10000"},
 		{"application/json", `{"blinded":["` + strings.Repeat("A", 5<<20) + `"]}`, 413, "too_large", "too large"},
@@ -416,16 +423,22 @@ func TestLimits(t *testing.T) {
 	}
 	// 20 requests a minute per key; the 21st is refused until the minute
 	// ends, and the refusal is audited.
+	// Every answer counted says where the key stands, as the IETF's
+	// RateLimit fields do.
 	key := f.keys[access.RoleAdmin]
 	for i := range 20 {
-		if st, _ := f.do(t, "GET", "/v1/oprf/config", key, "", ""); st != 200 {
-			t.Fatalf("request %d: %d", i, st)
+		resp, _ := f.doResp(t, "GET", "/v1/oprf/config", key, "", "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d", i, resp.StatusCode)
+		}
+		if p, rl := resp.Header.Get("RateLimit-Policy"), resp.Header.Get("RateLimit"); p != `"requests";q=20;w=60` || rl != fmt.Sprintf(`"requests";r=%d;t=31`, 19-i) {
+			t.Fatalf("request %d: RateLimit-Policy %q, RateLimit %q", i, p, rl)
 		}
 	}
 	resp, b := f.doResp(t, "GET", "/v1/oprf/config", key, "", "")
 	wantError(t, resp.StatusCode, b, 429, "rate_limited", "requests")
-	if resp.Header.Get("Retry-After") != "31" {
-		t.Fatalf("Retry-After = %q", resp.Header.Get("Retry-After"))
+	if resp.Header.Get("Retry-After") != "31" || resp.Header.Get("RateLimit") != `"requests";r=0;t=31` {
+		t.Fatalf("Retry-After = %q, RateLimit = %q", resp.Header.Get("Retry-After"), resp.Header.Get("RateLimit"))
 	}
 	es, _ := f.st.AuditEntries(context.Background(), audit.Filter{Decision: "deny", Limit: 100})
 	if len(es) == 0 || es[len(es)-1].Rule != "rate_limit" {

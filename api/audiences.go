@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -247,12 +248,16 @@ func (s *Server) replaceUsers(c echo.Context, cl *caller) error { return s.uploa
 // payload and session as strings in forms and query strings).
 func strictJSON(field string, raw []byte, v any) error {
 	raw = []byte(strings.TrimSpace(string(raw)))
-	if len(raw) > 0 && raw[0] == '"' {
+	if len(raw) > 0 && raw[0] == '"' && utf8.Valid(raw) {
 		var inner string
 		if err := json.Unmarshal(raw, &inner); err != nil {
-			return badRequest(field+": not valid JSON", map[string]any{"field": field})
+			return malformed(field+": not valid JSON", map[string]any{"field": field})
 		}
 		raw = []byte(inner)
+	}
+	if bytes.IndexByte(raw, 0) >= 0 || !utf8.Valid(raw) {
+		// Text no field may hold, in a form field or a JSON string.
+		return badRequest(field+": contains a NUL character or bytes that are not UTF-8", map[string]any{"field": field})
 	}
 	if len(raw) == 0 {
 		return badRequest(field+": required", map[string]any{"field": field})

@@ -192,20 +192,26 @@ func TestAudienceRefusals(t *testing.T) {
 	f := newFixture(t)
 	adv := f.keys[access.RoleAdvertiser]
 	st, b := f.do(t, "POST", "/v1/audiences", adv, "application/json", `{"name":"x","purpose":"profiling"}`)
-	wantError(t, st, b, 403, "forbidden", "audience.create")
+	wantError(t, st, b, 403, "forbidden", "refused by the policy audience-purpose-in-catalogue (audiences.cedar:6): An audience is only for a purpose the catalogue lists")
 	if !strings.Contains(string(b), "audience-purpose-in-catalogue") {
 		t.Fatalf("the deciding rule is not named: %s", b)
 	}
 	st, b = f.do(t, "POST", "/v1/audiences", f.keys[access.RoleTrustSafety], "application/json", `{"name":"x","purpose":"ads"}`)
 	wantError(t, st, b, 403, "forbidden", "")
-	for body, msg := range map[string]string{
-		`{"purpose":"ads"}`:                     "name",
-		`{"name":"x"}`:                          "purpose",
-		`{"name":"x","purpose":"ads","n":1}`:    "unknown field",
-		`{"name":"x","purpose":"ads"} trailing`: "after its JSON",
+	// A body that is not JSON is malformed (400); one that is, but is
+	// refused, invalid (422).
+	for _, tc := range []struct {
+		body, msg string
+		status    int
+	}{
+		{`{"purpose":"ads"}`, "name", 422},
+		{`{"name":"x"}`, "purpose", 422},
+		{`{"name":"x","purpose":"ads","n":1}`, "n: not a field of the body", 422},
+		{`{"name":"x","purpose":"ads"} trailing`, "after its JSON", 400},
+		{`{"name":"x",`, "cut short", 400},
 	} {
-		st, b = f.do(t, "POST", "/v1/audiences", adv, "application/json", body)
-		wantError(t, st, b, 422, "invalid_request", msg)
+		st, b = f.do(t, "POST", "/v1/audiences", adv, "application/json", tc.body)
+		wantError(t, st, b, tc.status, map[int]string{400: "malformed_request", 422: "invalid_request"}[tc.status], tc.msg)
 	}
 	st, b = f.do(t, "POST", "/v1/audiences", adv, "text/csv", `x`)
 	wantError(t, st, b, 415, "unsupported_media_type", "")

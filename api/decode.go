@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -42,7 +44,7 @@ func strictDecode(r io.Reader, v any, name, field string) error {
 		if errors.As(err, &mbe) {
 			return echo.NewHTTPError(http.StatusRequestEntityTooLarge)
 		}
-		return badRequest(name+" could not be read", details)
+		return malformed(name+" could not be read", details)
 	}
 	// PostgreSQL takes no NUL in text, and encoding/json would turn bytes
 	// that are not UTF-8 into U+FFFD: both are refused here, at the edge,
@@ -63,7 +65,7 @@ func strictDecode(r io.Reader, v any, name, field string) error {
 			}
 		}
 		if invalid {
-			return badRequest(fmt.Sprintf("%s is not valid UTF-8 (at byte %d)", name, invalidAt(raw)), details)
+			return malformed(fmt.Sprintf("%s is not valid UTF-8 (at byte %d)", name, invalidAt(raw)), details)
 		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -76,19 +78,32 @@ func strictDecode(r io.Reader, v any, name, field string) error {
 		case errors.As(err, &mbe):
 			return echo.NewHTTPError(http.StatusRequestEntityTooLarge)
 		case errors.As(err, &se):
-			return badRequest(fmt.Sprintf("%s is not valid JSON (at byte %d)", name, se.Offset), details)
+			return malformed(fmt.Sprintf("%s is not valid JSON (at byte %d)", name, se.Offset), details)
 		case errors.As(err, &te):
 			return badRequest(fmt.Sprintf("%s%s: want a JSON %s", prefix, te.Field, te.Type), map[string]any{"field": prefix + te.Field})
 		case errors.Is(err, io.EOF):
-			return badRequest(name+" is empty", details)
+			return malformed(name+" is empty", details)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return malformed(name+" is cut short", details)
 		}
-		return badRequest(name+" is not the expected JSON object (unknown field or cut short)", details)
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			// The field is named when it reads as a field name; any other
+			// key could be data that must not come back in an answer.
+			if f, err := strconv.Unquote(f); err == nil && fieldName.MatchString(f) {
+				return badRequest(fmt.Sprintf("%s%s: not a field of %s", prefix, f, name), map[string]any{"field": prefix + f})
+			}
+			return badRequest(name+" has a field it does not take", details)
+		}
+		return badRequest(name+" is not the expected JSON object", details)
 	}
 	if dec.More() {
-		return badRequest(name+" has data after its JSON object", details)
+		return malformed(name+" has data after its JSON object", details)
 	}
 	return nil
 }
+
+// fieldName is a key an error may name: a field name's form.
+var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 func orName(where, name string) string {
 	if where == "" {

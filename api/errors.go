@@ -43,6 +43,13 @@ func badRequest(msg string, details map[string]any) *Error {
 	return newError(http.StatusUnprocessableEntity, "invalid_request", msg, details)
 }
 
+// malformed is a body that is not well-formed JSON (RFC 9110's 400): not
+// UTF-8, not JSON, empty, cut short or followed by more. A well-formed
+// body whose content is refused is badRequest's 422.
+func malformed(msg string, details map[string]any) *Error {
+	return newError(http.StatusBadRequest, "malformed_request", msg, details)
+}
+
 type errorBody struct {
 	Error *Error `json:"error"`
 }

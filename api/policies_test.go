@@ -110,7 +110,7 @@ func TestExplainARequest(t *testing.T) {
 		{`{"audit_seq": 1, "request": {"role": "a", "action": "b"}}`, 422, "either request or audit_seq"},
 		{`{"request": {"role": "a"}}`, 422, "a role and an action"},
 		{`{"request": {"role": "a", "action": "b", "confidence": 2}}`, 422, "confidence"},
-		{`{"request": {"role": "a", "action": "b", "colour": "blue"}}`, 422, "unknown field"},
+		{`{"request": {"role": "a", "action": "b", "colour": "blue"}}`, 422, "colour: not a field of the body"},
 		{`{"audit_seq": 99}`, 404, "no entry 99"},
 	} {
 		st, b := f.do(t, "POST", "/v1/policies/explain", f.keys[access.RoleCompliance], "application/json", tc.body)

@@ -118,6 +118,9 @@ type Rule struct {
 	Line     int    `json:"line"`
 	Enforce  string `json:"enforcement"` // "enforce" or "monitor"
 	Document string `json:"-"`
+	// Why is the comment above the rule in its file (or above the rule
+	// before it, when it has none of its own): what it is for, in words.
+	Why string `json:"why,omitempty"`
 }
 
 // Hash is the SHA-256 of the bundle's files (names and contents), hex: it
@@ -256,7 +259,11 @@ func parse(fsys fs.FS) (*Bundle, Problems) {
 			if p.Effect() == cedar.Forbid {
 				effect = "forbid"
 			}
-			r := Rule{ID: string(id), Effect: effect, File: n, Line: pos.Line, Enforce: "enforce", Document: string(p.MarshalCedar())}
+			r := Rule{ID: string(id), Effect: effect, File: n, Line: pos.Line, Enforce: "enforce", Document: string(p.MarshalCedar()),
+				Why: commentAbove(contents[n], pos.Line)}
+			if r.Why == "" && len(b.rules) > 0 && b.rules[len(b.rules)-1].File == n {
+				r.Why = b.rules[len(b.rules)-1].Why
+			}
 			seen[r.ID] = r
 			b.rules = append(b.rules, r)
 			b.policies.Add(cedar.PolicyID(id), p)
@@ -337,4 +344,25 @@ func flatten(err error) []string {
 // so that the tests can be run and reported one by one.
 func Parse(fsys fs.FS) (*Bundle, Problems) {
 	return parse(fsys)
+}
+
+// commentAbove is the block of // comment lines that ends just above line
+// (1-based) of src, past the rule's annotations and blank lines, as one
+// line of text.
+func commentAbove(src []byte, line int) string {
+	lines := strings.Split(string(src), "\n")
+	var block []string
+	for i := min(line, len(lines)) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if c, ok := strings.CutPrefix(l, "//"); ok {
+			block = append(block, strings.TrimSpace(c))
+			continue
+		}
+		if len(block) == 0 && (l == "" || strings.HasPrefix(l, "@") || i == line-1) {
+			continue // the rule's own first line, its annotations, blank lines
+		}
+		break
+	}
+	slices.Reverse(block)
+	return strings.Join(block, " ")
 }
