@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -169,20 +170,40 @@ func StartRelay(ctx context.Context, s *store.Store, cfg RelayConfig) (*Relay, e
 		Help: "Drains that failed (the other party or the webhook unreachable or refusing), by line (peer, webhook, subjects); each is retried."}, []string{"line"})
 	events := prometheus.NewCounter(prometheus.CounterOpts{Name: "linkd_webhook_events_total",
 		Help: "Events of received and revoked signals delivered to the webhook."})
-	// The backlog, read at each scrape (NaN if the database does not
-	// answer within a second).
-	backlog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linkd_signal_outbox_pending",
-		Help: "Signal relay messages waiting for the other party."}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		b, err := s.OutboxBacklog(ctx)
-		if err != nil {
-			return math.NaN()
+	// The backlogs, read at each scrape (NaN if the database does not
+	// answer within a second): how many wait, and for how long the
+	// oldest has.
+	collectors := []prometheus.Collector{outcomes, failures, events}
+	gauges := func(what, help string, read func(context.Context) (store.OutboxBacklog, error)) {
+		get := func(f func(store.OutboxBacklog) float64) func() float64 {
+			return func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				b, err := read(ctx)
+				if err != nil {
+					return math.NaN()
+				}
+				return f(b)
+			}
 		}
-		return float64(b.Pending)
-	})
+		collectors = append(collectors,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linkd_" + what + "_outbox_pending", Help: help + " waiting for the other party."},
+				get(func(b store.OutboxBacklog) float64 { return float64(b.Pending) })),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linkd_" + what + "_outbox_oldest_seconds",
+				Help: "How long the oldest of the " + strings.ToLower(help) + " waiting for the other party has waited (0: none waits)."},
+				get(func(b store.OutboxBacklog) float64 {
+					if b.Oldest.IsZero() {
+						return 0
+					}
+					return max(0, time.Since(b.Oldest).Seconds())
+				})))
+	}
+	gauges("signal", "Signal relay messages", s.OutboxBacklog)
+	if cfg.Subjects != nil {
+		gauges("subject", "Data-subject requests", s.SubjectBacklog)
+	}
 	if cfg.Registry != nil {
-		for _, c := range []prometheus.Collector{outcomes, failures, events, backlog} {
+		for _, c := range collectors {
 			if err := cfg.Registry.Register(c); err != nil {
 				return nil, err
 			}

@@ -426,13 +426,30 @@ func (s *Store) ListSignals(ctx context.Context, f SignalFilter) ([]Signal, erro
 type OutboxBacklog struct {
 	Pending, Retried int64
 	MaxAttempts      int
+	// Oldest is when the oldest message waiting was queued (zero: none).
+	Oldest time.Time
 }
 
-// OutboxBacklog reads the outbox's state.
+// OutboxBacklog reads the signal outbox's state.
 func (s *Store) OutboxBacklog(ctx context.Context) (OutboxBacklog, error) {
+	return backlog(ctx, s.pool, "signal_outbox")
+}
+
+// SubjectBacklog reads the subject outbox's state.
+func (s *Store) SubjectBacklog(ctx context.Context) (OutboxBacklog, error) {
+	return backlog(ctx, s.pool, "subject_outbox")
+}
+
+func backlog(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, table string) (OutboxBacklog, error) {
 	var b OutboxBacklog
-	err := s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE attempts > 0), coalesce(max(attempts), 0) FROM signal_outbox`).
-		Scan(&b.Pending, &b.Retried, &b.MaxAttempts)
+	var oldest *time.Time
+	err := q.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE attempts > 0), coalesce(max(attempts), 0), min(queued_at) FROM `+table).
+		Scan(&b.Pending, &b.Retried, &b.MaxAttempts, &oldest)
+	if oldest != nil {
+		b.Oldest = oldest.UTC()
+	}
 	return b, mapErr(err)
 }
 

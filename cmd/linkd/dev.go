@@ -54,8 +54,12 @@ func runDev(e *env, args []string) int {
 	dbURL := envString(e, fs, "database-url", "DATABASE_URL", "PostgreSQL `url` to make the parties' schemas in (default $DATABASE_URL; none: a throwaway server)")
 	socialAddr := fs.String("social-addr", "127.0.0.1:8080", "the social network's `address`")
 	messengerAddr := fs.String("messenger-addr", "127.0.0.1:8081", "the messenger's `address`")
+	level := logLevel(fs, slog.LevelWarn)
 	if code, ok := parse(e, fs, args); !ok {
 		return code
+	}
+	if err := levelFromEnv(e, fs, level); err != nil {
+		return usageError(e, fs, "%v", err)
 	}
 	if fs.NArg() != 0 {
 		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
@@ -70,7 +74,7 @@ func runDev(e *env, args []string) int {
 	ctx, stopHangup := signal.NotifyContext(ctx, syscall.SIGHUP, syscall.SIGQUIT)
 	defer stopHangup()
 	start := time.Now()
-	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 
 	url := *dbURL
 	if url == "" {

@@ -103,7 +103,8 @@ func TestDev(t *testing.T) {
 	// The same metrics as serve's: the policy bundle, the retention
 	// janitor, the relay and its backlog, the process's own.
 	for _, name := range []string{"linkd_policy_bundle_info", "linkd_retention_purged_total", "linkd_relay_failures_total",
-		"linkd_signal_outbox_pending", "go_goroutines", "process_resident_memory_bytes"} {
+		"linkd_signal_outbox_pending", "linkd_signal_outbox_oldest_seconds", "linkd_subject_outbox_pending",
+		"linkd_subject_outbox_oldest_seconds", "go_goroutines", "process_resident_memory_bytes"} {
 		if !strings.Contains(string(metrics), "# TYPE "+name+" ") {
 			t.Errorf("dev's metrics lack %s", name)
 		}

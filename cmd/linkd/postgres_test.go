@@ -267,7 +267,9 @@ func TestServePostgres(t *testing.T) {
 		t.Fatal(errs)
 	}
 	addr, metricsAddr := freeAddr(t), freeAddr(t)
-	srv := startCmd(environ, "serve", "--party", "social", "--addr", addr, "--metrics-addr", metricsAddr, "--migrate")
+	debug := maps.Clone(environ)
+	debug["LINKD_LOG_LEVEL"] = "debug"
+	srv := startCmd(debug, "serve", "--party", "social", "--addr", addr, "--metrics-addr", metricsAddr, "--migrate")
 	defer srv.cancel()
 	base := "http://" + addr
 	var resp *http.Response
@@ -357,6 +359,13 @@ func TestServePostgres(t *testing.T) {
 	l := srv.logs.String()
 	if !strings.Contains(l, `"msg":"request"`) || !strings.Contains(l, `"route":"/v1/oprf/config"`) {
 		t.Fatalf("no request log:\n%s", l)
+	}
+	// At LINKD_LOG_LEVEL=debug, the probes are logged too.
+	if !strings.Contains(l, `"level":"DEBUG"`) || !strings.Contains(l, `"route":"/readyz"`) {
+		t.Fatalf("no debug log of the probes at LINKD_LOG_LEVEL=debug:\n%.3000s", l)
+	}
+	if code, _, errs := runCmd(t, environ, "serve", "--party", "social", "--log-level", "loud"); code != 2 || !strings.Contains(errs, "log-level") {
+		t.Fatalf("serve --log-level loud: exit %d %s", code, errs)
 	}
 	if strings.Contains(l, key) || strings.Contains(l, key[3:20]) {
 		t.Fatal("the API key reached the log")

@@ -80,8 +80,12 @@ func runServe(e *env, args []string) int {
 	checkpoints := fs.String("audit-checkpoints", e.getenv("LINKD_AUDIT_CHECKPOINTS"), "append a signed checkpoint of the audit log's head to this `file` at start and every --audit-checkpoint-every")
 	checkpointEvery := fs.Duration("audit-checkpoint-every", 5*time.Minute, "how often to checkpoint the audit log (with --audit-checkpoints)")
 	policyDir := fs.String("policies", e.getenv("LINKD_POLICIES"), "policy bundle `directory` (default $LINKD_POLICIES, else the built-in bundle)")
+	level := logLevel(fs, slog.LevelInfo)
 	if code, ok := parse(e, fs, args); !ok {
 		return code
+	}
+	if err := levelFromEnv(e, fs, level); err != nil {
+		return usageError(e, fs, "%v", err)
 	}
 	if fs.NArg() != 0 {
 		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
@@ -110,7 +114,7 @@ func runServe(e *env, args []string) int {
 	}
 	ctx, stop := e.context()
 	defer stop()
-	log := slog.New(slog.NewJSONHandler(e.stderr, nil)).With("party", string(self))
+	log := slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level})).With("party", string(self))
 
 	st, closeStore, err := sf.openStore(ctx)
 	if err != nil {

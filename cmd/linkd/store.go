@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
@@ -35,6 +37,28 @@ func envString(e *env, fs *flag.FlagSet, name, env, usage string) *string {
 	v := fs.String(name, e.getenv(env), usage)
 	fs.Lookup(name).DefValue = ""
 	return v
+}
+
+// logLevel adds --log-level (debug, info, warn or error; default def);
+// levelFromEnv, after parsing, takes $LINKD_LOG_LEVEL unless the flag was
+// given.
+func logLevel(fs *flag.FlagSet, def slog.Level) *slog.Level {
+	level := new(slog.Level)
+	fs.TextVar(level, "log-level", def, "the least `level` logged: debug, info, warn or error (default $LINKD_LOG_LEVEL, else "+strings.ToLower(def.String())+")")
+	return level
+}
+
+func levelFromEnv(e *env, fs *flag.FlagSet, level *slog.Level) error {
+	v := e.getenv("LINKD_LOG_LEVEL")
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "log-level" })
+	if v == "" || given {
+		return nil
+	}
+	if err := level.UnmarshalText([]byte(v)); err != nil {
+		return errors.New("LINKD_LOG_LEVEL: want debug, info, warn or error")
+	}
+	return nil
 }
 
 // openRing reads the key file named by the flags.

@@ -350,7 +350,8 @@ CREATE TABLE signal_outbox (
     id          bigserial PRIMARY KEY,
     signal_id   text NOT NULL REFERENCES signals (id) ON DELETE CASCADE,
     kind        text NOT NULL,
-    attempts    integer NOT NULL DEFAULT 0
+    attempts    integer NOT NULL DEFAULT 0,
+    queued_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX signal_outbox_signal ON signal_outbox (signal_id);
 
@@ -437,7 +438,8 @@ CREATE TABLE subject_outbox (
     seq         bigserial PRIMARY KEY,
     request_id  text NOT NULL REFERENCES subject_requests (id) ON DELETE CASCADE,
     link_id     bytea NOT NULL,
-    attempts    integer NOT NULL DEFAULT 0
+    attempts    integer NOT NULL DEFAULT 0,
+    queued_at   timestamptz NOT NULL DEFAULT now()
 );
 
 -- Console sessions: a person signed in with an API key. Only a hash of

@@ -477,12 +477,14 @@ func testSignals(t *testing.T, s Store) {
 	if len(ob) != 1 || ob[0].Message != messageOf(s1, signal.KindSignal) {
 		t.Fatalf("outbox = %+v", ob)
 	}
-	if b, err := s.OutboxBacklog(ctx); err != nil || b != (store.OutboxBacklog{Pending: 1}) {
-		t.Fatalf("OutboxBacklog = %+v, %v", b, err)
+	b, err := s.OutboxBacklog(ctx)
+	queued := b.Oldest
+	if b.Oldest = (time.Time{}); err != nil || b != (store.OutboxBacklog{Pending: 1}) || queued.IsZero() || time.Since(queued) > time.Minute {
+		t.Fatalf("OutboxBacklog = %+v (oldest queued %v), %v", b, queued, err)
 	}
 	noErr(t, "MarkAttempted", s.MarkAttempted(ctx, []int64{ob[0].ID}))
 	noErr(t, "MarkAttempted", s.MarkAttempted(ctx, []int64{ob[0].ID, 999}))
-	if b, err := s.OutboxBacklog(ctx); err != nil || b != (store.OutboxBacklog{Pending: 1, Retried: 1, MaxAttempts: 2}) {
+	if b, err := s.OutboxBacklog(ctx); err != nil || b != (store.OutboxBacklog{Pending: 1, Retried: 1, MaxAttempts: 2, Oldest: queued}) {
 		t.Fatalf("OutboxBacklog after two failed attempts = %+v, %v", b, err)
 	}
 	put(t, s, account(t, "b"))
