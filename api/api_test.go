@@ -135,6 +135,7 @@ func (f *fixture) doResp(t *testing.T, method, path, key, ctype string, body str
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	checkSpec(t, req, resp, b)
 	return resp, b
 }
 

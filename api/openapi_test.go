@@ -1,12 +1,15 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
 )
 
 var paramRE = regexp.MustCompile(`\{([a-z_]+)\}`)
@@ -45,6 +48,35 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		method, path, _ := strings.Cut(r, " ")
 		if st, _ := f.do(t, method, path, "", "", ""); st == http.StatusNotFound || st == http.StatusMethodNotAllowed {
 			t.Errorf("%s answers %d", r, st)
+		}
+	}
+}
+
+// TestOpenAPIValid: the document passes kin-openapi's validation of the
+// OpenAPI 3.0 specification (schemas, references, parameters, examples
+// against their schemas), and every operation has a unique operationId.
+func TestOpenAPIValid(t *testing.T) {
+	f := newFixture(t)
+	_, b := f.do(t, "GET", "/v1/openapi.json", "", "", "")
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(b)
+	if err != nil {
+		t.Fatalf("the document does not load: %v", err)
+	}
+	if err := doc.Validate(context.Background(), openapi3.EnableExamplesValidation()); err != nil {
+		t.Fatalf("the document is not valid OpenAPI: %v", err)
+	}
+	ids := map[string]string{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			where := method + " " + path
+			switch prev, dup := ids[op.OperationID]; {
+			case op.OperationID == "":
+				t.Errorf("%s has no operationId", where)
+			case dup:
+				t.Errorf("%s and %s share the operationId %s", where, prev, op.OperationID)
+			}
+			ids[op.OperationID] = where
 		}
 	}
 }

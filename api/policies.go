@@ -159,7 +159,7 @@ func (s *Server) policyExplain(c echo.Context, _ *caller) error {
 			out.Note = "the request was refused by its API key's rate limit before any policy was asked; the decision below is what the policies say"
 		}
 	}
-	out.Decision = b.Decide(out.Request)
+	out.Decision, out.Rules = b.Decide(out.Request), []explainedRule{}
 	for _, r := range b.DecidingRules(out.Decision) {
 		out.Rules = append(out.Rules, explainedRule{ID: r.ID, Effect: r.Effect, File: r.File, Line: r.Line, Enforce: r.Enforce})
 	}

@@ -128,7 +128,7 @@ func (b *Bundle) Decide(r Request) Decision {
 	req := cedar.Request{Principal: principal, Action: types.NewEntityUID("Action", types.String(r.Action)),
 		Resource: resource, Context: ctx}
 
-	d := Decision{BundleHash: b.hash, Catalogue: values}
+	d := Decision{BundleHash: b.hash, Catalogue: values, Rules: []string{}}
 	dec, diag := cedar.Authorize(b.enforced(), entities, req)
 	d.Allow = bool(dec == cedar.Allow)
 	for _, reason := range diag.Reasons {
