@@ -8,6 +8,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	_ "embed"
@@ -44,6 +45,10 @@ import (
 //
 //go:embed openapi.json
 var openAPI []byte
+
+// OpenAPI is the OpenAPI document of every route, as GET
+// /v1/openapi.json serves it.
+func OpenAPI() []byte { return bytes.Clone(openAPI) }
 
 // Limits.
 const (

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,11 +11,33 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/linkd/linkd/internal/pgtest"
+	"github.com/linkd/linkd/internal/spectest"
 	"github.com/linkd/linkd/policies"
 )
 
+// checked carries every HTTP answer the tests receive through the default
+// client, and keeps those that differ from api/openapi.json.
+var checked = &spectest.Transport{Next: http.DefaultTransport}
+
+// specChecked runs the tests, then fails the run if any answer differed
+// from the OpenAPI document.
+type specChecked struct{ m *testing.M }
+
+func (s specChecked) Run() int {
+	http.DefaultTransport = checked
+	code := s.m.Run()
+	if errs := checked.Mismatches(); len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		fmt.Fprintf(os.Stderr, "FAIL: %d answers differ from api/openapi.json\n", len(errs))
+		return 1
+	}
+	return code
+}
+
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(specChecked{m}, map[string]func(){
 		"linkd": func() {
 			os.Exit(run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:]))
 		},
