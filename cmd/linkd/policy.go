@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -327,13 +328,24 @@ func writeExplanation(w io.Writer, d policies.Decision, rules []explainedRule) {
 }
 
 func policyDiff(e *env, args []string) int {
-	fs := newFlags(e, "policy diff", "policy diff OLD NEW",
-		"Decides every test request of both bundles under each and lists those whose decision or deciding rules change.\nBoth bundles must lint clean; their own tests may fail.")
+	fs := newFlags(e, "policy diff", "policy diff [--server URL --key KEY [--days N]] OLD NEW",
+		"Decides every test request of both bundles under each and lists those whose decision or deciding rules change;\n"+
+			"with --server, also every request the party's audit log recorded in the last --days days. Exits 1 when any\n"+
+			"decision changes, 0 when none does. Both bundles must lint clean; their own tests may fail.")
+	server := fs.String("server", e.getenv("LINKD_SERVER"), "`URL` of a party's API whose audit log to replay (default $LINKD_SERVER)")
+	key := fs.String("key", e.getenv("LINKD_KEY"), "compliance API `key` for --server (default $LINKD_KEY)")
+	days := fs.Int("days", 30, "how many `days` of the audit log to replay, with --server")
 	if code, ok := parse(e, fs, args); !ok {
 		return code
 	}
 	if fs.NArg() != 2 {
 		return usageError(e, fs, "want two bundle directories, OLD and NEW")
+	}
+	if *server != "" && *key == "" {
+		return usageError(e, fs, "--server needs --key (or LINKD_KEY)")
+	}
+	if *days < 1 || *days > 3650 {
+		return usageError(e, fs, "--days must be between 1 and 3650")
 	}
 	var bs [2]*policies.Bundle
 	for i := range bs {
@@ -347,12 +359,68 @@ func policyDiff(e *env, args []string) int {
 		bs[i] = b
 	}
 	changes := policies.Diff(bs[0], bs[1])
+	replayed := 0
+	if *server != "" {
+		ctx, stop := e.context()
+		defer stop()
+		cases, err := auditRequests(ctx, client.New(*server, *key, 30*time.Second), time.Now().AddDate(0, 0, -*days))
+		if err != nil {
+			fmt.Fprintf(e.stderr, "linkd policy diff: reading the audit log: %v\n", err)
+			return exitInput
+		}
+		replayed = len(cases)
+		changes = append(changes, policies.DiffRequests(bs[0], bs[1], cases)...)
+	}
 	for _, c := range changes {
 		fmt.Fprintf(e.stdout, "%s:%d: %s\n    old: %s (%s)\n    new: %s (%s)\n", c.Case.File, c.Case.Line, c.Case.Name,
 			verdict(c.Old), c.Old.Rule(), verdict(c.New), c.New.Rule())
 	}
+	if *server != "" {
+		fmt.Fprintf(e.stdout, "%d requests of the audit log replayed (the last %d days)\n", replayed, *days)
+	}
 	fmt.Fprintf(e.stdout, "%d requests change decision\n", len(changes))
+	if len(changes) > 0 {
+		return exitInput
+	}
 	return exitOK
+}
+
+// auditRequests reads the requests the audit log recorded since, oldest
+// first, each named by its entry ("audit" and its seq, the action and the
+// time). An entry without a request (a rate-limit refusal's) is left out.
+func auditRequests(ctx context.Context, c *client.Client, since time.Time) ([]policies.TestCase, error) {
+	var out []policies.TestCase
+	after := ""
+	for {
+		q := url.Values{"since": {since.UTC().Format(time.RFC3339)}, "limit": {"1000"}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		var page struct {
+			Items []struct {
+				Seq     int64           `json:"seq"`
+				Time    time.Time       `json:"time"`
+				Action  string          `json:"action"`
+				Request json.RawMessage `json:"request"`
+			} `json:"items"`
+			Next string `json:"next"`
+		}
+		if err := c.Call(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		for _, it := range page.Items {
+			var r policies.Request
+			if len(it.Request) == 0 || json.Unmarshal(it.Request, &r) != nil || r.Action == "" {
+				continue
+			}
+			out = append(out, policies.TestCase{File: "audit", Line: int(it.Seq),
+				Name: fmt.Sprintf("%s at %s", it.Action, it.Time.UTC().Format(time.RFC3339)), Request: r})
+		}
+		if page.Next == "" {
+			return out, nil
+		}
+		after = page.Next
+	}
 }
 
 func verdict(d policies.Decision) string {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -354,6 +355,28 @@ func TestServePostgres(t *testing.T) {
 	if code, _, errs = runCmd(t, environ, "policy", "explain", "--server", base, "--key", comp, "--audit", "99"); code != 1 ||
 		!strings.Contains(errs, "no entry 99") {
 		t.Fatalf("explain of a missing entry: exit %d %s", code, errs)
+	}
+	// A proposed bundle that lets advertisers read the audit log: the
+	// test requests do not show it, the audit log's recorded refusal does.
+	oldDir, newDir := t.TempDir(), t.TempDir()
+	for _, d := range []string{oldDir, newDir} {
+		if err := os.CopyFS(d, policies.DefaultFS()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(newDir, "proposed.cedar"), []byte(`@id("advertiser-audit")
+permit (principal, action == Action::"audit.read", resource) when { principal.role == "advertiser" };
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCmd(t, environ, "policy", "diff", "--server", base, "--key", comp, oldDir, newDir)
+	if code != 1 || !regexp.MustCompile(`(?m)^audit:[0-9]+: audit.read at `).MatchString(out) || !strings.Contains(out, "new: allow (advertiser-audit)") ||
+		!regexp.MustCompile(`(?m)^[1-9][0-9]* requests of the audit log replayed \(the last 30 days\)$`).MatchString(out) {
+		t.Fatalf("policy diff --server: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs = runCmd(t, environ, "policy", "diff", "--server", base, "--key", comp, oldDir, oldDir); code != 0 ||
+		!strings.Contains(out, "0 requests change decision") {
+		t.Fatalf("policy diff of one bundle with itself: exit %d\n%s%s", code, out, errs)
 	}
 	srv.stop(t)
 	l := srv.logs.String()
