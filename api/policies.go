@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -118,6 +119,9 @@ func (s *Server) policyExplain(c echo.Context, _ *caller) error {
 		}
 		if req.Request.Confidence < 0 || req.Request.Confidence > 1 {
 			return badRequest("request.confidence: want a number from 0 to 1", map[string]any{"field": "request.confidence"})
+		}
+		if err := b.CheckAction(req.Request.Action); err != nil {
+			return badRequest("request.action: "+strings.TrimPrefix(err.Error(), "policies: "), map[string]any{"field": "request.action"})
 		}
 		out.Request = *req.Request
 	} else {

@@ -111,6 +111,7 @@ func TestExplainARequest(t *testing.T) {
 		{`{"request": {"role": "a"}}`, 422, "a role and an action"},
 		{`{"request": {"role": "a", "action": "b", "confidence": 2}}`, 422, "confidence"},
 		{`{"request": {"role": "a", "action": "b", "colour": "blue"}}`, 422, "colour: not a field of the body"},
+		{`{"request": {"role": "advertiser", "action": "audience.craete"}}`, 422, `request.action: unknown action "audience.craete"; did you mean "audience.create"?`},
 		{`{"audit_seq": 99}`, 404, "no entry 99"},
 	} {
 		st, b := f.do(t, "POST", "/v1/policies/explain", f.keys[access.RoleCompliance], "application/json", tc.body)

@@ -108,6 +108,7 @@ type Bundle struct {
 	rules     []Rule
 	Catalogue *Catalogue
 	tests     []TestCase
+	actions   []string // the schema's, sorted
 }
 
 // Rule is one Cedar policy of the bundle.
@@ -132,6 +133,47 @@ func (b *Bundle) Files() []File { return append([]File(nil), b.files...) }
 
 // Rules returns the bundle's policies in file and line order.
 func (b *Bundle) Rules() []Rule { return append([]Rule(nil), b.rules...) }
+
+// Actions returns the actions the schema declares, sorted.
+func (b *Bundle) Actions() []string { return slices.Clone(b.actions) }
+
+// CheckAction is nil if the schema declares action, else an error that
+// names the nearest action it does declare.
+func (b *Bundle) CheckAction(action string) error {
+	if _, ok := slices.BinarySearch(b.actions, action); ok {
+		return nil
+	}
+	best, dist := "", -1
+	for _, a := range b.actions {
+		if d := editDistance(action, a); dist < 0 || d < dist {
+			best, dist = a, d
+		}
+	}
+	if best != "" && dist <= max(2, len(action)/3) {
+		return fmt.Errorf("policies: unknown action %q; did you mean %q?", action, best)
+	}
+	return fmt.Errorf("policies: unknown action %q: the schema's actions are %s", action, strings.Join(b.actions, ", "))
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
 
 // Tests returns the bundle's test cases.
 func (b *Bundle) Tests() []TestCase { return append([]TestCase(nil), b.tests...) }
@@ -222,6 +264,10 @@ func parse(fsys fs.FS) (*Bundle, Problems) {
 		probs = append(probs, cedarProblem(SchemaFile, err))
 	} else {
 		validator = validate.New(rs, validate.WithStrict())
+		for uid := range rs.Actions {
+			b.actions = append(b.actions, string(uid.ID))
+		}
+		slices.Sort(b.actions)
 	}
 
 	// The policies: each named, each valid against the schema.
@@ -294,6 +340,13 @@ func parse(fsys fs.FS) (*Bundle, Problems) {
 	// The tests.
 	tests, tprobs := parseTests(names, contents)
 	probs = append(probs, tprobs...)
+	if b.actions != nil {
+		for _, tc := range tests {
+			if err := b.CheckAction(tc.Request.Action); err != nil {
+				probs = append(probs, Problem{File: tc.File, Line: tc.Line, Column: 1, Msg: fmt.Sprintf("test %q: %s", tc.Name, strings.TrimPrefix(err.Error(), "policies: "))})
+			}
+		}
+	}
 	b.tests = tests
 	if len(probs) > 0 {
 		return nil, probs

@@ -168,6 +168,8 @@ func TestBrokenBundlesAreRefusedWithWhere(t *testing.T) {
 		{"catalogue region twice", map[string]string{CatalogueFile: strings.Replace(defaultFile(t, CatalogueFile), "UK: [GB]", "UK: [GB, FR]", 1)},
 			fmt.Sprintf("catalogue.yaml:%d:12: FR is already in region group EU", lineOf(t, CatalogueFile, "UK: [GB]"))},
 		{"catalogue yaml", map[string]string{CatalogueFile: "version: [1\n"}, "catalogue.yaml:"},
+		{"test of an unknown action", map[string]string{"tests/typo.yaml": "- name: a typo\n  request: {role: advertiser, action: audience.craete}\n  expect: deny\n"},
+			`tests/typo.yaml:1:1: test "a typo": unknown action "audience.craete"; did you mean "audience.create"?`},
 		{"enforcement of a missing rule", map[string]string{CatalogueFile: strings.Replace(defaultFile(t, CatalogueFile), "enforcement: {}", "enforcement:\n  no-such-rule: monitor", 1)},
 			`enforcement names policy "no-such-rule"`},
 		{"missing schema", map[string]string{SchemaFile: ""}, "linkd.cedarschema: missing"},

@@ -1,6 +1,9 @@
 package policies
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNeedsConsent(t *testing.T) {
 	c := Default().Catalogue
@@ -11,6 +14,22 @@ func TestNeedsConsent(t *testing.T) {
 		{"safety", "DE", false}, {"unknown", "DE", false}} {
 		if got := c.NeedsConsent(tc.purpose, tc.country); got != tc.want {
 			t.Errorf("NeedsConsent(%s, %s) = %v, want %v", tc.purpose, tc.country, got, tc.want)
+		}
+	}
+}
+
+func TestCheckAction(t *testing.T) {
+	b := Default()
+	if err := b.CheckAction("audience.create"); err != nil {
+		t.Fatal(err)
+	}
+	for action, want := range map[string]string{
+		"audience.craete": `unknown action "audience.craete"; did you mean "audience.create"?`,
+		"signal.decied":   `did you mean "signal.decide"?`,
+		"sell":            `unknown action "sell": the schema's actions are `,
+	} {
+		if err := b.CheckAction(action); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckAction(%q) = %v, want %q", action, err, want)
 		}
 	}
 }

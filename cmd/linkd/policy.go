@@ -205,6 +205,10 @@ entry SEQ under the bundle it was decided under ("why was this allowed?").`)
 		printProblems(e.stderr, name, err)
 		return exitInput
 	}
+	if err := b.CheckAction(req.Action); err != nil {
+		fmt.Fprintf(e.stderr, "linkd policy explain: %s\n", strings.TrimPrefix(err.Error(), "policies: "))
+		return exitInput
+	}
 	d := b.Decide(*req)
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
