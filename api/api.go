@@ -527,6 +527,13 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		}
 		if r.prepare != nil {
 			if err := r.prepare(s, c, &q); err != nil {
+				// A body refused before the decision: a role no rule
+				// permits the action at all hears that first, and the
+				// refusal is audited as any other.
+				if d, aerr := s.Authorizer.Authorize(c.Request().Context(), q); aerr == nil && !d.Allow && d.DefaultDeny {
+					s.record(c, cl, q, "deny", d)
+					return s.refusal(q, d)
+				}
 				return err
 			}
 		}

@@ -701,6 +701,11 @@ func TestSubjectHeld(t *testing.T) {
 	f.tick()
 	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0001/objection", f.keys[access.RoleAdvertiser], "application/json", `{"purpose":"ads"}`)
 	wantError(t, st, b, 403, "forbidden", "")
+	// A role no rule permits is refused, and audited, before its body is
+	// read.
+	f.tick()
+	st, b = f.do(t, "POST", "/v1/subjects/acct-7-0001/objection", f.keys[access.RoleAdvertiser], "application/json", `{"purpose":`)
+	wantError(t, st, b, 403, "forbidden", "no policy lets the advertiser role subject.object")
 
 	// The other party's requests: an objection to a purpose this party's
 	// catalogue does not know is refused alone; one whose id is this
