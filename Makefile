@@ -8,6 +8,10 @@ FUZZTIME  ?= 20s
 TEST_FUZZTIME ?= 3s
 BENCHCOUNT ?= 6
 BENCHTIME ?= 1s
+# linkd --version names the build: the nearest tag (or the commit) and the commit.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 
@@ -17,7 +21,7 @@ export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disa
 # go generate builds it to WebAssembly, which the binary embeds.
 build:
 	$(GO) generate ./console
-	$(GO) build -o $(BIN) ./cmd/linkd
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/linkd
 
 # `make run`: both parties with synthetic directories (linkd dev).
 run: build

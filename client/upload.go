@@ -44,9 +44,9 @@ type Upload struct {
 	StatePath string
 
 	// Content, when set, is the list itself, read from memory (File then
-	// only names it); Save then keeps the state after each batch instead
-	// of a state file, and Previous is the state an earlier run saved.
-	// A browser page uploads so.
+	// only names it). Without a StatePath, Save then keeps the state after
+	// each batch instead of a state file, and Previous is the state an
+	// earlier run saved: a browser page uploads so.
 	Content  []byte
 	Save     func(UploadState) error
 	Previous *UploadState
@@ -121,7 +121,7 @@ func Prepare(u Upload) (*Plan, error) {
 	p := &Plan{Upload: u, Lines: lines, State: UploadState{Audience: u.Audience, File: sum, Mode: u.Mode(), Schema: u.schema(), Batch: u.Batch}}
 	var old *UploadState
 	where := "the saved state"
-	if u.Content != nil {
+	if u.Content != nil && u.StatePath == "" {
 		old = u.Previous
 	} else if prev, err := os.ReadFile(u.StatePath); err == nil {
 		old, where = &UploadState{}, u.StatePath
@@ -251,7 +251,7 @@ func (p *Plan) Run(ctx context.Context, c Caller, sent func(batch, lines int)) e
 			sent(b+1, len(entries)+len(probs))
 		}
 	}
-	if p.Content == nil {
+	if p.Save == nil {
 		_ = os.Remove(p.StatePath)
 	}
 	return nil

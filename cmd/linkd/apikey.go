@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/linkd/linkd/access"
@@ -12,194 +15,346 @@ import (
 	"github.com/linkd/linkd/store/storeerr"
 )
 
-const apikeyHelp = `
-Manages the API keys callers present as "Authorization: Bearer KEY". Each key
-has one role (advertiser, trust_safety, compliance, admin, party) and one
-tenant. Only a SHA-256 hash of a key is stored: create prints the key once,
-alone on its last line, and it cannot be shown again.
-
-  create --tenant T --role R   make a key
-  list                         list keys (ids, tenants, roles, state), never a key
-  revoke ID                    revoke a key at once`
-
-func runAPIKey(e *env, args []string) int {
-	fs := newFlags(e, "apikey", "apikey create|list|revoke [flags]", apikeyHelp)
-	sub, code, ok := subcommand(e, fs, args, "create", "list", "revoke")
-	if !ok {
-		return code
-	}
-	fs = newFlags(e, "apikey "+sub, "apikey "+sub+" [flags]", apikeyHelp)
-	sf := addStateFlags(e, fs)
-	var tenant, role *string
-	if sub == "create" {
-		tenant = fs.String("tenant", "", "the `tenant` the key acts for")
-		role = fs.String("role", "", "the key's `role`")
-	}
-	if code, ok := parse(e, fs, args[1:]); !ok {
-		return code
-	}
-	want := 0
-	if sub == "revoke" {
-		want = 1
-	}
-	if fs.NArg() != want {
-		if want == 1 {
-			return usageError(e, fs, "want the id of the key to revoke")
-		}
-		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
-	var r access.Role
-	if sub == "create" {
-		var err error
-		if r, err = access.ParseRole(*role); err != nil {
-			return usageError(e, fs, "--role: %v", err)
-		}
-		if *tenant == "" {
-			return usageError(e, fs, "--tenant is required")
-		}
-	}
-	ctx := context.Background()
-	st, closeStore, err := sf.openStore(ctx)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd apikey %s: %v\n", sub, err)
-		return exitInput
-	}
-	defer closeStore()
-	switch sub {
-	case "create":
-		secret, k, err := access.NewKey(*tenant, r, time.Now())
-		if err == nil {
-			err = st.CreateAPIKey(ctx, k)
-		}
-		if err != nil {
-			fmt.Fprintf(e.stderr, "linkd apikey create: %v\n", err)
-			return exitInput
-		}
-		fmt.Fprintf(e.stdout, "created key %s for tenant %s, role %s; it is shown once:\n%s\n", k.ID, k.Tenant, k.Role, secret)
-	case "list":
-		ks, err := st.ListAPIKeys(ctx)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "linkd apikey list: %v\n", err)
-			return exitInput
-		}
-		fmt.Fprintf(e.stdout, "%-16s %-16s %-13s %-21s %s\n", "id", "tenant", "role", "created", "state")
-		for _, k := range ks {
-			state := "active"
-			if !k.RevokedAt.IsZero() {
-				state = "revoked " + k.RevokedAt.Format(time.RFC3339)
-			}
-			fmt.Fprintf(e.stdout, "%-16s %-16s %-13s %-21s %s\n", k.ID, k.Tenant, k.Role, k.CreatedAt.Format(time.RFC3339), state)
-		}
-	case "revoke":
-		err := st.RevokeAPIKey(ctx, fs.Arg(0), time.Now())
-		if errors.Is(err, storeerr.ErrNotFound) {
-			fmt.Fprintf(e.stderr, "linkd apikey revoke: no key with id %q\n", fs.Arg(0))
-			return exitInput
-		}
-		if err != nil {
-			fmt.Fprintf(e.stderr, "linkd apikey revoke: %v\n", err)
-			return exitInput
-		}
-		fmt.Fprintf(e.stdout, "revoked %s\n", fs.Arg(0))
-	}
-	return exitOK
+// apikeyCmd manages the API keys callers present.
+type apikeyCmd struct {
+	Create apikeyCreateCmd `cmd:"" help:"Make a key; it is printed once."`
+	List   apikeyListCmd   `cmd:"" help:"List keys (ids, tenants, roles, state), never a key."`
+	Revoke apikeyRevokeCmd `cmd:"" help:"Revoke a key at once."`
 }
 
-const auditHelp = `
-Checks and anchors the audit log. Its hash chain is keyed with a key of the
-party's key file (--keys, LINKD_KEYS), so whoever controls the database but
-not the key file cannot rewrite it unnoticed; signed checkpoints of its head
-show a log cut short.
+func (apikeyCmd) Help() string {
+	return `Manages the API keys callers present as "Authorization: Bearer KEY", in the
+party's database. Each key has one role (advertiser, trust_safety,
+compliance, subject_requests, admin, party) and one tenant. Only a SHA-256
+hash of a key is stored: create prints the key once, alone on its last
+line (or as "key" with --output json), and it cannot be shown again.`
+}
 
-  verify [--checkpoints FILE]   walk the log from its first entry: each
-                                entry's keyed hash and its link to the one
-                                before; with FILE, also every signed
-                                checkpoint in it, so a log truncated,
-                                shortened or rewritten since any of them
-                                fails. Prints how many entries hold; a
-                                broken chain names the first entry that
-                                is missing, out of order, not keyed or
-                                altered, and exits 1.
-  checkpoint --checkpoints FILE check that the log still holds the newest
-                                checkpoint in FILE, append a checkpoint
-                                entry to the log, sign it (the new head)
-                                and append the signature to FILE (a JSON
-                                line). linkd serve --audit-checkpoints FILE
-                                does this at start and every
-                                --audit-checkpoint-every (5m).
+// dbFlags name the party's database.
+type dbFlags struct {
+	DatabaseURL string `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL of the party's database."`
+}
 
-Keep FILE where the database's operators cannot rewrite it.`
+func (f dbFlags) state() stateFlags { return stateFlags{DatabaseURL: f.DatabaseURL} }
 
-func runAudit(e *env, args []string) int {
-	fs := newFlags(e, "audit", "audit verify|checkpoint [--checkpoints FILE]", auditHelp)
-	sub, code, ok := subcommand(e, fs, args, "verify", "checkpoint")
-	if !ok {
-		return code
-	}
-	fs = newFlags(e, "audit "+sub, "audit "+sub+" [--database-url URL] [--keys FILE] [--checkpoints FILE]", auditHelp)
-	sf := addStateFlags(e, fs)
-	file := fs.String("checkpoints", "", "checkpoint `file` (JSON lines)")
-	if code, ok := parse(e, fs, args[1:]); !ok {
-		return code
-	}
-	if fs.NArg() != 0 {
-		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
-	if sub == "checkpoint" && *file == "" {
-		return usageError(e, fs, "checkpoint needs --checkpoints FILE")
-	}
-	fail := func(err error) int {
-		fmt.Fprintf(e.stderr, "linkd audit %s: %v\n", sub, err)
-		return exitInput
-	}
-	ring, err := sf.openRing(e)
+type apikeyCreateCmd struct {
+	dbFlags
+	outputFlag
+	Tenant string `required:"" placeholder:"TENANT" help:"The tenant the key acts for."`
+	Role   string `required:"" placeholder:"ROLE" help:"The key's role: advertiser, trust_safety, compliance, subject_requests, admin or party."`
+}
+
+type apikeyListCmd struct {
+	dbFlags
+	outputFlag
+}
+
+type apikeyRevokeCmd struct {
+	dbFlags
+	ID string `arg:"" help:"The id of the key to revoke."`
+}
+
+// keyView is what may be shown of a key.
+type keyView struct {
+	ID        string     `json:"id"`
+	Tenant    string     `json:"tenant"`
+	Role      string     `json:"role"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+	Key       string     `json:"key,omitempty"`
+}
+
+func (c *apikeyCreateCmd) Run(e *env) error {
+	const cmd = "apikey create"
+	r, err := access.ParseRole(c.Role)
 	if err != nil {
-		return fail(err)
+		return usage(e, cmd, "--role: %v", err)
 	}
 	ctx := context.Background()
-	st, closeStore, err := sf.openStore(ctx)
+	st, closeStore, err := c.state().openStore(ctx)
 	if err != nil {
-		return fail(err)
+		return failed(e, cmd, "%v", err)
 	}
 	defer closeStore()
-	if sub == "checkpoint" {
-		c, err := auditChain(ring)
-		if err != nil {
-			return fail(err)
-		}
-		cp, err := audit.WriteCheckpoint(ctx, st, c, *file, time.Now())
-		if err != nil {
-			return fail(err)
-		}
-		fmt.Fprintf(e.stdout, "checkpoint of entry %d (key epoch %d) appended to %s and to the log\n", cp.Seq, cp.KeyEpoch, *file)
-		return exitOK
+	secret, k, err := access.NewKey(c.Tenant, r, time.Now())
+	if err == nil {
+		err = st.CreateAPIKey(ctx, k)
 	}
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	if c.Output == outputJSON {
+		return writeJSON(e, keyView{ID: k.ID, Tenant: k.Tenant, Role: string(k.Role), CreatedAt: k.CreatedAt, Key: secret})
+	}
+	fmt.Fprintf(e.stdout, "created key %s for tenant %s, role %s; it is shown once:\n%s\n", k.ID, k.Tenant, k.Role, secret)
+	return nil
+}
+
+func (c *apikeyListCmd) Run(e *env) error {
+	const cmd = "apikey list"
+	ctx := context.Background()
+	st, closeStore, err := c.state().openStore(ctx)
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	defer closeStore()
+	ks, err := st.ListAPIKeys(ctx)
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	views := make([]keyView, 0, len(ks))
+	for _, k := range ks {
+		v := keyView{ID: k.ID, Tenant: k.Tenant, Role: string(k.Role), CreatedAt: k.CreatedAt}
+		if !k.RevokedAt.IsZero() {
+			v.RevokedAt = &k.RevokedAt
+		}
+		views = append(views, v)
+	}
+	if c.Output == outputJSON {
+		return writeJSON(e, map[string]any{"items": views})
+	}
+	t := newTable(e, "id", "tenant", "role", "created", "state")
+	for _, v := range views {
+		state := "active"
+		if v.RevokedAt != nil {
+			state = "revoked " + v.RevokedAt.UTC().Format(time.RFC3339)
+		}
+		t.row(v.ID, v.Tenant, v.Role, v.CreatedAt, state)
+	}
+	return t.flush()
+}
+
+func (c *apikeyRevokeCmd) Run(e *env) error {
+	const cmd = "apikey revoke"
+	ctx := context.Background()
+	st, closeStore, err := c.state().openStore(ctx)
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	defer closeStore()
+	err = st.RevokeAPIKey(ctx, c.ID, time.Now())
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return failed(e, cmd, "no key with id %q (linkd apikey list shows the ids)", c.ID)
+	}
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	fmt.Fprintf(e.stdout, "revoked %s\n", c.ID)
+	return nil
+}
+
+// auditCmd reads and checks the audit log.
+type auditCmd struct {
+	List       auditListCmd       `cmd:"" help:"List audit entries through a party's API (a compliance or admin key)."`
+	Verify     auditVerifyCmd     `cmd:"" help:"Walk the log's hash chain in the party's database, and its checkpoints."`
+	Checkpoint auditCheckpointCmd `cmd:"" help:"Sign the log's head into a checkpoint file and the log."`
+}
+
+func (auditCmd) Help() string {
+	return `Reads, checks and anchors the audit log: every decision of the policies,
+with who asked, for which tenant, what, the deciding rule and the bundle.
+Its hash chain is keyed with a key of the party's key file, so whoever
+controls the database but not the key file cannot rewrite it unnoticed;
+signed checkpoints of its head show a log cut short. Keep the checkpoint
+file where the database's operators cannot rewrite it.`
+}
+
+type auditListCmd struct {
+	serverFlags
+	outputFlag
+	Actor    string    `placeholder:"ID" help:"Only entries of this actor (an API key's id)."`
+	Tenant   string    `placeholder:"TENANT" help:"Only entries of this tenant."`
+	Action   string    `placeholder:"ACTION" help:"Only entries of this action (audience.create, signal.decide, ...)."`
+	Decision string    `placeholder:"DECISION" help:"Only entries so decided: allow, deny or allow_failed."`
+	Since    time.Time `placeholder:"TIME" help:"Only entries at or after this time (RFC 3339)."`
+	Until    time.Time `placeholder:"TIME" help:"Only entries before this time (RFC 3339)."`
+	Limit    int       `default:"100" help:"At most this many entries (1 to 100000)."`
+	Newest   bool      `help:"Newest first (the default: oldest first)."`
+}
+
+type auditEntry struct {
+	Seq        int64          `json:"seq"`
+	Time       time.Time      `json:"time"`
+	Actor      string         `json:"actor"`
+	Tenant     string         `json:"tenant"`
+	Role       string         `json:"role"`
+	Action     string         `json:"action"`
+	Resource   string         `json:"resource"`
+	Decision   string         `json:"decision"`
+	Rule       string         `json:"rule"`
+	BundleHash string         `json:"bundle_hash"`
+	RequestID  string         `json:"request_id"`
+	Hash       string         `json:"hash"`
+	Request    map[string]any `json:"request,omitempty"`
+}
+
+func (c *auditListCmd) Run(e *env) error {
+	const cmd = "audit list"
+	if c.Limit < 1 || c.Limit > 100000 {
+		return usage(e, cmd, "--limit must be from 1 to 100000")
+	}
+	cl, err := c.client(e, cmd, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	ctx, stop := e.context()
+	defer stop()
+	q := url.Values{}
+	for k, v := range map[string]string{"actor": c.Actor, "tenant": c.Tenant, "action": c.Action, "decision": c.Decision} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if !c.Since.IsZero() {
+		q.Set("since", c.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !c.Until.IsZero() {
+		q.Set("until", c.Until.UTC().Format(time.RFC3339Nano))
+	}
+	cursor := "after"
+	if c.Newest {
+		q.Set("order", "newest")
+		cursor = "before"
+	}
+	var items []auditEntry
+	for len(items) < c.Limit {
+		q.Set("limit", strconv.Itoa(min(1000, c.Limit-len(items))))
+		var page struct {
+			Items []auditEntry `json:"items"`
+			Next  string       `json:"next"`
+		}
+		if err := cl.Call(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &page); err != nil {
+			return failed(e, cmd, "%v", err)
+		}
+		items = append(items, page.Items...)
+		if page.Next == "" || len(page.Items) == 0 {
+			break
+		}
+		q.Set(cursor, page.Next)
+	}
+	if c.Output == outputJSON {
+		return writeJSON(e, map[string]any{"items": items})
+	}
+	t := newTable(e, "seq", "time", "actor", "tenant", "action", "resource", "decision", "rule")
+	for _, it := range items {
+		t.row(it.Seq, it.Time, it.Actor, it.Tenant, it.Action, it.Resource, it.Decision, it.Rule)
+	}
+	return t.flush()
+}
+
+type auditVerifyCmd struct {
+	stateFlags
+	outputFlag
+	Checkpoints string `placeholder:"FILE" help:"Also check every signed checkpoint in FILE (JSON lines)."`
+}
+
+type auditCheckpointCmd struct {
+	stateFlags
+	Checkpoints string `required:"" placeholder:"FILE" help:"The checkpoint file (JSON lines) to append to."`
+}
+
+func (c *auditVerifyCmd) Help() string {
+	return `Walks the party's audit log in its database from the first entry: each
+entry's keyed hash and its link to the one before; with --checkpoints FILE,
+also every signed checkpoint in it, so a log truncated, shortened or
+rewritten since any of them fails. Prints how many entries hold; a broken
+chain names the first entry that is missing, out of order, not keyed or
+altered, and exits 1. It needs the party's database and key file
+(GET /v1/audit/verification asks a running server instead).`
+}
+
+func (c *auditCheckpointCmd) Help() string {
+	return `Checks that the log still holds the newest checkpoint in FILE, appends a
+checkpoint entry to the log, signs it (the new head) and appends the
+signature to FILE as a JSON line. linkd serve --audit-checkpoints FILE
+does this at start and every --audit-checkpoint-every.`
+}
+
+func (c *auditCheckpointCmd) Run(e *env) error {
+	const cmd = "audit checkpoint"
+	if c.DatabaseURL == "" {
+		return usage(e, cmd, "--database-url (or DATABASE_URL) is required: the audit log is in the party's database")
+	}
+	ring, err := c.openRing(e)
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	ctx := context.Background()
+	st, closeStore, err := c.openStore(ctx)
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	defer closeStore()
+	ch, err := auditChain(ring)
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	cp, err := audit.WriteCheckpoint(ctx, st, ch, c.Checkpoints, time.Now())
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	fmt.Fprintf(e.stdout, "checkpoint of entry %d (key epoch %d) appended to %s and to the log\n", cp.Seq, cp.KeyEpoch, c.Checkpoints)
+	return nil
+}
+
+func (c *auditVerifyCmd) Run(e *env) error {
+	const cmd = "audit verify"
+	if c.DatabaseURL == "" {
+		return usage(e, cmd, "--database-url (or DATABASE_URL) is required: the audit log is in the party's database")
+	}
+	ring, err := c.openRing(e)
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	ctx := context.Background()
+	st, closeStore, err := c.openStore(ctx)
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	defer closeStore()
 	var checkpoints []audit.Checkpoint
-	if *file != "" {
-		f, err := os.Open(*file)
+	if c.Checkpoints != "" {
+		f, err := os.Open(c.Checkpoints)
 		if errors.Is(err, os.ErrNotExist) {
-			return fail(fmt.Errorf("no checkpoint file %s: write one with linkd audit checkpoint --checkpoints %s", *file, *file))
+			return failed(e, cmd, "no checkpoint file %s: write one with linkd audit checkpoint --checkpoints %s", c.Checkpoints, c.Checkpoints)
 		}
 		if err != nil {
-			return fail(err)
+			return failed(e, cmd, "%v", err)
 		}
 		checkpoints, err = audit.ReadCheckpoints(f)
 		f.Close()
 		if err != nil {
-			return fail(err)
+			return failed(e, cmd, "%v", err)
 		}
 	}
 	n, err := audit.Verify(ctx, st, auditKeys(ring), checkpoints)
+	out := struct {
+		Verified    bool   `json:"verified"`
+		Entries     int64  `json:"entries"`
+		Checkpoints int    `json:"checkpoints"`
+		Error       string `json:"error,omitempty"`
+	}{Verified: err == nil, Entries: n, Checkpoints: len(checkpoints)}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd audit verify: %v (%d entries before it hold)\n", err, n)
-		return exitInput
+		out.Error = err.Error()
+	}
+	if c.Output == outputJSON {
+		if werr := writeJSON(e, out); werr != nil {
+			return werr
+		}
+		if err != nil {
+			return exitCode(exitInput)
+		}
+		return nil
+	}
+	if err != nil {
+		return failed(e, cmd, "%v (%d entries before it hold)", err, n)
 	}
 	if len(checkpoints) > 0 {
 		newest := audit.Newest(checkpoints)
 		fmt.Fprintf(e.stdout, "audit log verified: %d entries, chain intact, and it holds every checkpoint in the file (%d), the newest of entry %d signed %s\n",
 			n, len(checkpoints), newest.Seq, newest.At.Format(time.RFC3339))
-		return exitOK
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "audit log verified: %d entries, chain intact (no checkpoint given: a log cut short at its end would not show)\n", n)
-	return exitOK
+	return nil
 }

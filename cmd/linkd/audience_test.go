@@ -176,7 +176,7 @@ func TestUploadUsage(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"audience", "upload", "--server", "http://x", "--key", "k", "f"}, "--audience is required"},
+		{[]string{"audience", "upload", "--server", "http://x", "--key", "k", "f"}, "missing flags: --audience"},
 		{[]string{"audience", "upload", "--audience", "a", "f"}, "--server"},
 		{[]string{"audience", "upload", "--server", "http://x", "--key", "k", "--audience", "a", "--mode", "fast", "f"}, "--mode"},
 		{[]string{"audience", "upload", "--server", "http://x", "--key", "k", "--audience", "a", "--batch", "20000", "f"}, "--batch"},

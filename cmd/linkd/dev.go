@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -48,24 +49,30 @@ programs on this machine, and removes it at exit. With one, each party
 gets a schema there (linkd_dev_social, linkd_dev_messenger), dropped at
 exit; neither may exist already.`
 
-func runDev(e *env, args []string) int {
-	fs := newFlags(e, "dev", "dev [--size N] [--social-addr HOST:PORT] [--messenger-addr HOST:PORT] [--database-url URL]", devHelp)
-	size := fs.Int("size", 50000, "accounts in each party's directory")
-	dbURL := envString(e, fs, "database-url", "DATABASE_URL", "PostgreSQL `url` to make the parties' schemas in (default $DATABASE_URL; none: a throwaway server)")
-	socialAddr := fs.String("social-addr", "127.0.0.1:8080", "the social network's `address`")
-	messengerAddr := fs.String("messenger-addr", "127.0.0.1:8081", "the messenger's `address`")
-	level := logLevel(fs, slog.LevelWarn)
-	if code, ok := parse(e, fs, args); !ok {
-		return code
-	}
-	if err := levelFromEnv(e, fs, level); err != nil {
-		return usageError(e, fs, "%v", err)
-	}
-	if fs.NArg() != 0 {
-		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
+// devCmd runs both parties in one process.
+type devCmd struct {
+	Size          int        `default:"50000" help:"Accounts in each party's directory (10 to 5000000)."`
+	DatabaseURL   string     `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL to make the parties' schemas in (none: a throwaway server)."`
+	SocialAddr    string     `default:"127.0.0.1:8080" placeholder:"HOST:PORT" help:"The social network's address."`
+	MessengerAddr string     `default:"127.0.0.1:8081" placeholder:"HOST:PORT" help:"The messenger's address."`
+	LogLevel      slog.Level `env:"LINKD_LOG_LEVEL" default:"warn" placeholder:"LEVEL" help:"The least level logged: debug, info, warn or error."`
+}
+
+func (devCmd) Help() string { return strings.TrimSpace(devHelp) }
+
+func (c *devCmd) Run(e *env) error {
+	const cmd = "dev"
+	size, dbURL, socialAddr, messengerAddr, level := &c.Size, &c.DatabaseURL, &c.SocialAddr, &c.MessengerAddr, &c.LogLevel
 	if *size < 10 || *size > 5_000_000 {
-		return usageError(e, fs, "--size must be between 10 and 5000000")
+		return usage(e, cmd, "--size must be between 10 and 5000000")
+	}
+	// The ports are checked before anything is built.
+	for _, a := range []struct{ flag, addr string }{{"--social-addr", *socialAddr}, {"--messenger-addr", *messengerAddr}} {
+		ln, err := net.Listen("tcp", a.addr)
+		if err != nil {
+			return failed(e, cmd, "%s %s: %v (stop what uses it, or pass another address with %s)", a.flag, a.addr, err, a.flag)
+		}
+		ln.Close()
 	}
 	ctx, stop := e.context()
 	defer stop()
@@ -81,8 +88,7 @@ func runDev(e *env, args []string) int {
 		fmt.Fprintln(e.stdout, "starting a throwaway PostgreSQL server...")
 		pg, err := pgtemp.Start(ctx)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "linkd dev: %v\n", err)
-			return exitInput
+			return failed(e, cmd, "%v", err)
 		}
 		defer pg.Stop()
 		url = pg.URL
@@ -108,14 +114,12 @@ func runDev(e *env, args []string) int {
 	for i, p := range parties {
 		st, drop, err := devStore(ctx, url, "linkd_dev_"+p.name)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", p.name, err)
-			return exitInput
+			return failed(e, cmd, "%s: %v", p.name, err)
 		}
 		defer drop()
 		srv, ks, lk, sec, err := devParty(ctx, st, p.name, p.people, log)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", p.name, err)
-			return exitInput
+			return failed(e, cmd, "%s: %v", p.name, err)
 		}
 		servers[i], demoKeys[i], linkers[i], issued[i], stores[i] = srv, ks, lk, sec, st
 		fmt.Fprintf(e.stdout, "%s: imported %d accounts (%.1fs since start)\n", p.name, len(p.people), time.Since(start).Seconds())
@@ -129,8 +133,7 @@ func runDev(e *env, args []string) int {
 		servers[i].AudiencePeer = peer.NewClient("http://"+parties[o].addr, issued[o])
 		stopRelay, err := startRelay(ctx, stores[i], peer.NewClient("http://"+parties[o].addr, issued[o]), nil, servers[i].AuditChain, log, servers[i].Registry)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", parties[i].name, err)
-			return exitInput
+			return failed(e, cmd, "%s: %v", parties[i].name, err)
 		}
 		defer stopRelay()
 	}
@@ -153,8 +156,7 @@ func runDev(e *env, args []string) int {
 				err = serr
 			default:
 			}
-			fmt.Fprintf(e.stderr, "linkd dev: %s: %v\n", p.name, err)
-			return exitInput
+			return failed(e, cmd, "%s: %v", p.name, err)
 		}
 	}
 	sample, err := writeCustomers(parties[0].people)
@@ -167,12 +169,11 @@ func runDev(e *env, args []string) int {
 	wg.Wait()
 	select {
 	case err := <-errs:
-		fmt.Fprintf(e.stderr, "linkd dev: %v\n", err)
-		return exitInput
+		return failed(e, cmd, "%v", err)
 	default:
 	}
 	fmt.Fprintln(e.stdout, "stopped")
-	return exitOK
+	return nil
 }
 
 // devStore makes schema in the database at url, migrated, and returns
@@ -343,25 +344,28 @@ func printDev(w io.Writer, socialAddr, messengerAddr string, ks []map[access.Rol
 	fmt.Fprintf(w, "and an evaluation of a blinded element (this one is the ristretto255 generator):\n")
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"blinded\":[\"4vKuCmq8TnGohKlhxQBRX1jjC2qlgt2NtqZZReCNLXY=\"]}' http://%s/v1/oprf/evaluate\n\n", adv, socialAddr)
 	fmt.Fprintf(w, "As an advertiser, an audience from a customer list (%s: numbers, some of users, some not):\n", sample)
-	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"name\":\"Spring buyers\",\"purpose\":\"ads\"}' http://%s/v1/audiences\n", adv, socialAddr)
+	fmt.Fprintf(w, "  bin/linkd audience create --server http://%s --key %s --name 'Spring buyers'\n", socialAddr, adv)
 	fmt.Fprintf(w, "then, with the id it answers:\n  bin/linkd audience upload --server http://%s --key %s --audience ID %s\n", socialAddr, adv, sample)
 	fmt.Fprintf(w, "  bin/linkd audience upload --mode private --server http://%s --key %s --audience ID2 %s\n", socialAddr, adv, sample)
-	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/audiences/ID\n", adv, socialAddr)
+	fmt.Fprintf(w, "  bin/linkd audience get --server http://%s --key %s ID\n", socialAddr, adv)
 	fmt.Fprintf(w, "and, once the parties are linked, its extension to the messenger, whose size the same tenant reads there:\n")
-	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/audiences/ID/extend\n", adv, socialAddr)
-	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/audiences/OTHER_ID\n\n", ks[1][access.RoleAdvertiser], messengerAddr)
+	fmt.Fprintf(w, "  bin/linkd audience extend --server http://%s --key %s ID\n", socialAddr, adv)
+	fmt.Fprintf(w, "  bin/linkd audience get --server http://%s --key %s OTHER_ID\n", messengerAddr, ks[1][access.RoleAdvertiser])
+	fmt.Fprintf(w, "(or with curl: -d '{\"name\":\"Spring buyers\",\"purpose\":\"ads\"}' http://%s/v1/audiences, and so on)\n\n", socialAddr)
 	tsKey := ks[0][access.RoleTrustSafety]
 	fmt.Fprintf(w, "As trust and safety, flag an account (whether the flag may reach the other party is a policy decision,\nanswered in \"crosses\"; once the parties are linked, this one does):\n")
-	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"account_id\":\"s-000001\",\"type\":\"malicious_link\",\"confidence\":0.9,\"evidence_ref\":\"case-1\",\"expires_at\":\"%s\"}' http://%s/v1/signals\n",
-		tsKey, time.Now().Add(30*24*time.Hour).UTC().Format(time.RFC3339), socialAddr)
+	fmt.Fprintf(w, "  bin/linkd signal flag --server http://%s --key %s --account s-000001 --type malicious_link --confidence 0.9 --evidence case-1\n",
+		socialAddr, tsKey)
 	fmt.Fprintf(w, "the messenger's trust and safety team finds it in its review queue (its own account, no number) and decides:\n")
-	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' 'http://%s/v1/signals/inbound?status=open'\n", ks[1][access.RoleTrustSafety], messengerAddr)
-	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n    -d '{\"decision\":\"disable\",\"reason\":\"confirmed phishing\"}' http://%s/v1/signals/inbound/SIGNAL_ID/decision\n",
-		ks[1][access.RoleTrustSafety], messengerAddr)
-	fmt.Fprintf(w, "and an upheld appeal at the social network revokes it on both sides:\n  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/signals/SIGNAL_ID/revoke\n\n", tsKey, socialAddr)
+	fmt.Fprintf(w, "  bin/linkd signal inbound --server http://%s --key %s --status open\n", messengerAddr, ks[1][access.RoleTrustSafety])
+	fmt.Fprintf(w, "  bin/linkd signal decide --server http://%s --key %s SIGNAL_ID disable --reason 'confirmed phishing'\n",
+		messengerAddr, ks[1][access.RoleTrustSafety])
+	fmt.Fprintf(w, "the social network sees the outcome, and an upheld appeal there revokes the flag on both sides:\n")
+	fmt.Fprintf(w, "  bin/linkd signal list --server http://%s --key %s --peer-outcome disable\n", socialAddr, tsKey)
+	fmt.Fprintf(w, "  bin/linkd signal revoke --server http://%s --key %s SIGNAL_ID\n\n", socialAddr, tsKey)
 	fmt.Fprintf(w, "A role that may not, and its answer (trust and safety never evaluates for advertisers):\n  curl -s -H 'Authorization: Bearer %s' -X POST http://%s/v1/oprf/evaluate\n\n", ks[0][access.RoleTrustSafety], socialAddr)
 	comp := ks[0][access.RoleCompliance]
-	fmt.Fprintf(w, "As compliance, the audit log, where that refusal now stands:\n  curl -s -H 'Authorization: Bearer %s' 'http://%s/v1/audit?decision=deny'\n", comp, socialAddr)
+	fmt.Fprintf(w, "As compliance, the audit log, where that refusal now stands:\n  bin/linkd audit list --server http://%s --key %s --decision deny\n", socialAddr, comp)
 	fmt.Fprintf(w, "why it was decided so (any entry, by the seq the audit log shows), and the rules in force:\n  bin/linkd policy explain --server http://%s --key %s --audit SEQ\n", socialAddr, comp)
 	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/v1/policies\n", comp, socialAddr)
 }

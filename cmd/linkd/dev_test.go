@@ -119,7 +119,7 @@ func TestDev(t *testing.T) {
 	}
 	sample := m[1]
 	adv := keyOf("social", "advertiser")
-	for _, want := range []string{"-d '{\"name\":\"Spring buyers\",\"purpose\":\"ads\"}' http://" + social + "/v1/audiences",
+	for _, want := range []string{"bin/linkd audience create --server http://" + social + " --key " + adv + " --name 'Spring buyers'",
 		"bin/linkd audience upload --server http://" + social + " --key " + adv + " --audience ID " + sample,
 		"bin/linkd audience upload --mode private --server http://" + social + " --key " + adv + " --audience ID2 " + sample} {
 		if !strings.Contains(o, want) {

@@ -8,11 +8,11 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/linkd/linkd/linking/directory"
-	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/policies"
 	"github.com/linkd/linkd/store/storeerr"
@@ -37,54 +37,59 @@ stored; good rows are stored. The exit status is 1 if any row was bad.
 Running an import again, whole or after an interruption, gives the same end
 state.`
 
-func runDirectory(e *env, args []string) int {
-	fs := newFlags(e, "directory", "directory import --party P [--database-url URL] [--keys FILE] FILE", directoryHelp)
-	if _, code, ok := subcommand(e, fs, args, "import"); !ok {
-		return code
+// directoryCmd is a party's account list.
+type directoryCmd struct {
+	Import directoryImportCmd `cmd:"" help:"Import the party's account list."`
+}
+
+type directoryImportCmd struct {
+	stateFlags
+	outputFlag
+	Party    string `required:"" enum:"messenger,social" placeholder:"PARTY" help:"The party importing: messenger or social."`
+	Batch    int    `default:"5000" help:"Rows per database transaction (1 to 100000)."`
+	Policies string `env:"LINKD_POLICIES" placeholder:"DIR" help:"The policy bundle whose catalogue names the purposes (default: the built-in bundle)."`
+	File     string `arg:"" placeholder:"FILE" help:"The account list, CSV or NDJSON; - for standard input."`
+}
+
+func (directoryImportCmd) Help() string { return strings.TrimSpace(directoryHelp) }
+
+func (c *directoryImportCmd) Run(e *env) error {
+	const cmd = "directory import"
+	if c.Batch < 1 || c.Batch > 100000 {
+		return usage(e, cmd, "--batch must be between 1 and 100000")
 	}
-	fs = newFlags(e, "directory import", "directory import --party P [--database-url URL] [--keys FILE] FILE", directoryHelp)
-	partyName := fs.String("party", "", "the `party` importing: messenger or social")
-	sf := addStateFlags(e, fs)
-	batch := fs.Int("batch", 5000, "rows per database `transaction`")
-	policyDir := fs.String("policies", "", "policy bundle `directory` whose catalogue names the purposes (default $LINKD_POLICIES, else the built-in bundle)")
-	if code, ok := parse(e, fs, args[1:]); !ok {
-		return code
-	}
-	if fs.NArg() != 1 {
-		return usageError(e, fs, "want exactly one FILE")
-	}
-	if _, err := party.Parse(*partyName); err != nil {
-		return usageError(e, fs, "--party must be messenger or social")
-	}
-	if *batch < 1 || *batch > 100000 {
-		return usageError(e, fs, "--batch must be between 1 and 100000")
-	}
+	sf, partyName := c.stateFlags, &c.Party
 	ring, err := sf.openRing(e)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
-		return exitInput
+		return failed(e, cmd, "%v", err)
 	}
 	if ring.Party() != *partyName {
-		fmt.Fprintf(e.stderr, "linkd directory import: the key file belongs to %s, not %s\n", ring.Party(), *partyName)
-		return exitInput
+		return failed(e, cmd, "the key file belongs to %s, not %s", ring.Party(), *partyName)
 	}
 	d, err := pseudonym.NewDeriver(ring, ring.Current())
 	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
-		return exitInput
+		return failed(e, cmd, "%v", err)
 	}
-	f, err := os.Open(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
-		return exitInput
+	var in io.Reader = e.stdin
+	if c.File != "-" {
+		f, err := os.Open(c.File)
+		if err != nil {
+			return failed(e, cmd, "%v", err)
+		}
+		defer f.Close()
+		in = f
+		if info, err := f.Stat(); err == nil && isTerminal(e.stderr) {
+			bar := progressbar.DefaultBytes(info.Size(), "importing")
+			in = io.TeeReader(f, bar)
+			defer bar.Finish() //nolint:errcheck // display only
+		}
 	}
-	defer f.Close()
 
-	fsys, name := bundleSource(e, *policyDir)
+	fsys, name := bundleSource(e, c.Policies)
 	bundle, err := policies.Load(fsys)
 	if err != nil {
 		printProblems(e.stderr, name, err)
-		return exitInput
+		return exitCode(exitInput)
 	}
 	purposes := slices.Sorted(maps.Keys(bundle.Catalogue.Purposes))
 
@@ -92,43 +97,33 @@ func runDirectory(e *env, args []string) int {
 	defer stop()
 	st, closeStore, err := sf.openStore(ctx)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
-		return exitInput
+		return failed(e, cmd, "%v", err)
 	}
 	defer closeStore()
 
-	var in io.Reader = f
-	if info, err := f.Stat(); err == nil && isTerminal(e.stderr) {
-		bar := progressbar.DefaultBytes(info.Size(), "importing")
-		in = io.TeeReader(f, bar)
-		defer bar.Finish() //nolint:errcheck // display only
-	}
-	im := &directory.Importer{Store: st, Deriver: d, BatchSize: *batch, Purposes: purposes,
+	im := &directory.Importer{Store: st, Deriver: d, BatchSize: c.Batch, Purposes: purposes,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 	stats, err := im.Import(ctx, in, func(re *directory.RowError) {
 		fmt.Fprintln(e.stderr, re.Error())
 	})
-	fmt.Fprintf(e.stdout, "imported %d of %d rows (%d invalid) for party %s, key epoch %d\n",
-		stats.Imported, stats.Rows, stats.Invalid, *partyName, d.Epoch)
+	if c.Output == outputJSON {
+		if werr := writeJSON(e, map[string]any{"party": *partyName, "key_epoch": d.Epoch, "rows": stats.Rows,
+			"imported": stats.Imported, "invalid": stats.Invalid}); werr != nil {
+			return werr
+		}
+	} else {
+		fmt.Fprintf(e.stdout, "imported %d of %d rows (%d invalid) for party %s, key epoch %d\n",
+			stats.Imported, stats.Rows, stats.Invalid, *partyName, d.Epoch)
+	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "linkd directory import: %v\n", err)
 		if !errors.Is(err, directory.ErrFormat) && !errors.Is(err, storeerr.ErrNoSchema) {
 			fmt.Fprintln(e.stderr, "linkd directory import: run the same import again to finish it")
 		}
-		return exitInput
+		return exitCode(exitInput)
 	}
 	if stats.Invalid > 0 {
-		return exitInput
+		return exitCode(exitInput)
 	}
-	return exitOK
-}
-
-// isTerminal reports whether w is a character device (a person watching).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	info, err := f.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0
+	return nil
 }

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
+	"os"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/term"
 
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
@@ -14,67 +18,71 @@ import (
 	"github.com/linkd/linkd/linking/pseudonym"
 )
 
-const keysHelp = `
-Manages a party's key file: the master secret of each key epoch, encrypted
-at rest. The file is sealed with the passphrase in LINKD_PASSPHRASE (argon2id
-and XChaCha20-Poly1305), or with a 32-byte key-encryption key, base64, in
-LINKD_KEK.
-
-  init     create a key file with epoch 1 (never replaces a file); a
-           passphrase has at least 12 characters unless
-           --allow-short-passphrase says otherwise
-  show     print the party, the epochs and their public keys; never a secret
-  rotate   add a new epoch and make it current; older epochs stay`
-
-func runKeys(e *env, args []string) int {
-	fs := newFlags(e, "keys", "keys init|show|rotate --keys FILE [--party NAME]", keysHelp)
-	sub, code, ok := subcommand(e, fs, args, "init", "show", "rotate")
-	if !ok {
-		return code
-	}
-	usage := "keys " + sub + " --keys FILE"
-	if sub == "init" {
-		usage += " --party messenger|social"
-	}
-	fs = newFlags(e, "keys "+sub, usage, keysHelp)
-	path := fs.String("keys", e.getenv("LINKD_KEYS"), "key `file` (default $LINKD_KEYS)")
-	var party *string
-	var short *bool
-	if sub == "init" {
-		party = fs.String("party", "", "the `party` the keys belong to: messenger or social")
-		short = fs.Bool("allow-short-passphrase", false, "accept a passphrase of fewer than 12 characters")
-	}
-	if code, ok := parse(e, fs, args[1:]); !ok {
-		return code
-	}
-	if fs.NArg() != 0 {
-		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
-	if *path == "" {
-		return usageError(e, fs, "--keys (or LINKD_KEYS) is required")
-	}
-	u, err := unlockFromEnv(e)
-	if err != nil {
-		return usageError(e, fs, "%v", err)
-	}
-	switch sub {
-	case "init":
-		return keysInit(e, fs, *path, *party, u, *short)
-	case "show":
-		return keysShow(e, *path, u)
-	}
-	return keysRotate(e, *path, u)
+// keysCmd manages a party's key file.
+type keysCmd struct {
+	Init   keysInitCmd   `cmd:"" help:"Create a key file with epoch 1 (never replaces a file)."`
+	Show   keysShowCmd   `cmd:"" help:"Print the party, the epochs and their public keys; never a secret."`
+	Rotate keysRotateCmd `cmd:"" help:"Add a new epoch and make it current; older epochs stay."`
 }
 
-// unlockFromEnv reads how the key file is sealed from the environment.
+func (keysCmd) Help() string {
+	return `Manages a party's key file: the master secret of each key epoch, encrypted
+at rest. The file is sealed with a passphrase (argon2id and
+XChaCha20-Poly1305): from --passphrase-file FILE, LINKD_PASSPHRASE, or a
+prompt when standard input is a terminal; or with a 32-byte
+key-encryption key, base64, in LINKD_KEK.`
+}
+
+// keyFileFlags name the key file and how it is sealed.
+type keyFileFlags struct {
+	Keys string `env:"LINKD_KEYS" placeholder:"FILE" help:"The key file."`
+	passphraseFlag
+	outputFlag
+}
+
+func (f keyFileFlags) check(e *env, cmd string) error {
+	if f.Keys == "" {
+		return usage(e, cmd, "--keys (or LINKD_KEYS) is required")
+	}
+	return nil
+}
+
+type keysInitCmd struct {
+	keyFileFlags
+	Party                string `required:"" enum:"messenger,social" placeholder:"PARTY" help:"The party the keys belong to: messenger or social."`
+	AllowShortPassphrase bool   `help:"Accept a passphrase of fewer than 12 characters."`
+}
+
+type keysShowCmd struct{ keyFileFlags }
+
+type keysRotateCmd struct{ keyFileFlags }
+
 // minPassphrase is the fewest characters keys init takes in a passphrase.
 const minPassphrase = 12
 
-func unlockFromEnv(e *env) (keys.Unlock, error) {
+// maxPassphrase bounds a passphrase read from a file or a terminal.
+const maxPassphrase = 1024
+
+// unlock finds how the key file is sealed: a passphrase from the file
+// the flag names, LINKD_PASSPHRASE or LINKD_KEK (one of them), else a
+// passphrase typed at the terminal.
+func (f passphraseFlag) unlock(e *env) (keys.Unlock, error) {
 	pass, kek := e.getenv("LINKD_PASSPHRASE"), e.getenv("LINKD_KEK")
+	set := 0
+	for _, v := range []string{pass, kek, f.PassphraseFile} {
+		if v != "" {
+			set++
+		}
+	}
 	switch {
-	case pass != "" && kek != "":
-		return keys.Unlock{}, errors.New("set LINKD_PASSPHRASE or LINKD_KEK, not both")
+	case set > 1:
+		return keys.Unlock{}, errors.New("give one of --passphrase-file, LINKD_PASSPHRASE and LINKD_KEK, not several")
+	case f.PassphraseFile != "":
+		b, err := readPassphraseFile(f.PassphraseFile)
+		if err != nil {
+			return keys.Unlock{}, err
+		}
+		return keys.Unlock{Passphrase: b}, nil
 	case pass != "":
 		return keys.Unlock{Passphrase: []byte(pass)}, nil
 	case kek != "":
@@ -84,74 +92,145 @@ func unlockFromEnv(e *env) (keys.Unlock, error) {
 		}
 		return keys.Unlock{KEK: b}, nil
 	}
-	return keys.Unlock{}, errors.New("the key file's passphrase is read from LINKD_PASSPHRASE (or a key-encryption key from LINKD_KEK); neither is set")
+	if in, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(in.Fd())) {
+		fmt.Fprint(e.stderr, "key file passphrase: ")
+		b, err := term.ReadPassword(int(in.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return keys.Unlock{}, fmt.Errorf("reading the passphrase: %w", err)
+		}
+		if len(b) == 0 {
+			return keys.Unlock{}, errors.New("the passphrase is empty")
+		}
+		return keys.Unlock{Passphrase: b}, nil
+	}
+	return keys.Unlock{}, errors.New("the key file's passphrase comes from --passphrase-file FILE, LINKD_PASSPHRASE or a prompt at a terminal (or a key-encryption key from LINKD_KEK); none is given")
 }
 
-func keysInit(e *env, fs *flag.FlagSet, path, name string, u keys.Unlock, short bool) int {
-	if _, err := party.Parse(name); err != nil {
-		return usageError(e, fs, "--party must be messenger or social")
-	}
-	if n := utf8.RuneCount(u.Passphrase); len(u.Passphrase) > 0 && n < minPassphrase && !short {
-		return usageError(e, fs, "LINKD_PASSPHRASE has %d characters: a key file's passphrase needs at least %d (or --allow-short-passphrase)", n, minPassphrase)
-	}
-	r, err := keys.NewRing(name, time.Now())
+// readPassphraseFile reads the first line of path, without its line end.
+func readPassphraseFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd keys init: %v\n", err)
-		return exitInput
+		return nil, fmt.Errorf("--passphrase-file: %w", err)
 	}
-	if err := keys.WriteFile(path, r, u, true); err != nil {
-		fmt.Fprintf(e.stderr, "linkd keys init: %v\n", err)
-		return exitInput
+	defer f.Close()
+	line, err := bufio.NewReaderSize(f, maxPassphrase+2).ReadSlice('\n')
+	if err != nil && !errors.Is(err, bufio.ErrBufferFull) && len(line) == 0 {
+		return nil, fmt.Errorf("--passphrase-file %s is empty", path)
 	}
-	fmt.Fprintf(e.stdout, "created %s for party %s, epoch 1\n", path, name)
-	return printRing(e, r)
+	if errors.Is(err, bufio.ErrBufferFull) || len(line) > maxPassphrase+1 {
+		return nil, fmt.Errorf("--passphrase-file %s: the first line is longer than %d bytes", path, maxPassphrase)
+	}
+	line = bytes.TrimRight(line, "\r\n")
+	if len(line) == 0 {
+		return nil, fmt.Errorf("--passphrase-file %s: the first line is empty", path)
+	}
+	return bytes.Clone(line), nil
 }
 
-func keysShow(e *env, path string, u keys.Unlock) int {
-	r, err := keys.ReadFile(path, u)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd keys show: %v\n", err)
-		return exitInput
+func (c *keysInitCmd) Run(e *env) error {
+	const cmd = "keys init"
+	if err := c.check(e, cmd); err != nil {
+		return err
 	}
-	fmt.Fprintf(e.stdout, "key file %s\n", path)
-	return printRing(e, r)
+	if _, err := party.Parse(c.Party); err != nil {
+		return usage(e, cmd, "--party must be messenger or social")
+	}
+	u, err := c.unlock(e)
+	if err != nil {
+		return usage(e, cmd, "%v", err)
+	}
+	if n := utf8.RuneCount(u.Passphrase); len(u.Passphrase) > 0 && n < minPassphrase && !c.AllowShortPassphrase {
+		return usage(e, cmd, "the passphrase has %d characters: a key file's passphrase needs at least %d (or --allow-short-passphrase)", n, minPassphrase)
+	}
+	r, err := keys.NewRing(c.Party, time.Now())
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	if err := keys.WriteFile(c.Keys, r, u, true); err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	return printRing(e, c.Output, fmt.Sprintf("created %s for party %s, epoch 1", c.Keys, c.Party), c.Keys, r)
 }
 
-func keysRotate(e *env, path string, u keys.Unlock) int {
-	r, err := keys.ReadFile(path, u)
+func (c *keysShowCmd) Run(e *env) error {
+	const cmd = "keys show"
+	if err := c.check(e, cmd); err != nil {
+		return err
+	}
+	u, err := c.unlock(e)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd keys rotate: %v\n", err)
-		return exitInput
+		return usage(e, cmd, "%v", err)
+	}
+	r, err := keys.ReadFile(c.Keys, u)
+	if err != nil {
+		return failed(e, cmd, "%v", err)
+	}
+	return printRing(e, c.Output, "key file "+c.Keys, c.Keys, r)
+}
+
+func (c *keysRotateCmd) Run(e *env) error {
+	const cmd = "keys rotate"
+	if err := c.check(e, cmd); err != nil {
+		return err
+	}
+	u, err := c.unlock(e)
+	if err != nil {
+		return usage(e, cmd, "%v", err)
+	}
+	r, err := keys.ReadFile(c.Keys, u)
+	if err != nil {
+		return failed(e, cmd, "%v", err)
 	}
 	id, err := r.Rotate(time.Now())
 	if err == nil {
-		err = keys.WriteFile(path, r, u, false)
+		err = keys.WriteFile(c.Keys, r, u, false)
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd keys rotate: %v\n", err)
-		return exitInput
+		return failed(e, cmd, "%v", err)
 	}
-	fmt.Fprintf(e.stdout, "rotated %s: epoch %d is current\n", path, id)
-	return printRing(e, r)
+	return printRing(e, c.Output, fmt.Sprintf("rotated %s: epoch %d is current", c.Keys, id), c.Keys, r)
 }
 
-// printRing prints what may be shown of a ring: party, epochs, and each
+// ringView is what may be shown of a ring: party, epochs, and each
 // epoch's OPRF public key, which advertisers verify evaluations against.
-func printRing(e *env, r *keys.Ring) int {
-	fmt.Fprintf(e.stdout, "party %s\ncurrent epoch %d\n", r.Party(), r.Current())
-	fmt.Fprintf(e.stdout, "%-6s %-21s %s\n", "epoch", "created", "OPRF public key ("+oprf.Suite+", base64)")
+type ringView struct {
+	File    string      `json:"file"`
+	Party   string      `json:"party"`
+	Current uint32      `json:"current_epoch"`
+	Suite   string      `json:"oprf_suite"`
+	Epochs  []epochView `json:"epochs"`
+}
+
+type epochView struct {
+	Epoch     uint32    `json:"epoch"`
+	CreatedAt time.Time `json:"created_at"`
+	PublicKey string    `json:"oprf_public_key"`
+	Current   bool      `json:"current"`
+}
+
+// printRing prints the ring after the line head (table), or as JSON.
+func printRing(e *env, output, head, file string, r *keys.Ring) error {
+	v := ringView{File: file, Party: r.Party(), Current: r.Current(), Suite: oprf.Suite}
 	for _, ep := range r.Epochs() {
 		d, err := pseudonym.NewDeriver(r, ep.ID)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "linkd keys: %v\n", err)
-			return exitInput
+			return failed(e, "keys", "%v", err)
 		}
+		v.Epochs = append(v.Epochs, epochView{Epoch: ep.ID, CreatedAt: ep.Created, Current: ep.ID == r.Current(),
+			PublicKey: base64.StdEncoding.EncodeToString(d.OPRF().PublicKey())})
+	}
+	if output == outputJSON {
+		return writeJSON(e, v)
+	}
+	fmt.Fprintf(e.stdout, "%s\nparty %s\ncurrent epoch %d\n", head, v.Party, v.Current)
+	t := newTable(e, "epoch", "created", "OPRF public key ("+oprf.Suite+", base64)")
+	for _, ep := range v.Epochs {
 		mark := ""
-		if ep.ID == r.Current() {
+		if ep.Current {
 			mark = "  (current)"
 		}
-		fmt.Fprintf(e.stdout, "%-6d %-21s %s%s\n", ep.ID, ep.Created.Format(time.RFC3339),
-			base64.StdEncoding.EncodeToString(d.OPRF().PublicKey()), mark)
+		t.row(ep.Epoch, ep.CreatedAt.Format(time.RFC3339), ep.PublicKey+mark)
 	}
-	return exitOK
+	return t.flush()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/linkd/linkd/client"
@@ -37,32 +38,31 @@ directory lose their links on both sides. --full sends every account
 (the first run, a new link epoch, and the run after retention expired
 links are full anyway).
 
-  run   start a run, or resume one with --job ID, and wait for it`
+`
 
-func runLink(e *env, args []string) int {
-	fs := newFlags(e, "link", "link run --server URL --key KEY [--job ID] [--full]", linkHelp)
-	sub, code, ok := subcommand(e, fs, args, "run")
-	if !ok {
-		return code
+// linkCmd drives link runs.
+type linkCmd struct {
+	Run linkRunCmd `cmd:"" help:"Start a link run, or resume one, and wait for it."`
+}
+
+func (linkCmd) Help() string { return strings.TrimSpace(linkHelp) }
+
+type linkRunCmd struct {
+	serverFlags
+	outputFlag
+	Job  string `placeholder:"ID" help:"Resume the job with this id."`
+	Full bool   `help:"Send every account, not only those changed since the last run."`
+}
+
+func (c *linkRunCmd) Run(e *env) error {
+	const cmd = "link run"
+	if c.Server == "" || c.Key == "" {
+		return usage(e, cmd, "--server (or LINKD_SERVER) and --key (or LINKD_KEY) are required")
 	}
-	_ = sub
-	fs = newFlags(e, "link run", "link run --server URL --key KEY [--job ID] [--full]", linkHelp)
-	server := fs.String("server", e.getenv("LINKD_SERVER"), "the party's `URL` (default $LINKD_SERVER)")
-	key := fs.String("key", e.getenv("LINKD_KEY"), "admin API `key` (default $LINKD_KEY)")
-	jobID := fs.String("job", "", "resume the job with this `id`")
-	full := fs.Bool("full", false, "send every account, not only those changed since the last run")
-	if code, ok := parse(e, fs, args[1:]); !ok {
-		return code
-	}
-	if fs.NArg() != 0 {
-		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
-	if *server == "" || *key == "" {
-		return usageError(e, fs, "--server (or LINKD_SERVER) and --key (or LINKD_KEY) are required")
-	}
+	jobID, full := &c.Job, &c.Full
 	ctx, stop := e.context()
 	defer stop()
-	c := client.New(*server, *key, time.Minute)
+	cl := client.New(c.Server, c.Key, time.Minute)
 	var started struct{ ID string }
 	body := map[string]any{}
 	if *jobID != "" {
@@ -71,9 +71,8 @@ func runLink(e *env, args []string) int {
 	if *full {
 		body["full"] = true
 	}
-	if err := c.Call(ctx, http.MethodPost, "/v1/link/jobs", body, &started); err != nil {
-		fmt.Fprintf(e.stderr, "linkd link run: %v\n", err)
-		return exitInput
+	if err := cl.Call(ctx, http.MethodPost, "/v1/link/jobs", body, &started); err != nil {
+		return failed(e, cmd, "%v", err)
 	}
 	fmt.Fprintf(e.stderr, "job %s started\n", started.ID)
 	last := ""
@@ -89,13 +88,11 @@ func runLink(e *env, args []string) int {
 			Progress linkjob.Progress `json:"progress"`
 		}
 		asked := time.Now()
-		if err := c.Call(ctx, http.MethodGet, "/v1/link/jobs/"+started.ID+"?wait=1s", nil, &j); err != nil {
+		if err := cl.Call(ctx, http.MethodGet, "/v1/link/jobs/"+started.ID+"?wait=1s", nil, &j); err != nil {
 			if ctx.Err() != nil {
-				fmt.Fprintf(e.stderr, "linkd link run: stopped waiting; the job goes on (see it with --job %s)\n", started.ID)
-				return exitInput
+				return failed(e, cmd, "stopped waiting; the job goes on (see it with --job %s)", started.ID)
 			}
-			fmt.Fprintf(e.stderr, "linkd link run: %v (resume with --job %s)\n", err, started.ID)
-			return exitInput
+			return failed(e, cmd, "%v (resume with --job %s)", err, started.ID)
 		}
 		switch {
 		case j.State == store.JobDone && j.Progress.Result != nil:
@@ -104,23 +101,23 @@ func runLink(e *env, args []string) int {
 			if r.Incremental {
 				kind = "built on the last run"
 			}
+			if c.Output == outputJSON {
+				return writeJSON(e, map[string]any{"id": started.ID, "state": j.State, "result": r})
+			}
 			fmt.Fprintf(e.stdout, "job %s: this party has %d accounts, the other %d; %s: %d sent, %d received in %.1f s\n",
 				started.ID, r.OwnSize, r.PeerSize, kind, r.Sent, r.Received, r.Seconds)
 			fmt.Fprintf(e.stdout, "matched %d of %d\n", r.Matched, r.OwnSize)
 			if r.Changed && r.PeerMatched != r.Matched {
 				fmt.Fprintf(e.stdout, "the other party holds %d links: accounts changed number or were erased during the run, and the next run reconciles the two\n", r.PeerMatched)
 			}
-			return exitOK
+			return nil
 		case j.State == store.JobSuperseded:
-			fmt.Fprintf(e.stderr, "linkd link run: job %s was superseded: a run begun after it finished first, and its staging is gone; start a new run\n", started.ID)
-			return exitInput
+			return failed(e, cmd, "job %s was superseded: a run begun after it finished first, and its staging is gone; start a new run", started.ID)
 		case j.State == store.JobFailed && j.Progress.Code == linkjob.Code(linkjob.ErrLost):
 			// Resumed, it would fail again: its error says to start anew.
-			fmt.Fprintf(e.stderr, "linkd link run: job %s failed: %s\n", started.ID, j.Progress.Error)
-			return exitInput
+			return failed(e, cmd, "job %s failed: %s", started.ID, j.Progress.Error)
 		case j.State == store.JobFailed:
-			fmt.Fprintf(e.stderr, "linkd link run: job %s failed: %s (resume with --job %s)\n", started.ID, j.Progress.Error, started.ID)
-			return exitInput
+			return failed(e, cmd, "job %s failed: %s (resume with --job %s)", started.ID, j.Progress.Error, started.ID)
 		}
 		if p, _ := json.Marshal(j.Progress); string(p) != last {
 			last = string(p)
@@ -131,8 +128,7 @@ func runLink(e *env, args []string) int {
 		}
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(e.stderr, "linkd link run: stopped waiting; the job goes on (see it with --job %s)\n", started.ID)
-			return exitInput
+			return failed(e, cmd, "stopped waiting; the job goes on (see it with --job %s)", started.ID)
 		case <-time.After(pause):
 		}
 		pause = min(pause*3/2, time.Second)

@@ -1,23 +1,28 @@
 // Command linkd is the privacy-preserving identity linking service: one
 // binary whose subcommands normalize and hash phone numbers, manage a
-// party's keys, and run the service.
+// party's keys, run the service, and call a running party's API for
+// advertisers, trust and safety analysts and compliance officers.
 //
-// Every command answers --help, exits 0 on success, 1 on bad input and 2 on
-// a usage error.
+// The commands, their flags and the environment variables each flag may
+// come from are declared once, in the command structs of this package,
+// and parsed by kong. Every command answers --help, exits 0 on success,
+// 1 on bad input or a failed call and 2 on a usage error; commands that
+// print data take --output json.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"slices"
-	"sort"
+	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/willabides/kongplete"
 )
 
 // Exit codes shared by every command.
@@ -48,121 +53,214 @@ func (e *env) context() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 }
 
-type command struct {
-	name    string
-	summary string
-	run     func(e *env, args []string) int
+// cli is linkd's command line: each field a command.
+type cli struct {
+	Version kong.VersionFlag `help:"Print linkd's version and commit, and exit."`
+
+	APIKey     apikeyCmd     `cmd:"" name:"apikey" help:"Create, list and revoke API keys."`
+	Audience   audienceCmd   `cmd:"" help:"Create, upload to, read, extend and delete audiences (an advertiser's key)."`
+	Audit      auditCmd      `cmd:"" help:"List, verify and checkpoint the audit log."`
+	Completion completionCmd `cmd:"" help:"Print the line that makes a shell complete linkd's commands and flags."`
+	Dev        devCmd        `cmd:"" help:"Run both parties with synthetic directories, for trying linkd."`
+	Directory  directoryCmd  `cmd:"" help:"Import a party's account list."`
+	Hash       hashCmd       `cmd:"" help:"Read phone numbers, write the hashes an advertiser uploads."`
+	Keys       keysCmd       `cmd:"" help:"Create, show and rotate a party's key file."`
+	Link       linkCmd       `cmd:"" help:"Link this party's directory with the other party's."`
+	Migrate    migrateCmd    `cmd:"" help:"Apply or revert the PostgreSQL schema migrations."`
+	Normalize  normalizeCmd  `cmd:"" help:"Read phone numbers, write their E.164 forms."`
+	Policy     policyCmd     `cmd:"" help:"Lint, test, explain, diff and report the policy bundle."`
+	Serve      serveCmd      `cmd:"" help:"Run one party's HTTP API."`
+	Signal     signalCmd     `cmd:"" help:"Flag accounts to the other party and work its flags (a trust and safety key)."`
 }
 
-// commands are linkd's subcommands, in the order help lists them.
-var commands = []command{
-	{"apikey", "create, list and revoke API keys", runAPIKey},
-	{"audit", "verify the audit log's hash chain", runAudit},
-	{"audience", "upload a customer list to an audience", runAudience},
-	{"dev", "run both parties with synthetic directories, for trying linkd", runDev},
-	{"directory", "import a party's account list", runDirectory},
-	{"keys", "create, show and rotate a party's key file", runKeys},
-	{"link", "link this party's directory with the other party's", runLink},
-	{"migrate", "apply (or revert) the PostgreSQL schema migrations", runMigrate},
-	{"normalize", "read phone numbers on stdin, write their E.164 forms", runNormalize},
-	{"hash", "read phone numbers on stdin, write the hashes an advertiser uploads", runHash},
-	{"policy", "lint, test, explain, diff and report the policy bundle", runPolicy},
-	{"serve", "run one party's HTTP API", runServe},
+// version and commit are set at build time (make build passes
+// -ldflags "-X main.version=... -X main.commit=..."); else they come from
+// the build information Go records.
+var version, commit string
+
+// versionString names the build: version and commit.
+func versionString() string {
+	v, c, dirty := version, commit, false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision" && c == "":
+				c = s.Value
+			case s.Key == "vcs.modified" && commit == "":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	if dirty {
+		c += " (modified)"
+	}
+	return fmt.Sprintf("linkd %s, commit %s", v, c)
 }
 
 func main() {
 	os.Exit(run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:]))
 }
 
-func run(e *env, args []string) int {
+// exited carries an exit code from kong's exit hook (after --help or
+// --version) out of the parse.
+type exited int
+
+// exitCode is a command's result: the code, its message already written.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
+// newParser is linkd's command line parser writing to e.
+func newParser(e *env, c *cli) (*kong.Kong, error) {
+	return kong.New(c,
+		kong.Name("linkd"),
+		kong.Description("linkd links the accounts of two services by their users' phone numbers through private set intersection, "+
+			"for advertisers' audiences and trust and safety signals, without a number reaching the other side."),
+		kong.Writers(e.stdout, e.stderr),
+		kong.Exit(func(code int) { panic(exited(code)) }),
+		kong.Vars{"version": versionString()},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true, WrapUpperBound: 100}),
+		kong.Bind(e),
+		kong.Resolvers(envResolver{e}),
+	)
+}
+
+func run(e *env, args []string) (code int) {
+	var c cli
+	parser, err := newParser(e, &c)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "linkd: %v\n", err)
+		return exitInput
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			x, ok := r.(exited)
+			if !ok {
+				panic(r)
+			}
+			code = int(x)
+		}
+	}()
+	kongplete.Complete(parser, kongplete.WithExitFunc(func(code int) { panic(exited(code)) }))
 	if len(args) == 0 {
-		usage(e.stderr)
+		// The overview, on stderr: a command is missing.
+		toStderr := *e
+		toStderr.stdout = e.stderr
+		func() {
+			defer func() { _ = recover() }()
+			if p, err := newParser(&toStderr, &c); err == nil {
+				_, _ = p.Parse([]string{"--help"})
+			}
+		}()
 		return exitUsage
 	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		usage(e.stdout)
-		return exitOK
-	}
-	for _, c := range commands {
-		if c.name == args[0] {
-			return c.run(e, args[1:])
+	ctx, err := parser.Parse(args)
+	if err != nil {
+		var pe *kong.ParseError
+		cmd := "linkd"
+		if errors.As(err, &pe) && pe.Context != nil {
+			if p := pe.Context.Command(); p != "" {
+				cmd += " " + commandPath(p)
+			}
 		}
+		fmt.Fprintf(e.stderr, "%s: %v\nRun '%s --help' for usage.\n", cmd, err, cmd)
+		return exitUsage
 	}
-	fmt.Fprintf(e.stderr, "linkd: unknown command %q\n\n", args[0])
-	usage(e.stderr)
-	return exitUsage
-}
-
-func usage(w io.Writer) {
-	fmt.Fprint(w, "linkd: privacy-preserving identity linking\n\nUsage: linkd COMMAND [flags]\n\nCommands:\n")
-	sort.Slice(commands, func(i, j int) bool { return commands[i].name < commands[j].name })
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
-	}
-	fmt.Fprint(w, "\nRun 'linkd COMMAND --help' for a command's flags.\n")
-}
-
-// newFlags returns a flag set that reports errors instead of exiting, with
-// a usage text of the command's synopsis and description.
-func newFlags(e *env, name, synopsis, description string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprintf(w, "Usage: linkd %s\n\n%s\n", synopsis, strings.TrimSpace(description))
-		var any bool
-		fs.VisitAll(func(*flag.Flag) { any = true })
-		if any {
-			fmt.Fprint(w, "\nFlags:\n")
-			fs.PrintDefaults()
-		}
-	}
-	return fs
-}
-
-// parse parses flags; ok is false when the command must return code at
-// once: 0 after --help (usage on stdout), 2 after a usage error.
-func parse(e *env, fs *flag.FlagSet, args []string) (code int, ok bool) {
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	fs.SetOutput(e.stderr)
+	err = ctx.Run()
+	var ec exitCode
 	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fs.SetOutput(e.stdout)
-		fs.Usage()
-		return exitOK, false
-	case err != nil:
-		fmt.Fprintf(e.stderr, "linkd %s: %v\n\n", fs.Name(), err)
-		fs.Usage()
-		return exitUsage, false
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ec):
+		return int(ec)
 	}
-	return 0, true
+	fmt.Fprintf(e.stderr, "linkd %s: %v\n", commandPath(ctx.Command()), err)
+	return exitInput
 }
 
-// subcommand picks the subcommand args[0] among subs. When there is none,
-// or an unknown one, ok is false and code is what the command returns: 0
-// after --help, 2 otherwise, with the command's usage.
-func subcommand(e *env, fs *flag.FlagSet, args []string, subs ...string) (sub string, code int, ok bool) {
-	if len(args) > 0 && slices.Contains(subs, args[0]) {
-		return args[0], 0, true
+// commandPath is kong's command ("audience upload <file>") without its
+// arguments.
+func commandPath(cmd string) string {
+	var words []string
+	for _, w := range strings.Fields(cmd) {
+		if !strings.HasPrefix(w, "<") {
+			words = append(words, w)
+		}
 	}
-	if code, ok := parse(e, fs, args); !ok {
-		return "", code, false
-	}
-	want := "the subcommand " + subs[0]
-	if len(subs) > 1 {
-		want = "a subcommand: " + strings.Join(subs[:len(subs)-1], ", ") + " or " + subs[len(subs)-1]
-	}
-	if len(args) > 0 {
-		return "", usageError(e, fs, "unknown subcommand %q: want %s", args[0], want), false
-	}
-	return "", usageError(e, fs, "want %s", want), false
+	return strings.Join(words, " ")
 }
 
-// usageError reports a usage problem found after flag parsing.
-func usageError(e *env, fs *flag.FlagSet, format string, args ...any) int {
-	fmt.Fprintf(e.stderr, "linkd %s: %s\n\n", fs.Name(), fmt.Sprintf(format, args...))
-	fs.Usage()
-	return exitUsage
+// envResolver takes a flag's value, when the command line has none, from
+// the environment variable its env tag names, read through e (kong reads
+// the process's environment; tests give each run its own).
+type envResolver struct{ e *env }
+
+func (envResolver) Validate(*kong.Application) error { return nil }
+
+func (r envResolver) Resolve(_ *kong.Context, _ *kong.Path, f *kong.Flag) (any, error) {
+	for _, name := range f.Tag.Envs {
+		if v := r.e.getenv(name); v != "" {
+			return v, nil
+		}
+	}
+	return nil, nil
+}
+
+// usage reports a usage problem found after parsing: what, and where the
+// command's help is.
+func usage(e *env, cmd, format string, args ...any) error {
+	fmt.Fprintf(e.stderr, "linkd %s: %s\nRun 'linkd %s --help' for usage.\n", cmd, fmt.Sprintf(format, args...), cmd)
+	return exitCode(exitUsage)
+}
+
+// failed reports a command's failure and returns exit status 1.
+func failed(e *env, cmd, format string, args ...any) error {
+	fmt.Fprintf(e.stderr, "linkd %s: %s\n", cmd, fmt.Sprintf(format, args...))
+	return exitCode(exitInput)
+}
+
+// done turns an old-style exit code into a command's result.
+func done(code int) error {
+	if code == exitOK {
+		return nil
+	}
+	return exitCode(code)
+}
+
+// completionCmd prints what a shell needs to complete linkd: the shell
+// asks linkd itself (COMP_LINE), so the completions follow the binary.
+type completionCmd struct {
+	Shell string `arg:"" enum:"bash,zsh,fish" help:"The shell: bash, zsh or fish."`
+}
+
+func (c *completionCmd) Help() string {
+	return `Prints the line that makes the shell ask linkd for completions of its commands,
+flags and their values. Add it to the shell's start-up file, for example:
+
+  echo "$(linkd completion bash)" >> ~/.bashrc`
+}
+
+func (c *completionCmd) Run(e *env) error {
+	bin, err := os.Executable()
+	if err != nil || strings.Contains(bin, "'") {
+		bin = "linkd"
+	}
+	switch c.Shell {
+	case "bash":
+		fmt.Fprintf(e.stdout, "complete -C '%s' linkd\n", bin)
+	case "zsh":
+		fmt.Fprintf(e.stdout, "autoload -U +X bashcompinit && bashcompinit\ncomplete -o nospace -C '%s' linkd\n", bin)
+	case "fish":
+		fmt.Fprintf(e.stdout, "function __complete_linkd\n    set -lx COMP_LINE (commandline -cp)\n    test -z (commandline -ct)\n    and set COMP_LINE \"$COMP_LINE \"\n    '%s'\nend\ncomplete -f -c linkd -a '(__complete_linkd)'\n", bin)
+	}
+	return nil
 }

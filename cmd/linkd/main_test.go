@@ -1,12 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -63,6 +67,64 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// jsonget VAR FILE PATH sets VAR to the value at PATH (keys and
+			// array indexes joined by dots: items.0.id) of the JSON in FILE.
+			"jsonget": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 3 {
+					ts.Fatalf("usage: jsonget VAR FILE PATH")
+				}
+				var v any
+				ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[1])), &v))
+				for _, k := range strings.Split(args[2], ".") {
+					switch x := v.(type) {
+					case map[string]any:
+						v = x[k]
+					case []any:
+						i, err := strconv.Atoi(k)
+						if err != nil || i < 0 || i >= len(x) {
+							ts.Fatalf("%s: no element %s", args[2], k)
+						}
+						v = x[i]
+					default:
+						ts.Fatalf("%s: %s is not in %s", args[1], args[2], ts.ReadFile(args[1]))
+					}
+				}
+				if v == nil {
+					ts.Fatalf("%s: %s is not in %s", args[1], args[2], ts.ReadFile(args[1]))
+				}
+				if str, ok := v.(string); ok {
+					ts.Setenv(args[0], str)
+					return
+				}
+				b, _ := json.Marshal(v)
+				ts.Setenv(args[0], string(b))
+			},
+			// freeport VAR sets VAR to a loopback address no one listens on.
+			"freeport": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: freeport VAR")
+				}
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				ts.Check(err)
+				ts.Setenv(args[0], ln.Addr().String())
+				ln.Close()
+			},
+			// ready URL waits, up to a minute, for URL to answer 200.
+			"ready": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) != 1 {
+					ts.Fatalf("usage: ready URL")
+				}
+				for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+					resp, err := http.Get(args[0])
+					if err == nil {
+						resp.Body.Close()
+						if resp.StatusCode == http.StatusOK {
+							return
+						}
+					}
+				}
+				ts.Fatalf("%s did not answer 200 within a minute", args[0])
+			},
 			// edit FILE OLD NEW replaces the first OLD in FILE with NEW;
 			// OLD must be there.
 			"edit": func(ts *testscript.TestScript, neg bool, args []string) {

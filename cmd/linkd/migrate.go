@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/linkd/linkd/store"
 )
@@ -21,32 +22,31 @@ function, and leaves linkd_app only SELECT and INSERT on it: the role
 linkd serves as can then neither change, delete nor truncate entries, nor
 disable the triggers.`
 
-func runMigrate(e *env, args []string) int {
-	fs := newFlags(e, "migrate", "migrate [--database-url URL] [--down N]", migrateHelp)
-	url := envString(e, fs, "database-url", "DATABASE_URL", "PostgreSQL `url` (default $DATABASE_URL)")
-	down := fs.Int("down", 0, "revert the latest `N` migrations instead")
-	auditOwner := fs.String("audit-owner", "", "hand audit_log to this `role` (a superuser's task; with --app-role)")
-	appRole := fs.String("app-role", "", "the `role` linkd serves as: SELECT and INSERT on audit_log only")
-	if code, ok := parse(e, fs, args); !ok {
-		return code
-	}
-	if fs.NArg() != 0 {
-		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
-	if *url == "" {
-		return usageError(e, fs, "--database-url (or DATABASE_URL) is required")
-	}
-	if *down < 0 {
-		return usageError(e, fs, "--down must not be negative")
-	}
-	if (*auditOwner == "") != (*appRole == "") || (*auditOwner != "" && *down > 0) {
-		return usageError(e, fs, "--audit-owner and --app-role go together, and not with --down")
+// migrateCmd applies or reverts the schema migrations.
+type migrateCmd struct {
+	DatabaseURL string `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL of the party's database."`
+	Down        int    `placeholder:"N" help:"Revert the latest N migrations instead."`
+	AuditOwner  string `placeholder:"ROLE" help:"Hand audit_log to this role (a superuser's task; with --app-role)."`
+	AppRole     string `placeholder:"ROLE" help:"The role linkd serves as: SELECT and INSERT on audit_log only."`
+}
+
+func (migrateCmd) Help() string { return strings.TrimSpace(migrateHelp) }
+
+func (c *migrateCmd) Run(e *env) error {
+	const cmd = "migrate"
+	url, down, auditOwner, appRole := &c.DatabaseURL, &c.Down, &c.AuditOwner, &c.AppRole
+	switch {
+	case *url == "":
+		return usage(e, cmd, "--database-url (or DATABASE_URL) is required")
+	case *down < 0:
+		return usage(e, cmd, "--down must not be negative")
+	case (*auditOwner == "") != (*appRole == "") || (*auditOwner != "" && *down > 0):
+		return usage(e, cmd, "--audit-owner and --app-role go together, and not with --down")
 	}
 	ctx := context.Background()
 	pool, err := store.Connect(ctx, *url, "")
 	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd migrate: %v\n", err)
-		return exitInput
+		return failed(e, cmd, "%v", err)
 	}
 	defer pool.Close()
 	var done []int
@@ -61,18 +61,16 @@ func runMigrate(e *env, args []string) int {
 		fmt.Fprintf(e.stdout, "%s migration %04d\n", verb, v)
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd migrate: %v\n", err)
-		return exitInput
+		return failed(e, cmd, "%v", err)
 	}
 	if len(done) == 0 {
 		fmt.Fprintln(e.stdout, "the schema is up to date")
 	}
 	if *auditOwner != "" {
 		if err := store.SecureAudit(ctx, pool, *appRole, *auditOwner); err != nil {
-			fmt.Fprintf(e.stderr, "linkd migrate: handing the audit log to %s: %v\n", *auditOwner, err)
-			return exitInput
+			return failed(e, cmd, "handing the audit log to %s: %v", *auditOwner, err)
 		}
 		fmt.Fprintf(e.stdout, "audit_log belongs to %s; %s may only read and append to it\n", *auditOwner, *appRole)
 	}
-	return exitOK
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -34,23 +33,20 @@ or else the default bundle built into linkd.
   diff OLD NEW          the test requests of either bundle whose decision changes
   report [DIR]          the catalogue as a record of processing (--format markdown|html)`
 
-func runPolicy(e *env, args []string) int {
-	fs := newFlags(e, "policy", "policy lint|test|explain|diff|report [flags] [DIR]", policyHelp)
-	sub, code, ok := subcommand(e, fs, args, "lint", "test", "explain", "diff", "report")
-	if !ok {
-		return code
-	}
-	switch sub {
-	case "lint":
-		return policyLint(e, args[1:])
-	case "test":
-		return policyTest(e, args[1:])
-	case "explain":
-		return policyExplain(e, args[1:])
-	case "diff":
-		return policyDiff(e, args[1:])
-	}
-	return policyReport(e, args[1:])
+// policyCmd works on a policy bundle.
+type policyCmd struct {
+	Lint    policyLintCmd    `cmd:"" help:"Report every problem of the bundle as file:line:column: message."`
+	Test    policyTestCmd    `cmd:"" help:"Run the bundle's policy tests."`
+	Explain policyExplainCmd `cmd:"" help:"Decide a request, or explain an audit entry, and say why."`
+	Diff    policyDiffCmd    `cmd:"" help:"The requests whose decision changes between two bundles."`
+	Report  policyReportCmd  `cmd:"" help:"The catalogue as a record of processing."`
+}
+
+func (policyCmd) Help() string { return strings.TrimSpace(policyHelp) }
+
+// bundleArg is the bundle a command works on.
+type bundleArg struct {
+	Dir string `arg:"" optional:"" placeholder:"DIR" help:"The bundle's directory (default $LINKD_POLICIES, else the built-in bundle)."`
 }
 
 // bundleSource is the directory a command works on, with the name it is
@@ -80,51 +76,78 @@ func printProblems(w io.Writer, dir string, err error) {
 	}
 }
 
-func oneDir(e *env, fs *flag.FlagSet, args []string) (string, int, bool) {
-	if code, ok := parse(e, fs, args); !ok {
-		return "", code, false
-	}
-	if fs.NArg() > 1 {
-		return "", usageError(e, fs, "unexpected argument %q", fs.Arg(1)), false
-	}
-	return fs.Arg(0), 0, true
+type policyLintCmd struct {
+	bundleArg
+	outputFlag
 }
 
-func policyLint(e *env, args []string) int {
-	fs := newFlags(e, "policy lint", "policy lint [DIR]", "Reports every problem of the bundle as file:line:column: message, and exits 1 if there is any.")
-	dir, code, ok := oneDir(e, fs, args)
-	if !ok {
-		return code
+func (policyLintCmd) Help() string {
+	return "Reports every problem of the bundle as file:line:column: message, and exits 1 if there is any."
+}
+
+func (c *policyLintCmd) Run(e *env) error {
+	fsys, name := bundleSource(e, c.Dir)
+	probs := policies.Lint(fsys)
+	if c.Output == outputJSON {
+		out := []map[string]any{}
+		for _, p := range probs {
+			if name != "(built-in)" && p.File != "" {
+				p.File = filepath.Join(name, p.File)
+			}
+			out = append(out, map[string]any{"file": p.File, "line": p.Line, "column": p.Column, "message": p.Msg})
+		}
+		if err := writeJSON(e, map[string]any{"bundle": name, "problems": out}); err != nil {
+			return err
+		}
+		return done(min(len(probs), exitInput))
 	}
-	fsys, name := bundleSource(e, dir)
-	if probs := policies.Lint(fsys); len(probs) > 0 {
+	if len(probs) > 0 {
 		printProblems(e.stderr, name, probs)
 		fmt.Fprintf(e.stderr, "%d problems\n", len(probs))
-		return exitInput
+		return exitCode(exitInput)
 	}
 	fmt.Fprintf(e.stdout, "%s: no problems\n", name)
-	return exitOK
+	return nil
 }
 
-func policyTest(e *env, args []string) int {
-	fs := newFlags(e, "policy test", "policy test [-v] [DIR]", "Runs the bundle's policy tests (tests/*.yaml) and prints \"N passed, M failed\"; exits 1 if any fails or the bundle has problems.")
-	verbose := fs.Bool("v", false, "print every test, not only the failures")
-	dir, code, ok := oneDir(e, fs, args)
-	if !ok {
-		return code
-	}
-	fsys, name := bundleSource(e, dir)
+type policyTestCmd struct {
+	bundleArg
+	outputFlag
+	Verbose bool `short:"v" help:"Print every test, not only the failures."`
+}
+
+func (policyTestCmd) Help() string {
+	return `Runs the bundle's policy tests (tests/*.yaml) and prints "N passed, M failed"; exits 1 if any fails or the bundle has problems.`
+}
+
+func (c *policyTestCmd) Run(e *env) error {
+	verbose := &c.Verbose
+	fsys, name := bundleSource(e, c.Dir)
 	b, probs := policies.Parse(fsys)
 	if len(probs) > 0 {
 		printProblems(e.stderr, name, probs)
 		fmt.Fprintf(e.stderr, "%d problems: no test ran\n", len(probs))
-		return exitInput
+		return exitCode(exitInput)
 	}
 	var passed, failed int
+	results := []map[string]any{}
 	for _, r := range b.RunTests() {
 		where := r.Case.File
 		if name != "(built-in)" {
 			where = filepath.Join(name, where)
+		}
+		res := map[string]any{"file": where, "line": r.Case.Line, "name": r.Case.Name, "pass": r.Pass, "rule": r.Decision.Rule()}
+		if !r.Pass {
+			res["why"] = r.Why
+		}
+		results = append(results, res)
+		if c.Output == outputJSON {
+			if r.Pass {
+				passed++
+			} else {
+				failed++
+			}
+			continue
 		}
 		if r.Pass {
 			passed++
@@ -136,45 +159,57 @@ func policyTest(e *env, args []string) int {
 		failed++
 		fmt.Fprintf(e.stdout, "FAIL %s:%d: %s: %s\n", where, r.Case.Line, r.Case.Name, r.Why)
 	}
-	fmt.Fprintf(e.stdout, "%d passed, %d failed\n", passed, failed)
-	if failed > 0 {
-		return exitInput
+	if c.Output == outputJSON {
+		if err := writeJSON(e, map[string]any{"bundle": name, "passed": passed, "failed": failed, "tests": results}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(e.stdout, "%d passed, %d failed\n", passed, failed)
 	}
-	return exitOK
+	if failed > 0 {
+		return exitCode(exitInput)
+	}
+	return nil
 }
 
-func policyExplain(e *env, args []string) int {
-	fs := newFlags(e, "policy explain", "policy explain [--json] [DIR] FILE | --server URL --key KEY (--audit SEQ | FILE)",
-		`Decides the request in FILE (YAML or JSON, - for stdin) under the bundle and prints the decision,
+type policyExplainCmd struct {
+	serverFlags
+	outputFlag
+	JSON  bool     `hidden:"" help:"Print the decision as JSON (as --output json)."`
+	Audit int64    `placeholder:"SEQ" help:"Explain the audit entry with this sequence number (needs --server)."`
+	Args  []string `arg:"" optional:"" placeholder:"[DIR] FILE" help:"The bundle's directory (optional) and the request's FILE (YAML or JSON; - for standard input)."`
+}
+
+func (policyExplainCmd) Help() string {
+	return `Decides the request in FILE (YAML or JSON, - for stdin) under the bundle and prints the decision,
 the rules that decided and the catalogue values the decision used. A request:
 
   {role: advertiser, tenant: acme, action: audience.extend, resource: {kind: audience, tenant: acme},
    purpose: ads, region: DE, direction: social_to_messenger, consent: true}
 
 With --server and a compliance key, asks a running server instead: --audit SEQ explains the audit
-entry SEQ under the bundle it was decided under ("why was this allowed?").`)
-	asJSON := fs.Bool("json", false, "print the decision as JSON")
-	server := fs.String("server", e.getenv("LINKD_SERVER"), "ask the server at `URL` (default $LINKD_SERVER)")
-	key := fs.String("key", e.getenv("LINKD_KEY"), "compliance API `key` for --server (default $LINKD_KEY)")
-	seq := fs.Int64("audit", 0, "explain the audit entry with this sequence `number` (needs --server)")
-	if code, ok := parse(e, fs, args); !ok {
-		return code
-	}
+entry SEQ under the bundle it was decided under ("why was this allowed?").`
+}
+
+func (c *policyExplainCmd) Run(e *env) error {
+	const cmd = "policy explain"
+	seq, server, key := &c.Audit, &c.Server, &c.Key
+	asJSON := c.JSON || c.Output == outputJSON
 	var dir, file string
 	switch {
-	case *seq != 0 && fs.NArg() == 0:
-	case fs.NArg() == 1 && *seq == 0:
-		file = fs.Arg(0)
-	case fs.NArg() == 2 && *seq == 0 && *server == "":
-		dir, file = fs.Arg(0), fs.Arg(1)
+	case *seq != 0 && len(c.Args) == 0:
+	case len(c.Args) == 1 && *seq == 0:
+		file = c.Args[0]
+	case len(c.Args) == 2 && *seq == 0 && *server == "":
+		dir, file = c.Args[0], c.Args[1]
 	default:
-		return usageError(e, fs, "want [DIR] FILE, or --audit SEQ with --server")
+		return usage(e, cmd, "want [DIR] FILE, or --audit SEQ with --server")
 	}
 	if *seq < 0 {
-		return usageError(e, fs, "--audit: want a sequence number from 1")
+		return usage(e, cmd, "--audit: want a sequence number from 1")
 	}
 	if (*seq != 0 || *server != "") && (*server == "" || *key == "") {
-		return usageError(e, fs, "asking a server needs --server (or LINKD_SERVER) and --key (or LINKD_KEY)")
+		return usage(e, cmd, "asking a server needs --server (or LINKD_SERVER) and --key (or LINKD_KEY)")
 	}
 	var req *policies.Request
 	if file != "" {
@@ -186,42 +221,37 @@ entry SEQ under the bundle it was decided under ("why was this allowed?").`)
 			data, err = os.ReadFile(file)
 		}
 		if err != nil {
-			fmt.Fprintf(e.stderr, "linkd policy explain: %v\n", err)
-			return exitInput
+			return failed(e, cmd, "%v", err)
 		}
 		r, err := policies.ParseRequest(file, data)
 		if err != nil {
 			printProblems(e.stderr, ".", err)
-			return exitInput
+			return exitCode(exitInput)
 		}
 		req = &r
 	}
 	if *server != "" {
-		return explainRemote(e, *server, *key, req, *seq, *asJSON)
+		return done(explainRemote(e, *server, *key, req, *seq, asJSON))
 	}
 	fsys, name := bundleSource(e, dir)
 	b, err := policies.Load(fsys)
 	if err != nil {
 		printProblems(e.stderr, name, err)
-		return exitInput
+		return exitCode(exitInput)
 	}
 	if err := b.CheckAction(req.Action); err != nil {
-		fmt.Fprintf(e.stderr, "linkd policy explain: %s\n", strings.TrimPrefix(err.Error(), "policies: "))
-		return exitInput
+		return failed(e, cmd, "%s", strings.TrimPrefix(err.Error(), "policies: "))
 	}
 	d := b.Decide(*req)
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"request": req, "decision": d})
-		return exitOK
+	if asJSON {
+		return writeJSON(e, map[string]any{"request": req, "decision": d})
 	}
 	var rules []explainedRule
 	for _, r := range b.DecidingRules(d) {
 		rules = append(rules, explainedRule{ID: r.ID, Effect: r.Effect, File: r.File, Line: r.Line})
 	}
 	writeExplanation(e.stdout, d, rules)
-	return exitOK
+	return nil
 }
 
 // explainedRule is a deciding rule and where it is written.
@@ -331,34 +361,38 @@ func writeExplanation(w io.Writer, d policies.Decision, rules []explainedRule) {
 	fmt.Fprintf(w, "bundle: %s\n", d.BundleHash)
 }
 
-func policyDiff(e *env, args []string) int {
-	fs := newFlags(e, "policy diff", "policy diff [--server URL --key KEY [--days N]] OLD NEW",
-		"Decides every test request of both bundles under each and lists those whose decision or deciding rules change;\n"+
-			"with --server, also every request the party's audit log recorded in the last --days days. Exits 1 when any\n"+
-			"decision changes, 0 when none does. Both bundles must lint clean; their own tests may fail.")
-	server := fs.String("server", e.getenv("LINKD_SERVER"), "`URL` of a party's API whose audit log to replay (default $LINKD_SERVER)")
-	key := fs.String("key", e.getenv("LINKD_KEY"), "compliance API `key` for --server (default $LINKD_KEY)")
-	days := fs.Int("days", 30, "how many `days` of the audit log to replay, with --server")
-	if code, ok := parse(e, fs, args); !ok {
-		return code
-	}
-	if fs.NArg() != 2 {
-		return usageError(e, fs, "want two bundle directories, OLD and NEW")
-	}
+type policyDiffCmd struct {
+	serverFlags
+	outputFlag
+	Days int    `default:"30" help:"How many days of the audit log to replay, with --server (1 to 3650)."`
+	Old  string `arg:"" placeholder:"OLD" help:"The running bundle's directory."`
+	New  string `arg:"" placeholder:"NEW" help:"The proposed bundle's directory."`
+}
+
+func (policyDiffCmd) Help() string {
+	return "Decides every test request of both bundles under each and lists those whose decision or deciding rules change;\n" +
+		"with --server and a compliance key, also every request the party's audit log recorded in the last --days days.\n" +
+		"Exits 1 when any decision changes, 0 when none does. Both bundles must lint clean; their own tests may fail."
+}
+
+func (c *policyDiffCmd) Run(e *env) error {
+	const cmd = "policy diff"
+	server, key, days := &c.Server, &c.Key, &c.Days
 	if *server != "" && *key == "" {
-		return usageError(e, fs, "--server needs --key (or LINKD_KEY)")
+		return usage(e, cmd, "--server needs --key (or LINKD_KEY)")
 	}
 	if *days < 1 || *days > 3650 {
-		return usageError(e, fs, "--days must be between 1 and 3650")
+		return usage(e, cmd, "--days must be between 1 and 3650")
 	}
+	dirs := [2]string{c.Old, c.New}
 	var bs [2]*policies.Bundle
 	for i := range bs {
 		// The bundles must be valid; their own tests may fail (a
 		// proposed change whose tests are not updated yet).
-		b, probs := policies.Parse(os.DirFS(fs.Arg(i)))
+		b, probs := policies.Parse(os.DirFS(dirs[i]))
 		if len(probs) > 0 {
-			printProblems(e.stderr, fs.Arg(i), probs)
-			return exitInput
+			printProblems(e.stderr, dirs[i], probs)
+			return exitCode(exitInput)
 		}
 		bs[i] = b
 	}
@@ -369,24 +403,32 @@ func policyDiff(e *env, args []string) int {
 		defer stop()
 		cases, err := auditRequests(ctx, client.New(*server, *key, 30*time.Second), time.Now().AddDate(0, 0, -*days))
 		if err != nil {
-			fmt.Fprintf(e.stderr, "linkd policy diff: reading the audit log: %v\n", err)
-			return exitInput
+			return failed(e, cmd, "reading the audit log: %v", err)
 		}
 		replayed = len(cases)
 		changes = append(changes, policies.DiffRequests(bs[0], bs[1], cases)...)
 	}
-	for _, c := range changes {
-		fmt.Fprintf(e.stdout, "%s:%d: %s\n    old: %s (%s)\n    new: %s (%s)\n", c.Case.File, c.Case.Line, c.Case.Name,
-			verdict(c.Old), c.Old.Rule(), verdict(c.New), c.New.Rule())
+	if c.Output == outputJSON {
+		out := []map[string]any{}
+		for _, ch := range changes {
+			out = append(out, map[string]any{"file": ch.Case.File, "line": ch.Case.Line, "name": ch.Case.Name,
+				"old": map[string]string{"decision": verdict(ch.Old), "rule": ch.Old.Rule()},
+				"new": map[string]string{"decision": verdict(ch.New), "rule": ch.New.Rule()}})
+		}
+		if err := writeJSON(e, map[string]any{"changes": out, "audit_requests_replayed": replayed}); err != nil {
+			return err
+		}
+		return done(min(len(changes), exitInput))
+	}
+	for _, ch := range changes {
+		fmt.Fprintf(e.stdout, "%s:%d: %s\n    old: %s (%s)\n    new: %s (%s)\n", ch.Case.File, ch.Case.Line, ch.Case.Name,
+			verdict(ch.Old), ch.Old.Rule(), verdict(ch.New), ch.New.Rule())
 	}
 	if *server != "" {
 		fmt.Fprintf(e.stdout, "%d requests of the audit log replayed (the last %d days)\n", replayed, *days)
 	}
 	fmt.Fprintf(e.stdout, "%d requests change decision\n", len(changes))
-	if len(changes) > 0 {
-		return exitInput
-	}
-	return exitOK
+	return done(min(len(changes), exitInput))
 }
 
 // auditRequests reads the requests the audit log recorded since, oldest
@@ -434,33 +476,35 @@ func verdict(d policies.Decision) string {
 	return "deny"
 }
 
-func policyReport(e *env, args []string) int {
-	fs := newFlags(e, "policy report", "policy report [--format markdown|html] [--server URL --key KEY [--since TIME]] [DIR]",
-		"Prints the catalogue as a record of processing: purposes and lawful basis, kinds of data and retention,\nflows between the parties and the rules that decide them, limits. With --server, also how the\nsignals of each type fared at that party (GET /v1/signals/report), beside the minimum confidences.")
-	format := fs.String("format", "markdown", "`format` of the report: markdown or html")
-	server := fs.String("server", e.getenv("LINKD_SERVER"), "`URL` of a party's API, for how its signals fared (default $LINKD_SERVER)")
-	key := fs.String("key", e.getenv("LINKD_KEY"), "compliance API `key` for --server (default $LINKD_KEY)")
-	since := fs.String("since", "", "the `day` (UTC, 2026-11-01) the signals' figures start at (default: the server's, 30 days ago)")
-	dir, code, ok := oneDir(e, fs, args)
-	if !ok {
-		return code
-	}
-	if *format != "markdown" && *format != "html" {
-		return usageError(e, fs, "--format must be markdown or html, not %q", *format)
-	}
+type policyReportCmd struct {
+	serverFlags
+	bundleArg
+	Format string `enum:"markdown,html" default:"markdown" placeholder:"FORMAT" help:"markdown or html."`
+	Since  string `placeholder:"DAY" help:"The day (UTC, 2026-11-01) the signals' figures start at (default: the server's, 30 days ago)."`
+}
+
+func (policyReportCmd) Help() string {
+	return "Prints the catalogue as a record of processing: purposes and lawful basis, kinds of data and retention,\n" +
+		"flows between the parties and the rules that decide them, limits. With --server and a compliance key, also\n" +
+		"how the signals of each type fared at that party (GET /v1/signals/report), beside the minimum confidences."
+}
+
+func (c *policyReportCmd) Run(e *env) error {
+	const cmd = "policy report"
+	format, server, key, since, dir := &c.Format, &c.Server, &c.Key, &c.Since, c.Dir
 	if *server != "" && *key == "" {
-		return usageError(e, fs, "--server needs --key (or LINKD_KEY)")
+		return usage(e, cmd, "--server needs --key (or LINKD_KEY)")
 	}
 	if *since != "" {
 		if _, err := time.Parse(time.DateOnly, *since); err != nil {
-			return usageError(e, fs, "--since: a day such as 2026-11-01")
+			return usage(e, cmd, "--since: a day such as 2026-11-01")
 		}
 	}
 	fsys, name := bundleSource(e, dir)
 	b, err := policies.Load(fsys)
 	if err != nil {
 		printProblems(e.stderr, name, err)
-		return exitInput
+		return exitCode(exitInput)
 	}
 	var fared *policies.SignalsFared
 	if *server != "" {
@@ -473,15 +517,13 @@ func policyReport(e *env, args []string) int {
 		err := client.New(*server, *key, 30*time.Second).Call(ctx, http.MethodGet, path, nil, fared)
 		stop()
 		if err != nil {
-			fmt.Fprintf(e.stderr, "linkd policy report: how the signals fared: %v\n", err)
-			return exitInput
+			return failed(e, cmd, "how the signals fared: %v", err)
 		}
 	}
 	out, err := b.ReportWith(*format, fared)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "linkd policy report: %v\n", err)
-		return exitInput
+		return failed(e, cmd, "%v", err)
 	}
 	_, _ = e.stdout.Write(out)
-	return exitOK
+	return nil
 }

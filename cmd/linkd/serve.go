@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,42 +66,39 @@ to an admin key.
 
 The routes are in api/openapi.json.`
 
-func runServe(e *env, args []string) int {
-	fs := newFlags(e, "serve", "serve --party messenger|social [--addr HOST:PORT] [--database-url URL] [--keys FILE] [--migrate]", serveHelp)
-	partyName := fs.String("party", "", "the `party` this server is: messenger or social")
-	addr := fs.String("addr", "127.0.0.1:8080", "`address` to listen on")
-	linkBatch := fs.Int("link-batch", linkjob.DefaultBatch, "elements in each message of a link run this party starts (1 to 10000)")
-	insecureCookies := fs.Bool("insecure-cookies", false, "the console's cookies without Secure, for a console reached over plain HTTP on a trusted network (never behind TLS)")
-	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9464", "`address` serving the Prometheus metrics without a key (off: none; the API serves them to an admin key)")
-	sf := addStateFlags(e, fs)
-	migrate := fs.Bool("migrate", false, "apply pending database migrations first")
-	janitorEvery := fs.Duration("retention-every", time.Hour, "how often the janitor purges what the catalogue's retention says has expired (0: never)")
-	peerURL := envString(e, fs, "peer", "LINKD_PEER", "the other party's `URL`, for linking, extension and the signal relay; its party key in LINKD_PEER_KEY")
-	hookURL := envString(e, fs, "signal-webhook", "LINKD_SIGNAL_WEBHOOK", "`URL` told of every signal received from the other party and its revocation (secret in LINKD_SIGNAL_WEBHOOK_SECRET)")
-	checkpoints := fs.String("audit-checkpoints", e.getenv("LINKD_AUDIT_CHECKPOINTS"), "append a signed checkpoint of the audit log's head to this `file` at start and every --audit-checkpoint-every")
-	checkpointEvery := fs.Duration("audit-checkpoint-every", 5*time.Minute, "how often to checkpoint the audit log (with --audit-checkpoints)")
-	policyDir := fs.String("policies", e.getenv("LINKD_POLICIES"), "policy bundle `directory` (default $LINKD_POLICIES, else the built-in bundle)")
-	level := logLevel(fs, slog.LevelInfo)
-	if code, ok := parse(e, fs, args); !ok {
-		return code
-	}
-	if err := levelFromEnv(e, fs, level); err != nil {
-		return usageError(e, fs, "%v", err)
-	}
-	if fs.NArg() != 0 {
-		return usageError(e, fs, "unexpected argument %q", fs.Arg(0))
-	}
+// serveCmd runs one party's HTTP API.
+type serveCmd struct {
+	stateFlags
+	Party                string        `required:"" enum:"messenger,social" placeholder:"PARTY" help:"The party this server is: messenger or social."`
+	Addr                 string        `default:"127.0.0.1:8080" placeholder:"HOST:PORT" help:"Address to listen on."`
+	LinkBatch            int           `default:"10000" help:"Elements in each message of a link run this party starts (1 to 10000)."`
+	InsecureCookies      bool          `help:"The console's cookies without Secure, for a console reached over plain HTTP on a trusted network (never behind TLS)."`
+	MetricsAddr          string        `default:"127.0.0.1:9464" placeholder:"HOST:PORT" help:"Address serving the Prometheus metrics without a key (off: none; the API serves them to an admin key)."`
+	Migrate              bool          `help:"Apply pending database migrations first."`
+	RetentionEvery       time.Duration `default:"1h" help:"How often the janitor purges what the catalogue's retention says has expired (0: never)."`
+	Peer                 string        `env:"LINKD_PEER" placeholder:"URL" help:"The other party's URL, for linking, extension and the relays; its party key in LINKD_PEER_KEY."`
+	SignalWebhook        string        `env:"LINKD_SIGNAL_WEBHOOK" placeholder:"URL" help:"URL told of every signal received from the other party and its revocation (secret in LINKD_SIGNAL_WEBHOOK_SECRET)."`
+	AuditCheckpoints     string        `env:"LINKD_AUDIT_CHECKPOINTS" placeholder:"FILE" help:"Append a signed checkpoint of the audit log's head to FILE at start and every --audit-checkpoint-every."`
+	AuditCheckpointEvery time.Duration `default:"5m" help:"How often to checkpoint the audit log (with --audit-checkpoints)."`
+	Policies             string        `env:"LINKD_POLICIES" placeholder:"DIR" help:"The policy bundle's directory (default: the built-in bundle)."`
+	LogLevel             slog.Level    `env:"LINKD_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"The least level logged: debug, info, warn or error."`
+}
+
+func (serveCmd) Help() string { return strings.TrimSpace(serveHelp) }
+
+func (c *serveCmd) Run(e *env) error {
+	const cmd = "serve"
+	partyName, addr, linkBatch, insecureCookies, metricsAddr := &c.Party, &c.Addr, &c.LinkBatch, &c.InsecureCookies, &c.MetricsAddr
+	sf, migrate, janitorEvery, peerURL, hookURL := c.stateFlags, &c.Migrate, &c.RetentionEvery, &c.Peer, &c.SignalWebhook
+	checkpoints, checkpointEvery, policyDir, level := &c.AuditCheckpoints, &c.AuditCheckpointEvery, &c.Policies, &c.LogLevel
 	if *linkBatch < 1 || *linkBatch > linkjob.DefaultBatch {
-		return usageError(e, fs, "--link-batch must be between 1 and %d", linkjob.DefaultBatch)
+		return usage(e, cmd, "--link-batch must be between 1 and %d", linkjob.DefaultBatch)
 	}
 	self, err := party.Parse(*partyName)
 	if err != nil {
-		return usageError(e, fs, "--party must be messenger or social")
+		return usage(e, cmd, "--party must be messenger or social")
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(e.stderr, "linkd serve: %v\n", err)
-		return exitInput
-	}
+	fail := func(err error) error { return failed(e, cmd, "%v", err) }
 	ring, err := sf.openRing(e)
 	if err != nil {
 		return fail(err)
@@ -156,7 +154,7 @@ func runServe(e *env, args []string) int {
 	if *peerURL != "" {
 		pk := e.getenv("LINKD_PEER_KEY")
 		if pk == "" {
-			return usageError(e, fs, "--peer needs the party key the other party issued, in LINKD_PEER_KEY")
+			return usage(e, cmd, "--peer needs the party key the other party issued, in LINKD_PEER_KEY")
 		}
 		pc := peer.NewClient(*peerURL, pk)
 		other, audPeer = pc, pc
@@ -164,7 +162,7 @@ func runServe(e *env, args []string) int {
 		if *hookURL != "" {
 			secret := e.getenv("LINKD_SIGNAL_WEBHOOK_SECRET")
 			if len(secret) < 16 {
-				return usageError(e, fs, "--signal-webhook needs a shared secret of at least 16 characters in LINKD_SIGNAL_WEBHOOK_SECRET")
+				return usage(e, cmd, "--signal-webhook needs a shared secret of at least 16 characters in LINKD_SIGNAL_WEBHOOK_SECRET")
 			}
 			hook = signal.NewWebhook(*hookURL, secret)
 		}
@@ -202,7 +200,7 @@ func runServe(e *env, args []string) int {
 		return fail(err)
 	}
 	log.Info("stopped")
-	return exitOK
+	return nil
 }
 
 // checkpointAudit signs the audit log's head into file at once and then

@@ -3,15 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"log/slog"
 	"os"
-	"strings"
+	"time"
 
 	"github.com/linkd/linkd/api"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/client"
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/policies"
@@ -20,65 +19,49 @@ import (
 
 // stateFlags are the flags of every command that touches a party's state.
 type stateFlags struct {
-	databaseURL *string
-	keysPath    *string
+	DatabaseURL string `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"PostgreSQL URL of the party's database."`
+	Keys        string `env:"LINKD_KEYS" placeholder:"FILE" help:"The party's key file."`
+	passphraseFlag
 }
 
-func addStateFlags(e *env, fs *flag.FlagSet) stateFlags {
-	return stateFlags{
-		databaseURL: envString(e, fs, "database-url", "DATABASE_URL", "PostgreSQL `url` (default $DATABASE_URL)"),
-		keysPath:    fs.String("keys", e.getenv("LINKD_KEYS"), "key `file` (default $LINKD_KEYS)"),
+// passphraseFlag is where a key file's passphrase comes from besides
+// LINKD_PASSPHRASE and LINKD_KEK: a file, or a prompt at a terminal.
+type passphraseFlag struct {
+	PassphraseFile string `env:"LINKD_PASSPHRASE_FILE" placeholder:"FILE" help:"Read the key file's passphrase from FILE (its first line); else LINKD_PASSPHRASE, LINKD_KEK, or a prompt at a terminal."`
+}
+
+// serverFlags name a running party's API and the key to call it with.
+type serverFlags struct {
+	Server string `env:"LINKD_SERVER" placeholder:"URL" help:"The party's API, as http(s)://host:port."`
+	Key    string `env:"LINKD_KEY" placeholder:"KEY" help:"The API key to call it with."`
+}
+
+// client is a client of the server, or a usage error naming what is missing.
+func (f serverFlags) client(e *env, cmd string, timeout time.Duration) (*client.Client, error) {
+	if f.Server == "" || f.Key == "" {
+		return nil, usage(e, cmd, "--server (or LINKD_SERVER) and --key (or LINKD_KEY) are required")
 	}
-}
-
-// envString is a string flag whose default comes from the environment
-// variable env, never shown by --help: a URL may carry a password.
-func envString(e *env, fs *flag.FlagSet, name, env, usage string) *string {
-	v := fs.String(name, e.getenv(env), usage)
-	fs.Lookup(name).DefValue = ""
-	return v
-}
-
-// logLevel adds --log-level (debug, info, warn or error; default def);
-// levelFromEnv, after parsing, takes $LINKD_LOG_LEVEL unless the flag was
-// given.
-func logLevel(fs *flag.FlagSet, def slog.Level) *slog.Level {
-	level := new(slog.Level)
-	fs.TextVar(level, "log-level", def, "the least `level` logged: debug, info, warn or error (default $LINKD_LOG_LEVEL, else "+strings.ToLower(def.String())+")")
-	return level
-}
-
-func levelFromEnv(e *env, fs *flag.FlagSet, level *slog.Level) error {
-	v := e.getenv("LINKD_LOG_LEVEL")
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "log-level" })
-	if v == "" || given {
-		return nil
-	}
-	if err := level.UnmarshalText([]byte(v)); err != nil {
-		return errors.New("LINKD_LOG_LEVEL: want debug, info, warn or error")
-	}
-	return nil
+	return client.New(f.Server, f.Key, timeout), nil
 }
 
 // openRing reads the key file named by the flags.
 func (sf stateFlags) openRing(e *env) (*keys.Ring, error) {
-	if *sf.keysPath == "" {
+	if sf.Keys == "" {
 		return nil, fmt.Errorf("--keys (or LINKD_KEYS) is required")
 	}
-	u, err := unlockFromEnv(e)
+	u, err := sf.unlock(e)
 	if err != nil {
 		return nil, err
 	}
-	return keys.ReadFile(*sf.keysPath, u)
+	return keys.ReadFile(sf.Keys, u)
 }
 
 // openStore opens the PostgreSQL store the flags name; close releases it.
 func (sf stateFlags) openStore(ctx context.Context) (s *store.Store, close func(), err error) {
-	if *sf.databaseURL == "" {
+	if sf.DatabaseURL == "" {
 		return nil, nil, errors.New("--database-url (or DATABASE_URL) is required: a party keeps its state in PostgreSQL")
 	}
-	pool, err := store.Connect(ctx, *sf.databaseURL, "")
+	pool, err := store.Connect(ctx, sf.DatabaseURL, "")
 	if err != nil {
 		return nil, nil, err
 	}
