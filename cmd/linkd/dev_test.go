@@ -209,7 +209,7 @@ func TestDev(t *testing.T) {
 		t.Fatalf("the mirror at the messenger (%d members): %s", want, body)
 	}
 	// Trust and safety: the printed flag of a linked account crosses.
-	if !strings.Contains(o, `-d '{"account_id":"s-000001","type":"malicious_link"`) {
+	if !strings.Contains(o, "bin/linkd signal flag --server http://"+social+" --key "+keyOf("social", "trust_safety")+" --account s-000001 --type malicious_link --confidence 0.9") {
 		t.Fatalf("the flag example is not printed:\n%s", o)
 	}
 	flag := `{"account_id":"s-000001","type":"malicious_link","confidence":0.9,"evidence_ref":"case-1","expires_at":"` +
@@ -233,7 +233,8 @@ func TestDev(t *testing.T) {
 	// The relay brings it to the messenger's review queue, on its own
 	// account; its decision, and the social network's revocation, as
 	// printed.
-	for _, want := range []string{"/v1/signals/inbound?status=open", "/v1/signals/inbound/SIGNAL_ID/decision", "/v1/signals/SIGNAL_ID/revoke"} {
+	for _, want := range []string{"bin/linkd signal inbound --server http://" + messenger, "--status open",
+		"bin/linkd signal decide --server http://" + messenger, "SIGNAL_ID disable --reason", "bin/linkd signal revoke --server http://" + social} {
 		if !strings.Contains(o, want) {
 			t.Fatalf("not printed: %s\n%s", want, o)
 		}
