@@ -4,31 +4,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
+
+	"github.com/linkd/linkd/client"
 )
 
 // aud is an audience as the API shows it.
-type aud struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Purpose     string    `json:"purpose"`
-	Description string    `json:"description"`
-	CreatedAt   time.Time `json:"created_at"`
-	Status      string    `json:"status"`
-	Lower       *int64    `json:"approximate_count_lower_bound"`
-	Upper       *int64    `json:"approximate_count_upper_bound"`
-	Release     *struct {
-		Epsilon    float64    `json:"epsilon"`
-		ReleasedAt *time.Time `json:"released_at"`
-		Fresh      bool       `json:"fresh"`
-		Stale      bool       `json:"stale"`
-	} `json:"size_release"`
-	Budget *struct {
-		PerDay    float64   `json:"epsilon_per_day"`
-		Remaining float64   `json:"epsilon_remaining"`
-		RenewsAt  time.Time `json:"renews_at"`
-	} `json:"privacy_budget"`
-}
+type aud = client.Audience
 
 type audiencesView struct {
 	Items     []aud

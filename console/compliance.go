@@ -9,23 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/linkd/linkd/client"
 )
 
 // entry is an audit log entry as the API shows it.
-type entry struct {
-	Seq        int64           `json:"seq"`
-	Time       time.Time       `json:"time"`
-	Actor      string          `json:"actor"`
-	Tenant     string          `json:"tenant"`
-	Role       string          `json:"role"`
-	Action     string          `json:"action"`
-	Resource   string          `json:"resource"`
-	Decision   string          `json:"decision"`
-	Rule       string          `json:"rule"`
-	BundleHash string          `json:"bundle_hash"`
-	RequestID  string          `json:"request_id"`
-	Request    json.RawMessage `json:"request"`
-}
+type entry = client.AuditEntry
 
 // auditFilter is the audit page's filters, from its URL. Days are UTC
 // days: since the start of From, until the end of To.

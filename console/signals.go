@@ -10,36 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/linkd/linkd/client"
 )
 
 // sig is a signal as the API shows it.
-type sig struct {
-	ID          string     `json:"id"`
-	AccountID   string     `json:"account_id"`
-	Type        string     `json:"type"`
-	Confidence  float64    `json:"confidence"`
-	EvidenceRef string     `json:"evidence_ref"`
-	Note        string     `json:"note"`
-	Status      string     `json:"status"`
-	CreatedAt   time.Time  `json:"created_at"`
-	ExpiresAt   time.Time  `json:"expires_at"`
-	Crosses     *bool      `json:"crosses"`
-	Reason      string     `json:"reason"`
-	Rule        string     `json:"rule"`
-	Decision    *decision  `json:"decision"`
-	Decisions   []decision `json:"decisions"`
-	PeerOutcome *struct {
-		Outcome   string    `json:"outcome"`
-		DecidedAt time.Time `json:"decided_at"`
-	} `json:"peer_outcome"`
-}
-
-type decision struct {
-	Decision  string    `json:"decision"`
-	Reviewer  string    `json:"reviewer"`
-	Reason    string    `json:"reason"`
-	DecidedAt time.Time `json:"decided_at"`
-}
+type sig = client.Signal
 
 type sigPage struct {
 	Items []sig  `json:"items"`

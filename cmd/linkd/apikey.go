@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audit"
+	"github.com/linkd/linkd/client"
+	"github.com/linkd/linkd/crypto/keys"
+	"github.com/linkd/linkd/store"
 	"github.com/linkd/linkd/store/storeerr"
 )
 
@@ -172,22 +173,6 @@ type auditListCmd struct {
 	Newest   bool      `help:"Newest first (the default: oldest first)."`
 }
 
-type auditEntry struct {
-	Seq        int64          `json:"seq"`
-	Time       time.Time      `json:"time"`
-	Actor      string         `json:"actor"`
-	Tenant     string         `json:"tenant"`
-	Role       string         `json:"role"`
-	Action     string         `json:"action"`
-	Resource   string         `json:"resource"`
-	Decision   string         `json:"decision"`
-	Rule       string         `json:"rule"`
-	BundleHash string         `json:"bundle_hash"`
-	RequestID  string         `json:"request_id"`
-	Hash       string         `json:"hash"`
-	Request    map[string]any `json:"request,omitempty"`
-}
-
 func (c *auditListCmd) Run(e *env) error {
 	const cmd = "audit list"
 	if c.Limit < 1 || c.Limit > 100000 {
@@ -216,21 +201,9 @@ func (c *auditListCmd) Run(e *env) error {
 		q.Set("order", "newest")
 		cursor = "before"
 	}
-	var items []auditEntry
-	for len(items) < c.Limit {
-		q.Set("limit", strconv.Itoa(min(1000, c.Limit-len(items))))
-		var page struct {
-			Items []auditEntry `json:"items"`
-			Next  string       `json:"next"`
-		}
-		if err := cl.Call(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &page); err != nil {
-			return failed(e, cmd, "%v", err)
-		}
-		items = append(items, page.Items...)
-		if page.Next == "" || len(page.Items) == 0 {
-			break
-		}
-		q.Set(cursor, page.Next)
+	items, err := client.List[client.AuditEntry](ctx, cl, "/v1/audit", q, cursor, c.Limit)
+	if err != nil {
+		return failed(e, cmd, "%v", err)
 	}
 	if c.Output == outputJSON {
 		return writeJSON(e, map[string]any{"items": items})
@@ -270,19 +243,29 @@ signature to FILE as a JSON line. linkd serve --audit-checkpoints FILE
 does this at start and every --audit-checkpoint-every.`
 }
 
+// openLog opens the party's key ring and the database that holds its
+// audit log, or reports what is missing.
+func (sf stateFlags) openLog(ctx context.Context, e *env, cmd string) (*keys.Ring, *store.Store, func(), error) {
+	if sf.DatabaseURL == "" {
+		return nil, nil, nil, usage(e, cmd, "--database-url (or DATABASE_URL) is required: the audit log is in the party's database")
+	}
+	ring, err := sf.openRing(e)
+	if err != nil {
+		return nil, nil, nil, failed(e, cmd, "%v", err)
+	}
+	st, closeStore, err := sf.openStore(ctx)
+	if err != nil {
+		return nil, nil, nil, failed(e, cmd, "%v", err)
+	}
+	return ring, st, closeStore, nil
+}
+
 func (c *auditCheckpointCmd) Run(e *env) error {
 	const cmd = "audit checkpoint"
-	if c.DatabaseURL == "" {
-		return usage(e, cmd, "--database-url (or DATABASE_URL) is required: the audit log is in the party's database")
-	}
-	ring, err := c.openRing(e)
-	if err != nil {
-		return failed(e, cmd, "%v", err)
-	}
 	ctx := context.Background()
-	st, closeStore, err := c.openStore(ctx)
+	ring, st, closeStore, err := c.openLog(ctx, e, cmd)
 	if err != nil {
-		return failed(e, cmd, "%v", err)
+		return err
 	}
 	defer closeStore()
 	ch, err := auditChain(ring)
@@ -299,17 +282,10 @@ func (c *auditCheckpointCmd) Run(e *env) error {
 
 func (c *auditVerifyCmd) Run(e *env) error {
 	const cmd = "audit verify"
-	if c.DatabaseURL == "" {
-		return usage(e, cmd, "--database-url (or DATABASE_URL) is required: the audit log is in the party's database")
-	}
-	ring, err := c.openRing(e)
-	if err != nil {
-		return failed(e, cmd, "%v", err)
-	}
 	ctx := context.Background()
-	st, closeStore, err := c.openStore(ctx)
+	ring, st, closeStore, err := c.openLog(ctx, e, cmd)
 	if err != nil {
-		return failed(e, cmd, "%v", err)
+		return err
 	}
 	defer closeStore()
 	var checkpoints []audit.Checkpoint

@@ -85,31 +85,8 @@ type audienceDeleteCmd struct {
 	ID string `arg:"" help:"The audience's id."`
 }
 
-// audienceView is an audience as the API shows it.
-type audienceView struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Purpose     string    `json:"purpose"`
-	Description string    `json:"description,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	Status      string    `json:"status,omitempty"`
-	Lower       *int64    `json:"approximate_count_lower_bound,omitempty"`
-	Upper       *int64    `json:"approximate_count_upper_bound,omitempty"`
-	Release     *struct {
-		Epsilon    float64   `json:"epsilon"`
-		ReleasedAt time.Time `json:"released_at"`
-		Fresh      bool      `json:"fresh"`
-		Stale      bool      `json:"stale"`
-	} `json:"size_release,omitempty"`
-	Budget *struct {
-		PerDay    float64   `json:"epsilon_per_day"`
-		Remaining float64   `json:"epsilon_remaining"`
-		RenewsAt  time.Time `json:"renews_at"`
-	} `json:"privacy_budget,omitempty"`
-}
-
-// size says what the audience's size release shows.
-func (a audienceView) size() string {
+// sizeOf says what the audience's size release shows.
+func sizeOf(a client.Audience) string {
 	size := a.Status
 	if a.Lower != nil && a.Upper != nil {
 		size = fmt.Sprintf("%s, between %d and %d members", a.Status, *a.Lower, *a.Upper)
@@ -139,7 +116,7 @@ func (c *audienceCreateCmd) Run(e *env) error {
 	if c.Description != "" {
 		body["description"] = c.Description
 	}
-	var a audienceView
+	var a client.Audience
 	if err := cl.Call(ctx, http.MethodPost, "/v1/audiences", body, &a); err != nil {
 		return failed(e, cmd, "%v", err)
 	}
@@ -158,28 +135,9 @@ func (c *audienceListCmd) Run(e *env) error {
 	}
 	ctx, stop := e.context()
 	defer stop()
-	var all []audienceView
-	after := ""
-	for {
-		q := url.Values{"limit": {"1000"}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		var page struct {
-			Items []audienceView `json:"items"`
-			Next  string         `json:"next"`
-		}
-		if err := cl.Call(ctx, http.MethodGet, "/v1/audiences?"+q.Encode(), nil, &page); err != nil {
-			return failed(e, cmd, "%v", err)
-		}
-		all = append(all, page.Items...)
-		if page.Next == "" || len(page.Items) == 0 {
-			break
-		}
-		after = page.Next
-	}
-	if all == nil {
-		all = []audienceView{}
+	all, err := client.List[client.Audience](ctx, cl, "/v1/audiences", url.Values{}, "after", 0)
+	if err != nil {
+		return failed(e, cmd, "%v", err)
 	}
 	if c.Output == outputJSON {
 		return writeJSON(e, map[string]any{"items": all})
@@ -192,8 +150,8 @@ func (c *audienceListCmd) Run(e *env) error {
 }
 
 // getAudience reads an audience and its size release.
-func getAudience(ctx context.Context, cl *client.Client, id string) (audienceView, error) {
-	var a audienceView
+func getAudience(ctx context.Context, cl *client.Client, id string) (client.Audience, error) {
+	var a client.Audience
 	err := cl.Call(ctx, http.MethodGet, "/v1/audiences/"+url.PathEscape(id), nil, &a)
 	return a, err
 }
@@ -214,7 +172,7 @@ func (c *audienceGetCmd) Run(e *env) error {
 		return writeJSON(e, a)
 	}
 	fmt.Fprintf(e.stdout, "audience %s\nname     %s\npurpose  %s\ncreated  %s\nsize     %s\n", a.ID, a.Name, a.Purpose,
-		a.CreatedAt.UTC().Format(time.RFC3339), a.size())
+		a.CreatedAt.UTC().Format(time.RFC3339), sizeOf(a))
 	return nil
 }
 
@@ -278,8 +236,9 @@ const maxStdinList = 1 << 30
 
 func (c *audienceUploadCmd) Run(e *env) error {
 	const cmd = "audience upload"
-	if c.Server == "" || c.Key == "" {
-		return usage(e, cmd, "--server (or LINKD_SERVER) and --key (or LINKD_KEY) are required")
+	cl, err := c.client(e, cmd, 2*time.Minute)
+	if err != nil {
+		return err
 	}
 	if c.Batch < 1 || c.Batch > audience.MaxBatch {
 		return usage(e, cmd, "--batch must be from 1 to %d", audience.MaxBatch)
@@ -309,10 +268,10 @@ func (c *audienceUploadCmd) Run(e *env) error {
 	if err != nil {
 		return failed(e, cmd, "%v", err)
 	}
-	return c.run(e, plan)
+	return c.run(e, plan, cl)
 }
 
-func (c *audienceUploadCmd) run(e *env, plan *client.Plan) error {
+func (c *audienceUploadCmd) run(e *env, plan *client.Plan, cl *client.Client) error {
 	const cmd = "audience upload"
 	st := &plan.State
 	if plan.Resumed {
@@ -325,7 +284,6 @@ func (c *audienceUploadCmd) run(e *env, plan *client.Plan) error {
 	}
 	ctx, stop := e.context()
 	defer stop()
-	cl := client.New(c.Server, c.Key, 2*time.Minute)
 	var bar *progressbar.ProgressBar
 	if isTerminal(e.stderr) {
 		bar = progressbar.NewOptions(plan.Lines, progressbar.OptionSetWriter(e.stderr), progressbar.OptionSetDescription("uploading"),
@@ -368,7 +326,7 @@ func (c *audienceUploadCmd) run(e *env, plan *client.Plan) error {
 	} else {
 		size := "unknown"
 		if aerr == nil {
-			size = a.size()
+			size = sizeOf(a)
 		}
 		unit := "batches"
 		if plan.Batches == 1 {

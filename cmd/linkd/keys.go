@@ -14,7 +14,6 @@ import (
 
 	"github.com/linkd/linkd/crypto/keys"
 	"github.com/linkd/linkd/crypto/oprf"
-	"github.com/linkd/linkd/linking/party"
 	"github.com/linkd/linkd/linking/pseudonym"
 )
 
@@ -132,9 +131,6 @@ func (c *keysInitCmd) Run(e *env) error {
 	const cmd = "keys init"
 	if err := c.check(e, cmd); err != nil {
 		return err
-	}
-	if _, err := party.Parse(c.Party); err != nil {
-		return usage(e, cmd, "--party must be messenger or social")
 	}
 	u, err := c.unlock(e)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/linkd/linkd/client"
 	"github.com/linkd/linkd/linking/linkjob"
 	"github.com/linkd/linkd/linking/pseudonym"
 	"github.com/linkd/linkd/store"
@@ -56,13 +55,13 @@ type linkRunCmd struct {
 
 func (c *linkRunCmd) Run(e *env) error {
 	const cmd = "link run"
-	if c.Server == "" || c.Key == "" {
-		return usage(e, cmd, "--server (or LINKD_SERVER) and --key (or LINKD_KEY) are required")
+	cl, err := c.client(e, cmd, time.Minute)
+	if err != nil {
+		return err
 	}
 	jobID, full := &c.Job, &c.Full
 	ctx, stop := e.context()
 	defer stop()
-	cl := client.New(c.Server, c.Key, time.Minute)
 	var started struct{ ID string }
 	body := map[string]any{}
 	if *jobID != "" {

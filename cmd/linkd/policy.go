@@ -435,38 +435,27 @@ func (c *policyDiffCmd) Run(e *env) error {
 // first, each named by its entry ("audit" and its seq, the action and the
 // time). An entry without a request (a rate-limit refusal's) is left out.
 func auditRequests(ctx context.Context, c *client.Client, since time.Time) ([]policies.TestCase, error) {
-	var out []policies.TestCase
-	after := ""
-	for {
-		q := url.Values{"since": {since.UTC().Format(time.RFC3339)}, "limit": {"1000"}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		var page struct {
-			Items []struct {
-				Seq     int64           `json:"seq"`
-				Time    time.Time       `json:"time"`
-				Action  string          `json:"action"`
-				Request json.RawMessage `json:"request"`
-			} `json:"items"`
-			Next string `json:"next"`
-		}
-		if err := c.Call(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &page); err != nil {
-			return nil, err
-		}
-		for _, it := range page.Items {
-			var r policies.Request
-			if len(it.Request) == 0 || json.Unmarshal(it.Request, &r) != nil || r.Action == "" {
-				continue
-			}
-			out = append(out, policies.TestCase{File: "audit", Line: int(it.Seq),
-				Name: fmt.Sprintf("%s at %s", it.Action, it.Time.UTC().Format(time.RFC3339)), Request: r})
-		}
-		if page.Next == "" {
-			return out, nil
-		}
-		after = page.Next
+	type entry struct {
+		Seq     int64           `json:"seq"`
+		Time    time.Time       `json:"time"`
+		Action  string          `json:"action"`
+		Request json.RawMessage `json:"request"`
 	}
+	q := url.Values{"since": {since.UTC().Format(time.RFC3339)}}
+	items, err := client.List[entry](ctx, c, "/v1/audit", q, "after", 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []policies.TestCase
+	for _, it := range items {
+		var r policies.Request
+		if len(it.Request) == 0 || json.Unmarshal(it.Request, &r) != nil || r.Action == "" {
+			continue
+		}
+		out = append(out, policies.TestCase{File: "audit", Line: int(it.Seq),
+			Name: fmt.Sprintf("%s at %s", it.Action, it.Time.UTC().Format(time.RFC3339)), Request: r})
+	}
+	return out, nil
 }
 
 func verdict(d policies.Decision) string {

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/linkd/linkd/client"
 )
 
 // signalCmd is a trust and safety analyst's work with abuse signals.
@@ -24,32 +26,6 @@ the account is linked and the catalogue's policies let its type and
 confidence cross, the other party receives it under its own account,
 never this party's id. A decision on an inbound signal goes back as its
 outcome alone: never the reviewer, the reason or the account.`
-}
-
-// signalView is a signal as the API shows it.
-type signalView struct {
-	ID          string    `json:"id"`
-	AccountID   string    `json:"account_id,omitempty"`
-	Type        string    `json:"type"`
-	Confidence  float64   `json:"confidence"`
-	EvidenceRef string    `json:"evidence_ref,omitempty"`
-	Note        string    `json:"note,omitempty"`
-	Status      string    `json:"status"`
-	CreatedAt   time.Time `json:"created_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
-	Crosses     *bool     `json:"crosses,omitempty"`
-	Reason      string    `json:"reason,omitempty"`
-	Rule        string    `json:"rule,omitempty"`
-	Decision    *struct {
-		Decision  string    `json:"decision"`
-		Reviewer  string    `json:"reviewer"`
-		Reason    string    `json:"reason"`
-		DecidedAt time.Time `json:"decided_at"`
-	} `json:"decision,omitempty"`
-	PeerOutcome *struct {
-		Outcome   string    `json:"outcome"`
-		DecidedAt time.Time `json:"decided_at"`
-	} `json:"peer_outcome,omitempty"`
 }
 
 type signalFlagCmd struct {
@@ -85,7 +61,7 @@ func (c *signalFlagCmd) Run(e *env) error {
 	if c.Note != "" {
 		body["note"] = c.Note
 	}
-	var s signalView
+	var s client.Signal
 	if err := cl.Call(ctx, http.MethodPost, "/v1/signals", body, &s); err != nil {
 		return failed(e, cmd, "%v", err)
 	}
@@ -149,7 +125,7 @@ type signalInboundCmd struct {
 }
 
 // listSignals reads the pages of path up to limit signals.
-func listSignals(e *env, cmd string, sf serverFlags, path string, q url.Values, limit int) ([]signalView, error) {
+func listSignals(e *env, cmd string, sf serverFlags, path string, q url.Values, limit int) ([]client.Signal, error) {
 	if limit < 1 || limit > 100000 {
 		return nil, usage(e, cmd, "--limit must be from 1 to 100000")
 	}
@@ -159,21 +135,9 @@ func listSignals(e *env, cmd string, sf serverFlags, path string, q url.Values, 
 	}
 	ctx, stop := e.context()
 	defer stop()
-	items := []signalView{}
-	for len(items) < limit {
-		q.Set("limit", strconv.Itoa(min(1000, limit-len(items))))
-		var page struct {
-			Items []signalView `json:"items"`
-			Next  string       `json:"next"`
-		}
-		if err := cl.Call(ctx, http.MethodGet, path+"?"+q.Encode(), nil, &page); err != nil {
-			return nil, failed(e, cmd, "%v", err)
-		}
-		items = append(items, page.Items...)
-		if page.Next == "" || len(page.Items) == 0 {
-			break
-		}
-		q.Set("after", page.Next)
+	items, err := client.List[client.Signal](ctx, cl, path, q, "after", limit)
+	if err != nil {
+		return nil, failed(e, cmd, "%v", err)
 	}
 	return items, nil
 }
@@ -253,7 +217,7 @@ func (c *signalDecideCmd) Run(e *env) error {
 	if c.Reviewer != "" {
 		body["reviewer"] = c.Reviewer
 	}
-	var s signalView
+	var s client.Signal
 	if err := cl.Call(ctx, http.MethodPost, "/v1/signals/inbound/"+url.PathEscape(c.ID)+"/decision", body, &s); err != nil {
 		return failed(e, cmd, "%v", err)
 	}
@@ -278,7 +242,7 @@ func (c *signalRevokeCmd) Run(e *env) error {
 	}
 	ctx, stop := e.context()
 	defer stop()
-	var s signalView
+	var s client.Signal
 	if err := cl.Call(ctx, http.MethodPost, "/v1/signals/"+url.PathEscape(c.ID)+"/revoke", nil, &s); err != nil {
 		return failed(e, cmd, "%v", err)
 	}
