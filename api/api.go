@@ -258,8 +258,11 @@ var routes = []route{
 	{http.MethodGet, "/v1/link/jobs", "link.read", false, (*Server).listLinks, nil},
 	{http.MethodGet, "/v1/link/jobs/:id", "link.read", false, (*Server).getLink, nil},
 	{http.MethodGet, "/v1/status", "metrics.read", false, (*Server).status, nil},
-	// The Graph-style paths of the same two, for Marketing API SDKs:
-	// /v21.0/{id}/users and so on.
+	// The Graph-style paths (graph.go), for Marketing API SDKs:
+	// /v21.0/act_{tenant}/customaudiences, /v21.0/{id}/users and so on.
+	{http.MethodPost, "/:version/:id/customaudiences", "audience.create", true, (*Server).createGraphAudience, (*Server).prepareGraphCreate},
+	{http.MethodGet, "/:version/:id", "audience.read", false, (*Server).getGraphAudience, nil},
+	{http.MethodDelete, "/:version/:id", "audience.delete", true, (*Server).deleteGraphAudience, nil},
 	{http.MethodPost, "/:version/:id/users", "audience.upload", true, (*Server).addUsers, nil},
 	{http.MethodDelete, "/:version/:id/users", "audience.upload", true, (*Server).removeUsers, nil},
 	{http.MethodPost, "/:version/:id/usersreplace", "audience.upload", true, (*Server).replaceUsers, nil},
@@ -453,6 +456,20 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// notRouted is the error of a request that only a Graph-style route
+// matched, with no Graph version: 405 when a route of linkd's own has the
+// path under another method, else 404.
+func (s *Server) notRouted(c echo.Context) error {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		other := s.e.NewContext(nil, nil)
+		s.e.Router().Find(m, c.Request().URL.Path, other)
+		if p := other.Path(); p != "" && !strings.HasPrefix(p, "/:version/") {
+			return echo.ErrMethodNotAllowed
+		}
+	}
+	return echo.ErrNotFound
+}
+
 // caller is the authenticated key of a request.
 type caller struct {
 	key access.Key
@@ -494,6 +511,11 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		}
 		if r.action == "" {
 			return r.handle(s, c, nil)
+		}
+		if strings.HasPrefix(r.path, "/:version/") && !graphVersion.MatchString(c.Param("version")) {
+			// Not a Graph version (v21.0): no route, before any key; or
+			// a route of linkd's own that takes other methods.
+			return s.notRouted(c)
 		}
 		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, maxBody)
 		if err := checkText(c); err != nil {

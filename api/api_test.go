@@ -180,6 +180,9 @@ func TestOperationalRoutes(t *testing.T) {
 	wantError(t, st, b, 404, "not_found", "no such route")
 	st, b = f.do(t, "POST", "/healthz", "", "", "")
 	wantError(t, st, b, 405, "method_not_allowed", "method")
+	// A path of linkd's own under a method only a Graph-style route takes.
+	st, b = f.do(t, "DELETE", "/v1/audiences", "", "", "")
+	wantError(t, st, b, 405, "method_not_allowed", "method")
 }
 
 func TestAuthentication(t *testing.T) {
@@ -828,3 +831,28 @@ func TestProbesLogAtDebug(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// graphErrBody is the Graph shape of an error, as Marketing API SDKs read it.
+type graphErrBody struct {
+	Error struct {
+		Message   string         `json:"message"`
+		Type      string         `json:"type"`
+		Code      int            `json:"code"`
+		Subcode   int            `json:"error_subcode"`
+		Transient bool           `json:"is_transient"`
+		Data      map[string]any `json:"error_data"`
+		TraceID   string         `json:"fbtrace_id"`
+	} `json:"error"`
+}
+
+// wantGraphError checks a Graph-shaped error: the status, the numeric
+// code, linkd's own code in error_data and a part of the message.
+func wantGraphError(t *testing.T, status int, b []byte, wantStatus, graphCode int, code, msg string) graphErrBody {
+	t.Helper()
+	var e graphErrBody
+	if err := json.Unmarshal(b, &e); err != nil || status != wantStatus || e.Error.Code != graphCode || e.Error.Data["code"] != code ||
+		!strings.Contains(e.Error.Message, msg) || e.Error.TraceID == "" || e.Error.Type == "" {
+		t.Fatalf("got %d %s, want %d Graph code %d (%s) %q", status, b, wantStatus, graphCode, code, msg)
+	}
+	return e
+}

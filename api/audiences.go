@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"regexp"
@@ -74,18 +75,13 @@ type audiencePage struct {
 }
 
 func view(a audience.Audience) audienceView {
-	return audienceView{ID: a.ID, Name: a.Name, Purpose: a.Purpose, CreatedAt: a.CreatedAt}
+	return audienceView{ID: a.ID, Name: a.Name, Purpose: a.Purpose, Description: a.Description, CreatedAt: a.CreatedAt}
 }
 
 const createKey = "create_audience"
 
-// prepareCreate reads the new audience so that its purpose is decided by
-// the policies with the rest of the request.
-func (s *Server) prepareCreate(c echo.Context, q *policies.Request) error {
-	var req createAudienceRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
+// checkCreate checks a new audience's fields, trimming its name.
+func checkCreate(req *createAudienceRequest) error {
 	req.Name = strings.TrimSpace(req.Name)
 	switch {
 	case req.Name == "" || len(req.Name) > 200:
@@ -94,6 +90,19 @@ func (s *Server) prepareCreate(c echo.Context, q *policies.Request) error {
 		return badRequest("purpose: required (the catalogue's purposes, e.g. ads)", map[string]any{"field": "purpose"})
 	case len(req.Description) > 2000:
 		return badRequest("description: at most 2000 characters", map[string]any{"field": "description"})
+	}
+	return nil
+}
+
+// prepareCreate reads the new audience so that its purpose is decided by
+// the policies with the rest of the request.
+func (s *Server) prepareCreate(c echo.Context, q *policies.Request) error {
+	var req createAudienceRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := checkCreate(&req); err != nil {
+		return err
 	}
 	q.Purpose = req.Purpose
 	c.Set(createKey, req)
@@ -107,12 +116,8 @@ func newID(prefix string) string {
 }
 
 func (s *Server) createAudience(c echo.Context, cl *caller) error {
-	req := c.Get(createKey).(createAudienceRequest)
-	if err := s.consume(c, "tenant:"+cl.key.Tenant, "audiences_created", access.Day, 1, s.limits().AudiencesPerDay); err != nil {
-		return err
-	}
-	a := audience.Audience{ID: assignedID(c, "aud_"), Tenant: cl.key.Tenant, Name: req.Name, Purpose: req.Purpose, CreatedAt: s.Now().UTC().Truncate(time.Microsecond)}
-	if err := s.Audiences.CreateAudience(c.Request().Context(), a); err != nil {
+	a, err := s.newAudience(c, cl, c.Get(createKey).(createAudienceRequest), "")
+	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusCreated, view(a))
@@ -160,11 +165,22 @@ func (s *Server) getAudience(c echo.Context, cl *caller) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.sizePolicy()
+	ans, err := s.audienceSize(c, cl, a)
 	if err != nil {
 		return err
 	}
-	ans, err := s.Audiences.Size(ctx, cl.key.Tenant, a.ID, p, func(lower int64) (bool, error) {
+	return c.JSON(http.StatusOK, sizeView(view(a), ans))
+}
+
+// audienceSize answers the size of a, releasing a fresh size when the
+// policies allow it.
+func (s *Server) audienceSize(c echo.Context, cl *caller, a audience.Audience) (audience.SizeAnswer, error) {
+	ctx := c.Request().Context()
+	p, err := s.sizePolicy()
+	if err != nil {
+		return audience.SizeAnswer{}, err
+	}
+	return s.Audiences.Size(ctx, cl.key.Tenant, a.ID, p, func(lower int64) (bool, error) {
 		q := policies.Request{Role: string(cl.key.Role), Tenant: cl.key.Tenant, Action: "audience.size",
 			Resource: policies.Resource{Kind: "audience", ID: a.ID, Tenant: a.Tenant}, Purpose: a.Purpose, Size: lower}
 		d, err := s.Authorizer.Authorize(ctx, q)
@@ -178,10 +194,6 @@ func (s *Server) getAudience(c echo.Context, cl *caller) error {
 		}
 		return d.Allow, nil
 	})
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, sizeView(view(a), ans))
 }
 
 func sizeView(v audienceView, ans audience.SizeAnswer) audienceView {
@@ -218,6 +230,16 @@ type uploadPayload struct {
 	Schema json.RawMessage   `json:"schema"` // "PHONE_SHA256" or ["PHONE_SHA256"]
 	Data   []json.RawMessage `json:"data"`   // "hash" or ["hash"]
 	IsRaw  bool              `json:"is_raw"`
+	// What Marketing API clients may add: where the list came from
+	// (taken, kept nowhere), and the app and page ids of Facebook user id
+	// uploads, which linkd does not match.
+	DataSource *struct {
+		Type    string `json:"type"`
+		SubType string `json:"sub_type"`
+	} `json:"data_source"`
+	AppIDs       json.RawMessage `json:"app_ids"`
+	PageIDs      json.RawMessage `json:"page_ids"`
+	IGAccountIDs json.RawMessage `json:"ig_account_ids"`
 }
 
 type uploadBody struct {
@@ -319,9 +341,6 @@ func oneString(raw json.RawMessage) (string, bool) {
 }
 
 func (s *Server) upload(c echo.Context, cl *caller, remove, replace bool) error {
-	if v := c.Param("version"); v != "" && !graphVersion.MatchString(v) {
-		return newError(http.StatusNotFound, "not_found", "no such route", nil)
-	}
 	rawPayload, rawSession, err := uploadParts(c, remove)
 	if err != nil {
 		return err
@@ -333,6 +352,12 @@ func (s *Server) upload(c echo.Context, cl *caller, remove, replace bool) error 
 	var sess uploadSession
 	if err := strictJSON("session", rawSession, &sess); err != nil {
 		return err
+	}
+	for field, raw := range map[string]json.RawMessage{"app_ids": p.AppIDs, "page_ids": p.PageIDs, "ig_account_ids": p.IGAccountIDs} {
+		if len(raw) > 0 && string(raw) != "null" {
+			return badRequest(fmt.Sprintf("payload.%s: linkd matches phone numbers (%s), not Facebook user ids, so it takes no %s: leave it out",
+				field, strings.Join(audience.Schemas, ", "), field), map[string]any{"field": "payload." + field})
+		}
 	}
 	schema, ok := oneString(p.Schema)
 	if !ok {

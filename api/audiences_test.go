@@ -144,7 +144,7 @@ func TestAudienceLifecycle(t *testing.T) {
 	}
 	q.Set("session", `{"session_id":777,"batch_seq":2}`)
 	st, b = f.do(t, "DELETE", "/v21.0/"+id+"/users?"+q.Encode(), "", "", "")
-	wantError(t, st, b, 409, "session_complete", "new session_id")
+	wantGraphError(t, st, b, 409, 100, "session_complete", "new session_id")
 
 	// Graph-style add: JSON body repeating the id, token in the query.
 	f.tick()

@@ -111,9 +111,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		ae.Details = map[string]any{"request_id": requestID(c)}
 	}
 	var werr error
-	if c.Request().Method == http.MethodHead {
+	switch {
+	case c.Request().Method == http.MethodHead:
 		werr = c.NoContent(ae.Status)
-	} else {
+	case isGraph(c):
+		werr = c.JSON(ae.Status, map[string]graphError{"error": toGraph(ae, c)})
+	default:
 		werr = c.JSON(ae.Status, errorBody{ae})
 	}
 	if werr != nil {

@@ -46,6 +46,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	// And every served route answers something other than 404/405.
 	for _, r := range served {
 		method, path, _ := strings.Cut(r, " ")
+		path = strings.Replace(path, ":version", "v21.0", 1)
 		if st, _ := f.do(t, method, path, "", "", ""); st == http.StatusNotFound || st == http.StatusMethodNotAllowed {
 			t.Errorf("%s answers %d", r, st)
 		}

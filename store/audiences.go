@@ -21,6 +21,11 @@ type Audience struct {
 	Name      string
 	Purpose   string
 	CreatedAt time.Time
+	// Description is the advertiser's; FileSource, where the list came
+	// from (USER_PROVIDED_ONLY and the other customer_file_source values),
+	// or "" when not said.
+	Description string
+	FileSource  string
 }
 
 // UploadBatch is one applied upload batch: the accounts it matched, never what
@@ -121,21 +126,22 @@ type SizeRelease struct {
 
 // CreateAudience implements audience.Store.
 func (s *Store) CreateAudience(ctx context.Context, a Audience) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO audiences (id, tenant, name, purpose, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		a.ID, a.Tenant, a.Name, a.Purpose, utc(a.CreatedAt))
+	_, err := s.pool.Exec(ctx, `INSERT INTO audiences (id, tenant, name, purpose, created_at, description, file_source)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		a.ID, a.Tenant, a.Name, a.Purpose, utc(a.CreatedAt), a.Description, a.FileSource)
 	return mapErr(err)
 }
 
 func scanAudience(r pgx.CollectableRow) (Audience, error) {
 	var a Audience
-	err := r.Scan(&a.ID, &a.Tenant, &a.Name, &a.Purpose, &a.CreatedAt)
+	err := r.Scan(&a.ID, &a.Tenant, &a.Name, &a.Purpose, &a.CreatedAt, &a.Description, &a.FileSource)
 	a.CreatedAt = a.CreatedAt.UTC()
 	return a, err
 }
 
 // Audience implements audience.Store.
 func (s *Store) Audience(ctx context.Context, tenant, id string) (Audience, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, tenant, name, purpose, created_at FROM audiences WHERE id = $1 AND tenant = $2`, id, tenant)
+	rows, err := s.pool.Query(ctx, `SELECT id, tenant, name, purpose, created_at, description, file_source FROM audiences WHERE id = $1 AND tenant = $2`, id, tenant)
 	if err != nil {
 		return Audience{}, mapErr(err)
 	}
@@ -145,7 +151,7 @@ func (s *Store) Audience(ctx context.Context, tenant, id string) (Audience, erro
 
 // ListAudiences implements audience.Store.
 func (s *Store) ListAudiences(ctx context.Context, tenant, after string, limit int) ([]Audience, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, tenant, name, purpose, created_at FROM audiences
+	rows, err := s.pool.Query(ctx, `SELECT id, tenant, name, purpose, created_at, description, file_source FROM audiences
 		WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3`, tenant, after, limit)
 	if err != nil {
 		return nil, mapErr(err)

@@ -68,11 +68,10 @@ func newEdgeServer(t testing.TB) *edgeServer {
 // textCase is a request with one string field or parameter, X, where the
 // text under test goes.
 type textCase struct {
-	role          access.Role
-	method, path  string
-	body, ctype   string
-	field         string // what the refusal must name
-	escapeForJSON bool
+	role         access.Role
+	method, path string
+	body, ctype  string
+	field        string // what the refusal must name
 }
 
 var textCases = []textCase{
@@ -88,6 +87,14 @@ var textCases = []textCase{
 		body: `{"payload":{"schema":X,"data":["00"]},"session":{"session_id":"s","batch_seq":1}}`},
 	{role: access.RoleAdvertiser, method: "POST", path: "/v21.0/aud_1/users", ctype: "application/x-www-form-urlencoded", field: "session",
 		body: `payload={"schema":"PHONE_SHA256","data":["00"]}&session=X`},
+	{role: access.RoleAdvertiser, method: "POST", path: "/v21.0/act_acme/customaudiences", field: "name",
+		body: `{"name":X,"subtype":"CUSTOM","customer_file_source":"USER_PROVIDED_ONLY"}`},
+	{role: access.RoleAdvertiser, method: "POST", path: "/v21.0/act_acme/customaudiences", field: "description",
+		body: `{"name":"n","subtype":"CUSTOM","customer_file_source":"USER_PROVIDED_ONLY","description":X}`},
+	{role: access.RoleAdvertiser, method: "POST", path: "/v21.0/act_acme/customaudiences", ctype: "application/x-www-form-urlencoded", field: "name",
+		body: `subtype=CUSTOM&customer_file_source=USER_PROVIDED_ONLY&name=X`},
+	{role: access.RoleAdvertiser, method: "GET", path: "/v21.0/aud_1?fields=X", field: "fields"},
+	{role: access.RoleAdvertiser, method: "DELETE", path: "/v21.0/X", field: "id"},
 	{role: access.RoleTrustSafety, method: "POST", path: "/v1/signals", field: "account_id",
 		body: `{"account_id":X,"type":"spam","confidence":0.9,"expires_at":"2030-01-01T00:00:00Z"}`},
 	{role: access.RoleTrustSafety, method: "POST", path: "/v1/signals", field: "evidence_ref",
@@ -167,15 +174,20 @@ func TestTextAtTheEdge(t *testing.T) {
 			st, b := e.do(t, c, text)
 			var out struct {
 				Error struct {
-					Code    string         `json:"code"`
+					Code    any            `json:"code"`
 					Message string         `json:"message"`
 					Details map[string]any `json:"details"`
+					Data    map[string]any `json:"error_data"` // the Graph shape's
 				} `json:"error"`
 			}
 			_ = json.Unmarshal(b, &out)
-			named := out.Error.Details["field"] == c.field || out.Error.Details["parameter"] == c.field ||
+			code, details := out.Error.Code, out.Error.Details
+			if strings.HasPrefix(c.path, "/v21.0/") {
+				code, details = out.Error.Data["code"], out.Error.Data
+			}
+			named := details["field"] == c.field || details["parameter"] == c.field ||
 				strings.Contains(out.Error.Message, c.field)
-			if st != http.StatusUnprocessableEntity || out.Error.Code != "invalid_request" || !named {
+			if st != http.StatusUnprocessableEntity || code != "invalid_request" || !named {
 				t.Errorf("%s %s with %q in %s: %d %s, want 422 naming %s", c.method, c.path, text, c.field, st, b, c.field)
 			}
 		}

@@ -380,20 +380,21 @@ func testLinks(t *testing.T, s Store) {
 
 func testAudiences(t *testing.T, s Store) {
 	for i := range 5 {
-		noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: fmt.Sprintf("aud-%d", i), Tenant: "acme", Name: "list", Purpose: "ads", CreatedAt: t0}))
+		noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: fmt.Sprintf("aud-%d", i), Tenant: "acme", Name: "list", Purpose: "ads", CreatedAt: t0,
+			Description: fmt.Sprintf("list %d", i), FileSource: "USER_PROVIDED_ONLY"}))
 	}
 	noErr(t, "CreateAudience", s.CreateAudience(ctx, audience.Audience{ID: "other", Tenant: "globex", Name: "x", Purpose: "ads", CreatedAt: t0}))
 	wantErr(t, "duplicate audience", s.CreateAudience(ctx, audience.Audience{ID: "aud-1", Tenant: "globex", CreatedAt: t0}), storeerr.ErrConflict)
 	a, err := s.Audience(ctx, "acme", "aud-1")
 	noErr(t, "Audience", err)
-	if a.Name != "list" || a.Purpose != "ads" || !a.CreatedAt.Equal(t0) {
+	if a.Name != "list" || a.Purpose != "ads" || !a.CreatedAt.Equal(t0) || a.Description != "list 1" || a.FileSource != "USER_PROVIDED_ONLY" {
 		t.Fatalf("Audience = %+v", a)
 	}
 	_, err = s.Audience(ctx, "globex", "aud-1")
 	wantErr(t, "another tenant's audience", err, storeerr.ErrNotFound)
 	page, err := s.ListAudiences(ctx, "acme", "aud-1", 2)
 	noErr(t, "ListAudiences", err)
-	if len(page) != 2 || page[0].ID != "aud-2" || page[1].ID != "aud-3" {
+	if len(page) != 2 || page[0].ID != "aud-2" || page[1].ID != "aud-3" || page[1].Description != "list 3" {
 		t.Fatalf("ListAudiences = %+v", page)
 	}
 	wantErr(t, "delete another tenant's", s.DeleteAudience(ctx, "globex", "aud-1"), storeerr.ErrNotFound)
@@ -952,7 +953,7 @@ func testHeldFor(t *testing.T, s Store) {
 	wantErr(t, "Object of no account", err, storeerr.ErrNotFound)
 	_, err = s.Object(ctx, store.SubjectRequest{ID: "sr_1", AccountID: "a", Purpose: "ads", At: t0})
 	wantErr(t, "Object with a used id", err, storeerr.ErrConflict)
-	if h, _ := s.HeldFor(ctx, "a", t0); h.AdOptOut != true || len(h.Audiences) != 2 {
+	if h, _ := s.HeldFor(ctx, "a", t0); !h.AdOptOut || len(h.Audiences) != 2 {
 		t.Fatalf("a refused request changed the account: %+v", h)
 	}
 }

@@ -1,0 +1,1 @@
+ALTER TABLE audiences DROP COLUMN description, DROP COLUMN file_source;
