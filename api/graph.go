@@ -110,15 +110,11 @@ type graphCreate struct {
 	FileSource string
 }
 
-// prepareGraphCreate reads a Graph create: the ad account must be the
-// key's, the audience a customer list (subtype CUSTOM) with its
-// customer_file_source; the purpose, linkd's own, is ads unless said.
+// prepareGraphCreate reads a Graph create: a customer-list audience
+// (subtype CUSTOM) with its customer_file_source; the purpose, linkd's
+// own, is ads unless said.
 func (s *Server) prepareGraphCreate(c echo.Context, q *policies.Request) error {
 	account := c.Param("id")
-	if account != "act_"+q.Tenant {
-		return newError(http.StatusNotFound, "not_found", fmt.Sprintf("no such ad account for this key: %s (its ad account is act_%s)",
-			quoteField(account), q.Tenant), map[string]any{"ad_account": "act_" + q.Tenant})
-	}
 	m, err := graphParams(c)
 	if err != nil {
 		return err
@@ -170,6 +166,12 @@ func quoteField(s string) string {
 }
 
 func (s *Server) createGraphAudience(c echo.Context, cl *caller) error {
+	// The ad account is checked once the role is known to be allowed: a
+	// role refused hears of the policy, not of the account.
+	if account := c.Param("id"); account != "act_"+cl.key.Tenant {
+		return newError(http.StatusNotFound, "not_found", fmt.Sprintf("no such ad account for this key: %s (its ad account is act_%s)",
+			quoteField(account), cl.key.Tenant), map[string]any{"ad_account": "act_" + cl.key.Tenant})
+	}
 	req := c.Get(createKey).(graphCreate)
 	a, err := s.newAudience(c, cl, req.createAudienceRequest, req.FileSource)
 	if err != nil {

@@ -3,13 +3,17 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/linkd/linkd/api"
 )
 
 var paramRE = regexp.MustCompile(`\{([a-z_]+)\}`)
@@ -79,5 +83,50 @@ func TestOpenAPIValid(t *testing.T) {
 			}
 			ids[op.OperationID] = where
 		}
+	}
+}
+
+// TestOpenAPIResponsesRequire: every object a response holds says which
+// of its fields are always there, so that generated clients need not
+// treat each as optional; the spec checks of every test then hold the
+// answers to it.
+func TestOpenAPIResponsesRequire(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[*openapi3.Schema]bool{}
+	var walk func(where string, s *openapi3.SchemaRef)
+	walk = func(where string, ref *openapi3.SchemaRef) {
+		if ref == nil || ref.Value == nil || seen[ref.Value] {
+			return
+		}
+		s := ref.Value
+		seen[s] = true
+		if len(s.Properties) > 0 && len(s.Required) == 0 {
+			t.Errorf("%s: an object of a response with no required field", where)
+		}
+		for name, p := range s.Properties {
+			walk(where+"."+name, p)
+		}
+		walk(where+"[]", s.Items)
+		for _, o := range slices.Concat(s.OneOf, s.AnyOf, s.AllOf) {
+			walk(where, o)
+		}
+	}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			for status, r := range op.Responses.Map() {
+				if r.Value == nil {
+					continue
+				}
+				for ct, mt := range r.Value.Content {
+					walk(fmt.Sprintf("%s %s %s %s", method, path, status, ct), mt.Schema)
+				}
+			}
+		}
+	}
+	if len(seen) < 20 {
+		t.Fatalf("walked %d schemas: the walk misses the responses", len(seen))
 	}
 }
