@@ -102,8 +102,9 @@ func strictDecode(r io.Reader, v any, name, field string) error {
 	return nil
 }
 
-// fieldName is a key an error may name: a field name's form.
-var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+// fieldName is a key an error may name: a field name's form, short
+// enough that no hash (64 hex digits, 44 base64 characters) passes.
+var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,39}$`)
 
 func orName(where, name string) string {
 	if where == "" {

@@ -69,7 +69,7 @@ func notFound(c echo.Context) string {
 	case strings.HasPrefix(p, "/v1/subject-requests/"):
 		return "no such request receipt: " + c.Param("id")
 	case strings.HasPrefix(p, "/v1/audiences/"), strings.HasPrefix(p, "/:version/"):
-		return "no such audience of the tenant: " + c.Param("id")
+		return "no such audience of the tenant: " + quoteField(c.Param("id"))
 	case strings.HasPrefix(p, "/v1/link/jobs/"):
 		return "no such link run: " + c.Param("id")
 	}

@@ -204,7 +204,11 @@ func statusCodes(ans audience.SizeAnswer) (op, delivery graphStatus) {
 		}
 		return op, graphStatus{200, "Ready: the audience can be used."}
 	case audience.StatusTooSmall:
-		return graphStatus{200, "Normal: the audience's size is released."},
+		op = graphStatus{200, "Normal: the audience's size is released."}
+		if ans.Stale {
+			op.Description = "Normal: the size is the last release; the audience changed since, and the next release waits for the privacy budget to renew at " + ans.RenewsAt.Format(time.RFC3339) + "."
+		}
+		return op,
 			graphStatus{300, "Too small: the audience is below the minimum size that may be used or shown."}
 	case audience.StatusEmpty:
 		return graphStatus{410, "No upload: nothing has been uploaded to this audience."},

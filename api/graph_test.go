@@ -158,6 +158,14 @@ func TestGraphErrors(t *testing.T) {
 	if st, b := f.do(t, "GET", "/v1/audiences", adv, "", ""); st != 200 || strings.Count(string(b), `"id"`) != 1 {
 		t.Fatalf("audiences after refusals: %s", b)
 	}
+	// What could be a number or a hash is never repeated in an answer.
+	hash := strings.Repeat("a6", 32)
+	for _, path := range []string{"/v24.0/" + id + tok + "&fields=" + hash, "/v24.0/" + hash + tok, "/v24.0/+15551234567" + tok, "/v24.0/" + id + "/" + hash + tok} {
+		st, b := f.do(t, "GET", path, "", "", "")
+		if st < 400 || strings.Contains(string(b), hash) || strings.Contains(string(b), "15551234567") {
+			t.Errorf("GET %s: %d %s", path, st, b)
+		}
+	}
 	// A first segment that is no Graph version is no route, before any key.
 	st, b = f.do(t, "GET", "/v1/"+id, "", "", "")
 	wantError(t, st, b, 404, "not_found", "no such route")
