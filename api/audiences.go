@@ -123,6 +123,17 @@ func (s *Server) createAudience(c echo.Context, cl *caller) error {
 	return c.JSON(http.StatusCreated, view(a))
 }
 
+// newAudience creates an audience of the caller's tenant, counting it
+// against the tenant's daily limit.
+func (s *Server) newAudience(c echo.Context, cl *caller, req createAudienceRequest, fileSource string) (audience.Audience, error) {
+	if err := s.consume(c, "tenant:"+cl.key.Tenant, "audiences_created", access.Day, 1, s.limits().AudiencesPerDay); err != nil {
+		return audience.Audience{}, err
+	}
+	a := audience.Audience{ID: assignedID(c, "aud_"), Tenant: cl.key.Tenant, Name: req.Name, Purpose: req.Purpose,
+		Description: req.Description, FileSource: fileSource, CreatedAt: s.Now().UTC().Truncate(time.Microsecond)}
+	return a, s.Audiences.CreateAudience(c.Request().Context(), a)
+}
+
 func (s *Server) listAudiences(c echo.Context, cl *caller) error {
 	limit, err := pageLimit(c)
 	if err != nil {

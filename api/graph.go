@@ -30,7 +30,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/linkd/linkd/access"
 	"github.com/linkd/linkd/audience"
 	"github.com/linkd/linkd/policies"
 )
@@ -197,19 +196,15 @@ type graphStatus struct {
 // usable now.
 func statusCodes(ans audience.SizeAnswer) (op, delivery graphStatus) {
 	switch ans.Status {
-	case audience.StatusReady:
+	case audience.StatusReady, audience.StatusTooSmall:
 		op = graphStatus{200, "Normal: the audience's size is released."}
 		if ans.Stale {
 			op.Description = "Normal: the size is the last release; the audience changed since, and the next release waits for the privacy budget to renew at " + ans.RenewsAt.Format(time.RFC3339) + "."
 		}
-		return op, graphStatus{200, "Ready: the audience can be used."}
-	case audience.StatusTooSmall:
-		op = graphStatus{200, "Normal: the audience's size is released."}
-		if ans.Stale {
-			op.Description = "Normal: the size is the last release; the audience changed since, and the next release waits for the privacy budget to renew at " + ans.RenewsAt.Format(time.RFC3339) + "."
+		if ans.Status == audience.StatusReady {
+			return op, graphStatus{200, "Ready: the audience can be used."}
 		}
-		return op,
-			graphStatus{300, "Too small: the audience is below the minimum size that may be used or shown."}
+		return op, graphStatus{300, "Too small: the audience is below the minimum size that may be used or shown."}
 	case audience.StatusEmpty:
 		return graphStatus{410, "No upload: nothing has been uploaded to this audience."},
 			graphStatus{300, "Too small: nothing has been uploaded to this audience."}
@@ -246,8 +241,6 @@ func (s *Server) getGraphAudience(c echo.Context, cl *caller) error {
 	out := map[string]any{}
 	for _, f := range fields {
 		switch f {
-		case "id":
-			out[f] = a.ID
 		case "name":
 			out[f] = a.Name
 		case "description":
@@ -364,15 +357,4 @@ func graphPathShape(c echo.Context) string {
 		}
 	}
 	return "/" + strings.Join(parts, "/")
-}
-
-// newAudience creates an audience of the caller's tenant, counting it
-// against the tenant's daily limit.
-func (s *Server) newAudience(c echo.Context, cl *caller, req createAudienceRequest, fileSource string) (audience.Audience, error) {
-	if err := s.consume(c, "tenant:"+cl.key.Tenant, "audiences_created", access.Day, 1, s.limits().AudiencesPerDay); err != nil {
-		return audience.Audience{}, err
-	}
-	a := audience.Audience{ID: assignedID(c, "aud_"), Tenant: cl.key.Tenant, Name: req.Name, Purpose: req.Purpose,
-		Description: req.Description, FileSource: fileSource, CreatedAt: s.Now().UTC().Truncate(time.Microsecond)}
-	return a, s.Audiences.CreateAudience(c.Request().Context(), a)
 }

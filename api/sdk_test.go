@@ -59,18 +59,6 @@ func TestMarketingAPINodeSDK(t *testing.T) {
 		t.Fatalf("the SDK's flow: %v\n%s", err, stderr.String())
 	}
 
-	type status struct{ Code int }
-	type read struct {
-		ID          string
-		Name        string
-		Description string
-		Subtype     string
-		FileSource  string  `json:"customer_file_source"`
-		Lower       *int64  `json:"approximate_count_lower_bound"`
-		Upper       *int64  `json:"approximate_count_upper_bound"`
-		Operation   *status `json:"operation_status"`
-		Delivery    *status `json:"delivery_status"`
-	}
 	type upload struct {
 		AudienceID string `json:"audience_id"`
 		Received   int    `json:"num_received"`
@@ -85,7 +73,7 @@ func TestMarketingAPINodeSDK(t *testing.T) {
 	}
 	var out struct {
 		ID                                     string
-		Empty, Full, AfterRemove, AfterReplace read
+		Empty, Full, AfterRemove, AfterReplace graphAudience
 		Added1, Added2, Removed, Replaced      upload
 		BadField, OtherAccount, AfterDelete    *refusal
 		Deleted                                struct{ Success bool }
@@ -94,7 +82,7 @@ func TestMarketingAPINodeSDK(t *testing.T) {
 		t.Fatalf("the SDK's output: %v\n%s", err, b)
 	}
 
-	within := func(r read, n int64) bool {
+	within := func(r graphAudience, n int64) bool {
 		return r.Lower != nil && r.Upper != nil && *r.Lower <= n && n <= *r.Upper
 	}
 	switch {
