@@ -91,7 +91,7 @@ type Claimed struct {
 }
 
 var accountColumns = []string{"id", "country", "ad_opt_out", "blocked_businesses", "epoch",
-	"index_digits", "index_e164", "oprf", "link_element", "updated_at"}
+	"index_digits", "index_e164", "oprf", "link_element", "updated_at", "link_group"}
 
 var consentColumns = []string{"account_id", "purpose", "granted", "notice", "given_at", "dated"}
 
@@ -122,7 +122,7 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []Account) error {
 			bb = []string{}
 		}
 		rows = append(rows, []any{a.ID, a.Country, a.AdOptOut, bb, int32(a.Epoch),
-			p.IndexDigits[:], p.IndexE164[:], p.OPRF[:], p.Link[:], utc(a.UpdatedAt)})
+			p.IndexDigits[:], p.IndexE164[:], p.OPRF[:], p.Link[:], utc(a.UpdatedAt), psi.Group})
 	}
 	// A batch of accounts new to the store (a first import) is copied
 	// straight in; one that holds an account already stored (a re-import,
@@ -197,12 +197,12 @@ func (s *Store) PutAccounts(ctx context.Context, accounts []Account) error {
 				blocked_businesses = s.blocked_businesses, epoch = s.epoch,
 				index_digits = s.index_digits, index_e164 = s.index_e164,
 				oprf = s.oprf, link_element = s.link_element,
-				updated_at = s.updated_at
+				updated_at = s.updated_at, link_group = s.link_group
 			FROM accounts_staging s
 			WHERE a.id = s.id AND (a.country, a.ad_opt_out, a.blocked_businesses, a.epoch,
-					a.index_digits, a.index_e164, a.oprf, a.link_element)
+					a.index_digits, a.index_e164, a.oprf, a.link_element, a.link_group)
 				IS DISTINCT FROM (s.country, s.ad_opt_out, s.blocked_businesses, s.epoch,
-					s.index_digits, s.index_e164, s.oprf, s.link_element)`); err != nil {
+					s.index_digits, s.index_e164, s.oprf, s.link_element, s.link_group)`); err != nil {
 			return err
 		}
 		if err := addConsents(ctx, tx, consents); err != nil {
@@ -331,6 +331,17 @@ func (s *Store) CountAccounts(ctx context.Context) (int64, error) {
 	err := s.pool.QueryRow(ctx, `SELECT accounts FROM directory_size`).Scan(&n)
 	return n, mapErr(err)
 }
+
+// OlderLinkGroup implements directory.Store: the accounts whose link
+// element is not of psi.Group, through the partial index of migration
+// 0003 (which names the group as psi.Group does).
+func (s *Store) OlderLinkGroup(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, olderLinkGroupSQL).Scan(&n)
+	return n, mapErr(err)
+}
+
+const olderLinkGroupSQL = `SELECT count(*) FROM accounts WHERE link_group <> '` + psi.Group + `'`
 
 // EraseAccount implements directory.Store. The schema's ON DELETE CASCADE
 // removes the account's signals with it; its link and memberships are

@@ -655,3 +655,65 @@ func TestKeptAfterACrash(t *testing.T) {
 		t.Fatalf("PurgeLinks after the confirmation = %d, %v, want 1", n, err)
 	}
 }
+
+// TestOlderLinkGroup: the accounts stored before migration 0003 hold
+// ristretto255 link elements, which OlderLinkGroup counts through the
+// partial index, until an import replaces them.
+func TestOlderLinkGroup(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	accts := randomAccounts(t, 5)
+	if err := s.PutAccounts(ctx, accts); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.OlderLinkGroup(ctx); err != nil || n != 0 {
+		t.Fatalf("OlderLinkGroup after an import = %d, %v; want 0", n, err)
+	}
+	// The schema as an older linkd left it, migrated again.
+	if _, err := store.MigrateDown(ctx, s.Pool(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.MigrateUp(ctx, s.Pool()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.OlderLinkGroup(ctx); err != nil || n != 5 {
+		t.Fatalf("OlderLinkGroup after the migration = %d, %v; want 5", n, err)
+	}
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	rows, err := tx.Query(ctx, `EXPLAIN `+store.OlderLinkGroupSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan.String(), "accounts_older_link_group") {
+		t.Fatalf("the count does not use the partial index:\n%s", plan.String())
+	}
+	_ = tx.Rollback(ctx)
+	// Imported again: new elements, in this group.
+	for i := range accts[:3] {
+		accts[i].Pseudonyms.Link[0] ^= 1
+	}
+	if err := s.PutAccounts(ctx, accts[:3]); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.OlderLinkGroup(ctx); err != nil || n != 2 {
+		t.Fatalf("OlderLinkGroup after importing 3 again = %d, %v; want 2", n, err)
+	}
+}

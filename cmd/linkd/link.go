@@ -14,8 +14,9 @@ import (
 	"github.com/linkd/linkd/store"
 )
 
-// linkEpoch is the linking epoch the link ids are derived in.
-const linkEpoch = 1
+// linkEpoch is the linking epoch the link ids are derived in: 2, the
+// first over X25519 (psi.Group); epoch 1 was ristretto255's.
+const linkEpoch = 2
 
 // newLinker links with peer; the runs it starts send batch elements a
 // message (0: linkjob.DefaultBatch).

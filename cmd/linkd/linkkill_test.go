@@ -446,7 +446,7 @@ func TestPeerResponderIsBounded(t *testing.T) {
 	}
 	// A job opened for 80 elements in batches of 10 (no max_elements):
 	// eight full batches and an empty ninth, nothing past them.
-	open := `{"job_id":"probe","link_epoch":1,"set_size":80,"batch_size":10}`
+	open := `{"job_id":"probe","link_epoch":2,"link_group":"x25519-ell2","set_size":80,"batch_size":10}`
 	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", open, &out); st != 200 {
 		t.Fatalf("open: %d %v", st, out)
 	}
@@ -458,13 +458,13 @@ func TestPeerResponderIsBounded(t *testing.T) {
 			t.Errorf("batch %d of %d elements: %d %v, want 422", c.seq, c.n, st, out)
 		}
 	}
-	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", `{"job_id":"small","link_epoch":1,"set_size":10,"max_elements":9,"batch_size":10}`, &out); st != http.StatusUnprocessableEntity {
+	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", `{"job_id":"small","link_epoch":2,"link_group":"x25519-ell2","set_size":10,"max_elements":9,"batch_size":10}`, &out); st != http.StatusUnprocessableEntity {
 		t.Errorf("an opening declaring fewer elements than its set: %d %v", st, out)
 	}
 	// A job declared for 15 elements: whatever batch numbers, re-sendings
 	// and openings the holder of the party key tries, it gets no more
 	// than 15 distinct elements raised to the messenger's key.
-	const declared = `{"job_id":"resent","link_epoch":1,"set_size":12,"max_elements":15,"batch_size":10}`
+	const declared = `{"job_id":"resent","link_epoch":2,"link_group":"x25519-ell2","set_size":12,"max_elements":15,"batch_size":10}`
 	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", declared, &out); st != 200 {
 		t.Fatalf("open: %d %v", st, out)
 	}
@@ -574,14 +574,14 @@ func TestPeerResponderIsBounded(t *testing.T) {
 	}
 	// No job declares more than a day's budget; a party key opens one new
 	// job a day under this bundle (opening one again is not new).
-	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", `{"job_id":"big","link_epoch":1,"set_size":26,"batch_size":10}`, &out); st != http.StatusUnprocessableEntity {
+	if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", `{"job_id":"big","link_epoch":2,"link_group":"x25519-ell2","set_size":26,"batch_size":10}`, &out); st != http.StatusUnprocessableEntity {
 		t.Fatalf("a set of 26 against a budget of 25: %d %v", st, out)
 	}
 	for i, c := range []struct {
 		id   string
 		want int
 	}{{"first", 200}, {"first", 200}, {"second", http.StatusTooManyRequests}} {
-		body := `{"job_id":"` + c.id + `","link_epoch":1,"set_size":10,"batch_size":10}`
+		body := `{"job_id":"` + c.id + `","link_epoch":2,"link_group":"x25519-ell2","set_size":10,"batch_size":10}`
 		if st := keyedRequest(t, messenger.addr, partyKey, "POST", "/v1/peer/link/jobs", body, &out); st != c.want {
 			t.Fatalf("open %d (%s): %d %v, want %d", i, c.id, st, out, c.want)
 		}

@@ -89,7 +89,7 @@ func TestRouteMatrix(t *testing.T) {
 		// party's messages with a party key.
 		{"POST", "/v1/link/jobs", `{}`, []access.Role{admin}, 503},
 		{"GET", "/v1/link/jobs/nope", "", []access.Role{admin}, 404},
-		{"POST", "/v1/peer/link/jobs", `{"job_id":"m1","link_epoch":1,"set_size":5,"batch_size":100}`, []access.Role{party}, 0},
+		{"POST", "/v1/peer/link/jobs", `{"job_id":"m1","link_epoch":2,"link_group":"x25519-ell2","set_size":5,"batch_size":100}`, []access.Role{party}, 0},
 		{"GET", "/v1/peer/link/jobs/m1/batches/1", "", []access.Role{party}, 0},
 		{"POST", "/v1/peer/link/jobs/m1/batches/1/reblind", `{"elements":[]}`, []access.Role{party}, 0},
 		{"POST", "/v1/peer/link/jobs/m1/batches/1/values", `{"elements":[]}`, []access.Role{party}, 422},

@@ -1,12 +1,14 @@
 package psi
 
-import "github.com/linkd/linkd/crypto/internal/r255"
-
-// ParseElement checks that b is the canonical encoding of a group element
-// other than the identity.
+// ParseElement checks that b is a canonical u-coordinate not of small
+// order.
 func ParseElement(b []byte) (Element, error) {
-	if _, err := r255.Decode(b); err != nil {
+	if len(b) != ElementSize {
+		return Element{}, &DecodeError{Index: 0, Err: ErrEncoding}
+	}
+	e := Element(b)
+	if err := check(&e); err != nil {
 		return Element{}, &DecodeError{Index: 0, Err: err}
 	}
-	return Element(b), nil
+	return e, nil
 }

@@ -1,8 +1,10 @@
-// Package psi holds the primitives of linkd's two-party ECDH private set
-// intersection over ristretto255 (RFC 9496), with hash to group per RFC 9380.
+// Package psi holds the primitives of linkd's two-party Diffie-Hellman
+// private set intersection over X25519 (RFC 7748), with hash to curve25519
+// per RFC 9380 (suite curve25519_XMD:SHA-512_ELL2_RO_).
 //
-// Each party P holds a secret scalar k_P (its link key for the epoch) and a
-// set of E.164 strings. With H the hash to group:
+// Each party P holds a secret clamped scalar k_P (its link key for the
+// epoch) and a set of E.164 strings. With H the hash to curve and k*e the
+// X25519 function of scalar k and u-coordinate e:
 //
 //	messenger (k_m, set M)                  social (k_s, set S)
 //	------------------------------------------------------------------
@@ -17,69 +19,78 @@
 //	values; link id = LinkID(k_m*k_s*H(x), linking epoch), the same on
 //	both sides and computable by neither alone.
 //
-// Security: semi-honest parties, DDH in the random-oracle model. Each party
-// learns which of its own rows match, their link ids, and the other's set
-// size; a non-matching doubly blinded value is a pseudorandom group element
-// to it. Elements received from a peer are decoded strictly (RFC 9496) and
-// the identity is refused, so a peer cannot make a party multiply a point
-// outside the group or one that reveals its key.
+// Security: semi-honest parties, DDH in the random-oracle model, in the
+// subgroup of prime order l = 2^252 + 27742317777372353535851937790883648493
+// of curve25519. Each party learns which of its own rows match, their link
+// ids, and the other's set size; a non-matching doubly blinded value is a
+// pseudorandom group element to it. The argument for this group, with what
+// a peer that deviates can and cannot do, is in the file security.go.
 //
 // Warning: the link key must come from the party's key ring (HKDF of its
 // master secret per epoch), never be reused across protocols, and never be
-// logged; Key prints as "[redacted]".
+// logged; Key prints as "[redacted]". The OPRF that advertisers' clients
+// run (package oprf) stays on ristretto255: this group is linkd's own,
+// between the two parties, and named by Group when a run opens.
 package psi
 
 import (
+	"crypto"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
 
-	"github.com/cloudflare/circl/group"
+	"github.com/cloudflare/circl/dh/x25519"
+	"github.com/cloudflare/circl/expander"
 
 	"github.com/linkd/linkd/crypto/internal/parallel"
-	"github.com/linkd/linkd/crypto/internal/r255"
 )
 
-// DST is the domain separation tag of linkd's hash to group: RFC 9380's
-// hash_to_ristretto255 (expand_message_xmd with SHA-512, then the RFC 9496
-// one-way map) under an application tag of its own.
-const DST = "linkd-v1-psi-ristretto255_XMD:SHA-512_R255MAP_RO_"
+// Group names the link group: the curve, the hash to it and the
+// encoding. Both parties of a run must use the same one.
+const Group = "x25519-ell2"
 
-const keyDST = "linkd-v1-psi-link-key"
+// DST is the domain separation tag of linkd's hash to curve: RFC 9380's
+// curve25519_XMD:SHA-512_ELL2_RO_ under an application tag of its own.
+const DST = "linkd-v2-psi-curve25519_XMD:SHA-512_ELL2_RO_"
 
-var grp = group.Ristretto255
+const keyDST = "linkd-v2-psi-link-key"
 
 // ElementSize is the size of an encoded element.
-const ElementSize = r255.Size
+const ElementSize = x25519.Size
 
-// Element is an encoded group element: a singly or doubly blinded value.
-// Elements are public protocol messages.
+// Element is an encoded group element, a point's u-coordinate in
+// little-endian (RFC 7748): a singly or doubly blinded value. Elements
+// are public protocol messages.
 type Element [ElementSize]byte
 
-// Key is a party's secret blinding scalar for one linking epoch.
+// Key is a party's secret blinding scalar for one linking epoch, clamped
+// as RFC 7748 section 5 clamps X25519 scalars.
 type Key struct {
-	k group.Scalar
+	k   x25519.Key
+	set bool
 }
 
 // ErrNoKey is returned by NewKey for a seed of the wrong size.
 var ErrNoKey = errors.New("psi: a key seed is 32 bytes")
 
-// NewKey derives a non-zero scalar from a 32-byte seed (RFC 9380
-// hash_to_field under the package's key tag).
+// NewKey derives a scalar from a 32-byte seed: expand_message_xmd with
+// SHA-512 (RFC 9380 section 5.3.1) under the package's key tag, clamped.
+// A clamped scalar is never zero, nor zero modulo the group order.
 func NewKey(seed []byte) (Key, error) {
 	if len(seed) != 32 {
 		return Key{}, ErrNoKey
 	}
-	k := grp.HashToScalar(seed, []byte(keyDST))
-	if k.IsZero() {
-		// Probability 2^-252; refuse rather than use a key that blinds nothing.
-		return Key{}, errors.New("psi: derived key is zero")
-	}
-	return Key{k: k}, nil
+	var k Key
+	copy(k.k[:], expander.NewExpanderMD(crypto.SHA512, []byte(keyDST)).Expand(seed, x25519.Size))
+	k.k[0] &= 248
+	k.k[31] = k.k[31]&127 | 64
+	k.set = true
+	return k, nil
 }
 
 // Format implements fmt.Formatter: a key prints as "[redacted]".
@@ -87,36 +98,34 @@ func (Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[redacted]")) }
 
 // Equal reports whether two keys are the same scalar, in constant time.
 func (k Key) Equal(o Key) bool {
-	if k.k == nil || o.k == nil {
-		return k.k == nil && o.k == nil
+	if !k.set || !o.set {
+		return k.set == o.set
 	}
-	return k.k.IsEqual(o.k)
+	return subtle.ConstantTimeCompare(k.k[:], o.k[:]) == 1
 }
 
-// HashToGroup maps an input (the E.164 string) to a group element.
-func HashToGroup(input []byte) group.Element {
-	return hashToGroup(input, []byte(DST))
+// HashToGroup maps an input (the E.164 string) to a group element: the
+// u-coordinate of HashToCurve(input, DST), a point of the prime-order
+// subgroup.
+func HashToGroup(input []byte) Element {
+	return hashToU(input, []byte(DST))
 }
 
-func hashToGroup(input, dst []byte) group.Element {
-	return grp.HashToElement(input, dst)
-}
-
-func encode(e group.Element) Element {
-	var out Element
-	b, err := e.MarshalBinaryCompress()
-	if err != nil || len(b) != ElementSize {
-		// ristretto255 encodes every element in 32 bytes; anything else is a
-		// broken invariant in the group code, not bad input.
-		panic("psi: ristretto255 element encoding failed")
-	}
-	copy(out[:], b)
-	return out
+// mul is k*e, false if the result is the all-zero u-coordinate (e of small
+// order, which the callers refuse before).
+func (k Key) mul(e *Element) (Element, bool) {
+	var out x25519.Key
+	ok := x25519.Shared(&out, &k.k, (*x25519.Key)(e))
+	return Element(out), ok && out != x25519.Key{}
 }
 
 // Blind returns k*H(input).
 func (k Key) Blind(input []byte) Element {
-	return encode(grp.NewElement().Mul(HashToGroup(input), k.k))
+	h := HashToGroup(input)
+	// H(input) is the identity, and k*H(input) zero, with probability
+	// 2^-252; a peer refuses that value like any other of small order.
+	out, _ := k.mul(&h)
+	return out
 }
 
 // BlindBatch blinds every input on all cores.
@@ -130,10 +139,20 @@ func (k Key) BlindBatch(inputs [][]byte) []Element {
 	return out
 }
 
+// Errors of received elements.
+var (
+	// ErrEncoding is a value that is not a canonical u-coordinate: one of
+	// 2^255-19 or more, or with the top bit set.
+	ErrEncoding = errors.New("psi: not a canonical curve25519 u-coordinate")
+	// ErrSmallOrder is the u-coordinate of a point of small order, whose
+	// multiple by any key is zero.
+	ErrSmallOrder = errors.New("psi: a point of small order")
+)
+
 // DecodeError is a received element that is refused.
 type DecodeError struct {
 	Index int
-	Err   error // r255.ErrLength, ErrEncoding or ErrIdentity
+	Err   error // ErrEncoding or ErrSmallOrder
 }
 
 func (e *DecodeError) Error() string {
@@ -142,22 +161,28 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// CheckElements checks, on all cores, that each of els is the canonical
-// encoding of a group element other than the identity: for a batch of
-// values received from the peer that are compared, not computed on. The
-// error is a *DecodeError naming the first that is not.
-func CheckElements(els []Element) error {
-	errs := make([]error, len(els))
-	parallel.For(len(els), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if _, err := r255.Decode(els[i][:]); err != nil {
-				errs[i] = &DecodeError{Index: i, Err: err}
-			}
+// check refuses e unless it is a canonical u-coordinate of a point of
+// neither curve25519 nor its twist of small order (see security.go).
+func check(e *Element) error {
+	if !canonical(e) {
+		return ErrEncoding
+	}
+	for i := range smallOrder {
+		if *e == smallOrder[i] {
+			return ErrSmallOrder
 		}
-	})
-	for _, err := range errs {
-		if err != nil {
-			return err
+	}
+	return nil
+}
+
+// CheckElements checks, on all cores, that each of els is a canonical
+// u-coordinate not of small order: for a batch of values received from
+// the peer that are compared, not computed on. The error is a
+// *DecodeError naming the first that is not.
+func CheckElements(els []Element) error {
+	for i := range els {
+		if err := check(&els[i]); err != nil {
+			return &DecodeError{Index: i, Err: err}
 		}
 	}
 	return nil
@@ -165,31 +190,34 @@ func CheckElements(els []Element) error {
 
 // Reblind returns k*e for an element received from the peer.
 func (k Key) Reblind(e Element) (Element, error) {
-	p, err := r255.Decode(e[:])
-	if err != nil {
+	if err := check(&e); err != nil {
 		return Element{}, &DecodeError{Index: 0, Err: err}
 	}
-	return encode(grp.NewElement().Mul(p, k.k)), nil
+	out, ok := k.mul(&e)
+	if !ok {
+		return Element{}, &DecodeError{Index: 0, Err: ErrSmallOrder}
+	}
+	return out, nil
 }
 
 // ReblindBatch re-blinds every element on all cores, in order. One bad
 // element refuses the batch: the error names the first one.
 func (k Key) ReblindBatch(in []Element) ([]Element, error) {
+	if err := CheckElements(in); err != nil {
+		return nil, err
+	}
 	out := make([]Element, len(in))
-	errs := make([]error, len(in))
+	bad := make([]bool, len(in))
 	parallel.For(len(in), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			p, err := r255.Decode(in[i][:])
-			if err != nil {
-				errs[i] = &DecodeError{Index: i, Err: err}
-				continue
-			}
-			out[i] = encode(grp.NewElement().Mul(p, k.k))
+			var ok bool
+			out[i], ok = k.mul(&in[i])
+			bad[i] = !ok
 		}
 	})
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
+	for i, b := range bad {
+		if b {
+			return nil, &DecodeError{Index: i, Err: ErrSmallOrder}
 		}
 	}
 	return out, nil

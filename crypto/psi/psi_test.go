@@ -5,20 +5,17 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	mrand "math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/cloudflare/circl/group"
+	"github.com/cloudflare/circl/dh/x25519"
+	fp "github.com/cloudflare/circl/math/fp25519"
 	xhkdf "golang.org/x/crypto/hkdf"
-
-	"github.com/linkd/linkd/crypto/internal/r255"
-	"github.com/linkd/linkd/crypto/internal/r255/r255test"
 )
 
 func randomKey(t testing.TB) Key {
@@ -153,62 +150,66 @@ func TestBlindCommutes(t *testing.T) {
 	}
 }
 
-// The hash to group is RFC 9380 hash_to_ristretto255 as circl implements
-// it; check it through this package on the RFC 9497 vectors, where
-// BlindedElement = blind * HashToGroup(input) under the OPRF's DST.
-func TestHashToGroupRFC9497(t *testing.T) {
-	data, err := os.ReadFile("../oprf/testdata/rfc9497-ristretto255-sha512.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sets []struct {
-		Vectors []struct {
-			Input, Blind, BlindedElement []string
+// HashToGroup is the u-coordinate of RFC 9380's hash to curve25519 (whose
+// vectors TestCurveVectors checks) under the package's DST.
+func TestHashToGroup(t *testing.T) {
+	for _, in := range []string{"", "+905321234567", "+12025550123"} {
+		if got, want := HashToGroup([]byte(in)), HashToCurve([]byte(in), []byte(DST)).U; got != Element(want) {
+			t.Errorf("HashToGroup(%q) = %x, want %x", in, got, want)
 		}
 	}
-	if err := json.Unmarshal(data, &sets); err != nil {
-		t.Fatal(err)
+	if HashToGroup([]byte("+905321234567")) == HashToGroup([]byte("+905321234568")) {
+		t.Fatal("two inputs hash alike")
 	}
-	dst := []byte("HashToGroup-OPRFV1-\x01-ristretto255-SHA512")
-	n := 0
-	for _, set := range sets {
-		for _, v := range set.Vectors {
-			for i := range v.Input {
-				in, _ := hex.DecodeString(v.Input[i])
-				bl, _ := hex.DecodeString(v.Blind[i])
-				r := group.Ristretto255.NewScalar()
-				if err := r.UnmarshalBinary(bl); err != nil {
-					t.Fatal(err)
-				}
-				got := encode(group.Ristretto255.NewElement().Mul(hashToGroup(in, dst), r))
-				if hex.EncodeToString(got[:]) != v.BlindedElement[i] {
-					t.Fatalf("blinded element %x, want %s", got, v.BlindedElement[i])
-				}
-				n++
-			}
-		}
+}
+
+// badElements are values a peer may send that are refused: the
+// non-canonical encodings and the small-order points.
+func badElements() map[string]Element {
+	le := func(n *big.Int) Element { return Element(elt(n)) }
+	two255 := new(big.Int).Lsh(big.NewInt(1), 255)
+	bad := map[string]Element{
+		"p":             leBytes(fieldP),
+		"p+1":           leBytes(new(big.Int).Add(fieldP, big.NewInt(1))),
+		"2^255-1":       leBytes(new(big.Int).Sub(two255, big.NewInt(1))),
+		"top bit set":   withTop(HashToGroup([]byte("+905321234567"))),
+		"zero":          {},
+		"one":           le(big.NewInt(1)),
+		"p-1 (twist)":   le(new(big.Int).Sub(fieldP, big.NewInt(1))),
+		"order 8 first": smallOrder[2],
+		"order 8 other": smallOrder[3],
 	}
-	if n == 0 {
-		t.Fatal("no vectors")
+	return bad
+}
+
+func leBytes(n *big.Int) Element {
+	var e Element
+	b := n.FillBytes(make([]byte, 32))
+	for i := range e {
+		e[i] = b[31-i]
 	}
+	return e
+}
+
+func withTop(e Element) Element {
+	e[31] |= 0x80
+	return e
 }
 
 func TestReblindRefusesBadElements(t *testing.T) {
 	k := randomKey(t)
 	good := k.Blind([]byte("+905321234567"))
-	bad := append(r255test.InvalidEncodings(), r255test.Identity())
-	for i, b := range bad {
-		e := Element(b)
+	for name, e := range badElements() {
 		if _, err := k.Reblind(e); err == nil {
-			t.Errorf("encoding %d accepted", i)
+			t.Errorf("%s accepted", name)
 		}
 		out, err := k.ReblindBatch([]Element{good, good, e, good})
 		var de *DecodeError
 		if !errors.As(err, &de) || de.Index != 2 || out != nil {
-			t.Errorf("batch with encoding %d: %v", i, err)
+			t.Errorf("batch with %s: %v", name, err)
 		}
-		if _, err := ParseElement(b); err == nil {
-			t.Errorf("ParseElement accepted encoding %d", i)
+		if _, err := ParseElement(e[:]); err == nil {
+			t.Errorf("ParseElement accepted %s", name)
 		}
 		many := make([]Element, 40)
 		for j := range many {
@@ -216,17 +217,119 @@ func TestReblindRefusesBadElements(t *testing.T) {
 		}
 		many[33] = e
 		if err := CheckElements(many); !errors.As(err, &de) || de.Index != 33 {
-			t.Errorf("CheckElements with encoding %d at 33: %v", i, err)
+			t.Errorf("CheckElements with %s at 33: %v", name, err)
 		}
 	}
-	if _, err := k.Reblind(Element(r255test.Identity())); !errors.Is(err, r255.ErrIdentity) {
-		t.Errorf("identity: %v", err)
+	if _, err := k.Reblind(Element{}); !errors.Is(err, ErrSmallOrder) {
+		t.Errorf("zero: %v", err)
+	}
+	if _, err := k.Reblind(leBytes(fieldP)); !errors.Is(err, ErrEncoding) {
+		t.Errorf("p: %v", err)
 	}
 	if err := CheckElements([]Element{good, good, good}); err != nil {
 		t.Errorf("CheckElements refused good elements: %v", err)
 	}
-	if _, err := ParseElement(good[:31]); !errors.Is(err, r255.ErrLength) {
+	if _, err := ParseElement(good[:31]); !errors.Is(err, ErrEncoding) {
 		t.Errorf("short: %v", err)
+	}
+	// The largest canonical value is accepted (it is on the twist).
+	top := leBytes(new(big.Int).Sub(fieldP, big.NewInt(2)))
+	if _, err := ParseElement(top[:]); err != nil {
+		t.Errorf("p-2 refused: %v", err)
+	}
+}
+
+// TestSmallOrder: each listed value is of small order (any key takes it
+// to zero, which circl's X25519 reports), and its double is a point of
+// smaller order, down to the identity; the list holds every one: u of
+// order 8 doubles to 1, 1 and p-1 double to 0.
+func TestSmallOrder(t *testing.T) {
+	k := randomKey(t)
+	for i, e := range smallOrder {
+		var out x25519.Key
+		if x25519.Shared(&out, &k.k, (*x25519.Key)(&e)) || out != (x25519.Key{}) {
+			t.Errorf("smallOrder[%d] = %x: k times it is %x", i, e, out)
+		}
+	}
+	// u(2P) = (u^2-1)^2 / (4u(u^2+Au+1)) on curve25519 and its twist.
+	double := func(u *big.Int) *big.Int {
+		u2 := new(big.Int).Mul(u, u)
+		n := new(big.Int).Sub(u2, big.NewInt(1))
+		n.Mul(n, n)
+		d := new(big.Int).Add(u2, new(big.Int).Mul(big.NewInt(486662), u))
+		d.Add(d, big.NewInt(1)).Mul(d, u).Mul(d, big.NewInt(4)).Mod(d, fieldP)
+		if d.Sign() == 0 {
+			return big.NewInt(0) // the identity
+		}
+		return n.Mul(n, d.ModInverse(d, fieldP)).Mod(n, fieldP)
+	}
+	toInt := func(e Element) *big.Int {
+		b := make([]byte, 32)
+		for i := range b {
+			b[i] = e[31-i]
+		}
+		return new(big.Int).SetBytes(b)
+	}
+	for i, want := range []int64{-1, 0, 1, 1, 0} { // -1: the identity
+		d := double(toInt(smallOrder[i]))
+		if want == -1 {
+			continue // u = 0 doubles to the identity, which has no u
+		}
+		if d.Cmp(big.NewInt(want)) != 0 {
+			t.Errorf("smallOrder[%d] doubles to u = %v, want %d", i, d, want)
+		}
+	}
+}
+
+// TestSmallComponentVanishes: a deviating peer that adds a point of small
+// order T to an element gets back exactly what the element alone gives,
+// so it can tag nothing and learns nothing of the key modulo 8.
+func TestSmallComponentVanishes(t *testing.T) {
+	k := randomKey(t)
+	var u [2]fp.Elt
+	hashToField([]byte("+905321234567"), []byte(DST), u[:])
+	p := mapToEdwards(&u[0])
+	q := mapToEdwards(&u[1])
+	p.add(&p, &q)
+	p.clearCofactor() // H(x), of order l
+	// l times a point not cleared of its cofactor is a point of small
+	// order: the multiples of it that one of the maps gives are the T.
+	l, _ := new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
+	plain := Element(p.montgomery().U)
+	a, err := k.Reblind(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[Element]bool{}
+	for i := range 8 {
+		var v [1]fp.Elt
+		hashToField(fmt.Appendf(nil, "torsion %d", i), []byte(DST), v[:])
+		base := mapToEdwards(&v[0])
+		var tor edwards
+		fp.SetOne(&tor.Y)
+		fp.SetOne(&tor.Z)
+		for i := l.BitLen() - 1; i >= 0; i-- {
+			tor.add(&tor, &tor)
+			if l.Bit(i) == 1 {
+				tor.add(&tor, &base)
+			}
+		}
+		pt := p
+		for range 8 {
+			pt.add(&pt, &tor) // P + jT
+			tagged := Element(pt.montgomery().U)
+			seen[tagged] = true
+			b, err := k.Reblind(tagged)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a != b {
+				t.Fatalf("k*(P+T) != k*P for a T of small order")
+			}
+		}
+	}
+	if len(seen) < 4 {
+		t.Fatalf("%d distinct P+T, want at least 4 (up to sign)", len(seen))
 	}
 }
 
@@ -265,7 +368,7 @@ func TestKey(t *testing.T) {
 	if !a.Equal(b) || a.Equal(randomKey(t)) {
 		t.Fatal("NewKey is not a function of the seed")
 	}
-	kb, _ := a.k.MarshalBinary()
+	kb := a.k[:]
 	for _, verb := range []string{"%v", "%+v", "%#v", "%x", "%s"} {
 		if got := fmt.Sprintf(verb, a); got != "[redacted]" || strings.Contains(got, hex.EncodeToString(kb)[:8]) {
 			t.Errorf("Sprintf(%q) = %q", verb, got)
@@ -273,31 +376,31 @@ func TestKey(t *testing.T) {
 	}
 }
 
-// FuzzReblind: any 32 bytes from a peer are re-blinded or refused, never a
-// panic; an accepted element was a canonical encoding.
+// FuzzReblind: any bytes from a peer are re-blinded or refused, never a
+// panic; an accepted element is canonical, not of small order, and its
+// re-blinding is circl's X25519 of it.
 func FuzzReblind(f *testing.F) {
 	k := randomKey(f)
 	good := k.Blind([]byte("+905321234567"))
 	f.Add(good[:])
-	for _, b := range r255test.InvalidEncodings()[:4] {
-		f.Add(b)
+	for _, e := range badElements() {
+		f.Add(e[:])
 	}
-	f.Add(r255test.Identity())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := ParseElement(data)
 		if err != nil {
 			return
 		}
-		p := group.Ristretto255.NewElement()
-		if err := p.UnmarshalBinary(data); err != nil {
-			t.Fatal("ParseElement accepted what circl refuses")
-		}
-		re, _ := p.MarshalBinary()
-		if !bytes.Equal(re, data) {
+		if data[31]&0x80 != 0 || !canonical(&e) {
 			t.Fatal("accepted a non-canonical encoding")
 		}
-		if _, err := k.Reblind(e); err != nil {
+		got, err := k.Reblind(e)
+		if err != nil {
 			t.Fatal(err)
+		}
+		var want x25519.Key
+		if !x25519.Shared(&want, &k.k, (*x25519.Key)(&e)) || Element(want) != got {
+			t.Fatal("re-blinding is not X25519")
 		}
 	})
 }

@@ -22,6 +22,10 @@ type Store interface {
 	Account(ctx context.Context, id string) (Account, error)
 	// CountAccounts returns how many accounts the directory holds.
 	CountAccounts(ctx context.Context) (int64, error)
+	// OlderLinkGroup returns how many accounts hold a link element of
+	// another link group than psi.Group: made by an older linkd, and
+	// replaced by the next import.
+	OlderLinkGroup(ctx context.Context) (int64, error)
 	// EraseAccount deletes an account and everything kept about it: its
 	// pseudonyms, its link, its audience memberships and its signals.
 	EraseAccount(ctx context.Context, id string) error

@@ -17,7 +17,7 @@ func EncodeElements(els []psi.Element) []string {
 }
 
 // DecodeElements reads elements from their wire form; the group
-// decoding (canonical, not the identity) is the receiver's.
+// checks (canonical, not of small order) are the receiver's.
 func DecodeElements(in []string) ([]psi.Element, error) {
 	out := make([]psi.Element, len(in))
 	for i, s := range in {

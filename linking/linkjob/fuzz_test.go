@@ -20,13 +20,14 @@ import (
 // themselves.
 func FuzzOpen(f *testing.F) {
 	ident := linkjob.EncodeElements([]psi.Element{{}})[0]
-	gb, _ := psi.HashToGroup([]byte("x")).MarshalBinary()
-	good := base64.StdEncoding.EncodeToString(gb)
-	f.Add(`{"job_id":"j1","link_epoch":1,"set_size":10,"batch_size":16}`)
-	f.Add(`{"job_id":"j2","link_epoch":1,"set_size":10,"batch_size":16,"base":"b","retired":["` + good + `"]}`)
-	f.Add(`{"job_id":"j3","link_epoch":1,"set_size":10,"batch_size":16,"base":"b","retired":["` + ident + `"]}`)
-	f.Add(`{"job_id":"j4","link_epoch":1,"set_size":-1,"batch_size":0,"retired":["!!"]}`)
+	gb := psi.HashToGroup([]byte("x"))
+	good := base64.StdEncoding.EncodeToString(gb[:])
+	f.Add(`{"job_id":"j1","link_epoch":1,"link_group":"x25519-ell2","set_size":10,"batch_size":16}`)
+	f.Add(`{"job_id":"j2","link_epoch":1,"link_group":"x25519-ell2","set_size":10,"batch_size":16,"base":"b","retired":["` + good + `"]}`)
+	f.Add(`{"job_id":"j3","link_epoch":1,"link_group":"x25519-ell2","set_size":10,"batch_size":16,"base":"b","retired":["` + ident + `"]}`)
+	f.Add(`{"job_id":"j4","link_epoch":1,"link_group":"x25519-ell2","set_size":-1,"batch_size":0,"retired":["!!"]}`)
 	f.Add(`{"job_id":"","batch_size":10001}`)
+	f.Add(`{"job_id":"j5","link_epoch":1,"link_group":"ristretto255","set_size":10,"batch_size":16}`)
 	ctx := context.Background()
 	side := newSide(f, "messenger", synth.People(5, 20), 16)
 	resp := linkjob.Responder{P: side.p}
@@ -40,8 +41,8 @@ func FuzzOpen(f *testing.F) {
 		_, existed := side.st.Job(ctx, o.JobID)
 		out, err := resp.Open(ctx, o)
 		if err != nil {
-			if !errors.Is(err, linkjob.ErrProtocol) {
-				t.Fatalf("not a protocol error: %v", err)
+			if !errors.Is(err, linkjob.ErrProtocol) && (!errors.Is(err, linkjob.ErrGroup) || o.Group == psi.Group) {
+				t.Fatalf("not a protocol error, nor the refusal of another link group: %v", err)
 			}
 			if len(body) >= 8 && strings.Contains(err.Error(), body) {
 				t.Fatalf("the refusal quotes the body: %v", err)
@@ -53,6 +54,9 @@ func FuzzOpen(f *testing.F) {
 		}
 		if out.Size != 20 || out.Incremental {
 			t.Fatalf("opened %+v: want the directory's 20 accounts, a full run (nothing kept)", out)
+		}
+		if out.Group != psi.Group || o.Group != psi.Group {
+			t.Fatalf("opened a run of link group %q, answering %q", o.Group, out.Group)
 		}
 		if len(o.Retired) > linkjob.MaxRetired || o.BatchSize < 1 || o.BatchSize > linkjob.DefaultBatch || o.JobID == "" {
 			t.Fatalf("accepted %+v", o)

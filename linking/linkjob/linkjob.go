@@ -22,8 +22,10 @@
 // # Leakage
 //
 // What each party learns, in the semi-honest model (both follow the
-// protocol; DDH in the random-oracle model for H, RFC 9380's
-// ristretto255 hash to group):
+// protocol; DDH in the random-oracle model for H, RFC 9380's hash to
+// curve25519, in the X25519 link group of crypto/psi, whose file
+// security.go says why a deviating peer's twist and small-order points
+// change nothing below):
 //
 //   - which of its own accounts are also on the other service, and the
 //     link id of each (the same id the other derives);
@@ -301,6 +303,9 @@ type Peer interface {
 type Open struct {
 	JobID string `json:"job_id"`
 	Epoch uint32 `json:"link_epoch"`
+	// Group is the link group the initiator's elements are in
+	// (psi.Group); the responder refuses another.
+	Group string `json:"link_group"`
 	Size  int64  `json:"set_size"`
 	// Most is the most elements the initiator will send to be
 	// re-blinded in the job: its set and room for the accounts it gains
@@ -315,6 +320,8 @@ type Open struct {
 // Opened is the responder's answer: its set size, whether the run builds
 // on the kept sets, and then the responder's retired values.
 type Opened struct {
+	// Group is the responder's link group, the initiator's own.
+	Group       string   `json:"link_group"`
 	Size        int64    `json:"set_size"`
 	Incremental bool     `json:"incremental,omitempty"`
 	Retired     []string `json:"retired,omitempty"`
@@ -355,6 +362,9 @@ var (
 	// ErrEnded is a batch asked of a job that has ended on the party that
 	// answers it: the responder re-blinds only for a live job.
 	ErrEnded = errors.New("linkjob: the job has ended")
+	// ErrGroup is a run between parties, or over a directory, of
+	// different link groups (see GroupError).
+	ErrGroup = errors.New("linkjob: link group mismatch")
 	// ErrNoPeer is a run asked of a party that has no peer to link with.
 	ErrNoPeer = errors.New("linkjob: this party has no peer configured (serve --peer)")
 )
@@ -372,6 +382,7 @@ var codes = []struct {
 	{"superseded", ErrSuperseded},
 	{"stale", ErrStale},
 	{"directory_grew", ErrGrew},
+	{"link_group", ErrGroup},
 	{"not_configured", ErrNoPeer},
 }
 
@@ -395,6 +406,30 @@ func FromCode(code, message string) error {
 		if c.code == code && c.err != ErrNoPeer {
 			return fmt.Errorf("%w: the peer says: %s", c.err, strings.TrimPrefix(message, c.err.Error()+": "))
 		}
+	}
+	return nil
+}
+
+// GroupError is the refusal of a run with a party whose link group is
+// theirs (empty: a linkd before link groups were named, which links
+// over ristretto255). A run's two parties must link in the same group:
+// elements of two groups never match, so the run would link no one.
+func GroupError(theirs string) error {
+	if theirs == "" {
+		theirs = "ristretto255, an older linkd"
+	}
+	return fmt.Errorf("%w: the other party links over %s, this one over %s: both parties must run linkd versions of the same link group; upgrade the older one", ErrGroup, theirs, psi.Group)
+}
+
+// olderGroup refuses a run while this party's directory holds link
+// elements of an older link group.
+func (p *Party) olderGroup(ctx context.Context) error {
+	n, err := p.Directory.OlderLinkGroup(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: %d accounts of this party's directory hold link elements of an older link group; import the directory again (linkd directory import) to compute them over %s", ErrGroup, n, psi.Group)
 	}
 	return nil
 }
@@ -607,6 +642,9 @@ func (p *Party) Begin(ctx context.Context, jobID string, epoch uint32, full bool
 	if !errors.Is(err, storeerr.ErrNotFound) {
 		return err
 	}
+	if err := p.olderGroup(ctx); err != nil {
+		return err
+	}
 	own, err := p.count(ctx)
 	if err != nil {
 		return err
@@ -727,10 +765,13 @@ func (p *Party) run(ctx context.Context, peer Peer, jobID string, pr params) (Re
 	if err := p.whole(ctx, jobID); err != nil {
 		return Result{}, err
 	}
-	opened, err := peer.Open(ctx, Open{JobID: jobID, Epoch: pr.Epoch, Size: pr.OwnSize, Most: Declared(pr.OwnSize, pr.BatchSize),
+	opened, err := peer.Open(ctx, Open{JobID: jobID, Epoch: pr.Epoch, Group: psi.Group, Size: pr.OwnSize, Most: Declared(pr.OwnSize, pr.BatchSize),
 		BatchSize: pr.BatchSize, Base: pr.Base, Retired: pr.Retired})
 	if err != nil {
 		return Result{}, fmt.Errorf("linkjob: opening the job at the peer: %w", err)
+	}
+	if opened.Group != psi.Group {
+		return Result{}, GroupError(opened.Group)
 	}
 	if opened.Incremental && pr.Base == "" {
 		return Result{}, protocolError("the peer builds on a run this party did not offer")
@@ -878,8 +919,9 @@ func (p *Party) sendBatch(ctx context.Context, pl *pipeline, peer Peer, jobID st
 	if len(vals) != len(els) {
 		return protocolError("batch %d: sent %d elements, got %d back", seq, len(els), len(vals))
 	}
-	// Values are points like any the peer sends: one that is not, or
-	// the identity, refuses the batch before anything of it is kept.
+	// Values are checked like any element the peer sends: one that is
+	// not canonical, or of small order, refuses the batch before
+	// anything of it is kept.
 	if err := psi.CheckElements(vals); err != nil {
 		return protocolError("batch %d: the peer's values: %v", seq, err)
 	}
@@ -1063,7 +1105,7 @@ func (p *Party) linkOnce(ctx context.Context, jobID string, pr params) (int64, e
 }
 
 // decodeValues reads doubly blinded values in their wire form, strictly:
-// canonical encodings, not the identity.
+// canonical encodings, not of small order.
 func decodeValues(in []string) ([]psi.Element, error) {
 	els, err := DecodeElements(in)
 	if err != nil {

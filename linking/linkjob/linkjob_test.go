@@ -260,7 +260,7 @@ func TestMalformedPeerMessages(t *testing.T) {
 	ctx := context.Background()
 	_, b, _ := world(t, 50, 0.5, 16)
 	resp := linkjob.Responder{P: b.p}
-	if _, err := resp.Open(ctx, linkjob.Open{JobID: "j", Epoch: 1, Size: 50, BatchSize: 16}); err != nil {
+	if _, err := resp.Open(ctx, linkjob.Open{JobID: "j", Epoch: 1, Group: psi.Group, Size: 50, BatchSize: 16}); err != nil {
 		t.Fatal(err)
 	}
 	var identity psi.Element
@@ -268,10 +268,7 @@ func TestMalformedPeerMessages(t *testing.T) {
 	for i := range bad {
 		bad[i] = 0xff
 	}
-	good := psi.HashToGroup([]byte("x"))
-	goodEl, _ := good.MarshalBinary()
-	var ge psi.Element
-	copy(ge[:], goodEl)
+	ge := psi.HashToGroup([]byte("x"))
 	for name, err := range map[string]error{
 		"identity element":       errOf(resp.Reblind(ctx, "j", 1, []psi.Element{ge, identity})),
 		"non-canonical element":  errOf(resp.Reblind(ctx, "j", 1, []psi.Element{bad})),
@@ -280,14 +277,14 @@ func TestMalformedPeerMessages(t *testing.T) {
 		"another job":            errOf(resp.Reblind(ctx, "other", 1, []psi.Element{ge})),
 		"out of order":           errOf2(resp.Elements(ctx, "j", 3)),
 		"unserved values":        resp.Reblinded(ctx, "j", 2, []psi.Element{ge}),
-		"reopen with other size": errOf(resp.Open(ctx, linkjob.Open{JobID: "j", Epoch: 1, Size: 51, BatchSize: 16})),
-		"identity retired": errOf(resp.Open(ctx, linkjob.Open{JobID: "r1", Epoch: 1, Size: 50, BatchSize: 16, Base: "b",
+		"reopen with other size": errOf(resp.Open(ctx, linkjob.Open{JobID: "j", Epoch: 1, Group: psi.Group, Size: 51, BatchSize: 16})),
+		"identity retired": errOf(resp.Open(ctx, linkjob.Open{JobID: "r1", Epoch: 1, Group: psi.Group, Size: 50, BatchSize: 16, Base: "b",
 			Retired: linkjob.EncodeElements([]psi.Element{identity})})),
-		"non-canonical retired": errOf(resp.Open(ctx, linkjob.Open{JobID: "r2", Epoch: 1, Size: 50, BatchSize: 16, Base: "b",
+		"non-canonical retired": errOf(resp.Open(ctx, linkjob.Open{JobID: "r2", Epoch: 1, Group: psi.Group, Size: 50, BatchSize: 16, Base: "b",
 			Retired: linkjob.EncodeElements([]psi.Element{bad})})),
-		"retired not base64": errOf(resp.Open(ctx, linkjob.Open{JobID: "r3", Epoch: 1, Size: 50, BatchSize: 16, Base: "b",
+		"retired not base64": errOf(resp.Open(ctx, linkjob.Open{JobID: "r3", Epoch: 1, Group: psi.Group, Size: 50, BatchSize: 16, Base: "b",
 			Retired: []string{"!"}})),
-		"too many retired": errOf(resp.Open(ctx, linkjob.Open{JobID: "r4", Epoch: 1, Size: 50, BatchSize: 16, Base: "b",
+		"too many retired": errOf(resp.Open(ctx, linkjob.Open{JobID: "r4", Epoch: 1, Group: psi.Group, Size: 50, BatchSize: 16, Base: "b",
 			Retired: linkjob.EncodeElements(make([]psi.Element, linkjob.MaxRetired+1))})),
 	} {
 		if !errors.Is(err, linkjob.ErrProtocol) {
@@ -1064,10 +1061,7 @@ func (g *greedy) Elements(ctx context.Context, j string, seq int64) ([]psi.Eleme
 		return nil, false, nil
 	}
 	for len(out) < 16 {
-		var e psi.Element
-		b, _ := psi.HashToGroup(fmt.Appendf(nil, "+1202555%04d", g.served)).MarshalBinary()
-		copy(e[:], b)
-		out = append(out, e)
+		out = append(out, psi.HashToGroup(fmt.Appendf(nil, "+1202555%04d", g.served)))
 		g.served++
 	}
 	return out, false, nil
@@ -1126,4 +1120,58 @@ func TestErrorCodes(t *testing.T) {
 	if linkjob.Code(errKilled) != "" || linkjob.FromCode("internal", "x") != nil || linkjob.FromCode("not_configured", "x") != nil {
 		t.Error("an error that is not a link error has a code, or a code that is not one maps to one")
 	}
+}
+
+// olderPeer answers an open as a linkd before link groups were named
+// (ristretto255): without a link group.
+type olderPeer struct{ linkjob.Peer }
+
+func (o olderPeer) Open(ctx context.Context, op linkjob.Open) (linkjob.Opened, error) {
+	got, err := o.Peer.Open(ctx, op)
+	got.Group = ""
+	return got, err
+}
+
+// TestLinkGroup: a run between parties of different link groups is
+// refused on either side with an error that names both groups, and so is
+// a run while a directory holds link elements of the older group, until
+// the directory is imported again; nothing is linked meanwhile.
+func TestLinkGroup(t *testing.T) {
+	ctx := context.Background()
+	a, b, common := world(t, 40, 0.5, 16)
+	resp := linkjob.Responder{P: b.p}
+	for _, g := range []string{"", "ristretto255"} {
+		_, err := resp.Open(ctx, linkjob.Open{JobID: "g" + g, Epoch: 2, Group: g, Size: 40, BatchSize: 16})
+		if !errors.Is(err, linkjob.ErrGroup) || !strings.Contains(err.Error(), "ristretto255") || !strings.Contains(err.Error(), psi.Group) {
+			t.Fatalf("open of link group %q: %v", g, err)
+		}
+		if _, err := b.st.Job(ctx, "g"+g); err == nil {
+			t.Fatalf("the refused open of link group %q left a job", g)
+		}
+	}
+	if _, err := a.p.Run(ctx, olderPeer{resp}, "older-peer", 2); !errors.Is(err, linkjob.ErrGroup) {
+		t.Fatalf("run against a peer of another link group: %v", err)
+	}
+	// Elements an older linkd stored: the initiator's refuses at once,
+	// the responder's refuses the open.
+	for _, s := range []*side{a, b} {
+		if _, err := s.st.(*store.Store).Pool().Exec(ctx, `UPDATE accounts SET link_group = 'ristretto255' WHERE id IN (SELECT id FROM accounts ORDER BY id LIMIT 3)`); err != nil {
+			t.Fatal(err)
+		}
+		_, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "older-elements", 2)
+		if !errors.Is(err, linkjob.ErrGroup) || !strings.Contains(err.Error(), "3 accounts") || !strings.Contains(err.Error(), "directory import") {
+			t.Fatalf("run with older elements: %v", err)
+		}
+		if n := len(a.links(t, "social", common, keysOf(common))) + len(b.links(t, "messenger", common, keysOf(common))); n != 0 {
+			t.Fatalf("%d links made by a refused run", n)
+		}
+		if _, err := s.st.(*store.Store).Pool().Exec(ctx, `UPDATE accounts SET link_group = $1`, psi.Group); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := a.p.Run(ctx, linkjob.Responder{P: b.p}, "same-group", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, a, b, common, res, 40)
 }

@@ -93,6 +93,12 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 	if _, err := decodeValues(o.Retired); err != nil {
 		return Opened{}, err
 	}
+	if o.Group != psi.Group {
+		return Opened{}, GroupError(o.Group)
+	}
+	if err := r.P.olderGroup(ctx); err != nil {
+		return Opened{}, err
+	}
 	changes, err := r.P.Staging.Changes(ctx)
 	if err != nil {
 		return Opened{}, err
@@ -128,7 +134,7 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 		if err := r.countOpen(ctx, o.JobID, old); err != nil {
 			return Opened{}, err
 		}
-		return Opened{Size: old.OwnSize, Incremental: old.Incremental, Retired: old.Retired}, nil
+		return Opened{Group: psi.Group, Size: old.OwnSize, Incremental: old.Incremental, Retired: old.Retired}, nil
 	}
 	if err != nil {
 		return Opened{}, err
@@ -139,7 +145,7 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 	if err := r.countOpen(ctx, o.JobID, pr); err != nil {
 		return Opened{}, err
 	}
-	return Opened{Size: own, Incremental: pr.Incremental, Retired: pr.Retired}, nil
+	return Opened{Group: psi.Group, Size: own, Incremental: pr.Incremental, Retired: pr.Retired}, nil
 }
 
 // Reblind implements Peer: the initiator's batch, re-blinded in order; the

@@ -1,0 +1,4 @@
+package store
+
+// OlderLinkGroupSQL is OlderLinkGroup's query, for the test of its plan.
+const OlderLinkGroupSQL = olderLinkGroupSQL

@@ -1,0 +1,2 @@
+DROP INDEX accounts_older_link_group;
+ALTER TABLE accounts DROP COLUMN link_group;
