@@ -46,7 +46,9 @@ if [ ! -f "$work/setup" ]; then
 		"$work/linkd" keys init --party "$party" > /dev/null
 		"$work/linkd" migrate > /dev/null
 		echo "importing $N accounts for $party..."
+		ibegin=$(date +%s.%N)
 		"$work/linkd" directory import --party "$party" "$work/$party.csv"
+		echo "wall time of the import: $(echo "$(date +%s.%N) - $ibegin" | bc) s"
 	done
 	{
 		echo "social_peer=$(key messenger social party)"

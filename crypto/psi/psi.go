@@ -70,9 +70,10 @@ type Element [ElementSize]byte
 
 // Key is a party's secret blinding scalar for one linking epoch, clamped
 // as RFC 7748 section 5 clamps X25519 scalars.
+// The scalar is behind a pointer, so that fmt, which cannot call Format
+// on a key held in an unexported field, prints an address, never it.
 type Key struct {
-	k   x25519.Key
-	set bool
+	k *x25519.Key
 }
 
 // ErrNoKey is returned by NewKey for a seed of the wrong size.
@@ -85,11 +86,10 @@ func NewKey(seed []byte) (Key, error) {
 	if len(seed) != 32 {
 		return Key{}, ErrNoKey
 	}
-	var k Key
+	k := Key{k: new(x25519.Key)}
 	copy(k.k[:], expander.NewExpanderMD(crypto.SHA512, []byte(keyDST)).Expand(seed, x25519.Size))
 	k.k[0] &= 248
 	k.k[31] = k.k[31]&127 | 64
-	k.set = true
 	return k, nil
 }
 
@@ -98,8 +98,8 @@ func (Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("[redacted]")) }
 
 // Equal reports whether two keys are the same scalar, in constant time.
 func (k Key) Equal(o Key) bool {
-	if !k.set || !o.set {
-		return k.set == o.set
+	if k.k == nil || o.k == nil {
+		return k.k == nil && o.k == nil
 	}
 	return subtle.ConstantTimeCompare(k.k[:], o.k[:]) == 1
 }
@@ -115,7 +115,7 @@ func HashToGroup(input []byte) Element {
 // order, which the callers refuse before).
 func (k Key) mul(e *Element) (Element, bool) {
 	var out x25519.Key
-	ok := x25519.Shared(&out, &k.k, (*x25519.Key)(e))
+	ok := x25519.Shared(&out, k.k, (*x25519.Key)(e))
 	return Element(out), ok && out != x25519.Key{}
 }
 
@@ -175,7 +175,7 @@ func check(e *Element) error {
 	return nil
 }
 
-// CheckElements checks, on all cores, that each of els is a canonical
+// CheckElements checks that each of els is a canonical
 // u-coordinate not of small order: for a batch of values received from
 // the peer that are compared, not computed on. The error is a
 // *DecodeError naming the first that is not.

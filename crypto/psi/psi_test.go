@@ -247,7 +247,7 @@ func TestSmallOrder(t *testing.T) {
 	k := randomKey(t)
 	for i, e := range smallOrder {
 		var out x25519.Key
-		if x25519.Shared(&out, &k.k, (*x25519.Key)(&e)) || out != (x25519.Key{}) {
+		if x25519.Shared(&out, k.k, (*x25519.Key)(&e)) || out != (x25519.Key{}) {
 			t.Errorf("smallOrder[%d] = %x: k times it is %x", i, e, out)
 		}
 	}
@@ -374,6 +374,17 @@ func TestKey(t *testing.T) {
 			t.Errorf("Sprintf(%q) = %q", verb, got)
 		}
 	}
+	// In an unexported field fmt cannot call Format: the key must still
+	// not show, as bytes or as numbers, under the verbs that print a
+	// pointer (a verb wrong for a pointer, such as %s, prints what it
+	// points to: no log line formats a key's holder so).
+	for _, verb := range []string{"%v", "%+v", "%#v", "%x", "%d"} {
+		held := struct{ link Key }{a}
+		got := fmt.Sprintf(verb, held)
+		if strings.Contains(got, hex.EncodeToString(kb)[:8]) || strings.Contains(got, fmt.Sprint(kb[1:4])[1:8]) {
+			t.Errorf("Sprintf(%q) of a struct holding a key = %q", verb, got)
+		}
+	}
 }
 
 // FuzzReblind: any bytes from a peer are re-blinded or refused, never a
@@ -399,7 +410,7 @@ func FuzzReblind(f *testing.F) {
 			t.Fatal(err)
 		}
 		var want x25519.Key
-		if !x25519.Shared(&want, &k.k, (*x25519.Key)(&e)) || Element(want) != got {
+		if !x25519.Shared(&want, k.k, (*x25519.Key)(&e)) || Element(want) != got {
 			t.Fatal("re-blinding is not X25519")
 		}
 	})

@@ -42,9 +42,13 @@ import "math/big"
 //     curve25519 was chosen to be twist-secure for this reason. The
 //     answer is one static Diffie-Hellman value per element sent, which
 //     a peer gets on the curve too by sending any point: the twist gives
-//     it nothing the protocol does not. Each element is re-blinded once,
-//     never a result again, so the repeated-exponent attacks on static
-//     Diffie-Hellman (Brown-Gallant, Cheon) have no k^2*Q to work from.
+//     it nothing the protocol does not. A peer may send a result back
+//     in a later batch or run and get k^2*Q, k^3*Q, ...: the
+//     repeated-exponent attacks on static Diffie-Hellman (Brown-Gallant,
+//     Cheon) then gain about sqrt(d) for a divisor d of l-1 (or l'-1)
+//     no larger than the re-blindings the peer is allowed (the party
+//     key's daily budget): a few bits of the key's 126, as on any group
+//     DH-PSI runs on, ristretto255 included.
 //   - Membership in G is not checked (it would cost a second scalar
 //     multiplication per value): a value outside G can only be a value
 //     the honest party re-blinds into a set no honest value of its own is

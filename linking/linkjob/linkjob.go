@@ -434,6 +434,11 @@ func (p *Party) olderGroup(ctx context.Context) error {
 	return nil
 }
 
+// errResponderOlder is the responder's refusal while its directory holds
+// older elements, as the peer reads it: how many is this party's own
+// business (a run it starts says), not told.
+var errResponderOlder = fmt.Errorf("%w: the responder's directory holds link elements of an older link group; its operator must import the directory again", ErrGroup)
+
 func protocolError(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, a...))
 }

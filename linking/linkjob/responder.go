@@ -97,6 +97,9 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 		return Opened{}, GroupError(o.Group)
 	}
 	if err := r.P.olderGroup(ctx); err != nil {
+		if errors.Is(err, ErrGroup) {
+			return Opened{}, errResponderOlder
+		}
 		return Opened{}, err
 	}
 	changes, err := r.P.Staging.Changes(ctx)
