@@ -22,7 +22,7 @@ const linkEpoch = 2
 // message (0: linkjob.DefaultBatch).
 func newLinker(ctx context.Context, st *store.Store, d *pseudonym.Deriver, peer linkjob.Peer, log *slog.Logger, batch int) *linkjob.Runner {
 	p := &linkjob.Party{Directory: st, Links: st, Staging: st, Jobs: st, Key: d.LinkKey(), KeyEpoch: d.Epoch, Usage: st, BatchSize: batch}
-	return &linkjob.Runner{Responder: linkjob.Responder{P: p}, Peer: peer, Epoch: linkEpoch, Ctx: ctx, Log: log}
+	return &linkjob.Runner{Responder: linkjob.Responder{P: p, Epoch: linkEpoch}, Peer: peer, Epoch: linkEpoch, Ctx: ctx, Log: log}
 }
 
 const linkHelp = `

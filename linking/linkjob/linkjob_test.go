@@ -1152,6 +1152,12 @@ func TestLinkGroup(t *testing.T) {
 	if _, err := a.p.Run(ctx, olderPeer{resp}, "older-peer", 2); !errors.Is(err, linkjob.ErrGroup) {
 		t.Fatalf("run against a peer of another link group: %v", err)
 	}
+	// A responder of epoch 2 opens no job of another epoch (whose kept
+	// sets could be ristretto255's).
+	_, err := linkjob.Responder{P: b.p, Epoch: 2}.Open(ctx, linkjob.Open{JobID: "e1", Epoch: 1, Group: psi.Group, Size: 40, BatchSize: 16})
+	if !errors.Is(err, linkjob.ErrProtocol) || !strings.Contains(err.Error(), "epoch 1") {
+		t.Fatalf("open of link epoch 1 at a responder of epoch 2: %v", err)
+	}
 	// Elements an older linkd stored: the initiator's refuses at once,
 	// the responder's refuses the open.
 	for _, s := range []*side{a, b} {

@@ -16,6 +16,10 @@ import (
 // the initiator talks to, in process or behind the peer routes.
 type Responder struct {
 	P *Party
+	// Epoch, if set, is the only link epoch a job may open in: the one
+	// this party's runs use (Runner.Epoch). An initiator that offers
+	// another (an older epoch's kept sets, say) is refused.
+	Epoch uint32
 }
 
 // A responder is an oracle under this party's key for whoever holds the
@@ -95,6 +99,9 @@ func (r Responder) Open(ctx context.Context, o Open) (Opened, error) {
 	}
 	if o.Group != psi.Group {
 		return Opened{}, GroupError(o.Group)
+	}
+	if r.Epoch != 0 && o.Epoch != r.Epoch {
+		return Opened{}, protocolError("a job of link epoch %d: this party links in epoch %d", o.Epoch, r.Epoch)
 	}
 	if err := r.P.olderGroup(ctx); err != nil {
 		if errors.Is(err, ErrGroup) {
