@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -208,4 +209,61 @@ func MigrateDown(ctx context.Context, pool *pgxpool.Pool, steps int) ([]int, err
 		return nil
 	})
 	return done, err
+}
+
+// MigrationState is a migration as a schema holds it: applied (and when),
+// pending, or applied by a linkd that does not know it (Known false).
+type MigrationState struct {
+	Version   int       `json:"version"`
+	Name      string    `json:"name"`
+	Applied   bool      `json:"applied"`
+	AppliedAt time.Time `json:"applied_at,omitzero"`
+	Known     bool      `json:"known"`
+}
+
+// MigrationStatus reads which migrations the schema has, without taking
+// the migration lock or changing anything: a schema never migrated has
+// them all pending. Versions the schema has that this linkd does not know
+// (a newer linkd's) come last, Known false.
+func MigrationStatus(ctx context.Context, pool *pgxpool.Pool) ([]MigrationState, error) {
+	ms, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("store: reading schema_migrations: %w", mapErr(err))
+	}
+	applied := map[int]MigrationState{}
+	if exists {
+		rows, err := pool.Query(ctx, `SELECT version, name, applied_at FROM schema_migrations ORDER BY version`)
+		if err != nil {
+			return nil, fmt.Errorf("store: reading schema_migrations: %w", mapErr(err))
+		}
+		var v int32
+		var st MigrationState
+		_, err = pgx.ForEachRow(rows, []any{&v, &st.Name, &st.AppliedAt}, func() error {
+			applied[int(v)] = MigrationState{Version: int(v), Name: st.Name, Applied: true, AppliedAt: st.AppliedAt.UTC()}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: reading schema_migrations: %w", mapErr(err))
+		}
+	}
+	out := make([]MigrationState, 0, len(ms)+len(applied))
+	for _, m := range ms {
+		st, ok := applied[m.Version]
+		if !ok {
+			st = MigrationState{Version: m.Version, Name: m.Name}
+		}
+		st.Known = true
+		out = append(out, st)
+		delete(applied, m.Version)
+	}
+	unknown := make([]MigrationState, 0, len(applied))
+	for _, st := range applied {
+		unknown = append(unknown, st)
+	}
+	slices.SortFunc(unknown, func(a, b MigrationState) int { return a.Version - b.Version })
+	return append(out, unknown...), nil
 }

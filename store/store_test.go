@@ -717,3 +717,45 @@ func TestOlderLinkGroup(t *testing.T) {
 		t.Fatalf("OlderLinkGroup after importing 3 again = %d, %v; want 2", n, err)
 	}
 }
+
+// TestMigrationStatus: a schema never migrated has every migration
+// pending and is left as it was; after MigrateUp every one is applied;
+// a version a newer linkd applied comes last, unknown.
+func TestMigrationStatus(t *testing.T) {
+	ctx := context.Background()
+	pool, _ := pgtest.Schema(t)
+	ms, err := store.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts, err := store.MigrationStatus(ctx, pool)
+	if err != nil || len(sts) != len(ms) {
+		t.Fatalf("MigrationStatus of an empty schema = %v, %v", sts, err)
+	}
+	for i, st := range sts {
+		if st.Applied || !st.Known || st.Version != ms[i].Version || st.Name != ms[i].Name {
+			t.Fatalf("empty schema: %+v", st)
+		}
+	}
+	if left := tables(t, pool); len(left) != 0 {
+		t.Fatalf("MigrationStatus made tables: %v", left)
+	}
+	if _, err := store.MigrateUp(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES (99, 'later')`); err != nil {
+		t.Fatal(err)
+	}
+	sts, err = store.MigrationStatus(ctx, pool)
+	if err != nil || len(sts) != len(ms)+1 {
+		t.Fatalf("MigrationStatus = %v, %v", sts, err)
+	}
+	for _, st := range sts[:len(ms)] {
+		if !st.Applied || !st.Known || st.AppliedAt.IsZero() {
+			t.Fatalf("migrated schema: %+v", st)
+		}
+	}
+	if last := sts[len(ms)]; last.Version != 99 || last.Known || !last.Applied || last.Name != "later" {
+		t.Fatalf("the unknown migration: %+v", last)
+	}
+}
