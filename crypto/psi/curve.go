@@ -29,12 +29,7 @@ type Point struct {
 // HashToCurve is RFC 9380's hash_to_curve with the suite
 // curve25519_XMD:SHA-512_ELL2_RO_ and domain separation tag dst.
 func HashToCurve(msg, dst []byte) Point {
-	var u [2]fp.Elt
-	hashToField(msg, dst, u[:])
-	p := mapToEdwards(&u[0])
-	q := mapToEdwards(&u[1])
-	p.add(&p, &q)
-	p.clearCofactor()
+	p := hashToEdwards(msg, dst)
 	return p.montgomery()
 }
 
@@ -50,13 +45,20 @@ func EncodeToCurve(msg, dst []byte) Point {
 
 // hashToU is HashToCurve's u-coordinate alone: what a link element needs.
 func hashToU(msg, dst []byte) [32]byte {
+	p := hashToEdwards(msg, dst)
+	return p.uOnly()
+}
+
+// hashToEdwards is hash_to_curve up to the result's coordinates: two
+// field elements, each mapped, the sum cleared of the cofactor.
+func hashToEdwards(msg, dst []byte) edwards {
 	var u [2]fp.Elt
 	hashToField(msg, dst, u[:])
 	p := mapToEdwards(&u[0])
 	q := mapToEdwards(&u[1])
 	p.add(&p, &q)
 	p.clearCofactor()
-	return p.uOnly()
+	return p
 }
 
 // fieldL is RFC 9380's L for p = 2^255-19: ceil((255 + 128) / 8).
@@ -104,40 +106,32 @@ func sgn0(x *fp.Elt) uint {
 
 // pow22523 sets z = x^((p-5)/8) = x^(2^252-3).
 func pow22523(z, x *fp.Elt) {
-	var t0, t1, t2 fp.Elt
-	sqrN := func(z *fp.Elt, n int) {
-		for range n {
-			fp.Sqr(z, z)
-		}
+	var t0, t1, t2, t3, t4 fp.Elt
+	fp.Sqr(&t0, x)             // x^2
+	fp.Sqr(&t1, &t0)           // x^4
+	fp.Sqr(&t1, &t1)           // x^8
+	fp.Mul(&t1, &t1, x)        // x^9
+	fp.Mul(&t0, &t0, &t1)      // x^11
+	fp.Sqr(&t0, &t0)           // x^22
+	fp.Mul(&t0, &t0, &t1)      // x^(2^5-1)
+	sqrMul(&t1, &t0, 5, &t0)   // x^(2^10-1)
+	sqrMul(&t2, &t1, 10, &t1)  // x^(2^20-1)
+	sqrMul(&t3, &t2, 20, &t2)  // x^(2^40-1)
+	sqrMul(&t3, &t3, 10, &t1)  // x^(2^50-1)
+	sqrMul(&t4, &t3, 50, &t3)  // x^(2^100-1)
+	sqrMul(&t2, &t4, 100, &t4) // x^(2^200-1)
+	sqrMul(&t2, &t2, 50, &t3)  // x^(2^250-1)
+	sqrMul(&t2, &t2, 2, x)     // x^(2^252-3)
+	*z = t2
+}
+
+// sqrMul sets z = x^(2^n) * y; z may alias x but not y.
+func sqrMul(z, x *fp.Elt, n int, y *fp.Elt) {
+	fp.Sqr(z, x)
+	for range n - 1 {
+		fp.Sqr(z, z)
 	}
-	fp.Sqr(&t0, x)        // x^2
-	fp.Sqr(&t1, &t0)      // x^4
-	fp.Sqr(&t1, &t1)      // x^8
-	fp.Mul(&t1, &t1, x)   // x^9
-	fp.Mul(&t0, &t0, &t1) // x^11
-	fp.Sqr(&t0, &t0)      // x^22
-	fp.Mul(&t0, &t0, &t1) // x^(2^5-1)
-	t1 = t0
-	sqrN(&t1, 5)
-	fp.Mul(&t0, &t1, &t0) // x^(2^10-1)
-	t1 = t0
-	sqrN(&t1, 10)
-	fp.Mul(&t1, &t1, &t0) // x^(2^20-1)
-	t2 = t1
-	sqrN(&t2, 20)
-	fp.Mul(&t1, &t2, &t1) // x^(2^40-1)
-	sqrN(&t1, 10)
-	fp.Mul(&t0, &t1, &t0) // x^(2^50-1)
-	t1 = t0
-	sqrN(&t1, 50)
-	fp.Mul(&t1, &t1, &t0) // x^(2^100-1)
-	t2 = t1
-	sqrN(&t2, 100)
-	fp.Mul(&t1, &t2, &t1) // x^(2^200-1)
-	sqrN(&t1, 50)
-	fp.Mul(&t0, &t1, &t0) // x^(2^250-1)
-	sqrN(&t0, 2)
-	fp.Mul(z, &t0, x) // x^(2^252-3)
+	fp.Mul(z, z, y)
 }
 
 // Constants, computed once from their definitions.
