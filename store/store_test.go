@@ -687,23 +687,16 @@ func TestOlderLinkGroup(t *testing.T) {
 	if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
 		t.Fatal(err)
 	}
-	var plan strings.Builder
 	rows, err := tx.Query(ctx, `EXPLAIN `+store.OlderLinkGroupSQL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		plan.WriteString(line + "\n")
-	}
-	if err := rows.Err(); err != nil {
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(plan.String(), "accounts_older_link_group") {
-		t.Fatalf("the count does not use the partial index:\n%s", plan.String())
+	if plan := strings.Join(lines, "\n"); !strings.Contains(plan, "accounts_older_link_group") {
+		t.Fatalf("the count does not use the partial index:\n%s", plan)
 	}
 	_ = tx.Rollback(ctx)
 	// Imported again: new elements, in this group.
